@@ -1,0 +1,267 @@
+//! The command line: clap definitions and the subcommands. Errors are printed once, here, and mapped to
+//! exit codes: 0 ok, 1 refused (validation found errors, a form has problems), 2 bad input or usage.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::form::catalog::Catalog;
+use crate::form::compile::DataFiles;
+use crate::form::{Form, Severity, evaluate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pendata",
+    version,
+    about = "Pendata — offline household assessment for DTSEN (Dinas Sosial)",
+    long_about = "Pendata — offline household assessment for DTSEN (Dinas Sosial).\n\n\
+                  Every action of the tablet app has a command here, for scripting, registry work and tests."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with form files.
+    Form {
+        #[command(subcommand)]
+        command: FormCommand,
+    },
+    /// Validate a set of answers against a form and print every error and warning.
+    Validate {
+        /// The form id (e.g. `keluarga`).
+        #[arg(long)]
+        form: String,
+        /// A specific form version (yyyymmddrr); default: the newest.
+        #[arg(long)]
+        form_version: Option<u64>,
+        /// The answers as a JSON file, or `-` for standard input.
+        #[arg(long)]
+        answers: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The date of "today" for the rules (YYYY-MM-DD); default: the device's date.
+        #[arg(long, value_parser = parse_day)]
+        today: Option<NaiveDate>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FormCommand {
+    /// Check a form file: structure, names, references, expressions, types, choice lists.
+    Check {
+        /// The form file (JSON); data files are looked up next to it.
+        file: PathBuf,
+    },
+    /// List the forms built into this program.
+    List,
+}
+
+fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    crate::form::value::parse_date(s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
+}
+
+/// A failure that ends a command, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input or usage: exit 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs the program with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("pendata: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Runs a parsed command; returns the exit code, or a failure to print.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(0)
+        }
+        Some(Command::Form {
+            command: FormCommand::Check { file },
+        }) => form_check(&file),
+        Some(Command::Form {
+            command: FormCommand::List,
+        }) => {
+            let catalog = Catalog::shared().map_err(Failure::input)?;
+            for (id, version) in catalog.list() {
+                println!("{id}\t{version}");
+            }
+            Ok(0)
+        }
+        Some(Command::Validate {
+            form,
+            form_version,
+            answers,
+            json,
+            today,
+        }) => validate(&form, form_version, &answers, json, today),
+    }
+}
+
+/// Data files next to a form file on disk.
+struct DirData<'a>(&'a Path);
+
+impl DataFiles for DirData<'_> {
+    fn read(&self, name: &str) -> Result<String, String> {
+        let rel = Path::new(name);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err("data files must lie in the form's folder or below it".into());
+        }
+        std::fs::read_to_string(self.0.join(rel)).map_err(|e| e.to_string())
+    }
+}
+
+fn form_check(file: &Path) -> Result<u8, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    match Form::from_json(&text, &DirData(dir)) {
+        Ok(form) => {
+            let fields = form.fields.len();
+            println!(
+                "{}: ok — form `{}` version {}, {} pages, {fields} fields, {} choice lists",
+                file.display(),
+                form.id,
+                form.version,
+                form.pages.len(),
+                form.choice_lists.len()
+            );
+            Ok(0)
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{}: {p}", file.display());
+            }
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            Ok(1)
+        }
+    }
+}
+
+fn read_input(path: &Path) -> Result<String, Failure> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::input(format!("cannot read standard input: {e}")))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+    }
+}
+
+/// Parses answers JSON: an object of field name → value.
+pub fn parse_answers(
+    text: &str,
+    source: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Failure::input(format!("{source} is not valid JSON: {e}")))?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(Failure::input(format!(
+            "{source} must be a JSON object of field name → answer"
+        ))),
+    }
+}
+
+fn validate(
+    form_id: &str,
+    version: Option<u64>,
+    answers: &Path,
+    json: bool,
+    today: Option<NaiveDate>,
+) -> Result<u8, Failure> {
+    let catalog = Catalog::shared().map_err(Failure::input)?;
+    let form = match version {
+        Some(v) => catalog.version(form_id, v),
+        None => catalog.latest(form_id),
+    }
+    .ok_or_else(|| {
+        let known: Vec<String> = catalog.list().map(|(id, v)| format!("{id} {v}")).collect();
+        Failure::input(format!(
+            "unknown form `{form_id}`{}; known forms: {}",
+            version.map(|v| format!(" version {v}")).unwrap_or_default(),
+            known.join(", ")
+        ))
+    })?;
+    let source = if answers == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        answers.display().to_string()
+    };
+    let answers = parse_answers(&read_input(answers)?, &source)?;
+    let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
+    let ev = evaluate(form, &answers, today);
+    let report = ev.report();
+    if json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::input(format!("cannot write the report: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{} {}: {} kesalahan, {} peringatan / {} error(s), {} warning(s)",
+            report.form,
+            report.version,
+            report.errors,
+            report.warnings,
+            report.errors,
+            report.warnings
+        );
+        for issue in &report.issues {
+            let sev = match issue.severity {
+                Severity::Error => "KESALAHAN/ERROR",
+                Severity::Warning => "PERINGATAN/WARNING",
+            };
+            let path = if issue.path.is_empty() {
+                "(formulir/form)"
+            } else {
+                &issue.path
+            };
+            println!(
+                "{sev:<18} {path}: {} / {} [{}]",
+                issue.message.id, issue.message.en, issue.code
+            );
+        }
+    }
+    Ok(if report.ok { 0 } else { 1 })
+}

@@ -1,0 +1,17 @@
+//! Forms as data: the file format (`schema`), the expression language (`expr`), checking a form
+//! (`compile`), the engine that evaluates answers (`eval`), and the forms built into the program
+//! (`catalog`). Pure: no I/O, no clock, nothing about storage.
+
+pub mod catalog;
+pub mod compile;
+pub mod eval;
+pub mod expr;
+pub mod schema;
+pub mod value;
+
+pub use compile::{
+    Choice, ChoiceList, DataFiles, Field, FieldId, Form, FormProblem, NoDataFiles, Page,
+};
+pub use eval::{Evaluation, Issue, Report, evaluate};
+pub use schema::{FieldKind, Severity};
+pub use value::Value;
