@@ -8,30 +8,10 @@ use pendata::form::{Form, NoDataFiles, evaluate};
 use serde_json::{Value, json};
 
 fn form_with(calc: &str) -> Result<Form, Vec<String>> {
-    let def = json!({
-        "id": "t", "version": 2026112801,
-        "title": {"id": "Uji", "en": "Test"},
-        "choice_lists": {
-            "yn": {"choices": [
-                {"value": "1", "label": {"id": "Ya", "en": "Yes"}},
-                {"value": "2", "label": {"id": "Tidak", "en": "No"}}]}
-        },
-        "pages": [{"name": "p", "label": {"id": "H", "en": "P"}, "fields": [
-            {"name": "n", "kind": "integer", "label": {"id": "n", "en": "n"}},
-            {"name": "x", "kind": "decimal", "label": {"id": "x", "en": "x"}},
-            {"name": "s", "kind": "text", "label": {"id": "s", "en": "s"}},
-            {"name": "d", "kind": "date", "label": {"id": "d", "en": "d"}},
-            {"name": "one", "kind": "select_one", "choices": "yn", "label": {"id": "o", "en": "o"}},
-            {"name": "many", "kind": "select_multiple", "choices": "yn", "label": {"id": "m", "en": "m"}},
-            {"name": "g", "kind": "gps", "label": {"id": "g", "en": "g"}},
-            {"name": "rep", "kind": "repeat", "label": {"id": "r", "en": "r"}, "fields": [
-                {"name": "v", "kind": "integer", "label": {"id": "v", "en": "v"}},
-                {"name": "w", "kind": "text", "label": {"id": "w", "en": "w"}}
-            ]},
-            {"name": "r", "kind": "calculated", "label": {"id": "r", "en": "r"}, "calculation": calc}
-        ]}]
-    });
-    Form::from_json(&def.to_string(), &NoDataFiles)
+    let def = std::fs::read_to_string("tests/fixtures/mini.json")
+        .unwrap()
+        .replace("CALC", &calc.replace('\\', "\\\\").replace('"', "\\\""));
+    Form::from_json(&def, &NoDataFiles)
         .map_err(|ps| ps.into_iter().map(|p| p.to_string()).collect())
 }
 
@@ -131,7 +111,10 @@ fn type_and_reference_errors_are_reported_with_position() {
         ("${many} = '1'", "use selected()"),
         ("selected(${s}, '1')", "must be a select field"),
         ("count-selected(${one})", "must be a select_multiple field"),
-        ("${v} + 1", "inside a repeat; use count(), sum(), min() or max()"),
+        (
+            "${v} + 1",
+            "inside a repeat; use count(), sum(), min() or max()",
+        ),
         ("count(${n})", "count() needs a repeat"),
         ("sum(${w})", "sum() needs a numeric field inside a repeat"),
         ("regex(${s}, '(')", "bad regular expression"),
@@ -145,9 +128,13 @@ fn type_and_reference_errors_are_reported_with_position() {
         ("${rep}", "use count()"),
     ];
     for (src, expected) in cases {
-        let problems = form_with(src).err().unwrap_or_else(|| panic!("`{src}` compiled"));
+        let problems = form_with(src)
+            .err()
+            .unwrap_or_else(|| panic!("`{src}` compiled"));
         assert!(
-            problems.iter().any(|p| p.contains(expected) && p.contains("field r.calculation")),
+            problems
+                .iter()
+                .any(|p| p.contains(expected) && p.contains("field r.calculation")),
             "`{src}`: expected `{expected}` in {problems:?}"
         );
     }
@@ -163,5 +150,10 @@ fn calculation_cycles_are_reported() {
         ]}]
     });
     let problems = Form::from_json(&def.to_string(), &NoDataFiles).unwrap_err();
-    assert!(problems.iter().any(|p| p.message.contains("cycle among: a, b")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("cycle among: a, b")),
+        "{problems:?}"
+    );
 }

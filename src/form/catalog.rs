@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use super::compile::{DataFiles, Form, FormProblem};
 
 /// Form files shipped with the program, newest version last per id.
-const FORM_FILES: &[(&str, &str)] = &[]; // TEMP
+const FORM_FILES: &[(&str, &str)] =
+    &[("keluarga.json", include_str!("../../schemas/keluarga.json"))];
 
 /// Data files the shipped forms refer to, by their path relative to `schemas/`.
 const DATA_FILES: &[(&str, &str)] = &[(
