@@ -48,7 +48,8 @@ fn the_format_schema_rejects_what_the_format_forbids() {
         ]}]
     });
     assert!(validator.is_valid(&good));
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "unknown kind",
             Box::new(|v| v["pages"][0]["fields"][0]["kind"] = json!("slider")),
