@@ -17,7 +17,7 @@ fn family(members: usize) -> Map<String, Value> {
     let text = std::fs::read_to_string("tests/fixtures/family_valid.json").unwrap();
     let mut family: Map<String, Value> = serde_json::from_str(&text).unwrap();
     let anggota = family["anggota"].as_array().unwrap().clone();
-    let template = anggota.last().unwrap().clone();
+    let template = anggota[2].clone(); // the school-age child: every member question answered
     let mut list = anggota;
     let mut serial = 100;
     while list.len() < members {

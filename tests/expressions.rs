@@ -157,3 +157,23 @@ fn calculation_cycles_are_reported() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn unknown_keys_in_a_form_file_are_refused() {
+    let text = std::fs::read_to_string("tests/fixtures/mini.json")
+        .unwrap()
+        .replace("CALC", "1");
+    let mut def: Value = serde_json::from_str(&text).unwrap();
+    def["choice_lists"]["yn"]["sorted"] = json!(true);
+    assert!(
+        Form::from_json(&def.to_string(), &NoDataFiles).is_err(),
+        "extra key in a choice list"
+    );
+    let mut def: Value = serde_json::from_str(&text).unwrap();
+    def["pages"][0]["fields"][0]["requird"] = json!(true);
+    let problems = Form::from_json(&def.to_string(), &NoDataFiles).unwrap_err();
+    assert!(
+        problems[0].message.contains("unknown field `requird`"),
+        "{problems:?}"
+    );
+}

@@ -170,7 +170,7 @@ pub struct CheckDef {
 
 /// A choice list: inline choices or a data file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum ChoiceListDef {
     Inline { choices: Vec<ChoiceDef> },
     File { source: ChoiceSourceDef },
