@@ -690,30 +690,9 @@ impl<'a> Compiler<'a> {
             .collect();
 
         let calculation = match (fd.kind, &fd.calculation) {
-            (FieldKind::Calculated, Some(src)) => match expr::parse(src) {
-                Ok(e) => match self.cexpr(&e, scope) {
-                    Ok((c, ty)) if ty.is_collection() => {
-                        let _ = c;
-                        self.problem(
-                            format!("{loc}.calculation"),
-                            format!(
-                                "the result is {}; use count(), sum(), min() or max()",
-                                ty.name()
-                            ),
-                        );
-                        None
-                    }
-                    Ok((c, _)) => Some(c),
-                    Err((pos, m)) => {
-                        self.expr_problem(&format!("{loc}.calculation"), src, pos, &m);
-                        None
-                    }
-                },
-                Err(e) => {
-                    self.expr_problem(&format!("{loc}.calculation"), src, e.pos, &e.message);
-                    None
-                }
-            },
+            (FieldKind::Calculated, Some(src)) => self
+                .compile_scalar(&format!("{loc}.calculation"), src, scope)
+                .map(|(c, _)| c),
             (FieldKind::Calculated, None) => {
                 self.problem(&loc, "a calculated field needs a calculation");
                 None
@@ -832,26 +811,17 @@ impl<'a> Compiler<'a> {
         }
 
         let repeat_count = match (&fd.repeat_count, fd.kind) {
-            (Some(src), FieldKind::Repeat) => match expr::parse(src) {
-                Ok(e) => match self.cexpr(&e, scope) {
-                    Ok((c, ty)) if ty.numeric() || ty == Ty::Str => Some(c),
-                    Ok((_, ty)) => {
-                        self.problem(
-                            format!("{loc}.repeat_count"),
-                            format!("must be a number, not {}", ty.name()),
-                        );
+            (Some(src), FieldKind::Repeat) => {
+                let loc = format!("{loc}.repeat_count");
+                match self.compile_scalar(&loc, src, scope) {
+                    Some((c, ty)) if ty.numeric() || ty == Ty::Str => Some(c),
+                    Some((_, ty)) => {
+                        self.problem(loc, format!("must be a number, not {}", ty.name()));
                         None
                     }
-                    Err((pos, m)) => {
-                        self.expr_problem(&format!("{loc}.repeat_count"), src, pos, &m);
-                        None
-                    }
-                },
-                Err(e) => {
-                    self.expr_problem(&format!("{loc}.repeat_count"), src, e.pos, &e.message);
-                    None
+                    None => None,
                 }
-            },
+            }
             (Some(_), _) => {
                 self.problem(&loc, "only repeats have a repeat_count");
                 None
@@ -923,24 +893,29 @@ impl<'a> Compiler<'a> {
         );
     }
 
-    fn compile_bool(&mut self, loc: &str, src: &str, scope: Scope<'_>) -> Option<CExpr> {
-        match expr::parse(src) {
-            Err(e) => {
-                self.expr_problem(loc, src, e.pos, &e.message);
+    /// Parses and type-checks one expression that must yield a single value (not a repeat's values);
+    /// reports a problem and yields nothing when it does not.
+    fn compile_scalar(&mut self, loc: &str, src: &str, scope: Scope<'_>) -> Option<(CExpr, Ty)> {
+        let parsed = expr::parse(src).map_err(|e| (e.pos, e.message));
+        match parsed.and_then(|e| self.cexpr(&e, scope)) {
+            Ok((c, ty)) if !ty.is_collection() => Some((c, ty)),
+            Ok((_, ty)) => {
+                let m = format!(
+                    "the result is {}; use count(), sum(), min() or max()",
+                    ty.name()
+                );
+                self.expr_problem(loc, src, 0, &m);
                 None
             }
-            Ok(e) => match self.cexpr(&e, scope) {
-                Ok((c, ty)) if !ty.is_collection() => Some(c),
-                Ok((_, ty)) => {
-                    self.expr_problem(loc, src, 0, &format!("a condition cannot be {}", ty.name()));
-                    None
-                }
-                Err((pos, m)) => {
-                    self.expr_problem(loc, src, pos, &m);
-                    None
-                }
-            },
+            Err((pos, m)) => {
+                self.expr_problem(loc, src, pos, &m);
+                None
+            }
         }
+    }
+
+    fn compile_bool(&mut self, loc: &str, src: &str, scope: Scope<'_>) -> Option<CExpr> {
+        self.compile_scalar(loc, src, scope).map(|(c, _)| c)
     }
 
     fn scalar(e: &Expr, ty: &Ty) -> Result<(), (usize, String)> {
