@@ -12,6 +12,17 @@ use crate::form::catalog::Catalog;
 use crate::form::compile::DataFiles;
 use crate::form::{Form, Severity, evaluate};
 
+/// Prints a line to standard output; a closed pipe (`pendata record list | head`) ends the command
+/// quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err($crate::cli::Failure::output)?
+    }};
+}
+
+mod device;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pendata",
@@ -21,6 +32,9 @@ use crate::form::{Form, Severity, evaluate};
                   Every action of the tablet app has a command here, for scripting, registry work and tests."
 )]
 pub struct Cli {
+    /// The data directory (default: $PENDATA_DATA_DIR, else the platform's data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -50,6 +64,42 @@ pub enum Command {
         #[arg(long, value_parser = parse_day)]
         today: Option<NaiveDate>,
     },
+    /// Create this device's store: device id, name and signing key. Refuses to overwrite a store.
+    Init {
+        #[arg(long)]
+        device_name: String,
+    },
+    /// Petugas (field workers) of this device.
+    Petugas {
+        #[command(subcommand)]
+        command: device::PetugasCommand,
+    },
+    /// Household records: create, change, finalize, list, show.
+    Record {
+        #[command(subcommand)]
+        command: device::RecordCommand,
+    },
+    /// Find families by name, NIK or KK prefix and address words.
+    Search {
+        text: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Fill the store with realistic synthetic families (demos, benchmarks).
+    Demo {
+        #[arg(long)]
+        families: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of families left as drafts, in percent.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+        drafts: u8,
+        /// The petugas the families are entered by (created with PIN 123456 when missing).
+        #[arg(long, default_value = "DEMO")]
+        petugas: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +125,18 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Standard output failed: a closed pipe ends quietly, anything else is reported.
+    pub fn output(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure {
+                code: 0,
+                message: String::new(),
+            }
+        } else {
+            Failure::input(format!("cannot write the output: {e}"))
+        }
+    }
+
     /// Bad input or usage: exit 2.
     pub fn input(message: impl Into<String>) -> Self {
         Failure {
@@ -96,7 +158,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("pendata: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("pendata: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -118,7 +182,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         }) => {
             let catalog = Catalog::shared().map_err(Failure::input)?;
             for (id, version) in catalog.list() {
-                println!("{id}\t{version}");
+                say!("{id}\t{version}");
             }
             Ok(0)
         }
@@ -129,7 +193,23 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             json,
             today,
         }) => validate(&form, form_version, &answers, json, today),
+        Some(command) => device::run(&data_dir(cli.data_dir)?, command),
     }
+}
+
+/// `--data-dir`, else `PENDATA_DATA_DIR`, else the platform's data directory.
+pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(d) = flag {
+        return Ok(d);
+    }
+    if let Some(d) = std::env::var_os("PENDATA_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("id.go.kaltimprov", "Dinas Sosial", "Pendata")
+        .map(|p| p.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            Failure::input("no data directory: give --data-dir DIR or set PENDATA_DATA_DIR")
+        })
 }
 
 /// Data files next to a form file on disk.
@@ -156,7 +236,7 @@ fn form_check(file: &Path) -> Result<u8, Failure> {
     match Form::from_json(&text, &DirData(dir)) {
         Ok(form) => {
             let fields = form.fields.len();
-            println!(
+            say!(
                 "{}: ok — form `{}` version {}, {} pages, {fields} fields, {} choice lists",
                 file.display(),
                 form.id,
@@ -168,7 +248,7 @@ fn form_check(file: &Path) -> Result<u8, Failure> {
         }
         Err(problems) => {
             for p in &problems {
-                println!("{}: {p}", file.display());
+                say!("{}: {p}", file.display());
             }
             eprintln!("{}: {} problem(s)", file.display(), problems.len());
             Ok(1)
@@ -176,7 +256,7 @@ fn form_check(file: &Path) -> Result<u8, Failure> {
     }
 }
 
-fn read_input(path: &Path) -> Result<String, Failure> {
+pub(crate) fn read_input(path: &Path) -> Result<String, Failure> {
     if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -236,9 +316,9 @@ fn validate(
     if json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::input(format!("cannot write the report: {e}")))?;
-        println!("{text}");
+        say!("{text}");
     } else {
-        println!(
+        say!(
             "{} {}: {} kesalahan, {} peringatan / {} error(s), {} warning(s)",
             report.form,
             report.version,
@@ -257,9 +337,11 @@ fn validate(
             } else {
                 &issue.path
             };
-            println!(
+            say!(
                 "{sev:<18} {path}: {} / {} [{}]",
-                issue.message.id, issue.message.en, issue.code
+                issue.message.id,
+                issue.message.en,
+                issue.code
             );
         }
     }

@@ -1,0 +1,163 @@
+//! Use cases of the tablet: they join the form engine (`form`) and the device store (`store`).
+//! The CLI and the UI call these; neither touches the store or the engine for a use case directly.
+
+pub mod demo;
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use uuid::Uuid;
+
+use crate::form::catalog::Catalog;
+use crate::form::{Form, Issue, evaluate};
+use crate::store::{Answers, DeviceInfo, RecordHead, Store, StoreError};
+
+/// Why a use case did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown form `{0}`")]
+    UnknownForm(String),
+    #[error("form {0} version {1} is not built into this program: update pendata")]
+    UnknownFormVersion(String, u64),
+    #[error("the built-in forms are broken: {0}")]
+    Forms(String),
+    /// Finalizing was refused: errors remain, or warnings were not acknowledged.
+    #[error("{} error(s) and {} unacknowledged warning(s) block finalizing", errors.len(), warnings.len())]
+    NotReady {
+        errors: Vec<Issue>,
+        warnings: Vec<Issue>,
+    },
+}
+
+impl AppError {
+    /// A refusal (exit 1) rather than bad input (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            AppError::Store(e) => e.is_refusal(),
+            AppError::NotReady { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The device's clock: UTC with the local offset.
+pub fn now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+/// Merges `patch` into `answers`: each key replaces the answer (a repeat replaces the whole list);
+/// `null` removes an answer.
+pub fn merge_answers(answers: &mut Answers, patch: Answers) {
+    for (k, v) in patch {
+        if v.is_null() {
+            answers.remove(&k);
+        } else {
+            answers.insert(k, v);
+        }
+    }
+}
+
+/// The tablet: its store and the forms it knows.
+pub struct Device {
+    pub store: Store,
+    catalog: &'static Catalog,
+}
+
+impl Device {
+    pub fn init(dir: &Path, name: &str) -> Result<(Device, DeviceInfo)> {
+        let catalog = Catalog::shared().map_err(AppError::Forms)?;
+        let (store, info) = Store::create(dir, name, now())?;
+        Ok((Device { store, catalog }, info))
+    }
+
+    pub fn open(dir: &Path) -> Result<Device> {
+        let catalog = Catalog::shared().map_err(AppError::Forms)?;
+        Ok(Device {
+            store: Store::open(dir)?,
+            catalog,
+        })
+    }
+
+    pub fn catalog(&self) -> &'static Catalog {
+        self.catalog
+    }
+
+    /// The form (exact version) a record was made with.
+    pub fn form_of(&self, head: &RecordHead) -> Result<&'static Form> {
+        self.catalog
+            .version(&head.form_id, head.form_version)
+            .ok_or_else(|| AppError::UnknownFormVersion(head.form_id.clone(), head.form_version))
+    }
+
+    /// Starts a record with the newest version of a form, prefilled with the form's defaults.
+    pub fn new_record(&self, form_id: &str, petugas: &str, answers: Answers) -> Result<RecordHead> {
+        let form = self
+            .catalog
+            .latest(form_id)
+            .ok_or_else(|| AppError::UnknownForm(form_id.to_string()))?;
+        let mut all = Answers::new();
+        for f in &form.fields {
+            if let (Some(d), crate::form::compile::Container::Top) = (&f.default, f.container) {
+                all.insert(f.name.clone(), d.clone());
+            }
+        }
+        merge_answers(&mut all, answers);
+        Ok(self
+            .store
+            .create_record(&form.id, form.version, all, petugas, now())?)
+    }
+
+    /// Merges answers into a record as a new revision (a correction when it was final: needs a reason).
+    pub fn set_answers(
+        &self,
+        id: Uuid,
+        petugas: &str,
+        patch: Answers,
+        reason: Option<&str>,
+    ) -> Result<RecordHead> {
+        let (_, mut answers) = self.store.answers(id)?;
+        merge_answers(&mut answers, patch);
+        Ok(self
+            .store
+            .save_answers(id, answers, petugas, reason, now())?)
+    }
+
+    /// Checks a record against its form version on `today`.
+    pub fn check(&self, id: Uuid, today: NaiveDate) -> Result<(RecordHead, Vec<Issue>)> {
+        let (head, answers) = self.store.answers(id)?;
+        let form = self.form_of(&head)?;
+        let issues = evaluate(form, &answers, today).issues;
+        Ok((head, issues))
+    }
+
+    /// Finalizes a draft: only when the engine finds no errors, and warnings are acknowledged.
+    pub fn finalize(
+        &self,
+        id: Uuid,
+        petugas: &str,
+        ack_warnings: bool,
+        today: NaiveDate,
+    ) -> Result<RecordHead> {
+        let (head, issues) = self.check(id, today)?;
+        let (errors, warnings): (Vec<Issue>, Vec<Issue>) = issues
+            .into_iter()
+            .partition(|i| i.severity == crate::form::Severity::Error);
+        if !errors.is_empty() || (!warnings.is_empty() && !ack_warnings) {
+            return Err(AppError::NotReady {
+                errors,
+                warnings: if ack_warnings { Vec::new() } else { warnings },
+            });
+        }
+        let acknowledged = warnings
+            .iter()
+            .map(|w| format!("{} {}", w.path, w.code))
+            .collect();
+        Ok(self
+            .store
+            .finalize(id, head.revision, petugas, acknowledged, now())?)
+    }
+}

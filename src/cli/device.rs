@@ -1,0 +1,336 @@
+//! Subcommands that work on this device's store: init, petugas, record, search, demo.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use clap::Subcommand;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Command, Failure, parse_answers, parse_day, read_input};
+use crate::app::{AppError, Device, demo, now};
+use crate::form::{Issue, Severity};
+use crate::store::{RecordHead, Status, StoreError};
+
+#[derive(Debug, Subcommand)]
+pub enum PetugasCommand {
+    /// Add a petugas; the PIN is read from standard input (one line) and stored only as a hash.
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// Read the PIN from standard input (required, so it never appears in the process list).
+        #[arg(long, required = true)]
+        pin_stdin: bool,
+    },
+    /// List the petugas of this device.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Start a record (prints its id).
+    New {
+        #[arg(long)]
+        form: String,
+        #[arg(long)]
+        petugas: String,
+        /// Answers as JSON (a file, or `-` for standard input).
+        #[arg(long)]
+        answers: PathBuf,
+    },
+    /// Merge answers into a record as a new revision (`null` removes an answer).
+    Set {
+        id: String,
+        #[arg(long)]
+        petugas: String,
+        #[arg(long)]
+        answers: PathBuf,
+        /// Why a final (or exported, accepted, rejected) record is being corrected.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Finalize a draft: refused while errors remain or warnings are not acknowledged.
+    Finalize {
+        id: String,
+        #[arg(long)]
+        petugas: String,
+        #[arg(long)]
+        ack_warnings: bool,
+        /// The date of "today" for the rules (YYYY-MM-DD); default: the device's date.
+        #[arg(long, value_parser = parse_day)]
+        today: Option<NaiveDate>,
+    },
+    /// List records, newest change first.
+    List {
+        #[arg(long, value_parser = clap::value_parser!(Status))]
+        status: Option<Status>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a record's current answers, and with --history every revision.
+    Show {
+        id: String,
+        #[arg(long)]
+        history: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl clap::ValueEnum for Status {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Status::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+fn app_failure(e: AppError) -> Failure {
+    let code = if e.is_refusal() { 1 } else { 2 };
+    let message = match &e {
+        AppError::NotReady { errors, warnings } => {
+            let mut m = format!(
+                "belum bisa difinalisasi / cannot finalize yet: {} kesalahan/error(s), {} peringatan/warning(s) not acknowledged",
+                errors.len(),
+                warnings.len()
+            );
+            for i in errors.iter().chain(warnings) {
+                m.push_str(&format!("\n  {}", issue_line(i)));
+            }
+            if errors.is_empty() {
+                m.push_str("\nacknowledge the warnings with --ack-warnings once they are checked");
+            }
+            m
+        }
+        _ => e.to_string(),
+    };
+    Failure { code, message }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        app_failure(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        app_failure(AppError::Store(e))
+    }
+}
+
+fn issue_line(i: &Issue) -> String {
+    let sev = match i.severity {
+        Severity::Error => "KESALAHAN/ERROR",
+        Severity::Warning => "PERINGATAN/WARNING",
+    };
+    format!(
+        "{sev:<18} {}: {} / {} [{}]",
+        i.path, i.message.id, i.message.en, i.code
+    )
+}
+
+fn parse_id(s: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(s.trim())
+        .map_err(|_| Failure::input(format!("`{s}` is not a record id (a UUID)")))
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Failure::input(format!("cannot write JSON: {e}")))?;
+    say!("{text}");
+    Ok(())
+}
+
+fn answers_from(path: &Path) -> Result<crate::store::Answers, Failure> {
+    let source = if path == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    parse_answers(&read_input(path)?, &source)
+}
+
+fn head_line(h: &RecordHead) -> String {
+    format!(
+        "{}  {:<8}  r{:<3}  {}  {:<13}  {:<24}  {}",
+        h.id,
+        h.status.as_str(),
+        h.revision,
+        h.updated_at.format("%Y-%m-%d %H:%M"),
+        h.summary.desa,
+        h.summary.head_name,
+        h.summary.no_kk
+    )
+}
+
+pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
+    match command {
+        Command::Init { device_name } => {
+            let (_, info) = Device::init(dir, &device_name)?;
+            say!("{}", info.id);
+            eprintln!("device `{}` created in {}", info.name, dir.display());
+            Ok(0)
+        }
+        Command::Petugas { command } => {
+            let device = Device::open(dir)?;
+            match command {
+                PetugasCommand::Add { code, name, .. } => {
+                    let mut pin = String::new();
+                    std::io::stdin().read_to_string(&mut pin).map_err(|e| {
+                        Failure::input(format!("cannot read the PIN from standard input: {e}"))
+                    })?;
+                    let pin = pin.lines().next().unwrap_or_default().trim().to_string();
+                    let p = device.store.add_petugas(&code, &name, &pin, now())?;
+                    say!("{}\t{}", p.code, p.name);
+                    Ok(0)
+                }
+                PetugasCommand::List { json } => {
+                    let list = device.store.petugas_list()?;
+                    if json {
+                        let v: Vec<_> = list.iter().map(|p| json!({"code": p.code, "name": p.name, "created_at": p.created_at})).collect();
+                        print_json(&v)?;
+                    } else {
+                        for p in list {
+                            say!("{}\t{}", p.code, p.name);
+                        }
+                    }
+                    Ok(0)
+                }
+            }
+        }
+        Command::Record { command } => record(dir, command),
+        Command::Search { text, json, limit } => {
+            let device = Device::open(dir)?;
+            let found = device.store.search(&text, limit)?;
+            if json {
+                print_json(&found)?;
+            } else {
+                for h in &found {
+                    say!("{}", head_line(h));
+                }
+                eprintln!("{} keluarga ditemukan / families found", found.len());
+            }
+            Ok(0)
+        }
+        Command::Demo {
+            families,
+            seed,
+            drafts,
+            petugas,
+        } => {
+            let device = Device::open(dir)?;
+            if device.store.petugas(&petugas).is_err() {
+                device
+                    .store
+                    .add_petugas(&petugas, "Petugas Demo", "123456", now())?;
+            }
+            let made = demo::fill(&device, &petugas, families, seed, drafts)?;
+            say!(
+                "{} keluarga dibuat / families created ({} draft)",
+                made.total,
+                made.drafts
+            );
+            Ok(0)
+        }
+        Command::Form { .. } | Command::Validate { .. } => {
+            Err(Failure::input("not a device command"))
+        }
+    }
+}
+
+fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
+    let device = Device::open(dir)?;
+    match command {
+        RecordCommand::New {
+            form,
+            petugas,
+            answers,
+        } => {
+            let answers = answers_from(&answers)?;
+            let head = device.new_record(&form, &petugas, answers)?;
+            say!("{}", head.id);
+            Ok(0)
+        }
+        RecordCommand::Set {
+            id,
+            petugas,
+            answers,
+            reason,
+        } => {
+            let id = parse_id(&id)?;
+            let patch = answers_from(&answers)?;
+            let head = device.set_answers(id, &petugas, patch, reason.as_deref())?;
+            say!("{} r{} {}", head.id, head.revision, head.status);
+            Ok(0)
+        }
+        RecordCommand::Finalize {
+            id,
+            petugas,
+            ack_warnings,
+            today,
+        } => {
+            let id = parse_id(&id)?;
+            let today = today.unwrap_or_else(|| now().date_naive());
+            let head = device.finalize(id, &petugas, ack_warnings, today)?;
+            say!("{} r{} {}", head.id, head.revision, head.status);
+            Ok(0)
+        }
+        RecordCommand::List { status, json } => {
+            let list = device.store.list(status)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for h in &list {
+                    say!("{}", head_line(h));
+                }
+            }
+            Ok(0)
+        }
+        RecordCommand::Show { id, history, json } => {
+            let id = parse_id(&id)?;
+            let (head, answers) = device.store.answers(id)?;
+            let revisions = if history {
+                Some(device.store.history(id)?)
+            } else {
+                None
+            };
+            if json {
+                print_json(&json!({"record": head, "answers": answers, "history": revisions}))?;
+                return Ok(0);
+            }
+            say!("{}", head_line(&head));
+            say!(
+                "form {} {} · created {} by {}",
+                head.form_id,
+                head.form_version,
+                head.created_at,
+                head.created_by
+            );
+            for r in head.rejection_reasons() {
+                say!("ditolak / rejected: {} / {}", r.id, r.en);
+            }
+            print_json(&answers)?;
+            for r in revisions.unwrap_or_default() {
+                say!(
+                    "r{:<3} seq {:<6} {:<10} {:<8} {} by {}{}",
+                    r.number,
+                    r.seq,
+                    format!("{:?}", r.action).to_lowercase(),
+                    r.status.as_str(),
+                    r.at,
+                    r.petugas,
+                    r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
+                );
+            }
+            Ok(0)
+        }
+    }
+}

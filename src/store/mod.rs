@@ -1,0 +1,1172 @@
+//! The device store: the only code that touches redb on the tablet. Every user action is one write
+//! transaction, committed durably (fsync) before the function returns. Records are never overwritten:
+//! each change appends a revision with a full snapshot of the answers, and a gap-free device change
+//! sequence orders every revision.
+//!
+//! The store does not know forms: use cases in `app` validate with the form engine and then call
+//! [`Store::finalize`], which refuses when the record changed since it was validated.
+
+mod tables;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, FixedOffset};
+use ed25519_dalek::SigningKey;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::model::Localized;
+use tables::{ATTACHMENTS, META, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+
+/// The store format this build writes. Older formats are migrated on open; newer ones are refused.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The file name of the store inside the data directory.
+pub const STORE_FILE: &str = "pendata.redb";
+
+/// Answers: field name → JSON value (repeats as arrays of objects).
+pub type Answers = Map<String, Value>;
+
+/// What went wrong in the store. Each variant says what happened; `Display` says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no Pendata store in {0}: run `pendata init --device-name NAME` first")]
+    NotInitialized(PathBuf),
+    #[error("a Pendata store already exists in {0}; it was left untouched")]
+    AlreadyInitialized(PathBuf),
+    #[error(
+        "the store in {path} has format {found}, newer than this program understands ({supported}): install pendata {needed} or newer"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+        needed: String,
+    },
+    #[error(
+        "the store file {path} is damaged ({detail}); it was not changed — restore it from a backup"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the store is open in another Pendata program; close it and try again")]
+    Busy,
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("no record {0}")]
+    UnknownRecord(Uuid),
+    #[error("no petugas with code `{0}`: add one with `pendata petugas add`")]
+    UnknownPetugas(String),
+    #[error("petugas `{0}` already exists")]
+    PetugasExists(String),
+    #[error("wrong PIN for petugas `{0}`")]
+    WrongPin(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("record {id} is {from}; it cannot become {to}")]
+    IllegalTransition { id: Uuid, from: Status, to: Status },
+    #[error("record {0} is final: give a reason to correct it")]
+    ReasonRequired(Uuid),
+    #[error("record {id} changed since it was checked (now revision {now}); check it again")]
+    Stale { id: Uuid, now: u32 },
+}
+
+impl StoreError {
+    /// Whether the error is a refusal of the request (exit 1) rather than bad input or a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::IllegalTransition { .. }
+                | StoreError::ReasonRequired(_)
+                | StoreError::Stale { .. }
+                | StoreError::WrongPin(_)
+                | StoreError::AlreadyInitialized(_)
+                | StoreError::PetugasExists(_)
+        )
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::CommitError,
+    redb::StorageError,
+    redb::TableError,
+    redb::Error,
+    serde_json::Error,
+    std::io::Error
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Final,
+    Exported,
+    Accepted,
+    Rejected,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Draft,
+        Status::Final,
+        Status::Exported,
+        Status::Accepted,
+        Status::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Final => "final",
+            Status::Exported => "exported",
+            Status::Accepted => "accepted",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    /// The status machine. Corrections (back to Draft) go through [`Store::save_answers`] with a reason.
+    pub fn can_become(self, to: Status) -> bool {
+        matches!(
+            (self, to),
+            (Status::Draft, Status::Final)
+                | (Status::Final, Status::Exported)
+                // A re-export (lost stick) leaves Exported as it is.
+                | (Status::Exported, Status::Exported)
+                | (Status::Exported, Status::Accepted)
+                | (Status::Exported, Status::Rejected)
+        )
+    }
+
+    /// Whether changing the answers needs a reason (the record was already final once).
+    pub fn is_locked(self) -> bool {
+        self != Status::Draft
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a status (draft, final, exported, accepted, rejected)")
+            })
+    }
+}
+
+/// What a revision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Saved,
+    Finalized,
+    /// Changed after it was final (needs a reason); the record is a draft again.
+    Corrected,
+}
+
+/// The device: created once by `init`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<FixedOffset>,
+    /// Ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// A petugas as stored (the PIN only as an argon2id hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Petugas {
+    pub code: String,
+    pub name: String,
+    pin_hash: String,
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// A status change of a record, kept in its head (exports and receipts are not content revisions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub status: Status,
+    pub at: DateTime<FixedOffset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Localized>,
+}
+
+/// What the list and search show of a family without reading its answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(default)]
+    pub head_name: String,
+    #[serde(default)]
+    pub no_kk: String,
+    #[serde(default)]
+    pub desa: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub members: usize,
+}
+
+impl Summary {
+    /// Reads the household form's well-known fields; other forms get what they share of them.
+    pub fn of(answers: &Answers) -> Summary {
+        let text = |k: &str| {
+            answers
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let members = answers.get("anggota").and_then(Value::as_array);
+        let head = members
+            .and_then(|m| {
+                m.iter()
+                    .find(|a| a.get("hubungan").and_then(Value::as_str) == Some("1"))
+            })
+            .and_then(|a| a.get("nama"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Summary {
+            head_name: head.unwrap_or_else(|| text("nama_kepala_keluarga")),
+            no_kk: text("no_kk"),
+            desa: text("wilayah_desa"),
+            address: text("alamat"),
+            members: members.map_or(0, Vec::len),
+        }
+    }
+}
+
+/// The current view of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordHead {
+    pub id: Uuid,
+    pub form_id: String,
+    pub form_version: u64,
+    pub status: Status,
+    /// Number of the latest revision (from 1).
+    pub revision: u32,
+    pub created_at: DateTime<FixedOffset>,
+    pub updated_at: DateTime<FixedOffset>,
+    pub created_by: String,
+    pub updated_by: String,
+    pub summary: Summary,
+    /// Status changes after finalizing: exports, acceptance, rejection with the registry's reasons.
+    #[serde(default)]
+    pub events: Vec<StatusEvent>,
+    #[serde(default)]
+    terms: Vec<String>,
+}
+
+impl RecordHead {
+    /// The registry's reasons, when the latest decision was a rejection.
+    pub fn rejection_reasons(&self) -> &[Localized] {
+        match self.events.last() {
+            Some(e) if self.status == Status::Rejected => &e.reasons,
+            _ => &[],
+        }
+    }
+}
+
+/// One revision: a full snapshot of the answers with who, where and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub record: Uuid,
+    pub number: u32,
+    /// Position in the device change sequence.
+    pub seq: u64,
+    pub action: Action,
+    /// The record's status right after this revision.
+    pub status: Status,
+    pub form_id: String,
+    pub form_version: u64,
+    pub answers: Answers,
+    pub petugas: String,
+    pub device: Uuid,
+    /// Device time: UTC with the device's offset (WITA is +08:00). The sequence orders; the clock informs.
+    pub at: DateTime<FixedOffset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Warning codes and paths acknowledged at finalizing (`anggota[1].nik nik_region_mismatch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged: Vec<String>,
+}
+
+/// A record to create in a batch.
+pub struct NewRecord {
+    pub form_id: String,
+    pub form_version: u64,
+    pub answers: Answers,
+    pub finalize: bool,
+    pub acknowledged: Vec<String>,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub draft: usize,
+    pub final_: usize,
+    pub exported: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+}
+
+/// The open device store.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+fn corrupt(path: &Path, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Storage(format!("unreadable {what}: {e}")))
+}
+
+/// Lower-cased, accent-free words for search.
+pub fn search_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+}
+
+fn terms_of(answers: &Answers) -> Vec<String> {
+    let mut terms = BTreeSet::new();
+    let mut add_text = |s: &str| terms.extend(search_words(s));
+    for key in ["alamat", "nama_kepala_keluarga", "nama_responden"] {
+        if let Some(s) = answers.get(key).and_then(Value::as_str) {
+            add_text(s);
+        }
+    }
+    if let Some(s) = answers.get("no_kk").and_then(Value::as_str) {
+        add_text(s);
+    }
+    for m in answers
+        .get("anggota")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for key in ["nama", "nik"] {
+            if let Some(s) = m.get(key).and_then(Value::as_str) {
+                add_text(s);
+            }
+        }
+    }
+    terms.into_iter().filter(|t| t.len() <= 64).collect()
+}
+
+impl Store {
+    fn file(dir: &Path) -> PathBuf {
+        dir.join(STORE_FILE)
+    }
+
+    /// Creates the store and the device identity in `dir`. Refuses when a store is already there.
+    pub fn create(
+        dir: &Path,
+        device_name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Store, DeviceInfo)> {
+        let name = device_name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid("the device name is empty".into()));
+        }
+        let path = Self::file(dir);
+        if path.exists() {
+            return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
+        }
+        std::fs::create_dir_all(dir)?;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| StoreError::Storage(format!("no randomness: {e}")))?;
+        let key = SigningKey::from_bytes(&secret);
+        let device = DeviceInfo {
+            id: Uuid::now_v7(),
+            name: name.to_string(),
+            created_at: now,
+            public_key: hex(key.verifying_key().as_bytes()),
+        };
+        let db = Database::create(&path).map_err(|e| corrupt(&path, e))?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(
+                "format_version",
+                serde_json::to_vec(&FORMAT_VERSION)?.as_slice(),
+            )?;
+            meta.insert("device", serde_json::to_vec(&device)?.as_slice())?;
+            meta.insert("device_secret", secret.as_slice())?;
+            txn.open_table(RECORDS)?;
+            txn.open_table(REVISIONS)?;
+            txn.open_table(SEQUENCE)?;
+            txn.open_table(PETUGAS)?;
+            txn.open_table(ATTACHMENTS)?;
+            txn.open_multimap_table(SEARCH)?;
+        }
+        txn.commit()?;
+        Ok((Store { db, path }, device))
+    }
+
+    /// Opens the store in `dir`, migrating an older format. Never creates or replaces a file.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let path = Self::file(dir);
+        if !path.exists() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let db = match Database::open(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Busy),
+            Err(e) => return Err(corrupt(&path, e)),
+        };
+        let store = Store { db, path };
+        let version = store.format_version()?;
+        if version > FORMAT_VERSION {
+            return Err(StoreError::TooNew {
+                path: store.path.clone(),
+                found: version,
+                supported: FORMAT_VERSION,
+                needed: needed_release(version),
+            });
+        }
+        if version < FORMAT_VERSION {
+            store.migrate(version)?;
+        }
+        Ok(store)
+    }
+
+    fn format_version(&self) -> Result<u32> {
+        let txn = self.db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => {
+                return Err(corrupt(&self.path, "no meta table"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let raw = meta
+            .get("format_version")?
+            .ok_or_else(|| corrupt(&self.path, "no format version"))?;
+        serde_json::from_slice(raw.value()).map_err(|e| corrupt(&self.path, e))
+    }
+
+    /// Brings an older store up to [`FORMAT_VERSION`], one step at a time, in one transaction.
+    fn migrate(&self, from: u32) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        let mut version = from;
+        while version < FORMAT_VERSION {
+            match version {
+                // Format 1 had no search index: build it from the current view.
+                1 => {
+                    let mut search = txn.open_multimap_table(SEARCH)?;
+                    let mut records = txn.open_table(RECORDS)?;
+                    let revisions = txn.open_table(REVISIONS)?;
+                    let ids: Vec<u128> = records
+                        .iter()?
+                        .map(|r| r.map(|(k, _)| k.value()))
+                        .collect::<Result<_, _>>()?;
+                    for id in ids {
+                        let head_bytes = records.get(id)?.map(|g| g.value().to_vec());
+                        let Some(bytes) = head_bytes else { continue };
+                        let mut head: RecordHead = decode(&bytes, "record")?;
+                        let rev_bytes = revisions
+                            .get((id, head.revision))?
+                            .map(|g| g.value().to_vec());
+                        let Some(rev) = rev_bytes else { continue };
+                        let rev: Revision = decode(&rev, "revision")?;
+                        head.terms = terms_of(&rev.answers);
+                        head.summary = Summary::of(&rev.answers);
+                        for t in &head.terms {
+                            search.insert(t.as_str(), id)?;
+                        }
+                        records.insert(id, serde_json::to_vec(&head)?.as_slice())?;
+                    }
+                }
+                v => {
+                    return Err(corrupt(&self.path, format!("unknown store format {v}")));
+                }
+            }
+            version += 1;
+        }
+        txn.open_table(META)?.insert(
+            "format_version",
+            serde_json::to_vec(&FORMAT_VERSION)?.as_slice(),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The store file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn device(&self) -> Result<DeviceInfo> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let raw = meta
+            .get("device")?
+            .ok_or_else(|| corrupt(&self.path, "no device"))?;
+        decode(raw.value(), "device")
+    }
+
+    /// The device's signing key (never leaves the device; bundles are signed with it).
+    pub fn signing_key(&self) -> Result<SigningKey> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let raw = meta
+            .get("device_secret")?
+            .ok_or_else(|| corrupt(&self.path, "no device key"))?;
+        let secret: [u8; 32] = raw
+            .value()
+            .try_into()
+            .map_err(|_| corrupt(&self.path, "device key has the wrong length"))?;
+        Ok(SigningKey::from_bytes(&secret))
+    }
+
+    /// Adds a petugas; the PIN (4–12 digits) is stored only as an argon2id hash.
+    pub fn add_petugas(
+        &self,
+        code: &str,
+        name: &str,
+        pin: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Petugas> {
+        let code = code.trim();
+        if code.is_empty()
+            || code.len() > 32
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(StoreError::Invalid(
+                "a petugas code is 1–32 letters, digits, - or _".into(),
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(StoreError::Invalid("the petugas name is empty".into()));
+        }
+        if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+            return Err(StoreError::Invalid("a PIN is 4 to 12 digits".into()));
+        }
+        let pin_hash = Argon2::default()
+            .hash_password(pin.as_bytes())
+            .map_err(|e| StoreError::Storage(format!("cannot hash the PIN: {e}")))?
+            .to_string();
+        let petugas = Petugas {
+            code: code.to_string(),
+            name: name.trim().to_string(),
+            pin_hash,
+            created_at: now,
+        };
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(PETUGAS)?;
+            if table.get(code)?.is_some() {
+                return Err(StoreError::PetugasExists(code.to_string()));
+            }
+            table.insert(code, serde_json::to_vec(&petugas)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(petugas)
+    }
+
+    pub fn petugas(&self, code: &str) -> Result<Petugas> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PETUGAS)?;
+        let raw = table
+            .get(code)?
+            .ok_or_else(|| StoreError::UnknownPetugas(code.to_string()))?;
+        decode(raw.value(), "petugas")
+    }
+
+    pub fn petugas_list(&self) -> Result<Vec<Petugas>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PETUGAS)?;
+        table
+            .iter()?
+            .map(|r| {
+                let (_, v) = r?;
+                decode(v.value(), "petugas")
+            })
+            .collect()
+    }
+
+    /// Sign-in: checks a petugas's PIN.
+    pub fn verify_pin(&self, code: &str, pin: &str) -> Result<Petugas> {
+        let p = self.petugas(code)?;
+        Argon2::default()
+            .verify_password(pin.as_bytes(), p.pin_hash.as_str())
+            .map_err(|_| StoreError::WrongPin(code.to_string()))?;
+        Ok(p)
+    }
+
+    /// Creates a record with its first revision. One durable transaction.
+    pub fn create_record(
+        &self,
+        form_id: &str,
+        form_version: u64,
+        answers: Answers,
+        petugas: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<RecordHead> {
+        let device = self.device()?;
+        self.petugas(petugas)?;
+        let id = Uuid::now_v7();
+        let txn = self.db.begin_write()?;
+        let head = {
+            let mut head = RecordHead {
+                id,
+                form_id: form_id.to_string(),
+                form_version,
+                status: Status::Draft,
+                revision: 0,
+                created_at: now,
+                updated_at: now,
+                created_by: petugas.to_string(),
+                updated_by: petugas.to_string(),
+                summary: Summary::default(),
+                events: Vec::new(),
+                terms: Vec::new(),
+            };
+            append(
+                &txn,
+                &mut head,
+                Action::Created,
+                answers,
+                petugas,
+                device.id,
+                now,
+                None,
+                Vec::new(),
+            )?;
+            head
+        };
+        txn.commit()?;
+        Ok(head)
+    }
+
+    /// Creates many records in one transaction (demo data, imports), through the same path as
+    /// [`Store::create_record`] and [`Store::finalize`]. The caller has validated the finalized ones.
+    pub fn create_batch(
+        &self,
+        items: Vec<NewRecord>,
+        petugas: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<Uuid>> {
+        let device = self.device()?;
+        self.petugas(petugas)?;
+        let txn = self.db.begin_write()?;
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let mut head = RecordHead {
+                id: Uuid::now_v7(),
+                form_id: item.form_id,
+                form_version: item.form_version,
+                status: Status::Draft,
+                revision: 0,
+                created_at: now,
+                updated_at: now,
+                created_by: petugas.to_string(),
+                updated_by: petugas.to_string(),
+                summary: Summary::default(),
+                events: Vec::new(),
+                terms: Vec::new(),
+            };
+            let answers = item.answers;
+            if item.finalize {
+                append(
+                    &txn,
+                    &mut head,
+                    Action::Created,
+                    answers.clone(),
+                    petugas,
+                    device.id,
+                    now,
+                    None,
+                    Vec::new(),
+                )?;
+                head.status = Status::Final;
+                append(
+                    &txn,
+                    &mut head,
+                    Action::Finalized,
+                    answers,
+                    petugas,
+                    device.id,
+                    now,
+                    None,
+                    item.acknowledged,
+                )?;
+            } else {
+                append(
+                    &txn,
+                    &mut head,
+                    Action::Created,
+                    answers,
+                    petugas,
+                    device.id,
+                    now,
+                    None,
+                    Vec::new(),
+                )?;
+            }
+            ids.push(head.id);
+        }
+        txn.commit()?;
+        Ok(ids)
+    }
+
+    /// Saves a full snapshot of the answers as a new revision. A record that was final (or later) needs
+    /// a reason and becomes a draft again (a correction).
+    pub fn save_answers(
+        &self,
+        id: Uuid,
+        answers: Answers,
+        petugas: &str,
+        reason: Option<&str>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<RecordHead> {
+        let device = self.device()?;
+        self.petugas(petugas)?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let txn = self.db.begin_write()?;
+        let head = {
+            let mut head = read_head(&txn.open_table(RECORDS)?, id)?;
+            let action = if head.status.is_locked() {
+                if reason.is_none() {
+                    return Err(StoreError::ReasonRequired(id));
+                }
+                Action::Corrected
+            } else {
+                Action::Saved
+            };
+            head.status = Status::Draft;
+            append(
+                &txn,
+                &mut head,
+                action,
+                answers,
+                petugas,
+                device.id,
+                now,
+                reason.map(str::to_string),
+                Vec::new(),
+            )?;
+            head
+        };
+        txn.commit()?;
+        Ok(head)
+    }
+
+    /// Marks a draft final. `checked_revision` is the revision the caller validated: if the record has
+    /// changed since, the call is refused. Appends a `Finalized` revision (same answers) to the sequence.
+    pub fn finalize(
+        &self,
+        id: Uuid,
+        checked_revision: u32,
+        petugas: &str,
+        acknowledged: Vec<String>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<RecordHead> {
+        let device = self.device()?;
+        self.petugas(petugas)?;
+        let txn = self.db.begin_write()?;
+        let head = {
+            let mut head = read_head(&txn.open_table(RECORDS)?, id)?;
+            if !head.status.can_become(Status::Final) {
+                return Err(StoreError::IllegalTransition {
+                    id,
+                    from: head.status,
+                    to: Status::Final,
+                });
+            }
+            if head.revision != checked_revision {
+                return Err(StoreError::Stale {
+                    id,
+                    now: head.revision,
+                });
+            }
+            let answers = read_revision(&txn.open_table(REVISIONS)?, id, head.revision)?.answers;
+            head.status = Status::Final;
+            append(
+                &txn,
+                &mut head,
+                Action::Finalized,
+                answers,
+                petugas,
+                device.id,
+                now,
+                None,
+                acknowledged,
+            )?;
+            head
+        };
+        txn.commit()?;
+        Ok(head)
+    }
+
+    /// Moves records to a new status (export, receipts) in one transaction; refuses illegal moves, and
+    /// then changes nothing.
+    pub fn set_status(
+        &self,
+        ids: &[Uuid],
+        to: Status,
+        by: Option<&str>,
+        reasons: &[Localized],
+        now: DateTime<FixedOffset>,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            for &id in ids {
+                let mut head = read_head(&records, id)?;
+                if !head.status.can_become(to) {
+                    return Err(StoreError::IllegalTransition {
+                        id,
+                        from: head.status,
+                        to,
+                    });
+                }
+                head.status = to;
+                head.events.push(StatusEvent {
+                    status: to,
+                    at: now,
+                    by: by.map(str::to_string),
+                    reasons: reasons.to_vec(),
+                });
+                records.insert(id.as_u128(), serde_json::to_vec(&head)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn record(&self, id: Uuid) -> Result<RecordHead> {
+        let txn = self.db.begin_read()?;
+        read_head(&txn.open_table(RECORDS)?, id)
+    }
+
+    /// The answers of the latest revision.
+    pub fn answers(&self, id: Uuid) -> Result<(RecordHead, Answers)> {
+        let txn = self.db.begin_read()?;
+        let head = read_head(&txn.open_table(RECORDS)?, id)?;
+        let rev = read_revision(&txn.open_table(REVISIONS)?, id, head.revision)?;
+        Ok((head, rev.answers))
+    }
+
+    /// Every revision of a record, oldest first: the audit trail.
+    pub fn history(&self, id: Uuid) -> Result<Vec<Revision>> {
+        let txn = self.db.begin_read()?;
+        let revisions = txn.open_table(REVISIONS)?;
+        let mut out = Vec::new();
+        for r in revisions.range((id.as_u128(), 0)..=(id.as_u128(), u32::MAX))? {
+            let (_, v) = r?;
+            out.push(decode(v.value(), "revision")?);
+        }
+        if out.is_empty() {
+            return Err(StoreError::UnknownRecord(id));
+        }
+        Ok(out)
+    }
+
+    /// Records, newest change first, optionally of one status.
+    pub fn list(&self, status: Option<Status>) -> Result<Vec<RecordHead>> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        let mut out = Vec::new();
+        for r in records.iter()? {
+            let (_, v) = r?;
+            let head: RecordHead = decode(v.value(), "record")?;
+            if status.is_none_or(|s| s == head.status) {
+                out.push(head);
+            }
+        }
+        out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    pub fn counts(&self) -> Result<Counts> {
+        let mut c = Counts::default();
+        for h in self.list(None)? {
+            match h.status {
+                Status::Draft => c.draft += 1,
+                Status::Final => c.final_ += 1,
+                Status::Exported => c.exported += 1,
+                Status::Accepted => c.accepted += 1,
+                Status::Rejected => c.rejected += 1,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Records whose words, NIKs or KK number start with every word of `query`, newest first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RecordHead>> {
+        let words: Vec<String> = search_words(query).collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read()?;
+        let search = txn.open_multimap_table(SEARCH)?;
+        let mut found: Option<BTreeSet<u128>> = None;
+        for w in &words {
+            let mut ids = BTreeSet::new();
+            let upper = format!("{w}\u{10FFFF}");
+            for r in search.range(w.as_str()..upper.as_str())? {
+                let (_, values) = r?;
+                for v in values {
+                    ids.insert(v?.value());
+                }
+            }
+            found = Some(match found {
+                None => ids,
+                Some(prev) => prev.intersection(&ids).copied().collect(),
+            });
+            if found.as_ref().is_some_and(BTreeSet::is_empty) {
+                break;
+            }
+        }
+        let records = txn.open_table(RECORDS)?;
+        let mut out = Vec::new();
+        // UUIDv7 ids sort by creation time: newest first.
+        for id in found.unwrap_or_default().into_iter().rev().take(limit) {
+            out.push(read_head(&records, Uuid::from_u128(id))?);
+        }
+        Ok(out)
+    }
+
+    /// The last position of the change sequence (0 when empty).
+    pub fn last_seq(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let seq = txn.open_table(SEQUENCE)?;
+        Ok(seq.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
+    /// Revisions in a range of the change sequence, in order.
+    pub fn revisions_in(&self, from: u64, to: u64) -> Result<Vec<Revision>> {
+        let txn = self.db.begin_read()?;
+        let seq = txn.open_table(SEQUENCE)?;
+        let revisions = txn.open_table(REVISIONS)?;
+        let mut out = Vec::new();
+        for r in seq.range(from..=to)? {
+            let (_, v) = r?;
+            let (id, n) = v.value();
+            out.push(read_revision(&revisions, Uuid::from_u128(id), n)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores an attachment by content; the same bytes are stored once. Returns the SHA-256 (hex).
+    pub fn put_attachment(&self, bytes: &[u8]) -> Result<String> {
+        let hash = hex(&Sha256::digest(bytes));
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(ATTACHMENTS)?;
+            if table.get(hash.as_str())?.is_none() {
+                table.insert(hash.as_str(), bytes)?;
+            }
+        }
+        txn.commit()?;
+        Ok(hash)
+    }
+
+    pub fn attachment(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ATTACHMENTS)?;
+        Ok(table.get(hash)?.map(|g| g.value().to_vec()))
+    }
+
+    pub fn attachment_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(ATTACHMENTS)?.len()?)
+    }
+
+    /// Full consistency check: redb's own check, then ours — every record's revisions exist and are
+    /// numbered 1..=n, the sequence has no gaps and points at existing revisions. Returns the problems.
+    pub fn check(&mut self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        match self.db.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => problems.push("redb repaired the file on open".to_string()),
+            Err(e) => problems.push(format!("redb integrity check failed: {e}")),
+        }
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        let revisions = txn.open_table(REVISIONS)?;
+        let seq = txn.open_table(SEQUENCE)?;
+        let mut total = 0u64;
+        for r in records.iter()? {
+            let (k, v) = r?;
+            let head: RecordHead = decode(v.value(), "record")?;
+            let id = k.value();
+            let mut expected = 1;
+            for rv in revisions.range((id, 0)..=(id, u32::MAX))? {
+                let (key, _) = rv?;
+                if key.value().1 != expected {
+                    problems.push(format!("record {}: revision {} missing", head.id, expected));
+                }
+                expected = key.value().1 + 1;
+                total += 1;
+            }
+            if expected - 1 != head.revision {
+                problems.push(format!(
+                    "record {}: head points at revision {}, history ends at {}",
+                    head.id,
+                    head.revision,
+                    expected - 1
+                ));
+            }
+        }
+        let mut next = 1u64;
+        for r in seq.iter()? {
+            let (k, v) = r?;
+            if k.value() != next {
+                problems.push(format!(
+                    "change sequence jumps from {} to {}",
+                    next - 1,
+                    k.value()
+                ));
+            }
+            next = k.value() + 1;
+            let (id, n) = v.value();
+            if revisions.get((id, n))?.is_none() {
+                problems.push(format!(
+                    "sequence {} points at a missing revision",
+                    k.value()
+                ));
+            }
+        }
+        if next - 1 != total {
+            problems.push(format!(
+                "{} revisions but {} sequence entries",
+                total,
+                next - 1
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Test support: rewrites the stored format version (to exercise migrations and refusals).
+    #[doc(hidden)]
+    pub fn force_format_version(&self, version: u32, drop_search_index: bool) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?
+            .insert("format_version", serde_json::to_vec(&version)?.as_slice())?;
+        if drop_search_index {
+            txn.delete_multimap_table(SEARCH)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// The first release that writes a given store format, for the "install pendata X or newer" message.
+fn needed_release(format: u32) -> String {
+    format!("with store format {format}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_head(records: &impl ReadableTable<u128, &'static [u8]>, id: Uuid) -> Result<RecordHead> {
+    let raw = records
+        .get(id.as_u128())?
+        .ok_or(StoreError::UnknownRecord(id))?;
+    decode(raw.value(), "record")
+}
+
+fn read_revision(
+    revisions: &impl ReadableTable<(u128, u32), &'static [u8]>,
+    id: Uuid,
+    n: u32,
+) -> Result<Revision> {
+    let raw = revisions
+        .get((id.as_u128(), n))?
+        .ok_or_else(|| StoreError::Storage(format!("record {id}: revision {n} is missing")))?;
+    decode(raw.value(), "revision")
+}
+
+/// Appends a revision to `head` inside `txn`: history, sequence, search index and the current view.
+#[allow(clippy::too_many_arguments)]
+fn append(
+    txn: &redb::WriteTransaction,
+    head: &mut RecordHead,
+    action: Action,
+    answers: Answers,
+    petugas: &str,
+    device: Uuid,
+    now: DateTime<FixedOffset>,
+    reason: Option<String>,
+    acknowledged: Vec<String>,
+) -> Result<()> {
+    let id = head.id.as_u128();
+    let mut seq = txn.open_table(SEQUENCE)?;
+    let next = seq.last()?.map_or(0, |(k, _)| k.value()) + 1;
+    head.revision += 1;
+    let rev = Revision {
+        record: head.id,
+        number: head.revision,
+        seq: next,
+        action,
+        status: head.status,
+        form_id: head.form_id.clone(),
+        form_version: head.form_version,
+        answers,
+        petugas: petugas.to_string(),
+        device,
+        at: now,
+        reason,
+        acknowledged,
+    };
+    seq.insert(next, (id, head.revision))?;
+    txn.open_table(REVISIONS)?
+        .insert((id, head.revision), serde_json::to_vec(&rev)?.as_slice())?;
+    let terms = terms_of(&rev.answers);
+    if terms != head.terms {
+        let mut search = txn.open_multimap_table(SEARCH)?;
+        for t in &head.terms {
+            search.remove(t.as_str(), id)?;
+        }
+        for t in &terms {
+            search.insert(t.as_str(), id)?;
+        }
+        head.terms = terms;
+    }
+    head.summary = Summary::of(&rev.answers);
+    head.updated_at = now;
+    head.updated_by = petugas.to_string();
+    txn.open_table(RECORDS)?
+        .insert(id, serde_json::to_vec(&*head)?.as_slice())?;
+    Ok(())
+}

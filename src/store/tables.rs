@@ -1,0 +1,25 @@
+//! Every redb table of the device store, in one place. Values are JSON documents of the types in
+//! `store::types` (compatibility promises: add fields with defaults, never change meanings).
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+/// `format_version` (u32 as JSON), `device` (DeviceInfo), `device_secret` (32 bytes), `last_export` (u64).
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Record id (UUIDv7 as u128) → RecordHead: the current view.
+pub const RECORDS: TableDefinition<u128, &[u8]> = TableDefinition::new("records");
+
+/// (record id, revision number from 1) → Revision: the append-only history.
+pub const REVISIONS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("revisions");
+
+/// Device change sequence (gap-free, from 1) → (record id, revision number).
+pub const SEQUENCE: TableDefinition<u64, (u128, u32)> = TableDefinition::new("sequence");
+
+/// Petugas code → Petugas.
+pub const PETUGAS: TableDefinition<&str, &[u8]> = TableDefinition::new("petugas");
+
+/// SHA-256 (hex) → attachment bytes.
+pub const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attachments");
+
+/// Search term (normalised word, NIK, KK) → record ids.
+pub const SEARCH: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("search");
