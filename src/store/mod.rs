@@ -6,6 +6,8 @@
 //! The store does not know forms: use cases in `app` validate with the form engine and then call
 //! [`Store::finalize`], which refuses when the record changed since it was validated.
 
+#[doc(hidden)]
+pub mod crash;
 mod tables;
 
 use std::collections::BTreeSet;
@@ -407,6 +409,30 @@ impl Store {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
         }
         std::fs::create_dir_all(dir)?;
+        // Built under a temporary name and renamed when complete: a crash during `init` never leaves a
+        // half-made store under the real name.
+        let tmp = dir.join(format!("{STORE_FILE}.creating"));
+        if tmp.exists() {
+            std::fs::remove_file(&tmp)?;
+        }
+        let db = Database::create(&tmp).map_err(|e| corrupt(&tmp, e))?;
+        let (store, device) = Store::init(db, tmp.clone(), name, now)?;
+        drop(store);
+        std::fs::rename(&tmp, &path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Makes the rename durable where directories can be synced (not on Windows).
+            let _ = d.sync_all();
+        }
+        Ok((Store::open(dir)?, device))
+    }
+
+    /// Writes the device identity and the empty tables into a new database.
+    fn init(
+        db: Database,
+        path: PathBuf,
+        name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Store, DeviceInfo)> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| StoreError::Storage(format!("no randomness: {e}")))?;
@@ -417,7 +443,6 @@ impl Store {
             created_at: now,
             public_key: hex(key.verifying_key().as_bytes()),
         };
-        let db = Database::create(&path).map_err(|e| corrupt(&path, e))?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -449,6 +474,11 @@ impl Store {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Busy),
             Err(e) => return Err(corrupt(&path, e)),
         };
+        Store::opened(db, path)
+    }
+
+    /// Checks the format of an opened database and migrates it when older.
+    fn opened(db: Database, path: PathBuf) -> Result<Store> {
         let store = Store { db, path };
         let version = store.format_version()?;
         if version > FORMAT_VERSION {

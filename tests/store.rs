@@ -1,0 +1,507 @@
+//! The device store through its public API: life of a record, audit trail, change sequence, petugas and
+//! PINs, attachments, formats, corruption, concurrent readers; and the status machine against a model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use pendata::model::Localized;
+use pendata::store::{Action, Answers, FORMAT_VERSION, Status, Store, StoreError};
+use proptest::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+fn now() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2026-11-28T10:15:00+08:00").unwrap()
+}
+
+fn answers(n: i64) -> Answers {
+    json!({"alamat": format!("Jl. Pahlawan No. {n}"), "no_kk": "6472011503190003",
+           "anggota": [{"nama": "Budi Santoso", "nik": "6472011203850001", "hubungan": "1"}]})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::create(dir.path(), "Tablet Uji", now()).unwrap();
+    store
+        .add_petugas("P001", "Dewi Lestari", "1234", now())
+        .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_record_keeps_every_revision_in_a_gap_free_sequence() {
+    let (_dir, store) = new_store();
+    let a = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    let b = store
+        .create_record("keluarga", 2026112801, answers(2), "P001", now())
+        .unwrap();
+    store
+        .save_answers(a.id, answers(3), "P001", None, now())
+        .unwrap();
+    let fin = store
+        .finalize(a.id, 2, "P001", vec!["lokasi gps_accuracy".into()], now())
+        .unwrap();
+    assert_eq!(fin.status, Status::Final);
+
+    // A final record is locked: a change needs a reason and makes it a draft again.
+    let err = store
+        .save_answers(a.id, answers(4), "P001", None, now())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReasonRequired(_)), "{err}");
+    let err = store
+        .save_answers(a.id, answers(4), "P001", Some("  "), now())
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ReasonRequired(_)),
+        "a blank reason is no reason"
+    );
+    let corrected = store
+        .save_answers(a.id, answers(4), "P001", Some("nomor rumah salah"), now())
+        .unwrap();
+    assert_eq!(corrected.status, Status::Draft);
+
+    let history = store.history(a.id).unwrap();
+    let actions: Vec<Action> = history.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Created,
+            Action::Saved,
+            Action::Finalized,
+            Action::Corrected
+        ]
+    );
+    assert_eq!(
+        history[0].answers,
+        answers(1),
+        "old snapshots stay as they were"
+    );
+    assert_eq!(
+        history[2].answers,
+        answers(3),
+        "finalizing snapshots the checked answers"
+    );
+    assert_eq!(history[2].acknowledged, ["lokasi gps_accuracy"]);
+    assert_eq!(history[3].reason.as_deref(), Some("nomor rumah salah"));
+    assert!(history.iter().all(|r| r.petugas == "P001" && r.at == now()));
+    assert_eq!(history[0].device, store.device().unwrap().id);
+
+    assert_eq!(store.last_seq().unwrap(), 5);
+    let seq: Vec<(u64, Uuid, u32)> = store
+        .revisions_in(1, 5)
+        .unwrap()
+        .iter()
+        .map(|r| (r.seq, r.record, r.number))
+        .collect();
+    assert_eq!(
+        seq,
+        [
+            (1, a.id, 1),
+            (2, b.id, 1),
+            (3, a.id, 2),
+            (4, a.id, 3),
+            (5, a.id, 4)
+        ]
+    );
+    assert_eq!(store.answers(a.id).unwrap().1, answers(4));
+    let mut store = store;
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn finalizing_a_record_that_changed_since_it_was_checked_is_refused() {
+    let (_dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    store
+        .save_answers(r.id, answers(2), "P001", None, now())
+        .unwrap();
+    let err = store.finalize(r.id, 1, "P001", vec![], now()).unwrap_err();
+    assert!(matches!(err, StoreError::Stale { now: 2, .. }), "{err}");
+    assert_eq!(store.record(r.id).unwrap().status, Status::Draft);
+}
+
+#[test]
+fn status_changes_follow_the_machine_and_keep_reasons() {
+    let (_dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    let err = store
+        .set_status(&[r.id], Status::Exported, None, &[], now())
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::IllegalTransition {
+            from: Status::Draft,
+            to: Status::Exported,
+            ..
+        }
+    ));
+    assert!(
+        err.to_string()
+            .contains("is draft; it cannot become exported")
+    );
+    store.finalize(r.id, 1, "P001", vec![], now()).unwrap();
+    store
+        .set_status(&[r.id], Status::Exported, None, &[], now())
+        .unwrap();
+    let reason = Localized::new(
+        "NIK ganda di keluarga lain",
+        "NIK duplicated in another family",
+    );
+    store
+        .set_status(
+            &[r.id],
+            Status::Rejected,
+            Some("registry"),
+            std::slice::from_ref(&reason),
+            now(),
+        )
+        .unwrap();
+    let head = store.record(r.id).unwrap();
+    assert_eq!(head.status, Status::Rejected);
+    assert_eq!(head.rejection_reasons(), [reason]);
+    let err = store
+        .finalize(r.id, head.revision, "P001", vec![], now())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IllegalTransition { .. }));
+    // One illegal move in a batch changes nothing.
+    let other = store
+        .create_record("keluarga", 2026112801, answers(2), "P001", now())
+        .unwrap();
+    store.finalize(other.id, 1, "P001", vec![], now()).unwrap();
+    assert!(
+        store
+            .set_status(&[other.id, r.id], Status::Exported, None, &[], now())
+            .is_err()
+    );
+    assert_eq!(store.record(other.id).unwrap().status, Status::Final);
+    // A rejected record is corrected with a reason, then finalized again.
+    store
+        .save_answers(r.id, answers(5), "P001", Some("NIK diperbaiki"), now())
+        .unwrap();
+    let head = store.record(r.id).unwrap();
+    assert_eq!(head.status, Status::Draft);
+    store
+        .finalize(r.id, head.revision, "P001", vec![], now())
+        .unwrap();
+}
+
+#[test]
+fn petugas_pins_are_hashed_and_checked() {
+    let (dir, store) = new_store();
+    assert_eq!(
+        store.verify_pin("P001", "1234").unwrap().name,
+        "Dewi Lestari"
+    );
+    assert!(matches!(
+        store.verify_pin("P001", "4321"),
+        Err(StoreError::WrongPin(_))
+    ));
+    assert!(matches!(
+        store.verify_pin("P999", "1234"),
+        Err(StoreError::UnknownPetugas(_))
+    ));
+    assert!(matches!(
+        store.add_petugas("P001", "Lagi", "5555", now()),
+        Err(StoreError::PetugasExists(_))
+    ));
+    for (code, name, pin) in [
+        ("", "A", "1234"),
+        ("P 2", "A", "1234"),
+        ("P002", " ", "1234"),
+        ("P002", "A", "12"),
+        ("P002", "A", "12ab"),
+    ] {
+        assert!(
+            matches!(
+                store.add_petugas(code, name, pin, now()),
+                Err(StoreError::Invalid(_))
+            ),
+            "{code:?} {pin:?}"
+        );
+    }
+    assert!(matches!(
+        store.create_record("keluarga", 2026112801, answers(1), "NOPE", now()),
+        Err(StoreError::UnknownPetugas(_))
+    ));
+    drop(store);
+    let raw = std::fs::read(dir.path().join("pendata.redb")).unwrap();
+    assert!(
+        raw.windows(8).any(|w| w == b"argon2id"),
+        "PIN stored as an argon2id hash"
+    );
+}
+
+#[test]
+fn attachments_are_stored_once_by_content() {
+    let (_dir, store) = new_store();
+    let photo = vec![7u8; 10_000];
+    let h1 = store.put_attachment(&photo).unwrap();
+    let h2 = store.put_attachment(&photo).unwrap();
+    let h3 = store.put_attachment(b"other").unwrap();
+    assert_eq!(h1, h2);
+    assert_ne!(h1, h3);
+    assert_eq!(h1.len(), 64);
+    assert_eq!(store.attachment_count().unwrap(), 2);
+    assert_eq!(store.attachment(&h1).unwrap().unwrap(), photo);
+    assert_eq!(store.attachment(&"0".repeat(64)).unwrap(), None);
+}
+
+#[test]
+fn search_finds_families_by_name_nik_kk_and_address() {
+    let (_dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(12), "P001", now())
+        .unwrap();
+    let mut other = answers(7);
+    other.insert(
+        "anggota".into(),
+        json!([{"nama": "Siti Aminah", "nik": "6472016107880002", "hubungan": "1"}]),
+    );
+    other.insert("no_kk".into(), json!("6401011503190009"));
+    let o = store
+        .create_record("keluarga", 2026112801, other, "P001", now())
+        .unwrap();
+    let ids = |q: &str| {
+        store
+            .search(q, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("budi"), [r.id]);
+    assert_eq!(ids("BUD san"), [r.id]);
+    assert_eq!(ids("647201120"), [r.id]);
+    assert_eq!(ids("64010115"), [o.id]);
+    assert_eq!(ids("pahlawan"), [o.id, r.id], "newest first");
+    assert_eq!(ids("siti pahlawan 7"), [o.id]);
+    assert!(ids("budi siti").is_empty());
+    assert!(ids("  ").is_empty());
+    // The index follows changes.
+    store
+        .save_answers(
+            r.id,
+            answers(12)
+                .into_iter()
+                .filter(|(k, _)| k != "anggota")
+                .collect(),
+            "P001",
+            None,
+            now(),
+        )
+        .unwrap();
+    assert!(ids("budi").is_empty());
+}
+
+#[test]
+fn an_existing_store_is_never_overwritten() {
+    let (dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::create(dir.path(), "Lain", now()),
+        Err(StoreError::AlreadyInitialized(_))
+    ));
+    assert_eq!(
+        Store::open(dir.path()).unwrap().record(r.id).unwrap().id,
+        r.id
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let err = Store::open(empty.path()).err().unwrap();
+    assert!(matches!(err, StoreError::NotInitialized(_)));
+    assert!(err.to_string().contains("pendata init"));
+    assert!(
+        !empty.path().join("pendata.redb").exists(),
+        "opening never creates a store"
+    );
+}
+
+#[test]
+fn a_newer_format_is_refused_and_an_older_one_migrated() {
+    let (dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    store
+        .force_format_version(FORMAT_VERSION + 1, false)
+        .unwrap();
+    drop(store);
+    let err = Store::open(dir.path()).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    assert!(err.to_string().contains("install pendata"), "{err}");
+
+    let (dir, store) = new_store();
+    let r2 = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    // Format 1 had no search index.
+    store.force_format_version(1, true).unwrap();
+    drop(store);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store
+            .search("budi", 5)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<_>>(),
+        [r2.id]
+    );
+    assert!(store.check().unwrap().is_empty());
+    drop(store);
+    let _ = r;
+}
+
+#[test]
+fn a_damaged_file_is_reported_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pendata.redb");
+    let junk: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &junk).unwrap();
+    let err = Store::open(dir.path()).err().unwrap();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("restore it from a backup"));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        junk,
+        "the damaged file is untouched"
+    );
+    std::fs::write(&file, b"").unwrap();
+    assert!(matches!(
+        Store::open(dir.path()).err().unwrap(),
+        StoreError::Corrupt { .. }
+    ));
+}
+
+#[test]
+fn readers_see_consistent_data_while_writes_go_on() {
+    let (_dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(0), "P001", now())
+        .unwrap();
+    let store = std::sync::Arc::new(store);
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for n in 1..=150 {
+                store
+                    .save_answers(r.id, answers(n), "P001", None, now())
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = 0;
+    while !writer.is_finished() || seen < 151 {
+        // Head and answers come from one read transaction: the snapshot matches the revision number.
+        let (head, a) = store.answers(r.id).unwrap();
+        assert_eq!(a, answers(i64::from(head.revision) - 1));
+        assert!(head.revision >= seen, "revisions never go back");
+        seen = head.revision;
+        let last = store.last_seq().unwrap();
+        assert!(u64::from(seen) <= last, "the sequence covers every revision seen");
+        if writer.is_finished() && seen == 151 {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(store.history(r.id).unwrap().len(), 151);
+}
+
+/// Operations on a store, checked against a model of statuses and revision counts.
+#[derive(Debug, Clone)]
+enum Op {
+    Create,
+    Save(usize, bool),
+    Finalize(usize, bool),
+    SetStatus(usize, Status),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Create),
+        (0..6usize, any::<bool>()).prop_map(|(i, r)| Op::Save(i, r)),
+        (0..6usize, any::<bool>()).prop_map(|(i, s)| Op::Finalize(i, s)),
+        (0..6usize, prop::sample::select(Status::ALL.to_vec()))
+            .prop_map(|(i, s)| Op::SetStatus(i, s)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn store_matches_a_simple_model(ops in prop::collection::vec(op(), 1..40)) {
+        let (_dir, store) = new_store();
+        let mut ids: Vec<Uuid> = Vec::new();
+        let mut model: BTreeMap<Uuid, (Status, u32)> = BTreeMap::new();
+        let mut revisions = 0u64;
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Create => {
+                    let h = store.create_record("keluarga", 2026112801, answers(n as i64), "P001", now()).unwrap();
+                    ids.push(h.id);
+                    model.insert(h.id, (Status::Draft, 1));
+                    revisions += 1;
+                }
+                Op::Save(i, with_reason) => {
+                    let Some(&id) = ids.get(i) else { continue };
+                    let (status, rev) = model[&id];
+                    let got = store.save_answers(id, answers(n as i64), "P001", with_reason.then_some("koreksi"), now());
+                    if status != Status::Draft && !with_reason {
+                        prop_assert!(matches!(got, Err(StoreError::ReasonRequired(_))), "reason");
+                    } else {
+                        prop_assert_eq!(got.unwrap().status, Status::Draft);
+                        model.insert(id, (Status::Draft, rev + 1));
+                        revisions += 1;
+                    }
+                }
+                Op::Finalize(i, stale) => {
+                    let Some(&id) = ids.get(i) else { continue };
+                    let (status, rev) = model[&id];
+                    let checked = if stale { rev.saturating_sub(1) } else { rev };
+                    let got = store.finalize(id, checked, "P001", vec![], now());
+                    match (status, stale && checked != rev) {
+                        (Status::Draft, false) => {
+                            prop_assert_eq!(got.unwrap().status, Status::Final);
+                            model.insert(id, (Status::Final, rev + 1));
+                            revisions += 1;
+                        }
+                        (Status::Draft, true) => prop_assert!(matches!(got, Err(StoreError::Stale { .. })), "stale"),
+                        _ => prop_assert!(matches!(got, Err(StoreError::IllegalTransition { .. })), "illegal"),
+                    }
+                }
+                Op::SetStatus(i, to) => {
+                    let Some(&id) = ids.get(i) else { continue };
+                    let (status, rev) = model[&id];
+                    let got = store.set_status(&[id], to, None, &[], now());
+                    if status.can_become(to) {
+                        prop_assert!(got.is_ok());
+                        model.insert(id, (to, rev));
+                    } else {
+                        prop_assert!(matches!(got, Err(StoreError::IllegalTransition { .. })), "illegal");
+                    }
+                }
+            }
+        }
+        for (id, (status, rev)) in &model {
+            let h = store.record(*id).unwrap();
+            prop_assert_eq!((h.status, h.revision), (*status, *rev));
+            prop_assert_eq!(store.history(*id).unwrap().len() as u32, *rev);
+        }
+        prop_assert_eq!(store.last_seq().unwrap(), revisions);
+        let mut store = store;
+        prop_assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    }
+}
