@@ -411,7 +411,10 @@ fn readers_see_consistent_data_while_writes_go_on() {
         assert!(head.revision >= seen, "revisions never go back");
         seen = head.revision;
         let last = store.last_seq().unwrap();
-        assert!(u64::from(seen) <= last, "the sequence covers every revision seen");
+        assert!(
+            u64::from(seen) <= last,
+            "the sequence covers every revision seen"
+        );
         if writer.is_finished() && seen == 151 {
             break;
         }

@@ -1,0 +1,329 @@
+//! The device commands run as a user would: init, petugas, record, search, demo, with exit codes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_family_from_entry_to_final_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(d, &["record", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pendata init"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let device = ok(&run(d, &["init", "--device-name", "Tablet Palaran 01"], ""));
+    assert!(uuid::Uuid::parse_str(device.trim()).is_ok());
+    let again = run(d, &["init", "--device-name", "Lain"], "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("left untouched"));
+
+    ok(&run(
+        d,
+        &[
+            "petugas",
+            "add",
+            "--code",
+            "P001",
+            "--name",
+            "Dewi Lestari",
+            "--pin-stdin",
+        ],
+        "2468\n",
+    ));
+    let bad_pin = run(
+        d,
+        &[
+            "petugas",
+            "add",
+            "--code",
+            "P002",
+            "--name",
+            "Rina",
+            "--pin-stdin",
+        ],
+        "ab\n",
+    );
+    assert_eq!(bad_pin.status.code(), Some(2));
+    assert!(text(&bad_pin.stderr).contains("4 to 12 digits"));
+    assert!(ok(&run(d, &["petugas", "list"], "")).contains("P001\tDewi Lestari"));
+
+    let family = std::fs::read_to_string("tests/fixtures/family_valid.json").unwrap();
+    let mut broken: serde_json::Value = serde_json::from_str(&family).unwrap();
+    broken["luas_lantai"] = serde_json::json!(0);
+    let id = ok(&run(
+        d,
+        &[
+            "record",
+            "new",
+            "--form",
+            "keluarga",
+            "--petugas",
+            "P001",
+            "--answers",
+            "-",
+        ],
+        &broken.to_string(),
+    ));
+    let id = id.trim();
+
+    let refused = run(
+        d,
+        &[
+            "record",
+            "finalize",
+            id,
+            "--petugas",
+            "P001",
+            "--today",
+            "2026-11-28",
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("luas_lantai"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    ok(&run(
+        d,
+        &["record", "set", id, "--petugas", "P001", "--answers", "-"],
+        r#"{"luas_lantai": 36}"#,
+    ));
+    // A warning must be acknowledged.
+    ok(&run(
+        d,
+        &["record", "set", id, "--petugas", "P001", "--answers", "-"],
+        r#"{"luas_lantai": 1500}"#,
+    ));
+    let warn = run(
+        d,
+        &[
+            "record",
+            "finalize",
+            id,
+            "--petugas",
+            "P001",
+            "--today",
+            "2026-11-28",
+        ],
+        "",
+    );
+    assert_eq!(warn.status.code(), Some(1));
+    assert!(text(&warn.stderr).contains("--ack-warnings"));
+    assert!(
+        ok(&run(
+            d,
+            &[
+                "record",
+                "finalize",
+                id,
+                "--petugas",
+                "P001",
+                "--ack-warnings",
+                "--today",
+                "2026-11-28"
+            ],
+            ""
+        ))
+        .contains("final")
+    );
+
+    let locked = run(
+        d,
+        &["record", "set", id, "--petugas", "P001", "--answers", "-"],
+        r#"{"luas_lantai": 36}"#,
+    );
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(text(&locked.stderr).contains("give a reason"));
+    ok(&run(
+        d,
+        &[
+            "record",
+            "set",
+            id,
+            "--petugas",
+            "P001",
+            "--reason",
+            "salah ukur",
+            "--answers",
+            "-",
+        ],
+        r#"{"luas_lantai": 36}"#,
+    ));
+
+    let shown: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &["record", "show", id, "--history", "--json"],
+        "",
+    )))
+    .unwrap();
+    assert_eq!(shown["record"]["status"], "draft");
+    assert_eq!(shown["answers"]["luas_lantai"], 36);
+    let history = shown["history"].as_array().unwrap();
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["created", "saved", "saved", "finalized", "corrected"]
+    );
+    assert_eq!(history[3]["acknowledged"][0], "luas_lantai check");
+    assert_eq!(history[4]["reason"], "salah ukur");
+
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &["record", "list", "--status", "draft", "--json"],
+        "",
+    )))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(ok(&run(d, &["search", "budi santoso"], "")).contains(id));
+    assert!(ok(&run(d, &["search", "6472011203"], "")).contains(id));
+
+    for (args, code) in [
+        (vec!["record", "show", "not-an-id"], 2),
+        (
+            vec!["record", "show", "01a22240-42f8-77af-991e-38cc179f3e04"],
+            2,
+        ),
+        (vec!["record", "list", "--status", "lost"], 2),
+        (
+            vec![
+                "record",
+                "new",
+                "--form",
+                "rumah",
+                "--petugas",
+                "P001",
+                "--answers",
+                "-",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "record",
+                "new",
+                "--form",
+                "keluarga",
+                "--petugas",
+                "P404",
+                "--answers",
+                "-",
+            ],
+            2,
+        ),
+    ] {
+        let out = run(d, &args, "{}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty());
+    }
+}
+
+#[test]
+fn demo_fills_the_store_with_valid_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&run(d, &["init", "--device-name", "Demo"], ""));
+    assert!(
+        ok(&run(
+            d,
+            &["demo", "--families", "120", "--seed", "5", "--drafts", "25"],
+            ""
+        ))
+        .contains("120")
+    );
+    let drafts: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &["record", "list", "--status", "draft", "--json"],
+        "",
+    )))
+    .unwrap();
+    let finals: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &["record", "list", "--status", "final", "--json"],
+        "",
+    )))
+    .unwrap();
+    let (nd, nf) = (
+        drafts.as_array().unwrap().len(),
+        finals.as_array().unwrap().len(),
+    );
+    assert_eq!(nd + nf, 120);
+    assert!((15..=45).contains(&nd), "about 25% drafts: {nd}");
+    // Every demo family finalizes cleanly through the same path as a real one.
+    let id = drafts[0]["id"].as_str().unwrap();
+    ok(&run(
+        d,
+        &[
+            "record",
+            "finalize",
+            id,
+            "--petugas",
+            "DEMO",
+            "--ack-warnings",
+        ],
+        "",
+    ));
+}
+
+#[test]
+fn the_data_dir_comes_from_the_environment_when_not_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .args(["init", "--device-name", "Env"])
+        .env("PENDATA_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.path().join("pendata.redb").exists());
+}
