@@ -1,0 +1,159 @@
+//! Benchmarks of the device store, each compared side by side in one run:
+//! 1. durable save of one answer (a full family snapshot) vs the same disk's write + fsync floor;
+//! 2. search by name / NIK / KK prefix among N families, for N = 10,000 and 100,000 (and 1,000,000 with
+//!    `PENDATA_BENCH_MILLION=1`);
+//! 3. store size per family and time to open the store.
+//!
+//! Run: `cargo bench --bench store` (stores go to a temporary folder under `target/`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use pendata::app::demo::{FamilySpec, Rng, family};
+use pendata::form::catalog::Catalog;
+use pendata::store::{NewRecord, Store};
+use serde_json::json;
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+fn bench_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save_latency() {
+    let dir = bench_dir("bench-save");
+    let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
+    store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let spec = FamilySpec { interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap() };
+    let mut answers = family(form, &mut Rng::new(1), &spec);
+    let size = serde_json::to_vec(&answers).unwrap().len();
+    let id = store.create_record("keluarga", form.version, answers.clone(), "P001", now()).unwrap().id;
+
+    let floor_path = dir.join("floor.bin");
+    let payload = vec![0x5Au8; size + 600];
+    let rounds = 300;
+    let (mut saves, mut floors) = (Vec::new(), Vec::new());
+    for n in 0..rounds {
+        // Interleaved, so both see the same disk weather.
+        answers.insert("catatan".into(), json!(format!("catatan ke-{n}")));
+        let t = Instant::now();
+        store.save_answers(id, answers.clone(), "P001", None, now()).unwrap();
+        saves.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&floor_path).unwrap();
+        f.write_all(&payload).unwrap();
+        f.sync_data().unwrap();
+        floors.push(t.elapsed());
+    }
+    let (s50, s99) = (percentile(&mut saves, 0.5), percentile(&mut saves, 0.99));
+    let (f50, f99) = (percentile(&mut floors, 0.5), percentile(&mut floors, 0.99));
+    println!("## durable save of one answer ({rounds} saves of a {size}-byte family snapshot)");
+    println!("| | p50 | p99 |\n|---|---:|---:|");
+    println!("| store save (one redb write transaction, fsync) | {} | {} |", ms(s50), ms(s99));
+    println!("| floor: append {} bytes + fdatasync, same disk | {} | {} |", payload.len(), ms(f50), ms(f99));
+    println!("| ratio | {:.2}× | {:.2}× |\n", s50.as_secs_f64() / f50.as_secs_f64(), s99.as_secs_f64() / f99.as_secs_f64());
+}
+
+fn fill(store: &Store, families: usize, seed: u64) {
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let spec = FamilySpec { interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap() };
+    let mut rng = Rng::new(seed);
+    let mut batch = Vec::new();
+    for n in 0..families {
+        batch.push(NewRecord {
+            form_id: form.id.clone(),
+            form_version: form.version,
+            answers: family(form, &mut rng, &spec),
+            finalize: n % 10 != 0,
+            acknowledged: Vec::new(),
+        });
+        if batch.len() == 2000 {
+            store.create_batch(std::mem::take(&mut batch), "P001", now()).unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        store.create_batch(batch, "P001", now()).unwrap();
+    }
+}
+
+fn search_and_size(sizes: &[usize]) {
+    println!("## search, size and open time");
+    println!("| families | fill | store size | per family | open | search p50 | search p95 | max |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in sizes {
+        let dir = bench_dir(&format!("bench-search-{n}"));
+        let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
+        store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+        let t = Instant::now();
+        fill(&store, n, 9);
+        let fill_time = t.elapsed();
+        drop(store);
+        let bytes = std::fs::metadata(dir.join("pendata.redb")).unwrap().len();
+        let t = Instant::now();
+        let store = Store::open(&dir).unwrap();
+        let open = t.elapsed();
+
+        // Queries a petugas types: name prefixes, two words, NIK and KK prefixes, a miss.
+        let mut queries: Vec<String> = ["bud", "siti", "siti rah", "agus saputra", "jl pahlawan", "647201", "6472011", "64080", "zzz"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let sample = store.list(None).unwrap();
+        for h in sample.iter().step_by((n / 20).max(1)).take(20) {
+            queries.push(h.summary.no_kk.chars().take(10).collect());
+            queries.push(h.summary.head_name.split(' ').next().unwrap_or("a").chars().take(4).collect());
+        }
+        drop(sample);
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            for q in &queries {
+                let t = Instant::now();
+                let found = store.search(q, 50).unwrap();
+                times.push(t.elapsed());
+                std::hint::black_box(found);
+            }
+        }
+        let max = *times.iter().max().unwrap();
+        let (p50, p95) = (percentile(&mut times, 0.5), percentile(&mut times, 0.95));
+        println!(
+            "| {n} | {:.1} s | {:.1} MB | {:.1} kB | {} | {} | {} | {} |",
+            fill_time.as_secs_f64(),
+            bytes as f64 / 1e6,
+            bytes as f64 / n as f64 / 1e3,
+            ms(open),
+            ms(p50),
+            ms(p95),
+            ms(max)
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn main() {
+    save_latency();
+    let mut sizes = vec![10_000, 100_000];
+    if std::env::var_os("PENDATA_BENCH_MILLION").is_some() {
+        sizes.push(1_000_000);
+    }
+    search_and_size(&sizes);
+}
