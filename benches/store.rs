@@ -42,10 +42,15 @@ fn save_latency() {
     let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
     store.add_petugas("P001", "Bench", "1234", now()).unwrap();
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
-    let spec = FamilySpec { interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap() };
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+    };
     let mut answers = family(form, &mut Rng::new(1), &spec);
     let size = serde_json::to_vec(&answers).unwrap().len();
-    let id = store.create_record("keluarga", form.version, answers.clone(), "P001", now()).unwrap().id;
+    let id = store
+        .create_record("keluarga", form.version, answers.clone(), "P001", now())
+        .unwrap()
+        .id;
 
     let floor_path = dir.join("floor.bin");
     let payload = vec![0x5Au8; size + 600];
@@ -55,11 +60,17 @@ fn save_latency() {
         // Interleaved, so both see the same disk weather.
         answers.insert("catatan".into(), json!(format!("catatan ke-{n}")));
         let t = Instant::now();
-        store.save_answers(id, answers.clone(), "P001", None, now()).unwrap();
+        store
+            .save_answers(id, answers.clone(), "P001", None, now())
+            .unwrap();
         saves.push(t.elapsed());
 
         let t = Instant::now();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&floor_path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&floor_path)
+            .unwrap();
         f.write_all(&payload).unwrap();
         f.sync_data().unwrap();
         floors.push(t.elapsed());
@@ -68,14 +79,29 @@ fn save_latency() {
     let (f50, f99) = (percentile(&mut floors, 0.5), percentile(&mut floors, 0.99));
     println!("## durable save of one answer ({rounds} saves of a {size}-byte family snapshot)");
     println!("| | p50 | p99 |\n|---|---:|---:|");
-    println!("| store save (one redb write transaction, fsync) | {} | {} |", ms(s50), ms(s99));
-    println!("| floor: append {} bytes + fdatasync, same disk | {} | {} |", payload.len(), ms(f50), ms(f99));
-    println!("| ratio | {:.2}× | {:.2}× |\n", s50.as_secs_f64() / f50.as_secs_f64(), s99.as_secs_f64() / f99.as_secs_f64());
+    println!(
+        "| store save (one redb write transaction, fsync) | {} | {} |",
+        ms(s50),
+        ms(s99)
+    );
+    println!(
+        "| floor: append {} bytes + fdatasync, same disk | {} | {} |",
+        payload.len(),
+        ms(f50),
+        ms(f99)
+    );
+    println!(
+        "| ratio | {:.2}× | {:.2}× |\n",
+        s50.as_secs_f64() / f50.as_secs_f64(),
+        s99.as_secs_f64() / f99.as_secs_f64()
+    );
 }
 
 fn fill(store: &Store, families: usize, seed: u64) {
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
-    let spec = FamilySpec { interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap() };
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+    };
     let mut rng = Rng::new(seed);
     let mut batch = Vec::new();
     for n in 0..families {
@@ -87,7 +113,9 @@ fn fill(store: &Store, families: usize, seed: u64) {
             acknowledged: Vec::new(),
         });
         if batch.len() == 2000 {
-            store.create_batch(std::mem::take(&mut batch), "P001", now()).unwrap();
+            store
+                .create_batch(std::mem::take(&mut batch), "P001", now())
+                .unwrap();
         }
     }
     if !batch.is_empty() {
@@ -97,7 +125,9 @@ fn fill(store: &Store, families: usize, seed: u64) {
 
 fn search_and_size(sizes: &[usize]) {
     println!("## search, size and open time");
-    println!("| families | fill | store size | per family | open | search p50 | search p95 | max |");
+    println!(
+        "| families | fill | store size | per family | open | search p50 | search p95 | max |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
         let dir = bench_dir(&format!("bench-search-{n}"));
@@ -113,14 +143,33 @@ fn search_and_size(sizes: &[usize]) {
         let open = t.elapsed();
 
         // Queries a petugas types: name prefixes, two words, NIK and KK prefixes, a miss.
-        let mut queries: Vec<String> = ["bud", "siti", "siti rah", "agus saputra", "jl pahlawan", "647201", "6472011", "64080", "zzz"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut queries: Vec<String> = [
+            "bud",
+            "siti",
+            "siti rah",
+            "agus saputra",
+            "jl pahlawan",
+            "647201",
+            "6472011",
+            "64080",
+            "zzz",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let sample = store.list(None).unwrap();
         for h in sample.iter().step_by((n / 20).max(1)).take(20) {
             queries.push(h.summary.no_kk.chars().take(10).collect());
-            queries.push(h.summary.head_name.split(' ').next().unwrap_or("a").chars().take(4).collect());
+            queries.push(
+                h.summary
+                    .head_name
+                    .split(' ')
+                    .next()
+                    .unwrap_or("a")
+                    .chars()
+                    .take(4)
+                    .collect(),
+            );
         }
         drop(sample);
         let mut times = Vec::new();
