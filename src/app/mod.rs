@@ -126,6 +126,55 @@ impl Device {
             .save_answers(id, answers, petugas, reason, now())?)
     }
 
+    pub fn counts(&self) -> Result<crate::store::Counts> {
+        Ok(self.store.counts()?)
+    }
+
+    pub fn list(&self, status: Option<crate::store::Status>) -> Result<Vec<RecordHead>> {
+        Ok(self.store.list(status)?)
+    }
+
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RecordHead>> {
+        Ok(self.store.search(query, limit)?)
+    }
+
+    pub fn record(&self, id: Uuid) -> Result<(RecordHead, Answers)> {
+        Ok(self.store.answers(id)?)
+    }
+
+    pub fn petugas(&self) -> Result<Vec<crate::store::Petugas>> {
+        Ok(self.store.petugas_list()?)
+    }
+
+    pub fn sign_in(&self, code: &str, pin: &str) -> Result<crate::store::Petugas> {
+        Ok(self.store.verify_pin(code, pin)?)
+    }
+
+    pub fn add_petugas(&self, code: &str, name: &str, pin: &str) -> Result<crate::store::Petugas> {
+        Ok(self.store.add_petugas(code, name, pin, now())?)
+    }
+
+    /// Replaces a record's answers with a full snapshot (the app's autosave).
+    pub fn save(
+        &self,
+        id: Uuid,
+        petugas: &str,
+        answers: Answers,
+        reason: Option<&str>,
+    ) -> Result<RecordHead> {
+        Ok(self
+            .store
+            .save_answers(id, answers, petugas, reason, now())?)
+    }
+
+    pub fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<()> {
+        Ok(self.store.put_setting(key, value)?)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        Ok(self.store.setting(key)?)
+    }
+
     /// Checks a record against its form version on `today`.
     pub fn check(&self, id: Uuid, today: NaiveDate) -> Result<(RecordHead, Vec<Issue>)> {
         let (head, answers) = self.store.answers(id)?;

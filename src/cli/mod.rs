@@ -170,8 +170,9 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
+            let dir = data_dir(cli.data_dir)?;
+            crate::ui::run(&dir)
+                .map_err(|e| Failure::input(format!("cannot open the app window: {e}")))?;
             Ok(0)
         }
         Some(Command::Form {

@@ -1106,6 +1106,25 @@ impl Store {
         Ok(problems)
     }
 
+    /// Saves a device setting (UI language, last open family…) as JSON, durably.
+    pub fn put_setting(&self, key: &str, value: &Value) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(
+            format!("setting:{key}").as_str(),
+            serde_json::to_vec(value)?.as_slice(),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A device setting saved with [`Store::put_setting`].
+    pub fn setting(&self, key: &str) -> Result<Option<Value>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let raw = meta.get(format!("setting:{key}").as_str())?;
+        raw.map(|r| decode(r.value(), "setting")).transpose()
+    }
+
     /// Test support: rewrites the stored format version (to exercise migrations and refusals).
     #[doc(hidden)]
     pub fn force_format_version(&self, version: u32, drop_search_index: bool) -> Result<()> {

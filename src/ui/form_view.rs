@@ -1,0 +1,817 @@
+//! The form screen, drawn from the schema: pages with progress and jump-to-page, one touch widget per field
+//! kind, the member roster as cards, live relevance and messages, review and finalize.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{Datelike, NaiveDate};
+use egui::{RichText, Ui};
+use serde_json::{Value, json};
+
+use super::i18n::{tr, trf};
+use super::{Command, TOUCH, big_button, severity_color};
+use crate::app::Device;
+use crate::form::compile::Container;
+use crate::form::{Evaluation, Field, FieldKind, Form, Issue, Severity, evaluate};
+use crate::model::Lang;
+use crate::store::{Answers, RecordHead};
+
+/// An open family: its answers as typed, waiting for the autosave.
+pub struct Editor {
+    pub form: &'static Form,
+    pub head: RecordHead,
+    pub answers: Answers,
+    pub page: usize,
+    /// The member being edited, when the roster's card is open.
+    pub member: Option<usize>,
+    pub dirty_since: Option<Instant>,
+    pub saved: bool,
+    /// Final (or later) and not being corrected: read-only.
+    pub locked: bool,
+    /// The reason of a correction in progress (saved with the next revision).
+    pub correction: Option<String>,
+    pub review: bool,
+    reason: String,
+    ack: bool,
+    /// Text typed into number, date and search fields that is not (yet) a valid answer.
+    buffers: HashMap<String, String>,
+}
+
+impl Editor {
+    pub fn new(form: &'static Form, head: RecordHead, answers: Answers) -> Editor {
+        let locked = head.status.is_locked();
+        Editor {
+            form,
+            head,
+            answers,
+            page: 0,
+            member: None,
+            dirty_since: None,
+            saved: true,
+            locked,
+            correction: None,
+            review: false,
+            reason: String::new(),
+            ack: false,
+            buffers: HashMap::new(),
+        }
+    }
+
+    pub fn save_state_key(&self) -> &'static str {
+        match (self.dirty_since.is_some(), self.saved) {
+            (true, _) => "save.pending",
+            (false, true) => "save.saved",
+            (false, false) => "save.failed",
+        }
+    }
+
+    fn changed(&mut self) {
+        self.dirty_since = Some(Instant::now());
+    }
+
+    pub fn ui(&mut self, ui: &mut Ui, lang: Lang, device: &Device, cmd: &mut Option<Command>) {
+        let _ = device;
+        let today = crate::app::now().date_naive();
+        let ev = evaluate(self.form, &self.answers, today);
+        let form = self.form;
+        ui.horizontal(|ui| {
+            let name = if self.head.summary.head_name.is_empty() {
+                tr(lang, "list.no_name")
+            } else {
+                &self.head.summary.head_name
+            };
+            ui.heading(name);
+            ui.label(format!(
+                "· {}",
+                tr(lang, &format!("status.{}", self.head.status.as_str()))
+            ));
+        });
+        for r in self.head.rejection_reasons() {
+            ui.label(
+                RichText::new(format!(
+                    "{}: {}",
+                    tr(lang, "review.rejected_because"),
+                    r.get(lang)
+                ))
+                .color(severity_color(Severity::Error)),
+            );
+        }
+        // Pages: jump anywhere; the last step is the review.
+        let pages: Vec<usize> = (0..form.pages.len())
+            .filter(|p| ev.page_relevant(*p))
+            .collect();
+        let step = if self.review {
+            pages.len()
+        } else {
+            pages.iter().position(|p| *p == self.page).unwrap_or(0)
+        };
+        ui.add(
+            egui::ProgressBar::new((step + 1) as f32 / (pages.len() + 1) as f32).show_percentage(),
+        );
+        ui.horizontal_wrapped(|ui| {
+            for &p in &pages {
+                let Some(page) = form.pages.get(p) else {
+                    continue;
+                };
+                let errs = ev.errors().filter(|i| page_of(form, i) == Some(p)).count();
+                let title = if errs > 0 {
+                    format!("{} ({errs})", page.label.get(lang))
+                } else {
+                    page.label.get(lang).to_string()
+                };
+                if ui
+                    .add(
+                        egui::Button::selectable(!self.review && self.page == p, title)
+                            .min_size([TOUCH, TOUCH].into()),
+                    )
+                    .clicked()
+                {
+                    self.page = p;
+                    self.review = false;
+                    self.member = None;
+                }
+            }
+            if ui
+                .add(
+                    egui::Button::selectable(self.review, tr(lang, "review.title"))
+                        .min_size([TOUCH, TOUCH].into()),
+                )
+                .clicked()
+            {
+                self.review = true;
+            }
+        });
+        ui.separator();
+        if self.review {
+            self.review_ui(ui, lang, &ev, cmd);
+            return;
+        }
+        let page_fields = form
+            .pages
+            .get(self.page)
+            .map(|p| p.fields.clone())
+            .unwrap_or_default();
+        egui::ScrollArea::vertical()
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                ui.add_enabled_ui(!self.locked, |ui| {
+                    if let Some(i) = self.member {
+                        self.member_ui(ui, lang, &ev, i, today);
+                    } else {
+                        for id in page_fields {
+                            let Some(f) = form.field_by_id(id) else {
+                                continue;
+                            };
+                            if !ev.is_relevant(id, None) {
+                                continue;
+                            }
+                            if f.kind == FieldKind::Repeat {
+                                self.roster_ui(ui, lang, &ev, f);
+                            } else {
+                                self.field_ui(ui, lang, &ev, f, None, today);
+                            }
+                        }
+                    }
+                });
+                ui.add_space(12.0);
+                ui.horizontal(|ui| {
+                    let pos = pages.iter().position(|p| *p == self.page);
+                    if let Some(prev) = pos
+                        .and_then(|i| i.checked_sub(1))
+                        .and_then(|i| pages.get(i))
+                        && big_button(ui, tr(lang, "action.back")).clicked()
+                    {
+                        self.page = *prev;
+                        self.member = None;
+                    }
+                    match pos.and_then(|i| pages.get(i + 1)) {
+                        Some(next) => {
+                            if big_button(ui, tr(lang, "action.next")).clicked() {
+                                self.page = *next;
+                                self.member = None;
+                            }
+                        }
+                        None => {
+                            if big_button(ui, tr(lang, "review.title")).clicked() {
+                                self.review = true;
+                            }
+                        }
+                    }
+                });
+            });
+    }
+
+    fn review_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        ev: &Evaluation<'_>,
+        cmd: &mut Option<Command>,
+    ) {
+        let form = self.form;
+        let errors = ev.errors().count();
+        let warnings = ev.warnings().count();
+        ui.label(
+            RichText::new(trf(
+                lang,
+                "review.summary",
+                &[
+                    ("errors", &errors.to_string()),
+                    ("warnings", &warnings.to_string()),
+                ],
+            ))
+            .strong(),
+        );
+        egui::ScrollArea::vertical()
+            .max_height(ui.available_height() - 3.0 * TOUCH)
+            .show(ui, |ui| {
+                for issue in &ev.issues {
+                    let label = issue
+                        .field
+                        .and_then(|id| form.field_by_id(id))
+                        .map_or(String::new(), |f| f.label.get(lang).to_string());
+                    let who = issue
+                        .instance
+                        .map(|i| format!("{} {} · ", tr(lang, "form.member"), i + 1))
+                        .unwrap_or_default();
+                    let text = RichText::new(format!("{who}{label}: {}", issue.message.get(lang)))
+                        .color(severity_color(issue.severity));
+                    if ui
+                        .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
+                        .clicked()
+                    {
+                        self.jump_to(issue);
+                    }
+                }
+            });
+        if self.locked {
+            ui.label(tr(lang, "review.locked"));
+            let l = ui.label(tr(lang, "review.reason"));
+            ui.add(egui::TextEdit::singleline(&mut self.reason).min_size([360.0, TOUCH].into()))
+                .labelled_by(l.id);
+            if big_button(ui, tr(lang, "review.start_correction")).clicked()
+                && !self.reason.trim().is_empty()
+            {
+                *cmd = Some(Command::StartCorrection(self.reason.trim().to_string()));
+            }
+            return;
+        }
+        if warnings > 0 {
+            ui.checkbox(&mut self.ack, tr(lang, "review.ack_warnings"));
+        }
+        let ready = errors == 0 && (warnings == 0 || self.ack);
+        let button = ui.add_enabled(
+            ready,
+            egui::Button::new(RichText::new(tr(lang, "review.finalize")).size(18.0))
+                .min_size([TOUCH * 3.0, TOUCH].into()),
+        );
+        if button.clicked() {
+            *cmd = Some(Command::Finalize { ack: self.ack });
+        }
+    }
+
+    fn jump_to(&mut self, issue: &Issue) {
+        let Some(f) = issue.field.and_then(|id| self.form.field_by_id(id)) else {
+            return;
+        };
+        self.page = f.page;
+        self.review = false;
+        self.member = issue
+            .instance
+            .filter(|_| matches!(f.container, Container::Repeat(_)));
+    }
+
+    fn roster_ui(&mut self, ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, repeat: &Field) {
+        ui.label(RichText::new(repeat.label.get(lang)).size(20.0).strong());
+        show_issues(ui, lang, ev, repeat.id, None);
+        let members = self
+            .answers
+            .get(&repeat.name)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut remove = None;
+        for (i, m) in members.iter().enumerate() {
+            let name = m.get("nama").and_then(Value::as_str).unwrap_or("—");
+            let nik = m.get("nik").and_then(Value::as_str).unwrap_or("");
+            let errs = ev
+                .errors()
+                .filter(|x| {
+                    x.instance == Some(i) && x.field.is_some_and(|f| repeat.children.contains(&f))
+                })
+                .count();
+            ui.group(|ui| {
+                ui.horizontal(|ui| {
+                    ui.label(
+                        RichText::new(format!("{}. {name}", i + 1))
+                            .size(18.0)
+                            .strong(),
+                    );
+                    ui.label(nik);
+                    if errs > 0 {
+                        ui.label(
+                            RichText::new(trf(
+                                lang,
+                                "form.member_errors",
+                                &[("n", &errs.to_string())],
+                            ))
+                            .color(severity_color(Severity::Error)),
+                        );
+                    }
+                    if big_button(ui, &format!("{} {}", tr(lang, "action.edit"), i + 1)).clicked() {
+                        self.member = Some(i);
+                    }
+                    if big_button(ui, &format!("{} {}", tr(lang, "action.remove"), i + 1)).clicked()
+                    {
+                        remove = Some(i);
+                    }
+                });
+            });
+        }
+        if let Some(i) = remove {
+            if let Some(Value::Array(list)) = self.answers.get_mut(&repeat.name)
+                && i < list.len()
+            {
+                list.remove(i);
+            }
+            self.changed();
+        }
+        if big_button(ui, tr(lang, "form.add_member")).clicked() {
+            let list = self
+                .answers
+                .entry(repeat.name.clone())
+                .or_insert_with(|| json!([]));
+            if let Value::Array(list) = list {
+                list.push(json!({}));
+                self.member = Some(list.len() - 1);
+            }
+            self.changed();
+        }
+    }
+
+    fn member_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        ev: &Evaluation<'_>,
+        i: usize,
+        today: NaiveDate,
+    ) {
+        let form = self.form;
+        let Some(repeat) = form
+            .fields
+            .iter()
+            .find(|f| f.kind == FieldKind::Repeat && f.page == self.page)
+        else {
+            self.member = None;
+            return;
+        };
+        if big_button(ui, tr(lang, "form.back_to_members")).clicked() {
+            self.member = None;
+            return;
+        }
+        ui.label(
+            RichText::new(format!("{} {}", tr(lang, "form.member"), i + 1))
+                .size(20.0)
+                .strong(),
+        );
+        for &c in &repeat.children {
+            let Some(f) = form.field_by_id(c) else {
+                continue;
+            };
+            if ev.is_relevant(c, Some(i)) {
+                self.field_ui(ui, lang, ev, f, Some(i), today);
+            }
+        }
+    }
+
+    fn get(&self, f: &Field, member: Option<usize>) -> Option<&Value> {
+        match (f.container, member) {
+            (Container::Repeat(r), Some(i)) => {
+                let rname = &self.form.field_by_id(r)?.name;
+                self.answers.get(rname)?.as_array()?.get(i)?.get(&f.name)
+            }
+            _ => self.answers.get(&f.name),
+        }
+    }
+
+    fn set(&mut self, f: &Field, member: Option<usize>, value: Option<Value>) {
+        let target = match (f.container, member) {
+            (Container::Repeat(r), Some(i)) => {
+                let Some(rname) = self.form.field_by_id(r).map(|r| r.name.clone()) else {
+                    return;
+                };
+                match self
+                    .answers
+                    .get_mut(&rname)
+                    .and_then(Value::as_array_mut)
+                    .and_then(|l| l.get_mut(i))
+                    .and_then(Value::as_object_mut)
+                {
+                    Some(m) => m,
+                    None => return,
+                }
+            }
+            _ => &mut self.answers,
+        };
+        match value {
+            Some(v) => target.insert(f.name.clone(), v),
+            None => target.remove(&f.name),
+        };
+        self.changed();
+    }
+
+    fn field_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        ev: &Evaluation<'_>,
+        f: &'static Field,
+        member: Option<usize>,
+        today: NaiveDate,
+    ) {
+        let key = match member {
+            Some(i) => format!("{}[{i}]", f.name),
+            None => f.name.clone(),
+        };
+        let required = !matches!(f.required, crate::form::compile::Required::No);
+        let title = if required {
+            format!("{} *", f.label.get(lang))
+        } else {
+            f.label.get(lang).to_string()
+        };
+        let label = ui.label(RichText::new(title).size(17.0).strong());
+        if let Some(h) = &f.hint {
+            ui.label(RichText::new(h.get(lang)).italics().weak());
+        }
+        let current = self.get(f, member).cloned();
+        match f.kind {
+            FieldKind::Note => {}
+            FieldKind::Calculated => {
+                ui.label(ev.value(f.id, member).to_text());
+            }
+            FieldKind::Text
+            | FieldKind::Phone
+            | FieldKind::Photo
+            | FieldKind::Nik
+            | FieldKind::Kk => {
+                let mut s = current
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let digits = matches!(f.kind, FieldKind::Nik | FieldKind::Kk);
+                let multiline = f.appearance.as_deref() == Some("multiline");
+                let edit = if multiline {
+                    egui::TextEdit::multiline(&mut s)
+                } else {
+                    egui::TextEdit::singleline(&mut s)
+                };
+                let edit = edit
+                    .min_size([360.0, TOUCH].into())
+                    .desired_width(480.0)
+                    .interactive(!f.read_only);
+                let resp = ui.add(edit).labelled_by(label.id);
+                if resp.changed() {
+                    if digits {
+                        s = s.chars().filter(char::is_ascii_digit).take(16).collect();
+                    }
+                    self.set(f, member, (!s.is_empty()).then(|| json!(s)));
+                }
+                if digits && !s.is_empty() && s.len() < 16 {
+                    ui.label(trf(
+                        lang,
+                        "form.digits_left",
+                        &[("n", &(16 - s.len()).to_string())],
+                    ));
+                }
+            }
+            FieldKind::Integer | FieldKind::Decimal => {
+                let shown = current
+                    .as_ref()
+                    .map(|v| crate::form::value::format_num(v.as_f64().unwrap_or(f64::NAN)))
+                    .unwrap_or_default();
+                let buf = self.buffers.entry(key.clone()).or_insert(shown);
+                let resp = ui
+                    .add(
+                        egui::TextEdit::singleline(buf)
+                            .min_size([160.0, TOUCH].into())
+                            .desired_width(180.0),
+                    )
+                    .labelled_by(label.id);
+                if resp.changed() {
+                    let text = buf.trim().replace(',', ".");
+                    let parsed = if text.is_empty() {
+                        Some(None)
+                    } else if f.kind == FieldKind::Integer {
+                        text.parse::<i64>().ok().map(|n| Some(json!(n)))
+                    } else {
+                        text.parse::<f64>()
+                            .ok()
+                            .filter(|n| n.is_finite())
+                            .map(|n| Some(json!(n)))
+                    };
+                    if let Some(v) = parsed {
+                        self.set(f, member, v);
+                    }
+                }
+                if let Some(b) = self.buffers.get(&key) {
+                    let text = b.trim().replace(',', ".");
+                    let ok = text.is_empty()
+                        || if f.kind == FieldKind::Integer {
+                            text.parse::<i64>().is_ok()
+                        } else {
+                            text.parse::<f64>().is_ok()
+                        };
+                    if !ok {
+                        ui.label(
+                            RichText::new(tr(lang, "form.not_a_number"))
+                                .color(severity_color(Severity::Error)),
+                        );
+                    }
+                }
+            }
+            FieldKind::Date => self.date_ui(ui, lang, f, member, current.as_ref(), today),
+            FieldKind::SelectOne => self.select_one_ui(
+                ui,
+                lang,
+                ev,
+                f,
+                member,
+                &key,
+                current.as_ref(),
+                today,
+                label.id,
+            ),
+            FieldKind::SelectMultiple => {
+                let mut codes: Vec<String> = current
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut changed = false;
+                for c in ev.choices_for(f.id, member, today) {
+                    let mut on = codes.contains(&c.value);
+                    if ui.checkbox(&mut on, c.label.get(lang)).changed() {
+                        changed = true;
+                        if on {
+                            codes.push(c.value.clone());
+                        } else {
+                            codes.retain(|x| *x != c.value);
+                        }
+                    }
+                }
+                if changed {
+                    self.set(f, member, (!codes.is_empty()).then(|| json!(codes)));
+                }
+            }
+            FieldKind::Gps => {
+                let mut parts: Vec<String> = ["lat", "lon", "accuracy_m"]
+                    .iter()
+                    .map(|k| {
+                        self.buffers
+                            .get(&format!("{key}.{k}"))
+                            .cloned()
+                            .unwrap_or_else(|| {
+                                current
+                                    .as_ref()
+                                    .and_then(|v| v.get(*k))
+                                    .and_then(Value::as_f64)
+                                    .map(|n| n.to_string())
+                                    .unwrap_or_default()
+                            })
+                    })
+                    .collect();
+                let mut changed = false;
+                ui.horizontal(|ui| {
+                    for (i, k) in ["form.lat", "form.lon", "form.accuracy"].iter().enumerate() {
+                        let l = ui.label(tr(lang, k));
+                        if let Some(p) = parts.get_mut(i) {
+                            changed |= ui
+                                .add(
+                                    egui::TextEdit::singleline(p)
+                                        .desired_width(120.0)
+                                        .min_size([100.0, TOUCH].into()),
+                                )
+                                .labelled_by(l.id)
+                                .changed();
+                        }
+                    }
+                });
+                if changed {
+                    for (i, k) in ["lat", "lon", "accuracy_m"].iter().enumerate() {
+                        self.buffers.insert(
+                            format!("{key}.{k}"),
+                            parts.get(i).cloned().unwrap_or_default(),
+                        );
+                    }
+                    let num = |i: usize| {
+                        parts
+                            .get(i)
+                            .and_then(|p| p.trim().replace(',', ".").parse::<f64>().ok())
+                    };
+                    let value = match (num(0), num(1)) {
+                        (Some(lat), Some(lon)) => {
+                            let mut o = serde_json::Map::new();
+                            o.insert("lat".into(), json!(lat));
+                            o.insert("lon".into(), json!(lon));
+                            if let Some(a) = num(2) {
+                                o.insert("accuracy_m".into(), json!(a));
+                            }
+                            Some(Value::Object(o))
+                        }
+                        _ => None,
+                    };
+                    self.set(f, member, value);
+                }
+            }
+            FieldKind::Repeat => {}
+        }
+        show_issues(ui, lang, ev, f.id, member);
+        ui.add_space(8.0);
+    }
+
+    fn date_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        f: &Field,
+        member: Option<usize>,
+        current: Option<&Value>,
+        today: NaiveDate,
+    ) {
+        let date = current
+            .and_then(Value::as_str)
+            .and_then(crate::form::value::parse_date);
+        let (mut y, mut m, mut d) = date.map_or((0, 0, 0), |d| (d.year(), d.month(), d.day()));
+        let before = (y, m, d);
+        ui.horizontal(|ui| {
+            egui::ComboBox::new(format!("{}-{member:?}-d", f.name), tr(lang, "form.day"))
+                .selected_text(if d == 0 {
+                    tr(lang, "form.day").to_string()
+                } else {
+                    d.to_string()
+                })
+                .show_ui(ui, |ui| {
+                    for v in 1..=31 {
+                        ui.selectable_value(&mut d, v, v.to_string());
+                    }
+                });
+            egui::ComboBox::new(format!("{}-{member:?}-m", f.name), tr(lang, "form.month"))
+                .selected_text(if m == 0 {
+                    tr(lang, "form.month").to_string()
+                } else {
+                    tr(lang, &format!("month.{m}")).to_string()
+                })
+                .show_ui(ui, |ui| {
+                    for v in 1..=12 {
+                        ui.selectable_value(&mut m, v, tr(lang, &format!("month.{v}")));
+                    }
+                });
+            egui::ComboBox::new(format!("{}-{member:?}-y", f.name), tr(lang, "form.year"))
+                .selected_text(if y == 0 {
+                    tr(lang, "form.year").to_string()
+                } else {
+                    y.to_string()
+                })
+                .show_ui(ui, |ui| {
+                    for v in (1900..=today.year()).rev() {
+                        ui.selectable_value(&mut y, v, v.to_string());
+                    }
+                });
+            if ui
+                .add(egui::Button::new(tr(lang, "form.today")).min_size([TOUCH, TOUCH].into()))
+                .clicked()
+            {
+                (y, m, d) = (today.year(), today.month(), today.day());
+            }
+        });
+        if (y, m, d) != before {
+            // Fill the missing parts so a first choice already makes a date the petugas can adjust.
+            let (y2, m2, d2) = (if y == 0 { today.year() } else { y }, m.max(1), d.max(1));
+            let day = (1..=d2)
+                .rev()
+                .find_map(|dd| NaiveDate::from_ymd_opt(y2, m2, dd));
+            self.set(
+                f,
+                member,
+                day.map(|d| json!(d.format("%Y-%m-%d").to_string())),
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn select_one_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        ev: &Evaluation<'_>,
+        f: &Field,
+        member: Option<usize>,
+        key: &str,
+        current: Option<&Value>,
+        today: NaiveDate,
+        label: egui::Id,
+    ) {
+        let choices = ev.choices_for(f.id, member, today);
+        let selected = current.and_then(Value::as_str).map(str::to_string);
+        let mut pick = None;
+        if choices.len() > 12 || f.appearance.is_some() {
+            let chosen = selected
+                .as_deref()
+                .and_then(|v| choices.iter().find(|c| c.value == v));
+            let open_key = format!("{key}.open");
+            match chosen {
+                // Chosen: show it compactly with a button to change it.
+                Some(c) if !self.buffers.contains_key(&open_key) => {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(c.label.get(lang)).size(18.0).strong());
+                        if ui
+                            .add(
+                                egui::Button::new(tr(lang, "form.change"))
+                                    .min_size([TOUCH * 2.0, TOUCH].into()),
+                            )
+                            .clicked()
+                        {
+                            self.buffers.insert(open_key.clone(), String::new());
+                        }
+                    });
+                }
+                _ => {
+                    let q = self.buffers.entry(format!("{key}.search")).or_default();
+                    ui.add(
+                        egui::TextEdit::singleline(q)
+                            .hint_text(tr(lang, "form.search_choice"))
+                            .min_size([360.0, TOUCH].into()),
+                    )
+                    .labelled_by(label);
+                    let q = q.to_lowercase();
+                    egui::ScrollArea::vertical()
+                        .id_salt(key)
+                        .max_height(5.0 * TOUCH)
+                        .show(ui, |ui| {
+                            for c in choices
+                                .iter()
+                                .filter(|c| {
+                                    q.is_empty() || c.label.get(lang).to_lowercase().contains(&q)
+                                })
+                                .take(60)
+                            {
+                                let on = selected.as_deref() == Some(c.value.as_str());
+                                if ui
+                                    .add(
+                                        egui::Button::selectable(on, c.label.get(lang))
+                                            .min_size([360.0, TOUCH].into()),
+                                    )
+                                    .clicked()
+                                {
+                                    pick = Some(c.value.clone());
+                                }
+                            }
+                        });
+                    if pick.is_some() {
+                        self.buffers.remove(&open_key);
+                    }
+                }
+            }
+        } else {
+            for c in &choices {
+                let on = selected.as_deref() == Some(c.value.as_str());
+                if ui
+                    .add(egui::RadioButton::new(on, c.label.get(lang)))
+                    .clicked()
+                {
+                    pick = Some(c.value.clone());
+                }
+            }
+        }
+        if let Some(v) = pick {
+            self.set(f, member, Some(json!(v)));
+        }
+    }
+}
+
+fn page_of(form: &Form, issue: &Issue) -> Option<usize> {
+    issue
+        .field
+        .and_then(|id| form.field_by_id(id))
+        .map(|f| f.page)
+}
+
+fn show_issues(ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, id: usize, member: Option<usize>) {
+    for issue in ev
+        .issues
+        .iter()
+        .filter(|i| i.field == Some(id) && i.instance == member)
+    {
+        // "Required" is shown on the review list only, not under every empty field.
+        if issue.code == "required" {
+            continue;
+        }
+        ui.label(RichText::new(issue.message.get(lang)).color(severity_color(issue.severity)));
+    }
+}

@@ -1,0 +1,736 @@
+//! The tablet app (egui/eframe): screens draw the state and emit [`Command`]s; the app runs them after the
+//! frame through the `app` use cases. No storage and no file formats here.
+
+pub mod form_view;
+pub mod i18n;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{Align, Color32, Layout, RichText, Ui};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::{AppError, Device};
+use crate::form::{Form, Issue, Severity, evaluate};
+use crate::model::Lang;
+use crate::store::{Answers, RecordHead, Status};
+use form_view::Editor;
+use i18n::{tr, trf};
+
+/// Autosave delay after the last change (the spec allows up to 1 s).
+const SAVE_AFTER: Duration = Duration::from_millis(600);
+/// The app locks after this long without input.
+const LOCK_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Touch target height.
+pub const TOUCH: f32 = 48.0;
+
+/// Preferences kept on the device (in the store's settings).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Prefs {
+    pub lang: Lang,
+    pub dark: bool,
+    /// Text size factor: 1.0 normal, larger for sunlight and older eyes.
+    pub text_scale: f32,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        Prefs {
+            lang: Lang::Id,
+            dark: false,
+            text_scale: 1.25,
+        }
+    }
+}
+
+/// What the app returns to after a restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Resume {
+    record: Option<Uuid>,
+    page: usize,
+    member: Option<usize>,
+}
+
+#[derive(Default)]
+pub struct SetupForm {
+    pub device_name: String,
+    pub code: String,
+    pub name: String,
+    pub pin: String,
+    pub pin2: String,
+}
+
+#[derive(Default)]
+pub struct SignInForm {
+    pub code: String,
+    pub pin: String,
+}
+
+#[derive(Default)]
+pub struct ListState {
+    pub query: String,
+    pub status: Option<Status>,
+    pub desa: String,
+    rows: Vec<RecordHead>,
+    loaded_for: Option<(String, Option<Status>, String)>,
+}
+
+pub enum Screen {
+    Setup(SetupForm),
+    SignIn(SignInForm),
+    Home,
+    List(ListState),
+    Edit(Box<Editor>),
+    Settings,
+}
+
+/// What a screen asks the app to do.
+pub enum Command {
+    Setup,
+    SignIn,
+    SignOut,
+    Home,
+    List,
+    Settings,
+    NewFamily,
+    Open(Uuid),
+    Finalize { ack: bool },
+    StartCorrection(String),
+    SetPrefs(Prefs),
+}
+
+pub struct PendataApp {
+    data_dir: PathBuf,
+    device: Option<Device>,
+    pub screen: Screen,
+    pub prefs: Prefs,
+    user: Option<(String, String)>,
+    last_input: Instant,
+    message: Option<(String, bool)>,
+    counts: Option<crate::store::Counts>,
+}
+
+impl PendataApp {
+    /// Opens the store in `data_dir` (or starts first-run setup when there is none).
+    pub fn new(data_dir: &Path) -> PendataApp {
+        let mut app = PendataApp {
+            data_dir: data_dir.to_path_buf(),
+            device: None,
+            screen: Screen::Setup(SetupForm::default()),
+            prefs: Prefs::default(),
+            user: None,
+            last_input: Instant::now(),
+            message: None,
+            counts: None,
+        };
+        match Device::open(data_dir) {
+            Ok(device) => {
+                if let Ok(Some(p)) = device.setting("prefs") {
+                    app.prefs = serde_json::from_value(p).unwrap_or_default();
+                }
+                app.device = Some(device);
+                app.screen = Screen::SignIn(SignInForm::default());
+            }
+            Err(AppError::Store(crate::store::StoreError::NotInitialized(_))) => {}
+            Err(e) => app.fail(&e),
+        }
+        app
+    }
+
+    fn t(&self, key: &str) -> &'static str {
+        tr(self.prefs.lang, key)
+    }
+
+    fn fail(&mut self, e: &AppError) {
+        self.message = Some((format!("{}: {e}", self.t("error.prefix")), true));
+    }
+
+    fn info(&mut self, key: &str) {
+        self.message = Some((self.t(key).to_string(), false));
+    }
+
+    /// Draws one frame and runs what it asked for.
+    pub fn ui(&mut self, root: &mut Ui) {
+        let ctx = root.ctx().clone();
+        let ctx = &ctx;
+        self.apply_style(ctx);
+        if ctx.input(|i| !i.events.is_empty() || i.pointer.any_down()) {
+            self.last_input = Instant::now();
+        }
+        if self.user.is_some() && self.last_input.elapsed() > LOCK_AFTER {
+            self.run(Command::SignOut);
+        }
+        let mut cmd = None;
+        egui::Panel::top("top").show(root, |ui| self.top_bar(ui, &mut cmd));
+        if let Some((text, is_err)) = self.message.clone() {
+            egui::Panel::bottom("message").show(root, |ui| {
+                ui.horizontal(|ui| {
+                    let color = if is_err {
+                        Color32::from_rgb(180, 0, 0)
+                    } else {
+                        Color32::from_rgb(0, 110, 40)
+                    };
+                    ui.label(RichText::new(text).color(color).strong());
+                    if ui
+                        .add(
+                            egui::Button::new(self.t("action.close"))
+                                .min_size([TOUCH, TOUCH].into()),
+                        )
+                        .clicked()
+                    {
+                        self.message = None;
+                    }
+                });
+            });
+        }
+        egui::CentralPanel::default().show(root, |ui| {
+            let lang = self.prefs.lang;
+            match &mut self.screen {
+                Screen::Setup(f) => setup_ui(ui, lang, f, &mut cmd),
+                Screen::SignIn(f) => {
+                    let petugas = self
+                        .device
+                        .as_ref()
+                        .and_then(|d| d.petugas().ok())
+                        .unwrap_or_default();
+                    signin_ui(ui, lang, f, &petugas, &mut cmd);
+                }
+                Screen::Home => home_ui(ui, lang, self.counts.as_ref(), &mut cmd),
+                Screen::List(state) => {
+                    if let Some(device) = &self.device {
+                        list_ui(ui, lang, device, state, &mut cmd);
+                    }
+                }
+                Screen::Edit(editor) => {
+                    if let Some(device) = &self.device {
+                        editor.ui(ui, lang, device, &mut cmd);
+                    }
+                }
+                Screen::Settings => settings_ui(ui, lang, &self.prefs, &mut cmd),
+            }
+        });
+        if let Some(cmd) = cmd {
+            self.run(cmd);
+        }
+        self.autosave(ctx);
+    }
+
+    fn apply_style(&self, ctx: &egui::Context) {
+        let mut visuals = if self.prefs.dark {
+            egui::Visuals::dark()
+        } else {
+            egui::Visuals::light()
+        };
+        if !self.prefs.dark {
+            // High contrast for sunlight: black text on white, strong borders.
+            visuals.override_text_color = Some(Color32::BLACK);
+            visuals.panel_fill = Color32::WHITE;
+            visuals.widgets.noninteractive.bg_stroke.color = Color32::from_gray(60);
+            visuals.widgets.inactive.bg_stroke = egui::Stroke::new(1.0, Color32::from_gray(40));
+        }
+        ctx.set_visuals(visuals);
+        ctx.set_zoom_factor(self.prefs.text_scale);
+        ctx.all_styles_mut(|s| {
+            s.spacing.interact_size.y = TOUCH;
+            s.spacing.item_spacing = egui::vec2(10.0, 10.0);
+            s.spacing.button_padding = egui::vec2(14.0, 10.0);
+        });
+    }
+
+    fn top_bar(&mut self, ui: &mut Ui, cmd: &mut Option<Command>) {
+        ui.horizontal(|ui| {
+            ui.heading(self.t("app.title"));
+            if let Some((_, name)) = &self.user {
+                ui.label(format!("· {name}"));
+            }
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                if self.user.is_some() {
+                    if big_button(ui, self.t("action.sign_out")).clicked() {
+                        *cmd = Some(Command::SignOut);
+                    }
+                    if big_button(ui, self.t("nav.settings")).clicked() {
+                        *cmd = Some(Command::Settings);
+                    }
+                    if big_button(ui, self.t("nav.home")).clicked() {
+                        *cmd = Some(Command::Home);
+                    }
+                }
+                let other = match self.prefs.lang {
+                    Lang::Id => ("English", Lang::En),
+                    Lang::En => ("Bahasa Indonesia", Lang::Id),
+                };
+                if big_button(ui, other.0).clicked() {
+                    *cmd = Some(Command::SetPrefs(Prefs {
+                        lang: other.1,
+                        ..self.prefs.clone()
+                    }));
+                }
+                if let Screen::Edit(e) = &self.screen {
+                    ui.label(RichText::new(self.t(e.save_state_key())).strong());
+                }
+            });
+        });
+    }
+
+    /// Runs a command from the UI through the use cases.
+    pub fn run(&mut self, cmd: Command) {
+        self.flush();
+        match cmd {
+            Command::Setup => self.setup(),
+            Command::SignIn => {
+                let Screen::SignIn(f) = &mut self.screen else {
+                    return;
+                };
+                let (code, pin) = (f.code.clone(), std::mem::take(&mut f.pin));
+                let Some(device) = &self.device else { return };
+                match device.sign_in(&code, &pin) {
+                    Ok(p) => {
+                        self.user = Some((p.code, p.name));
+                        self.message = None;
+                        self.resume();
+                    }
+                    Err(AppError::Store(crate::store::StoreError::WrongPin(_))) => {
+                        self.info_err("signin.wrong_pin")
+                    }
+                    Err(e) => self.fail(&e),
+                }
+            }
+            Command::SignOut => {
+                self.user = None;
+                self.screen = Screen::SignIn(SignInForm::default());
+            }
+            Command::Home => self.home(),
+            Command::List => self.screen = Screen::List(ListState::default()),
+            Command::Settings => self.screen = Screen::Settings,
+            Command::NewFamily => {
+                let (Some(device), Some((code, _))) = (&self.device, &self.user) else {
+                    return;
+                };
+                match device.new_record("keluarga", code, Answers::new()) {
+                    Ok(head) => self.open(head.id, 0, None),
+                    Err(e) => self.fail(&e),
+                }
+            }
+            Command::Open(id) => self.open(id, 0, None),
+            Command::Finalize { ack } => self.finalize(ack),
+            Command::StartCorrection(reason) => {
+                if let Screen::Edit(e) = &mut self.screen {
+                    e.correction = Some(reason);
+                    e.locked = false;
+                }
+            }
+            Command::SetPrefs(p) => {
+                self.prefs = p;
+                if let Some(d) = &self.device {
+                    let _ = d.put_setting(
+                        "prefs",
+                        &serde_json::to_value(&self.prefs).unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        self.remember();
+    }
+
+    fn info_err(&mut self, key: &str) {
+        self.message = Some((self.t(key).to_string(), true));
+    }
+
+    fn setup(&mut self) {
+        let Screen::Setup(f) = &self.screen else {
+            return;
+        };
+        if f.pin != f.pin2 {
+            return self.info_err("setup.pin_mismatch");
+        }
+        let (name, code, pname, pin) = (
+            f.device_name.clone(),
+            f.code.clone(),
+            f.name.clone(),
+            f.pin.clone(),
+        );
+        let result = Device::init(&self.data_dir, &name).and_then(|(device, _)| {
+            device.add_petugas(&code, &pname, &pin)?;
+            Ok(device)
+        });
+        match result {
+            Ok(device) => {
+                let _ = device.put_setting(
+                    "prefs",
+                    &serde_json::to_value(&self.prefs).unwrap_or_default(),
+                );
+                self.device = Some(device);
+                self.screen = Screen::SignIn(SignInForm {
+                    code,
+                    pin: String::new(),
+                });
+                self.info("setup.done");
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn home(&mut self) {
+        self.counts = self.device.as_ref().and_then(|d| d.counts().ok());
+        self.screen = Screen::Home;
+    }
+
+    fn open(&mut self, id: Uuid, page: usize, member: Option<usize>) {
+        let Some(device) = &self.device else { return };
+        match device
+            .record(id)
+            .and_then(|(head, answers)| Ok((device.form_of(&head)?, head, answers)))
+        {
+            Ok((form, head, answers)) => {
+                let mut editor = Editor::new(form, head, answers);
+                editor.page = page.min(form.pages.len().saturating_sub(1));
+                editor.member = member;
+                self.screen = Screen::Edit(Box::new(editor));
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    /// Returns to the family and page that were open when the app last stopped.
+    fn resume(&mut self) {
+        let resume: Resume = self
+            .device
+            .as_ref()
+            .and_then(|d| d.setting("resume").ok().flatten())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        match resume.record {
+            Some(id) => self.open(id, resume.page, resume.member),
+            None => self.home(),
+        }
+    }
+
+    fn remember(&self) {
+        let Some(device) = &self.device else { return };
+        let resume = match &self.screen {
+            Screen::Edit(e) => Resume {
+                record: Some(e.head.id),
+                page: e.page,
+                member: e.member,
+            },
+            Screen::SignIn(_) | Screen::Setup(_) => return,
+            _ => Resume::default(),
+        };
+        let _ = device.put_setting("resume", &serde_json::to_value(resume).unwrap_or_default());
+    }
+
+    fn finalize(&mut self, ack: bool) {
+        let (Some(device), Some((code, _))) = (&self.device, &self.user) else {
+            return;
+        };
+        let Screen::Edit(e) = &mut self.screen else {
+            return;
+        };
+        let today = crate::app::now().date_naive();
+        match device.finalize(e.head.id, code, ack, today) {
+            Ok(head) => {
+                e.head = head;
+                e.locked = true;
+                e.correction = None;
+                self.info("review.finalized");
+            }
+            Err(AppError::NotReady { .. }) => self.info_err("review.not_ready"),
+            Err(err) => self.fail(&err),
+        }
+    }
+
+    /// Saves pending answers now (before any command, and when the app closes).
+    pub fn flush(&mut self) {
+        let (Some(device), Some((code, _))) = (&self.device, &self.user) else {
+            return;
+        };
+        let Screen::Edit(e) = &mut self.screen else {
+            return;
+        };
+        if e.dirty_since.is_none() {
+            return;
+        }
+        match device.save(e.head.id, code, e.answers.clone(), e.correction.as_deref()) {
+            Ok(head) => {
+                e.head = head;
+                e.dirty_since = None;
+                e.saved = true;
+                e.correction = None;
+            }
+            Err(err) => {
+                e.saved = false;
+                let msg = format!("{}: {err}", tr(self.prefs.lang, "error.save"));
+                self.message = Some((msg, true));
+            }
+        }
+    }
+
+    fn autosave(&mut self, ctx: &egui::Context) {
+        let due = match &self.screen {
+            Screen::Edit(e) => e.dirty_since.map(|t| t.elapsed() >= SAVE_AFTER),
+            _ => None,
+        };
+        match due {
+            Some(true) => {
+                self.flush();
+                self.remember();
+            }
+            // Wake up once the delay has passed; otherwise repaint only on input.
+            Some(false) => ctx.request_repaint_after(SAVE_AFTER),
+            None => {}
+        }
+    }
+}
+
+impl eframe::App for PendataApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        PendataApp::ui(self, ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.flush();
+        self.remember();
+    }
+}
+
+pub fn big_button(ui: &mut Ui, text: &str) -> egui::Response {
+    ui.add(egui::Button::new(RichText::new(text).size(18.0)).min_size([TOUCH * 2.0, TOUCH].into()))
+}
+
+fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .password(password)
+            .min_size([320.0, TOUCH].into())
+            .desired_width(360.0),
+    )
+    .labelled_by(label.id);
+}
+
+fn setup_ui(ui: &mut Ui, lang: Lang, f: &mut SetupForm, cmd: &mut Option<Command>) {
+    ui.heading(tr(lang, "setup.title"));
+    ui.label(tr(lang, "setup.intro"));
+    text_field(ui, tr(lang, "setup.device_name"), &mut f.device_name, false);
+    text_field(ui, tr(lang, "setup.petugas_code"), &mut f.code, false);
+    text_field(ui, tr(lang, "setup.petugas_name"), &mut f.name, false);
+    text_field(ui, tr(lang, "setup.pin"), &mut f.pin, true);
+    text_field(ui, tr(lang, "setup.pin_again"), &mut f.pin2, true);
+    if big_button(ui, tr(lang, "setup.start")).clicked() {
+        *cmd = Some(Command::Setup);
+    }
+}
+
+fn signin_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    f: &mut SignInForm,
+    petugas: &[crate::store::Petugas],
+    cmd: &mut Option<Command>,
+) {
+    ui.heading(tr(lang, "signin.title"));
+    ui.label(tr(lang, "signin.choose"));
+    for p in petugas {
+        let selected = f.code == p.code;
+        if ui
+            .add(
+                egui::Button::selectable(selected, format!("{} · {}", p.name, p.code))
+                    .min_size([320.0, TOUCH].into()),
+            )
+            .clicked()
+        {
+            f.code = p.code.clone();
+        }
+    }
+    text_field(ui, tr(lang, "signin.pin"), &mut f.pin, true);
+    let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+    if big_button(ui, tr(lang, "signin.button")).clicked() || (enter && !f.pin.is_empty()) {
+        *cmd = Some(Command::SignIn);
+    }
+}
+
+fn home_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    counts: Option<&crate::store::Counts>,
+    cmd: &mut Option<Command>,
+) {
+    ui.heading(tr(lang, "home.title"));
+    if let Some(c) = counts {
+        ui.horizontal_wrapped(|ui| {
+            for (key, n) in [
+                ("status.draft", c.draft),
+                ("status.final", c.final_),
+                ("status.exported", c.exported),
+                ("status.accepted", c.accepted),
+                ("status.rejected", c.rejected),
+            ] {
+                ui.group(|ui| {
+                    ui.set_min_size([140.0, 70.0].into());
+                    ui.vertical(|ui| {
+                        ui.label(RichText::new(n.to_string()).size(28.0).strong());
+                        ui.label(tr(lang, key));
+                    });
+                });
+            }
+        });
+    }
+    ui.add_space(20.0);
+    if big_button(ui, tr(lang, "home.new_family")).clicked() {
+        *cmd = Some(Command::NewFamily);
+    }
+    if big_button(ui, tr(lang, "home.family_list")).clicked() {
+        *cmd = Some(Command::List);
+    }
+}
+
+fn status_label(lang: Lang, s: Status) -> &'static str {
+    tr(lang, &format!("status.{}", s.as_str()))
+}
+
+fn list_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    device: &Device,
+    state: &mut ListState,
+    cmd: &mut Option<Command>,
+) {
+    ui.heading(tr(lang, "list.title"));
+    ui.horizontal(|ui| {
+        let l = ui.label(tr(lang, "list.search"));
+        ui.add(
+            egui::TextEdit::singleline(&mut state.query)
+                .hint_text(tr(lang, "list.search_hint"))
+                .min_size([360.0, TOUCH].into()),
+        )
+        .labelled_by(l.id);
+        egui::ComboBox::new("status", tr(lang, "list.status"))
+            .selected_text(
+                state
+                    .status
+                    .map_or(tr(lang, "list.all"), |s| status_label(lang, s)),
+            )
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.status, None, tr(lang, "list.all"));
+                for s in Status::ALL {
+                    ui.selectable_value(&mut state.status, Some(s), status_label(lang, s));
+                }
+            });
+        let l = ui.label(tr(lang, "list.desa"));
+        ui.add(
+            egui::TextEdit::singleline(&mut state.desa)
+                .desired_width(140.0)
+                .min_size([120.0, TOUCH].into()),
+        )
+        .labelled_by(l.id);
+    });
+    let key = (state.query.clone(), state.status, state.desa.clone());
+    if state.loaded_for.as_ref() != Some(&key) {
+        let rows = if state.query.trim().is_empty() {
+            device.list(state.status)
+        } else {
+            device.search(&state.query, 500)
+        };
+        state.rows = rows
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| state.status.is_none_or(|s| h.status == s))
+            .filter(|h| h.summary.desa.starts_with(state.desa.trim()))
+            .collect();
+        state.loaded_for = Some(key);
+    }
+    ui.label(trf(
+        lang,
+        "list.count",
+        &[("n", &state.rows.len().to_string())],
+    ));
+    let row_height = TOUCH + 8.0;
+    // Only the visible rows are drawn: smooth with 100,000 families.
+    egui::ScrollArea::vertical().auto_shrink(false).show_rows(
+        ui,
+        row_height,
+        state.rows.len(),
+        |ui, range| {
+            for h in state.rows.get(range).unwrap_or_default() {
+                let text = format!(
+                    "{}  ·  {}  ·  {}  ·  {}",
+                    if h.summary.head_name.is_empty() {
+                        tr(lang, "list.no_name")
+                    } else {
+                        &h.summary.head_name
+                    },
+                    h.summary.no_kk,
+                    h.summary.address,
+                    status_label(lang, h.status)
+                );
+                if ui
+                    .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
+                    .clicked()
+                {
+                    *cmd = Some(Command::Open(h.id));
+                }
+            }
+        },
+    );
+}
+
+fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>) {
+    ui.heading(tr(lang, "settings.title"));
+    let mut p = prefs.clone();
+    ui.label(tr(lang, "settings.language"));
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut p.lang, Lang::Id, "Bahasa Indonesia");
+        ui.selectable_value(&mut p.lang, Lang::En, "English");
+    });
+    ui.label(tr(lang, "settings.theme"));
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut p.dark, false, tr(lang, "settings.light"));
+        ui.selectable_value(&mut p.dark, true, tr(lang, "settings.dark"));
+    });
+    ui.label(tr(lang, "settings.text_size"));
+    ui.horizontal(|ui| {
+        for (key, scale) in [
+            ("settings.size_normal", 1.0),
+            ("settings.size_large", 1.25),
+            ("settings.size_larger", 1.5),
+        ] {
+            ui.selectable_value(&mut p.text_scale, scale, tr(lang, key));
+        }
+    });
+    if p != *prefs {
+        *cmd = Some(Command::SetPrefs(p));
+    }
+}
+
+/// Issues of the current answers, for the editor.
+pub fn issues_of(form: &Form, answers: &Answers) -> Vec<Issue> {
+    evaluate(form, answers, crate::app::now().date_naive()).issues
+}
+
+pub fn severity_color(s: Severity) -> Color32 {
+    match s {
+        Severity::Error => Color32::from_rgb(190, 0, 0),
+        Severity::Warning => Color32::from_rgb(170, 95, 0),
+    }
+}
+
+/// Runs the app window on `data_dir`.
+pub fn run(data_dir: &Path) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Pendata")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([480.0, 480.0]),
+        ..Default::default()
+    };
+    let dir = data_dir.to_path_buf();
+    eframe::run_native(
+        "Pendata",
+        options,
+        Box::new(move |_cc| Ok(Box::new(PendataApp::new(&dir)))),
+    )
+    .map_err(|e| e.to_string())
+}

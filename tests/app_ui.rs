@@ -1,0 +1,260 @@
+//! The tablet app driven as a petugas would, headless through egui_kittest: queries by label and role
+//! (AccessKit), clicks and typing. First-run setup, sign-in, a family from entry to final, reopening,
+//! switching language.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use pendata::ui::{PendataApp, Screen};
+use serde_json::{Value, json};
+
+fn harness(dir: &std::path::Path) -> Harness<'static, PendataApp> {
+    let app = PendataApp::new(dir);
+    Harness::builder()
+        .with_size([800.0, 1280.0]) // a tablet in portrait: a long page fits without scrolling
+        .with_accessibility_check(std::env::var_os("DEBUG_UI").is_none())
+        .build_ui_state(|ui, app: &mut PendataApp| app.ui(ui), app)
+}
+
+fn type_into(h: &mut Harness<'static, PendataApp>, label: &str, text: &str) {
+    if std::env::var_os("DEBUG_UI").is_some() {
+        for n in h.query_all_by_role(Role::TextInput) {
+            use egui_kittest::kittest::NodeT;
+            eprintln!("input {:?} {:?}", n.accesskit_node().label(), n.rect());
+        }
+    }
+    // PIN fields are password inputs: their text is never exposed.
+    let role = [
+        Role::TextInput,
+        Role::MultilineTextInput,
+        Role::PasswordInput,
+    ]
+    .into_iter()
+    .find(|r| h.query_by_role_and_label(*r, label).is_some())
+    .unwrap_or_else(|| panic!("no text field labelled {label:?}"));
+    h.get_by_role_and_label(role, label).focus();
+    h.run();
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.run();
+}
+
+fn click(h: &mut Harness<'static, PendataApp>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run();
+    if std::env::var_os("DEBUG_UI").is_some() {
+        eprintln!("{label}: {:?}", h.get_by_label(label).rect());
+    }
+    h.get_by_label(label).click();
+    h.run();
+}
+
+fn click_contains(h: &mut Harness<'static, PendataApp>, label: &str) {
+    h.get_by_label_contains(label).click();
+    h.run();
+}
+
+fn setup_and_sign_in(h: &mut Harness<'static, PendataApp>) {
+    h.run();
+    type_into(h, "Nama perangkat", "Tablet Palaran 01");
+    type_into(h, "Kode petugas", "P001");
+    type_into(h, "Nama petugas", "Dewi Lestari");
+    type_into(h, "PIN (4–12 angka)", "2468");
+    type_into(h, "Ulangi PIN", "2468");
+    click(h, "Mulai");
+    assert!(h.query_by_label("Perangkat siap. Silakan masuk.").is_some());
+    sign_in(h, "1111");
+    assert!(
+        h.query_by_label("PIN salah").is_some(),
+        "a wrong PIN is refused"
+    );
+    sign_in(h, "2468");
+}
+
+fn sign_in(h: &mut Harness<'static, PendataApp>, pin: &str) {
+    click(h, "Dewi Lestari · P001");
+    type_into(h, "PIN", pin);
+    click(h, "Masuk");
+}
+
+fn editor_answers(h: &Harness<'static, PendataApp>) -> serde_json::Map<String, Value> {
+    match &h.state().screen {
+        Screen::Edit(e) => e.answers.clone(),
+        _ => panic!("not on the form"),
+    }
+}
+
+/// The long tail of the questionnaire (housing, programmes, assets and the members' other questions),
+/// answered as on the fixture family, so the test can walk the parts that matter by hand.
+fn answer_the_rest(h: &mut Harness<'static, PendataApp>) {
+    let fixture: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/family_valid.json").unwrap())
+            .unwrap();
+    let Screen::Edit(e) = &mut h.state_mut().screen else {
+        panic!("not on the form")
+    };
+    for (k, v) in &fixture {
+        if !e.answers.contains_key(k) && k != "anggota" && k != "jumlah_anggota" {
+            e.answers.insert(k.clone(), v.clone());
+        }
+    }
+    e.answers.insert("jumlah_anggota".into(), json!(2));
+    let template = fixture["anggota"][0].as_object().unwrap();
+    let template2 = fixture["anggota"][1].as_object().unwrap();
+    if let Some(Value::Array(members)) = e.answers.get_mut("anggota") {
+        for (i, m) in members.iter_mut().enumerate() {
+            let t = if i == 0 { template } else { template2 };
+            let m = m.as_object_mut().unwrap();
+            for (k, v) in t {
+                m.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+    }
+    e.dirty_since = Some(std::time::Instant::now());
+}
+
+#[test]
+fn a_petugas_sets_up_signs_in_and_finalizes_a_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    setup_and_sign_in(&mut h);
+    assert!(h.query_by_label("Ringkasan pendataan").is_some());
+
+    click(&mut h, "Keluarga baru");
+    // Block I by touch: the region cascade with search, RT, address, KK number.
+    type_into(&mut h, "Kabupaten/kota *", "samarinda");
+    click(&mut h, "Kota Samarinda");
+    type_into(&mut h, "Kecamatan *", "palaran");
+    click(&mut h, "Palaran");
+    type_into(&mut h, "Desa/kelurahan *", "rawa");
+    click(&mut h, "Rawa Makmur");
+    let a = editor_answers(&h);
+    assert_eq!(a["wilayah_desa"], "64.72.01.1001");
+    type_into(
+        &mut h,
+        "Alamat (nama jalan/gang, nomor rumah) *",
+        "Jl. Pahlawan No. 12",
+    );
+    type_into(&mut h, "Nomor Kartu Keluarga *", "6472011503190003");
+    assert_eq!(editor_answers(&h)["no_kk"], "6472011503190003");
+
+    // Block IV: two members by touch, the second with a wrong NIK first.
+    // Block II: the interview was completed; then jump to block IV with the page tabs.
+    click_contains(&mut h, "Blok II.");
+    click(&mut h, "Terisi lengkap");
+    click_contains(&mut h, "Blok IV.");
+    click(&mut h, "Tambah anggota keluarga");
+    type_into(&mut h, "Nama anggota keluarga *", "Budi Santoso");
+    type_into(
+        &mut h,
+        "NIK (Nomor Induk Kependudukan) *",
+        "6472011203850001",
+    );
+    click(&mut h, "Kembali ke daftar anggota");
+    click(&mut h, "Tambah anggota keluarga");
+    type_into(&mut h, "Nama anggota keluarga *", "Siti Aminah");
+    type_into(
+        &mut h,
+        "NIK (Nomor Induk Kependudukan) *",
+        "6472016107880000",
+    );
+    answer_the_rest(&mut h);
+    h.run();
+    if std::env::var_os("DEBUG_UI").is_some() {
+        use egui_kittest::kittest::NodeT;
+        for n in h.query_all_by_role(Role::TextInput) {
+            eprintln!("after {:?} {:?}", n.accesskit_node().label(), n.rect());
+        }
+    }
+    assert!(
+        h.query_by_label_contains("nomor urut 0000").is_some(),
+        "the NIK error shows next to the field"
+    );
+    // Fix it: clear and type the right NIK.
+    {
+        let Screen::Edit(e) = &mut h.state_mut().screen else {
+            panic!()
+        };
+        e.answers["anggota"][1]["nik"] = json!("");
+    }
+    h.run();
+    type_into(
+        &mut h,
+        "NIK (Nomor Induk Kependudukan) *",
+        "6472016107880002",
+    );
+    assert!(h.query_by_label_contains("nomor urut 0000").is_none());
+
+    click(&mut h, "Periksa & finalisasi");
+    assert!(
+        h.query_by_label("0 kesalahan, 0 peringatan").is_some(),
+        "no errors left"
+    );
+    click(&mut h, "Finalisasi");
+    assert!(
+        h.query_by_label("Keluarga sudah final dan terkunci")
+            .is_some()
+    );
+    drop(h);
+
+    // Reopen on the same store: sign in and the app returns to the family, now final.
+    let mut h = harness(dir.path());
+    h.run();
+    sign_in(&mut h, "2468");
+    assert!(
+        h.query_by_label("· Final").is_some(),
+        "the family opens again, final"
+    );
+    let answers = editor_answers(&h);
+    assert_eq!(answers["anggota"][1]["nik"], "6472016107880002");
+
+    // Switch to English.
+    click(&mut h, "English");
+    assert!(h.query_by_label("Review & finalize").is_some());
+    assert!(h.query_by_label("Sign out").is_some());
+    assert!(h.query_by_label("Keluar").is_none());
+}
+
+#[test]
+fn every_ui_text_key_exists_in_both_languages() {
+    use pendata::model::Lang;
+    use pendata::ui::i18n::keys;
+    let id: Vec<&str> = keys(Lang::Id).collect();
+    let en: Vec<&str> = keys(Lang::En).collect();
+    assert_eq!(id, en, "id.json and en.json hold the same keys");
+    let mut missing = Vec::new();
+    for file in ["src/ui/mod.rs", "src/ui/form_view.rs"] {
+        let src = std::fs::read_to_string(file).unwrap();
+        for part in src.split('"').skip(1).step_by(2) {
+            let looks_like_key = part.contains('.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                && [
+                    "action.",
+                    "app.",
+                    "error.",
+                    "form.",
+                    "home.",
+                    "list.",
+                    "nav.",
+                    "review.",
+                    "save.",
+                    "settings.",
+                    "setup.",
+                    "signin.",
+                    "status.",
+                ]
+                .iter()
+                .any(|p| part.starts_with(p));
+            if looks_like_key && !id.contains(&part) {
+                missing.push(format!("{file}: {part}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys used in code but not translated: {missing:?}"
+    );
+}
