@@ -40,7 +40,7 @@ impl Default for Prefs {
         Prefs {
             lang: Lang::Id,
             dark: false,
-            text_scale: 1.25,
+            text_scale: 1.0,
         }
     }
 }
@@ -234,6 +234,28 @@ impl PendataApp {
         ctx.set_visuals(visuals);
         ctx.set_zoom_factor(self.prefs.text_scale);
         ctx.all_styles_mut(|s| {
+            use egui::{FontFamily, FontId, TextStyle};
+            // Big fonts by default: read at arm's length, in sunlight.
+            s.text_styles = [
+                (
+                    TextStyle::Heading,
+                    FontId::new(26.0, FontFamily::Proportional),
+                ),
+                (TextStyle::Body, FontId::new(18.0, FontFamily::Proportional)),
+                (
+                    TextStyle::Button,
+                    FontId::new(18.0, FontFamily::Proportional),
+                ),
+                (
+                    TextStyle::Small,
+                    FontId::new(14.0, FontFamily::Proportional),
+                ),
+                (
+                    TextStyle::Monospace,
+                    FontId::new(16.0, FontFamily::Monospace),
+                ),
+            ]
+            .into();
             s.spacing.interact_size.y = TOUCH;
             s.spacing.item_spacing = egui::vec2(10.0, 10.0);
             s.spacing.button_padding = egui::vec2(14.0, 10.0);
@@ -533,6 +555,11 @@ fn signin_ui(
 ) {
     ui.heading(tr(lang, "signin.title"));
     ui.label(tr(lang, "signin.choose"));
+    if f.code.is_empty()
+        && let [only] = petugas
+    {
+        f.code = only.code.clone();
+    }
     for p in petugas {
         let selected = f.code == p.code;
         if ui
@@ -727,10 +754,22 @@ pub fn run(data_dir: &Path) -> Result<(), String> {
         ..Default::default()
     };
     let dir = data_dir.to_path_buf();
+    // PENDATA_LANG=id|en starts in that language (provisioning, screenshots); the switch still works.
+    let lang = match std::env::var("PENDATA_LANG").as_deref() {
+        Ok("en") => Some(Lang::En),
+        Ok("id") => Some(Lang::Id),
+        _ => None,
+    };
     eframe::run_native(
         "Pendata",
         options,
-        Box::new(move |_cc| Ok(Box::new(PendataApp::new(&dir)))),
+        Box::new(move |_cc| {
+            let mut app = PendataApp::new(&dir);
+            if let Some(lang) = lang {
+                app.prefs.lang = lang;
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| e.to_string())
 }
