@@ -258,3 +258,35 @@ fn every_ui_text_key_exists_in_both_languages() {
         "keys used in code but not translated: {missing:?}"
     );
 }
+
+#[test]
+fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    setup_and_sign_in(&mut h);
+    click(&mut h, "Keluarga baru");
+    click_contains(&mut h, "Blok II.");
+    type_into(&mut h, "Nama petugas pendata *", "Dewi Lestari");
+    assert!(
+        h.query_by_label("Menyimpan…").is_some(),
+        "the indicator shows the save is pending"
+    );
+    // The autosave runs on the next frame after the delay, without any further input.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    h.run();
+    assert!(
+        h.query_by_label("Tersimpan").is_some(),
+        "saved within a second"
+    );
+    // Killed: the exit hook that would flush never runs (dropping the app saves nothing). Reopened.
+    drop(h);
+    let mut h = harness(dir.path());
+    h.run();
+    sign_in(&mut h, "2468");
+    let answers = editor_answers(&h);
+    assert_eq!(answers["nama_petugas"], "Dewi Lestari");
+    let Screen::Edit(e) = &h.state().screen else {
+        panic!()
+    };
+    assert_eq!(e.form.pages[e.page].name, "blok_2", "back on the same page");
+}

@@ -499,6 +499,8 @@ impl PendataApp {
             Some(true) => {
                 self.flush();
                 self.remember();
+                // One more frame to show "Tersimpan".
+                ctx.request_repaint();
             }
             // Wake up once the delay has passed; otherwise repaint only on input.
             Some(false) => ctx.request_repaint_after(SAVE_AFTER),
