@@ -937,8 +937,10 @@ impl Store {
         let mut out = Vec::new();
         for r in records.iter()? {
             let (_, v) = r?;
-            let head: RecordHead = decode(v.value(), "record")?;
+            let mut head: RecordHead = decode(v.value(), "record")?;
             if status.is_none_or(|s| s == head.status) {
+                // The search terms are the index's business; lists of 100,000 do not carry them.
+                head.terms = Vec::new();
                 out.push(head);
             }
         }
@@ -962,7 +964,9 @@ impl Store {
 
     /// Records whose words, NIKs or KK number start with every word of `query`, newest first.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RecordHead>> {
-        let words: Vec<String> = search_words(query).collect();
+        let mut words: Vec<String> = search_words(query).collect();
+        // The longest prefix first: it matches least, so the intersection stays small.
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
         if words.is_empty() {
             return Ok(Vec::new());
         }

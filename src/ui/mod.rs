@@ -656,12 +656,18 @@ fn list_ui(
         )
         .labelled_by(l.id);
     });
-    let key = (state.query.clone(), state.status, state.desa.clone());
+    // One letter matches half the province: search from two characters on, as people type names.
+    let query = if state.query.trim().chars().count() < 2 {
+        String::new()
+    } else {
+        state.query.clone()
+    };
+    let key = (query.clone(), state.status, state.desa.clone());
     if state.loaded_for.as_ref() != Some(&key) {
-        let rows = if state.query.trim().is_empty() {
+        let rows = if query.is_empty() {
             device.list(state.status)
         } else {
-            device.search(&state.query, 500)
+            device.search(&query, 500)
         };
         state.rows = rows
             .unwrap_or_default()

@@ -1,0 +1,192 @@
+//! Benchmark of the tablet app's frames (CPU side: layout and drawing commands, headless through
+//! egui_kittest), side by side in one run:
+//! - the family list with 100,000 families while a search is typed;
+//! - a 30-member family: the member roster and one member's page;
+//! - cold start to the first frame (opening the store, building the app, first frame);
+//! - resident memory afterwards.
+//! Run: `cargo bench --bench ui` (builds a 100,000-family store under target/, about a minute).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use pendata::app::demo::{FamilySpec, Rng, family};
+use pendata::form::catalog::Catalog;
+use pendata::store::{NewRecord, Store};
+use pendata::ui::{PendataApp, Screen};
+use serde_json::json;
+
+fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn stats(name: &str, mut frames: Vec<Duration>) {
+    frames.sort();
+    let p = |q: f64| frames[((frames.len() - 1) as f64 * q) as usize];
+    println!(
+        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+        frames.len(),
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.95).as_secs_f64() * 1e3,
+        frames.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+fn step_timed(h: &mut Harness<'static, PendataApp>, frames: &mut Vec<Duration>) {
+    let t = Instant::now();
+    h.step();
+    frames.push(t.elapsed());
+}
+
+fn main() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-ui");
+    // The measuring run is a fresh process, so its memory is the app's, not the store builder's.
+    if std::env::var_os("PENDATA_BENCH_UI_MEASURE").is_some() {
+        let big_id = std::fs::read_to_string(dir.join("big-id"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        return measure(&dir, big_id);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
+    store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+    };
+    let mut rng = Rng::new(3);
+    let families = 100_000;
+    let mut batch = Vec::new();
+    for n in 0..families {
+        batch.push(NewRecord {
+            form_id: form.id.clone(),
+            form_version: form.version,
+            answers: family(form, &mut rng, &spec),
+            finalize: n % 10 != 0,
+            acknowledged: vec![],
+        });
+        if batch.len() == 2000 {
+            store
+                .create_batch(std::mem::take(&mut batch), "P001", now())
+                .unwrap();
+        }
+    }
+    // One family of 30 members.
+    let mut big = family(form, &mut rng, &spec);
+    let template = big["anggota"][0].clone();
+    let members: Vec<_> = (0..30)
+        .map(|i| {
+            let mut m = template.clone();
+            m["nama"] = json!(format!("Anggota {i}"));
+            m["hubungan"] = json!(if i == 0 { "1" } else { "8" });
+            m
+        })
+        .collect();
+    big.insert("anggota".into(), json!(members));
+    let big_id = store
+        .create_record(&form.id, form.version, big, "P001", now())
+        .unwrap()
+        .id;
+    drop(store);
+    std::fs::write(dir.join("big-id"), big_id.to_string()).unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("PENDATA_BENCH_UI_MEASURE", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+
+    println!("| frames of | n | p50 | p95 | max |\n|---|---:|---:|---:|---:|");
+    let t = Instant::now();
+    let app = PendataApp::new(dir);
+    let mut h = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(|ui, app: &mut PendataApp| app.ui(ui), app);
+    let cold = t.elapsed();
+
+    // Sign in.
+    h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
+    h.run();
+    h.get_by_role_and_label(Role::PasswordInput, "PIN")
+        .type_text("1234");
+    h.run();
+    h.get_by_label("Masuk").click();
+    h.run();
+
+    // The list of 100,000, then typing a search letter by letter.
+    h.get_by_label("Daftar keluarga").click();
+    let t = Instant::now();
+    h.run();
+    let open_list = t.elapsed();
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        step_timed(&mut h, &mut idle);
+    }
+    stats("family list, 100,000 families, idle", idle);
+    let mut typing = Vec::new();
+    for word in ["siti ", "rah"] {
+        for ch in word.chars() {
+            h.get_by_role_and_label(Role::TextInput, "Cari").focus();
+            h.step();
+            h.get_by_role_and_label(Role::TextInput, "Cari")
+                .type_text(&ch.to_string());
+            step_timed(&mut h, &mut typing);
+            step_timed(&mut h, &mut typing);
+        }
+    }
+    stats("family list, typing a search", typing);
+
+    // A 30-member family: roster and a member page.
+    if let Screen::List(_) = &h.state().screen {}
+    h.state_mut().run(pendata::ui::Command::Open(big_id));
+    let anggota_page = form.field("anggota").unwrap().page;
+    if let Screen::Edit(e) = &mut h.state_mut().screen {
+        e.page = anggota_page;
+    }
+    let mut roster = Vec::new();
+    for _ in 0..30 {
+        step_timed(&mut h, &mut roster);
+    }
+    stats("30-member family, member roster", roster);
+    if let Screen::Edit(e) = &mut h.state_mut().screen {
+        e.member = Some(12);
+    }
+    let mut member = Vec::new();
+    for _ in 0..30 {
+        step_timed(&mut h, &mut member);
+    }
+    stats("30-member family, one member's page", member);
+    println!();
+    println!("| measure | value |\n|---|---:|");
+    println!(
+        "| cold start to first frame (headless: store open + app + first frame) | {:.1} ms |",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "| opening the list of 100,000 (loading the heads) | {:.1} ms |",
+        open_list.as_secs_f64() * 1e3
+    );
+    println!(
+        "| resident memory after all of the above | {:.0} MB |",
+        rss_mb()
+    );
+}
