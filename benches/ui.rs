@@ -4,6 +4,7 @@
 //! - a 30-member family: the member roster and one member's page;
 //! - cold start to the first frame (opening the store, building the app, first frame);
 //! - resident memory afterwards.
+//!
 //! Run: `cargo bench --bench ui` (builds a 100,000-family store under target/, about a minute).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
