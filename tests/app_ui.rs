@@ -290,3 +290,39 @@ fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
     };
     assert_eq!(e.form.pages[e.page].name, "blok_2", "back on the same page");
 }
+
+#[test]
+fn a_photo_is_attached_from_a_file_and_a_non_photo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("rumah.jpg");
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend(std::iter::repeat_n(7u8, 5000));
+    std::fs::write(&photo, &bytes).unwrap();
+    let text = dir.path().join("catatan.txt");
+    std::fs::write(&text, "bukan foto").unwrap();
+
+    let mut h = harness(&dir.path().join("data"));
+    setup_and_sign_in(&mut h);
+    click(&mut h, "Keluarga baru");
+    click_contains(&mut h, "Blok VI.");
+    type_into(&mut h, "Foto rumah tampak depan", text.to_str().unwrap());
+    h.get_all_by_label("Lampirkan").next().unwrap().click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("Foto tidak dapat dilampirkan")
+            .is_some(),
+        "a text file is refused, clearly"
+    );
+    let Screen::Edit(e) = &mut h.state_mut().screen else {
+        panic!()
+    };
+    e.attach = Some((e.form.field("foto_depan").unwrap().id, None, photo.clone()));
+    h.run();
+    let answers = editor_answers(&h);
+    let hash = answers["foto_depan"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 64);
+    assert!(
+        h.query_by_label_contains(&format!("Foto tersimpan ({}", &hash[..12]))
+            .is_some()
+    );
+}

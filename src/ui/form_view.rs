@@ -33,6 +33,8 @@ pub struct Editor {
     pub review: bool,
     reason: String,
     ack: bool,
+    /// A photo the petugas asked to attach: (field, member, file path); the app reads and stores it.
+    pub attach: Option<(usize, Option<usize>, std::path::PathBuf)>,
     /// Text typed into number, date and search fields that is not (yet) a valid answer.
     buffers: HashMap<String, String>,
 }
@@ -53,6 +55,7 @@ impl Editor {
             review: false,
             reason: String::new(),
             ack: false,
+            attach: None,
             buffers: HashMap::new(),
         }
     }
@@ -385,6 +388,13 @@ impl Editor {
         }
     }
 
+    /// Sets a photo field to a stored attachment's hash.
+    pub fn set_photo(&mut self, field: usize, member: Option<usize>, hash: String) {
+        if let Some(f) = self.form.field_by_id(field) {
+            self.set(f, member, Some(json!(hash)));
+        }
+    }
+
     fn get(&self, f: &Field, member: Option<usize>) -> Option<&Value> {
         match (f.container, member) {
             (Container::Repeat(r), Some(i)) => {
@@ -450,11 +460,48 @@ impl Editor {
             FieldKind::Calculated => {
                 ui.label(ev.value(f.id, member).to_text());
             }
-            FieldKind::Text
-            | FieldKind::Phone
-            | FieldKind::Photo
-            | FieldKind::Nik
-            | FieldKind::Kk => {
+            FieldKind::Photo => {
+                if let Some(hash) = current.as_ref().and_then(Value::as_str) {
+                    ui.horizontal(|ui| {
+                        ui.label(trf(
+                            lang,
+                            "form.photo_stored",
+                            &[("id", hash.get(..12).unwrap_or(hash))],
+                        ));
+                        if ui
+                            .add(
+                                egui::Button::new(tr(lang, "action.remove"))
+                                    .min_size([TOUCH, TOUCH].into()),
+                            )
+                            .clicked()
+                        {
+                            self.set(f, member, None);
+                        }
+                    });
+                }
+                let buf = self.buffers.entry(format!("{key}.file")).or_default();
+                let mut attach = false;
+                ui.horizontal(|ui| {
+                    ui.label(tr(lang, "form.photo_file"));
+                    ui.add(
+                        egui::TextEdit::singleline(buf)
+                            .hint_text(tr(lang, "form.photo_hint"))
+                            .min_size([360.0, TOUCH].into()),
+                    )
+                    .labelled_by(label.id);
+                    attach = ui
+                        .add(
+                            egui::Button::new(tr(lang, "form.attach"))
+                                .min_size([TOUCH * 2.0, TOUCH].into()),
+                        )
+                        .clicked();
+                });
+                let file = buf.trim().to_string();
+                if attach && !file.is_empty() {
+                    self.attach = Some((f.id, member, std::path::PathBuf::from(file)));
+                }
+            }
+            FieldKind::Text | FieldKind::Phone | FieldKind::Nik | FieldKind::Kk => {
                 let mut s = current
                     .as_ref()
                     .and_then(Value::as_str)

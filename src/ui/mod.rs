@@ -215,6 +215,9 @@ impl PendataApp {
         if let Some(cmd) = cmd {
             self.run(cmd);
         }
+        if self.attach_photo() {
+            ctx.request_repaint();
+        }
         self.autosave(ctx);
     }
 
@@ -355,6 +358,24 @@ impl PendataApp {
             }
         }
         self.remember();
+    }
+
+    /// Stores a photo the form asked for and puts its hash into the answer.
+    fn attach_photo(&mut self) -> bool {
+        let (Some(device), Screen::Edit(e)) = (&self.device, &mut self.screen) else {
+            return false;
+        };
+        let Some((field, member, path)) = e.attach.take() else {
+            return false;
+        };
+        match device.attach_file(&path) {
+            Ok(hash) => e.set_photo(field, member, hash),
+            Err(err) => {
+                let msg = format!("{}: {err}", tr(self.prefs.lang, "form.photo_failed"));
+                self.message = Some((msg, true));
+            }
+        }
+        true
     }
 
     fn info_err(&mut self, key: &str) {
