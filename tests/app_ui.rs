@@ -326,3 +326,35 @@ fn a_photo_is_attached_from_a_file_and_a_non_photo_is_refused() {
             .is_some()
     );
 }
+
+#[test]
+fn the_gps_button_reads_the_location_service() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(
+            b"{\"class\":\"TPV\",\"mode\":2,\"lat\":-0.5617,\"lon\":117.1972,\"eph\":9.5}\n",
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().gpsd = addr;
+    setup_and_sign_in(&mut h);
+    click(&mut h, "Keluarga baru");
+    click(&mut h, "Ambil dari GPS");
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.run();
+        if editor_answers(&h).contains_key("lokasi") {
+            break;
+        }
+    }
+    assert_eq!(
+        editor_answers(&h)["lokasi"],
+        json!({"lat": -0.5617, "lon": 117.1972, "accuracy_m": 9.5})
+    );
+}

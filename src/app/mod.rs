@@ -2,6 +2,7 @@
 //! The CLI and the UI call these; neither touches the store or the engine for a use case directly.
 
 pub mod demo;
+pub mod gps;
 
 use std::path::Path;
 

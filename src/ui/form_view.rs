@@ -35,6 +35,8 @@ pub struct Editor {
     ack: bool,
     /// A photo the petugas asked to attach: (field, member, file path); the app reads and stores it.
     pub attach: Option<(usize, Option<usize>, std::path::PathBuf)>,
+    /// A GPS reading the petugas asked for: (field, member); the app reads the location service.
+    pub gps_request: Option<(usize, Option<usize>)>,
     /// Text typed into number, date and search fields that is not (yet) a valid answer.
     buffers: HashMap<String, String>,
 }
@@ -56,6 +58,7 @@ impl Editor {
             reason: String::new(),
             ack: false,
             attach: None,
+            gps_request: None,
             buffers: HashMap::new(),
         }
     }
@@ -388,6 +391,27 @@ impl Editor {
         }
     }
 
+    /// Sets a GPS field from a reading of the location service.
+    pub fn set_gps(&mut self, field: usize, member: Option<usize>, fix: crate::app::gps::Fix) {
+        let Some(f) = self.form.field_by_id(field) else {
+            return;
+        };
+        let key = match member {
+            Some(i) => format!("{}[{i}]", f.name),
+            None => f.name.clone(),
+        };
+        for k in ["lat", "lon", "accuracy_m"] {
+            self.buffers.remove(&format!("{key}.{k}"));
+        }
+        let mut o = serde_json::Map::new();
+        o.insert("lat".into(), json!(fix.lat));
+        o.insert("lon".into(), json!(fix.lon));
+        if let Some(a) = fix.accuracy_m {
+            o.insert("accuracy_m".into(), json!(a));
+        }
+        self.set(f, member, Some(Value::Object(o)));
+    }
+
     /// Sets a photo field to a stored attachment's hash.
     pub fn set_photo(&mut self, field: usize, member: Option<usize>, hash: String) {
         if let Some(f) = self.form.field_by_id(field) {
@@ -649,6 +673,15 @@ impl Editor {
                         }
                     }
                 });
+                if ui
+                    .add(
+                        egui::Button::new(tr(lang, "form.read_gps"))
+                            .min_size([TOUCH * 3.0, TOUCH].into()),
+                    )
+                    .clicked()
+                {
+                    self.gps_request = Some((f.id, member));
+                }
                 if changed {
                     for (i, k) in ["lat", "lon", "accuracy_m"].iter().enumerate() {
                         self.buffers.insert(

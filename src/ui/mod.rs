@@ -111,7 +111,17 @@ pub struct PendataApp {
     last_input: Instant,
     message: Option<(String, bool)>,
     counts: Option<crate::store::Counts>,
+    /// A GPS reading in progress: (field, member, answer channel).
+    gps: Option<GpsReading>,
+    /// Where the location service (gpsd) listens.
+    pub gpsd: String,
 }
+
+type GpsReading = (
+    usize,
+    Option<usize>,
+    std::sync::mpsc::Receiver<Result<crate::app::gps::Fix, String>>,
+);
 
 impl PendataApp {
     /// Opens the store in `data_dir` (or starts first-run setup when there is none).
@@ -125,6 +135,8 @@ impl PendataApp {
             last_input: Instant::now(),
             message: None,
             counts: None,
+            gps: None,
+            gpsd: crate::app::gps::gpsd_address(),
         };
         match Device::open(data_dir) {
             Ok(device) => {
@@ -218,6 +230,7 @@ impl PendataApp {
         if self.attach_photo() {
             ctx.request_repaint();
         }
+        self.poll_gps(ctx);
         self.autosave(ctx);
     }
 
@@ -358,6 +371,46 @@ impl PendataApp {
             }
         }
         self.remember();
+    }
+
+    /// Starts a GPS reading in the background when the form asks, and fills the answer when it arrives.
+    fn poll_gps(&mut self, ctx: &egui::Context) {
+        if let Screen::Edit(e) = &mut self.screen
+            && let Some((field, member)) = e.gps_request.take()
+        {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let addr = self.gpsd.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(crate::app::gps::read_gpsd(&addr, Duration::from_secs(5)));
+            });
+            self.gps = Some((field, member, rx));
+            self.info("form.gps_reading");
+        }
+        let Some((field, member, rx)) = &self.gps else {
+            return;
+        };
+        match rx.try_recv() {
+            Ok(result) => {
+                let (field, member) = (*field, *member);
+                self.gps = None;
+                match (result, &mut self.screen) {
+                    (Ok(fix), Screen::Edit(e)) => {
+                        e.set_gps(field, member, fix);
+                        self.message = None;
+                    }
+                    (Err(err), _) => {
+                        let msg = format!("{}: {err}", tr(self.prefs.lang, "form.gps_failed"));
+                        self.message = Some((msg, true));
+                    }
+                    _ => {}
+                }
+                ctx.request_repaint();
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                ctx.request_repaint_after(Duration::from_millis(200))
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => self.gps = None,
+        }
     }
 
     /// Stores a photo the form asked for and puts its hash into the answer.
