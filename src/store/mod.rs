@@ -286,6 +286,30 @@ pub struct RecordHead {
 }
 
 impl RecordHead {
+    /// A new draft with no revision yet.
+    fn new(
+        id: Uuid,
+        form_id: String,
+        form_version: u64,
+        petugas: &str,
+        now: DateTime<FixedOffset>,
+    ) -> RecordHead {
+        RecordHead {
+            id,
+            form_id,
+            form_version,
+            status: Status::Draft,
+            revision: 0,
+            created_at: now,
+            updated_at: now,
+            created_by: petugas.to_string(),
+            updated_by: petugas.to_string(),
+            summary: Summary::default(),
+            events: Vec::new(),
+            terms: Vec::new(),
+        }
+    }
+
     /// The registry's reasons, when the latest decision was a rejection.
     pub fn rejection_reasons(&self) -> &[Localized] {
         match self.events.last() {
@@ -675,20 +699,7 @@ impl Store {
         let id = Uuid::now_v7();
         let txn = self.db.begin_write()?;
         let head = {
-            let mut head = RecordHead {
-                id,
-                form_id: form_id.to_string(),
-                form_version,
-                status: Status::Draft,
-                revision: 0,
-                created_at: now,
-                updated_at: now,
-                created_by: petugas.to_string(),
-                updated_by: petugas.to_string(),
-                summary: Summary::default(),
-                events: Vec::new(),
-                terms: Vec::new(),
-            };
+            let mut head = RecordHead::new(id, form_id.to_string(), form_version, petugas, now);
             append(
                 &txn,
                 &mut head,
@@ -719,20 +730,13 @@ impl Store {
         let txn = self.db.begin_write()?;
         let mut ids = Vec::with_capacity(items.len());
         for item in items {
-            let mut head = RecordHead {
-                id: Uuid::now_v7(),
-                form_id: item.form_id,
-                form_version: item.form_version,
-                status: Status::Draft,
-                revision: 0,
-                created_at: now,
-                updated_at: now,
-                created_by: petugas.to_string(),
-                updated_by: petugas.to_string(),
-                summary: Summary::default(),
-                events: Vec::new(),
-                terms: Vec::new(),
-            };
+            let mut head = RecordHead::new(
+                Uuid::now_v7(),
+                item.form_id,
+                item.form_version,
+                petugas,
+                now,
+            );
             let answers = item.answers;
             if item.finalize {
                 append(
