@@ -694,27 +694,16 @@ impl Store {
         petugas: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<RecordHead> {
-        let device = self.device()?;
-        self.petugas(petugas)?;
-        let id = Uuid::now_v7();
-        let txn = self.db.begin_write()?;
-        let head = {
-            let mut head = RecordHead::new(id, form_id.to_string(), form_version, petugas, now);
-            append(
-                &txn,
-                &mut head,
-                Action::Created,
-                answers,
-                petugas,
-                device.id,
-                now,
-                None,
-                Vec::new(),
-            )?;
-            head
+        let item = NewRecord {
+            form_id: form_id.to_string(),
+            form_version,
+            answers,
+            finalize: false,
+            acknowledged: Vec::new(),
         };
-        txn.commit()?;
-        Ok(head)
+        self.create_batch(vec![item], petugas, now)?
+            .pop()
+            .ok_or_else(|| StoreError::Storage("a created record went missing".into()))
     }
 
     /// Creates many records in one transaction (demo data, imports), through the same path as
@@ -724,11 +713,11 @@ impl Store {
         items: Vec<NewRecord>,
         petugas: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<Vec<Uuid>> {
+    ) -> Result<Vec<RecordHead>> {
         let device = self.device()?;
         self.petugas(petugas)?;
         let txn = self.db.begin_write()?;
-        let mut ids = Vec::with_capacity(items.len());
+        let mut heads = Vec::with_capacity(items.len());
         for item in items {
             let mut head = RecordHead::new(
                 Uuid::now_v7(),
@@ -775,10 +764,10 @@ impl Store {
                     Vec::new(),
                 )?;
             }
-            ids.push(head.id);
+            heads.push(head);
         }
         txn.commit()?;
-        Ok(ids)
+        Ok(heads)
     }
 
     /// Saves a full snapshot of the answers as a new revision. A record that was final (or later) needs
