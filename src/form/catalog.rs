@@ -9,10 +9,11 @@ use super::compile::{DataFiles, Form, FormProblem};
 const FORM_FILES: &[(&str, &str)] =
     &[("keluarga.json", include_str!("../../schemas/keluarga.json"))];
 
-/// Data files the shipped forms refer to, by their path relative to `schemas/`.
+/// Data files the shipped forms refer to, by their path relative to `schemas/`. The region list is cut to
+/// Kalimantan Timur by `build.rs`: the shipped forms only offer regions of province 64.
 const DATA_FILES: &[(&str, &str)] = &[(
     "data/wilayah.csv",
-    include_str!("../../schemas/data/wilayah.csv"),
+    include_str!(concat!(env!("OUT_DIR"), "/wilayah-64.csv")),
 )];
 
 /// The embedded data files.
