@@ -2,6 +2,7 @@
 //! No I/O here.
 
 pub mod ids;
+pub mod record;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,112 @@
+//! What a record is, independent of where it is kept: its status machine, what a revision did, and the
+//! revision itself. The device store, the bundle format and the registry all speak these types.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Answers: field name → JSON value (repeats as arrays of objects).
+pub type Answers = Map<String, Value>;
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Final,
+    Exported,
+    Accepted,
+    Rejected,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Draft,
+        Status::Final,
+        Status::Exported,
+        Status::Accepted,
+        Status::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Final => "final",
+            Status::Exported => "exported",
+            Status::Accepted => "accepted",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    /// The status machine. Corrections (back to Draft) go through `Store::save_answers` with a reason.
+    pub fn can_become(self, to: Status) -> bool {
+        matches!(
+            (self, to),
+            (Status::Draft, Status::Final)
+                | (Status::Final, Status::Exported)
+                // A re-export (lost stick) leaves Exported as it is.
+                | (Status::Exported, Status::Exported)
+                | (Status::Exported, Status::Accepted)
+                | (Status::Exported, Status::Rejected)
+        )
+    }
+
+    /// Whether changing the answers needs a reason (the record was already final once).
+    pub fn is_locked(self) -> bool {
+        self != Status::Draft
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a status (draft, final, exported, accepted, rejected)")
+            })
+    }
+}
+
+/// What a revision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Saved,
+    Finalized,
+    /// Changed after it was final (needs a reason); the record is a draft again.
+    Corrected,
+}
+
+/// One revision: a full snapshot of the answers with who, where and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub record: Uuid,
+    pub number: u32,
+    /// Position in the device change sequence.
+    pub seq: u64,
+    pub action: Action,
+    /// The record's status right after this revision.
+    pub status: Status,
+    pub form_id: String,
+    pub form_version: u64,
+    pub answers: Answers,
+    pub petugas: String,
+    pub device: Uuid,
+    /// Device time: UTC with the device's offset (WITA is +08:00). The sequence orders; the clock informs.
+    pub at: DateTime<FixedOffset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Warning codes and paths acknowledged at finalizing (`anggota[1].nik nik_region_mismatch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged: Vec<String>,
+}
