@@ -8,6 +8,7 @@
 
 #[doc(hidden)]
 pub mod crash;
+mod sync;
 mod tables;
 
 use std::collections::BTreeSet;
@@ -32,6 +33,7 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const STORE_FILE: &str = "pendata.redb";
 
 pub use crate::model::record::{Action, Answers, Revision, Status};
+pub use sync::{ExportItem, ExportLog, Marked, Purged, ReceiptLog, ReceiptOutcome, RejectionIn};
 
 /// What went wrong in the store. Each variant says what happened; `Display` says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -905,6 +907,9 @@ impl Store {
         for r in seq.range(from..=to)? {
             let (_, v) = r?;
             let (id, n) = v.value();
+            if revisions.get((id, n))?.is_none() && self.is_purged(Uuid::from_u128(id))? {
+                continue;
+            }
             out.push(read_revision(&revisions, Uuid::from_u128(id), n)?);
         }
         Ok(out)
@@ -984,10 +989,14 @@ impl Store {
             next = k.value() + 1;
             let (id, n) = v.value();
             if revisions.get((id, n))?.is_none() {
-                problems.push(format!(
-                    "sequence {} points at a missing revision",
-                    k.value()
-                ));
+                if self.is_purged(Uuid::from_u128(id))? {
+                    total += 1;
+                } else {
+                    problems.push(format!(
+                        "sequence {} points at a missing revision",
+                        k.value()
+                    ));
+                }
             }
         }
         if next - 1 != total {

@@ -23,3 +23,14 @@ pub const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("atta
 
 /// Search term (normalised word, NIK, KK) → record ids.
 pub const SEARCH: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("search");
+
+/// Bundle id (UUIDv7 as u128) → ExportLog: every bundle written, for the home screen and re-exports.
+/// Created by the first export; absent in stores that never exported.
+pub const EXPORTS: TableDefinition<u128, &[u8]> = TableDefinition::new("exports");
+
+/// Receipt id → ReceiptLog: receipts applied (a receipt applies once).
+pub const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipts");
+
+/// Record id → PurgedRecord: accepted records removed from the tablet. Their sequence entries stay, so
+/// the sequence keeps its numbers; readers skip them.
+pub const PURGED: TableDefinition<u128, &[u8]> = TableDefinition::new("purged");

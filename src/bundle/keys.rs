@@ -1,0 +1,138 @@
+//! The registry's public key file, `registry.pub`: what a tablet needs to encrypt bundles to the registry
+//! and to check the registry's receipts. It is public: it travels on the stick.
+//!
+//! ```json
+//! {"format":"pendata-registry-pub","format_version":1,"name":"Dinas Sosial Kaltim",
+//!  "created_at":"…","age_recipients":["age1…"],"signing_key":"<64 hex digits>"}
+//! ```
+
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset};
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use super::{BundleError, Result, hex, unhex};
+
+pub const PUB_FORMAT: &str = "pendata-registry-pub";
+pub const PUB_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryPub {
+    pub format: String,
+    pub format_version: u32,
+    pub name: String,
+    pub created_at: DateTime<FixedOffset>,
+    /// age X25519 recipients (`age1…`): bundles are encrypted to every one of them (a second one is a
+    /// backup key kept offline).
+    pub age_recipients: Vec<String>,
+    /// Ed25519 public key that signs receipts, hex.
+    pub signing_key: String,
+}
+
+impl RegistryPub {
+    pub fn new(
+        name: &str,
+        created_at: DateTime<FixedOffset>,
+        recipients: &[age::x25519::Recipient],
+        signing: &VerifyingKey,
+    ) -> RegistryPub {
+        RegistryPub {
+            format: PUB_FORMAT.into(),
+            format_version: PUB_FORMAT_VERSION,
+            name: name.into(),
+            created_at,
+            age_recipients: recipients.iter().map(ToString::to_string).collect(),
+            signing_key: hex(signing.as_bytes()),
+        }
+    }
+
+    /// Parses and checks a `registry.pub` file: every recipient and the signing key must be well formed.
+    pub fn parse(bytes: &[u8]) -> Result<RegistryPub> {
+        let p: RegistryPub = serde_json::from_slice(bytes).map_err(|e| {
+            BundleError::invalid(format!("not a Pendata registry key file (registry.pub): {e}"))
+        })?;
+        if p.format != PUB_FORMAT {
+            return Err(BundleError::invalid(format!(
+                "not a Pendata registry key file: format is {:?}",
+                p.format
+            )));
+        }
+        if p.format_version != PUB_FORMAT_VERSION {
+            return Err(BundleError::invalid(format!(
+                "registry key file version {} is not supported (this program reads {PUB_FORMAT_VERSION})",
+                p.format_version
+            )));
+        }
+        if p.age_recipients.is_empty() {
+            return Err(BundleError::invalid(
+                "the registry key file names no age recipient",
+            ));
+        }
+        p.recipients()?;
+        p.verifying_key()?;
+        Ok(p)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    pub fn recipients(&self) -> Result<Vec<age::x25519::Recipient>> {
+        self.age_recipients
+            .iter()
+            .map(|r| {
+                age::x25519::Recipient::from_str(r).map_err(|e| {
+                    BundleError::invalid(format!("registry key file: bad age recipient {r:?}: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    pub fn verifying_key(&self) -> Result<VerifyingKey> {
+        parse_verifying_key(&self.signing_key)
+            .map_err(|e| BundleError::invalid(format!("registry key file: signing key {e}")))
+    }
+
+    /// A short fingerprint a person can compare on two screens: first 16 hex digits of the signing key.
+    pub fn fingerprint(&self) -> String {
+        self.signing_key.chars().take(16).collect()
+    }
+}
+
+/// An Ed25519 public key from 64 hex digits.
+pub fn parse_verifying_key(s: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = unhex(s)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "is not 64 hex digits".to_string())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("is not a valid Ed25519 key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pub_file_round_trip_and_refusals() {
+        let id = age::x25519::Identity::generate();
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00+08:00").unwrap();
+        let p = RegistryPub::new("Kaltim", at, &[id.to_public()], &sk.verifying_key());
+        let back = RegistryPub::parse(p.to_json().as_bytes()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.verifying_key().unwrap(), sk.verifying_key());
+
+        let mut bad = p.clone();
+        bad.age_recipients = vec!["age1nope".into()];
+        let e = RegistryPub::parse(bad.to_json().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("bad age recipient"), "{e}");
+        let mut bad = p.clone();
+        bad.signing_key = "00".into();
+        let e = RegistryPub::parse(bad.to_json().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("64 hex"), "{e}");
+        let e = RegistryPub::parse(b"hello").unwrap_err();
+        assert!(e.to_string().contains("registry.pub"), "{e}");
+    }
+}

@@ -1,0 +1,177 @@
+//! Sync bundles: how finalized revisions travel from a tablet to the registry on a USB stick, and how
+//! receipts come back. This module is the format only — it reads and writes bytes and knows no store;
+//! `app` joins it to the device store, the registry to its own. The format is documented in
+//! `docs/bundle-format.md`; the manifest's JSON Schema is `schemas/bundle-manifest.schema.json`.
+//!
+//! A bundle file is an age file (X25519, to every recipient in the registry's `registry.pub`) whose
+//! plaintext is a ustar archive:
+//!
+//! ```text
+//! manifest.json          what is inside, with the SHA-256 of every other part
+//! manifest.sig           hex Ed25519 signature of manifest.json's exact bytes by the device key
+//! revisions.jsonl.zst    one revision per line, exactly the JSON the tablet stored, zstd-compressed
+//! attachments/<sha256>   photos, named by the SHA-256 of their bytes
+//! ```
+//!
+//! `age -d -i registry-age.key FILE | tar -x` gives the plain files; `zstd -d` the JSON lines.
+
+pub mod keys;
+pub mod manifest;
+pub mod read;
+pub mod receipt;
+pub mod write;
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, FixedOffset};
+use uuid::Uuid;
+
+pub use manifest::Manifest;
+
+/// The `format` field of every manifest.
+pub const FORMAT: &str = "pendata-bundle";
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Archive member names.
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const SIGNATURE_FILE: &str = "manifest.sig";
+pub const REVISIONS_FILE: &str = "revisions.jsonl.zst";
+pub const ATTACHMENT_DIR: &str = "attachments/";
+/// The file name extension of bundles: an age file.
+pub const EXTENSION: &str = "age";
+
+/// Limits the reader enforces so that a hostile file cannot exhaust memory.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub const MAX_ATTACHMENT_BYTES: u64 = 64 << 20;
+
+/// Why a bundle (or receipt, or key file) was refused. Each message names the problem precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("not a Pendata bundle: {0}")]
+    NotABundle(String),
+    #[error("the file is truncated: {0}")]
+    Truncated(String),
+    #[error("cannot decrypt: {0}")]
+    Decrypt(String),
+    #[error("the signature does not verify: {0}")]
+    Signature(String),
+    #[error("the contents do not match the manifest: {0}")]
+    Tampered(String),
+    #[error("bundle format version {found} is not supported (this program reads version {supported}): {hint}")]
+    Version {
+        found: u32,
+        supported: u32,
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl BundleError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        BundleError::Invalid(msg.into())
+    }
+}
+
+pub type Result<T, E = BundleError> = std::result::Result<T, E>;
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Bytes from lowercase or uppercase hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
+}
+
+/// Whether `s` looks like a SHA-256 in hex (how answers name attachments).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// The file name of a bundle: device, date and sequence range readable by a person, e.g.
+/// `pendata-0193a1b2-20261128-153000-000101-000250.age` (first 8 hex digits of the device id, the
+/// export's local date and time, the first and last position of the device change sequence it covers).
+pub fn file_name(device: Uuid, created_at: DateTime<FixedOffset>, from: u64, to: u64) -> String {
+    format!(
+        "pendata-{}-{}-{from:06}-{to:06}.{EXTENSION}",
+        short_id(device),
+        created_at.format("%Y%m%d-%H%M%S")
+    )
+}
+
+/// The first 8 hex digits of an id: how file names and screens show a device.
+pub fn short_id(id: Uuid) -> String {
+    let s = id.simple().to_string();
+    s.get(..8).unwrap_or(&s).to_string()
+}
+
+/// What a bundle's file name says, if it is one of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameInfo {
+    pub device: String,
+    pub date: String,
+    pub time: String,
+    pub from: u64,
+    pub to: u64,
+}
+
+pub fn parse_file_name(name: &str) -> Option<NameInfo> {
+    let stem = name.strip_prefix("pendata-")?.strip_suffix(".age")?;
+    let mut parts = stem.split('-');
+    let device = parts.next()?;
+    let date = parts.next()?;
+    let time = parts.next()?;
+    let from = parts.next()?.parse().ok()?;
+    let to = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || device.len() != 8 || date.len() != 8 || time.len() != 6 {
+        return None;
+    }
+    Some(NameInfo {
+        device: device.into(),
+        date: date.into(),
+        time: time.into(),
+        from,
+        to,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00+08:00").unwrap();
+        let id = Uuid::parse_str("0193a1b2-0000-7000-8000-000000000000").unwrap();
+        let name = file_name(id, at, 101, 250);
+        assert_eq!(name, "pendata-0193a1b2-20261128-100000-000101-000250.age");
+        let info = parse_file_name(&name).unwrap();
+        assert_eq!((info.device.as_str(), info.date.as_str()), ("0193a1b2", "20261128"));
+        assert_eq!((info.from, info.to), (101, 250));
+        assert_eq!(parse_file_name("pendata-x.age"), None);
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+        assert!(is_sha256_hex(&"ab".repeat(32)));
+        assert!(!is_sha256_hex(&"AB".repeat(32)));
+    }
+}

@@ -1,0 +1,420 @@
+//! Reading and verifying bundles. Without the registry's identity only the outside is visible (the
+//! age header and the file name: nothing personal). With it, every part is checked against the signed
+//! manifest while it streams past; items handed to the caller are provisional until [`read`] returns
+//! `Ok` — a consumer stages them and commits only then.
+
+use std::collections::BTreeSet;
+use std::io::{self, BufRead, BufReader, Read};
+
+use ed25519_dalek::{Signature, Verifier};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::keys::parse_verifying_key;
+use super::manifest::{FormRef, Manifest};
+use super::{
+    ATTACHMENT_DIR, BundleError, MANIFEST_FILE, MAX_ATTACHMENT_BYTES, MAX_LINE_BYTES,
+    MAX_MANIFEST_BYTES, REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
+};
+use crate::model::record::Revision;
+
+/// What anyone can see of a bundle without the key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Outside {
+    pub size: u64,
+    /// `age-encryption.org/v1`.
+    pub age_version: String,
+    /// The recipient stanza types (`X25519` per recipient): how many keys can open it.
+    pub recipients: Vec<String>,
+}
+
+/// Reads the age header of a file: is it an age file, and to how many recipients.
+pub fn outside(input: impl Read) -> Result<Outside> {
+    let mut r = BufReader::new(CountingReader::new(input));
+    let mut line = String::new();
+    let read_line = |r: &mut BufReader<CountingReader<_>>, line: &mut String| -> Result<bool> {
+        line.clear();
+        let n = r.by_ref().take(4096).read_line(line)?;
+        Ok(n > 0)
+    };
+    if !read_line(&mut r, &mut line)? {
+        return Err(BundleError::Truncated("the file is empty".into()));
+    }
+    let version = line.trim_end().to_string();
+    if !version.starts_with("age-encryption.org/") {
+        return Err(BundleError::NotABundle(
+            "it is not an age-encrypted file (the first line is not age-encryption.org/v1)".into(),
+        ));
+    }
+    let mut recipients = Vec::new();
+    loop {
+        if !read_line(&mut r, &mut line)? {
+            return Err(BundleError::Truncated(
+                "the age header ends before its MAC line".into(),
+            ));
+        }
+        if let Some(stanza) = line.strip_prefix("-> ") {
+            recipients.push(
+                stanza
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        } else if line.starts_with("---") {
+            break;
+        }
+        if recipients.len() > 1024 {
+            return Err(BundleError::NotABundle("the age header is too long".into()));
+        }
+    }
+    io::copy(&mut r, &mut io::sink())?;
+    Ok(Outside {
+        size: r.get_ref().count,
+        age_version: version,
+        recipients,
+    })
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R> CountingReader<R> {
+    fn new(inner: R) -> Self {
+        CountingReader { inner, count: 0 }
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader that hashes what passes through.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// One verified-so-far item of a bundle.
+pub enum Item<'a> {
+    /// One line of `revisions.jsonl.zst`: the exact bytes (without the newline) and the parsed revision.
+    Revision { raw: &'a [u8], revision: Revision },
+    Attachment { sha256: &'a str, bytes: &'a [u8] },
+}
+
+/// A bundle that passed every check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    /// Distinct records seen.
+    pub records: u64,
+}
+
+fn io_to_bundle(e: io::Error, what: &str) -> BundleError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => BundleError::Truncated(format!("{what} ends early")),
+        io::ErrorKind::InvalidData => BundleError::Tampered(format!(
+            "{what}: the encrypted data does not authenticate ({e})"
+        )),
+        _ => BundleError::Io(e),
+    }
+}
+
+/// Decrypts with `identities`, verifies the signature and every hash and count, and hands each revision
+/// and attachment to `on_item` as it streams past. Any error means: discard what `on_item` received.
+pub fn read(
+    input: impl Read,
+    identities: &[age::x25519::Identity],
+    mut on_item: impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<Verified> {
+    let decryptor = age::Decryptor::new_buffered(BufReader::new(input)).map_err(decrypt_error)?;
+    let plain = decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(decrypt_error)?;
+    let mut archive = tar::Archive::new(plain);
+    let mut entries = archive
+        .entries()
+        .map_err(|e| io_to_bundle(e, "the archive"))?;
+    let mut next = |what: &str| -> Result<tar::Entry<'_, _>> {
+        match entries.next() {
+            Some(e) => e.map_err(|e| io_to_bundle(e, what)),
+            None => Err(BundleError::Truncated(format!(
+                "the archive ends before {what}"
+            ))),
+        }
+    };
+
+    // 1. manifest.json, then its signature.
+    let mut entry = next(MANIFEST_FILE)?;
+    expect_name(&entry, MANIFEST_FILE)?;
+    if entry.size() > MAX_MANIFEST_BYTES {
+        return Err(BundleError::NotABundle("manifest.json is too large".into()));
+    }
+    let mut manifest_bytes = Vec::new();
+    entry
+        .read_to_end(&mut manifest_bytes)
+        .map_err(|e| io_to_bundle(e, MANIFEST_FILE))?;
+    drop(entry);
+    let mut entry = next(SIGNATURE_FILE)?;
+    expect_name(&entry, SIGNATURE_FILE)?;
+    let mut sig = String::new();
+    entry
+        .by_ref()
+        .take(1024)
+        .read_to_string(&mut sig)
+        .map_err(|e| io_to_bundle(e, SIGNATURE_FILE))?;
+    drop(entry);
+    let manifest = Manifest::parse(&manifest_bytes)?;
+    let key = parse_verifying_key(&manifest.device.public_key)
+        .map_err(|e| BundleError::Signature(format!("the device key {e}")))?;
+    let sig: [u8; 64] = unhex(sig.trim())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BundleError::Signature("manifest.sig is not 128 hex digits".into()))?;
+    key.verify(&manifest_bytes, &Signature::from_bytes(&sig))
+        .map_err(|_| {
+            BundleError::Signature(
+                "manifest.sig was not made by the device key named in the manifest".into(),
+            )
+        })?;
+
+    // 2. Every part, in manifest order, hashed as it streams.
+    let forms: BTreeSet<&FormRef> = manifest.forms.iter().collect();
+    let petugas: BTreeSet<&str> = manifest.petugas.iter().map(String::as_str).collect();
+    let mut records: BTreeSet<Uuid> = BTreeSet::new();
+    let mut revisions = 0u64;
+    for part in &manifest.parts {
+        let mut entry = next(&part.path)?;
+        expect_name(&entry, &part.path)?;
+        if entry.size() != part.size {
+            return Err(BundleError::Tampered(format!(
+                "{} is {} bytes, the manifest says {}",
+                part.path,
+                entry.size(),
+                part.size
+            )));
+        }
+        let mut hashing = HashingReader {
+            inner: &mut entry,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        if part.path == REVISIONS_FILE {
+            let mut plain = HashingReader {
+                inner: zstd::stream::Decoder::new(&mut hashing).map_err(|e| {
+                    BundleError::Tampered(format!("{REVISIONS_FILE} is not zstd data: {e}"))
+                })?,
+                hasher: Sha256::new(),
+                size: 0,
+            };
+            let mut lines = BufReader::with_capacity(256 * 1024, &mut plain);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let n = lines
+                    .by_ref()
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| damaged(e, REVISIONS_FILE))?;
+                if n == 0 {
+                    break;
+                }
+                if line.pop() != Some(b'\n') {
+                    return Err(BundleError::Tampered(format!(
+                        "{REVISIONS_FILE}: line {} is unterminated or longer than {MAX_LINE_BYTES} bytes",
+                        revisions + 1
+                    )));
+                }
+                revisions += 1;
+                let revision: Revision = serde_json::from_slice(&line).map_err(|e| {
+                    BundleError::Tampered(format!(
+                        "{REVISIONS_FILE}: line {revisions} is not a revision: {e}"
+                    ))
+                })?;
+                check_revision(&manifest, &forms, &petugas, &revision, revisions)?;
+                records.insert(revision.record);
+                on_item(Item::Revision {
+                    raw: &line,
+                    revision,
+                })?;
+            }
+            drop(lines);
+            let (psize, psha) = (plain.size, hex(&plain.hasher.finalize()));
+            if Some(psize) != part.plain_size || Some(&psha) != part.plain_sha256.as_ref() {
+                return Err(BundleError::Tampered(format!(
+                    "{REVISIONS_FILE} decompresses to {psize} bytes with SHA-256 {psha}, not what the manifest says"
+                )));
+            }
+        } else if let Some(name) = part.path.strip_prefix(ATTACHMENT_DIR) {
+            if part.size > MAX_ATTACHMENT_BYTES {
+                return Err(BundleError::Tampered(format!(
+                    "{} is larger than {MAX_ATTACHMENT_BYTES} bytes",
+                    part.path
+                )));
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
+            hashing
+                .read_to_end(&mut bytes)
+                .map_err(|e| io_to_bundle(e, &part.path))?;
+            let actual = hex(&Sha256::digest(&bytes));
+            if actual != name {
+                return Err(BundleError::Tampered(format!(
+                    "{} does not hash to its name",
+                    part.path
+                )));
+            }
+            on_item(Item::Attachment {
+                sha256: name,
+                bytes: &bytes,
+            })?;
+        } else {
+            return Err(BundleError::Tampered(format!(
+                "the manifest lists an unknown part {}",
+                part.path
+            )));
+        }
+        io::copy(&mut hashing, &mut io::sink()).map_err(|e| io_to_bundle(e, &part.path))?;
+        let got = hex(&hashing.hasher.finalize());
+        if got != part.sha256 {
+            return Err(BundleError::Tampered(format!(
+                "{} has SHA-256 {got}, the manifest says {}",
+                part.path, part.sha256
+            )));
+        }
+    }
+    if let Some(extra) = entries.next() {
+        let name = extra
+            .ok()
+            .and_then(|e| e.path().ok().map(|p| p.display().to_string()))
+            .unwrap_or_else(|| "an unreadable entry".into());
+        return Err(BundleError::Tampered(format!(
+            "the archive holds {name}, which the manifest does not list"
+        )));
+    }
+    drop(entries);
+    // Read to the very end: age authenticates the last chunk only there (truncation shows here).
+    let mut rest = archive.into_inner();
+    let mut tail = [0u8; 8192];
+    loop {
+        let n = rest
+            .read(&mut tail)
+            .map_err(|e| io_to_bundle(e, "the encrypted stream"))?;
+        if n == 0 {
+            break;
+        }
+        if tail.get(..n).is_some_and(|t| t.iter().any(|&b| b != 0)) {
+            return Err(BundleError::Tampered(
+                "data follows the end of the archive".into(),
+            ));
+        }
+    }
+    if revisions != manifest.counts.revisions || records.len() as u64 != manifest.counts.records {
+        return Err(BundleError::Tampered(format!(
+            "{revisions} revisions of {} families inside, the manifest says {} of {}",
+            records.len(),
+            manifest.counts.revisions,
+            manifest.counts.records
+        )));
+    }
+    Ok(Verified {
+        manifest,
+        manifest_bytes,
+        records: records.len() as u64,
+    })
+}
+
+fn damaged(e: io::Error, what: &str) -> BundleError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => BundleError::Truncated(format!("{what} ends early")),
+        io::ErrorKind::InvalidData | io::ErrorKind::Other => {
+            BundleError::Tampered(format!("{what} is damaged: {e}"))
+        }
+        _ => BundleError::Io(e),
+    }
+}
+
+fn expect_name<R: Read>(entry: &tar::Entry<'_, R>, want: &str) -> Result<()> {
+    let path = entry
+        .path_bytes()
+        .into_owned()
+        .into_iter()
+        .collect::<Vec<u8>>();
+    if path != want.as_bytes() {
+        return Err(BundleError::Tampered(format!(
+            "expected {want} in the archive, found {}",
+            String::from_utf8_lossy(&path)
+        )));
+    }
+    Ok(())
+}
+
+fn check_revision(
+    m: &Manifest,
+    forms: &BTreeSet<&FormRef>,
+    petugas: &BTreeSet<&str>,
+    r: &Revision,
+    line: u64,
+) -> Result<()> {
+    let bad = |what: String| {
+        Err(BundleError::Tampered(format!(
+            "{REVISIONS_FILE} line {line}: {what}"
+        )))
+    };
+    if r.device != m.device.id {
+        return bad(format!("made on device {}, not {}", r.device, m.device.id));
+    }
+    if r.seq > m.sequence.to {
+        return bad(format!(
+            "sequence {} is after the bundle's range ending at {}",
+            r.seq, m.sequence.to
+        ));
+    }
+    let form = FormRef {
+        id: r.form_id.clone(),
+        version: r.form_version,
+    };
+    if !forms.contains(&form) {
+        return bad(format!(
+            "form {} version {} is not in the manifest",
+            r.form_id, r.form_version
+        ));
+    }
+    if !petugas.contains(r.petugas.as_str()) {
+        return bad(format!("petugas {} is not in the manifest", r.petugas));
+    }
+    Ok(())
+}
+
+fn decrypt_error(e: age::DecryptError) -> BundleError {
+    use age::DecryptError as D;
+    match e {
+        D::NoMatchingKeys => BundleError::Decrypt(
+            "the bundle is not encrypted to this registry's key (wrong recipient)".into(),
+        ),
+        D::InvalidHeader | D::UnknownFormat => {
+            BundleError::NotABundle("it is not an age-encrypted file, or its header is damaged".into())
+        }
+        D::InvalidMac => BundleError::Tampered("the age header was altered (MAC mismatch)".into()),
+        D::DecryptionFailed => {
+            BundleError::Tampered("the encrypted data does not authenticate".into())
+        }
+        D::Io(io) => io_to_bundle(io, "the file"),
+        other => BundleError::Decrypt(other.to_string()),
+    }
+}

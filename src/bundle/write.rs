@@ -1,0 +1,508 @@
+//! Writing bundles: collect revisions (compressed as they come), seal the manifest with the device key,
+//! then stream the archive through age onto the target — under a temporary name, fsynced, renamed,
+//! the directory fsynced, read back and verified. Only a verified file carries the final name.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use ed25519_dalek::{Signer, SigningKey};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::manifest::{Counts, DeviceRef, ExportKind, FormRef, Manifest, Part, SeqRange};
+use super::{
+    ATTACHMENT_DIR, BundleError, FORMAT, FORMAT_VERSION, MANIFEST_FILE, REVISIONS_FILE, Result,
+    SIGNATURE_FILE, hex, is_sha256_hex,
+};
+use crate::model::record::Revision;
+
+/// zstd level: 3 is zstd's own default, a good speed/size balance on a tablet CPU.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A writer that hashes and counts what passes through.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The inner writer, the SHA-256 (hex) and the byte count of everything written.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex(&self.hasher.finalize()), self.size)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let done = buf.get(..n).unwrap_or(buf);
+        self.hasher.update(done);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The fixed facts of a bundle that are not counted from its contents.
+pub struct Header {
+    pub created_at: DateTime<FixedOffset>,
+    pub device: DeviceRef,
+    pub sequence: SeqRange,
+    pub kind: ExportKind,
+}
+
+/// Collects revisions into the compressed `revisions.jsonl.zst` and counts what the manifest says.
+pub struct Builder {
+    zst: zstd::stream::Encoder<'static, HashingWriter<Vec<u8>>>,
+    plain: Sha256,
+    plain_size: u64,
+    revisions: u64,
+    records: BTreeSet<Uuid>,
+    petugas: BTreeSet<String>,
+    forms: BTreeSet<FormRef>,
+    referenced: BTreeSet<String>,
+}
+
+impl Builder {
+    pub fn new() -> Result<Builder> {
+        Ok(Builder {
+            zst: zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?,
+            plain: Sha256::new(),
+            plain_size: 0,
+            revisions: 0,
+            records: BTreeSet::new(),
+            petugas: BTreeSet::new(),
+            forms: BTreeSet::new(),
+            referenced: BTreeSet::new(),
+        })
+    }
+
+    /// Adds one revision: `raw` is the exact JSON the store holds; it becomes one line.
+    pub fn add_revision(&mut self, raw: &[u8]) -> Result<()> {
+        if raw.contains(&b'\n') {
+            return Err(BundleError::invalid(
+                "a stored revision contains a raw line break",
+            ));
+        }
+        let rev: Revision = serde_json::from_slice(raw)
+            .map_err(|e| BundleError::invalid(format!("a stored revision is not valid: {e}")))?;
+        collect_hashes(&serde_json::Value::Object(rev.answers), &mut self.referenced);
+        self.records.insert(rev.record);
+        self.petugas.insert(rev.petugas);
+        self.forms.insert(FormRef {
+            id: rev.form_id,
+            version: rev.form_version,
+        });
+        self.zst.write_all(raw)?;
+        self.zst.write_all(b"\n")?;
+        self.plain.update(raw);
+        self.plain.update(b"\n");
+        self.plain_size += raw.len() as u64 + 1;
+        self.revisions += 1;
+        Ok(())
+    }
+
+    pub fn revisions(&self) -> u64 {
+        self.revisions
+    }
+
+    /// The SHA-256 names of attachments the answers refer to (strings that look like one).
+    pub fn referenced_attachments(&self) -> &BTreeSet<String> {
+        &self.referenced
+    }
+
+    /// Seals the bundle: `attachments` are the referenced ones the store holds, as (hash, bytes)
+    /// pairs fetched on demand. Each must hash to its name.
+    pub fn seal(
+        self,
+        header: Header,
+        key: &SigningKey,
+        attachments: &mut dyn AttachmentSource,
+    ) -> Result<Sealed> {
+        let (hashed, zsha, zsize) = self.zst.finish()?.finish();
+        let mut parts = vec![Part {
+            path: REVISIONS_FILE.into(),
+            size: zsize,
+            sha256: zsha,
+            plain_size: Some(self.plain_size),
+            plain_sha256: Some(hex(&self.plain.finalize())),
+        }];
+        let mut included = Vec::new();
+        for hash in &self.referenced {
+            let Some(bytes) = attachments.attachment(hash)? else {
+                continue;
+            };
+            let actual = hex(&Sha256::digest(&bytes));
+            if &actual != hash {
+                return Err(BundleError::invalid(format!(
+                    "photo {hash} is damaged in the store (its bytes hash to {actual})"
+                )));
+            }
+            parts.push(Part {
+                path: format!("{ATTACHMENT_DIR}{hash}"),
+                size: bytes.len() as u64,
+                sha256: actual,
+                plain_size: None,
+                plain_sha256: None,
+            });
+            included.push(hash.clone());
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            bundle_id: Uuid::now_v7(),
+            created_at: header.created_at,
+            device: header.device,
+            sequence: header.sequence,
+            kind: header.kind,
+            petugas: self.petugas.into_iter().collect(),
+            forms: self.forms.into_iter().collect(),
+            counts: Counts {
+                records: self.records.len() as u64,
+                revisions: self.revisions,
+                attachments: included.len() as u64,
+            },
+            parts,
+        };
+        let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| BundleError::invalid(e.to_string()))?;
+        manifest_bytes.push(b'\n');
+        let signature = format!("{}\n", hex(&key.sign(&manifest_bytes).to_bytes()));
+        Ok(Sealed {
+            manifest,
+            manifest_bytes,
+            signature,
+            revisions: hashed,
+            attachments: included,
+        })
+    }
+}
+
+/// Where the writer fetches attachment bytes (the device store, in the app).
+pub trait AttachmentSource {
+    fn attachment(&mut self, hash: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// A bundle ready to be written: the manifest is signed, the revisions compressed.
+pub struct Sealed {
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    pub signature: String,
+    revisions: Vec<u8>,
+    attachments: Vec<String>,
+}
+
+impl Sealed {
+    /// A close upper bound of the file size, for the free-space check.
+    pub fn estimated_size(&self) -> u64 {
+        let parts: u64 = self.manifest.parts.iter().map(|p| p.size + 1024).sum();
+        parts + self.manifest_bytes.len() as u64 + 8 * 1024
+    }
+
+    /// Streams the archive through age to `out`. Attachments are fetched again (they were hashed when
+    /// sealing) and must still match.
+    pub fn encrypt_to<W: Write>(
+        &self,
+        recipients: &[age::x25519::Recipient],
+        attachments: &mut dyn AttachmentSource,
+        out: W,
+    ) -> Result<W> {
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| BundleError::invalid(format!("cannot encrypt: {e}")))?;
+        let stream = encryptor.wrap_output(out)?;
+        let mut tar = tar::Builder::new(stream);
+        let mtime = u64::try_from(self.manifest.created_at.timestamp()).unwrap_or(0);
+        append(&mut tar, MANIFEST_FILE, &self.manifest_bytes, mtime)?;
+        append(&mut tar, SIGNATURE_FILE, self.signature.as_bytes(), mtime)?;
+        append(&mut tar, REVISIONS_FILE, &self.revisions, mtime)?;
+        for hash in &self.attachments {
+            let bytes = attachments.attachment(hash)?.ok_or_else(|| {
+                BundleError::invalid(format!("photo {hash} disappeared from the store"))
+            })?;
+            if hex(&Sha256::digest(&bytes)) != *hash {
+                return Err(BundleError::invalid(format!(
+                    "photo {hash} changed in the store while exporting"
+                )));
+            }
+            append(&mut tar, &format!("{ATTACHMENT_DIR}{hash}"), &bytes, mtime)?;
+        }
+        let stream = tar.into_inner()?;
+        Ok(stream.finish()?)
+    }
+}
+
+fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: u64) -> Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(mtime);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_username("pendata")?;
+    h.set_groupname("pendata")?;
+    tar.append_data(&mut h, path, bytes)?;
+    Ok(())
+}
+
+/// Every string in the answers that names an attachment by its SHA-256.
+fn collect_hashes(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::String(s) if is_sha256_hex(s) => {
+            out.insert(s.clone());
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_hashes(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_hashes(x, out)),
+        _ => {}
+    }
+}
+
+/// A directory on removable media, as the safe writer needs it. Tests wrap it to fail at any step.
+pub trait Target {
+    /// Free bytes on the file system.
+    fn available(&self) -> io::Result<u64>;
+    fn exists(&self, name: &str) -> bool;
+    /// Creates a new file (fails if it exists).
+    fn create(&self, name: &str) -> io::Result<Box<dyn TargetFile>>;
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    fn sync_dir(&self) -> io::Result<()>;
+    fn remove(&self, name: &str) -> io::Result<()>;
+    fn open(&self, name: &str) -> io::Result<Box<dyn Read>>;
+    fn path_of(&self, name: &str) -> PathBuf;
+}
+
+pub trait TargetFile: Write {
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl TargetFile for File {
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_all()
+    }
+}
+
+/// A real directory.
+pub struct DirTarget {
+    dir: PathBuf,
+}
+
+impl DirTarget {
+    pub fn new(dir: &Path) -> DirTarget {
+        DirTarget {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Target for DirTarget {
+    fn available(&self) -> io::Result<u64> {
+        fs4::available_space(&self.dir)
+    }
+    fn exists(&self, name: &str) -> bool {
+        self.dir.join(name).exists()
+    }
+    fn create(&self, name: &str) -> io::Result<Box<dyn TargetFile>> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.dir.join(name))?;
+        Ok(Box::new(f))
+    }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.dir.join(from), self.dir.join(to))
+    }
+    fn sync_dir(&self) -> io::Result<()> {
+        sync_dir(&self.dir)
+    }
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.dir.join(name))
+    }
+    fn open(&self, name: &str) -> io::Result<Box<dyn Read>> {
+        Ok(Box::new(File::open(self.dir.join(name))?))
+    }
+    fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Makes a rename durable: fsync of the directory. Windows has no directory handles to sync; there
+/// the rename itself is journaled by NTFS and FAT is flushed by closing the file.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// What the safe writer put on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Why writing to the stick failed; the message says that nothing was left under the final name.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("there is not enough free space on {dir}: {need} bytes needed, {have} free")]
+    NoSpace { dir: String, need: u64, have: u64 },
+    #[error("a file named {0} is already there; nothing was written")]
+    Exists(String),
+    #[error(
+        "writing to {dir} failed while {step}: {detail}; no bundle was left under the final name"
+    )]
+    Failed {
+        dir: String,
+        step: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the file read back from {dir} does not match what was written ({detail}); it was removed"
+    )]
+    Verify { dir: String, detail: String },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+}
+
+impl WriteError {
+    /// True when the stick is full (so the UI can say "free some space").
+    pub fn is_full(&self) -> bool {
+        match self {
+            WriteError::NoSpace { .. } => true,
+            WriteError::Failed { detail, .. } => detail.contains("no space"),
+            _ => false,
+        }
+    }
+}
+
+fn failed(target: &dyn Target, step: &'static str, e: &dyn std::fmt::Display) -> WriteError {
+    WriteError::Failed {
+        dir: target.path_of("").display().to_string(),
+        step,
+        detail: describe_io(e),
+    }
+}
+
+fn describe_io(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    if s.contains("No space left") || s.contains("os error 28") {
+        "no space left on the device (the stick is full)".into()
+    } else if s.contains("os error 5") || s.contains("os error 19") || s.contains("os error 2)") {
+        format!("{s} (was the stick pulled out?)")
+    } else {
+        s
+    }
+}
+
+/// Writes `final_name` on `target` safely: checks free space for `need` bytes, writes through `write`
+/// to a temporary name, fsyncs, renames, fsyncs the directory, reads the file back and compares its
+/// SHA-256 with what was written. On any failure the temporary (or unverified final) file is removed
+/// and the error says where it failed.
+pub fn write_safely(
+    target: &dyn Target,
+    final_name: &str,
+    need: u64,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<Written, WriteError> {
+    let dir = target.path_of("").display().to_string();
+    if target.exists(final_name) {
+        return Err(WriteError::Exists(final_name.into()));
+    }
+    let have = target
+        .available()
+        .map_err(|e| failed(target, "checking free space", &e))?;
+    // Keep a margin: file system metadata, and a stick that is never filled to the last byte.
+    let need = need + 1024 * 1024;
+    if have < need {
+        return Err(WriteError::NoSpace { dir, need, have });
+    }
+    let temp = format!(".{final_name}.partial");
+    if target.exists(&temp) {
+        // A leftover of an interrupted export: it never carried the final name; clear it.
+        target
+            .remove(&temp)
+            .map_err(|e| failed(target, "removing an old partial file", &e))?;
+    }
+    let cleanup = |name: &str| {
+        let _ = target.remove(name);
+    };
+    let file = target
+        .create(&temp)
+        .map_err(|e| failed(target, "creating the file", &e))?;
+    let mut hashing = HashingWriter::new(file);
+    if let Err(e) = write(&mut hashing) {
+        cleanup(&temp);
+        return Err(match e {
+            BundleError::Io(io) => failed(target, "writing", &io),
+            other => other.into(),
+        });
+    }
+    let (mut file, sha256, size) = hashing.finish();
+    let synced = file.flush().and_then(|()| file.sync());
+    drop(file);
+    if let Err(e) = synced {
+        cleanup(&temp);
+        return Err(failed(target, "flushing the file to the stick (fsync)", &e));
+    }
+    if let Err(e) = target.rename(&temp, final_name) {
+        cleanup(&temp);
+        return Err(failed(target, "renaming to the final name", &e));
+    }
+    if let Err(e) = target.sync_dir() {
+        cleanup(final_name);
+        return Err(failed(target, "flushing the folder (fsync)", &e));
+    }
+    let verify = || -> Result<(), String> {
+        let mut r = target.open(final_name).map_err(|e| describe_io(&e))?;
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let k = r.read(&mut buf).map_err(|e| describe_io(&e))?;
+            if k == 0 {
+                break;
+            }
+            h.update(buf.get(..k).unwrap_or_default());
+            n += k as u64;
+        }
+        let got = hex(&h.finalize());
+        if n != size || got != sha256 {
+            return Err(format!(
+                "{n} bytes with SHA-256 {got}, expected {size} bytes with {sha256}"
+            ));
+        }
+        Ok(())
+    };
+    if let Err(detail) = verify() {
+        cleanup(final_name);
+        let _ = target.sync_dir();
+        return Err(WriteError::Verify { dir, detail });
+    }
+    Ok(Written {
+        path: target.path_of(final_name),
+        name: final_name.into(),
+        size,
+        sha256,
+    })
+}

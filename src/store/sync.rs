@@ -1,0 +1,505 @@
+//! The store's side of sync: which revisions go into a bundle, marking them exported once the bundle is
+//! verified on the stick, applying the registry's receipts, and purging accepted families. The bundle
+//! format itself lives in `bundle`; `app` joins the two.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, FixedOffset};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::tables::{ATTACHMENTS, EXPORTS, META, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+use super::{Result, Status, StatusEvent, Store, StoreError, decode};
+use crate::model::Localized;
+use crate::model::record::Action;
+
+/// The META key of the export watermark: the last sequence position an incremental export covered.
+const WATERMARK: &str = "last_export";
+
+/// One bundle written to a stick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportLog {
+    pub bundle_id: Uuid,
+    pub file: String,
+    pub from: u64,
+    pub to: u64,
+    /// `incremental`, `all` or `range`.
+    pub kind: String,
+    pub at: DateTime<FixedOffset>,
+    pub by: String,
+    pub records: u64,
+    pub revisions: u64,
+    pub attachments: u64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A revision chosen for export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportItem {
+    pub record: Uuid,
+    pub revision: u32,
+    pub seq: u64,
+}
+
+/// What marking did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Marked {
+    /// Final → Exported.
+    pub exported: u64,
+    /// Exported again (a re-export); the status stays.
+    pub again: u64,
+    /// Changed since the bundle was read (corrected, or already decided): left as they are.
+    pub unchanged: u64,
+}
+
+/// One receipt as applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLog {
+    pub receipt_id: Uuid,
+    pub registry: String,
+    pub created_at: DateTime<FixedOffset>,
+    pub applied_at: DateTime<FixedOffset>,
+    pub outcome: ReceiptOutcome,
+}
+
+/// What a receipt changed on the tablet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptOutcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Already in the state the receipt asks for (a receipt overlapping an earlier one).
+    pub unchanged: u64,
+    /// Rejections of a revision the petugas has since corrected: the newer revision stands.
+    pub stale: u64,
+    /// Rejections naming a record or revision this tablet does not have.
+    pub unknown: u64,
+    /// Records rejected by this receipt (to show and jump to).
+    #[serde(default)]
+    pub rejected_records: Vec<Uuid>,
+}
+
+/// A registry decision to apply: (record, revision, seq, reasons).
+pub struct RejectionIn<'a> {
+    pub record: Uuid,
+    pub revision: u32,
+    pub seq: u64,
+    pub reasons: &'a [Localized],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PurgedRecord {
+    purged_at: DateTime<FixedOffset>,
+    revisions: u32,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub records: u64,
+    pub revisions: u64,
+    pub attachments: u64,
+    pub attachment_bytes: u64,
+}
+
+/// Reads a table that older stores may not have yet.
+fn optional<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &'t redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ActionOnly {
+    action: Action,
+}
+
+impl Store {
+    /// The last sequence position an incremental export covered (0 before the first export).
+    pub fn export_watermark(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(match meta.get(WATERMARK)? {
+            Some(v) => decode(v.value(), "export watermark")?,
+            None => 0,
+        })
+    }
+
+    /// Streams the stored JSON of the revisions to export for sequence positions `from..=to`, in one
+    /// consistent read: every `Finalized` revision in the range, each preceded by the `Corrected`
+    /// revisions of the same record since its previous finalizing (they carry the reasons). Drafts and
+    /// autosaves stay on the tablet. Returns the finalized revisions, in sequence order.
+    pub fn export_revisions<E: From<StoreError>>(
+        &self,
+        from: u64,
+        to: u64,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Vec<ExportItem>, E> {
+        let txn = self.db.begin_read().map_err(StoreError::from)?;
+        let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
+        let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
+        let purged = optional(&txn, PURGED)?;
+        let mut items = Vec::new();
+        for entry in seq.range(from..=to).map_err(StoreError::from)? {
+            let (k, v) = entry.map_err(StoreError::from)?;
+            let (id, n) = v.value();
+            if let Some(p) = &purged
+                && p.get(id).map_err(StoreError::from)?.is_some()
+            {
+                continue;
+            }
+            let raw = revisions
+                .get((id, n))
+                .map_err(StoreError::from)?
+                .ok_or_else(|| StoreError::Storage(format!("sequence {} points at a missing revision", k.value())))?;
+            let action: ActionOnly = decode(raw.value(), "revision")?;
+            if action.action != Action::Finalized {
+                continue;
+            }
+            // The corrections since the previous finalizing of this record, oldest first.
+            let mut corrections = Vec::new();
+            for back in (1..n).rev() {
+                let Some(prev) = revisions.get((id, back)).map_err(StoreError::from)? else {
+                    break;
+                };
+                match decode::<ActionOnly>(prev.value(), "revision")?.action {
+                    Action::Finalized | Action::Created => break,
+                    Action::Corrected => corrections.push(back),
+                    Action::Saved => {}
+                }
+            }
+            for back in corrections.into_iter().rev() {
+                if let Some(prev) = revisions.get((id, back)).map_err(StoreError::from)? {
+                    each(prev.value())?;
+                }
+            }
+            each(raw.value())?;
+            items.push(ExportItem {
+                record: Uuid::from_u128(id),
+                revision: n,
+                seq: k.value(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
+    /// an incremental or full export) moves the watermark — in one transaction. A record changed since
+    /// it was read (corrected, re-finalized) is left as it is: its newer revision goes out next time.
+    pub fn mark_exported(
+        &self,
+        items: &[ExportItem],
+        log: &ExportLog,
+        watermark: Option<u64>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Marked> {
+        let txn = self.db.begin_write()?;
+        let mut marked = Marked::default();
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            for item in items {
+                let Some(raw) = records.get(item.record.as_u128())?.map(|v| v.value().to_vec())
+                else {
+                    marked.unchanged += 1;
+                    continue;
+                };
+                let mut head: super::RecordHead = decode(&raw, "record")?;
+                if head.revision != item.revision
+                    || !matches!(head.status, Status::Final | Status::Exported)
+                {
+                    marked.unchanged += 1;
+                    continue;
+                }
+                if head.status == Status::Final {
+                    marked.exported += 1;
+                } else {
+                    marked.again += 1;
+                }
+                head.status = Status::Exported;
+                head.events.push(StatusEvent {
+                    status: Status::Exported,
+                    at: now,
+                    by: Some(log.file.clone()),
+                    reasons: Vec::new(),
+                });
+                records.insert(item.record.as_u128(), serde_json::to_vec(&head)?.as_slice())?;
+            }
+            txn.open_table(EXPORTS)?
+                .insert(log.bundle_id.as_u128(), serde_json::to_vec(log)?.as_slice())?;
+            if let Some(w) = watermark {
+                let mut meta = txn.open_table(META)?;
+                let old: u64 = match meta.get(WATERMARK)? {
+                    Some(v) => decode(v.value(), "export watermark")?,
+                    None => 0,
+                };
+                meta.insert(WATERMARK, serde_json::to_vec(&old.max(w))?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(marked)
+    }
+
+    /// Every bundle written from this tablet, newest first.
+    pub fn exports(&self) -> Result<Vec<ExportLog>> {
+        let txn = self.db.begin_read()?;
+        let Some(t) = optional(&txn, EXPORTS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in t.iter()?.rev() {
+            out.push(decode(r?.1.value(), "export log")?);
+        }
+        Ok(out)
+    }
+
+    /// The receipt with this id, if it was applied already.
+    pub fn receipt_log(&self, id: Uuid) -> Result<Option<ReceiptLog>> {
+        let txn = self.db.begin_read()?;
+        let Some(t) = optional(&txn, RECEIPTS)? else {
+            return Ok(None);
+        };
+        t.get(id.as_u128())?
+            .map(|v| decode(v.value(), "receipt log"))
+            .transpose()
+    }
+
+    /// Every receipt applied, newest first.
+    pub fn receipts(&self) -> Result<Vec<ReceiptLog>> {
+        let txn = self.db.begin_read()?;
+        let Some(t) = optional(&txn, RECEIPTS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            out.push(decode(r?.1.value(), "receipt log")?);
+        }
+        out.sort_by(|a: &ReceiptLog, b| b.applied_at.cmp(&a.applied_at));
+        Ok(out)
+    }
+
+    /// Applies a registry receipt in one transaction: the final revisions in `accepted` ranges become
+    /// Accepted, each rejection Rejected with its reasons (kept on the record). Applying the same
+    /// receipt again changes nothing and returns the first outcome with `Ok(false)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_receipt(
+        &self,
+        receipt_id: Uuid,
+        registry: &str,
+        created_at: DateTime<FixedOffset>,
+        accepted: &[(u64, u64)],
+        rejected: &[RejectionIn<'_>],
+        now: DateTime<FixedOffset>,
+    ) -> Result<(ReceiptOutcome, bool)> {
+        if let Some(log) = self.receipt_log(receipt_id)? {
+            return Ok((log.outcome, false));
+        }
+        let txn = self.db.begin_write()?;
+        let mut out = ReceiptOutcome::default();
+        {
+            let seq = txn.open_table(SEQUENCE)?;
+            let mut records = txn.open_table(RECORDS)?;
+            let rejected_ids: BTreeSet<(u128, u32)> = rejected
+                .iter()
+                .map(|r| (r.record.as_u128(), r.revision))
+                .collect();
+            let decide = |records: &mut redb::Table<u128, &[u8]>,
+                              id: u128,
+                              n: u32,
+                              to: Status,
+                              reasons: &[Localized],
+                              out: &mut ReceiptOutcome|
+             -> Result<bool> {
+                let Some(raw) = records.get(id)?.map(|v| v.value().to_vec()) else {
+                    return Ok(false);
+                };
+                let mut head: super::RecordHead = decode(&raw, "record")?;
+                if head.revision != n {
+                    return Ok(false);
+                }
+                if head.status == to {
+                    out.unchanged += 1;
+                    return Ok(true);
+                }
+                if !head.status.can_become(to) {
+                    out.unchanged += 1;
+                    return Ok(true);
+                }
+                head.status = to;
+                head.events.push(StatusEvent {
+                    status: to,
+                    at: now,
+                    by: Some(registry.to_string()),
+                    reasons: reasons.to_vec(),
+                });
+                records.insert(id, serde_json::to_vec(&head)?.as_slice())?;
+                Ok(true)
+            };
+            for &(from, to) in accepted {
+                for entry in seq.range(from..=to)? {
+                    let (_, v) = entry?;
+                    let (id, n) = v.value();
+                    if rejected_ids.contains(&(id, n)) {
+                        continue;
+                    }
+                    let before = out.unchanged;
+                    if decide(&mut records, id, n, Status::Accepted, &[], &mut out)?
+                        && out.unchanged == before
+                    {
+                        out.accepted += 1;
+                    }
+                }
+            }
+            for r in rejected {
+                let at = seq.get(r.seq)?.map(|v| v.value());
+                if at != Some((r.record.as_u128(), r.revision)) {
+                    out.unknown += 1;
+                    continue;
+                }
+                let before = out.unchanged;
+                if decide(
+                    &mut records,
+                    r.record.as_u128(),
+                    r.revision,
+                    Status::Rejected,
+                    r.reasons,
+                    &mut out,
+                )? {
+                    if out.unchanged == before {
+                        out.rejected += 1;
+                        out.rejected_records.push(r.record);
+                    }
+                } else {
+                    out.stale += 1;
+                }
+            }
+            let log = ReceiptLog {
+                receipt_id,
+                registry: registry.to_string(),
+                created_at,
+                applied_at: now,
+                outcome: out.clone(),
+            };
+            txn.open_table(RECEIPTS)?
+                .insert(receipt_id.as_u128(), serde_json::to_vec(&log)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok((out, true))
+    }
+
+    /// Removes accepted families whose acceptance is older than `cutoff`, with their revisions, search
+    /// terms and the photos no remaining revision refers to. Everything else — including the history of
+    /// every remaining family — stays. One transaction.
+    pub fn purge_accepted_before(
+        &self,
+        cutoff: DateTime<FixedOffset>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Purged> {
+        let txn = self.db.begin_write()?;
+        let mut out = Purged::default();
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut revisions = txn.open_table(REVISIONS)?;
+            let mut search = txn.open_multimap_table(SEARCH)?;
+            let mut purged = txn.open_table(PURGED)?;
+            let mut victims = Vec::new();
+            for r in records.iter()? {
+                let (k, v) = r?;
+                let head: super::RecordHead = decode(v.value(), "record")?;
+                let accepted_at = head
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.status == Status::Accepted)
+                    .map(|e| e.at);
+                if head.status == Status::Accepted && accepted_at.is_some_and(|at| at < cutoff) {
+                    victims.push((k.value(), head));
+                }
+            }
+            let mut candidates = BTreeSet::new();
+            for (id, head) in &victims {
+                for n in 1..=head.revision {
+                    if let Some(raw) = revisions.remove((*id, n))? {
+                        hashes_in(raw.value(), &mut candidates);
+                        out.revisions += 1;
+                    }
+                }
+                for t in &head.terms {
+                    search.remove(t.as_str(), *id)?;
+                }
+                records.remove(*id)?;
+                purged.insert(
+                    *id,
+                    serde_json::to_vec(&PurgedRecord {
+                        purged_at: now,
+                        revisions: head.revision,
+                    })?
+                    .as_slice(),
+                )?;
+                out.records += 1;
+            }
+            if !candidates.is_empty() {
+                let mut still = BTreeSet::new();
+                for r in revisions.iter()? {
+                    hashes_in(r?.1.value(), &mut still);
+                }
+                let mut attachments = txn.open_table(ATTACHMENTS)?;
+                for h in candidates.difference(&still) {
+                    if let Some(bytes) = attachments.remove(h.as_str())? {
+                        out.attachments += 1;
+                        out.attachment_bytes += bytes.value().len() as u64;
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Whether a record was purged from this tablet.
+    pub fn is_purged(&self, id: Uuid) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        Ok(match optional(&txn, PURGED)? {
+            Some(t) => t.get(id.as_u128())?.is_some(),
+            None => false,
+        })
+    }
+}
+
+/// Every quoted 64-digit lowercase hex string in a JSON document (how answers name attachments).
+fn hashes_in(json: &[u8], out: &mut BTreeSet<String>) {
+    let mut i = 0;
+    while let Some(pos) = json.get(i..).and_then(|s| s.iter().position(|&b| b == b'"')) {
+        let start = i + pos + 1;
+        let cand = json.get(start..start + 64);
+        let closes = json.get(start + 64) == Some(&b'"');
+        if let Some(c) = cand
+            && closes
+            && c.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            out.insert(String::from_utf8_lossy(c).into_owned());
+            i = start + 65;
+        } else {
+            i = start;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_hashes_in_json() {
+        let h = "a".repeat(64);
+        let doc = format!(r#"{{"foto":"{h}","x":"{}","y":"b"}}"#, "A".repeat(64));
+        let mut out = BTreeSet::new();
+        hashes_in(doc.as_bytes(), &mut out);
+        assert_eq!(out.into_iter().collect::<Vec<_>>(), vec![h]);
+    }
+}
