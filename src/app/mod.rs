@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod gps;
+pub mod sync;
 
 use std::path::Path;
 
@@ -32,6 +33,20 @@ pub enum AppError {
         errors: Vec<Issue>,
         warnings: Vec<Issue>,
     },
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Write(#[from] crate::bundle::write::WriteError),
+    #[error(
+        "this tablet has no registry key yet: copy registry.pub from the registry (on the stick) and run `pendata registry-key set FILE`, or set it in the app's Export screen"
+    )]
+    NoRegistryKey,
+    #[error("{0} is not a folder that exists")]
+    NoFolder(String),
+    #[error("range {a}..{b} is not within this tablet's change sequence 1..{last}")]
+    BadRange { a: u64, b: u64, last: u64 },
+    #[error("this receipt is for device {receipt}, but this tablet is {this}")]
+    WrongDevice { receipt: String, this: String },
 }
 
 impl AppError {
@@ -39,7 +54,7 @@ impl AppError {
     pub fn is_refusal(&self) -> bool {
         match self {
             AppError::Store(e) => e.is_refusal(),
-            AppError::NotReady { .. } => true,
+            AppError::NotReady { .. } | AppError::NoRegistryKey | AppError::Write(_) => true,
             _ => false,
         }
     }

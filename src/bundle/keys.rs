@@ -50,7 +50,9 @@ impl RegistryPub {
     /// Parses and checks a `registry.pub` file: every recipient and the signing key must be well formed.
     pub fn parse(bytes: &[u8]) -> Result<RegistryPub> {
         let p: RegistryPub = serde_json::from_slice(bytes).map_err(|e| {
-            BundleError::invalid(format!("not a Pendata registry key file (registry.pub): {e}"))
+            BundleError::invalid(format!(
+                "not a Pendata registry key file (registry.pub): {e}"
+            ))
         })?;
         if p.format != PUB_FORMAT {
             return Err(BundleError::invalid(format!(

@@ -116,7 +116,11 @@ impl Manifest {
                     },
                 });
             }
-            None => return Err(BundleError::NotABundle("manifest has no format_version".into())),
+            None => {
+                return Err(BundleError::NotABundle(
+                    "manifest has no format_version".into(),
+                ));
+            }
         }
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| BundleError::NotABundle(format!("manifest.json: {e}")))?;

@@ -58,7 +58,9 @@ pub enum BundleError {
     Signature(String),
     #[error("the contents do not match the manifest: {0}")]
     Tampered(String),
-    #[error("bundle format version {found} is not supported (this program reads version {supported}): {hint}")]
+    #[error(
+        "bundle format version {found} is not supported (this program reads version {supported}): {hint}"
+    )]
     Version {
         found: u32,
         supported: u32,
@@ -100,7 +102,9 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// Whether `s` looks like a SHA-256 in hex (how answers name attachments).
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// The file name of a bundle: device, date and sequence range readable by a person, e.g.
@@ -161,7 +165,10 @@ mod tests {
         let name = file_name(id, at, 101, 250);
         assert_eq!(name, "pendata-0193a1b2-20261128-100000-000101-000250.age");
         let info = parse_file_name(&name).unwrap();
-        assert_eq!((info.device.as_str(), info.date.as_str()), ("0193a1b2", "20261128"));
+        assert_eq!(
+            (info.device.as_str(), info.date.as_str()),
+            ("0193a1b2", "20261128")
+        );
         assert_eq!((info.from, info.to), (101, 250));
         assert_eq!(parse_file_name("pendata-x.age"), None);
     }

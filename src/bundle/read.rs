@@ -114,8 +114,14 @@ impl<R: Read> Read for HashingReader<R> {
 /// One verified-so-far item of a bundle.
 pub enum Item<'a> {
     /// One line of `revisions.jsonl.zst`: the exact bytes (without the newline) and the parsed revision.
-    Revision { raw: &'a [u8], revision: Revision },
-    Attachment { sha256: &'a str, bytes: &'a [u8] },
+    Revision {
+        raw: &'a [u8],
+        revision: Revision,
+    },
+    Attachment {
+        sha256: &'a str,
+        bytes: &'a [u8],
+    },
 }
 
 /// A bundle that passed every check.
@@ -407,9 +413,9 @@ fn decrypt_error(e: age::DecryptError) -> BundleError {
         D::NoMatchingKeys => BundleError::Decrypt(
             "the bundle is not encrypted to this registry's key (wrong recipient)".into(),
         ),
-        D::InvalidHeader | D::UnknownFormat => {
-            BundleError::NotABundle("it is not an age-encrypted file, or its header is damaged".into())
-        }
+        D::InvalidHeader | D::UnknownFormat => BundleError::NotABundle(
+            "it is not an age-encrypted file, or its header is damaged".into(),
+        ),
         D::InvalidMac => BundleError::Tampered("the age header was altered (MAC mismatch)".into()),
         D::DecryptionFailed => {
             BundleError::Tampered("the encrypted data does not authenticate".into())

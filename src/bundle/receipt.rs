@@ -151,7 +151,9 @@ mod tests {
         let other = SigningKey::from_bytes(&[4; 32]);
         let e = Receipt::open(&bytes, &other.verifying_key()).unwrap_err();
         assert!(matches!(e, BundleError::Signature(_)), "{e}");
-        let text = String::from_utf8(bytes).unwrap().replace("\"to\": 9", "\"to\": 99");
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"to\": 9", "\"to\": 99");
         let e = Receipt::open(text.as_bytes(), &key.verifying_key()).unwrap_err();
         assert!(matches!(e, BundleError::Signature(_)), "{e}");
         assert!(Receipt::open(b"{}", &key.verifying_key()).is_err());

@@ -101,7 +101,10 @@ impl Builder {
         }
         let rev: Revision = serde_json::from_slice(raw)
             .map_err(|e| BundleError::invalid(format!("a stored revision is not valid: {e}")))?;
-        collect_hashes(&serde_json::Value::Object(rev.answers), &mut self.referenced);
+        collect_hashes(
+            &serde_json::Value::Object(rev.answers),
+            &mut self.referenced,
+        );
         self.records.insert(rev.record);
         self.petugas.insert(rev.petugas);
         self.forms.insert(FormRef {
@@ -396,7 +399,7 @@ impl WriteError {
     }
 }
 
-fn failed(target: &dyn Target, step: &'static str, e: &dyn std::fmt::Display) -> WriteError {
+fn failed(target: &dyn Target, step: &'static str, e: &io::Error) -> WriteError {
     WriteError::Failed {
         dir: target.path_of("").display().to_string(),
         step,
@@ -404,11 +407,20 @@ fn failed(target: &dyn Target, step: &'static str, e: &dyn std::fmt::Display) ->
     }
 }
 
-fn describe_io(e: &dyn std::fmt::Display) -> String {
+fn describe_io(e: &io::Error) -> String {
     let s = e.to_string();
-    if s.contains("No space left") || s.contains("os error 28") {
+    // Writers in between (age, tar) wrap the file system's error: look at the innermost one.
+    let mut inner = e;
+    while let Some(next) = inner.get_ref().and_then(|i| i.downcast_ref::<io::Error>()) {
+        inner = next;
+    }
+    let full = matches!(
+        inner.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) || s.contains("StorageFull");
+    if full {
         "no space left on the device (the stick is full)".into()
-    } else if s.contains("os error 5") || s.contains("os error 19") || s.contains("os error 2)") {
+    } else if matches!(inner.raw_os_error(), Some(5 | 19)) || inner.kind() == io::ErrorKind::NotFound {
         format!("{s} (was the stick pulled out?)")
     } else {
         s

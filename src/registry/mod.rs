@@ -116,12 +116,13 @@ pub fn load(dir: &Path) -> Result<RegistryKeys> {
     if !public_file.exists() {
         return Err(RegistryError::NotInitialized(dir.to_path_buf()));
     }
-    let public = RegistryPub::parse(&fs::read(&public_file).map_err(io(&public_file))?).map_err(
-        |e| RegistryError::Key {
-            path: public_file.clone(),
-            detail: e.to_string(),
-        },
-    )?;
+    let public =
+        RegistryPub::parse(&fs::read(&public_file).map_err(io(&public_file))?).map_err(|e| {
+            RegistryError::Key {
+                path: public_file.clone(),
+                detail: e.to_string(),
+            }
+        })?;
     let age_key_file = dir.join(KEY_DIR).join(AGE_KEY_FILE);
     let identity = read_age_identity(&age_key_file)?;
     let signing_key_file = dir.join(KEY_DIR).join(SIGNING_KEY_FILE);

@@ -9,7 +9,9 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{ATTACHMENTS, EXPORTS, META, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+use super::tables::{
+    ATTACHMENTS, EXPORTS, META, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+};
 use super::{Result, Status, StatusEvent, Store, StoreError, decode};
 use crate::model::Localized;
 use crate::model::record::Action;
@@ -157,7 +159,12 @@ impl Store {
             let raw = revisions
                 .get((id, n))
                 .map_err(StoreError::from)?
-                .ok_or_else(|| StoreError::Storage(format!("sequence {} points at a missing revision", k.value())))?;
+                .ok_or_else(|| {
+                    StoreError::Storage(format!(
+                        "sequence {} points at a missing revision",
+                        k.value()
+                    ))
+                })?;
             let action: ActionOnly = decode(raw.value(), "revision")?;
             if action.action != Action::Finalized {
                 continue;
@@ -204,7 +211,9 @@ impl Store {
         {
             let mut records = txn.open_table(RECORDS)?;
             for item in items {
-                let Some(raw) = records.get(item.record.as_u128())?.map(|v| v.value().to_vec())
+                let Some(raw) = records
+                    .get(item.record.as_u128())?
+                    .map(|v| v.value().to_vec())
                 else {
                     marked.unchanged += 1;
                     continue;
@@ -309,11 +318,11 @@ impl Store {
                 .map(|r| (r.record.as_u128(), r.revision))
                 .collect();
             let decide = |records: &mut redb::Table<u128, &[u8]>,
-                              id: u128,
-                              n: u32,
-                              to: Status,
-                              reasons: &[Localized],
-                              out: &mut ReceiptOutcome|
+                          id: u128,
+                          n: u32,
+                          to: Status,
+                          reasons: &[Localized],
+                          out: &mut ReceiptOutcome|
              -> Result<bool> {
                 let Some(raw) = records.get(id)?.map(|v| v.value().to_vec()) else {
                     return Ok(false);
@@ -474,13 +483,17 @@ impl Store {
 /// Every quoted 64-digit lowercase hex string in a JSON document (how answers name attachments).
 fn hashes_in(json: &[u8], out: &mut BTreeSet<String>) {
     let mut i = 0;
-    while let Some(pos) = json.get(i..).and_then(|s| s.iter().position(|&b| b == b'"')) {
+    while let Some(pos) = json
+        .get(i..)
+        .and_then(|s| s.iter().position(|&b| b == b'"'))
+    {
         let start = i + pos + 1;
         let cand = json.get(start..start + 64);
         let closes = json.get(start + 64) == Some(&b'"');
         if let Some(c) = cand
             && closes
-            && c.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            && c.iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         {
             out.insert(String::from_utf8_lossy(c).into_owned());
             i = start + 65;

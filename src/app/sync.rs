@@ -1,0 +1,367 @@
+//! Sync use cases of the tablet: the registry's key, export to a stick, receipts, purge. They join the
+//! device store (`store`) and the bundle format (`bundle`).
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use serde::Serialize;
+
+use super::{AppError, Device, Result, now};
+use crate::bundle::keys::RegistryPub;
+use crate::bundle::manifest::{DeviceRef, ExportKind, SeqRange};
+use crate::bundle::receipt::Receipt;
+use crate::bundle::write::{
+    AttachmentSource, Builder, DirTarget, Header, Target, Written, write_safely,
+};
+use crate::bundle::{self, BundleError};
+use crate::store::{ExportItem, ExportLog, Marked, Purged, ReceiptOutcome, RejectionIn, Store};
+
+/// The settings key holding the registry's `registry.pub` (as JSON).
+const REGISTRY_KEY: &str = "registry_pub";
+
+/// Which revisions to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Everything finalized since the previous export (the usual case).
+    SinceLast,
+    /// The whole history of final revisions again.
+    All,
+    /// Sequence positions `a..=b` again (a lost stick).
+    Range(u64, u64),
+}
+
+/// What an export would carry (shown before writing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub from: u64,
+    pub to: u64,
+    pub families: u64,
+    pub revisions: u64,
+    pub attachments: u64,
+    /// Uncompressed bytes of the revisions and photos (the file is smaller).
+    pub bytes: u64,
+}
+
+/// Where an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Collecting,
+    Writing,
+    Verifying,
+    Marking,
+}
+
+/// A finished export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exported {
+    pub file: String,
+    #[serde(serialize_with = "ser_path")]
+    pub path: std::path::PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub from: u64,
+    pub to: u64,
+    pub families: u64,
+    pub revisions: u64,
+    pub attachments: u64,
+    pub marked: Marked,
+}
+
+fn ser_path<S: serde::Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.display().to_string())
+}
+
+/// The result of asking for an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// Nothing final in the range: no file was written, nothing changed.
+    Nothing {
+        from: u64,
+        to: u64,
+    },
+    Written(Box<Exported>),
+}
+
+struct StoreAttachments<'a>(&'a Store);
+
+impl AttachmentSource for StoreAttachments<'_> {
+    fn attachment(&mut self, hash: &str) -> bundle::Result<Option<Vec<u8>>> {
+        self.0
+            .attachment(hash)
+            .map_err(|e| BundleError::invalid(e.to_string()))
+    }
+}
+
+impl Device {
+    /// The registry's public key file this tablet encrypts to, if one was set.
+    pub fn registry_key(&self) -> Result<Option<RegistryPub>> {
+        let Some(v) = self.store.setting(REGISTRY_KEY)? else {
+            return Ok(None);
+        };
+        let bytes = serde_json::to_vec(&v).map_err(|e| AppError::Forms(e.to_string()))?;
+        Ok(Some(RegistryPub::parse(&bytes)?))
+    }
+
+    /// Sets the registry's key from the bytes of a `registry.pub` file (checked first).
+    pub fn set_registry_key(&self, bytes: &[u8]) -> Result<RegistryPub> {
+        let key = RegistryPub::parse(bytes)?;
+        let value = serde_json::to_value(&key).map_err(|e| AppError::Forms(e.to_string()))?;
+        self.store.put_setting(REGISTRY_KEY, &value)?;
+        Ok(key)
+    }
+
+    /// The sequence range a selection covers now: `None` when it is empty.
+    pub fn export_range(&self, selection: Selection) -> Result<Option<(u64, u64)>> {
+        let last = self.store.last_seq()?;
+        let (from, to) = match selection {
+            Selection::SinceLast => (self.store.export_watermark()? + 1, last),
+            Selection::All => (1, last),
+            Selection::Range(a, b) => {
+                if a == 0 || a > b || b > last {
+                    return Err(AppError::BadRange { a, b, last });
+                }
+                (a, b)
+            }
+        };
+        Ok((from <= to).then_some((from, to)))
+    }
+
+    /// What an export of `selection` would carry, without writing anything.
+    pub fn export_preview(&self, selection: Selection) -> Result<Preview> {
+        let Some((from, to)) = self.export_range(selection)? else {
+            return Ok(Preview::default());
+        };
+        let mut families = std::collections::BTreeSet::new();
+        let mut bytes = 0u64;
+        let mut revisions = 0u64;
+        let mut hashes = std::collections::BTreeSet::new();
+        self.store.export_revisions::<AppError>(from, to, |raw| {
+            revisions += 1;
+            bytes += raw.len() as u64;
+            if let Ok(r) = serde_json::from_slice::<crate::model::record::Revision>(raw) {
+                families.insert(r.record);
+                for v in r.answers.values() {
+                    if let Some(s) = v.as_str().filter(|s| bundle::is_sha256_hex(s)) {
+                        hashes.insert(s.to_string());
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let mut attachments = 0;
+        for h in &hashes {
+            if let Some(b) = self.store.attachment(h)? {
+                attachments += 1;
+                bytes += b.len() as u64;
+            }
+        }
+        Ok(Preview {
+            from,
+            to,
+            families: families.len() as u64,
+            revisions,
+            attachments,
+            bytes,
+        })
+    }
+
+    /// Exports `selection` to the folder `dir` (a stick). See [`Device::export_to`].
+    pub fn export(
+        &self,
+        dir: &Path,
+        selection: Selection,
+        petugas: &str,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<ExportOutcome> {
+        if !dir.is_dir() {
+            return Err(AppError::NoFolder(dir.display().to_string()));
+        }
+        self.export_to(&DirTarget::new(dir), selection, petugas, progress)
+    }
+
+    /// Exports to a target: collects the final revisions, seals and signs the manifest, writes the
+    /// encrypted file safely (temporary name, fsync, rename, fsync, read back and verify) and only then
+    /// marks the families Exported, in one store transaction. Any failure leaves no file under the final
+    /// name and nothing marked.
+    pub fn export_to(
+        &self,
+        target: &dyn Target,
+        selection: Selection,
+        petugas: &str,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<ExportOutcome> {
+        let key = self.registry_key()?.ok_or(AppError::NoRegistryKey)?;
+        let recipients = key.recipients()?;
+        let Some((from, to)) = self.export_range(selection)? else {
+            let w = self.store.export_watermark()?;
+            return Ok(ExportOutcome::Nothing { from: w + 1, to: w });
+        };
+        let device = self.store.device()?;
+        let signing = self.store.signing_key()?;
+        progress(Stage::Collecting, 0.0);
+        let mut builder = Builder::new()?;
+        let span = (to - from + 1) as f32;
+        let mut seen = 0u64;
+        let items: Vec<ExportItem> = self.store.export_revisions::<AppError>(from, to, |raw| {
+            builder.add_revision(raw)?;
+            seen += 1;
+            if seen.is_multiple_of(1000) {
+                progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+            }
+            Ok(())
+        })?;
+        if items.is_empty() {
+            return Ok(ExportOutcome::Nothing { from, to });
+        }
+        let created_at = now();
+        let kind = match selection {
+            Selection::SinceLast => ExportKind::Incremental,
+            Selection::All => ExportKind::All,
+            Selection::Range(..) => ExportKind::Range,
+        };
+        let header = Header {
+            created_at,
+            device: DeviceRef {
+                id: device.id,
+                name: device.name.clone(),
+                public_key: device.public_key.clone(),
+            },
+            sequence: SeqRange { from, to },
+            kind,
+        };
+        let mut source = StoreAttachments(&self.store);
+        let sealed = builder.seal(header, &signing, &mut source)?;
+        let name = bundle::file_name(device.id, created_at, from, to);
+        progress(Stage::Writing, 0.0);
+        let total = sealed.estimated_size().max(1) as f32;
+        let written: Written = write_safely(target, &name, sealed.estimated_size(), &mut |out| {
+            let counting = ProgressWriter {
+                inner: out,
+                done: 0,
+                every: 0,
+                report: &mut |n| progress(Stage::Writing, (n as f32 / total).min(1.0)),
+            };
+            sealed.encrypt_to(&recipients, &mut source, counting)?;
+            Ok(())
+        })?;
+        progress(Stage::Verifying, 1.0);
+        progress(Stage::Marking, 1.0);
+        let m = &sealed.manifest;
+        let log = ExportLog {
+            bundle_id: m.bundle_id,
+            file: written.name.clone(),
+            from,
+            to,
+            kind: serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            at: created_at,
+            by: petugas.to_string(),
+            records: m.counts.records,
+            revisions: m.counts.revisions,
+            attachments: m.counts.attachments,
+            size: written.size,
+            sha256: written.sha256.clone(),
+        };
+        let watermark = match selection {
+            Selection::Range(..) => None,
+            Selection::SinceLast | Selection::All => Some(to),
+        };
+        let marked = self.store.mark_exported(&items, &log, watermark, now())?;
+        Ok(ExportOutcome::Written(Box::new(Exported {
+            file: written.name,
+            path: written.path,
+            size: written.size,
+            sha256: written.sha256,
+            from,
+            to,
+            families: m.counts.records,
+            revisions: m.counts.revisions,
+            attachments: m.counts.attachments,
+            marked,
+        })))
+    }
+
+    /// Every bundle written from this tablet, newest first.
+    pub fn exports(&self) -> Result<Vec<ExportLog>> {
+        Ok(self.store.exports()?)
+    }
+
+    /// Applies a receipt file's bytes: checks the registry's signature and that it is for this tablet,
+    /// then moves families to Accepted / Rejected. Returns the receipt, what changed, and whether this
+    /// was the first time (a second apply changes nothing).
+    pub fn apply_receipt(&self, bytes: &[u8]) -> Result<(Receipt, ReceiptOutcome, bool)> {
+        let key = self.registry_key()?.ok_or(AppError::NoRegistryKey)?;
+        let receipt = Receipt::open(bytes, &key.verifying_key()?)?;
+        let device = self.store.device()?;
+        if receipt.device != device.id {
+            return Err(AppError::WrongDevice {
+                receipt: receipt.device.to_string(),
+                this: device.id.to_string(),
+            });
+        }
+        let accepted: Vec<(u64, u64)> = receipt.accepted.iter().map(|r| (r.from, r.to)).collect();
+        let rejected: Vec<RejectionIn<'_>> = receipt
+            .rejected
+            .iter()
+            .map(|r| RejectionIn {
+                record: r.record,
+                revision: r.revision,
+                seq: r.seq,
+                reasons: &r.reasons,
+            })
+            .collect();
+        let (outcome, first) = self.store.apply_receipt(
+            receipt.receipt_id,
+            &receipt.registry,
+            receipt.created_at,
+            &accepted,
+            &rejected,
+            now(),
+        )?;
+        Ok((receipt, outcome, first))
+    }
+
+    pub fn receipts(&self) -> Result<Vec<crate::store::ReceiptLog>> {
+        Ok(self.store.receipts()?)
+    }
+
+    /// Removes families accepted before the start of `date` (device time) from the tablet.
+    pub fn purge_accepted_before(&self, date: NaiveDate) -> Result<Purged> {
+        let cutoff = start_of(date, now().offset());
+        Ok(self.store.purge_accepted_before(cutoff, now())?)
+    }
+}
+
+/// Midnight at the start of `date` in the device's offset.
+fn start_of(date: NaiveDate, offset: &FixedOffset) -> DateTime<FixedOffset> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    offset
+        .from_local_datetime(&midnight)
+        .single()
+        .unwrap_or_else(|| midnight.and_utc().fixed_offset())
+}
+
+struct ProgressWriter<'a, W> {
+    inner: W,
+    done: u64,
+    every: u64,
+    report: &'a mut dyn FnMut(u64),
+}
+
+impl<W: std::io::Write> std::io::Write for ProgressWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        self.every += n as u64;
+        if self.every >= 1 << 20 {
+            self.every = 0;
+            (self.report)(self.done);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
