@@ -313,7 +313,6 @@ pub fn read(
             "the archive holds {name}, which the manifest does not list"
         )));
     }
-    drop(entries);
     // Read to the very end: age authenticates the last chunk only there (truncation shows here).
     let mut rest = archive.into_inner();
     let mut tail = [0u8; 8192];

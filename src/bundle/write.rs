@@ -420,7 +420,9 @@ fn describe_io(e: &io::Error) -> String {
     ) || s.contains("StorageFull");
     if full {
         "no space left on the device (the stick is full)".into()
-    } else if matches!(inner.raw_os_error(), Some(5 | 19)) || inner.kind() == io::ErrorKind::NotFound {
+    } else if matches!(inner.raw_os_error(), Some(5 | 19))
+        || inner.kind() == io::ErrorKind::NotFound
+    {
         format!("{s} (was the stick pulled out?)")
     } else {
         s

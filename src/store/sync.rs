@@ -106,8 +106,8 @@ pub struct Purged {
 }
 
 /// Reads a table that older stores may not have yet.
-fn optional<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &'t redb::ReadTransaction,
+fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
     match txn.open_table(def) {
@@ -288,7 +288,7 @@ impl Store {
         for r in t.iter()? {
             out.push(decode(r?.1.value(), "receipt log")?);
         }
-        out.sort_by(|a: &ReceiptLog, b| b.applied_at.cmp(&a.applied_at));
+        out.sort_by_key(|r: &ReceiptLog| std::cmp::Reverse(r.applied_at));
         Ok(out)
     }
 
