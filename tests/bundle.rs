@@ -66,11 +66,10 @@ fn export(s: &Setup, sel: Selection) -> Exported {
     }
 }
 
+type Opened = (Verified, Vec<Vec<u8>>, Vec<String>);
+
 /// Reads a bundle with the registry's key: the verdict, the raw revision lines and the attachments.
-fn open(
-    bytes: &[u8],
-    keys: &RegistryKeys,
-) -> Result<(Verified, Vec<Vec<u8>>, Vec<String>), BundleError> {
+fn open(bytes: &[u8], keys: &RegistryKeys) -> Result<Opened, BundleError> {
     let mut lines = Vec::new();
     let mut photos = Vec::new();
     let v = read::read(bytes, std::slice::from_ref(&keys.identity), |item| {
