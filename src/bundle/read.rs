@@ -24,7 +24,8 @@ pub struct Outside {
     pub size: u64,
     /// `age-encryption.org/v1`.
     pub age_version: String,
-    /// The recipient stanza types (`X25519` per recipient): how many keys can open it.
+    /// The recipient stanza types (`X25519` per recipient, age's random "grease" stanzas left out):
+    /// how many keys can open it.
     pub recipients: Vec<String>,
 }
 
@@ -54,13 +55,11 @@ pub fn outside(input: impl Read) -> Result<Outside> {
             ));
         }
         if let Some(stanza) = line.strip_prefix("-> ") {
-            recipients.push(
-                stanza
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+            let tag = stanza.split_whitespace().next().unwrap_or_default();
+            // age adds random "grease" stanzas to keep parsers honest: they open nothing.
+            if !tag.ends_with("-grease") {
+                recipients.push(tag.to_string());
+            }
         } else if line.starts_with("---") {
             break;
         }
