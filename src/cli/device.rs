@@ -173,8 +173,19 @@ fn head_line(h: &RecordHead) -> String {
 
 pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
     match command {
-        Command::Init { device_name } => {
-            let (_, info) = Device::init(dir, &device_name)?;
+        Command::Init {
+            device_name,
+            registry_key,
+        } => {
+            // Check the key file before anything is created.
+            let key = registry_key
+                .as_deref()
+                .map(super::sync::read_registry_pub)
+                .transpose()?;
+            let (device, info) = Device::init(dir, &device_name)?;
+            if let Some(key) = key {
+                device.set_registry_key(&key)?;
+            }
             say!("{}", info.id);
             eprintln!("device `{}` created in {}", info.name, dir.display());
             Ok(0)
@@ -240,9 +251,15 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
             );
             Ok(0)
         }
-        Command::Form { .. } | Command::Validate { .. } => {
-            Err(Failure::input("not a device command"))
-        }
+        Command::Form { .. }
+        | Command::Validate { .. }
+        | Command::Export(_)
+        | Command::ExportLog { .. }
+        | Command::RegistryKey { .. }
+        | Command::Bundle { .. }
+        | Command::Receipt { .. }
+        | Command::Purge { .. }
+        | Command::Registry { .. } => Err(Failure::input("not a device command")),
     }
 }
 

@@ -22,6 +22,7 @@ macro_rules! say {
 }
 
 mod device;
+mod sync;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,6 +69,9 @@ pub enum Command {
     Init {
         #[arg(long)]
         device_name: String,
+        /// The registry's public key file (registry.pub), so the tablet can export right away.
+        #[arg(long, value_name = "FILE")]
+        registry_key: Option<PathBuf>,
     },
     /// Petugas (field workers) of this device.
     Petugas {
@@ -99,6 +103,40 @@ pub enum Command {
         /// The petugas the families are entered by (created with PIN 123456 when missing).
         #[arg(long, default_value = "DEMO")]
         petugas: String,
+    },
+    /// Write a sync bundle (signed, encrypted to the registry) to a folder, e.g. a USB stick; only then
+    /// mark its families exported.
+    Export(sync::ExportArgs),
+    /// The bundles written from this tablet, newest first.
+    ExportLog {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The registry's public key this tablet encrypts bundles to.
+    RegistryKey {
+        #[command(subcommand)]
+        command: sync::RegistryKeyCommand,
+    },
+    /// Look inside a sync bundle and verify it.
+    Bundle {
+        #[command(subcommand)]
+        command: sync::BundleCommand,
+    },
+    /// Receipts from the registry.
+    Receipt {
+        #[command(subcommand)]
+        command: sync::ReceiptCommand,
+    },
+    /// Remove families the registry accepted before DATE from this tablet (their history goes too;
+    /// everything else stays).
+    Purge {
+        #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+        accepted_before: NaiveDate,
+    },
+    /// The provincial registry's tools.
+    Registry {
+        #[command(subcommand)]
+        command: sync::RegistryCommand,
     },
 }
 
@@ -194,6 +232,17 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             json,
             today,
         }) => validate(&form, form_version, &answers, json, today),
+        Some(Command::Bundle { command }) => sync::bundle(command),
+        Some(Command::Registry { command }) => sync::registry(command),
+        Some(Command::Export(args)) => sync::export(&data_dir(cli.data_dir)?, args),
+        Some(Command::ExportLog { json }) => sync::export_log(&data_dir(cli.data_dir)?, json),
+        Some(Command::RegistryKey { command }) => {
+            sync::registry_key(&data_dir(cli.data_dir)?, command)
+        }
+        Some(Command::Receipt { command }) => sync::receipt(&data_dir(cli.data_dir)?, command),
+        Some(Command::Purge { accepted_before }) => {
+            sync::purge(&data_dir(cli.data_dir)?, accepted_before)
+        }
         Some(command) => device::run(&data_dir(cli.data_dir)?, command),
     }
 }
