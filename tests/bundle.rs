@@ -568,3 +568,27 @@ fn progress_is_reported_in_order() {
         ]
     );
 }
+
+#[test]
+fn the_manifest_follows_its_json_schema() {
+    let s = setup(6);
+    attach_photo(&s);
+    let e = export(&s, Selection::All);
+    let (v, _, _) = open(&std::fs::read(&e.path).unwrap(), &s.keys).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("schemas/bundle-manifest.schema.json").unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&v.manifest_bytes).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&manifest)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(manifest["parts"].as_array().unwrap().len(), 2);
+    // And the schema is not vacuous: a manifest without counts fails it.
+    let mut broken = manifest.clone();
+    broken.as_object_mut().unwrap().remove("counts");
+    assert!(!validator.is_valid(&broken));
+}

@@ -43,13 +43,12 @@ fn code(out: &Output, want: i32) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+fn tool(name: &str) -> bool {
+    Command::new(name).arg("--version").output().is_ok()
 }
 
-/// Whether the standard tools must be there (CI installs them); otherwise their check is skipped.
-fn tools_required() -> bool {
-    std::env::var_os("PENDATA_REQUIRE_TOOLS").is_some()
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
 }
 
 #[test]
@@ -182,8 +181,9 @@ fn the_whole_loop_through_the_command_line() {
     let out = code(&run(None, &["bundle", "inspect", p(&key)], ""), 1);
     assert!(out.contains("not an age-encrypted file"), "{out}");
 
-    // The standard tools open it.
-    if Path::new("/usr/bin/age").exists() || tools_required() {
+    // The standard tools open it (`.ci/run` installs age and zstd; on a machine without them this step is
+    // skipped, and says so).
+    if tool("age") && tool("zstd") {
         let x = tmp.path().join("x");
         std::fs::create_dir(&x).unwrap();
         let script = format!(
@@ -201,6 +201,8 @@ fn the_whole_loop_through_the_command_line() {
             v["manifest"]["counts"]["revisions"].as_u64().unwrap()
         );
         assert!(x.join("manifest.json").exists() && x.join("manifest.sig").exists());
+    } else {
+        eprintln!("age or zstd not installed: the standard-tool check was skipped");
     }
 
     // Nothing new: exit 0, no file.
