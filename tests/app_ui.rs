@@ -358,3 +358,68 @@ fn the_gps_button_reads_the_location_service() {
         json!({"lat": -0.5617, "lon": 117.1972, "accuracy_m": 9.5})
     );
 }
+
+#[test]
+fn the_family_list_counts_filters_and_pages_from_the_store() {
+    use pendata::app::{Device, demo};
+    let dir = tempfile::tempdir().unwrap();
+    let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
+    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    let made = demo::fill(&device, "P001", 700, 5, 20).unwrap();
+    assert!(made.drafts > 0 && made.drafts < 700);
+    // The expected answers, the slow way: every head.
+    let heads = device.list(None).unwrap();
+    let desa = heads[0].summary.desa.clone();
+    let in_desa = heads.iter().filter(|h| h.summary.desa == desa).count();
+    drop(device);
+
+    let mut h = harness(dir.path());
+    h.run();
+    sign_in(&mut h, "2468");
+    click(&mut h, "Daftar keluarga");
+    assert!(h.query_by_label("700 keluarga").is_some());
+    // Newest first: the family changed last is the first row.
+    assert!(
+        h.query_by_label_contains(&heads[0].summary.head_name)
+            .is_some()
+    );
+
+    h.get_by_label("Status").click();
+    h.run();
+    click(&mut h, "Draf");
+    assert!(
+        h.query_by_label(&format!("{} keluarga", made.drafts))
+            .is_some(),
+        "filtered by status"
+    );
+    h.get_by_label("Status").click();
+    h.run();
+    click(&mut h, "Semua status");
+    type_into(&mut h, "Kode desa", &desa);
+    assert!(
+        h.query_by_label(&format!("{in_desa} keluarga")).is_some(),
+        "filtered by desa"
+    );
+    // Scrolled to the very end of all 700, the oldest family's row is read from the store and drawn.
+    let Screen::List(state) = &mut h.state_mut().screen else {
+        panic!("not on the list")
+    };
+    state.desa.clear();
+    h.run();
+    assert!(h.query_by_label("700 keluarga").is_some());
+    let oldest = &heads.last().unwrap().summary.head_name;
+    assert!(h.query_by_label_contains(oldest).is_none(), "not drawn yet");
+    h.get_by_label_contains(&heads[0].summary.head_name).hover();
+    h.run();
+    for _ in 0..5 {
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, -50.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(10);
+    }
+    assert!(h.query_by_label_contains(oldest).is_some(), "the last row");
+}

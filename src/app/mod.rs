@@ -152,6 +152,20 @@ impl Device {
         Ok(self.store.list(status)?)
     }
 
+    /// The family list under a filter, for paging (see [`Device::list_rows`]).
+    pub fn list_view(&self, filter: crate::store::ListFilter) -> Result<crate::store::ListView> {
+        Ok(self.store.list_view(filter)?)
+    }
+
+    /// Rows `range` of a list view, newest change first.
+    pub fn list_rows(
+        &self,
+        view: &crate::store::ListView,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<crate::store::ListRow>> {
+        Ok(self.store.list_rows(view, range)?)
+    }
+
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RecordHead>> {
         Ok(self.store.search(query, limit)?)
     }

@@ -8,8 +8,11 @@
 
 #[doc(hidden)]
 pub mod crash;
+mod list;
 mod sync;
 mod tables;
+
+pub use list::{ListFilter, ListRow, ListView};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,10 +27,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::Localized;
-use tables::{ATTACHMENTS, META, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+use tables::{ATTACHMENTS, LIST, META, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The file name of the store inside the data directory.
 pub const STORE_FILE: &str = "pendata.redb";
@@ -376,6 +379,7 @@ impl Store {
             meta.insert("device", serde_json::to_vec(&device)?.as_slice())?;
             meta.insert("device_secret", secret.as_slice())?;
             txn.open_table(RECORDS)?;
+            txn.open_table(LIST)?;
             txn.open_table(REVISIONS)?;
             txn.open_table(SEQUENCE)?;
             txn.open_table(PETUGAS)?;
@@ -463,6 +467,14 @@ impl Store {
                             search.insert(t.as_str(), id)?;
                         }
                         records.insert(id, serde_json::to_vec(&head)?.as_slice())?;
+                    }
+                }
+                // Format 2 had no list index: one row per head.
+                2 => {
+                    let records = txn.open_table(RECORDS)?;
+                    for r in records.iter()? {
+                        let (_, v) = r?;
+                        list::list(&txn, &decode(v.value(), "record")?)?;
                     }
                 }
                 v => {
@@ -781,6 +793,7 @@ impl Store {
                     });
                 }
                 head.status = to;
+                list::list(&txn, &head)?;
                 head.events.push(StatusEvent {
                     status: to,
                     at: now,
@@ -838,20 +851,6 @@ impl Store {
         }
         out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
         Ok(out)
-    }
-
-    pub fn counts(&self) -> Result<Counts> {
-        let mut c = Counts::default();
-        for h in self.list(None)? {
-            match h.status {
-                Status::Draft => c.draft += 1,
-                Status::Final => c.final_ += 1,
-                Status::Exported => c.exported += 1,
-                Status::Accepted => c.accepted += 1,
-                Status::Rejected => c.rejected += 1,
-            }
-        }
-        Ok(c)
     }
 
     /// Records whose words, NIKs or KK number start with every word of `query`, newest first.
@@ -953,11 +952,22 @@ impl Store {
         let records = txn.open_table(RECORDS)?;
         let revisions = txn.open_table(REVISIONS)?;
         let seq = txn.open_table(SEQUENCE)?;
+        let listed = txn.open_table(LIST)?;
+        if listed.len()? != records.len()? {
+            problems.push(format!(
+                "{} records but {} rows in the list index",
+                records.len()?,
+                listed.len()?
+            ));
+        }
         let mut total = 0u64;
         for r in records.iter()? {
             let (k, v) = r?;
             let head: RecordHead = decode(v.value(), "record")?;
             let id = k.value();
+            if listed.get(list::list_key(&head))?.is_none() {
+                problems.push(format!("record {}: missing from the list index", head.id));
+            }
             let mut expected = 1;
             for rv in revisions.range((id, 0)..=(id, u32::MAX))? {
                 let (key, _) = rv?;
@@ -1028,14 +1038,18 @@ impl Store {
         raw.map(|r| decode(r.value(), "setting")).transpose()
     }
 
-    /// Test support: rewrites the stored format version (to exercise migrations and refusals).
+    /// Test support: rewrites the stored format version (to exercise migrations and refusals); with
+    /// `drop_indexes`, also drops the indexes that format did not have (search before 2, list before 3).
     #[doc(hidden)]
-    pub fn force_format_version(&self, version: u32, drop_search_index: bool) -> Result<()> {
+    pub fn force_format_version(&self, version: u32, drop_indexes: bool) -> Result<()> {
         let txn = self.db.begin_write()?;
         txn.open_table(META)?
             .insert("format_version", serde_json::to_vec(&version)?.as_slice())?;
-        if drop_search_index {
+        if drop_indexes && version < 2 {
             txn.delete_multimap_table(SEARCH)?;
+        }
+        if drop_indexes && version < 3 {
+            txn.delete_table(LIST)?;
         }
         txn.commit()?;
         Ok(())
@@ -1115,9 +1129,11 @@ fn append(
         }
         head.terms = terms;
     }
+    list::unlist(txn, list::list_key(head))?;
     head.summary = Summary::of(&rev.answers);
     head.updated_at = now;
     head.updated_by = petugas.to_string();
+    list::list(txn, head)?;
     txn.open_table(RECORDS)?
         .insert(id, serde_json::to_vec(&*head)?.as_slice())?;
     Ok(())

@@ -231,6 +231,7 @@ impl Store {
                     marked.again += 1;
                 }
                 head.status = Status::Exported;
+                super::list::list(&txn, &head)?;
                 head.events.push(StatusEvent {
                     status: Status::Exported,
                     at: now,
@@ -340,6 +341,7 @@ impl Store {
                     return Ok(true);
                 }
                 head.status = to;
+                super::list::list(&txn, &head)?;
                 head.events.push(StatusEvent {
                     status: to,
                     at: now,
@@ -442,6 +444,7 @@ impl Store {
                     search.remove(t.as_str(), *id)?;
                 }
                 records.remove(*id)?;
+                super::list::unlist(&txn, super::list::list_key(head))?;
                 purged.insert(
                     *id,
                     serde_json::to_vec(&PurgedRecord {

@@ -9,6 +9,12 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Record id (UUIDv7 as u128) → RecordHead: the current view.
 pub const RECORDS: TableDefinition<u128, &[u8]> = TableDefinition::new("records");
 
+/// (newest change first, newest id first) → (status code, head's name, KK, desa, address): the family
+/// list index (`store::list`), derived from the heads. Since format 3.
+#[allow(clippy::type_complexity)]
+pub const LIST: TableDefinition<(u64, u128), (u8, &str, &str, &str, &str)> =
+    TableDefinition::new("list");
+
 /// (record id, revision number from 1) → Revision: the append-only history.
 pub const REVISIONS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("revisions");
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::app::{AppError, Device};
 use crate::form::{Form, Issue, Severity, evaluate};
 use crate::model::Lang;
-use crate::store::{Answers, RecordHead, Status};
+use crate::store::{Answers, ListFilter, ListRow, ListView, Status};
 use form_view::Editor;
 use i18n::{tr, trf};
 
@@ -74,8 +74,28 @@ pub struct ListState {
     pub query: String,
     pub status: Option<Status>,
     pub desa: String,
-    rows: Vec<RecordHead>,
+    /// Search results (a query of two characters or more), filtered.
+    found: Vec<ListRow>,
+    /// The whole list under the filter, read a page at a time (no query).
+    view: Option<ListView>,
+    /// The rows read last: the position of the first, and the rows.
+    page: (usize, Vec<ListRow>),
     loaded_for: Option<(String, Option<Status>, String)>,
+    error: Option<String>,
+}
+
+impl ListState {
+    /// How many families the list shows.
+    pub fn len(&self) -> usize {
+        match &self.view {
+            Some(v) => v.len(),
+            None => self.found.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 pub enum Screen {
@@ -738,52 +758,88 @@ fn list_ui(
     };
     let key = (query.clone(), state.status, state.desa.clone());
     if state.loaded_for.as_ref() != Some(&key) {
-        let rows = if query.is_empty() {
-            device.list(state.status)
-        } else {
-            device.search(&query, 500)
+        let filter = ListFilter {
+            status: state.status,
+            desa: state.desa.trim().to_string(),
         };
-        state.rows = rows
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|h| state.status.is_none_or(|s| h.status == s))
-            .filter(|h| h.summary.desa.starts_with(state.desa.trim()))
-            .collect();
+        state.error = None;
+        state.page = (0, Vec::new());
+        state.found = Vec::new();
+        state.view = None;
+        if query.is_empty() {
+            match device.list_view(filter) {
+                Ok(v) => state.view = Some(v),
+                Err(e) => state.error = Some(e.to_string()),
+            }
+        } else {
+            match device.search(&query, 500) {
+                Ok(found) => {
+                    state.found = found
+                        .iter()
+                        .filter(|h| filter.matches(h.status, &h.summary.desa))
+                        .map(ListRow::from)
+                        .collect();
+                }
+                Err(e) => state.error = Some(e.to_string()),
+            }
+        }
         state.loaded_for = Some(key);
     }
-    ui.label(trf(
-        lang,
-        "list.count",
-        &[("n", &state.rows.len().to_string())],
-    ));
+    if let Some(e) = &state.error {
+        ui.label(
+            RichText::new(format!("{}: {e}", tr(lang, "error.prefix")))
+                .color(severity_color(Severity::Error)),
+        );
+    }
+    ui.label(trf(lang, "list.count", &[("n", &state.len().to_string())]));
     let row_height = TOUCH + 8.0;
-    // Only the visible rows are drawn: smooth with 100,000 families.
+    // Only the visible rows are drawn, and only they (and a margin) are read from the store: smooth with
+    // 100,000 families.
     egui::ScrollArea::vertical().auto_shrink(false).show_rows(
         ui,
         row_height,
-        state.rows.len(),
+        state.len(),
         |ui, range| {
-            for h in state.rows.get(range).unwrap_or_default() {
-                let text = format!(
-                    "{}  ·  {}  ·  {}  ·  {}",
-                    if h.summary.head_name.is_empty() {
-                        tr(lang, "list.no_name")
-                    } else {
-                        &h.summary.head_name
-                    },
-                    h.summary.no_kk,
-                    h.summary.address,
-                    status_label(lang, h.status)
-                );
-                if ui
-                    .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
-                    .clicked()
-                {
-                    *cmd = Some(Command::Open(h.id));
+            let rows = match &state.view {
+                None => state.found.get(range).unwrap_or_default(),
+                Some(view) => {
+                    let (first, rows) = &state.page;
+                    if range.start < *first || range.end > first + rows.len() {
+                        // A margin either side, so scrolling reads the store once every few screens.
+                        let want = range.start.saturating_sub(60)..range.end + 60;
+                        match device.list_rows(view, want.clone()) {
+                            Ok(rows) => state.page = (want.start, rows),
+                            Err(e) => state.error = Some(e.to_string()),
+                        }
+                    }
+                    let (first, rows) = &state.page;
+                    let rows = rows.get(range.start.saturating_sub(*first)..);
+                    let rows = rows.unwrap_or_default();
+                    rows.get(..rows.len().min(range.len())).unwrap_or_default()
+                }
+            };
+            for row in rows {
+                if list_row_ui(ui, lang, row).clicked() {
+                    *cmd = Some(Command::Open(row.id));
                 }
             }
         },
     );
+}
+
+fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
+    let text = format!(
+        "{}  ·  {}  ·  {}  ·  {}",
+        if row.head_name.is_empty() {
+            tr(lang, "list.no_name")
+        } else {
+            &row.head_name
+        },
+        row.no_kk,
+        row.address,
+        status_label(lang, row.status)
+    );
+    ui.add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
 }
 
 fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>) {

@@ -1,0 +1,210 @@
+//! The family list index: one small row per record (status, head's name, KK, desa, address), ordered
+//! newest change first, so the list pages through 100,000 families by position without reading a single
+//! record head. It is derived from the heads: written in the same transaction as every head change, and
+//! rebuilt from them by the format 2 → 3 migration.
+
+use std::ops::Range;
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use uuid::Uuid;
+
+use super::tables::LIST;
+use super::{Counts, RecordHead, Result, Status, Store};
+
+/// A key of the list index: newest change first, then the newest id.
+pub(super) type ListKey = (u64, u128);
+
+/// One row of the family list, read from the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRow {
+    pub id: Uuid,
+    pub status: Status,
+    pub head_name: String,
+    pub no_kk: String,
+    pub desa: String,
+    pub address: String,
+}
+
+impl From<&RecordHead> for ListRow {
+    fn from(h: &RecordHead) -> ListRow {
+        ListRow {
+            id: h.id,
+            status: h.status,
+            head_name: h.summary.head_name.clone(),
+            no_kk: h.summary.no_kk.clone(),
+            desa: h.summary.desa.clone(),
+            address: h.summary.address.clone(),
+        }
+    }
+}
+
+/// Which families the list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    /// A prefix of the desa code (`64.72.01` is every desa of Palaran); empty for all.
+    pub desa: String,
+}
+
+impl ListFilter {
+    pub fn matches(&self, status: Status, desa: &str) -> bool {
+        self.status.is_none_or(|s| s == status) && desa.starts_with(self.desa.trim())
+    }
+
+    fn is_all(&self) -> bool {
+        self.status.is_none() && self.desa.trim().is_empty()
+    }
+}
+
+/// The list under one filter: how many rows it has, and a bookmark every [`MARK_EVERY`] index entries, so
+/// reading any page scans at most that many entries before it. A snapshot: taken again after changes.
+#[derive(Debug, Clone)]
+pub struct ListView {
+    filter: ListFilter,
+    len: usize,
+    /// (rows of the filtered list before this entry, the entry's key), in index order.
+    marks: Vec<(usize, ListKey)>,
+}
+
+impl ListView {
+    pub fn filter(&self) -> &ListFilter {
+        &self.filter
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+const MARK_EVERY: usize = 256;
+
+/// Stable codes of the statuses inside the index (never reuse one).
+fn status_code(s: Status) -> u8 {
+    match s {
+        Status::Draft => 0,
+        Status::Final => 1,
+        Status::Exported => 2,
+        Status::Accepted => 3,
+        Status::Rejected => 4,
+    }
+}
+
+fn status_of(code: u8) -> Option<Status> {
+    Status::ALL.into_iter().find(|s| status_code(*s) == code)
+}
+
+pub(super) fn list_key(head: &RecordHead) -> ListKey {
+    // Flipping the sign bit keeps the order of signed microseconds in an unsigned key; subtracting from
+    // the maximum makes ascending keys run from the newest change to the oldest.
+    let micros = (head.updated_at.timestamp_micros() as u64) ^ (1 << 63);
+    (u64::MAX - micros, u128::MAX - head.id.as_u128())
+}
+
+/// Writes `head`'s row under its current key. Call [`unlist`] with the previous head first when the
+/// change time moved.
+pub(super) fn list(txn: &WriteTransaction, head: &RecordHead) -> Result<()> {
+    let s = &head.summary;
+    txn.open_table(LIST)?.insert(
+        list_key(head),
+        (
+            status_code(head.status),
+            s.head_name.as_str(),
+            s.no_kk.as_str(),
+            s.desa.as_str(),
+            s.address.as_str(),
+        ),
+    )?;
+    Ok(())
+}
+
+/// Removes the row a head was listed under.
+pub(super) fn unlist(txn: &WriteTransaction, key: ListKey) -> Result<()> {
+    txn.open_table(LIST)?.remove(key)?;
+    Ok(())
+}
+
+impl Store {
+    /// The family list under `filter`: its length and bookmarks for paging. One pass over the index
+    /// (keys only when nothing is filtered).
+    pub fn list_view(&self, filter: ListFilter) -> Result<ListView> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(LIST)?;
+        let all = filter.is_all();
+        let mut marks = Vec::with_capacity(table.len()? as usize / MARK_EVERY + 1);
+        let mut len = 0;
+        for (scanned, entry) in table.iter()?.enumerate() {
+            let (k, v) = entry?;
+            if scanned % MARK_EVERY == 0 {
+                marks.push((len, k.value()));
+            }
+            if all {
+                len += 1;
+                continue;
+            }
+            let (status, _, _, desa, _) = v.value();
+            if status_of(status).is_some_and(|s| filter.matches(s, desa)) {
+                len += 1;
+            }
+        }
+        Ok(ListView { filter, len, marks })
+    }
+
+    /// Rows `range` (positions from 0, newest first) of a list view; fewer at the end of the list.
+    pub fn list_rows(&self, view: &ListView, range: Range<usize>) -> Result<Vec<ListRow>> {
+        let mut out = Vec::with_capacity(range.len());
+        let at = view.marks.partition_point(|(pos, _)| *pos <= range.start);
+        let Some(&(mut pos, start)) = at.checked_sub(1).and_then(|i| view.marks.get(i)) else {
+            return Ok(out);
+        };
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(LIST)?;
+        for entry in table.range(start..)? {
+            if pos >= range.end {
+                break;
+            }
+            let (k, v) = entry?;
+            let (code, name, kk, desa, address) = v.value();
+            let Some(status) = status_of(code) else {
+                continue;
+            };
+            if !view.filter.matches(status, desa) {
+                continue;
+            }
+            if pos >= range.start {
+                out.push(ListRow {
+                    id: Uuid::from_u128(u128::MAX - k.value().1),
+                    status,
+                    head_name: name.to_string(),
+                    no_kk: kk.to_string(),
+                    desa: desa.to_string(),
+                    address: address.to_string(),
+                });
+            }
+            pos += 1;
+        }
+        Ok(out)
+    }
+
+    /// Counts per status, from the list index.
+    pub fn counts(&self) -> Result<Counts> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(LIST)?;
+        let mut c = Counts::default();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            match status_of(v.value().0) {
+                Some(Status::Draft) => c.draft += 1,
+                Some(Status::Final) => c.final_ += 1,
+                Some(Status::Exported) => c.exported += 1,
+                Some(Status::Accepted) => c.accepted += 1,
+                Some(Status::Rejected) => c.rejected += 1,
+                None => {}
+            }
+        }
+        Ok(c)
+    }
+}
