@@ -14,6 +14,8 @@ fn harness(dir: &std::path::Path) -> Harness<'static, PendataApp> {
     let app = PendataApp::new(dir);
     Harness::builder()
         .with_size([800.0, 1280.0]) // a tablet in portrait: a long page fits without scrolling
+        // Background work (GPS, export) asks for repaints until it reports; let a frame settle later.
+        .with_max_steps(32)
         .with_accessibility_check(std::env::var_os("DEBUG_UI").is_none())
         .build_ui_state(|ui, app: &mut PendataApp| app.ui(ui), app)
 }
@@ -224,7 +226,11 @@ fn every_ui_text_key_exists_in_both_languages() {
     let en: Vec<&str> = keys(Lang::En).collect();
     assert_eq!(id, en, "id.json and en.json hold the same keys");
     let mut missing = Vec::new();
-    for file in ["src/ui/mod.rs", "src/ui/form_view.rs"] {
+    for file in [
+        "src/ui/mod.rs",
+        "src/ui/form_view.rs",
+        "src/ui/sync_view.rs",
+    ] {
         let src = std::fs::read_to_string(file).unwrap();
         for part in src.split('"').skip(1).step_by(2) {
             let looks_like_key = part.contains('.')
@@ -234,6 +240,9 @@ fn every_ui_text_key_exists_in_both_languages() {
                 && [
                     "action.",
                     "app.",
+                    "drives.",
+                    "export.",
+                    "receipts.",
                     "error.",
                     "form.",
                     "home.",
@@ -422,4 +431,146 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
         h.run_steps(10);
     }
     assert!(h.query_by_label_contains(oldest).is_some(), "the last row");
+}
+
+/// Runs frames until `label` shows (work on a worker thread), for at most ten seconds.
+fn wait_for(h: &mut Harness<'static, PendataApp>, label: &str) {
+    for _ in 0..500 {
+        h.run();
+        if h.query_by_label_contains(label).is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{label:?} never appeared");
+}
+
+#[test]
+fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
+    use pendata::app::{Device, demo};
+    use pendata::bundle::manifest::SeqRange;
+    use pendata::bundle::receipt::{Receipt, Rejection};
+    use pendata::store::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let tab = dir.path().join("tablet");
+    let reg = dir.path().join("registry");
+    let stick = dir.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let now = chrono::Local::now().fixed_offset();
+    pendata::registry::init(&reg, "Dinas Sosial Kaltim", now).unwrap();
+    {
+        let (device, _) = Device::init(&tab, "Tablet Palaran 01").unwrap();
+        device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+        demo::fill(&device, "P001", 12, 5, 0).unwrap();
+    }
+    let mut h = harness(&tab);
+    h.run();
+    sign_in(&mut h, "2468");
+    assert!(h.query_by_label("Belum pernah ekspor").is_some());
+    click(&mut h, "Ekspor ke USB");
+    assert!(
+        h.query_by_label_contains("Kunci registri belum dipasang")
+            .is_some()
+    );
+    type_into(
+        &mut h,
+        "Lokasi file registry.pub",
+        reg.join("registry.pub").to_str().unwrap(),
+    );
+    click(&mut h, "Pasang kunci");
+    wait_for(&mut h, "Kunci registri: Dinas Sosial Kaltim");
+    if let Screen::Export(st) = &mut h.state_mut().screen {
+        st.folder.clear(); // a stick mounted on this machine would be chosen first
+    }
+    type_into(&mut h, "Folder tujuan", stick.to_str().unwrap());
+    wait_for(&mut h, "Akan diekspor: 12 keluarga");
+    click(&mut h, "Ekspor sekarang");
+    wait_for(&mut h, "Aman untuk dicabut");
+    assert!(
+        h.query_by_label_contains("12 keluarga diekspor ke pendata-")
+            .is_some()
+    );
+    let bundle = std::fs::read_dir(&stick)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Nothing new now.
+    wait_for(&mut h, "Tidak ada keluarga final yang baru");
+
+    // The registry answers: one family rejected.
+    let keys = pendata::registry::load(&reg).unwrap();
+    let mut first = None;
+    pendata::bundle::read::read(
+        std::fs::File::open(&bundle).unwrap(),
+        std::slice::from_ref(&keys.identity),
+        |item| {
+            if let pendata::bundle::read::Item::Revision { revision, .. } = item {
+                first.get_or_insert(revision);
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    let bad = first.unwrap();
+    let name = bad.answers["anggota"][0]["nama"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let receipt = Receipt::new(
+        "Dinas Sosial Kaltim",
+        bad.device,
+        now,
+        vec![SeqRange {
+            from: 1,
+            to: 1_000_000,
+        }],
+        vec![Rejection {
+            record: bad.record,
+            revision: bad.number,
+            seq: bad.seq,
+            reasons: vec![pendata::model::Localized::new(
+                "Foto rumah tidak jelas, ambil ulang",
+                "House photo unclear, take it again",
+            )],
+        }],
+    );
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::write(inbox.join(receipt.file_name()), receipt.sign(&keys.signing)).unwrap();
+
+    click(&mut h, "Beranda");
+    assert!(h.query_by_label_contains("Ekspor terakhir:").is_some());
+    click(&mut h, "Kuitansi");
+    if let Screen::Receipts(st) = &mut h.state_mut().screen {
+        st.folder.clear();
+    }
+    type_into(&mut h, "Folder atau file kuitansi", inbox.to_str().unwrap());
+    click(&mut h, "Periksa lagi");
+    click(&mut h, &format!("Terapkan {}", receipt.file_name()));
+    assert!(
+        h.query_by_label("11 keluarga diterima, 1 ditolak")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label("• Foto rumah tidak jelas, ambil ulang")
+            .is_some()
+    );
+    // Applying it again changes nothing and says so.
+    click(&mut h, &format!("Terapkan {}", receipt.file_name()));
+    assert!(
+        h.query_by_label_contains("sudah pernah diterapkan")
+            .is_some()
+    );
+    // Jump to the rejected family to fix it.
+    click(&mut h, &format!("Perbaiki — {name}"));
+    assert!(matches!(h.state().screen, Screen::Edit(_)));
+    drop(h);
+    let device = Device::open(&tab).unwrap();
+    assert_eq!(
+        device.record(bad.record).unwrap().0.status,
+        Status::Rejected
+    );
+    assert_eq!(device.list(Some(Status::Accepted)).unwrap().len(), 11);
 }

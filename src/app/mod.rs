@@ -2,6 +2,7 @@
 //! The CLI and the UI call these; neither touches the store or the engine for a use case directly.
 
 pub mod demo;
+pub mod drives;
 pub mod gps;
 pub mod sync;
 
@@ -43,6 +44,8 @@ pub enum AppError {
     NoRegistryKey,
     #[error("{0} is not a folder that exists")]
     NoFolder(String),
+    #[error("cannot read {0}")]
+    Unreadable(String),
     #[error("range {a}..{b} is not within this tablet's change sequence 1..{last}")]
     BadRange { a: u64, b: u64, last: u64 },
     #[error("this receipt is for device {receipt}, but this tablet is {this}")]

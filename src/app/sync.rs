@@ -365,3 +365,24 @@ impl<W: std::io::Write> std::io::Write for ProgressWriter<'_, W> {
         self.inner.flush()
     }
 }
+
+impl Device {
+    /// Sets the registry's key from a `registry.pub` file (e.g. on the stick).
+    pub fn set_registry_key_file(&self, path: &Path) -> Result<RegistryPub> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
+        self.set_registry_key(&bytes)
+    }
+
+    /// Applies a receipt file (e.g. on the stick). See [`Device::apply_receipt`].
+    pub fn apply_receipt_file(&self, path: &Path) -> Result<(Receipt, ReceiptOutcome, bool)> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
+        self.apply_receipt(&bytes)
+    }
+}
+
+/// Whether a file name looks like a receipt.
+pub fn is_receipt_name(name: &str) -> bool {
+    name.starts_with("pendata-receipt-") && name.ends_with(".json")
+}

@@ -3,8 +3,10 @@
 
 pub mod form_view;
 pub mod i18n;
+pub mod sync_view;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Align, Color32, Layout, RichText, Ui};
@@ -105,6 +107,8 @@ pub enum Screen {
     List(ListState),
     Edit(Box<Editor>),
     Settings,
+    Export(Box<sync_view::ExportState>),
+    Receipts(Box<sync_view::ReceiptsState>),
 }
 
 /// What a screen asks the app to do.
@@ -120,11 +124,14 @@ pub enum Command {
     Finalize { ack: bool },
     StartCorrection(String),
     SetPrefs(Prefs),
+    Export,
+    Receipts,
 }
 
 pub struct PendataApp {
     data_dir: PathBuf,
-    device: Option<Device>,
+    device: Option<Arc<Device>>,
+    last_export: Option<crate::store::ExportLog>,
     pub screen: Screen,
     pub prefs: Prefs,
     user: Option<(String, String)>,
@@ -155,6 +162,7 @@ impl PendataApp {
             last_input: Instant::now(),
             message: None,
             counts: None,
+            last_export: None,
             gps: None,
             gpsd: crate::app::gps::gpsd_address(),
         };
@@ -163,7 +171,7 @@ impl PendataApp {
                 if let Ok(Some(p)) = device.setting("prefs") {
                     app.prefs = serde_json::from_value(p).unwrap_or_default();
                 }
-                app.device = Some(device);
+                app.device = Some(Arc::new(device));
                 app.screen = Screen::SignIn(SignInForm::default());
             }
             Err(AppError::Store(crate::store::StoreError::NotInitialized(_))) => {}
@@ -230,7 +238,13 @@ impl PendataApp {
                         .unwrap_or_default();
                     signin_ui(ui, lang, f, &petugas, &mut cmd);
                 }
-                Screen::Home => home_ui(ui, lang, self.counts.as_ref(), &mut cmd),
+                Screen::Home => home_ui(
+                    ui,
+                    lang,
+                    self.counts.as_ref(),
+                    self.last_export.as_ref(),
+                    &mut cmd,
+                ),
                 Screen::List(state) => {
                     if let Some(device) = &self.device {
                         list_ui(ui, lang, device, state, &mut cmd);
@@ -242,6 +256,16 @@ impl PendataApp {
                     }
                 }
                 Screen::Settings => settings_ui(ui, lang, &self.prefs, &mut cmd),
+                Screen::Export(state) => {
+                    if let (Some(device), Some((code, _))) = (&self.device, &self.user) {
+                        sync_view::export_ui(ui, lang, device, code, state);
+                    }
+                }
+                Screen::Receipts(state) => {
+                    if let Some(device) = &self.device {
+                        sync_view::receipts_ui(ui, lang, device, state, &mut cmd);
+                    }
+                }
             }
         });
         if let Some(cmd) = cmd {
@@ -363,6 +387,19 @@ impl PendataApp {
             Command::Home => self.home(),
             Command::List => self.screen = Screen::List(ListState::default()),
             Command::Settings => self.screen = Screen::Settings,
+            Command::Export => {
+                if let Some(device) = &self.device {
+                    self.screen = Screen::Export(Box::new(sync_view::ExportState::new(
+                        device,
+                        self.prefs.lang,
+                    )));
+                }
+            }
+            Command::Receipts => {
+                if let Some(device) = &self.device {
+                    self.screen = Screen::Receipts(Box::new(sync_view::ReceiptsState::new(device)));
+                }
+            }
             Command::NewFamily => {
                 let (Some(device), Some((code, _))) = (&self.device, &self.user) else {
                     return;
@@ -478,7 +515,7 @@ impl PendataApp {
                     "prefs",
                     &serde_json::to_value(&self.prefs).unwrap_or_default(),
                 );
-                self.device = Some(device);
+                self.device = Some(Arc::new(device));
                 self.screen = Screen::SignIn(SignInForm {
                     code,
                     pin: String::new(),
@@ -491,6 +528,11 @@ impl PendataApp {
 
     fn home(&mut self) {
         self.counts = self.device.as_ref().and_then(|d| d.counts().ok());
+        self.last_export = self
+            .device
+            .as_ref()
+            .and_then(|d| d.exports().ok())
+            .and_then(|e| e.into_iter().next());
         self.screen = Screen::Home;
     }
 
@@ -679,6 +721,7 @@ fn home_ui(
     ui: &mut Ui,
     lang: Lang,
     counts: Option<&crate::store::Counts>,
+    last_export: Option<&crate::store::ExportLog>,
     cmd: &mut Option<Command>,
 ) {
     ui.heading(tr(lang, "home.title"));
@@ -708,6 +751,24 @@ fn home_ui(
     if big_button(ui, tr(lang, "home.family_list")).clicked() {
         *cmd = Some(Command::List);
     }
+    if big_button(ui, tr(lang, "home.export")).clicked() {
+        *cmd = Some(Command::Export);
+    }
+    if big_button(ui, tr(lang, "home.receipts")).clicked() {
+        *cmd = Some(Command::Receipts);
+    }
+    ui.add_space(10.0);
+    match last_export {
+        Some(e) => ui.label(i18n::trf(
+            lang,
+            "home.last_export",
+            &[
+                ("when", &e.at.format("%d-%m-%Y %H:%M").to_string()),
+                ("families", &e.records.to_string()),
+            ],
+        )),
+        None => ui.label(tr(lang, "home.no_export")),
+    };
 }
 
 fn status_label(lang: Lang, s: Status) -> &'static str {

@@ -1,0 +1,492 @@
+//! The Export and Receipts screens. The export runs on a worker thread (the store is shared through an
+//! `Arc<Device>`) and reports its stage through a channel; the screen repaints only while it runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::Duration;
+
+use egui::{Color32, RichText, Ui};
+use uuid::Uuid;
+
+use super::i18n::{tr, trf};
+use super::{Command, TOUCH, big_button};
+use crate::app::drives::{self, Drive};
+use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage, is_receipt_name};
+use crate::app::{AppError, Device};
+use crate::model::Lang;
+use crate::store::{ReceiptLog, ReceiptOutcome, RecordHead, Status};
+
+const GREEN: Color32 = Color32::from_rgb(0, 110, 40);
+const RED: Color32 = Color32::from_rgb(180, 0, 0);
+
+enum Msg {
+    Progress(Stage, f32),
+    Done(Result<ExportOutcome, String>),
+}
+
+/// The Export screen's state.
+#[derive(Default)]
+pub struct ExportState {
+    /// Where the bundle goes: a drive chosen from the list, or a folder typed in.
+    pub folder: String,
+    drives: Vec<Drive>,
+    /// Export every final family again (a lost stick) instead of only what is new.
+    pub all_again: bool,
+    key: Option<(String, String)>,
+    key_files: Vec<PathBuf>,
+    pub key_path: String,
+    preview: Option<Result<Preview, String>>,
+    preview_rx: Option<Receiver<Result<Preview, String>>>,
+    job: Option<Receiver<Msg>>,
+    stage: Option<(Stage, f32)>,
+    done: Option<Result<Exported, String>>,
+    nothing: bool,
+    error: Option<String>,
+}
+
+impl ExportState {
+    pub fn new(device: &Arc<Device>, lang: Lang) -> ExportState {
+        let mut s = ExportState::default();
+        s.refresh(device, lang);
+        s
+    }
+
+    /// Looks again at the drives, the registry key and what would be exported.
+    fn refresh(&mut self, device: &Arc<Device>, lang: Lang) {
+        self.drives = drives::removable();
+        if self.folder.is_empty()
+            && let Some(d) = self.drives.first()
+        {
+            self.folder = d.path.display().to_string();
+        }
+        self.key = device
+            .registry_key()
+            .ok()
+            .flatten()
+            .map(|k| (k.name.clone(), k.fingerprint()));
+        self.key_files = self
+            .drives
+            .iter()
+            .flat_map(|d| drives::files_named(&d.path, |n| n == crate::registry::PUB_FILE))
+            .collect();
+        self.start_preview(device, lang);
+    }
+
+    fn selection(&self) -> Selection {
+        if self.all_again {
+            Selection::All
+        } else {
+            Selection::SinceLast
+        }
+    }
+
+    fn start_preview(&mut self, device: &Arc<Device>, lang: Lang) {
+        let (tx, rx) = channel();
+        let device = Arc::clone(device);
+        let selection = self.selection();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                device
+                    .export_preview(selection)
+                    .map_err(|e| error_text(lang, &e)),
+            );
+        });
+        self.preview = None;
+        self.preview_rx = Some(rx);
+    }
+
+    fn start_export(&mut self, device: &Arc<Device>, petugas: &str, lang: Lang) {
+        let (tx, rx) = channel();
+        let device = Arc::clone(device);
+        let folder = PathBuf::from(self.folder.trim());
+        let selection = self.selection();
+        let petugas = petugas.to_string();
+        std::thread::spawn(move || {
+            let progress_tx = tx.clone();
+            let result = device.export(&folder, selection, &petugas, &mut |stage, f| {
+                let _ = progress_tx.send(Msg::Progress(stage, f));
+            });
+            let _ = tx.send(Msg::Done(result.map_err(|e| error_text(lang, &e))));
+        });
+        self.job = Some(rx);
+        self.stage = Some((Stage::Collecting, 0.0));
+        self.done = None;
+        self.nothing = false;
+        self.error = None;
+    }
+
+    /// Takes what the workers sent; true while something runs.
+    fn poll(&mut self, device: &Arc<Device>, lang: Lang) -> bool {
+        if let Some(rx) = &self.preview_rx {
+            match rx.try_recv() {
+                Ok(p) => {
+                    self.preview = Some(p);
+                    self.preview_rx = None;
+                }
+                Err(TryRecvError::Disconnected) => self.preview_rx = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        let mut finished = false;
+        if let Some(rx) = &self.job {
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Progress(stage, f)) => self.stage = Some((stage, f)),
+                    Ok(Msg::Done(r)) => {
+                        match r {
+                            Ok(ExportOutcome::Written(e)) => self.done = Some(Ok(*e)),
+                            Ok(ExportOutcome::Nothing { .. }) => self.nothing = true,
+                            Err(e) => self.done = Some(Err(e)),
+                        }
+                        finished = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        finished = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if finished {
+            self.job = None;
+            self.stage = None;
+            self.start_preview(device, lang);
+        }
+        self.job.is_some() || self.preview_rx.is_some()
+    }
+}
+
+/// A use-case error in the petugas's language where we know what it means; the detail follows.
+fn error_text(lang: Lang, e: &AppError) -> String {
+    match e {
+        AppError::NoRegistryKey => tr(lang, "export.no_key").to_string(),
+        AppError::Write(w) if w.is_full() => format!("{} ({w})", tr(lang, "export.err_full")),
+        AppError::Write(w) => format!("{} ({w})", tr(lang, "export.err_write")),
+        AppError::NoFolder(_) => format!("{} ({e})", tr(lang, "export.err_folder")),
+        AppError::Bundle(_) | AppError::WrongDevice { .. } => {
+            format!("{} ({e})", tr(lang, "receipts.err_file"))
+        }
+        _ => format!("{}: {e}", tr(lang, "error.prefix")),
+    }
+}
+
+/// A full-width text field with its label (for touch, and for screen readers and tests).
+fn labelled_field(ui: &mut Ui, label: &str, value: &mut String) {
+    let label = ui.label(label);
+    ui.add(egui::TextEdit::singleline(value).min_size([ui.available_width(), TOUCH].into()))
+        .labelled_by(label.id);
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1_048_576.0)
+}
+
+pub fn export_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    device: &Arc<Device>,
+    petugas: &str,
+    st: &mut ExportState,
+) {
+    if st.poll(device, lang) {
+        ui.ctx().request_repaint_after(Duration::from_millis(100));
+    }
+    let running = st.job.is_some();
+    ui.heading(tr(lang, "export.title"));
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        // The registry's key.
+        match &st.key {
+            Some((name, fp)) => {
+                ui.label(trf(
+                    lang,
+                    "export.key",
+                    &[("name", name), ("fingerprint", fp)],
+                ));
+            }
+            None => {
+                ui.label(RichText::new(tr(lang, "export.no_key")).color(RED).strong());
+                for f in st.key_files.clone() {
+                    let text = trf(
+                        lang,
+                        "export.use_key",
+                        &[("file", &f.display().to_string())],
+                    );
+                    if big_button(ui, &text).clicked() {
+                        set_key(st, device, lang, &f);
+                    }
+                }
+                labelled_field(ui, tr(lang, "export.key_path"), &mut st.key_path);
+                if big_button(ui, tr(lang, "export.set_key")).clicked() {
+                    let path = PathBuf::from(st.key_path.trim());
+                    set_key(st, device, lang, &path);
+                }
+                ui.separator();
+            }
+        }
+
+        // Where to.
+        ui.label(RichText::new(tr(lang, "export.where")).strong());
+        if st.drives.is_empty() {
+            ui.label(tr(lang, "drives.none"));
+        }
+        for d in st.drives.clone() {
+            let free = d
+                .free
+                .map(|f| trf(lang, "drives.free", &[("mb", &megabytes(f))]))
+                .unwrap_or_default();
+            let path = d.path.display().to_string();
+            let chosen = st.folder == path;
+            let text = format!("{} — {free}", d.label);
+            if ui
+                .add(
+                    egui::Button::selectable(chosen, text)
+                        .min_size([ui.available_width(), TOUCH].into()),
+                )
+                .clicked()
+            {
+                st.folder = path;
+            }
+        }
+        labelled_field(ui, tr(lang, "export.folder"), &mut st.folder);
+        if big_button(ui, tr(lang, "drives.refresh")).clicked() {
+            st.refresh(device, lang);
+        }
+        ui.separator();
+
+        // What.
+        let before = st.all_again;
+        ui.checkbox(&mut st.all_again, tr(lang, "export.all_again"));
+        if st.all_again != before {
+            st.start_preview(device, lang);
+        }
+        let mut can_export = false;
+        match &st.preview {
+            None => {
+                ui.label(tr(lang, "export.counting"));
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(e).color(RED));
+            }
+            Some(Ok(p)) if p.families == 0 => {
+                ui.label(tr(lang, "export.nothing"));
+            }
+            Some(Ok(p)) => {
+                ui.label(
+                    RichText::new(trf(
+                        lang,
+                        "export.preview",
+                        &[
+                            ("families", &p.families.to_string()),
+                            ("photos", &p.attachments.to_string()),
+                            ("mb", &megabytes(p.bytes)),
+                        ],
+                    ))
+                    .strong(),
+                );
+                can_export = true;
+            }
+        }
+        let ready = can_export && st.key.is_some() && !st.folder.trim().is_empty() && !running;
+        if ui
+            .add_enabled(
+                ready,
+                egui::Button::new(RichText::new(tr(lang, "export.start")).size(20.0))
+                    .min_size([ui.available_width(), TOUCH * 1.4].into()),
+            )
+            .clicked()
+        {
+            st.start_export(device, petugas, lang);
+        }
+
+        // How it went.
+        if let Some((stage, f)) = st.stage {
+            let key = match stage {
+                Stage::Collecting => "export.stage_collecting",
+                Stage::Writing => "export.stage_writing",
+                Stage::Verifying => "export.stage_verifying",
+                Stage::Marking => "export.stage_marking",
+            };
+            ui.label(tr(lang, key));
+            ui.add(egui::ProgressBar::new(f).show_percentage());
+        }
+        if st.nothing {
+            ui.label(tr(lang, "export.nothing"));
+        }
+        match &st.done {
+            Some(Ok(e)) => {
+                ui.label(
+                    RichText::new(tr(lang, "export.safe_to_remove"))
+                        .color(GREEN)
+                        .size(24.0)
+                        .strong(),
+                );
+                ui.label(trf(
+                    lang,
+                    "export.done",
+                    &[
+                        ("families", &e.families.to_string()),
+                        ("file", &e.file),
+                        ("mb", &megabytes(e.size)),
+                    ],
+                ));
+                ui.label(tr(lang, "export.verified"));
+            }
+            Some(Err(msg)) => {
+                ui.label(RichText::new(msg).color(RED).strong());
+                ui.label(tr(lang, "export.nothing_marked"));
+            }
+            None => {}
+        }
+    });
+}
+
+fn set_key(st: &mut ExportState, device: &Arc<Device>, lang: Lang, path: &std::path::Path) {
+    match device.set_registry_key_file(path) {
+        Ok(_) => {
+            st.error = None;
+            st.refresh(device, lang);
+        }
+        Err(e) => st.done = Some(Err(format!("{}: {e}", tr(lang, "export.key_refused")))),
+    }
+}
+
+/// The Receipts screen's state.
+#[derive(Default)]
+pub struct ReceiptsState {
+    pub folder: String,
+    files: Vec<PathBuf>,
+    rejected: Vec<RecordHead>,
+    history: Vec<ReceiptLog>,
+    last: Option<Result<(ReceiptOutcome, bool), String>>,
+}
+
+impl ReceiptsState {
+    pub fn new(device: &Device) -> ReceiptsState {
+        let mut s = ReceiptsState::default();
+        if let Some(d) = drives::removable().first() {
+            s.folder = d.path.display().to_string();
+        }
+        s.refresh(device);
+        s
+    }
+
+    fn refresh(&mut self, device: &Device) {
+        let mut files: Vec<PathBuf> = drives::removable()
+            .iter()
+            .flat_map(|d| drives::files_named(&d.path, is_receipt_name))
+            .collect();
+        let typed = self.folder.trim();
+        if !typed.is_empty() {
+            let p = PathBuf::from(typed);
+            if p.is_file() {
+                files.push(p);
+            } else {
+                files.extend(drives::files_named(&p, is_receipt_name));
+            }
+        }
+        files.dedup();
+        self.files = files;
+        self.rejected = device.list(Some(Status::Rejected)).unwrap_or_default();
+        self.history = device.receipts().unwrap_or_default();
+    }
+}
+
+pub fn receipts_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    device: &Device,
+    st: &mut ReceiptsState,
+    cmd: &mut Option<Command>,
+) {
+    ui.heading(tr(lang, "receipts.title"));
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        labelled_field(ui, tr(lang, "receipts.folder"), &mut st.folder);
+        if big_button(ui, tr(lang, "drives.refresh")).clicked() {
+            st.refresh(device);
+        }
+        if st.files.is_empty() {
+            ui.label(tr(lang, "receipts.none_found"));
+        }
+        for f in st.files.clone() {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if big_button(ui, &trf(lang, "receipts.apply", &[("file", &name)])).clicked() {
+                st.last = Some(
+                    device
+                        .apply_receipt_file(&f)
+                        .map(|(_, o, first)| (o, first))
+                        .map_err(|e| error_text(lang, &e)),
+                );
+                st.refresh(device);
+            }
+        }
+        match &st.last {
+            Some(Ok((o, first))) => {
+                if !first {
+                    ui.label(tr(lang, "receipts.already"));
+                }
+                ui.label(
+                    RichText::new(trf(
+                        lang,
+                        "receipts.outcome",
+                        &[
+                            ("accepted", &o.accepted.to_string()),
+                            ("rejected", &o.rejected.to_string()),
+                        ],
+                    ))
+                    .color(GREEN)
+                    .strong(),
+                );
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(e).color(RED).strong());
+            }
+            None => {}
+        }
+        ui.separator();
+        ui.label(RichText::new(tr(lang, "receipts.rejected")).strong());
+        if st.rejected.is_empty() {
+            ui.label(tr(lang, "receipts.no_rejected"));
+        }
+        let mut open: Option<Uuid> = None;
+        for head in &st.rejected {
+            ui.group(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "{} · KK {}",
+                        head.summary.head_name, head.summary.no_kk
+                    ))
+                    .strong(),
+                );
+                for r in head.rejection_reasons() {
+                    ui.label(RichText::new(format!("• {}", r.get(lang))).color(RED));
+                }
+                let fix = format!("{} — {}", tr(lang, "receipts.fix"), head.summary.head_name);
+                if big_button(ui, &fix).clicked() {
+                    open = Some(head.id);
+                }
+            });
+        }
+        if let Some(id) = open {
+            *cmd = Some(Command::Open(id));
+        }
+        if !st.history.is_empty() {
+            ui.separator();
+            ui.label(RichText::new(tr(lang, "receipts.history")).strong());
+            for h in &st.history {
+                ui.label(format!(
+                    "{} · {} · {} / {}",
+                    h.applied_at.format("%Y-%m-%d %H:%M"),
+                    h.registry,
+                    h.outcome.accepted,
+                    h.outcome.rejected
+                ));
+            }
+        }
+    });
+}
