@@ -138,14 +138,14 @@ impl Device {
         self.store.export_revisions::<AppError>(from, to, |raw| {
             revisions += 1;
             bytes += raw.len() as u64;
-            if let Ok(r) = serde_json::from_slice::<crate::model::record::Revision>(raw) {
-                families.insert(r.record);
-                for v in r.answers.values() {
-                    if let Some(s) = v.as_str().filter(|s| bundle::is_sha256_hex(s)) {
-                        hashes.insert(s.to_string());
-                    }
-                }
+            #[derive(serde::Deserialize)]
+            struct Rec {
+                record: uuid::Uuid,
             }
+            if let Ok(r) = serde_json::from_slice::<Rec>(raw) {
+                families.insert(r.record);
+            }
+            crate::model::record::attachment_refs(raw, &mut hashes);
             Ok(())
         })?;
         let mut attachments = 0;

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::manifest::{Counts, DeviceRef, ExportKind, FormRef, Manifest, Part, SeqRange};
 use super::{
     ATTACHMENT_DIR, BundleError, FORMAT, FORMAT_VERSION, MANIFEST_FILE, REVISIONS_FILE, Result,
-    SIGNATURE_FILE, hex, is_sha256_hex,
+    SIGNATURE_FILE, hex,
 };
-use crate::model::record::Revision;
+use crate::model::record::attachment_refs;
 
 /// zstd level: 3 is zstd's own default, a good speed/size balance on a tablet CPU.
 const ZSTD_LEVEL: i32 = 3;
@@ -66,11 +66,78 @@ pub struct Header {
     pub kind: ExportKind,
 }
 
+/// Lines are handed to the compressor in batches of about this many bytes.
+const BATCH: usize = 1 << 20;
+
+/// The compressor: a worker thread that hashes the plain JSON lines and compresses them while the
+/// caller reads and parses the next ones (two cores, two stages).
+struct Compressor {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<io::Result<Compressed>>>,
+}
+
+struct Compressed {
+    zst: Vec<u8>,
+    zsha: String,
+    zsize: u64,
+    plain_sha: String,
+    plain_size: u64,
+}
+
+impl Compressor {
+    fn start() -> Compressor {
+        // Two batches in flight at most: memory stays a few MB whatever the export's size.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let worker = std::thread::spawn(move || -> io::Result<Compressed> {
+            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
+            let mut plain = Sha256::new();
+            let mut plain_size = 0u64;
+            for batch in rx {
+                plain.update(&batch);
+                plain_size += batch.len() as u64;
+                enc.write_all(&batch)?;
+            }
+            let (zst, zsha, zsize) = enc.finish()?.finish();
+            Ok(Compressed {
+                zst,
+                zsha,
+                zsize,
+                plain_sha: hex(&plain.finalize()),
+                plain_size,
+            })
+        });
+        Compressor {
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    fn send(&mut self, batch: Vec<u8>) -> Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(batch));
+        if matches!(sent, Some(Ok(()))) {
+            return Ok(());
+        }
+        // The worker stopped early: its error says why.
+        Err(match self.finish() {
+            Err(e) => e,
+            Ok(_) => BundleError::invalid("the compressor stopped"),
+        })
+    }
+
+    fn finish(&mut self) -> Result<Compressed> {
+        self.tx = None;
+        match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => Ok(r?),
+            Some(Err(_)) => Err(BundleError::invalid("the compressor thread failed")),
+            None => Err(BundleError::invalid("the compressor already finished")),
+        }
+    }
+}
+
 /// Collects revisions into the compressed `revisions.jsonl.zst` and counts what the manifest says.
 pub struct Builder {
-    zst: zstd::stream::Encoder<'static, HashingWriter<Vec<u8>>>,
-    plain: Sha256,
-    plain_size: u64,
+    compressor: Compressor,
+    batch: Vec<u8>,
     revisions: u64,
     records: BTreeSet<Uuid>,
     petugas: BTreeSet<String>,
@@ -81,9 +148,8 @@ pub struct Builder {
 impl Builder {
     pub fn new() -> Result<Builder> {
         Ok(Builder {
-            zst: zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?,
-            plain: Sha256::new(),
-            plain_size: 0,
+            compressor: Compressor::start(),
+            batch: Vec::with_capacity(BATCH + 64 * 1024),
             revisions: 0,
             records: BTreeSet::new(),
             petugas: BTreeSet::new(),
@@ -99,23 +165,36 @@ impl Builder {
                 "a stored revision contains a raw line break",
             ));
         }
-        let rev: Revision = serde_json::from_slice(raw)
+        // Only what the manifest counts: the answers are skipped by the parser, not built.
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            record: Uuid,
+            #[serde(borrow)]
+            petugas: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            form_id: std::borrow::Cow<'a, str>,
+            form_version: u64,
+        }
+        let rev: Head<'_> = serde_json::from_slice(raw)
             .map_err(|e| BundleError::invalid(format!("a stored revision is not valid: {e}")))?;
-        collect_hashes(
-            &serde_json::Value::Object(rev.answers),
-            &mut self.referenced,
-        );
+        attachment_refs(raw, &mut self.referenced);
         self.records.insert(rev.record);
-        self.petugas.insert(rev.petugas);
-        self.forms.insert(FormRef {
-            id: rev.form_id,
+        if !self.petugas.contains(rev.petugas.as_ref()) {
+            self.petugas.insert(rev.petugas.into_owned());
+        }
+        let form = FormRef {
+            id: rev.form_id.into_owned(),
             version: rev.form_version,
-        });
-        self.zst.write_all(raw)?;
-        self.zst.write_all(b"\n")?;
-        self.plain.update(raw);
-        self.plain.update(b"\n");
-        self.plain_size += raw.len() as u64 + 1;
+        };
+        if !self.forms.contains(&form) {
+            self.forms.insert(form);
+        }
+        self.batch.extend_from_slice(raw);
+        self.batch.push(b'\n');
+        if self.batch.len() >= BATCH {
+            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH + 64 * 1024));
+            self.compressor.send(full)?;
+        }
         self.revisions += 1;
         Ok(())
     }
@@ -137,13 +216,18 @@ impl Builder {
         key: &SigningKey,
         attachments: &mut dyn AttachmentSource,
     ) -> Result<Sealed> {
-        let (hashed, zsha, zsize) = self.zst.finish()?.finish();
+        let mut compressor = self.compressor;
+        if !self.batch.is_empty() {
+            compressor.send(self.batch)?;
+        }
+        let c = compressor.finish()?;
+        let hashed = c.zst;
         let mut parts = vec![Part {
             path: REVISIONS_FILE.into(),
-            size: zsize,
-            sha256: zsha,
-            plain_size: Some(self.plain_size),
-            plain_sha256: Some(hex(&self.plain.finalize())),
+            size: c.zsize,
+            sha256: c.zsha,
+            plain_size: Some(c.plain_size),
+            plain_sha256: Some(c.plain_sha),
         }];
         let mut included = Vec::new();
         for hash in &self.referenced {
@@ -260,18 +344,6 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: 
     h.set_groupname("pendata")?;
     tar.append_data(&mut h, path, bytes)?;
     Ok(())
-}
-
-/// Every string in the answers that names an attachment by its SHA-256.
-fn collect_hashes(v: &serde_json::Value, out: &mut BTreeSet<String>) {
-    match v {
-        serde_json::Value::String(s) if is_sha256_hex(s) => {
-            out.insert(s.clone());
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_hashes(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| collect_hashes(x, out)),
-        _ => {}
-    }
 }
 
 /// A directory on removable media, as the safe writer needs it. Tests wrap it to fail at any step.

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
 
 use super::tables::LIST;
@@ -107,8 +107,16 @@ pub(super) fn list_key(head: &RecordHead) -> ListKey {
 /// Writes `head`'s row under its current key. Call [`unlist`] with the previous head first when the
 /// change time moved.
 pub(super) fn list(txn: &WriteTransaction, head: &RecordHead) -> Result<()> {
+    list_in(&mut txn.open_table(LIST)?, head)
+}
+
+/// [`list`] into a table already open (for many heads in one transaction).
+pub(super) fn list_in(
+    table: &mut Table<ListKey, (u8, &str, &str, &str, &str)>,
+    head: &RecordHead,
+) -> Result<()> {
     let s = &head.summary;
-    txn.open_table(LIST)?.insert(
+    table.insert(
         list_key(head),
         (
             status_code(head.status),

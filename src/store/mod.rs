@@ -32,6 +32,10 @@ use tables::{ATTACHMENTS, LIST, META, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUE
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
 pub const FORMAT_VERSION: u32 = 3;
 
+/// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
+/// far past its budget; the operating system's file cache still holds what is read often.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The file name of the store inside the data directory.
 pub const STORE_FILE: &str = "pendata.redb";
 
@@ -341,7 +345,10 @@ impl Store {
         if tmp.exists() {
             std::fs::remove_file(&tmp)?;
         }
-        let db = Database::create(&tmp).map_err(|e| corrupt(&tmp, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&tmp)
+            .map_err(|e| corrupt(&tmp, e))?;
         let (store, device) = Store::init(db, tmp.clone(), name, now)?;
         drop(store);
         std::fs::rename(&tmp, &path)?;
@@ -396,7 +403,7 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
-        let db = match Database::open(&path) {
+        let db = match Database::builder().set_cache_size(CACHE_BYTES).open(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Busy),
             Err(e) => return Err(corrupt(&path, e)),

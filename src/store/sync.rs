@@ -14,7 +14,7 @@ use super::tables::{
 };
 use super::{Result, Status, StatusEvent, Store, StoreError, decode};
 use crate::model::Localized;
-use crate::model::record::Action;
+use crate::model::record::{Action, attachment_refs};
 
 /// The META key of the export watermark: the last sequence position an incremental export covered.
 const WATERMARK: &str = "last_export";
@@ -122,6 +122,25 @@ struct ActionOnly {
     action: Action,
 }
 
+/// What a stored revision did. Revisions are written with `action` among their first fields, so a look
+/// at the start of the bytes answers without parsing the answers; anything else is parsed in full.
+fn action_of(raw: &[u8]) -> Result<Action> {
+    const KEY: &[u8] = b"\"action\":\"";
+    let head = raw.get(..raw.len().min(200)).unwrap_or(raw);
+    if let Some(at) = head.windows(KEY.len()).position(|w| w == KEY) {
+        let rest = raw.get(at + KEY.len()..).unwrap_or_default();
+        let word = rest.split(|&b| b == b'"').next().unwrap_or_default();
+        match word {
+            b"created" => return Ok(Action::Created),
+            b"saved" => return Ok(Action::Saved),
+            b"finalized" => return Ok(Action::Finalized),
+            b"corrected" => return Ok(Action::Corrected),
+            _ => {}
+        }
+    }
+    Ok(decode::<ActionOnly>(raw, "revision")?.action)
+}
+
 impl Store {
     /// The last sequence position an incremental export covered (0 before the first export).
     pub fn export_watermark(&self) -> Result<u64> {
@@ -165,26 +184,26 @@ impl Store {
                         k.value()
                     ))
                 })?;
-            let action: ActionOnly = decode(raw.value(), "revision")?;
-            if action.action != Action::Finalized {
+            if action_of(raw.value())? != Action::Finalized {
                 continue;
             }
             // The corrections since the previous finalizing of this record, oldest first.
+            // One backwards range walk, not a lookup per revision: autosaves make these histories long.
             let mut corrections = Vec::new();
-            for back in (1..n).rev() {
-                let Some(prev) = revisions.get((id, back)).map_err(StoreError::from)? else {
-                    break;
-                };
-                match decode::<ActionOnly>(prev.value(), "revision")?.action {
+            for prev in revisions
+                .range((id, 1)..(id, n))
+                .map_err(StoreError::from)?
+                .rev()
+            {
+                let (_, prev) = prev.map_err(StoreError::from)?;
+                match action_of(prev.value())? {
                     Action::Finalized | Action::Created => break,
-                    Action::Corrected => corrections.push(back),
+                    Action::Corrected => corrections.push(prev),
                     Action::Saved => {}
                 }
             }
-            for back in corrections.into_iter().rev() {
-                if let Some(prev) = revisions.get((id, back)).map_err(StoreError::from)? {
-                    each(prev.value())?;
-                }
+            for prev in corrections.iter().rev() {
+                each(prev.value())?;
             }
             each(raw.value())?;
             items.push(ExportItem {
@@ -210,7 +229,11 @@ impl Store {
         let mut marked = Marked::default();
         {
             let mut records = txn.open_table(RECORDS)?;
-            for item in items {
+            let mut list = txn.open_table(super::tables::LIST)?;
+            // In key order: neighbouring keys share B-tree pages.
+            let mut order: Vec<&ExportItem> = items.iter().collect();
+            order.sort_unstable_by_key(|i| i.record);
+            for item in order {
                 let Some(raw) = records
                     .get(item.record.as_u128())?
                     .map(|v| v.value().to_vec())
@@ -231,7 +254,7 @@ impl Store {
                     marked.again += 1;
                 }
                 head.status = Status::Exported;
-                super::list::list(&txn, &head)?;
+                super::list::list_in(&mut list, &head)?;
                 head.events.push(StatusEvent {
                     status: Status::Exported,
                     at: now,
@@ -436,7 +459,7 @@ impl Store {
             for (id, head) in &victims {
                 for n in 1..=head.revision {
                     if let Some(raw) = revisions.remove((*id, n))? {
-                        hashes_in(raw.value(), &mut candidates);
+                        attachment_refs(raw.value(), &mut candidates);
                         out.revisions += 1;
                     }
                 }
@@ -458,7 +481,7 @@ impl Store {
             if !candidates.is_empty() {
                 let mut still = BTreeSet::new();
                 for r in revisions.iter()? {
-                    hashes_in(r?.1.value(), &mut still);
+                    attachment_refs(r?.1.value(), &mut still);
                 }
                 let mut attachments = txn.open_table(ATTACHMENTS)?;
                 for h in candidates.difference(&still) {
@@ -483,39 +506,25 @@ impl Store {
     }
 }
 
-/// Every quoted 64-digit lowercase hex string in a JSON document (how answers name attachments).
-fn hashes_in(json: &[u8], out: &mut BTreeSet<String>) {
-    let mut i = 0;
-    while let Some(pos) = json
-        .get(i..)
-        .and_then(|s| s.iter().position(|&b| b == b'"'))
-    {
-        let start = i + pos + 1;
-        let cand = json.get(start..start + 64);
-        let closes = json.get(start + 64) == Some(&b'"');
-        if let Some(c) = cand
-            && closes
-            && c.iter()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-        {
-            out.insert(String::from_utf8_lossy(c).into_owned());
-            i = start + 65;
-        } else {
-            i = start;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_hashes_in_json() {
-        let h = "a".repeat(64);
-        let doc = format!(r#"{{"foto":"{h}","x":"{}","y":"b"}}"#, "A".repeat(64));
-        let mut out = BTreeSet::new();
-        hashes_in(doc.as_bytes(), &mut out);
-        assert_eq!(out.into_iter().collect::<Vec<_>>(), vec![h]);
+    fn the_action_is_read_from_the_start_or_parsed() {
+        for (text, want) in [
+            ("created", Action::Created),
+            ("saved", Action::Saved),
+            ("finalized", Action::Finalized),
+            ("corrected", Action::Corrected),
+        ] {
+            let quick =
+                format!(r#"{{"record":"x","number":1,"seq":1,"action":"{text}","answers":{{}}}}"#);
+            assert_eq!(action_of(quick.as_bytes()).unwrap(), want);
+            // Far from the start (another writer's field order): parsed in full.
+            let late = format!(r#"{{"pad":"{}","action":"{text}"}}"#, "p".repeat(300));
+            assert_eq!(action_of(late.as_bytes()).unwrap(), want);
+        }
+        assert!(action_of(br#"{"action":"eaten"}"#).is_err());
     }
 }

@@ -1,0 +1,179 @@
+//! Export benchmark, side by side in one run: Pendata's export of N final families (read from the store,
+//! compressed, signed, encrypted, written safely and read back, records marked) against the standard
+//! pipeline `tar | zstd -3 | age -r RECIPIENT` over the same JSON lines already sitting in a file. Also the
+//! peak resident memory of this process during the export (the store is filled by a child process, so the
+//! high-water mark is the export's).
+//!
+//! Run: `cargo bench --bench sync` (N = 100,000; `PENDATA_BENCH_FAMILIES=20000` for a quicker run). Needs
+//! `age`, `zstd` and `tar` on the PATH for the comparison.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use pendata::app::Device;
+use pendata::app::sync::{ExportOutcome, Selection, Stage};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn main() {
+    let families: usize = std::env::var("PENDATA_BENCH_FAMILIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-sync");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let tab = root.join("tablet");
+    let reg = root.join("registry");
+    let bin = env!("CARGO_BIN_EXE_pendata");
+    let t = Instant::now();
+    run(Command::new(bin).args(["registry", "init"]).arg(&reg));
+    run(Command::new(bin)
+        .arg("--data-dir")
+        .arg(&tab)
+        .args(["init", "--device-name", "Bench", "--registry-key"])
+        .arg(reg.join("registry.pub")));
+    run(Command::new(bin).arg("--data-dir").arg(&tab).args([
+        "demo",
+        "--drafts",
+        "0",
+        "--families",
+        &families.to_string(),
+    ]));
+    eprintln!(
+        "filled {families} families in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let rss_before = peak_rss_mb();
+
+    // The same JSON lines the bundle carries, in a file, for the standard pipeline.
+    let device = Device::open(&tab).unwrap();
+    // What reading alone costs: one pass over the store's revisions, doing nothing with them.
+    for _ in 0..2 {
+        let t = Instant::now();
+        let mut n = 0u64;
+        device
+            .store
+            .export_revisions::<pendata::store::StoreError>(1, u64::MAX, |raw| {
+                n += raw.len() as u64;
+                Ok(())
+            })
+            .unwrap();
+        eprintln!(
+            "reading the revisions from the store: {:.0} ms ({} MB)",
+            t.elapsed().as_secs_f64() * 1000.0,
+            n / 1_048_576
+        );
+    }
+    let lines_path = root.join("revisions.jsonl");
+    let mut lines = std::io::BufWriter::new(std::fs::File::create(&lines_path).unwrap());
+    let mut plain = 0u64;
+    device
+        .store
+        .export_revisions::<pendata::store::StoreError>(1, u64::MAX, |raw| {
+            use std::io::Write;
+            lines.write_all(raw).unwrap();
+            lines.write_all(b"\n").unwrap();
+            plain += raw.len() as u64 + 1;
+            Ok(())
+        })
+        .unwrap();
+    drop(lines);
+    let mb = plain as f64 / 1_048_576.0;
+    let recipient = pendata::bundle::keys::RegistryPub::parse(
+        &std::fs::read(reg.join("registry.pub")).unwrap(),
+    )
+    .unwrap()
+    .age_recipients[0]
+        .clone();
+
+    let have_tools = ["age", "zstd", "tar"]
+        .iter()
+        .all(|t| Command::new(t).arg("--version").output().is_ok());
+
+    // Alternate the two, twice, so both see the same machine weather; ours marks records, so the second
+    // round of ours is a full re-export (`--all`), the same work.
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut file_size = 0;
+    for round in 0..2 {
+        let stick = root.join(format!("stick{round}"));
+        std::fs::create_dir_all(&stick).unwrap();
+        let t = Instant::now();
+        let mut stages: Vec<(Stage, f64)> = Vec::new();
+        let out = device
+            .export(&stick, Selection::All, "BENCH", &mut |stage, _| {
+                if stages.last().is_none_or(|(s, _)| *s != stage) {
+                    stages.push((stage, t.elapsed().as_secs_f64()));
+                }
+            })
+            .unwrap();
+        let total = t.elapsed().as_secs_f64();
+        ours.push(total);
+        let mut split = String::new();
+        for (i, (stage, at)) in stages.iter().enumerate() {
+            let end = stages.get(i + 1).map_or(total, |(_, t)| *t);
+            split.push_str(&format!(" {stage:?} {:.0} ms", (end - at) * 1000.0));
+        }
+        eprintln!("round {round}: ours {total:.2} s:{split}");
+        if let ExportOutcome::Written(e) = out {
+            file_size = e.size;
+        }
+        if have_tools {
+            let t = Instant::now();
+            let script = format!(
+                "tar -C '{}' -cf - revisions.jsonl | zstd -3 -q -c | age -r {recipient} > '{}/std.tar.zst.age' && sync -f '{}/std.tar.zst.age'",
+                root.display(),
+                stick.display(),
+                stick.display()
+            );
+            run(Command::new("sh").arg("-c").arg(&script));
+            theirs.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let peak = peak_rss_mb();
+    println!(
+        "export of {families} families ({mb:.0} MB of JSON lines, bundle {:.1} MB)",
+        file_size as f64 / 1_048_576.0
+    );
+    println!(
+        "  pendata export:        {:.2} s  ({:.0} MB/s of JSON lines)",
+        best(&ours),
+        mb / best(&ours)
+    );
+    if have_tools {
+        println!(
+            "  tar | zstd -3 | age:   {:.2} s  ({:.0} MB/s)",
+            best(&theirs),
+            mb / best(&theirs)
+        );
+        println!(
+            "  ratio (ours / theirs throughput): {:.2}x",
+            best(&theirs) / best(&ours)
+        );
+    } else {
+        println!("  (age, zstd or tar missing: no comparison)");
+    }
+    println!("  peak resident memory: {peak:.0} MB (before the export: {rss_before:.0} MB)");
+}
