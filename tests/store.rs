@@ -457,6 +457,42 @@ fn the_list_pages_by_position_newest_first_under_filters() {
 }
 
 #[test]
+fn a_format_3_store_gets_its_milestone_index_and_exports_the_same() {
+    let (dir, store) = store_with_families(300);
+    // Some corrected records are finalized again: their export carries the correction first.
+    let drafts: Vec<_> = store
+        .list(Some(Status::Draft))
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.revision > 2)
+        .take(5)
+        .collect();
+    assert!(!drafts.is_empty(), "the fixture has corrected records");
+    for h in &drafts {
+        store
+            .finalize(h.id, h.revision, "P001", vec![], now())
+            .unwrap();
+    }
+    let exported = |store: &Store| {
+        let mut lines = Vec::new();
+        let items = store
+            .export_revisions::<StoreError>(1, u64::MAX, |raw| {
+                lines.push(raw.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        (lines, items.len())
+    };
+    let before = exported(&store);
+    assert_eq!(before.1, 100 + drafts.len());
+    store.force_format_version(3, true).unwrap();
+    drop(store);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(exported(&store), before);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+#[test]
 fn a_format_2_store_gets_its_list_index() {
     let (dir, store) = store_with_families(300);
     let before: Vec<ListRow> = store

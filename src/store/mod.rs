@@ -27,10 +27,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::Localized;
-use tables::{ATTACHMENTS, LIST, META, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+use tables::{ATTACHMENTS, LIST, META, MILESTONES, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
 /// far past its budget; the operating system's file cache still holds what is read often.
@@ -389,6 +389,7 @@ impl Store {
             txn.open_table(LIST)?;
             txn.open_table(REVISIONS)?;
             txn.open_table(SEQUENCE)?;
+            txn.open_table(MILESTONES)?;
             txn.open_table(PETUGAS)?;
             txn.open_table(ATTACHMENTS)?;
             txn.open_multimap_table(SEARCH)?;
@@ -482,6 +483,17 @@ impl Store {
                     for r in records.iter()? {
                         let (_, v) = r?;
                         list::list(&txn, &decode(v.value(), "record")?)?;
+                    }
+                }
+                // Format 3 had no milestone index: one pass over the history.
+                3 => {
+                    let revisions = txn.open_table(REVISIONS)?;
+                    let mut milestones = txn.open_table(MILESTONES)?;
+                    for r in revisions.iter()? {
+                        let (k, v) = r?;
+                        if let Some(code) = sync::milestone_code(sync::action_of(v.value())?) {
+                            milestones.insert(k.value(), code)?;
+                        }
                     }
                 }
                 v => {
@@ -960,6 +972,7 @@ impl Store {
         let revisions = txn.open_table(REVISIONS)?;
         let seq = txn.open_table(SEQUENCE)?;
         let listed = txn.open_table(LIST)?;
+        let milestones = txn.open_table(MILESTONES)?;
         if listed.len()? != records.len()? {
             problems.push(format!(
                 "{} records but {} rows in the list index",
@@ -977,9 +990,17 @@ impl Store {
             }
             let mut expected = 1;
             for rv in revisions.range((id, 0)..=(id, u32::MAX))? {
-                let (key, _) = rv?;
+                let (key, raw) = rv?;
                 if key.value().1 != expected {
                     problems.push(format!("record {}: revision {} missing", head.id, expected));
+                }
+                let indexed = milestones.get(key.value())?.map(|c| c.value());
+                if indexed != sync::milestone_code(sync::action_of(raw.value())?) {
+                    problems.push(format!(
+                        "record {}: revision {} wrong in the milestone index",
+                        head.id,
+                        key.value().1
+                    ));
                 }
                 expected = key.value().1 + 1;
                 total += 1;
@@ -1046,7 +1067,8 @@ impl Store {
     }
 
     /// Test support: rewrites the stored format version (to exercise migrations and refusals); with
-    /// `drop_indexes`, also drops the indexes that format did not have (search before 2, list before 3).
+    /// `drop_indexes`, also drops the indexes that format did not have (search before 2, list before 3,
+    /// milestones before 4).
     #[doc(hidden)]
     pub fn force_format_version(&self, version: u32, drop_indexes: bool) -> Result<()> {
         let txn = self.db.begin_write()?;
@@ -1057,6 +1079,9 @@ impl Store {
         }
         if drop_indexes && version < 3 {
             txn.delete_table(LIST)?;
+        }
+        if drop_indexes && version < 4 {
+            txn.delete_table(MILESTONES)?;
         }
         txn.commit()?;
         Ok(())
@@ -1123,6 +1148,10 @@ fn append(
         acknowledged,
     };
     seq.insert(next, (id, head.revision))?;
+    if let Some(code) = sync::milestone_code(action) {
+        txn.open_table(MILESTONES)?
+            .insert((id, head.revision), code)?;
+    }
     txn.open_table(REVISIONS)?
         .insert((id, head.revision), serde_json::to_vec(&rev)?.as_slice())?;
     let terms = terms_of(&rev.answers);

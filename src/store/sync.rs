@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{
-    ATTACHMENTS, EXPORTS, META, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTS, META, MILESTONES, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
 };
 use super::{Result, Status, StatusEvent, Store, StoreError, decode};
 use crate::model::Localized;
@@ -122,9 +122,21 @@ struct ActionOnly {
     action: Action,
 }
 
+/// The milestone index's code for an action, if the index keeps it.
+pub(super) fn milestone_code(action: Action) -> Option<u8> {
+    match action {
+        Action::Finalized => Some(MILESTONE_FINALIZED),
+        Action::Corrected => Some(MILESTONE_CORRECTED),
+        Action::Created | Action::Saved => None,
+    }
+}
+
+const MILESTONE_FINALIZED: u8 = 1;
+const MILESTONE_CORRECTED: u8 = 2;
+
 /// What a stored revision did. Revisions are written with `action` among their first fields, so a look
 /// at the start of the bytes answers without parsing the answers; anything else is parsed in full.
-fn action_of(raw: &[u8]) -> Result<Action> {
+pub(super) fn action_of(raw: &[u8]) -> Result<Action> {
     const KEY: &[u8] = b"\"action\":\"";
     let head = raw.get(..raw.len().min(200)).unwrap_or(raw);
     if let Some(at) = head.windows(KEY.len()).position(|w| w == KEY) {
@@ -165,47 +177,50 @@ impl Store {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
         let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
         let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
+        let milestones = txn.open_table(MILESTONES).map_err(StoreError::from)?;
         let purged = optional(&txn, PURGED)?;
+        let read = |id: u128, n: u32| -> Result<_, StoreError> {
+            revisions.get((id, n))?.ok_or_else(|| {
+                StoreError::Storage(format!(
+                    "revision {n} of {} is missing",
+                    Uuid::from_u128(id)
+                ))
+            })
+        };
         let mut items = Vec::new();
         for entry in seq.range(from..=to).map_err(StoreError::from)? {
             let (k, v) = entry.map_err(StoreError::from)?;
             let (id, n) = v.value();
+            // The milestone index answers without reading the revision: autosaves are skipped unread.
+            let finalized = milestones
+                .get((id, n))
+                .map_err(StoreError::from)?
+                .is_some_and(|c| c.value() == MILESTONE_FINALIZED);
+            if !finalized {
+                continue;
+            }
             if let Some(p) = &purged
                 && p.get(id).map_err(StoreError::from)?.is_some()
             {
                 continue;
             }
-            let raw = revisions
-                .get((id, n))
-                .map_err(StoreError::from)?
-                .ok_or_else(|| {
-                    StoreError::Storage(format!(
-                        "sequence {} points at a missing revision",
-                        k.value()
-                    ))
-                })?;
-            if action_of(raw.value())? != Action::Finalized {
-                continue;
-            }
             // The corrections since the previous finalizing of this record, oldest first.
-            // One backwards range walk, not a lookup per revision: autosaves make these histories long.
             let mut corrections = Vec::new();
-            for prev in revisions
+            for m in milestones
                 .range((id, 1)..(id, n))
                 .map_err(StoreError::from)?
                 .rev()
             {
-                let (_, prev) = prev.map_err(StoreError::from)?;
-                match action_of(prev.value())? {
-                    Action::Finalized | Action::Created => break,
-                    Action::Corrected => corrections.push(prev),
-                    Action::Saved => {}
+                let (k, code) = m.map_err(StoreError::from)?;
+                if code.value() != MILESTONE_CORRECTED {
+                    break;
                 }
+                corrections.push(k.value().1);
             }
-            for prev in corrections.iter().rev() {
-                each(prev.value())?;
+            for back in corrections.into_iter().rev() {
+                each(read(id, back)?.value())?;
             }
-            each(raw.value())?;
+            each(read(id, n)?.value())?;
             items.push(ExportItem {
                 record: Uuid::from_u128(id),
                 revision: n,

@@ -18,6 +18,10 @@ pub const LIST: TableDefinition<(u64, u128), (u8, &str, &str, &str, &str)> =
 /// (record id, revision number from 1) → Revision: the append-only history.
 pub const REVISIONS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("revisions");
 
+/// (record id, revision number) → action code (1 finalized, 2 corrected): the revisions that matter to
+/// an export, so that it need not read a record's autosaves to find them. Since format 4.
+pub const MILESTONES: TableDefinition<(u128, u32), u8> = TableDefinition::new("milestones");
+
 /// Device change sequence (gap-free, from 1) → (record id, revision number).
 pub const SEQUENCE: TableDefinition<u64, (u128, u32)> = TableDefinition::new("sequence");
 
