@@ -98,10 +98,15 @@ fn status_of(code: u8) -> Option<Status> {
 }
 
 pub(super) fn list_key(head: &RecordHead) -> ListKey {
+    key_of(head.updated_at, head.id)
+}
+
+/// The list key of a record changed last at `updated_at`.
+pub(super) fn key_of(updated_at: chrono::DateTime<chrono::FixedOffset>, id: Uuid) -> ListKey {
     // Flipping the sign bit keeps the order of signed microseconds in an unsigned key; subtracting from
     // the maximum makes ascending keys run from the newest change to the oldest.
-    let micros = (head.updated_at.timestamp_micros() as u64) ^ (1 << 63);
-    (u64::MAX - micros, u128::MAX - head.id.as_u128())
+    let micros = (updated_at.timestamp_micros() as u64) ^ (1 << 63);
+    (u64::MAX - micros, u128::MAX - id.as_u128())
 }
 
 /// Writes `head`'s row under its current key. Call [`unlist`] with the previous head first when the
@@ -116,16 +121,22 @@ pub(super) fn list_in(
     head: &RecordHead,
 ) -> Result<()> {
     let s = &head.summary;
-    table.insert(
+    list_row(
+        table,
         list_key(head),
-        (
-            status_code(head.status),
-            s.head_name.as_str(),
-            s.no_kk.as_str(),
-            s.desa.as_str(),
-            s.address.as_str(),
-        ),
-    )?;
+        head.status,
+        [&s.head_name, &s.no_kk, &s.desa, &s.address],
+    )
+}
+
+/// Writes one row: status, and the head's name, KK, desa and address.
+pub(super) fn list_row(
+    table: &mut Table<ListKey, (u8, &str, &str, &str, &str)>,
+    key: ListKey,
+    status: Status,
+    [name, kk, desa, address]: [&str; 4],
+) -> Result<()> {
+    table.insert(key, (status_code(status), name, kk, desa, address))?;
     Ok(())
 }
 

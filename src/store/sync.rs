@@ -122,6 +122,68 @@ struct ActionOnly {
     action: Action,
 }
 
+/// The parts of a stored head that marking reads, borrowed from its bytes.
+#[derive(Deserialize)]
+struct HeadView<'a> {
+    id: Uuid,
+    status: Status,
+    revision: u32,
+    updated_at: DateTime<FixedOffset>,
+    #[serde(borrow)]
+    summary: SummaryView<'a>,
+}
+
+#[derive(Deserialize)]
+struct SummaryView<'a> {
+    #[serde(borrow, default)]
+    head_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    no_kk: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    desa: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    address: std::borrow::Cow<'a, str>,
+}
+
+/// A stored head (as this build writes it: compact JSON, `status` before `events` before `terms`) with
+/// its status set to exported and `event` appended to its events, edited as bytes. Inside JSON strings
+/// every quote is escaped, so the first `"status":"` and `"events":[` and the `],"terms":` after them
+/// can only be the head's own keys. `None` when the bytes are not in that shape: decode in full then.
+fn patch_exported(raw: &[u8], event: &[u8]) -> Option<Vec<u8>> {
+    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    }
+    let status_key: &[u8] = br#""status":""#;
+    let s = find(raw, status_key, 0)? + status_key.len();
+    let rest = raw.get(s..)?;
+    let old_len = if rest.starts_with(b"final\"") {
+        "final".len()
+    } else if rest.starts_with(b"exported\"") {
+        "exported".len()
+    } else {
+        return None;
+    };
+    let events_key: &[u8] = br#""events":["#;
+    let e = find(raw, events_key, s)? + events_key.len();
+    // Where the new event goes: into an empty list, or after the last event.
+    let (at, sep): (usize, &[u8]) = if raw.get(e) == Some(&b']') {
+        (e, b"")
+    } else {
+        (find(raw, br#"],"terms":"#, e)?, b",")
+    };
+    let mut out = Vec::with_capacity(raw.len() + event.len() + 4);
+    out.extend_from_slice(raw.get(..s)?);
+    out.extend_from_slice(b"exported");
+    out.extend_from_slice(raw.get(s + old_len..at)?);
+    out.extend_from_slice(sep);
+    out.extend_from_slice(event);
+    out.extend_from_slice(raw.get(at..)?);
+    Some(out)
+}
+
 /// The milestone index's code for an action, if the index keeps it.
 pub(super) fn milestone_code(action: Action) -> Option<u8> {
     match action {
@@ -248,6 +310,12 @@ impl Store {
             // In key order: neighbouring keys share B-tree pages.
             let mut order: Vec<&ExportItem> = items.iter().collect();
             order.sort_unstable_by_key(|i| i.record);
+            let event = serde_json::to_vec(&StatusEvent {
+                status: Status::Exported,
+                at: now,
+                by: Some(log.file.clone()),
+                reasons: Vec::new(),
+            })?;
             for item in order {
                 let Some(raw) = records
                     .get(item.record.as_u128())?
@@ -256,27 +324,38 @@ impl Store {
                     marked.unchanged += 1;
                     continue;
                 };
-                let mut head: super::RecordHead = decode(&raw, "record")?;
-                if head.revision != item.revision
-                    || !matches!(head.status, Status::Final | Status::Exported)
+                // Only what the decision and the list row need, borrowed; the head is then edited in
+                // place (a full decode and encode of 20,000 heads was most of an export's marking).
+                let view: HeadView<'_> = serde_json::from_slice(&raw)
+                    .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
+                if view.revision != item.revision
+                    || !matches!(view.status, Status::Final | Status::Exported)
                 {
                     marked.unchanged += 1;
                     continue;
                 }
-                if head.status == Status::Final {
+                if view.status == Status::Final {
                     marked.exported += 1;
                 } else {
                     marked.again += 1;
                 }
-                head.status = Status::Exported;
-                super::list::list_in(&mut list, &head)?;
-                head.events.push(StatusEvent {
-                    status: Status::Exported,
-                    at: now,
-                    by: Some(log.file.clone()),
-                    reasons: Vec::new(),
-                });
-                records.insert(item.record.as_u128(), serde_json::to_vec(&head)?.as_slice())?;
+                let s = &view.summary;
+                super::list::list_row(
+                    &mut list,
+                    super::list::key_of(view.updated_at, view.id),
+                    Status::Exported,
+                    [&s.head_name, &s.no_kk, &s.desa, &s.address],
+                )?;
+                let bytes = match patch_exported(&raw, &event) {
+                    Some(bytes) => bytes,
+                    None => {
+                        let mut head: super::RecordHead = decode(&raw, "record")?;
+                        head.status = Status::Exported;
+                        head.events.push(decode(&event, "status event")?);
+                        serde_json::to_vec(&head)?
+                    }
+                };
+                records.insert(item.record.as_u128(), bytes.as_slice())?;
             }
             txn.open_table(EXPORTS)?
                 .insert(log.bundle_id.as_u128(), serde_json::to_vec(log)?.as_slice())?;
@@ -524,6 +603,48 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marking_in_place_writes_what_a_full_decode_and_encode_writes() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-29T08:00:00+08:00").unwrap();
+        let tricky = r#"Budi "events":[ ],"terms": "status":"final" \ ]"#;
+        let mut fresh =
+            super::super::RecordHead::new(Uuid::now_v7(), "keluarga".into(), 1, "P001", at);
+        fresh.status = Status::Final;
+        fresh.summary.head_name = tricky.into();
+        fresh.summary.address = tricky.into();
+        fresh.terms = vec![tricky.into(), "budi".into()];
+        let mut again = fresh.clone();
+        again.status = Status::Exported;
+        again.events.push(StatusEvent {
+            status: Status::Exported,
+            at,
+            by: Some(tricky.into()),
+            reasons: vec![Localized::new(tricky, tricky)],
+        });
+        let event = StatusEvent {
+            status: Status::Exported,
+            at,
+            by: Some("pendata-x.age".into()),
+            reasons: Vec::new(),
+        };
+        let event_bytes = serde_json::to_vec(&event).unwrap();
+        for head in [fresh, again] {
+            let raw = serde_json::to_vec(&head).unwrap();
+            let mut want = head.clone();
+            want.status = Status::Exported;
+            want.events.push(event.clone());
+            let patched = patch_exported(&raw, &event_bytes).expect("this build's shape");
+            assert_eq!(
+                String::from_utf8(patched).unwrap(),
+                String::from_utf8(serde_json::to_vec(&want).unwrap()).unwrap()
+            );
+        }
+        // Not final or exported, or not this build's shape: left to the full decode.
+        assert!(patch_exported(br#"{"status":"draft","events":[],"terms":[]}"#, b"{}").is_none());
+        assert!(patch_exported(br#"{"status":"final"}"#, b"{}").is_none());
+        assert!(patch_exported(b"junk", b"{}").is_none());
+    }
 
     #[test]
     fn the_action_is_read_from_the_start_or_parsed() {
