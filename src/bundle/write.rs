@@ -134,6 +134,48 @@ impl Compressor {
     }
 }
 
+/// The record id, petugas, form id and form version of a stored revision, read from its bytes without
+/// parsing the answers. The store writes `record`, `form_id` and `form_version` before `answers` and
+/// `petugas` after it, in compact JSON; inside strings every quote is escaped. So the first `"record":"`,
+/// `"form_id":"` and `"form_version":` are the revision's own (nothing nested comes before them), and the
+/// last `"petugas":"` is too (nothing nested comes after it). Strings with escapes, or any other shape,
+/// give `None`: the caller parses in full.
+fn quick_head(raw: &[u8]) -> Option<(Uuid, &str, &str, u64)> {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + needle.len())
+    }
+    fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len())
+            .rposition(|w| w == needle)
+            .map(|p| p + needle.len())
+    }
+    // A plain string (no escapes) starting at `at`.
+    fn plain(raw: &[u8], at: usize) -> Option<&str> {
+        let rest = raw.get(at..)?;
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if rest.get(end) != Some(&b'"') {
+            return None;
+        }
+        std::str::from_utf8(rest.get(..end)?).ok()
+    }
+    const HEAD: usize = 512;
+    let head = raw.get(..raw.len().min(HEAD))?;
+    let answers = find(head, br#""answers":"#)?;
+    let head = head.get(..answers)?;
+    let record = Uuid::parse_str(plain(raw, find(head, br#""record":""#)?)?).ok()?;
+    let form_id = plain(raw, find(head, br#""form_id":""#)?)?;
+    let at = find(head, br#""form_version":"#)?;
+    let digits = head.get(at..)?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    let form_version = std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok()?;
+    let tail_from = raw.len().saturating_sub(HEAD).max(answers);
+    let tail = raw.get(tail_from..)?;
+    let petugas = plain(raw, tail_from + rfind(tail, br#""petugas":""#)?)?;
+    Some((record, petugas, form_id, form_version))
+}
+
 /// Collects revisions into the compressed `revisions.jsonl.zst` and counts what the manifest says.
 pub struct Builder {
     compressor: Compressor,
@@ -165,30 +207,51 @@ impl Builder {
                 "a stored revision contains a raw line break",
             ));
         }
-        // Only what the manifest counts: the answers are skipped by the parser, not built.
-        #[derive(serde::Deserialize)]
-        struct Head<'a> {
-            record: Uuid,
-            #[serde(borrow)]
-            petugas: std::borrow::Cow<'a, str>,
-            #[serde(borrow)]
-            form_id: std::borrow::Cow<'a, str>,
-            form_version: u64,
-        }
-        let rev: Head<'_> = serde_json::from_slice(raw)
-            .map_err(|e| BundleError::invalid(format!("a stored revision is not valid: {e}")))?;
-        attachment_refs(raw, &mut self.referenced);
-        self.records.insert(rev.record);
-        if !self.petugas.contains(rev.petugas.as_ref()) {
-            self.petugas.insert(rev.petugas.into_owned());
-        }
-        let form = FormRef {
-            id: rev.form_id.into_owned(),
-            version: rev.form_version,
+        let (record, petugas, form_id, form_version) = match quick_head(raw) {
+            Some(h) => h,
+            None => {
+                // Another shape than this build's store writes: parse (the answers are skipped, not
+                // built).
+                #[derive(serde::Deserialize)]
+                struct Head<'a> {
+                    record: Uuid,
+                    #[serde(borrow)]
+                    petugas: std::borrow::Cow<'a, str>,
+                    #[serde(borrow)]
+                    form_id: std::borrow::Cow<'a, str>,
+                    form_version: u64,
+                }
+                let h: Head<'_> = serde_json::from_slice(raw).map_err(|e| {
+                    BundleError::invalid(format!("a stored revision is not valid: {e}"))
+                })?;
+                self.count(h.record, &h.petugas, &h.form_id, h.form_version);
+                attachment_refs(raw, &mut self.referenced);
+                return self.append(raw);
+            }
         };
-        if !self.forms.contains(&form) {
-            self.forms.insert(form);
+        self.count(record, petugas, form_id, form_version);
+        attachment_refs(raw, &mut self.referenced);
+        self.append(raw)
+    }
+
+    fn count(&mut self, record: Uuid, petugas: &str, form_id: &str, form_version: u64) {
+        self.records.insert(record);
+        if !self.petugas.contains(petugas) {
+            self.petugas.insert(petugas.to_string());
         }
+        if !self
+            .forms
+            .iter()
+            .any(|f| f.version == form_version && f.id == form_id)
+        {
+            self.forms.insert(FormRef {
+                id: form_id.to_string(),
+                version: form_version,
+            });
+        }
+    }
+
+    fn append(&mut self, raw: &[u8]) -> Result<()> {
         self.batch.extend_from_slice(raw);
         self.batch.push(b'\n');
         if self.batch.len() >= BATCH {
@@ -591,4 +654,56 @@ pub fn write_safely(
         size,
         sha256,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::model::record::{Action, Revision, Status};
+
+    fn revision(petugas: &str, answers: serde_json::Value) -> Vec<u8> {
+        let rev = Revision {
+            record: Uuid::now_v7(),
+            number: 3,
+            seq: 17,
+            action: Action::Finalized,
+            status: Status::Final,
+            form_id: "keluarga".into(),
+            form_version: 2026112801,
+            answers: serde_json::from_value(answers).unwrap(),
+            petugas: petugas.into(),
+            device: Uuid::now_v7(),
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-29T08:00:00+08:00").unwrap(),
+            reason: Some(r#"salah "petugas":"X" ketik"#.into()),
+            acknowledged: vec!["petugas".into()],
+        };
+        serde_json::to_vec(&rev).unwrap()
+    }
+
+    #[test]
+    fn the_quick_head_reads_what_a_full_parse_reads_or_declines() {
+        let long = "x".repeat(2000);
+        let cases = [
+            revision("P001", serde_json::json!({})),
+            revision("P001", serde_json::json!({"nama": long})),
+            revision(
+                "P002",
+                serde_json::json!({"petugas": "NOT ME", "record": "nope", "form_id": "x",
+                    "anggota": [{"petugas": "\"petugas\":\"Z\"", "nik": "6472011203850001"}]}),
+            ),
+        ];
+        for raw in &cases {
+            let full: Revision = serde_json::from_slice(raw).unwrap();
+            let (record, petugas, form_id, version) = quick_head(raw).expect("this build's shape");
+            assert_eq!(record, full.record);
+            assert_eq!(petugas, full.petugas);
+            assert_eq!(form_id, full.form_id);
+            assert_eq!(version, full.form_version);
+        }
+        // Escapes in the petugas code, or another shape: declined, so the caller parses in full.
+        assert!(quick_head(&revision("P\"1", serde_json::json!({}))).is_none());
+        assert!(quick_head(br#"{"answers":{},"record":"x"}"#).is_none());
+        assert!(quick_head(b"").is_none());
+    }
 }
