@@ -69,11 +69,13 @@ pub struct Header {
 /// Lines are handed to the compressor in batches of about this many bytes.
 const BATCH: usize = 1 << 20;
 
-/// The compressor: a worker thread that hashes the plain JSON lines and compresses them while the
-/// caller reads and parses the next ones (two cores, two stages).
+/// The compressor: a worker thread that compresses the JSON lines while the caller reads, parses and
+/// hashes the next ones (two cores, two stages of about the same cost).
 struct Compressor {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<io::Result<Compressed>>>,
+    worker: Option<std::thread::JoinHandle<io::Result<(Vec<u8>, String, u64)>>>,
+    plain: Sha256,
+    plain_size: u64,
 }
 
 struct Compressed {
@@ -88,31 +90,24 @@ impl Compressor {
     fn start() -> Compressor {
         // Two batches in flight at most: memory stays a few MB whatever the export's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let worker = std::thread::spawn(move || -> io::Result<Compressed> {
+        let worker = std::thread::spawn(move || -> io::Result<(Vec<u8>, String, u64)> {
             let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
-            let mut plain = Sha256::new();
-            let mut plain_size = 0u64;
             for batch in rx {
-                plain.update(&batch);
-                plain_size += batch.len() as u64;
                 enc.write_all(&batch)?;
             }
-            let (zst, zsha, zsize) = enc.finish()?.finish();
-            Ok(Compressed {
-                zst,
-                zsha,
-                zsize,
-                plain_sha: hex(&plain.finalize()),
-                plain_size,
-            })
+            Ok(enc.finish()?.finish())
         });
         Compressor {
             tx: Some(tx),
             worker: Some(worker),
+            plain: Sha256::new(),
+            plain_size: 0,
         }
     }
 
     fn send(&mut self, batch: Vec<u8>) -> Result<()> {
+        self.plain.update(&batch);
+        self.plain_size += batch.len() as u64;
         let sent = self.tx.as_ref().map(|tx| tx.send(batch));
         if matches!(sent, Some(Ok(()))) {
             return Ok(());
@@ -126,11 +121,18 @@ impl Compressor {
 
     fn finish(&mut self) -> Result<Compressed> {
         self.tx = None;
-        match self.worker.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => Ok(r?),
-            Some(Err(_)) => Err(BundleError::invalid("the compressor thread failed")),
-            None => Err(BundleError::invalid("the compressor already finished")),
-        }
+        let (zst, zsha, zsize) = match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r?,
+            Some(Err(_)) => return Err(BundleError::invalid("the compressor thread failed")),
+            None => return Err(BundleError::invalid("the compressor already finished")),
+        };
+        Ok(Compressed {
+            zst,
+            zsha,
+            zsize,
+            plain_sha: hex(&std::mem::take(&mut self.plain).finalize()),
+            plain_size: self.plain_size,
+        })
     }
 }
 
