@@ -71,9 +71,12 @@ const BATCH: usize = 1 << 20;
 
 /// The compressor: a worker thread that compresses the JSON lines while the caller reads, parses and
 /// hashes the next ones (two cores, two stages of about the same cost).
+/// What the compressor worker hands back: the compressed part, its SHA-256 (hex) and its size.
+type Worked = (Vec<u8>, String, u64);
+
 struct Compressor {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<io::Result<(Vec<u8>, String, u64)>>>,
+    worker: Option<std::thread::JoinHandle<io::Result<Worked>>>,
     plain: Sha256,
     plain_size: u64,
 }
@@ -90,7 +93,7 @@ impl Compressor {
     fn start() -> Compressor {
         // Two batches in flight at most: memory stays a few MB whatever the export's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let worker = std::thread::spawn(move || -> io::Result<(Vec<u8>, String, u64)> {
+        let worker = std::thread::spawn(move || -> io::Result<Worked> {
             let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
             for batch in rx {
                 enc.write_all(&batch)?;
