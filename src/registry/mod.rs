@@ -7,6 +7,8 @@
 //! DIR/keys/registry-signing.pem    SECRET: the Ed25519 key that signs receipts (PKCS#8 PEM)
 //! ```
 
+pub mod family;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
