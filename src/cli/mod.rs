@@ -22,6 +22,7 @@ macro_rules! say {
 }
 
 mod device;
+mod registry;
 mod sync;
 
 #[derive(Debug, Parser)]
@@ -136,7 +137,7 @@ pub enum Command {
     /// The provincial registry's tools.
     Registry {
         #[command(subcommand)]
-        command: sync::RegistryCommand,
+        command: registry::RegistryCommand,
     },
 }
 
@@ -233,7 +234,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             today,
         }) => validate(&form, form_version, &answers, json, today),
         Some(Command::Bundle { command }) => sync::bundle(command),
-        Some(Command::Registry { command }) => sync::registry(command),
+        Some(Command::Registry { command }) => registry::run(command),
         Some(Command::Export(args)) => sync::export(&data_dir(cli.data_dir)?, args),
         Some(Command::ExportLog { json }) => sync::export_log(&data_dir(cli.data_dir)?, json),
         Some(Command::RegistryKey { command }) => {

@@ -69,18 +69,6 @@ pub enum ReceiptCommand {
     List,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum RegistryCommand {
-    /// Create the registry's keys in DIR: the age identity that opens bundles, the key that signs
-    /// receipts, and registry.pub for the tablets. Never replaces existing keys.
-    Init {
-        dir: PathBuf,
-        /// The registry's name, shown on tablets.
-        #[arg(long, default_value = "Dinas Sosial Provinsi Kalimantan Timur")]
-        name: String,
-    },
-}
-
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s
         .split_once("..")
@@ -427,26 +415,6 @@ pub fn purge(dir: &Path, before: NaiveDate) -> Result<u8, Failure> {
         p.revisions,
         p.attachments,
         p.attachment_bytes
-    );
-    Ok(0)
-}
-
-pub fn registry(command: RegistryCommand) -> Result<u8, Failure> {
-    let RegistryCommand::Init { dir, name } = command;
-    let done = crate::registry::init(&dir, &name, crate::app::now()).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
-    say!("{}", done.public_file.display());
-    eprintln!(
-        "registry `{}` created.\n\
-         Give {} to every tablet (`pendata registry-key set registry.pub`).\n\
-         SECRET keys — back them up now, offline, in two places (e.g. two encrypted USB sticks in a safe):\n  {}\n  {}\n\
-         Without the age key no bundle can be opened; without the signing key tablets reject receipts.",
-        done.public.name,
-        done.public_file.display(),
-        done.age_key_file.display(),
-        done.signing_key_file.display()
     );
     Ok(0)
 }

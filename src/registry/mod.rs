@@ -37,6 +37,10 @@ pub enum RegistryError {
     NotInitialized(PathBuf),
     #[error("{path}: {detail}")]
     Key { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("{0}")]
+    Invalid(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -184,4 +188,25 @@ fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     let mut f: File = opts.open(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
+}
+
+pub mod db;
+pub mod decide;
+pub mod import;
+pub mod synth;
+
+pub use import::{FileOutcome, Registry};
+
+/// The report's facts about a family's answers, stored with the family so reports never re-read them.
+pub(crate) fn facts_of(
+    _form: &crate::form::Form,
+    _answers: &crate::model::record::Answers,
+) -> Option<serde_json::Value> {
+    None
+}
+
+/// The report's snapshot of the registry now, kept with each import for "changes since the previous
+/// import".
+pub fn snapshot(_reg: &Registry) -> Result<Option<serde_json::Value>> {
+    Ok(None)
 }

@@ -1,0 +1,631 @@
+//! `pendata registry …`: the provincial registry's tools. Exit codes: 0 all handled, 1 something needs
+//! an operator (or was refused), 2 bad input.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::Failure;
+use crate::bundle::short_id;
+use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::registry::{FileOutcome, Registry, RegistryError};
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Create a registry in DIR: the age identity that opens bundles, the key that signs receipts,
+    /// registry.pub for the tablets, and the registry's store. Never replaces existing keys.
+    Init {
+        dir: PathBuf,
+        /// The registry's name, shown on tablets.
+        #[arg(long, default_value = "Dinas Sosial Provinsi Kalimantan Timur")]
+        name: String,
+    },
+    /// Import bundles (files, or folders such as a whole stick): decrypt, verify, validate every
+    /// revision, merge; quarantine what fails, detect gaps and conflicts. Importing a bundle twice
+    /// changes nothing. Exit 0 when all was handled, 1 when something needs an operator.
+    Import {
+        dir: PathBuf,
+        #[arg(required = true, value_name = "BUNDLE")]
+        bundles: Vec<PathBuf>,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tablets: list them (default), approve one (its held bundles are merged) or revoke one.
+    Devices {
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+    },
+    /// Write the signed receipt for a device into a folder (the stick), for `pendata receipt apply`.
+    Receipt {
+        dir: PathBuf,
+        /// The device id, or its first 8 hex digits (as bundle file names show it).
+        #[arg(long)]
+        device: String,
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// What needs an operator: pending devices and bundles, quarantine, conflicts, gaps.
+    Status {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revisions held because they failed validation: list them, release one, or confirm a rejection.
+    Quarantine {
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<QuarantineAction>,
+    },
+    /// Families in conflict: list them, keep one member, or mark them as distinct families.
+    Conflicts {
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<ConflictAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesAction {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trust the device's key; its held bundles are merged now.
+    Approve { device: String },
+    /// Refuse the device's bundles from now on (what was merged stays).
+    Revoke { device: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    List {
+        /// Released and rejected ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the revision in despite its reasons. KEY is DEVICE:SEQ as the list shows it.
+    Release { key: String },
+    /// Confirm the rejection (the tablet is told, with the reasons).
+    Reject { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictAction {
+    List {
+        /// Decided ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep member N (from 1, as listed) of conflict ID; the others are overruled and rejected.
+    Keep { id: u64, member: usize },
+    /// Conflict ID (a shared NIK or KK number) is between different families: both stay.
+    Distinct { id: u64 },
+}
+
+fn fail(e: RegistryError) -> Failure {
+    let code = match e {
+        RegistryError::Invalid(_) => 2,
+        _ => 1,
+    };
+    Failure {
+        code,
+        message: e.to_string(),
+    }
+}
+
+fn open(dir: &Path) -> Result<Registry, Failure> {
+    Registry::open(dir).map_err(fail)
+}
+
+pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
+    let now = crate::app::now();
+    match command {
+        RegistryCommand::Init { dir, name } => init(&dir, &name),
+        RegistryCommand::Import {
+            dir,
+            bundles,
+            quiet,
+            json,
+        } => import(&dir, &bundles, quiet, json),
+        RegistryCommand::Devices { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(DevicesAction::List { json: false }) {
+                DevicesAction::List { json } => devices(&reg, json),
+                DevicesAction::Approve { device } => {
+                    let (d, merged) = reg.approve(&device, now).map_err(fail)?;
+                    say!("approved {} ({})", d.id, d.name);
+                    let mut code = 0;
+                    for (p, outcome) in merged {
+                        code = code.max(u8::from(outcome.needs_operator()));
+                        say!("  {}: {}", p.file, describe(&outcome));
+                    }
+                    Ok(code)
+                }
+                DevicesAction::Revoke { device } => {
+                    let d = reg.revoke(&device, now).map_err(fail)?;
+                    say!(
+                        "revoked {} ({}): its bundles are refused from now on",
+                        d.id,
+                        d.name
+                    );
+                    Ok(0)
+                }
+            }
+        }
+        RegistryCommand::Receipt { dir, device, to } => {
+            let reg = open(&dir)?;
+            let w = reg.write_receipt(&device, &to, now).map_err(fail)?;
+            say!("{}", w.path.display());
+            eprintln!(
+                "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
+                short_id(w.receipt.device),
+                w.accepted_positions,
+                w.receipt.accepted.len(),
+                w.receipt.rejected.len(),
+                w.held_for_conflicts
+            );
+            Ok(0)
+        }
+        RegistryCommand::Status { dir, json } => status(&open(&dir)?, json),
+        RegistryCommand::Quarantine { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(QuarantineAction::List {
+                all: false,
+                json: false,
+            }) {
+                QuarantineAction::List { all, json } => {
+                    let q = reg.quarantine(all).map_err(fail)?;
+                    if json {
+                        say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
+                    } else if q.is_empty() {
+                        say!("nothing in quarantine");
+                    } else {
+                        for e in &q {
+                            print_quarantined(e)?;
+                        }
+                    }
+                    Ok(0)
+                }
+                QuarantineAction::Release { key } => {
+                    let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
+                    say!(
+                        "released {}:{} (family {}, revision {})",
+                        short_id(q.device),
+                        q.seq,
+                        q.record,
+                        q.revision
+                    );
+                    Ok(0)
+                }
+                QuarantineAction::Reject { key } => {
+                    let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
+                    say!(
+                        "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
+                        short_id(q.device),
+                        q.seq,
+                        q.record,
+                        q.revision
+                    );
+                    Ok(0)
+                }
+            }
+        }
+        RegistryCommand::Conflicts { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(ConflictAction::List {
+                all: false,
+                json: false,
+            }) {
+                ConflictAction::List { all, json } => {
+                    let cs = reg.conflicts(all).map_err(fail)?;
+                    if json {
+                        say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
+                    } else if cs.is_empty() {
+                        say!("no open conflicts");
+                    } else {
+                        for c in &cs {
+                            print_conflict(&reg, c)?;
+                        }
+                    }
+                    Ok(0)
+                }
+                ConflictAction::Keep { id, member } => {
+                    let c = reg.keep(id, member, now).map_err(fail)?;
+                    say!(
+                        "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
+                        c.members.len().saturating_sub(1)
+                    );
+                    Ok(0)
+                }
+                ConflictAction::Distinct { id } => {
+                    reg.distinct(id, now).map_err(fail)?;
+                    say!("conflict {id} decided: different families, all stay accepted");
+                    Ok(0)
+                }
+            }
+        }
+    }
+}
+
+fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
+    let done = crate::registry::init(dir, name, crate::app::now()).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
+    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    say!("{}", done.public_file.display());
+    eprintln!(
+        "registry `{}` created.\n\
+         Give {} to every tablet (`pendata registry-key set registry.pub`).\n\
+         SECRET keys — back them up now, offline, in two places (e.g. two encrypted USB sticks in a safe):\n  {}\n  {}\n\
+         Without the age key no bundle can be opened; without the signing key tablets reject receipts.",
+        done.public.name,
+        done.public_file.display(),
+        done.age_key_file.display(),
+        done.signing_key_file.display()
+    );
+    Ok(0)
+}
+
+fn describe(o: &FileOutcome) -> String {
+    match o {
+        FileOutcome::Merged(b) => {
+            let m = &b.merged;
+            let mut s = format!(
+                "merged {}..{}: {} accepted, {} duplicate, {} quarantined, {} new conflict(s)",
+                b.sequence.from,
+                b.sequence.to,
+                m.accepted,
+                m.duplicates,
+                m.quarantined,
+                m.conflicts
+            );
+            if m.mismatched > 0 {
+                s.push_str(&format!(
+                    ", {} position(s) differ from the copy imported before (not stored)",
+                    m.mismatched
+                ));
+            }
+            s
+        }
+        FileOutcome::AlreadyImported { bundle } => format!(
+            "already imported on {} — nothing changed",
+            bundle.imported_at.format("%Y-%m-%d %H:%M")
+        ),
+        FileOutcome::Held {
+            device,
+            already_held,
+        } => format!(
+            "held{}: device {} ({}) is {} — approve it with `pendata registry devices DIR approve {}`",
+            if *already_held { " (already)" } else { "" },
+            short_id(device.id),
+            device.name,
+            device.state.as_str(),
+            short_id(device.id)
+        ),
+        FileOutcome::Refused { reason } => format!("REFUSED: {reason}"),
+    }
+}
+
+fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, Failure> {
+    let reg = open(dir)?;
+    let files =
+        crate::registry::import::bundle_files(paths).map_err(|e| Failure::input(e.to_string()))?;
+    if files.is_empty() {
+        return Err(Failure::input(format!(
+            "no bundle files (*.{}) in {}",
+            crate::bundle::EXTENSION,
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let started = Instant::now();
+    let now = crate::app::now();
+    let mut total = MergeCounts::default();
+    let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    let mut results = Vec::new();
+    let n = files.len();
+    for (i, f) in files.iter().enumerate() {
+        let outcome = reg.import_file(f, now).map_err(fail)?;
+        match &outcome {
+            FileOutcome::Merged(b) => {
+                merged += 1;
+                total.add(&b.merged);
+            }
+            FileOutcome::AlreadyImported { .. } => again += 1,
+            FileOutcome::Held { .. } => held += 1,
+            FileOutcome::Refused { .. } => refused += 1,
+        }
+        if !quiet {
+            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(&outcome));
+        }
+        results.push(json!({
+            "file": f.display().to_string(),
+            "outcome": match &outcome {
+                FileOutcome::Merged(_) => "merged",
+                FileOutcome::AlreadyImported { .. } => "already_imported",
+                FileOutcome::Held { .. } => "held",
+                FileOutcome::Refused { .. } => "refused",
+            },
+            "detail": describe(&outcome),
+        }));
+    }
+    let attention = reg.attention().map_err(fail)?;
+    let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+    if merged > 0 {
+        reg.log_import(now, merged, total, snapshot).map_err(fail)?;
+    }
+    let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "files": results,
+                "merged": merged,
+                "already_imported": again,
+                "held": held,
+                "refused": refused,
+                "revisions": total,
+                "needs_operator": needs,
+                "open_quarantine": attention.open_quarantine,
+                "open_conflicts": attention.open_conflicts,
+                "pending_devices": attention.pending_devices,
+                "gaps": attention.gaps.iter().map(|g| json!({"device": g.device, "from": g.from, "to": g.to})).collect::<Vec<_>>(),
+                "seconds": started.elapsed().as_secs_f64(),
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        say!(
+            "{n} file(s): {merged} merged, {again} already imported, {held} held (device not approved), {refused} refused"
+        );
+        say!(
+            "revisions: {} accepted, {} duplicates, {} quarantined, {} new conflict(s){}",
+            total.accepted,
+            total.duplicates,
+            total.quarantined,
+            total.conflicts,
+            if total.mismatched > 0 {
+                format!(", {} differing copies not stored", total.mismatched)
+            } else {
+                String::new()
+            }
+        );
+        print_attention(&attention)?;
+        if !quiet {
+            eprintln!("{:.1} s", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(u8::from(needs))
+}
+
+fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
+    if a.is_empty() {
+        say!("nothing needs an operator / semua beres");
+        return Ok(());
+    }
+    say!("needs an operator / perlu tindakan operator:");
+    if a.pending_devices > 0 || a.pending_bundles > 0 {
+        say!(
+            "  {} device(s) waiting for approval, {} bundle(s) held — `pendata registry devices DIR`",
+            a.pending_devices,
+            a.pending_bundles
+        );
+    }
+    if a.open_quarantine > 0 {
+        say!(
+            "  {} revision(s) in quarantine — `pendata registry quarantine DIR`",
+            a.open_quarantine
+        );
+    }
+    if a.open_conflicts > 0 {
+        say!(
+            "  {} open conflict(s) — `pendata registry conflicts DIR`",
+            a.open_conflicts
+        );
+    }
+    for g in &a.gaps {
+        say!(
+            "  gap: device {} positions {}..{} never arrived — ask for `pendata export --range {}..{}` on that tablet",
+            short_id(g.device),
+            g.from,
+            g.to,
+            g.from,
+            g.to
+        );
+    }
+    Ok(())
+}
+
+fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
+    let a = reg.attention().map_err(fail)?;
+    let mut families = 0u64;
+    let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
+    reg.family_entries(|f| {
+        families += 1;
+        *by_state.entry(f.family.state.as_str()).or_default() += 1;
+    })
+    .map_err(fail)?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "families": families,
+                "by_state": by_state,
+                "bundles": reg.bundles().map_err(fail)?.len(),
+                "devices": reg.devices().map_err(fail)?.len(),
+                "pending_devices": a.pending_devices,
+                "pending_bundles": a.pending_bundles,
+                "open_quarantine": a.open_quarantine,
+                "open_conflicts": a.open_conflicts,
+                "gaps": a.gaps.iter().map(|g| json!({"device": g.device, "from": g.from, "to": g.to})).collect::<Vec<_>>(),
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        say!(
+            "{families} families ({})",
+            by_state
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        print_attention(&a)?;
+    }
+    Ok(u8::from(!a.is_empty()))
+}
+
+fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
+    let ds = reg.devices().map_err(fail)?;
+    let bundles = reg.bundles().map_err(fail)?;
+    let pending = reg.pending_bundles().map_err(fail)?;
+    if json {
+        let rows: Vec<_> = ds
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id,
+                    "name": d.name,
+                    "state": d.state,
+                    "public_key": d.public_key,
+                    "first_seen": d.first_seen,
+                    "changed_at": d.changed_at,
+                    "bundles": bundles.iter().filter(|b| b.device == d.id).count(),
+                    "held": pending.iter().filter(|p| p.device == d.id).count(),
+                    "coverage": reg.coverage(d.id).unwrap_or_default(),
+                })
+            })
+            .collect();
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    if ds.is_empty() {
+        say!("no devices yet: they appear with their first bundle");
+        return Ok(0);
+    }
+    say!(
+        "{:<10} {:<9} {:>7} {:>5}  {:<20} name",
+        "device",
+        "state",
+        "bundles",
+        "held",
+        "sequence"
+    );
+    for d in &ds {
+        let cov = reg
+            .coverage(d.id)
+            .map_err(fail)?
+            .iter()
+            .map(|r| format!("{}..{}", r.from, r.to))
+            .collect::<Vec<_>>()
+            .join(",");
+        say!(
+            "{:<10} {:<9} {:>7} {:>5}  {:<20} {}",
+            short_id(d.id),
+            d.state.as_str(),
+            bundles.iter().filter(|b| b.device == d.id).count(),
+            pending.iter().filter(|p| p.device == d.id).count(),
+            if cov.is_empty() { "-".into() } else { cov },
+            d.name
+        );
+    }
+    let waiting = ds
+        .iter()
+        .filter(|d| d.state == DeviceState::Pending)
+        .count();
+    if waiting > 0 {
+        eprintln!(
+            "{waiting} device(s) wait for approval: check each key with the tablet's own `pendata device` before `approve`"
+        );
+    }
+    Ok(0)
+}
+
+fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
+    say!(
+        "{}:{}  family {} revision {}  [{}]",
+        short_id(e.device),
+        e.seq,
+        e.record,
+        e.revision,
+        match e.state {
+            crate::registry::db::QuarantineState::Open => "open",
+            crate::registry::db::QuarantineState::Released => "released",
+            crate::registry::db::QuarantineState::Rejected => "rejected",
+        }
+    );
+    for r in &e.reasons {
+        let l = r.localized();
+        say!("    {} — {} / {}", r.code, l.id, l.en);
+    }
+    Ok(())
+}
+
+fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
+    let what = match c.kind {
+        ConflictKind::TwoDevices => format!("family {} revised on two devices", c.key),
+        ConflictKind::SharedNik => format!("NIK {} in {} families", c.key, c.members.len()),
+        ConflictKind::SharedKk => format!("KK number {} in {} families", c.key, c.members.len()),
+    };
+    say!(
+        "conflict {}: {what}{}",
+        c.id,
+        match &c.decision {
+            None => String::new(),
+            Some(d) => format!(
+                "  [decided: {}]",
+                serde_json::to_string(d).unwrap_or_default()
+            ),
+        }
+    );
+    for (i, m) in c.members.iter().enumerate() {
+        let fam = reg.family(m.record).map_err(fail)?;
+        say!(
+            "  {}. family {} revision {} from device {} (position {}){}",
+            i + 1,
+            m.record,
+            m.revision,
+            short_id(m.device),
+            m.seq,
+            fam.map(|f| format!(
+                ", by {} at {}",
+                f.family.petugas,
+                f.family.at.format("%Y-%m-%d %H:%M")
+            ))
+            .unwrap_or_default()
+        );
+    }
+    if c.is_open() {
+        say!(
+            "  decide: `pendata registry conflicts DIR keep {} N`{}",
+            c.id,
+            if c.kind == ConflictKind::TwoDevices {
+                String::new()
+            } else {
+                format!(" or `… distinct {}`", c.id)
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,921 @@
+//! Importing bundles: decrypt and verify (through `bundle::read`), then merge each bundle in one write
+//! transaction. Every revision is validated against its form version and accepted or quarantined on its
+//! own; the family's current revision, its NIK/KK indexes and the conflicts it takes part in follow from
+//! the set of revisions received, so the order bundles arrive in does not change the end state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::db::*;
+use super::family::{Family, FamilyState};
+use super::{RegistryError, RegistryKeys, Result};
+use crate::bundle::manifest::SeqRange;
+use crate::bundle::read::{self, Item};
+use crate::bundle::{BundleError, EXTENSION, hex};
+use crate::form::catalog::Catalog;
+use crate::form::eval::evaluate;
+use crate::form::schema::FieldKind;
+use crate::form::{Form, Severity};
+use crate::model::record::{Action, Revision};
+
+/// Attachments of accepted bundles: SHA-256 (hex) → bytes.
+pub const ATTACHMENTS: redb::TableDefinition<&str, &[u8]> =
+    redb::TableDefinition::new("attachments");
+
+/// An open registry: its keys, its store and the forms it validates against.
+pub struct Registry {
+    pub dir: PathBuf,
+    pub keys: RegistryKeys,
+    pub db: Db,
+    pub catalog: &'static Catalog,
+}
+
+/// What happened to one bundle file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileOutcome {
+    /// Merged: what it did.
+    Merged(BundleEntry),
+    /// This bundle (the same file, or the same bundle id) was merged before; nothing changed.
+    AlreadyImported { bundle: BundleEntry },
+    /// From a device not yet approved: kept aside, not merged, until an operator approves it.
+    Held {
+        device: DeviceEntry,
+        already_held: bool,
+    },
+    /// Not merged, with the reason (a revoked device, a key that does not match, a damaged or
+    /// foreign file).
+    Refused { reason: String },
+}
+
+impl FileOutcome {
+    /// Whether an operator has something to do about this file.
+    pub fn needs_operator(&self) -> bool {
+        match self {
+            FileOutcome::Merged(b) => b.merged.quarantined > 0 || b.merged.conflicts > 0,
+            FileOutcome::AlreadyImported { .. } => false,
+            FileOutcome::Held { .. } | FileOutcome::Refused { .. } => true,
+        }
+    }
+}
+
+/// A bundle that passed every check of the reader, held in memory for its merge.
+struct Opened {
+    verified: read::Verified,
+    revisions: Vec<(Vec<u8>, Revision)>,
+    attachments: Vec<(String, Vec<u8>)>,
+}
+
+fn db_err(e: impl Into<DbError>) -> RegistryError {
+    RegistryError::Db(e.into())
+}
+
+/// The bundle files under `paths`: files as given, folders searched (one level deep and their
+/// subfolders) for `*.age` files that are not `.partial` leftovers. Sorted, without repeats.
+pub fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = BTreeSet::new();
+    for p in paths {
+        let meta = fs::metadata(p).map_err(|source| RegistryError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out, 0)?;
+        } else {
+            out.insert(p.clone());
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>, depth: u32) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|source| RegistryError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for e in entries {
+        let e = e.map_err(|source| RegistryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() && depth < 3 {
+            walk(&path, out, depth + 1)?;
+        } else if ft.is_file() && path.extension().is_some_and(|x| x == EXTENSION) {
+            out.insert(path);
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Opens the registry in `dir` (its keys must be there; the store is created on first use).
+    pub fn open(dir: &Path) -> Result<Registry> {
+        let keys = super::load(dir)?;
+        let db = Db::open_or_create(dir).map_err(RegistryError::Db)?;
+        let catalog = Catalog::shared().map_err(|e| RegistryError::Key {
+            path: dir.to_path_buf(),
+            detail: format!("the built-in forms do not load: {e}"),
+        })?;
+        Ok(Registry {
+            dir: dir.to_path_buf(),
+            keys,
+            db,
+            catalog,
+        })
+    }
+
+    /// Imports one bundle file.
+    pub fn import_file(&self, path: &Path, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
+        let bytes = fs::read(path).map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.import_bytes(&bytes, &name, now)
+    }
+
+    /// Imports one bundle given as bytes (`name` is its file name, for the log).
+    pub fn import_bytes(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<FileOutcome> {
+        let sha = hex(&Sha256::digest(bytes));
+        if let Some(b) = self.bundle_by_file(&sha)? {
+            return Ok(FileOutcome::AlreadyImported { bundle: b });
+        }
+        let opened = match open_bundle(bytes, &self.keys.identity) {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(FileOutcome::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let m = &opened.verified.manifest;
+        if let Some(b) = self
+            .db
+            .get_json::<BundleEntry>(BUNDLES, m.bundle_id.as_u128())
+            .map_err(RegistryError::Db)?
+        {
+            return Ok(FileOutcome::AlreadyImported { bundle: b });
+        }
+        let device = self
+            .db
+            .get_json::<DeviceEntry>(DEVICES, m.device.id.as_u128())
+            .map_err(RegistryError::Db)?;
+        match device {
+            Some(d) if d.public_key != m.device.public_key => Ok(FileOutcome::Refused {
+                reason: format!(
+                    "device {} ({}) is registered with another signing key: this bundle was signed by a different tablet using the same id; check the tablet before approving anything",
+                    d.id, d.name
+                ),
+            }),
+            Some(d) if d.state == DeviceState::Revoked => Ok(FileOutcome::Refused {
+                reason: format!(
+                    "device {} ({}) was revoked on {}: its bundles are refused",
+                    d.id,
+                    d.name,
+                    d.changed_at.format("%Y-%m-%d")
+                ),
+            }),
+            Some(d) if d.state == DeviceState::Approved => {
+                let entry = self.merge(&opened, &sha, name, now)?;
+                Ok(FileOutcome::Merged(entry))
+            }
+            other => self.hold(bytes, &opened, &sha, name, other, now),
+        }
+    }
+
+    fn bundle_by_file(&self, sha: &str) -> Result<Option<BundleEntry>> {
+        let id = {
+            let txn = self.db.db.begin_read().map_err(db_err)?;
+            let t = txn.open_table(FILE_HASHES).map_err(db_err)?;
+            t.get(sha).map_err(db_err)?.map(|v| v.value())
+        };
+        match id {
+            Some(id) => self
+                .db
+                .get_json::<BundleEntry>(BUNDLES, id)
+                .map_err(RegistryError::Db),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps a bundle of an unknown or pending device aside (a copy under `pending/`), registering the
+    /// device as pending.
+    fn hold(
+        &self,
+        bytes: &[u8],
+        opened: &Opened,
+        sha: &str,
+        name: &str,
+        known: Option<DeviceEntry>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<FileOutcome> {
+        let m = &opened.verified.manifest;
+        let already_held = self
+            .db
+            .get_json::<PendingBundle>(PENDING, m.bundle_id.as_u128())
+            .map_err(RegistryError::Db)?
+            .is_some();
+        let device = known.unwrap_or_else(|| DeviceEntry {
+            id: m.device.id,
+            name: m.device.name.clone(),
+            public_key: m.device.public_key.clone(),
+            state: DeviceState::Pending,
+            first_seen: now,
+            changed_at: now,
+        });
+        if already_held {
+            return Ok(FileOutcome::Held {
+                device,
+                already_held,
+            });
+        }
+        let dir = self.dir.join(PENDING_DIR);
+        fs::create_dir_all(&dir).map_err(|source| RegistryError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let file_name = if name.is_empty() || name.contains(['/', '\\']) {
+            format!("{}.{EXTENSION}", m.bundle_id)
+        } else {
+            name.to_string()
+        };
+        let rel = format!("{PENDING_DIR}/{}-{file_name}", m.bundle_id.simple());
+        write_durably(&self.dir.join(&rel), bytes)?;
+        let pending = PendingBundle {
+            bundle_id: m.bundle_id,
+            device: m.device.id,
+            file: rel,
+            file_sha256: sha.to_string(),
+            sequence: m.sequence,
+            received_at: now,
+        };
+        let txn = self.db.db.begin_write().map_err(db_err)?;
+        {
+            let mut devices = txn.open_table(DEVICES).map_err(db_err)?;
+            devices
+                .insert(device.id.as_u128(), encode(&device)?.as_slice())
+                .map_err(db_err)?;
+            let mut p = txn.open_table(PENDING).map_err(db_err)?;
+            p.insert(m.bundle_id.as_u128(), encode(&pending)?.as_slice())
+                .map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(FileOutcome::Held {
+            device,
+            already_held,
+        })
+    }
+
+    /// Merges a verified bundle of an approved device in one transaction.
+    fn merge(
+        &self,
+        b: &Opened,
+        sha: &str,
+        name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<BundleEntry> {
+        let m = &b.verified.manifest;
+        let device = m.device.id.as_u128();
+        let mut counts = MergeCounts::default();
+        let txn = self.db.db.begin_write().map_err(db_err)?;
+        let mut touched: BTreeSet<u128> = BTreeSet::new();
+        {
+            let mut revisions = txn.open_table(REVISIONS).map_err(db_err)?;
+            let mut finals = txn.open_table(FINALS).map_err(db_err)?;
+            let mut quarantine = txn.open_table(QUARANTINE).map_err(db_err)?;
+            for (raw, rev) in &b.revisions {
+                let key = (device, rev.seq);
+                if let Some(old) = revisions.get(key).map_err(db_err)? {
+                    if old.value() == raw.as_slice() {
+                        counts.duplicates += 1;
+                    } else {
+                        counts.mismatched += 1;
+                    }
+                    continue;
+                }
+                revisions.insert(key, raw.as_slice()).map_err(db_err)?;
+                let reasons = match rev.action {
+                    Action::Corrected => {
+                        counts.accepted += 1;
+                        continue;
+                    }
+                    Action::Finalized => validate(self.catalog, rev),
+                    Action::Created | Action::Saved => vec![Reason::new(
+                        "not_final",
+                        "",
+                        "revisi draf tidak dikirim ke registri",
+                        "a draft revision is not sent to the registry",
+                    )],
+                };
+                let candidate = reasons.is_empty();
+                finals
+                    .insert(
+                        (rev.record.as_u128(), device, rev.number),
+                        (rev.seq, rev.at.timestamp_millis(), candidate),
+                    )
+                    .map_err(db_err)?;
+                if candidate {
+                    counts.accepted += 1;
+                } else {
+                    counts.quarantined += 1;
+                    let q = QuarantineEntry {
+                        device: m.device.id,
+                        seq: rev.seq,
+                        record: rev.record,
+                        revision: rev.number,
+                        bundle: m.bundle_id,
+                        reasons,
+                        state: QuarantineState::Open,
+                        held_at: now,
+                        decided_at: None,
+                    };
+                    quarantine
+                        .insert(key, encode(&q)?.as_slice())
+                        .map_err(db_err)?;
+                }
+                touched.insert(rev.record.as_u128());
+            }
+            let mut att = txn.open_table(ATTACHMENTS).map_err(db_err)?;
+            for (sha, bytes) in &b.attachments {
+                if att.get(sha.as_str()).map_err(db_err)?.is_none() {
+                    att.insert(sha.as_str(), bytes.as_slice()).map_err(db_err)?;
+                }
+            }
+        }
+        add_coverage(&txn, device, m.sequence)?;
+        let mut merge = Merge {
+            txn: &txn,
+            catalog: self.catalog,
+            now,
+            opened: 0,
+        };
+        for r in &touched {
+            merge.recompute(*r)?;
+        }
+        counts.conflicts += merge.opened;
+        let entry = BundleEntry {
+            bundle_id: m.bundle_id,
+            device: m.device.id,
+            file_name: name.to_string(),
+            file_sha256: sha.to_string(),
+            sequence: m.sequence,
+            kind: m.kind,
+            created_at: m.created_at,
+            imported_at: now,
+            counts: m.counts,
+            merged: counts,
+        };
+        {
+            let mut bundles = txn.open_table(BUNDLES).map_err(db_err)?;
+            bundles
+                .insert(m.bundle_id.as_u128(), encode(&entry)?.as_slice())
+                .map_err(db_err)?;
+            let mut hashes = txn.open_table(FILE_HASHES).map_err(db_err)?;
+            hashes.insert(sha, m.bundle_id.as_u128()).map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(entry)
+    }
+}
+
+pub const PENDING_DIR: &str = "pending";
+
+/// Writes a new file durably: temporary name, fsync, rename, folder fsync.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("partial");
+    {
+        let mut f = fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        crate::bundle::write::sync_dir(dir).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn open_bundle(bytes: &[u8], identity: &age::x25519::Identity) -> Result<Opened, BundleError> {
+    let mut revisions = Vec::new();
+    let mut attachments = Vec::new();
+    let verified = read::read(bytes, std::slice::from_ref(identity), |item| {
+        match item {
+            Item::Revision { raw, revision } => revisions.push((raw.to_vec(), revision)),
+            Item::Attachment { sha256, bytes } => {
+                attachments.push((sha256.to_string(), bytes.to_vec()))
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Opened {
+        verified,
+        revisions,
+        attachments,
+    })
+}
+
+/// Reads a whole file into memory (bundles are a few MB); the reader then streams over the bytes.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let mut f = fs::File::open(path).map_err(|source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).map_err(|source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(v)
+}
+
+/// Checks a final revision against its form version on the day it was made: errors, and warnings the
+/// tablet should have had acknowledged.
+pub fn validate(catalog: &Catalog, rev: &Revision) -> Vec<Reason> {
+    let Some(form) = catalog.version(&rev.form_id, rev.form_version) else {
+        return vec![Reason::new(
+            "unknown_form",
+            "",
+            format!(
+                "formulir {} versi {} tidak dikenal registri ini: perbarui pendata di registri",
+                rev.form_id, rev.form_version
+            ),
+            format!(
+                "form {} version {} is unknown to this registry: update pendata at the registry",
+                rev.form_id, rev.form_version
+            ),
+        )];
+    };
+    let acked: BTreeSet<&str> = rev.acknowledged.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for issue in evaluate(form, &rev.answers, rev.at.date_naive()).issues {
+        match issue.severity {
+            Severity::Error => out.push(Reason {
+                code: issue.code.to_string(),
+                path: issue.path.clone(),
+                message: issue.message.clone(),
+            }),
+            Severity::Warning => {
+                let key = format!("{} {}", issue.path, issue.code);
+                if !acked.contains(key.as_str()) {
+                    out.push(Reason {
+                        code: "unacknowledged_warning".into(),
+                        path: issue.path.clone(),
+                        message: crate::model::Localized::new(
+                            format!("peringatan belum dikonfirmasi: {}", issue.message.id),
+                            format!("warning not acknowledged: {}", issue.message.en),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The NIKs and the KK number in a revision's answers, found through the form's field kinds (at the
+/// top level and inside repeats). Only well-formed 16-digit values count.
+pub fn identifiers(
+    form: &Form,
+    answers: &crate::model::record::Answers,
+) -> (Vec<String>, Option<String>) {
+    let mut niks = BTreeSet::new();
+    let mut kk = None;
+    let well_formed = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+    };
+    for f in &form.fields {
+        match (f.kind, f.container) {
+            (FieldKind::Nik, crate::form::compile::Container::Top) => {
+                if let Some(n) = answers.get(&f.name).and_then(well_formed) {
+                    niks.insert(n);
+                }
+            }
+            (FieldKind::Nik, crate::form::compile::Container::Repeat(r)) => {
+                let Some(rep) = form.field_by_id(r) else {
+                    continue;
+                };
+                if let Some(items) = answers.get(&rep.name).and_then(|v| v.as_array()) {
+                    for it in items {
+                        if let Some(n) = it.get(&f.name).and_then(well_formed) {
+                            niks.insert(n);
+                        }
+                    }
+                }
+            }
+            (FieldKind::Kk, crate::form::compile::Container::Top) if kk.is_none() => {
+                kk = answers.get(&f.name).and_then(well_formed);
+            }
+            _ => {}
+        }
+    }
+    (niks.into_iter().collect(), kk)
+}
+
+/// Adds a covered range to a device's coverage, merging neighbours.
+fn add_coverage(txn: &WriteTransaction, device: u128, r: SeqRange) -> Result<()> {
+    let mut t = txn.open_table(COVERAGE).map_err(db_err)?;
+    let (mut from, mut to) = (r.from, r.to);
+    let mut remove = Vec::new();
+    for e in t.range((device, 0)..=(device, u64::MAX)).map_err(db_err)? {
+        let (k, v) = e.map_err(db_err)?;
+        let (a, b) = (k.value().1, v.value());
+        if b.saturating_add(1) >= from && a <= to.saturating_add(1) {
+            from = from.min(a);
+            to = to.max(b);
+            remove.push(a);
+        }
+    }
+    for a in remove {
+        t.remove((device, a)).map_err(db_err)?;
+    }
+    t.insert((device, from), to).map_err(db_err)?;
+    Ok(())
+}
+
+/// The per-record recomputation inside a merge or a decision.
+pub(crate) struct Merge<'t> {
+    pub txn: &'t WriteTransaction,
+    pub catalog: &'static Catalog,
+    pub now: DateTime<FixedOffset>,
+    /// Conflicts opened or reopened.
+    pub opened: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Final {
+    device: u128,
+    number: u32,
+    seq: u64,
+    at_ms: i64,
+    candidate: bool,
+}
+
+impl Merge<'_> {
+    fn revision(&self, device: u128, seq: u64) -> Result<Revision> {
+        let t = self.txn.open_table(REVISIONS).map_err(db_err)?;
+        let raw = t.get((device, seq)).map_err(db_err)?.ok_or_else(|| {
+            db_err(DbError::Storage(format!(
+                "revision {device:x}/{seq} missing"
+            )))
+        })?;
+        serde_json::from_slice(raw.value())
+            .map_err(|e| db_err(DbError::Storage(format!("stored revision unreadable: {e}"))))
+    }
+
+    /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
+    pub fn recompute(&mut self, record: u128) -> Result<()> {
+        let mut all: Vec<Final> = Vec::new();
+        {
+            let finals = self.txn.open_table(FINALS).map_err(db_err)?;
+            for e in finals
+                .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
+                .map_err(db_err)?
+            {
+                let (k, v) = e.map_err(db_err)?;
+                let (_, device, number) = k.value();
+                let (seq, at_ms, candidate) = v.value();
+                all.push(Final {
+                    device,
+                    number,
+                    seq,
+                    at_ms,
+                    candidate,
+                });
+            }
+        }
+        // The latest candidate of each device.
+        let mut latest: BTreeMap<u128, Final> = BTreeMap::new();
+        for f in all.iter().filter(|f| f.candidate) {
+            let e = latest.entry(f.device).or_insert(*f);
+            if f.number > e.number {
+                *e = *f;
+            }
+        }
+        let rid = Uuid::from_u128(record);
+        let member = |f: &Final| Member {
+            record: rid,
+            device: Uuid::from_u128(f.device),
+            revision: f.number,
+            seq: f.seq,
+        };
+        let (current, state) = if latest.is_empty() {
+            self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
+            // Only held revisions: the newest of them stands for the family, quarantined.
+            match all.iter().max_by_key(|f| (f.at_ms, f.device, f.number)) {
+                Some(f) => (*f, FamilyState::Quarantined),
+                None => return Ok(()),
+            }
+        } else {
+            if latest.len() > 1 {
+                let members: Vec<Member> = latest.values().map(member).collect();
+                self.ensure(ConflictKind::TwoDevices, &rid.to_string(), members)?;
+            } else {
+                self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
+            }
+            let f = latest
+                .values()
+                .max_by_key(|f| (f.at_ms, f.device))
+                .copied()
+                .ok_or_else(|| db_err(DbError::Storage("no candidate".into())))?;
+            (f, FamilyState::Accepted)
+        };
+        let rev = self.revision(current.device, current.seq)?;
+        let form = self.catalog.version(&rev.form_id, rev.form_version);
+        let (niks, kk) = match (form, state) {
+            (Some(form), FamilyState::Accepted) => identifiers(form, &rev.answers),
+            _ => (Vec::new(), None),
+        };
+        let facts = form.and_then(|f| super::facts_of(f, &rev.answers));
+        let old: Option<FamilyEntry> = {
+            let t = self.txn.open_table(FAMILIES).map_err(db_err)?;
+            let v = t.get(record).map_err(db_err)?;
+            match v {
+                Some(v) => Some(decode(v.value(), "family").map_err(db_err)?),
+                None => None,
+            }
+        };
+        let entry = FamilyEntry {
+            family: Family {
+                record: rid,
+                state,
+                device: Uuid::from_u128(current.device),
+                revision: current.number,
+                seq: current.seq,
+                petugas: rev.petugas.clone(),
+                at: rev.at,
+                form_id: rev.form_id.clone(),
+                form_version: rev.form_version,
+            },
+            niks: niks.clone(),
+            kk: kk.clone(),
+            facts,
+        };
+        self.put_family(record, &entry)?;
+        let (old_niks, old_kk) = old.map(|o| (o.niks, o.kk)).unwrap_or_default();
+        self.reindex(record, ConflictKind::SharedNik, &old_niks, &niks)?;
+        self.reindex(
+            record,
+            ConflictKind::SharedKk,
+            &old_kk.into_iter().collect::<Vec<_>>(),
+            &kk.into_iter().collect::<Vec<_>>(),
+        )?;
+        self.refresh_state(record)
+    }
+
+    fn put_family(&self, record: u128, e: &FamilyEntry) -> Result<()> {
+        let mut t = self.txn.open_table(FAMILIES).map_err(db_err)?;
+        t.insert(record, encode(e)?.as_slice()).map_err(db_err)?;
+        Ok(())
+    }
+
+    fn family(&self, record: u128) -> Result<Option<FamilyEntry>> {
+        let t = self.txn.open_table(FAMILIES).map_err(db_err)?;
+        let v = t.get(record).map_err(db_err)?;
+        match v {
+            Some(v) => Ok(Some(decode(v.value(), "family").map_err(db_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves a record's entries in the NIK or KK index from `old` to `new` and brings the conflicts on
+    /// every value involved up to date.
+    fn reindex(
+        &mut self,
+        record: u128,
+        kind: ConflictKind,
+        old: &[String],
+        new: &[String],
+    ) -> Result<()> {
+        let def = if kind == ConflictKind::SharedKk {
+            KKS
+        } else {
+            NIKS
+        };
+        let touched: BTreeSet<&String> = old.iter().chain(new).collect();
+        {
+            let mut t = self.txn.open_multimap_table(def).map_err(db_err)?;
+            for v in old.iter().filter(|v| !new.contains(v)) {
+                t.remove(v.as_str(), record).map_err(db_err)?;
+            }
+            for v in new.iter().filter(|v| !old.contains(v)) {
+                t.insert(v.as_str(), record).map_err(db_err)?;
+            }
+        }
+        for v in touched {
+            let records: Vec<u128> = {
+                let t = self.txn.open_multimap_table(def).map_err(db_err)?;
+                let mut out = Vec::new();
+                for r in t.get(v.as_str()).map_err(db_err)? {
+                    out.push(r.map_err(db_err)?.value());
+                }
+                out
+            };
+            if records.len() < 2 {
+                self.dissolve(kind, v)?;
+                continue;
+            }
+            let mut members = Vec::new();
+            for r in records {
+                if let Some(f) = self.family(r)? {
+                    members.push(Member {
+                        record: f.family.record,
+                        device: f.family.device,
+                        revision: f.family.revision,
+                        seq: f.family.seq,
+                    });
+                }
+            }
+            self.ensure(kind, v, members)?;
+        }
+        Ok(())
+    }
+
+    fn conflict_on(&self, kind: ConflictKind, key: &str) -> Result<Option<Conflict>> {
+        let id = {
+            let t = self.txn.open_table(CONFLICT_KEYS).map_err(db_err)?;
+            t.get(Conflict::table_key(kind, key).as_str())
+                .map_err(db_err)?
+                .map(|v| v.value())
+        };
+        let Some(id) = id else { return Ok(None) };
+        self.conflict(id)
+    }
+
+    pub fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
+        let t = self.txn.open_table(CONFLICTS).map_err(db_err)?;
+        let v = t.get(id).map_err(db_err)?;
+        match v {
+            Some(v) => Ok(Some(decode(v.value(), "conflict").map_err(db_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_conflict(&self, c: &Conflict) -> Result<()> {
+        let mut t = self.txn.open_table(CONFLICTS).map_err(db_err)?;
+        t.insert(c.id, encode(c)?.as_slice()).map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Makes sure an open conflict with these members exists on `key` — unless an operator already
+    /// decided about exactly these families.
+    fn ensure(&mut self, kind: ConflictKind, key: &str, mut members: Vec<Member>) -> Result<()> {
+        members.sort();
+        let records = |ms: &[Member]| ms.iter().map(|m| m.record).collect::<BTreeSet<_>>();
+        if let Some(mut c) = self.conflict_on(kind, key)? {
+            if c.is_open() {
+                if c.members != members {
+                    let before: BTreeSet<Uuid> = records(&c.members);
+                    let after: BTreeSet<Uuid> = records(&members);
+                    c.members = members;
+                    self.put_conflict(&c)?;
+                    let mut open = self
+                        .txn
+                        .open_multimap_table(OPEN_BY_RECORD)
+                        .map_err(db_err)?;
+                    for r in before.difference(&after) {
+                        open.remove(r.as_u128(), c.id).map_err(db_err)?;
+                    }
+                    for r in after.difference(&before) {
+                        open.insert(r.as_u128(), c.id).map_err(db_err)?;
+                    }
+                    drop(open);
+                    for r in before.symmetric_difference(&after) {
+                        self.refresh_state(r.as_u128())?;
+                    }
+                }
+                return Ok(());
+            }
+            let same_families = records(&c.members) == records(&members);
+            let settled = match &c.decision {
+                Some(Decision::Distinct) => same_families,
+                Some(Decision::Kept { .. }) => c.members == members,
+                _ => false,
+            };
+            if settled {
+                return Ok(());
+            }
+        }
+        let id = self.next_conflict_id()?;
+        let c = Conflict {
+            id,
+            kind,
+            key: key.to_string(),
+            members,
+            detected_at: self.now,
+            decision: None,
+            decided_at: None,
+        };
+        self.put_conflict(&c)?;
+        {
+            let mut keys = self.txn.open_table(CONFLICT_KEYS).map_err(db_err)?;
+            keys.insert(Conflict::table_key(kind, key).as_str(), id)
+                .map_err(db_err)?;
+            let mut open = self
+                .txn
+                .open_multimap_table(OPEN_BY_RECORD)
+                .map_err(db_err)?;
+            for m in &c.members {
+                open.insert(m.record.as_u128(), id).map_err(db_err)?;
+            }
+        }
+        self.opened += 1;
+        for m in &c.members {
+            self.refresh_state(m.record.as_u128())?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open conflict on `key`, if any, because nothing is shared any more.
+    fn dissolve(&mut self, kind: ConflictKind, key: &str) -> Result<()> {
+        let Some(mut c) = self.conflict_on(kind, key)? else {
+            return Ok(());
+        };
+        if !c.is_open() {
+            return Ok(());
+        }
+        self.close(&mut c, Decision::Dissolved)
+    }
+
+    /// Records a decision on an open conflict and lets its families leave the conflict state.
+    pub fn close(&mut self, c: &mut Conflict, d: Decision) -> Result<()> {
+        c.decision = Some(d);
+        c.decided_at = Some(self.now);
+        self.put_conflict(c)?;
+        {
+            let mut open = self
+                .txn
+                .open_multimap_table(OPEN_BY_RECORD)
+                .map_err(db_err)?;
+            for m in &c.members {
+                open.remove(m.record.as_u128(), c.id).map_err(db_err)?;
+            }
+        }
+        for m in c.members.clone() {
+            self.refresh_state(m.record.as_u128())?;
+        }
+        Ok(())
+    }
+
+    fn next_conflict_id(&self) -> Result<u64> {
+        let mut meta = self.txn.open_table(META).map_err(db_err)?;
+        let next: u64 = match meta.get("next_conflict").map_err(db_err)? {
+            Some(v) => decode(v.value(), "next conflict").map_err(db_err)?,
+            None => 1,
+        };
+        meta.insert("next_conflict", encode(&(next + 1))?.as_slice())
+            .map_err(db_err)?;
+        Ok(next)
+    }
+
+    /// A family in an open conflict is `Conflict`; otherwise `Accepted` (quarantined ones stay so).
+    fn refresh_state(&self, record: u128) -> Result<()> {
+        let Some(mut f) = self.family(record)? else {
+            return Ok(());
+        };
+        if f.family.state == FamilyState::Quarantined {
+            return Ok(());
+        }
+        let open = {
+            let t = self
+                .txn
+                .open_multimap_table(OPEN_BY_RECORD)
+                .map_err(db_err)?;
+            let mut it = t.get(record).map_err(db_err)?;
+            it.next().is_some()
+        };
+        let state = if open {
+            FamilyState::Conflict
+        } else {
+            FamilyState::Accepted
+        };
+        if f.family.state != state {
+            f.family.state = state;
+            self.put_family(record, &f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,629 @@
+//! The provincial registry end to end: devices held until approved and refused when revoked, bad
+//! revisions quarantined next to good ones, idempotent imports, gaps, conflicts (shared NIK and KK, one
+//! family on two devices) and the operator's decisions, receipts back to a real tablet — and many
+//! bundles in shuffled order with repeats ending in the same state.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use pendata::app::demo::{self, FamilySpec, Rng};
+use pendata::bundle::manifest::ExportKind;
+use pendata::form::catalog::Catalog;
+use pendata::form::{Form, evaluate};
+use pendata::model::record::{Action, Answers};
+use pendata::registry::db::{ConflictKind, DeviceState, QuarantineState};
+use pendata::registry::family::FamilyState;
+use pendata::registry::synth::SynthTablet;
+use pendata::registry::{self, FileOutcome, Registry};
+use serde_json::json;
+use uuid::Uuid;
+
+fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn now() -> DateTime<FixedOffset> {
+    at("2026-11-28T10:00:00+08:00")
+}
+
+fn form() -> &'static Form {
+    Catalog::shared().unwrap().latest("keluarga").unwrap()
+}
+
+/// A registry folder (keys and store) in a temporary directory.
+struct Reg {
+    _tmp: tempfile::TempDir,
+    reg: Registry,
+}
+
+fn registry() -> Reg {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    registry::init(&dir, "Dinas Sosial Kaltim", now()).unwrap();
+    let reg = Registry::open(&dir).unwrap();
+    Reg { _tmp: tmp, reg }
+}
+
+impl Reg {
+    fn recipients(&self) -> Vec<age::x25519::Recipient> {
+        vec![self.reg.keys.identity.to_public()]
+    }
+
+    fn import(&self, bytes: &[u8]) -> FileOutcome {
+        self.reg.import_bytes(bytes, "test.age", now()).unwrap()
+    }
+
+    fn approve(&self, t: &SynthTablet) {
+        // A device becomes known with its first bundle; approving it merges what was held.
+        self.reg.approve(&t.id.simple().to_string(), now()).unwrap();
+    }
+
+    fn state(&self, record: Uuid) -> Option<FamilyState> {
+        self.reg.family(record).unwrap().map(|f| f.family.state)
+    }
+}
+
+/// A family that passes every rule, with its warnings acknowledged (as a tablet finalizes it).
+fn valid_family(rng: &mut Rng) -> Answers {
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+    };
+    demo::family(form(), rng, &spec)
+}
+
+fn acknowledged(answers: &Answers, day: NaiveDate) -> Vec<String> {
+    let ev = evaluate(form(), answers, day);
+    let errors: Vec<String> = ev
+        .errors()
+        .map(|i| format!("{} {}", i.path, i.code))
+        .collect();
+    assert!(errors.is_empty(), "the test family has errors: {errors:?}");
+    ev.warnings()
+        .map(|w| format!("{} {}", w.path, w.code))
+        .collect()
+}
+
+/// Finalizes `answers` as revision `number` of `record` on tablet `t`.
+fn finalize(t: &mut SynthTablet, record: Uuid, number: u32, answers: Answers) -> u64 {
+    let day = (t.clock + chrono::Duration::minutes(3)).date_naive();
+    let ack = acknowledged(&answers, day);
+    t.revise(record, number, Action::Finalized, answers, ack)
+}
+
+fn record(n: u128) -> Uuid {
+    Uuid::from_u128(0x0193_1111_0000_7000_8000_0000_0000_0000 | n)
+}
+
+fn tablet(n: u64) -> SynthTablet {
+    SynthTablet::new(n, at("2026-11-20T08:00:00+08:00"))
+}
+
+#[test]
+fn an_unknown_device_is_held_until_approved_and_a_bundle_twice_changes_nothing() {
+    let r = registry();
+    let mut t = tablet(1);
+    let mut rng = Rng::new(1);
+    let ids: Vec<Uuid> = (0..5).map(record).collect();
+    for id in &ids {
+        finalize(&mut t, *id, 2, valid_family(&mut rng));
+    }
+    let b = t.bundle(&r.recipients()).unwrap();
+
+    let FileOutcome::Held {
+        device,
+        already_held,
+    } = r.import(&b)
+    else {
+        panic!("an unknown device's bundle must be held")
+    };
+    assert_eq!((device.state, already_held), (DeviceState::Pending, false));
+    assert!(
+        r.reg.family(ids[0]).unwrap().is_none(),
+        "nothing merged yet"
+    );
+    let FileOutcome::Held { already_held, .. } = r.import(&b) else {
+        panic!()
+    };
+    assert!(already_held);
+    let a = r.reg.attention().unwrap();
+    assert_eq!((a.pending_devices, a.pending_bundles), (1, 1));
+
+    let (d, merged) = r
+        .reg
+        .approve(&device.id.simple().to_string()[..8], now())
+        .unwrap();
+    assert_eq!(d.state, DeviceState::Approved);
+    assert_eq!(merged.len(), 1);
+    let FileOutcome::Merged(entry) = &merged[0].1 else {
+        panic!("{:?}", merged[0].1)
+    };
+    assert_eq!(entry.merged.accepted, 5);
+    for id in &ids {
+        assert_eq!(r.state(*id), Some(FamilyState::Accepted));
+    }
+    assert!(r.reg.attention().unwrap().is_empty());
+    assert!(r.reg.pending_bundles().unwrap().is_empty());
+
+    // The same file again, and the same revisions in a new bundle (a re-export for a lost stick).
+    assert!(matches!(r.import(&b), FileOutcome::AlreadyImported { .. }));
+    let lines = revision_lines(&r, &b);
+    let again = t
+        .make(1, t.seq, &lines, &r.recipients(), ExportKind::Range)
+        .unwrap();
+    let FileOutcome::Merged(e) = r.import(&again) else {
+        panic!()
+    };
+    assert_eq!((e.merged.accepted, e.merged.duplicates), (0, 5));
+    assert_eq!(
+        r.reg.imports().unwrap().len(),
+        0,
+        "import runs are logged by the command"
+    );
+}
+
+/// The revision lines inside a bundle (decrypted with the registry's key).
+fn revision_lines(r: &Reg, bundle: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    pendata::bundle::read::read(bundle, std::slice::from_ref(&r.reg.keys.identity), |item| {
+        if let pendata::bundle::read::Item::Revision { raw, .. } = item {
+            out.push(raw.to_vec());
+        }
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn bad_revisions_are_quarantined_next_to_good_ones_and_the_receipt_says_why() {
+    let r = registry();
+    let mut t = tablet(2);
+    let mut rng = Rng::new(2);
+    let good = record(1);
+    finalize(&mut t, good, 1, valid_family(&mut rng));
+    // A NIK of 15 digits: a real tablet would not finalize this.
+    let bad = record(2);
+    let mut a = valid_family(&mut rng);
+    a["anggota"][0]["nik"] = json!("640101010190000");
+    let bad_seq = t.revise(bad, 1, Action::Finalized, a, vec![]);
+    // An unacknowledged warning is held too (the tablet's rules were bypassed).
+    let b = t.bundle(&r.recipients()).unwrap();
+    r.import(&b);
+    r.approve(&t);
+
+    assert_eq!(r.state(good), Some(FamilyState::Accepted));
+    assert_eq!(r.state(bad), Some(FamilyState::Quarantined));
+    let q = r.reg.quarantine(false).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!((q[0].record, q[0].seq), (bad, bad_seq));
+    assert!(
+        q[0].reasons.iter().any(|x| x.path == "anggota[0].nik"),
+        "{:?}",
+        q[0].reasons
+    );
+    assert!(
+        r.reg
+            .families_with_nik("640101010190000")
+            .unwrap()
+            .is_empty()
+    );
+
+    let (receipt, accepted, _) = r.reg.receipt(&t.id.to_string(), now()).unwrap();
+    assert_eq!(accepted, 1);
+    assert_eq!(receipt.rejected.len(), 1);
+    assert_eq!(receipt.rejected[0].record, bad);
+    assert!(
+        receipt.rejected[0].reasons[0]
+            .id
+            .starts_with("anggota[0].nik")
+    );
+    assert!(
+        !receipt
+            .accepted
+            .iter()
+            .any(|s| s.from <= bad_seq && bad_seq <= s.to)
+    );
+
+    // The operator releases it: the family is accepted and the next receipt accepts its position.
+    let key = format!("{}:{bad_seq}", &t.id.simple().to_string()[..8]);
+    let e = r.reg.decide_quarantine(&key, true, now()).unwrap();
+    assert_eq!(e.state, QuarantineState::Released);
+    assert_eq!(r.state(bad), Some(FamilyState::Accepted));
+    let (receipt, accepted, _) = r.reg.receipt(&t.id.to_string(), now()).unwrap();
+    assert_eq!((accepted, receipt.rejected.len()), (2, 0));
+    assert!(r.reg.decide_quarantine("zz:1", true, now()).is_err());
+}
+
+#[test]
+fn a_missing_bundle_is_a_gap_until_it_arrives() {
+    let r = registry();
+    let mut t = tablet(3);
+    let mut rng = Rng::new(3);
+    let mut bundles = Vec::new();
+    for n in 0..3u128 {
+        finalize(&mut t, record(10 + n), 1, valid_family(&mut rng));
+        // a draft autosave takes a position too
+        t.revise(record(20 + n), 1, Action::Saved, Answers::new(), vec![]);
+        bundles.push(t.bundle(&r.recipients()).unwrap());
+    }
+    r.import(&bundles[0]);
+    r.approve(&t);
+    r.import(&bundles[2]);
+    let gaps = r.reg.gaps().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!((gaps[0].from, gaps[0].to), (3, 4));
+    assert!(!r.reg.attention().unwrap().is_empty());
+    r.import(&bundles[1]);
+    assert!(r.reg.gaps().unwrap().is_empty());
+    assert!(r.reg.attention().unwrap().is_empty());
+}
+
+#[test]
+fn revoked_devices_and_borrowed_ids_are_refused() {
+    let r = registry();
+    let mut t = tablet(4);
+    let mut rng = Rng::new(4);
+    finalize(&mut t, record(1), 1, valid_family(&mut rng));
+    r.import(&t.bundle(&r.recipients()).unwrap());
+    r.approve(&t);
+    // Another tablet claiming the same id with its own key.
+    let mut impostor = tablet(5);
+    impostor.id = t.id;
+    finalize(&mut impostor, record(2), 1, valid_family(&mut rng));
+    let FileOutcome::Refused { reason } = r.import(&impostor.bundle(&r.recipients()).unwrap())
+    else {
+        panic!("a different key under a known id must be refused")
+    };
+    assert!(reason.contains("another signing key"), "{reason}");
+    assert!(r.reg.family(record(2)).unwrap().is_none());
+
+    r.reg.revoke(&t.id.to_string(), now()).unwrap();
+    finalize(&mut t, record(3), 1, valid_family(&mut rng));
+    let FileOutcome::Refused { reason } = r.import(&t.bundle(&r.recipients()).unwrap()) else {
+        panic!("a revoked device must be refused")
+    };
+    assert!(reason.contains("revoked"), "{reason}");
+    assert!(r.reg.family(record(3)).unwrap().is_none());
+    assert!(r.reg.approve(&t.id.to_string(), now()).is_err());
+    // Files that are not bundles are refused with a reason, not an error.
+    assert!(matches!(r.import(b"hello"), FileOutcome::Refused { .. }));
+}
+
+/// Gives `b` the same person as `a`'s member `i` (NIK, sex and birth date, so `b` stays valid).
+fn share_member(a: &Answers, b: &mut Answers, i: usize) {
+    for k in ["nik", "jenis_kelamin", "tanggal_lahir"] {
+        b["anggota"][i][k] = a["anggota"][i][k].clone();
+    }
+}
+
+#[test]
+fn shared_niks_and_kk_numbers_are_conflicts_the_operator_decides() {
+    let r = registry();
+    let (mut t1, mut t2) = (tablet(6), tablet(7));
+    let mut rng = Rng::new(6);
+    let a = valid_family(&mut rng);
+    let mut b = valid_family(&mut rng);
+    share_member(&a, &mut b, 0);
+    let nik = a["anggota"][0]["nik"].as_str().unwrap().to_string();
+    let c = valid_family(&mut rng);
+    let mut d = valid_family(&mut rng);
+    d["no_kk"] = c["no_kk"].clone();
+    let d_seq;
+    {
+        finalize(&mut t1, record(1), 1, a);
+        finalize(&mut t1, record(3), 1, c);
+        finalize(&mut t2, record(2), 1, b);
+        d_seq = finalize(&mut t2, record(4), 1, d);
+    }
+    for t in [&mut t1, &mut t2] {
+        let bytes = t.bundle(&r.recipients()).unwrap();
+        r.import(&bytes);
+        r.approve(t);
+    }
+    let open = r.reg.conflicts(false).unwrap();
+    let kinds: BTreeSet<(ConflictKind, String)> =
+        open.iter().map(|c| (c.kind, c.key.clone())).collect();
+    assert!(
+        kinds.contains(&(ConflictKind::SharedNik, nik.clone())),
+        "{open:?}"
+    );
+    assert!(open.iter().any(|c| c.kind == ConflictKind::SharedKk));
+    for n in 1..=4 {
+        assert_eq!(
+            r.state(record(n)),
+            Some(FamilyState::Conflict),
+            "family {n}"
+        );
+    }
+    // Held for the decision: neither accepted nor rejected in the receipt.
+    let (receipt, _, held) = r.reg.receipt(&t2.id.to_string(), now()).unwrap();
+    assert_eq!(held, 2);
+    assert!(receipt.rejected.is_empty());
+
+    let nik_conflict = open
+        .iter()
+        .find(|c| c.kind == ConflictKind::SharedNik)
+        .unwrap();
+    r.reg.distinct(nik_conflict.id, now()).unwrap();
+    assert_eq!(r.state(record(1)), Some(FamilyState::Accepted));
+    assert_eq!(r.state(record(2)), Some(FamilyState::Accepted));
+
+    let kk_conflict = open
+        .iter()
+        .find(|c| c.kind == ConflictKind::SharedKk)
+        .unwrap();
+    let keep = kk_conflict
+        .members
+        .iter()
+        .position(|m| m.record == record(3))
+        .unwrap();
+    r.reg.keep(kk_conflict.id, keep + 1, now()).unwrap();
+    assert_eq!(r.state(record(3)), Some(FamilyState::Accepted));
+    assert_eq!(r.state(record(4)), Some(FamilyState::Quarantined));
+    assert!(r.reg.conflicts(false).unwrap().is_empty());
+    let (receipt, _, held) = r.reg.receipt(&t2.id.to_string(), now()).unwrap();
+    assert_eq!(held, 0);
+    assert_eq!(receipt.rejected.len(), 1);
+    assert_eq!(receipt.rejected[0].seq, d_seq);
+    assert!(
+        receipt.rejected[0].reasons[0]
+            .en
+            .contains("already registered")
+    );
+    // Deciding twice, or a conflict that does not exist, is refused.
+    assert!(r.reg.distinct(nik_conflict.id, now()).is_err());
+    assert!(r.reg.keep(999, 1, now()).is_err());
+
+    // A later revision that no longer shares the NIK leaves no conflict behind; one that shares it
+    // with a third family opens a new one (the earlier decision covered two families only).
+    let a_again = r.reg.family(record(1)).unwrap().unwrap();
+    assert!(a_again.niks.contains(&nik));
+    let mut t3 = tablet(8);
+    let mut f = valid_family(&mut rng);
+    share_member(&read_answers(&r, record(1)), &mut f, 0);
+    finalize(&mut t3, record(5), 1, f);
+    r.import(&t3.bundle(&r.recipients()).unwrap());
+    r.approve(&t3);
+    let reopened = r.reg.conflicts(false).unwrap();
+    assert_eq!(reopened.len(), 1);
+    assert_eq!(reopened[0].members.len(), 3);
+}
+
+fn read_answers(r: &Reg, id: Uuid) -> Answers {
+    let mut out = None;
+    r.reg
+        .for_each_family(|f, rev| {
+            if f.family.record == id {
+                out = Some(rev.answers.clone());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out.unwrap()
+}
+
+#[test]
+fn one_family_revised_on_two_devices_is_a_conflict_until_one_revision_is_kept() {
+    let r = registry();
+    let (mut t1, mut t2) = (tablet(9), tablet(10));
+    let mut rng = Rng::new(9);
+    let a = valid_family(&mut rng);
+    finalize(&mut t1, record(1), 1, a.clone());
+    let mut a2 = a.clone();
+    a2["alamat"] = json!("Jl. Baru 2");
+    t2.clock = t1.clock + chrono::Duration::hours(1);
+    finalize(&mut t2, record(1), 2, a2);
+    for t in [&mut t1, &mut t2] {
+        let bytes = t.bundle(&r.recipients()).unwrap();
+        r.import(&bytes);
+        r.approve(t);
+    }
+    let open = r.reg.conflicts(false).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, ConflictKind::TwoDevices);
+    assert_eq!(r.state(record(1)), Some(FamilyState::Conflict));
+    let keep = open[0]
+        .members
+        .iter()
+        .position(|m| m.device == t1.id)
+        .unwrap();
+    r.reg.keep(open[0].id, keep + 1, now()).unwrap();
+    let f = r.reg.family(record(1)).unwrap().unwrap();
+    assert_eq!(
+        (f.family.state, f.family.device),
+        (FamilyState::Accepted, t1.id)
+    );
+    let (receipt, _, _) = r.reg.receipt(&t2.id.to_string(), now()).unwrap();
+    assert_eq!(receipt.rejected.len(), 1);
+    assert!(r.reg.conflicts(false).unwrap().is_empty());
+}
+
+/// A canonical picture of a registry's state, independent of the order things arrived in.
+#[derive(Debug, PartialEq)]
+struct Picture {
+    families: BTreeMap<Uuid, (FamilyState, Uuid, u32, Vec<String>)>,
+    conflicts: BTreeSet<(ConflictKind, String, Vec<(Uuid, Uuid, u32)>)>,
+    quarantine: BTreeSet<(Uuid, u64)>,
+    coverage: BTreeMap<Uuid, Vec<(u64, u64)>>,
+}
+
+fn picture(r: &Reg) -> Picture {
+    let mut families = BTreeMap::new();
+    r.reg
+        .family_entries(|f| {
+            families.insert(
+                f.family.record,
+                (
+                    f.family.state,
+                    f.family.device,
+                    f.family.revision,
+                    f.niks.clone(),
+                ),
+            );
+        })
+        .unwrap();
+    let conflicts = r
+        .reg
+        .conflicts(false)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.kind,
+                c.key,
+                c.members
+                    .iter()
+                    .map(|m| (m.record, m.device, m.revision))
+                    .collect(),
+            )
+        })
+        .collect();
+    let quarantine = r
+        .reg
+        .quarantine(false)
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.device, q.seq))
+        .collect();
+    let coverage = r
+        .reg
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            (
+                d.id,
+                r.reg
+                    .coverage(d.id)
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s.from, s.to))
+                    .collect(),
+            )
+        })
+        .collect();
+    Picture {
+        families,
+        conflicts,
+        quarantine,
+        coverage,
+    }
+}
+
+#[test]
+fn many_devices_many_bundles_in_shuffled_order_with_repeats_end_in_the_same_state() {
+    // 4 tablets, 3 bundles each: new families, corrections and re-finalizations, a NIK shared across
+    // tablets, a bad revision, a family touched by two tablets.
+    let recipients = vec![
+        registry::load(&shared_key_dir())
+            .unwrap()
+            .identity
+            .to_public(),
+    ];
+    let mut rng = Rng::new(42);
+    let mut tablets: Vec<SynthTablet> = (0..4).map(|n| tablet(20 + n)).collect();
+    let mut bundles: Vec<Vec<u8>> = Vec::new();
+    let mut shared = valid_family(&mut rng);
+    let mut next = 100u128;
+    for round in 0..3 {
+        for (ti, t) in tablets.iter_mut().enumerate() {
+            for _ in 0..4 {
+                next += 1;
+                let mut fam = valid_family(&mut rng);
+                if next.is_multiple_of(7) {
+                    share_member(&shared, &mut fam, 0);
+                }
+                finalize(t, record(next), 1, fam.clone());
+                if next.is_multiple_of(3) {
+                    // corrected and finalized again in the same round
+                    t.revise(record(next), 2, Action::Corrected, fam.clone(), vec![]);
+                    fam["alamat"] = json!(format!("Jl. Koreksi {next}"));
+                    finalize(t, record(next), 3, fam);
+                }
+            }
+            if ti == 1 && round == 1 {
+                let mut bad = valid_family(&mut rng);
+                bad["anggota"][0]["nik"] = json!("12");
+                t.revise(record(9000), 1, Action::Finalized, bad, vec![]);
+            }
+            if round == 2 && ti >= 2 {
+                // tablets 2 and 3 both revise family 9001
+                let fam = std::mem::replace(&mut shared, valid_family(&mut rng));
+                finalize(t, record(9001), ti as u32, fam);
+            }
+            bundles.push(t.bundle(&recipients).unwrap());
+        }
+    }
+
+    let in_order = registry_with_same_keys(&bundles, &(0..bundles.len()).collect::<Vec<_>>());
+    let expected = picture(&in_order);
+    assert!(expected.families.len() > 40);
+    assert!(!expected.conflicts.is_empty());
+    assert_eq!(expected.quarantine.len(), 1);
+
+    let mut order_rng = Rng::new(7);
+    for round in 0..4 {
+        let mut order: Vec<usize> = (0..bundles.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = order_rng.range(0, i as i64) as usize;
+            order.swap(i, j);
+        }
+        // repeats: some bundles twice
+        let extra: Vec<usize> = order.iter().step_by(3 + round).copied().collect();
+        order.extend(extra);
+        let other = registry_with_same_keys(&bundles, &order);
+        assert_eq!(picture(&other), expected, "order {order:?}");
+    }
+}
+
+/// Bundles are encrypted to one registry's key; the shuffled imports need registries that share it.
+fn registry_with_same_keys(bundles: &[Vec<u8>], order: &[usize]) -> Reg {
+    every_bundle_once_at_least(order, bundles.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    copy_keys(&shared_key_dir(), &dir);
+    let reg = Registry::open(&dir).unwrap();
+    let r = Reg { _tmp: tmp, reg };
+    for &i in order {
+        if let FileOutcome::Held { device, .. } = r.import(&bundles[i]) {
+            r.reg.approve(&device.id.to_string(), now()).unwrap();
+        }
+    }
+    r
+}
+
+fn every_bundle_once_at_least(order: &[usize], n: usize) {
+    let seen: BTreeSet<usize> = order.iter().copied().collect();
+    assert_eq!(seen.len(), n, "every bundle appears at least once");
+}
+
+/// One registry key folder shared by the tests that need several registries with the same key.
+fn shared_key_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let t = tempfile::tempdir().unwrap();
+        registry::init(&t.path().join("keys"), "Kaltim", now()).unwrap();
+        t
+    })
+    .path()
+    .join("keys")
+}
+
+fn copy_keys(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("keys")).unwrap();
+    for f in [
+        "registry.pub",
+        "keys/registry-age.key",
+        "keys/registry-signing.pem",
+    ] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+}
