@@ -1,0 +1,219 @@
+//! The registry through the binary, with a real tablet: tablet → stick → registry (held until the device
+//! is approved) → receipt → tablet statuses; exit codes 0 (all handled), 1 (needs an operator),
+//! 2 (bad input).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run(data: Option<&Path>, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+    if let Some(d) = data {
+        cmd.arg("--data-dir").arg(d);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(out: &Output, want: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn tablet(tab: &Path, name: &str, key: &Path, families: &str) {
+    code(
+        &run(
+            Some(tab),
+            &["init", "--device-name", name, "--registry-key", p(key)],
+            "",
+        ),
+        0,
+    );
+    code(
+        &run(
+            Some(tab),
+            &[
+                "petugas",
+                "add",
+                "--code",
+                "P001",
+                "--name",
+                "Siti",
+                "--pin-stdin",
+            ],
+            "1234\n",
+        ),
+        0,
+    );
+    code(
+        &run(
+            Some(tab),
+            &[
+                "demo",
+                "--families",
+                families,
+                "--petugas",
+                "P001",
+                "--drafts",
+                "0",
+            ],
+            "",
+        ),
+        0,
+    );
+}
+
+#[test]
+fn tablet_to_registry_and_back_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let tab = tmp.path().join("tablet");
+    let stick = tmp.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let out = code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    assert!(out.contains("back them up"), "{out}");
+    assert!(reg.join("registry.redb").exists());
+    let key = reg.join("registry.pub");
+    tablet(&tab, "Tablet Kutai 01", &key, "12");
+    code(&run(Some(&tab), &["export", "--to", p(&stick)], ""), 0);
+
+    // A folder (the whole stick): the unknown device's bundle is held; exit 1, it needs an operator.
+    let out = code(
+        &run(None, &["registry", "import", p(&reg), p(&stick)], ""),
+        1,
+    );
+    assert!(out.contains("held"), "{out}");
+    assert!(out.contains("waiting for approval"), "{out}");
+    let out = code(&run(None, &["registry", "devices", p(&reg)], ""), 0);
+    assert!(
+        out.contains("pending") && out.contains("Tablet Kutai 01"),
+        "{out}"
+    );
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    let out = code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "approve", &id[..8]],
+            "",
+        ),
+        0,
+    );
+    assert!(out.contains("merged 1.."), "{out}");
+    assert!(out.contains("12 accepted"), "{out}");
+
+    // The same stick again changes nothing, and all is handled: exit 0.
+    let out = code(
+        &run(None, &["registry", "import", p(&reg), p(&stick)], ""),
+        0,
+    );
+    assert!(out.contains("already imported"), "{out}");
+    assert!(out.contains("nothing needs an operator"), "{out}");
+    let status = code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["families"], 12);
+    assert_eq!(v["by_state"]["accepted"], 12);
+
+    // The receipt goes back on the stick; the tablet applies it.
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "receipt",
+                p(&reg),
+                "--device",
+                &id,
+                "--to",
+                p(&stick),
+            ],
+            "",
+        ),
+        0,
+    );
+    let receipt = out.lines().next().unwrap().trim().to_string();
+    assert!(receipt.contains("pendata-receipt-"), "{out}");
+    let out = code(
+        &run(Some(&tab), &["receipt", "apply", &receipt, "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["outcome"]["accepted"], 12, "{out}");
+
+    // Bad input: exit 2 with a message; a file that is not a bundle: refused, exit 1.
+    let out = code(
+        &run(None, &["registry", "import", p(&reg), "/no/such/stick"], ""),
+        2,
+    );
+    assert!(out.contains("/no/such/stick"), "{out}");
+    let junk = tmp.path().join("junk.age");
+    std::fs::write(&junk, b"not a bundle").unwrap();
+    let out = code(
+        &run(None, &["registry", "import", p(&reg), p(&junk)], ""),
+        1,
+    );
+    assert!(out.contains("REFUSED"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "approve", "ffffffff"],
+            "",
+        ),
+        2,
+    );
+    assert!(out.contains("no device"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "conflicts", p(&reg), "keep", "7", "1"],
+            "",
+        ),
+        2,
+    );
+    assert!(out.contains("no conflict 7"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "status", tmp.path().to_str().unwrap()],
+            "",
+        ),
+        1,
+    );
+    assert!(out.contains("registry init"), "{out}");
+    let out = code(&run(None, &["registry", "quarantine", p(&reg)], ""), 0);
+    assert!(out.contains("nothing in quarantine"), "{out}");
+}
