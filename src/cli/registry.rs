@@ -342,9 +342,15 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut results = Vec::new();
     let n = files.len();
-    for (i, f) in files.iter().enumerate() {
-        let outcome = reg.import_file(f, now).map_err(fail)?;
-        match &outcome {
+    let outcomes = reg
+        .import_files(&files, now, |i, f, outcome| {
+            if !quiet {
+                eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
+            }
+        })
+        .map_err(fail)?;
+    for (f, outcome) in files.iter().zip(&outcomes) {
+        match outcome {
             FileOutcome::Merged(b) => {
                 merged += 1;
                 total.add(&b.merged);
@@ -353,18 +359,15 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             FileOutcome::Held { .. } => held += 1,
             FileOutcome::Refused { .. } => refused += 1,
         }
-        if !quiet {
-            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(&outcome));
-        }
         results.push(json!({
             "file": f.display().to_string(),
-            "outcome": match &outcome {
+            "outcome": match outcome {
                 FileOutcome::Merged(_) => "merged",
                 FileOutcome::AlreadyImported { .. } => "already_imported",
                 FileOutcome::Held { .. } => "held",
                 FileOutcome::Refused { .. } => "refused",
             },
-            "detail": describe(&outcome),
+            "detail": describe(outcome),
         }));
     }
     let attention = reg.attention().map_err(fail)?;

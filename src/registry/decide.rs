@@ -315,6 +315,7 @@ impl Registry {
         set_candidate(&txn, &q, release)?;
         let mut merge = Merge {
             txn: &txn,
+            fresh: Default::default(),
             catalog: self.catalog,
             now,
             opened: 0,
@@ -330,6 +331,7 @@ impl Registry {
         let txn = self.db.db.begin_write().map_err(db_err)?;
         let mut merge = Merge {
             txn: &txn,
+            fresh: Default::default(),
             catalog: self.catalog,
             now,
             opened: 0,
@@ -424,6 +426,7 @@ impl Registry {
         let txn = self.db.db.begin_write().map_err(db_err)?;
         let mut merge = Merge {
             txn: &txn,
+            fresh: Default::default(),
             catalog: self.catalog,
             now,
             opened: 0,

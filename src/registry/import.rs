@@ -66,10 +66,74 @@ impl FileOutcome {
 }
 
 /// A bundle that passed every check of the reader, held in memory for its merge.
-struct Opened {
+pub struct Opened {
     verified: read::Verified,
-    revisions: Vec<(Vec<u8>, Revision)>,
+    revisions: Vec<Slim>,
     attachments: Vec<(String, Vec<u8>)>,
+}
+
+/// What a merge needs of one revision, worked out beside the merge: its exact line, its keys, the
+/// validation verdict and the summary of its answers. The parsed answers are dropped where they were
+/// parsed.
+pub(crate) struct Slim {
+    raw: Vec<u8>,
+    record: Uuid,
+    number: u32,
+    seq: u64,
+    action: Action,
+    at: DateTime<FixedOffset>,
+    /// Validation of the revision (empty: it passed).
+    reasons: Vec<Reason>,
+    summary: Summary,
+}
+
+/// The parts of a revision a family's entry is made of.
+#[derive(Clone)]
+pub(crate) struct Summary {
+    petugas: String,
+    at: DateTime<FixedOffset>,
+    form_id: String,
+    form_version: u64,
+    niks: Vec<String>,
+    kk: Option<String>,
+    facts: Option<serde_json::Value>,
+}
+
+fn summarize(catalog: &Catalog, rev: &Revision) -> Summary {
+    let form = catalog.version(&rev.form_id, rev.form_version);
+    let (niks, kk) = form.map(|f| identifiers(f, &rev.answers)).unwrap_or_default();
+    Summary {
+        petugas: rev.petugas.clone(),
+        at: rev.at,
+        form_id: rev.form_id.clone(),
+        form_version: rev.form_version,
+        niks,
+        kk,
+        facts: form.and_then(|f| super::facts_of(f, &rev.answers)),
+    }
+}
+
+fn check(catalog: &Catalog, rev: &Revision) -> Vec<Reason> {
+    match rev.action {
+        Action::Corrected => Vec::new(),
+        Action::Finalized => validate(catalog, rev),
+        Action::Created | Action::Saved => vec![Reason::new(
+            "not_final",
+            "",
+            "revisi draf tidak dikirim ke registri",
+            "a draft revision is not sent to the registry",
+        )],
+    }
+}
+
+/// A bundle file read, decrypted, verified and validated: ready to be merged.
+pub struct Prepared {
+    bytes: Vec<u8>,
+    name: String,
+    sha: String,
+    opened: Result<Opened, BundleError>,
+    /// The same file was merged before (checked again at commit).
+    known_file: bool,
 }
 
 fn db_err(e: impl Into<DbError>) -> RegistryError {
@@ -152,11 +216,95 @@ impl Registry {
         name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let sha = hex(&Sha256::digest(bytes));
-        if let Some(b) = self.bundle_by_file(&sha)? {
-            return Ok(FileOutcome::AlreadyImported { bundle: b });
+        let prepared = self.prepare(bytes.to_vec(), name)?;
+        self.commit(prepared, now)
+    }
+
+    /// Imports files in order, reading, decrypting and validating the next file on a second thread
+    /// while the current one is merged. `each` sees every outcome as it happens.
+    pub fn import_files(
+        &self,
+        files: &[PathBuf],
+        now: DateTime<FixedOffset>,
+        mut each: impl FnMut(usize, &Path, &FileOutcome),
+    ) -> Result<Vec<FileOutcome>> {
+        // Two readers take alternate files (the CPU work: decrypt, verify, validate); this thread
+        // merges them in the given order.
+        const READERS: usize = 2;
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..READERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
+            senders.push(tx);
+            receivers.push(rx);
         }
-        let opened = match open_bundle(bytes, &self.keys.identity) {
+        std::thread::scope(|scope| {
+            for (k, tx) in senders.into_iter().enumerate() {
+                scope.spawn(move || {
+                    for f in files.iter().skip(k).step_by(READERS) {
+                        let prepared = read_file(f).and_then(|bytes| {
+                            let name = f
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            self.prepare(bytes, &name)
+                        });
+                        let stop = prepared.is_err();
+                        if tx.send(prepared).is_err() || stop {
+                            break;
+                        }
+                    }
+                });
+            }
+            let mut out = Vec::with_capacity(files.len());
+            for (i, f) in files.iter().enumerate() {
+                let rx = receivers
+                    .get(i % READERS)
+                    .ok_or_else(|| RegistryError::Invalid("no reader".into()))?;
+                let prepared = rx.recv().map_err(|_| {
+                    RegistryError::Invalid("a reading thread stopped early".into())
+                })??;
+                let outcome = self.commit(prepared, now)?;
+                each(i, f, &outcome);
+                out.push(outcome);
+            }
+            // Ends the readers early when this loop stopped on an error.
+            drop(receivers);
+            Ok(out)
+        })
+    }
+
+    /// The CPU part of an import, safe to run beside a merge: hash, decrypt, verify, validate every
+    /// final revision. Nothing is written.
+    pub fn prepare(&self, bytes: Vec<u8>, name: &str) -> Result<Prepared> {
+        let sha = hex(&Sha256::digest(&bytes));
+        if self.bundle_by_file(&sha)?.is_some() {
+            return Ok(Prepared {
+                bytes,
+                name: name.to_string(),
+                sha,
+                opened: Err(BundleError::invalid("imported before")),
+                known_file: true,
+            });
+        }
+        let opened = open_bundle(&bytes, &self.keys.identity, self.catalog);
+        Ok(Prepared {
+            bytes,
+            name: name.to_string(),
+            sha,
+            opened,
+            known_file: false,
+        })
+    }
+
+    /// The writing part of an import: hold, refuse or merge a prepared bundle.
+    pub fn commit(&self, p: Prepared, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
+        if p.known_file {
+            if let Some(b) = self.bundle_by_file(&p.sha)? {
+                return Ok(FileOutcome::AlreadyImported { bundle: b });
+            }
+        }
+        let opened = match p.opened {
             Ok(o) => o,
             Err(e) => {
                 return Ok(FileOutcome::Refused {
@@ -192,11 +340,53 @@ impl Registry {
                 ),
             }),
             Some(d) if d.state == DeviceState::Approved => {
-                let entry = self.merge(&opened, &sha, name, now)?;
+                let entry = self.merge(&opened, &p.sha, &p.name, now)?;
                 Ok(FileOutcome::Merged(entry))
             }
-            other => self.hold(bytes, &opened, &sha, name, other, now),
+            other => self.hold(&p.bytes, &opened, &p.sha, &p.name, other, now),
         }
+    }
+
+    /// Registers a device as approved before its first bundle (provisioning: the operator knows the
+    /// tablet's key from `pendata device` on it).
+    pub fn enrol(
+        &self,
+        id: Uuid,
+        name: &str,
+        public_key: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<DeviceEntry> {
+        crate::bundle::keys::parse_verifying_key(public_key).map_err(|e| {
+            RegistryError::Invalid(format!("the device key {e}"))
+        })?;
+        if let Some(d) = self
+            .db
+            .get_json::<DeviceEntry>(DEVICES, id.as_u128())
+            .map_err(RegistryError::Db)?
+        {
+            if d.public_key != public_key {
+                return Err(RegistryError::Invalid(format!(
+                    "device {id} is already registered with another key"
+                )));
+            }
+            return Ok(d);
+        }
+        let d = DeviceEntry {
+            id,
+            name: name.to_string(),
+            public_key: public_key.to_string(),
+            state: DeviceState::Approved,
+            first_seen: now,
+            changed_at: now,
+        };
+        let txn = self.db.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = txn.open_table(DEVICES).map_err(db_err)?;
+            t.insert(id.as_u128(), encode(&d)?.as_slice())
+                .map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(d)
     }
 
     fn bundle_by_file(&self, sha: &str) -> Result<Option<BundleEntry>> {
@@ -299,7 +489,8 @@ impl Registry {
             let mut revisions = txn.open_table(REVISIONS).map_err(db_err)?;
             let mut finals = txn.open_table(FINALS).map_err(db_err)?;
             let mut quarantine = txn.open_table(QUARANTINE).map_err(db_err)?;
-            for (raw, rev) in &b.revisions {
+            for rev in &b.revisions {
+                let raw = &rev.raw;
                 let key = (device, rev.seq);
                 if let Some(old) = revisions.get(key).map_err(db_err)? {
                     if old.value() == raw.as_slice() {
@@ -310,19 +501,11 @@ impl Registry {
                     continue;
                 }
                 revisions.insert(key, raw.as_slice()).map_err(db_err)?;
-                let reasons = match rev.action {
-                    Action::Corrected => {
-                        counts.accepted += 1;
-                        continue;
-                    }
-                    Action::Finalized => validate(self.catalog, rev),
-                    Action::Created | Action::Saved => vec![Reason::new(
-                        "not_final",
-                        "",
-                        "revisi draf tidak dikirim ke registri",
-                        "a draft revision is not sent to the registry",
-                    )],
-                };
+                if rev.action == Action::Corrected {
+                    counts.accepted += 1;
+                    continue;
+                }
+                let reasons = rev.reasons.clone();
                 let candidate = reasons.is_empty();
                 finals
                     .insert(
@@ -361,6 +544,11 @@ impl Registry {
         add_coverage(&txn, device, m.sequence)?;
         let mut merge = Merge {
             txn: &txn,
+            fresh: b
+                .revisions
+                .iter()
+                .map(|r| ((device, r.seq), &r.summary))
+                .collect(),
             catalog: self.catalog,
             now,
             opened: 0,
@@ -416,12 +604,25 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn open_bundle(bytes: &[u8], identity: &age::x25519::Identity) -> Result<Opened, BundleError> {
+fn open_bundle(
+    bytes: &[u8],
+    identity: &age::x25519::Identity,
+    catalog: &Catalog,
+) -> Result<Opened, BundleError> {
     let mut revisions = Vec::new();
     let mut attachments = Vec::new();
     let verified = read::read(bytes, std::slice::from_ref(identity), |item| {
         match item {
-            Item::Revision { raw, revision } => revisions.push((raw.to_vec(), revision)),
+            Item::Revision { raw, revision } => revisions.push(Slim {
+                raw: raw.to_vec(),
+                record: revision.record,
+                number: revision.number,
+                seq: revision.seq,
+                action: revision.action,
+                at: revision.at,
+                reasons: check(catalog, &revision),
+                summary: summarize(catalog, &revision),
+            }),
             Item::Attachment { sha256, bytes } => {
                 attachments.push((sha256.to_string(), bytes.to_vec()))
             }
@@ -559,6 +760,8 @@ fn add_coverage(txn: &WriteTransaction, device: u128, r: SeqRange) -> Result<()>
 /// The per-record recomputation inside a merge or a decision.
 pub(crate) struct Merge<'t> {
     pub txn: &'t WriteTransaction,
+    /// Revisions of the bundle being merged, by (device, position): read from memory, not the table.
+    pub fresh: std::collections::HashMap<(u128, u64), &'t Summary>,
     pub catalog: &'static Catalog,
     pub now: DateTime<FixedOffset>,
     /// Conflicts opened or reopened.
@@ -574,16 +777,20 @@ struct Final {
     candidate: bool,
 }
 
-impl Merge<'_> {
-    fn revision(&self, device: u128, seq: u64) -> Result<Revision> {
+impl<'t> Merge<'t> {
+    fn summary(&self, device: u128, seq: u64) -> Result<std::borrow::Cow<'t, Summary>> {
+        if let Some(r) = self.fresh.get(&(device, seq)) {
+            return Ok(std::borrow::Cow::Borrowed(*r));
+        }
         let t = self.txn.open_table(REVISIONS).map_err(db_err)?;
         let raw = t.get((device, seq)).map_err(db_err)?.ok_or_else(|| {
             db_err(DbError::Storage(format!(
                 "revision {device:x}/{seq} missing"
             )))
         })?;
-        serde_json::from_slice(raw.value())
-            .map_err(|e| db_err(DbError::Storage(format!("stored revision unreadable: {e}"))))
+        let rev: Revision = serde_json::from_slice(raw.value())
+            .map_err(|e| db_err(DbError::Storage(format!("stored revision unreadable: {e}"))))?;
+        Ok(std::borrow::Cow::Owned(summarize(self.catalog, &rev)))
     }
 
     /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
@@ -643,13 +850,12 @@ impl Merge<'_> {
                 .ok_or_else(|| db_err(DbError::Storage("no candidate".into())))?;
             (f, FamilyState::Accepted)
         };
-        let rev = self.revision(current.device, current.seq)?;
-        let form = self.catalog.version(&rev.form_id, rev.form_version);
-        let (niks, kk) = match (form, state) {
-            (Some(form), FamilyState::Accepted) => identifiers(form, &rev.answers),
+        let rev = self.summary(current.device, current.seq)?;
+        let (niks, kk) = match state {
+            FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
             _ => (Vec::new(), None),
         };
-        let facts = form.and_then(|f| super::facts_of(f, &rev.answers));
+        let facts = rev.facts.clone();
         let old: Option<FamilyEntry> = {
             let t = self.txn.open_table(FAMILIES).map_err(db_err)?;
             let v = t.get(record).map_err(db_err)?;
