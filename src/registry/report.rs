@@ -288,10 +288,7 @@ fn unkey(key: &str) -> Option<String> {
 
 /// Known codes in order, the unknown region last.
 fn area_order(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => a.cmp(b),
-        (a, b) => b.is_some().cmp(&a.is_some()).reverse(),
-    }
+    a.is_none().cmp(&b.is_none()).then_with(|| a.cmp(b))
 }
 
 impl Report {
@@ -513,7 +510,7 @@ impl Report {
                     || Label::new("(kode tidak ada di daftar)", "(code not in the list)"),
                     Label::from,
                 );
-                (r.code.clone(), label)
+                (format!("({})", r.code), label)
             })
             .collect();
         out.push(results);
@@ -526,7 +523,7 @@ impl Report {
                 changes_table(KABKOTA, kab_rows()),
             ));
         }
-        for k in &self.kabupaten {
+        for k in self.kabupaten.iter().filter(|k| k.code.is_some()) {
             let name = area_name(&k.code, &k.name);
             let rows = || {
                 k.kecamatan
@@ -988,3 +985,347 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #cbd5e0;paddi
 .n{text-align:right}tbody tr:last-child{font-weight:600}svg text{font-size:12px;fill:#1a202c}\
 .charts{display:flex;flex-wrap:wrap;gap:1em}.key{display:inline-block;width:1em;height:1em;margin:0 .3em 0 1em;vertical-align:middle}\
 figure{margin:1em 0}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::form::catalog::Catalog;
+    use FamilyState::{Accepted, Conflict, Quarantined};
+
+    fn names() -> Names {
+        Names::from_form(Catalog::shared().unwrap().latest("keluarga").unwrap())
+    }
+
+    fn at(kec: &str) -> Facts {
+        Facts {
+            kabkota: kec.get(..5).map(str::to_string),
+            kecamatan: Some(kec.to_string()),
+            ..Facts::default()
+        }
+    }
+
+    /// Five families over two kabupaten and one with no region, counted by hand below.
+    fn sample() -> Vec<(FamilyState, Facts)> {
+        vec![
+            (
+                Accepted,
+                Facts {
+                    result: Some("1".into()),
+                    members: Some(4),
+                    members_present: Some(3),
+                    earth_floor: Some(true),
+                    no_electricity: Some(false),
+                    no_pln_electricity: Some(true),
+                    no_own_toilet: Some(true),
+                    pkh: Some(true),
+                    ..at("64.01.01")
+                },
+            ),
+            (
+                Conflict,
+                Facts {
+                    result: Some("1".into()),
+                    members: Some(2),
+                    members_present: Some(2),
+                    earth_floor: Some(false),
+                    no_electricity: Some(false),
+                    no_pln_electricity: Some(false),
+                    no_own_toilet: Some(false),
+                    pkh: Some(false),
+                    sembako: Some(true),
+                    ..at("64.01.02")
+                },
+            ),
+            (Quarantined, at("64.01.01")),
+            (
+                Accepted,
+                Facts {
+                    result: Some("4".into()),
+                    members: Some(3),
+                    members_present: Some(3),
+                    earth_floor: Some(false),
+                    no_electricity: Some(true),
+                    no_pln_electricity: Some(true),
+                    sembako: Some(false),
+                    ..at("64.72.01")
+                },
+            ),
+            (
+                Accepted,
+                Facts {
+                    result: Some("9".into()),
+                    members: Some(1),
+                    members_present: Some(0),
+                    earth_floor: Some(true),
+                    ..at("64.72.01")
+                },
+            ),
+            (Quarantined, Facts::default()),
+        ]
+    }
+
+    fn share(yes: u64, known: u64) -> Share {
+        Share { yes, known }
+    }
+
+    #[test]
+    fn counts_match_a_hand_count() {
+        let r = Report::build(sample(), None, &names());
+        assert!(!r.compared);
+        let p = &r.province;
+        assert_eq!(p.families, 6);
+        assert_eq!(
+            p.states,
+            StateCounts {
+                accepted: 3,
+                conflict: 1,
+                quarantined: 2
+            }
+        );
+        assert_eq!((p.members, p.members_present), (10, 8));
+        assert_eq!(p.indicators.earth_floor, share(2, 4));
+        assert_eq!(p.indicators.no_electricity, share(1, 3));
+        assert_eq!(p.indicators.no_pln_electricity, share(2, 3));
+        assert_eq!(p.indicators.no_own_toilet, share(1, 2));
+        assert_eq!(p.indicators.pkh, share(1, 2));
+        assert_eq!(p.indicators.sembako, share(1, 2));
+        assert_eq!(p.indicators.earth_floor.percent(), Some(50.0));
+        assert_eq!(p.change, None);
+        assert_eq!(
+            p.results,
+            BTreeMap::from([("1".into(), 2), ("4".into(), 1), ("9".into(), 1)])
+        );
+        assert_eq!(p.result_unknown, 2);
+        // The form's five results, then the code it does not know.
+        let codes: Vec<&str> = r.results.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, ["1", "2", "3", "4", "5", "9"]);
+        assert_eq!(
+            r.results
+                .first()
+                .and_then(|c| c.label.as_ref())
+                .map(|l| l.id.as_str()),
+            Some("Terisi lengkap")
+        );
+        assert_eq!(r.results.last().unwrap().label, None);
+
+        let areas: Vec<(Option<&str>, Option<&str>, u64)> = r
+            .kabupaten
+            .iter()
+            .map(|k| (k.code.as_deref(), k.name.as_deref(), k.figures.families))
+            .collect();
+        assert_eq!(
+            areas,
+            [
+                (Some("64.01"), Some("Kabupaten Paser"), 3),
+                (Some("64.72"), Some("Kota Samarinda"), 2),
+                (None, None, 1)
+            ]
+        );
+        let paser = &r.kabupaten[0];
+        assert_eq!(
+            paser.figures.states,
+            StateCounts {
+                accepted: 1,
+                conflict: 1,
+                quarantined: 1
+            }
+        );
+        assert_eq!(
+            (paser.figures.members, paser.figures.members_present),
+            (6, 5)
+        );
+        assert_eq!(paser.figures.indicators.earth_floor, share(1, 2));
+        assert_eq!(paser.figures.indicators.sembako, share(1, 1));
+        assert_eq!(paser.figures.result_unknown, 1);
+        let kec: Vec<(&str, Option<&str>, u64)> = paser
+            .kecamatan
+            .iter()
+            .map(|k| {
+                (
+                    k.code.as_deref().unwrap(),
+                    k.name.as_deref(),
+                    k.figures.families,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kec,
+            [
+                ("64.01.01", Some("Batu Sopang"), 2),
+                ("64.01.02", Some("Tanjung Harapan"), 1)
+            ]
+        );
+        let samarinda = &r.kabupaten[1].figures;
+        assert_eq!(samarinda.indicators.earth_floor, share(1, 2));
+        assert_eq!(samarinda.indicators.no_electricity, share(1, 1));
+        assert_eq!(samarinda.indicators.pkh, share(0, 0));
+        assert_eq!(samarinda.indicators.pkh.percent(), None);
+    }
+
+    #[test]
+    fn changes_since_the_previous_snapshot() {
+        // Before: the first two Paser families accepted, and one family in Kutai Barat (64.07).
+        let before = vec![
+            (Accepted, at("64.01.01")),
+            (Accepted, at("64.01.02")),
+            (Accepted, at("64.07.01")),
+        ];
+        let snapshot = Report::build(before, None, &names()).snapshot();
+        let json = serde_json::to_string(&snapshot).unwrap();
+        let snapshot: Snapshot = serde_json::from_str(&json).unwrap();
+
+        let r = Report::build(sample(), Some(&snapshot), &names());
+        assert!(r.compared);
+        assert_eq!(
+            r.province.change,
+            Some(Change {
+                families: 3,
+                accepted: 0,
+                conflict: 1,
+                quarantined: 2
+            })
+        );
+        let change = |code: Option<&str>| {
+            r.kabupaten
+                .iter()
+                .find(|k| k.code.as_deref() == code)
+                .and_then(|k| k.figures.change)
+                .unwrap()
+        };
+        assert_eq!(
+            change(Some("64.01")),
+            Change {
+                families: 1,
+                accepted: -1,
+                conflict: 1,
+                quarantined: 1
+            }
+        );
+        assert_eq!(change(Some("64.72")).families, 2);
+        // Gone since: still listed, with nothing now.
+        assert_eq!(
+            change(Some("64.07")),
+            Change {
+                families: -1,
+                accepted: -1,
+                conflict: 0,
+                quarantined: 0
+            }
+        );
+        assert_eq!(change(None).quarantined, 1);
+        let paser = &r.kabupaten[0];
+        let kec02 = paser
+            .kecamatan
+            .iter()
+            .find(|k| k.code.as_deref() == Some("64.01.02"))
+            .unwrap();
+        assert_eq!(
+            kec02.figures.change,
+            Some(Change {
+                families: 0,
+                accepted: -1,
+                conflict: 1,
+                quarantined: 0
+            })
+        );
+        // The new snapshot forgets areas without families.
+        let next = r.snapshot();
+        assert!(!next.kabupaten.contains_key("64.07"));
+        assert_eq!(next.kabupaten[""].states.quarantined, 1);
+        assert_eq!(next.kabupaten["64.01"].kecamatan["64.01.01"].total(), 2);
+
+        let text = r.to_text();
+        assert!(text.contains("Perubahan sejak impor sebelumnya"), "{text}");
+        let changes = text.find("Perubahan sejak impor sebelumnya").unwrap();
+        let row = text[changes..]
+            .lines()
+            .find(|l| l.starts_with("64.07"))
+            .unwrap_or_else(|| panic!("a change row for 64.07:\n{text}"));
+        let figures: Vec<&str> = row.split_whitespace().rev().take(6).collect();
+        assert_eq!(figures, ["0", "0", "-1", "-1", "0", "1"], "{row}");
+    }
+
+    /// The stored snapshot format of version 1.
+    #[test]
+    fn reads_snapshot_version_1() {
+        let v1 = r#"{"version":1,"kabupaten":{"":{"states":{"accepted":0,"conflict":0,"quarantined":2},"kecamatan":{"":{"accepted":0,"conflict":0,"quarantined":2}}},"64.01":{"states":{"accepted":3,"conflict":1,"quarantined":0},"kecamatan":{"64.01.01":{"accepted":3,"conflict":1,"quarantined":0}}}}}"#;
+        let s: Snapshot = serde_json::from_str(v1).unwrap();
+        assert_eq!(s.kabupaten["64.01"].states.total(), 4);
+        assert_eq!(serde_json::to_string(&s).unwrap(), v1);
+    }
+
+    #[test]
+    fn text_tables_are_aligned() {
+        let text = Report::build(sample(), None, &names()).to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let head = lines
+            .iter()
+            .position(|l| l.starts_with("Kode") && l.contains("Keluarga"))
+            .unwrap();
+        assert!(lines[head + 1].starts_with("Code") && lines[head + 1].contains("Families"));
+        let end = |l: &str, word: &str| l.find(word).map(|i| i + word.len());
+        let paser = lines[head..]
+            .iter()
+            .find(|l| l.starts_with("64.01  Kabupaten Paser"))
+            .unwrap();
+        // Right-aligned figures end under the end of their heading.
+        let families_end = end(lines[head], "Keluarga").unwrap();
+        assert_eq!(&paser[families_end - 1..families_end], "3", "{text}");
+        let total = lines[head..]
+            .iter()
+            .find(|l| l.contains("Provinsi"))
+            .unwrap();
+        assert_eq!(&total[families_end - 1..families_end], "6", "{text}");
+        assert!(text.contains("50.0% (2/4)"), "{text}");
+        assert!(text.contains("(9): (kode tidak ada di daftar)"), "{text}");
+        assert!(text.contains("Kecamatan di Kabupaten Paser — Districts of Kabupaten Paser"));
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let r = Report::build(sample(), None, &names());
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["kabupaten"][0]["code"], "64.01");
+        assert_eq!(
+            v["kabupaten"][0]["figures"]["indicators"]["earth_floor"],
+            serde_json::json!({"yes": 1, "known": 2})
+        );
+        assert_eq!(v["province"]["states"]["quarantined"], 2);
+        assert_eq!(v["kabupaten"][2]["code"], serde_json::Value::Null);
+        assert_eq!(v["results"][0]["label"]["en"], "Completed");
+        let back: Report = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn html_is_self_contained_and_escapes_every_name() {
+        let names = Names::new(
+            [
+                (
+                    "64.01".to_string(),
+                    "<script>alert('x')</script>".to_string(),
+                ),
+                ("64.01.01".to_string(), "A & B \"Kota\"".to_string()),
+            ],
+            [("1".to_string(), Localized::new("<b>Terisi</b>", "Done"))],
+        );
+        let html = Report::build(sample(), None, &names).to_html();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<b>Terisi"));
+        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(html.contains("A &amp; B &quot;Kota&quot;"));
+        // One stacked chart of states and one per indicator.
+        assert_eq!(html.matches("<svg").count(), 1 + INDICATORS.len());
+        assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+        assert_eq!(
+            html.matches("<table>").count(),
+            html.matches("</table>").count()
+        );
+        for outside in ["src=", "href=", "<link", "@import", "url("] {
+            assert!(!html.contains(outside), "{outside}");
+        }
+        assert!(html.contains("Keluarga<br><small>Families</small>"));
+    }
+}
