@@ -491,3 +491,360 @@ fn column(i: usize) -> Result<u16> {
             detail: format!("the form has more than 16384 columns (column {i})"),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::demo::{self, FamilySpec, Rng};
+    use crate::form::catalog::Catalog;
+    use crate::registry::family::FamilyState;
+    use chrono::{DateTime, NaiveDate};
+    use serde_json::json;
+    use std::io::{Cursor, Read};
+
+    fn form() -> &'static Form {
+        Catalog::shared().unwrap().latest("keluarga").unwrap()
+    }
+
+    fn family(n: u128, form_version: u64) -> Family {
+        Family {
+            record: Uuid::from_u128(n),
+            state: FamilyState::Conflict,
+            device: Uuid::from_u128(0xd),
+            revision: 3,
+            seq: 17,
+            petugas: "PTG01".into(),
+            at: DateTime::parse_from_rfc3339("2026-11-20T09:30:00+08:00").unwrap(),
+            form_id: "keluarga".into(),
+            form_version,
+        }
+    }
+
+    fn demo_answers(seed: u64) -> Answers {
+        let spec = FamilySpec {
+            interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        };
+        demo::family(form(), &mut Rng::new(seed), &spec)
+    }
+
+    /// A family of an older version with free text that needs quoting and guarding, and answers that do
+    /// not fit their fields.
+    fn tricky() -> Answers {
+        let v = json!({
+            "wilayah_kabkota": "64.01", "wilayah_kecamatan": "64.01.01",
+            "alamat": "Jl. Mawar, No. \"5\"\nRT 1",
+            "nama_kepala_keluarga": "=HYPERLINK(\"http://x\")",
+            "rt": "-1",
+            "catatan": "@SUM(A1)",
+            "hp_responden": "+62812",
+            "jenis_lantai": "8",
+            "luas_lantai": "besar",
+            "lokasi": {"lat": -0.5, "lon": 117.25},
+            "anggota": [
+                {"nama": "Siti, Aminah", "jaminan_kesehatan": ["1", "2"], "keberadaan": "1"},
+                "not a member",
+                {"nama": "-Budi", "jam_kerja": 40}
+            ]
+        });
+        v.as_object().unwrap().clone()
+    }
+
+    /// RFC 4180, as a spreadsheet reads it.
+    fn parse_csv(text: &str) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let mut row = Vec::new();
+        let mut field = String::new();
+        let mut chars = text.chars().peekable();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                (true, '"') => quoted = false,
+                (true, c) => field.push(c),
+                (false, '"') if field.is_empty() => quoted = true,
+                (false, ',') => row.push(std::mem::take(&mut field)),
+                (false, '\r') if chars.peek() == Some(&'\n') => {
+                    chars.next();
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                }
+                (false, c) => field.push(c),
+            }
+        }
+        assert!(
+            field.is_empty() && row.is_empty(),
+            "the file ends with CRLF"
+        );
+        rows
+    }
+
+    struct Sheet {
+        rows: Vec<Vec<String>>,
+    }
+
+    impl Sheet {
+        fn parse(bytes: &[u8]) -> Sheet {
+            let text = std::str::from_utf8(bytes).unwrap();
+            let text = text.strip_prefix('\u{feff}').expect("a byte order mark");
+            Sheet {
+                rows: parse_csv(text),
+            }
+        }
+
+        fn get(&self, row: usize, column: &str) -> &str {
+            let col = self.rows[0]
+                .iter()
+                .position(|h| h == column)
+                .unwrap_or_else(|| panic!("no column {column}"));
+            &self.rows[row][col]
+        }
+    }
+
+    fn export_csv(families: &[(Family, Answers)]) -> (Sheet, Sheet) {
+        let mut csv = CsvExport::new(form(), |_| Ok(Vec::new())).unwrap();
+        for (f, a) in families {
+            csv.push(f, a).unwrap();
+        }
+        let out = csv.finish().unwrap();
+        let names: Vec<(&str, u64)> = out.iter().map(|t| (t.name.as_str(), t.rows)).collect();
+        let members = families
+            .iter()
+            .map(|(_, a)| {
+                a["anggota"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m.is_object())
+                    .count() as u64
+            })
+            .sum();
+        assert_eq!(
+            names,
+            [("keluarga", families.len() as u64), ("anggota", members)]
+        );
+        (Sheet::parse(&out[0].out), Sheet::parse(&out[1].out))
+    }
+
+    #[test]
+    fn csv_columns_values_and_labels() {
+        let form = form();
+        let answers = demo_answers(5);
+        let (fam, mem) = export_csv(&[(family(1, form.version), answers.clone())]);
+        let head = &fam.rows[0];
+        assert_eq!(&head[..7], FAMILY_META);
+        for absent in ["info_provinsi", "anggota", "nama", "umur"] {
+            assert!(!head.iter().any(|h| h == absent), "{absent}");
+        }
+        assert!(fam.rows.iter().all(|r| r.len() == head.len()));
+        assert!(mem.rows.iter().all(|r| r.len() == mem.rows[0].len()));
+        assert_eq!(
+            &mem.rows[0][..5],
+            [
+                "record_id",
+                "no_urut",
+                "wilayah_kabkota",
+                "wilayah_kecamatan",
+                "wilayah_desa"
+            ]
+        );
+
+        assert_eq!(fam.get(1, "record_id"), Uuid::from_u128(1).to_string());
+        assert_eq!(fam.get(1, "state"), "conflict");
+        assert_eq!(fam.get(1, "revision"), "3");
+        assert_eq!(fam.get(1, "time"), "2026-11-20T09:30:00+08:00");
+        assert_eq!(fam.get(1, "form_version"), form.version.to_string());
+        let label = |field: &str, code: &str| {
+            let f = form.field(field).unwrap();
+            form.choices_of(f)
+                .unwrap()
+                .get(code)
+                .unwrap()
+                .label
+                .id
+                .clone()
+        };
+        for field in [
+            "jenis_lantai",
+            "wilayah_kabkota",
+            "wilayah_desa",
+            "hasil_pendataan",
+        ] {
+            let code = answers[field].as_str().unwrap();
+            assert_eq!(fam.get(1, field), code);
+            assert_eq!(fam.get(1, &format!("{field}_label")), label(field, code));
+        }
+        assert!(
+            fam.get(1, "wilayah_kabkota_label").starts_with("K"),
+            "Kabupaten/Kota …"
+        );
+        assert_eq!(
+            fam.get(1, "lokasi_lat"),
+            answers["lokasi"]["lat"].as_f64().unwrap().to_string()
+        );
+        assert_eq!(fam.get(1, "no_kk"), answers["no_kk"].as_str().unwrap());
+
+        let members = answers["anggota"].as_array().unwrap();
+        assert_eq!(mem.rows.len(), members.len() + 1);
+        for (i, m) in members.iter().enumerate() {
+            assert_eq!(mem.get(i + 1, "record_id"), Uuid::from_u128(1).to_string());
+            assert_eq!(mem.get(i + 1, "no_urut"), (i + 1).to_string());
+            assert_eq!(
+                mem.get(i + 1, "wilayah_desa"),
+                answers["wilayah_desa"].as_str().unwrap()
+            );
+            assert_eq!(mem.get(i + 1, "nik"), m["nik"].as_str().unwrap());
+            assert_eq!(
+                mem.get(i + 1, "hubungan_label"),
+                label("hubungan", m["hubungan"].as_str().unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn csv_quotes_guards_and_keeps_an_older_version_s_gaps() {
+        let (fam, mem) = export_csv(&[
+            (family(1, form().version), demo_answers(9)),
+            (family(2, 2025010101), tricky()),
+        ]);
+        assert_eq!(fam.get(2, "form_version"), "2025010101");
+        assert_eq!(fam.get(2, "alamat"), "Jl. Mawar, No. \"5\"\nRT 1");
+        assert_eq!(
+            fam.get(2, "nama_kepala_keluarga"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(fam.get(2, "catatan"), "'@SUM(A1)");
+        // Numbers are not formulas: left as they are.
+        assert_eq!(fam.get(2, "rt"), "-1");
+        assert_eq!(fam.get(2, "hp_responden"), "+62812");
+        assert_eq!(fam.get(2, "jenis_lantai_label"), "Tanah");
+        // Not a number: written as its raw JSON.
+        assert_eq!(fam.get(2, "luas_lantai"), "\"besar\"");
+        assert_eq!(fam.get(2, "lokasi_lon"), "117.25");
+        assert_eq!(fam.get(2, "lokasi_accuracy"), "");
+        // Fields this record does not have stay empty.
+        for empty in [
+            "no_kk",
+            "hasil_pendataan",
+            "hasil_pendataan_label",
+            "wilayah_desa",
+        ] {
+            assert_eq!(fam.get(2, empty), "", "{empty}");
+        }
+        assert_eq!(fam.get(2, "wilayah_kecamatan_label"), "Batu Sopang");
+
+        let rows: Vec<usize> = (1..mem.rows.len())
+            .filter(|r| mem.get(*r, "record_id") == Uuid::from_u128(2).to_string())
+            .collect();
+        let [a, b] = rows[..] else {
+            panic!("two members: {rows:?}")
+        };
+        assert_eq!(mem.get(a, "nama"), "Siti, Aminah");
+        assert_eq!(mem.get(a, "jaminan_kesehatan"), "1 2");
+        assert_eq!(
+            mem.get(a, "jaminan_kesehatan_label"),
+            "JKN/BPJS Kesehatan PBI (iuran dibayar pemerintah); JKN/BPJS Kesehatan mandiri"
+        );
+        assert_eq!(mem.get(a, "keberadaan_label"), "Tinggal bersama keluarga");
+        assert_eq!(mem.get(a, "wilayah_kabkota"), "64.01");
+        // The roster's third row keeps its number though the second is not a member.
+        assert_eq!(mem.get(b, "no_urut"), "3");
+        assert_eq!(mem.get(b, "nama"), "'-Budi");
+        assert_eq!(mem.get(b, "jam_kerja"), "40");
+    }
+
+    #[test]
+    fn csv_quoting_on_the_wire() {
+        let mut line = String::new();
+        csv_line(
+            &[
+                Cell::Text("a,b".into()),
+                Cell::Text("say \"hi\"".into()),
+                Cell::Empty,
+                Cell::Num(-2.5),
+                Cell::Text("=1+1".into()),
+                Cell::Text("=x,y".into()),
+                Cell::Text("-7".into()),
+                Cell::Text("line\r\nnext".into()),
+            ],
+            &mut line,
+        );
+        assert_eq!(
+            line,
+            "\"a,b\",\"say \"\"hi\"\"\",,-2.5,'=1+1,\"'=x,y\",-7,\"line\r\nnext\"\r\n"
+        );
+    }
+
+    fn unzip(bytes: &[u8], name: &str) -> String {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    #[test]
+    fn xlsx_has_a_sheet_per_table_with_typed_cells() {
+        let answers = demo_answers(3);
+        let mut x = XlsxExport::new(form()).unwrap();
+        x.push(&family(1, form().version), &answers).unwrap();
+        x.push(&family(2, 2025010101), &tricky()).unwrap();
+        let mut bytes = Vec::new();
+        let sheets = x.finish(Cursor::new(&mut bytes)).unwrap();
+        let members = answers["anggota"].as_array().unwrap().len() as u64;
+        assert_eq!(
+            sheets,
+            [
+                ("keluarga".to_string(), 2),
+                ("anggota".to_string(), members + 2)
+            ]
+        );
+        let workbook = unzip(&bytes, "xl/workbook.xml");
+        assert!(workbook.contains("name=\"keluarga\"") && workbook.contains("name=\"anggota\""));
+        let fam = unzip(&bytes, "xl/worksheets/sheet1.xml");
+        for text in [
+            "jenis_lantai_label",
+            &Uuid::from_u128(2).to_string(),
+            "<t>Tanah</t>",
+            // Text stays text in XLSX: no apostrophe, and never a formula.
+            "<t>=HYPERLINK(\"http://x\")</t>",
+            answers["no_kk"].as_str().unwrap(),
+        ] {
+            assert!(fam.contains(text), "{text} in {fam}");
+        }
+        assert!(!fam.contains("<f>"));
+        assert!(fam.contains("<v>117.25</v>"), "GPS as numbers");
+        let mem = unzip(&bytes, "xl/worksheets/sheet2.xml");
+        assert!(mem.contains("<t>Siti, Aminah</t>"));
+        let first = answers["anggota"][0]["nama"].as_str().unwrap();
+        assert!(mem.contains(first));
+    }
+
+    #[test]
+    fn xlsx_refuses_rows_past_the_limit_and_writes_nothing_of_that_family() {
+        let mut one = tricky();
+        one["anggota"] = json!([{"nama": "Satu"}]);
+        let mut x = XlsxExport::with_row_limit(form(), 3).unwrap();
+        x.push(&family(1, 1), &one).unwrap();
+        // The members' sheet holds its header, Satu and one more row: this family's two members do not fit.
+        let err = x.push(&family(2, 1), &tricky()).unwrap_err();
+        assert!(
+            matches!(&err, ExportError::TooManyRows { sheet, limit: 3 } if sheet == "anggota"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("--kabupaten") && msg.contains("CSV"), "{msg}");
+        let mut bytes = Vec::new();
+        let sheets = x.finish(Cursor::new(&mut bytes)).unwrap();
+        assert_eq!(
+            sheets,
+            [("keluarga".to_string(), 1), ("anggota".to_string(), 1)]
+        );
+        let fam = unzip(&bytes, "xl/worksheets/sheet1.xml");
+        assert!(!fam.contains(&Uuid::from_u128(2).to_string()));
+    }
+}
