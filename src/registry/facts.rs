@@ -9,7 +9,7 @@
 //! | indicator | field (list) | yes when | why |
 //! |---|---|---|---|
 //! | `earth_floor` | `jenis_lantai` (`lantai`) | `8` Tanah | the only earth floor; `7` Bambu and `5` Kayu are not earth |
-//! | `no_electricity` | `sumber_penerangan` (`penerangan`) | `4` Bukan listrik | `3` Listrik non-PLN (generator, solar, village grid) *is* electricity, as in BPS's own "tanpa listrik" |
+//! | `no_electricity` | `sumber_penerangan` (`penerangan`) | `4` Bukan listrik | `3` Listrik non-PLN (generator, solar, village grid) is electricity all the same: counting it would call a home with solar power unlit |
 //! | `no_pln_electricity` | `sumber_penerangan` (`penerangan`) | `3`, `4` | not on the state grid (PLN), with or without a meter — the wider measure some programmes use |
 //! | `no_own_toilet` | `fasilitas_bab` (`fasilitas_bab`) | `2`…`6` | anything but `1` "used only by this family's own members": shared, communal, public, unused or none |
 //! | `pkh`, `sembako` | `terima_pkh`, `terima_sembako` (`ya_tidak`) | `1` Ya | |

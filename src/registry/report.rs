@@ -148,7 +148,10 @@ pub struct Indicators {
 }
 
 /// The indicators in report order, with their headings.
-const INDICATORS: [(fn(&Indicators) -> Share, Label); 6] = [
+/// Reads one indicator's share.
+type Pick = fn(&Indicators) -> Share;
+
+const INDICATORS: [(Pick, Label); 6] = [
     (|i| i.earth_floor, Label::new("Lantai tanah", "Earth floor")),
     (
         |i| i.no_electricity,
@@ -715,7 +718,7 @@ fn area_name(code: &Option<String>, name: &Option<String>) -> String {
     match (code, name) {
         (_, Some(n)) => n.clone(),
         (Some(_), None) => String::new(),
-        (None, None) => "(wilayah tidak diketahui / unknown region)".into(),
+        (None, None) => "(tidak diketahui / unknown)".into(),
     }
 }
 
@@ -922,7 +925,7 @@ struct Bar {
 /// Horizontal (stacked) bars as an inline SVG, scaled so `max` fills the plot.
 fn hbars(bars: &[Bar], max: f64, colors: &[&str]) -> String {
     const ROW: f64 = 22.0;
-    const LABEL: f64 = 190.0;
+    const LABEL: f64 = 220.0;
     const PLOT: f64 = 360.0;
     let height = ROW * bars.len() as f64 + 4.0;
     let width = LABEL + PLOT + 70.0;
@@ -938,6 +941,11 @@ fn hbars(bars: &[Bar], max: f64, colors: &[&str]) -> String {
             LABEL - 6.0,
             y + 15.0,
             esc(&bar.label)
+        );
+        let _ = writeln!(
+            s,
+            "<rect x=\"{LABEL}\" y=\"{y:.1}\" width=\"{PLOT}\" height=\"{}\" fill=\"#edf2f7\"/>",
+            ROW - 6.0
         );
         let mut x = LABEL;
         for (part, color) in bar.parts.iter().zip(colors.iter().cycle()) {
