@@ -216,7 +216,12 @@ impl Figures {
         self.families += 1;
         self.states.add(state, 1);
         match &f.result {
-            Some(code) => *self.results.entry(code.clone()).or_default() += 1,
+            Some(code) => match self.results.get_mut(code) {
+                Some(n) => *n += 1,
+                None => {
+                    self.results.insert(code.clone(), 1);
+                }
+            },
             None => self.result_unknown += 1,
         }
         self.members += u64::from(f.members.unwrap_or(0));
@@ -303,11 +308,14 @@ impl Report {
     ) -> Report {
         let mut province = Figures::default();
         let mut kabs: BTreeMap<String, (Figures, BTreeMap<String, Figures>)> = BTreeMap::new();
-        for (state, f) in families {
+        for (state, mut f) in families {
             province.add(state, &f);
-            let (kab, kecs) = kabs.entry(key(&f.kabkota)).or_default();
+            // The codes move into the keys: counting does not read them.
+            let kab_key = f.kabkota.take().unwrap_or_default();
+            let kec_key = f.kecamatan.take().unwrap_or_default();
+            let (kab, kecs) = kabs.entry(kab_key).or_default();
             kab.add(state, &f);
-            kecs.entry(key(&f.kecamatan)).or_default().add(state, &f);
+            kecs.entry(kec_key).or_default().add(state, &f);
         }
         if let Some(prev) = previous {
             // Areas that had families before and have none now still show, with their loss.
