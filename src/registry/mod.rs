@@ -7,7 +7,10 @@
 //! DIR/keys/registry-signing.pem    SECRET: the Ed25519 key that signs receipts (PKCS#8 PEM)
 //! ```
 
+pub mod export;
+pub mod facts;
 pub mod family;
+pub mod report;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
