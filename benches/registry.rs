@@ -156,7 +156,9 @@ fn child(reg_dir: &Path, bundles: &Path) {
     if let Some(q) = reg.quarantine(false).unwrap().first() {
         eprintln!("first quarantined: {:?}", q.reasons);
     }
-    let size = std::fs::metadata(reg_dir.join("registry.redb")).unwrap().len();
+    let size = std::fs::metadata(reg_dir.join("registry.redb"))
+        .unwrap()
+        .len();
     println!("{secs} {} {accepted} {size}", peak_rss_mb());
 }
 
@@ -181,7 +183,9 @@ fn main() {
     for &n in &sizes {
         make_bundles(&root.join(format!("bundles-{n}")), &keys, n);
     }
-    println!("| families | bundles | bundle bytes | import | per family | families/s | peak RSS | store size |");
+    println!(
+        "| families | bundles | bundle bytes | import | per family | families/s | peak RSS | store size |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut first_per_family = None;
     for &n in &sizes {
@@ -193,7 +197,11 @@ fn main() {
         let reg = root.join(format!("registry-{n}"));
         let _ = std::fs::remove_dir_all(&reg);
         std::fs::create_dir_all(&reg).unwrap();
-        for f in ["registry.pub", "keys/registry-age.key", "keys/registry-signing.pem"] {
+        for f in [
+            "registry.pub",
+            "keys/registry-age.key",
+            "keys/registry-signing.pem",
+        ] {
             std::fs::create_dir_all(reg.join(f).parent().unwrap()).unwrap();
             std::fs::copy(keys.join(f), reg.join(f)).unwrap();
         }

@@ -174,6 +174,118 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
     assert_eq!(v["outcome"]["accepted"], 12, "{out}");
 
+    // The figures: text, JSON (12 accepted families in the province) and one HTML page.
+    let out = code(&run(None, &["registry", "report", p(&reg)], ""), 0);
+    assert!(out.contains("12"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "report", p(&reg), "--format", "json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["province"]["families"], 12, "{out}");
+    assert_eq!(v["province"]["states"]["accepted"], 12, "{out}");
+    let html = tmp.path().join("laporan.html");
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "report",
+                p(&reg),
+                "--format",
+                "html",
+                "--to",
+                p(&html),
+            ],
+            "",
+        ),
+        0,
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && !page.contains("<script"),
+        "an offline page"
+    );
+
+    // Spreadsheets: CSV (families and members) and XLSX.
+    let csv = tmp.path().join("keluarga.csv");
+    let out = code(
+        &run(None, &["registry", "export", p(&reg), "--to", p(&csv)], ""),
+        0,
+    );
+    assert!(out.contains("12 families exported"), "{out}");
+    let families = std::fs::read_to_string(&csv).unwrap();
+    assert!(families.starts_with('\u{feff}'));
+    assert_eq!(families.lines().count(), 13, "a header and 12 rows");
+    assert!(
+        families
+            .lines()
+            .next()
+            .unwrap()
+            .contains("wilayah_kabkota_label")
+    );
+    let members = std::fs::read_to_string(tmp.path().join("keluarga-anggota.csv")).unwrap();
+    assert!(members.lines().count() > 12, "members of 12 families");
+    let xlsx = tmp.path().join("keluarga.xlsx");
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "export",
+                p(&reg),
+                "--format",
+                "xlsx",
+                "--to",
+                p(&xlsx),
+            ],
+            "",
+        ),
+        0,
+    );
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
+    // One kabupaten: fewer (or as many) families; a bad code is refused.
+    let first_kab = v["kabupaten"][0]["code"].as_str().unwrap().to_string();
+    let one = tmp.path().join("satu.csv");
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "export",
+                p(&reg),
+                "--to",
+                p(&one),
+                "--kabupaten",
+                &first_kab,
+            ],
+            "",
+        ),
+        0,
+    );
+    let n = v["kabupaten"][0]["figures"]["families"].as_u64().unwrap();
+    assert!(out.contains(&format!("{n} families exported")), "{out}");
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "export",
+                p(&reg),
+                "--to",
+                p(&one),
+                "--kabupaten",
+                "64x",
+            ],
+            "",
+        ),
+        2,
+    );
+
     // Bad input: exit 2 with a message; a file that is not a bundle: refused, exit 1.
     let out = code(
         &run(None, &["registry", "import", p(&reg), "/no/such/stick"], ""),

@@ -56,6 +56,28 @@ pub enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Families and members as spreadsheets: CSV (FILE for families, FILE-anggota.csv next to it for
+    /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically.
+    Export {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Only families of this kabupaten/kota (`6472` or `64.72`).
+        #[arg(long, value_name = "CODE")]
+        kabupaten: Option<String>,
+    },
+    /// The figures per kabupaten/kota and kecamatan: families by state and result, members, housing and
+    /// programme indicators, changes since the previous import. HTML is one page readable offline.
+    Report {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
     /// Revisions held because they failed validation: list them, release one, or confirm a rejection.
     Quarantine {
         dir: PathBuf,
@@ -68,6 +90,19 @@ pub enum RegistryCommand {
         #[command(subcommand)]
         action: Option<ConflictAction>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +212,32 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             Ok(0)
         }
         RegistryCommand::Status { dir, json } => status(&open(&dir)?, json),
+        RegistryCommand::Export {
+            dir,
+            format,
+            to,
+            kabupaten,
+        } => export(&open(&dir)?, format, &to, kabupaten.as_deref()),
+        RegistryCommand::Report { dir, format, to } => {
+            let reg = open(&dir)?;
+            let previous = crate::registry::previous_snapshot(&reg).map_err(fail)?;
+            let report = crate::registry::report(&reg, previous.as_ref()).map_err(fail)?;
+            let text = match format {
+                ReportFormat::Text => report.to_text(),
+                ReportFormat::Json => report
+                    .to_json()
+                    .map_err(|e| Failure::input(e.to_string()))?,
+                ReportFormat::Html => report.to_html(),
+            };
+            match to {
+                Some(path) => {
+                    crate::registry::import::write_durably(&path, text.as_bytes()).map_err(fail)?;
+                    say!("{}", path.display());
+                }
+                None => say!("{}", text.trim_end()),
+            }
+            Ok(0)
+        }
         RegistryCommand::Quarantine { dir, action } => {
             let reg = open(&dir)?;
             match action.unwrap_or(QuarantineAction::List {
@@ -631,4 +692,142 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// `6472`, `64.72` → `64.72` (as the form's lists write kabupaten codes).
+fn kabupaten_code(s: &str) -> Result<String, Failure> {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() != 4 || s.chars().any(|c| !c.is_ascii_digit() && c != '.') {
+        return Err(Failure::input(format!(
+            "`{s}` is not a kabupaten/kota code (4 digits, e.g. 6472 or 64.72)"
+        )));
+    }
+    Ok(format!("{}.{}", &digits[..2], &digits[2..]))
+}
+
+fn export(
+    reg: &Registry,
+    format: ExportFormat,
+    to: &Path,
+    kabupaten: Option<&str>,
+) -> Result<u8, Failure> {
+    use crate::registry::export::{CsvExport, XlsxExport};
+    let kab = kabupaten.map(kabupaten_code).transpose()?;
+    let form = reg
+        .catalog
+        .latest("keluarga")
+        .ok_or_else(|| Failure::input("the household form is not built in"))?;
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(Failure::input(format!(
+            "{} is not a folder",
+            parent.display()
+        )));
+    }
+    let keep = |f: &crate::registry::db::FamilyEntry| {
+        f.family.form_id == form.id
+            && kab.as_ref().is_none_or(|k| {
+                f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(k.as_str())
+            })
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| Failure {
+            code: 1,
+            message: format!("{}: {e}", path.display()),
+        }
+    };
+    let exp = |e: crate::registry::export::ExportError| Failure {
+        code: 1,
+        message: e.to_string(),
+    };
+    let partial = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".partial");
+        PathBuf::from(s)
+    };
+    let mut families = 0u64;
+    let mut written: Vec<(PathBuf, u64)> = Vec::new();
+    match format {
+        ExportFormat::Csv => {
+            let stem = to.with_extension("");
+            let path_of = |table: &str| -> PathBuf {
+                if table == form.id {
+                    to.to_path_buf()
+                } else {
+                    let mut s = stem.as_os_str().to_owned();
+                    s.push(format!("-{table}.csv"));
+                    PathBuf::from(s)
+                }
+            };
+            let mut csv = CsvExport::new(form, |table| {
+                std::fs::File::create(partial(&path_of(table))).map(std::io::BufWriter::new)
+            })
+            .map_err(exp)?;
+            let mut failed = None;
+            reg.for_each_family(|f, rev| {
+                if keep(f) {
+                    families += 1;
+                    if let Err(e) = csv.push(&f.family, &rev.answers) {
+                        failed = Some(e);
+                        return Err(RegistryError::Invalid("stopped".into()));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| match failed.take() {
+                Some(x) => exp(x),
+                None => fail(e),
+            })?;
+            for t in csv.finish().map_err(exp)? {
+                let path = path_of(&t.name);
+                let file = t.out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
+                file.sync_all().map_err(io(&path))?;
+                std::fs::rename(partial(&path), &path).map_err(io(&path))?;
+                written.push((path, t.rows));
+            }
+        }
+        ExportFormat::Xlsx => {
+            let mut x = XlsxExport::new(form).map_err(exp)?;
+            let mut failed = None;
+            reg.for_each_family(|f, rev| {
+                if keep(f) {
+                    families += 1;
+                    if let Err(e) = x.push(&f.family, &rev.answers) {
+                        failed = Some(e);
+                        return Err(RegistryError::Invalid("stopped".into()));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| match failed.take() {
+                Some(x) => exp(x),
+                None => fail(e),
+            })?;
+            let tmp = partial(to);
+            let file = std::fs::File::create(&tmp).map_err(io(to))?;
+            let mut out = std::io::BufWriter::new(file);
+            let sheets = x.finish(&mut out).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                exp(e)
+            })?;
+            let file = out.into_inner().map_err(|e| io(to)(e.into_error()))?;
+            file.sync_all().map_err(io(to))?;
+            std::fs::rename(&tmp, to).map_err(io(to))?;
+            written.push((to.to_path_buf(), sheets.iter().map(|(_, n)| n).sum()));
+        }
+    }
+    if let Some(dir) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = crate::bundle::write::sync_dir(dir);
+    }
+    for (path, rows) in &written {
+        say!("{}\t{rows} rows", path.display());
+    }
+    eprintln!(
+        "{families} families exported{}",
+        kab.map(|k| format!(" (kabupaten/kota {k})"))
+            .unwrap_or_default()
+    );
+    Ok(0)
 }

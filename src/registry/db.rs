@@ -203,7 +203,7 @@ pub struct FamilyEntry {
     pub kk: Option<String>,
     /// The report's facts about the current revision.
     #[serde(default)]
-    pub facts: Option<serde_json::Value>,
+    pub facts: Option<super::facts::Facts>,
 }
 
 /// Why a revision is held: a stable code, where in the answers, and a message in both languages.

@@ -96,12 +96,14 @@ pub(crate) struct Summary {
     form_version: u64,
     niks: Vec<String>,
     kk: Option<String>,
-    facts: Option<serde_json::Value>,
+    facts: Option<super::facts::Facts>,
 }
 
 fn summarize(catalog: &Catalog, rev: &Revision) -> Summary {
     let form = catalog.version(&rev.form_id, rev.form_version);
-    let (niks, kk) = form.map(|f| identifiers(f, &rev.answers)).unwrap_or_default();
+    let (niks, kk) = form
+        .map(|f| identifiers(f, &rev.answers))
+        .unwrap_or_default();
     Summary {
         petugas: rev.petugas.clone(),
         at: rev.at,
@@ -299,10 +301,10 @@ impl Registry {
 
     /// The writing part of an import: hold, refuse or merge a prepared bundle.
     pub fn commit(&self, p: Prepared, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
-        if p.known_file {
-            if let Some(b) = self.bundle_by_file(&p.sha)? {
-                return Ok(FileOutcome::AlreadyImported { bundle: b });
-            }
+        if p.known_file
+            && let Some(b) = self.bundle_by_file(&p.sha)?
+        {
+            return Ok(FileOutcome::AlreadyImported { bundle: b });
         }
         let opened = match p.opened {
             Ok(o) => o,
@@ -356,9 +358,8 @@ impl Registry {
         public_key: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<DeviceEntry> {
-        crate::bundle::keys::parse_verifying_key(public_key).map_err(|e| {
-            RegistryError::Invalid(format!("the device key {e}"))
-        })?;
+        crate::bundle::keys::parse_verifying_key(public_key)
+            .map_err(|e| RegistryError::Invalid(format!("the device key {e}")))?;
         if let Some(d) = self
             .db
             .get_json::<DeviceEntry>(DEVICES, id.as_u128())

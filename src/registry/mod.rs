@@ -202,14 +202,44 @@ pub use import::{FileOutcome, Registry};
 
 /// The report's facts about a family's answers, stored with the family so reports never re-read them.
 pub(crate) fn facts_of(
-    _form: &crate::form::Form,
-    _answers: &crate::model::record::Answers,
-) -> Option<serde_json::Value> {
-    None
+    form: &crate::form::Form,
+    answers: &crate::model::record::Answers,
+) -> Option<facts::Facts> {
+    Some(facts::extract(form, answers))
+}
+
+/// The report's names: regions and results from the latest household form.
+pub fn names(reg: &Registry) -> report::Names {
+    reg.catalog
+        .latest("keluarga")
+        .map(report::Names::from_form)
+        .unwrap_or_else(|| report::Names::new(Vec::new(), Vec::new()))
+}
+
+/// The report now; `previous` is the snapshot to show changes against.
+pub fn report(reg: &Registry, previous: Option<&report::Snapshot>) -> Result<report::Report> {
+    let mut rows = Vec::new();
+    reg.family_entries(|f| {
+        rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
+    })?;
+    Ok(report::Report::build(rows, previous, &names(reg)))
 }
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
 /// import".
-pub fn snapshot(_reg: &Registry) -> Result<Option<serde_json::Value>> {
-    Ok(None)
+pub fn snapshot(reg: &Registry) -> Result<Option<serde_json::Value>> {
+    let snap = report(reg, None)?.snapshot();
+    Ok(serde_json::to_value(snap).ok())
+}
+
+/// The snapshot to compare the report with: the one kept at the import before the latest (the latest
+/// one is the state the latest import left).
+pub fn previous_snapshot(reg: &Registry) -> Result<Option<report::Snapshot>> {
+    let imports = reg.imports()?;
+    Ok(imports
+        .len()
+        .checked_sub(2)
+        .and_then(|i| imports.get(i))
+        .and_then(|e| e.snapshot.clone())
+        .and_then(|v| serde_json::from_value(v).ok()))
 }
