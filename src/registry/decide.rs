@@ -312,15 +312,10 @@ impl Registry {
                 .map_err(db_err)?;
             q
         };
-        set_candidate(&txn, &q, release)?;
-        let mut merge = Merge {
-            txn: &txn,
-            fresh: Default::default(),
-            catalog: self.catalog,
-            now,
-            opened: 0,
-        };
+        let mut merge = Merge::new(&txn, self.catalog, now, Default::default())?;
+        merge.set_candidate(&q, release)?;
         merge.recompute(q.record.as_u128())?;
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(q)
     }
@@ -329,13 +324,7 @@ impl Registry {
     /// others are overruled and reported to their tablets as rejected, with the reason.
     pub fn keep(&self, conflict: u64, keep: usize, now: DateTime<FixedOffset>) -> Result<Conflict> {
         let txn = self.db.db.begin_write().map_err(db_err)?;
-        let mut merge = Merge {
-            txn: &txn,
-            fresh: Default::default(),
-            catalog: self.catalog,
-            now,
-            opened: 0,
-        };
+        let mut merge = Merge::new(&txn, self.catalog, now, Default::default())?;
         let mut c = open_conflict(&merge, conflict)?;
         let kept = *c.members.get(keep.wrapping_sub(1)).ok_or_else(|| {
             RegistryError::Invalid(format!(
@@ -391,7 +380,7 @@ impl Registry {
             let targets: Vec<(u128, u32, u64)> = if c.kind == ConflictKind::TwoDevices {
                 vec![(m.device.as_u128(), m.revision, m.seq)]
             } else {
-                candidates_of(&txn, m.record.as_u128())?
+                merge.candidates_of(m.record.as_u128())?
             };
             for (device, revision, seq) in targets {
                 let q = QuarantineEntry {
@@ -405,18 +394,15 @@ impl Registry {
                     held_at: now,
                     decided_at: Some(now),
                 };
-                {
-                    let mut t = txn.open_table(QUARANTINE).map_err(db_err)?;
-                    t.insert((device, seq), encode(&q)?.as_slice())
-                        .map_err(db_err)?;
-                }
-                set_candidate(&txn, &q, false)?;
+                merge.put_quarantine(&q)?;
+                merge.set_candidate(&q, false)?;
             }
         }
         let records: BTreeSet<u128> = c.members.iter().map(|m| m.record.as_u128()).collect();
         for r in records {
             merge.recompute(r)?;
         }
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(c)
     }
@@ -424,13 +410,7 @@ impl Registry {
     /// Resolves a shared NIK or KK conflict: these are different families; both stay accepted.
     pub fn distinct(&self, conflict: u64, now: DateTime<FixedOffset>) -> Result<Conflict> {
         let txn = self.db.db.begin_write().map_err(db_err)?;
-        let mut merge = Merge {
-            txn: &txn,
-            fresh: Default::default(),
-            catalog: self.catalog,
-            now,
-            opened: 0,
-        };
+        let mut merge = Merge::new(&txn, self.catalog, now, Default::default())?;
         let mut c = open_conflict(&merge, conflict)?;
         if c.kind == ConflictKind::TwoDevices {
             return Err(RegistryError::Invalid(format!(
@@ -438,6 +418,7 @@ impl Registry {
             )));
         }
         merge.close(&mut c, Decision::Distinct)?;
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(c)
     }
@@ -623,35 +604,6 @@ fn open_conflict(merge: &Merge<'_>, id: u64) -> Result<Conflict> {
             "no conflict {id} (see `pendata registry conflicts DIR`)"
         ))),
     }
-}
-
-/// Marks a final revision as a candidate for its family's current revision, or not.
-fn set_candidate(txn: &redb::WriteTransaction, q: &QuarantineEntry, candidate: bool) -> Result<()> {
-    let mut t = txn.open_table(FINALS).map_err(db_err)?;
-    let key = (q.record.as_u128(), q.device.as_u128(), q.revision);
-    let v = t.get(key).map_err(db_err)?.map(|v| v.value());
-    if let Some((seq, at, _)) = v {
-        t.insert(key, (seq, at, candidate)).map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// Every candidate revision of a record: (device, number, seq).
-fn candidates_of(txn: &redb::WriteTransaction, record: u128) -> Result<Vec<(u128, u32, u64)>> {
-    let t = txn.open_table(FINALS).map_err(db_err)?;
-    let mut out = Vec::new();
-    for e in t
-        .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
-        .map_err(db_err)?
-    {
-        let (k, v) = e.map_err(db_err)?;
-        let (_, device, number) = k.value();
-        let (seq, _, candidate) = v.value();
-        if candidate {
-            out.push((device, number, seq));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -543,21 +543,17 @@ impl Registry {
             }
         }
         add_coverage(&txn, device, m.sequence)?;
-        let mut merge = Merge {
-            txn: &txn,
-            fresh: b
-                .revisions
-                .iter()
-                .map(|r| ((device, r.seq), &r.summary))
-                .collect(),
-            catalog: self.catalog,
-            now,
-            opened: 0,
-        };
+        let fresh = b
+            .revisions
+            .iter()
+            .map(|r| ((device, r.seq), &r.summary))
+            .collect();
+        let mut merge = Merge::new(&txn, self.catalog, now, fresh)?;
         for r in &touched {
             merge.recompute(*r)?;
         }
         counts.conflicts += merge.opened;
+        drop(merge);
         let entry = BundleEntry {
             bundle_id: m.bundle_id,
             device: m.device.id,
@@ -758,15 +754,25 @@ fn add_coverage(txn: &WriteTransaction, device: u128, r: SeqRange) -> Result<()>
     Ok(())
 }
 
-/// The per-record recomputation inside a merge or a decision.
+/// The per-record recomputation inside a merge or a decision. Holds every table it touches open for the
+/// whole transaction (opening a table costs a lookup; a merge touches a dozen per family).
 pub(crate) struct Merge<'t> {
-    pub txn: &'t WriteTransaction,
-    /// Revisions of the bundle being merged, by (device, position): read from memory, not the table.
+    /// Summaries of the bundle being merged, by (device, position): read from memory, not the table.
     pub fresh: std::collections::HashMap<(u128, u64), &'t Summary>,
     pub catalog: &'static Catalog,
     pub now: DateTime<FixedOffset>,
     /// Conflicts opened or reopened.
     pub opened: u64,
+    revisions: redb::Table<'t, (u128, u64), &'static [u8]>,
+    pub(crate) finals: redb::Table<'t, (u128, u128, u32), (u64, i64, bool)>,
+    pub(crate) quarantine: redb::Table<'t, (u128, u64), &'static [u8]>,
+    families: redb::Table<'t, u128, &'static [u8]>,
+    niks: redb::MultimapTable<'t, &'static str, u128>,
+    kks: redb::MultimapTable<'t, &'static str, u128>,
+    conflicts: redb::Table<'t, u64, &'static [u8]>,
+    conflict_keys: redb::Table<'t, &'static str, u64>,
+    open_by_record: redb::MultimapTable<'t, u128, u64>,
+    meta: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
 #[derive(Clone, Copy)]
@@ -779,41 +785,103 @@ struct Final {
 }
 
 impl<'t> Merge<'t> {
+    pub fn new(
+        txn: &'t WriteTransaction,
+        catalog: &'static Catalog,
+        now: DateTime<FixedOffset>,
+        fresh: std::collections::HashMap<(u128, u64), &'t Summary>,
+    ) -> Result<Merge<'t>> {
+        Ok(Merge {
+            fresh,
+            catalog,
+            now,
+            opened: 0,
+            revisions: txn.open_table(REVISIONS).map_err(db_err)?,
+            finals: txn.open_table(FINALS).map_err(db_err)?,
+            quarantine: txn.open_table(QUARANTINE).map_err(db_err)?,
+            families: txn.open_table(FAMILIES).map_err(db_err)?,
+            niks: txn.open_multimap_table(NIKS).map_err(db_err)?,
+            kks: txn.open_multimap_table(KKS).map_err(db_err)?,
+            conflicts: txn.open_table(CONFLICTS).map_err(db_err)?,
+            conflict_keys: txn.open_table(CONFLICT_KEYS).map_err(db_err)?,
+            open_by_record: txn.open_multimap_table(OPEN_BY_RECORD).map_err(db_err)?,
+            meta: txn.open_table(META).map_err(db_err)?,
+        })
+    }
+
     fn summary(&self, device: u128, seq: u64) -> Result<std::borrow::Cow<'t, Summary>> {
         if let Some(r) = self.fresh.get(&(device, seq)) {
             return Ok(std::borrow::Cow::Borrowed(*r));
         }
-        let t = self.txn.open_table(REVISIONS).map_err(db_err)?;
-        let raw = t.get((device, seq)).map_err(db_err)?.ok_or_else(|| {
-            db_err(DbError::Storage(format!(
-                "revision {device:x}/{seq} missing"
-            )))
-        })?;
+        let raw = self
+            .revisions
+            .get((device, seq))
+            .map_err(db_err)?
+            .ok_or_else(|| {
+                db_err(DbError::Storage(format!(
+                    "revision {device:x}/{seq} missing"
+                )))
+            })?;
         let rev: Revision = serde_json::from_slice(raw.value())
             .map_err(|e| db_err(DbError::Storage(format!("stored revision unreadable: {e}"))))?;
         Ok(std::borrow::Cow::Owned(summarize(self.catalog, &rev)))
     }
 
+    /// Every candidate revision of a record: (device, number, seq).
+    pub fn candidates_of(&self, record: u128) -> Result<Vec<(u128, u32, u64)>> {
+        let mut out = Vec::new();
+        for e in self
+            .finals
+            .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
+            .map_err(db_err)?
+        {
+            let (k, v) = e.map_err(db_err)?;
+            let (_, device, number) = k.value();
+            let (seq, _, candidate) = v.value();
+            if candidate {
+                out.push((device, number, seq));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a final revision as a candidate for its family's current revision, or not.
+    pub fn set_candidate(&mut self, q: &QuarantineEntry, candidate: bool) -> Result<()> {
+        let key = (q.record.as_u128(), q.device.as_u128(), q.revision);
+        let v = self.finals.get(key).map_err(db_err)?.map(|v| v.value());
+        if let Some((seq, at, _)) = v {
+            self.finals
+                .insert(key, (seq, at, candidate))
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn put_quarantine(&mut self, q: &QuarantineEntry) -> Result<()> {
+        self.quarantine
+            .insert((q.device.as_u128(), q.seq), encode(q)?.as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
     pub fn recompute(&mut self, record: u128) -> Result<()> {
         let mut all: Vec<Final> = Vec::new();
+        for e in self
+            .finals
+            .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
+            .map_err(db_err)?
         {
-            let finals = self.txn.open_table(FINALS).map_err(db_err)?;
-            for e in finals
-                .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
-                .map_err(db_err)?
-            {
-                let (k, v) = e.map_err(db_err)?;
-                let (_, device, number) = k.value();
-                let (seq, at_ms, candidate) = v.value();
-                all.push(Final {
-                    device,
-                    number,
-                    seq,
-                    at_ms,
-                    candidate,
-                });
-            }
+            let (k, v) = e.map_err(db_err)?;
+            let (_, device, number) = k.value();
+            let (seq, at_ms, candidate) = v.value();
+            all.push(Final {
+                device,
+                number,
+                seq,
+                at_ms,
+                candidate,
+            });
         }
         // The latest candidate of each device.
         let mut latest: BTreeMap<u128, Final> = BTreeMap::new();
@@ -830,20 +898,14 @@ impl<'t> Merge<'t> {
             revision: f.number,
             seq: f.seq,
         };
+        let two_devices = latest.len() > 1;
         let (current, state) = if latest.is_empty() {
-            self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
             // Only held revisions: the newest of them stands for the family, quarantined.
             match all.iter().max_by_key(|f| (f.at_ms, f.device, f.number)) {
                 Some(f) => (*f, FamilyState::Quarantined),
                 None => return Ok(()),
             }
         } else {
-            if latest.len() > 1 {
-                let members: Vec<Member> = latest.values().map(member).collect();
-                self.ensure(ConflictKind::TwoDevices, &rid.to_string(), members)?;
-            } else {
-                self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
-            }
             let f = latest
                 .values()
                 .max_by_key(|f| (f.at_ms, f.device))
@@ -856,16 +918,8 @@ impl<'t> Merge<'t> {
             FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
             _ => (Vec::new(), None),
         };
-        let facts = rev.facts.clone();
-        let old: Option<FamilyEntry> = {
-            let t = self.txn.open_table(FAMILIES).map_err(db_err)?;
-            let v = t.get(record).map_err(db_err)?;
-            match v {
-                Some(v) => Some(decode(v.value(), "family").map_err(db_err)?),
-                None => None,
-            }
-        };
-        let entry = FamilyEntry {
+        let old = self.family(record)?;
+        let mut entry = FamilyEntry {
             family: Family {
                 record: rid,
                 state,
@@ -879,9 +933,17 @@ impl<'t> Merge<'t> {
             },
             niks: niks.clone(),
             kk: kk.clone(),
-            facts,
+            facts: rev.facts.clone(),
         };
+        // Written first (conflicts read members' current revisions), then once more only if the
+        // conflicts changed its state.
         self.put_family(record, &entry)?;
+        if two_devices {
+            let members: Vec<Member> = latest.values().map(member).collect();
+            self.ensure(ConflictKind::TwoDevices, &rid.to_string(), members)?;
+        } else if old.is_some() {
+            self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
+        }
         let (old_niks, old_kk) = old.map(|o| (o.niks, o.kk)).unwrap_or_default();
         self.reindex(record, ConflictKind::SharedNik, &old_niks, &niks)?;
         self.reindex(
@@ -890,19 +952,35 @@ impl<'t> Merge<'t> {
             &old_kk.into_iter().collect::<Vec<_>>(),
             &kk.into_iter().collect::<Vec<_>>(),
         )?;
-        self.refresh_state(record)
+        if state != FamilyState::Quarantined {
+            let in_conflict = self.in_open_conflict(record)?;
+            let now = if in_conflict {
+                FamilyState::Conflict
+            } else {
+                FamilyState::Accepted
+            };
+            if now != entry.family.state {
+                entry.family.state = now;
+                self.put_family(record, &entry)?;
+            }
+        }
+        Ok(())
     }
 
-    fn put_family(&self, record: u128, e: &FamilyEntry) -> Result<()> {
-        let mut t = self.txn.open_table(FAMILIES).map_err(db_err)?;
-        t.insert(record, encode(e)?.as_slice()).map_err(db_err)?;
+    fn in_open_conflict(&self, record: u128) -> Result<bool> {
+        let mut it = self.open_by_record.get(record).map_err(db_err)?;
+        Ok(it.next().is_some())
+    }
+
+    fn put_family(&mut self, record: u128, e: &FamilyEntry) -> Result<()> {
+        self.families
+            .insert(record, encode(e)?.as_slice())
+            .map_err(db_err)?;
         Ok(())
     }
 
     fn family(&self, record: u128) -> Result<Option<FamilyEntry>> {
-        let t = self.txn.open_table(FAMILIES).map_err(db_err)?;
-        let v = t.get(record).map_err(db_err)?;
-        match v {
+        match self.families.get(record).map_err(db_err)? {
             Some(v) => Ok(Some(decode(v.value(), "family").map_err(db_err)?)),
             None => Ok(None),
         }
@@ -917,14 +995,13 @@ impl<'t> Merge<'t> {
         old: &[String],
         new: &[String],
     ) -> Result<()> {
-        let def = if kind == ConflictKind::SharedKk {
-            KKS
-        } else {
-            NIKS
-        };
         let touched: BTreeSet<&String> = old.iter().chain(new).collect();
         {
-            let mut t = self.txn.open_multimap_table(def).map_err(db_err)?;
+            let t = if kind == ConflictKind::SharedKk {
+                &mut self.kks
+            } else {
+                &mut self.niks
+            };
             for v in old.iter().filter(|v| !new.contains(v)) {
                 t.remove(v.as_str(), record).map_err(db_err)?;
             }
@@ -934,7 +1011,11 @@ impl<'t> Merge<'t> {
         }
         for v in touched {
             let records: Vec<u128> = {
-                let t = self.txn.open_multimap_table(def).map_err(db_err)?;
+                let t = if kind == ConflictKind::SharedKk {
+                    &self.kks
+                } else {
+                    &self.niks
+                };
                 let mut out = Vec::new();
                 for r in t.get(v.as_str()).map_err(db_err)? {
                     out.push(r.map_err(db_err)?.value());
@@ -942,7 +1023,10 @@ impl<'t> Merge<'t> {
                 out
             };
             if records.len() < 2 {
-                self.dissolve(kind, v)?;
+                // Only a value that was shared can have a conflict to dissolve.
+                if old.contains(v) {
+                    self.dissolve(kind, v)?;
+                }
                 continue;
             }
             let mut members = Vec::new();
@@ -962,28 +1046,26 @@ impl<'t> Merge<'t> {
     }
 
     fn conflict_on(&self, kind: ConflictKind, key: &str) -> Result<Option<Conflict>> {
-        let id = {
-            let t = self.txn.open_table(CONFLICT_KEYS).map_err(db_err)?;
-            t.get(Conflict::table_key(kind, key).as_str())
-                .map_err(db_err)?
-                .map(|v| v.value())
-        };
+        let id = self
+            .conflict_keys
+            .get(Conflict::table_key(kind, key).as_str())
+            .map_err(db_err)?
+            .map(|v| v.value());
         let Some(id) = id else { return Ok(None) };
         self.conflict(id)
     }
 
     pub fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
-        let t = self.txn.open_table(CONFLICTS).map_err(db_err)?;
-        let v = t.get(id).map_err(db_err)?;
-        match v {
+        match self.conflicts.get(id).map_err(db_err)? {
             Some(v) => Ok(Some(decode(v.value(), "conflict").map_err(db_err)?)),
             None => Ok(None),
         }
     }
 
-    pub fn put_conflict(&self, c: &Conflict) -> Result<()> {
-        let mut t = self.txn.open_table(CONFLICTS).map_err(db_err)?;
-        t.insert(c.id, encode(c)?.as_slice()).map_err(db_err)?;
+    pub fn put_conflict(&mut self, c: &Conflict) -> Result<()> {
+        self.conflicts
+            .insert(c.id, encode(c)?.as_slice())
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -999,17 +1081,16 @@ impl<'t> Merge<'t> {
                     let after: BTreeSet<Uuid> = records(&members);
                     c.members = members;
                     self.put_conflict(&c)?;
-                    let mut open = self
-                        .txn
-                        .open_multimap_table(OPEN_BY_RECORD)
-                        .map_err(db_err)?;
                     for r in before.difference(&after) {
-                        open.remove(r.as_u128(), c.id).map_err(db_err)?;
+                        self.open_by_record
+                            .remove(r.as_u128(), c.id)
+                            .map_err(db_err)?;
                     }
                     for r in after.difference(&before) {
-                        open.insert(r.as_u128(), c.id).map_err(db_err)?;
+                        self.open_by_record
+                            .insert(r.as_u128(), c.id)
+                            .map_err(db_err)?;
                     }
-                    drop(open);
                     for r in before.symmetric_difference(&after) {
                         self.refresh_state(r.as_u128())?;
                     }
@@ -1037,17 +1118,13 @@ impl<'t> Merge<'t> {
             decided_at: None,
         };
         self.put_conflict(&c)?;
-        {
-            let mut keys = self.txn.open_table(CONFLICT_KEYS).map_err(db_err)?;
-            keys.insert(Conflict::table_key(kind, key).as_str(), id)
+        self.conflict_keys
+            .insert(Conflict::table_key(kind, key).as_str(), id)
+            .map_err(db_err)?;
+        for m in &c.members {
+            self.open_by_record
+                .insert(m.record.as_u128(), id)
                 .map_err(db_err)?;
-            let mut open = self
-                .txn
-                .open_multimap_table(OPEN_BY_RECORD)
-                .map_err(db_err)?;
-            for m in &c.members {
-                open.insert(m.record.as_u128(), id).map_err(db_err)?;
-            }
         }
         self.opened += 1;
         for m in &c.members {
@@ -1072,14 +1149,10 @@ impl<'t> Merge<'t> {
         c.decision = Some(d);
         c.decided_at = Some(self.now);
         self.put_conflict(c)?;
-        {
-            let mut open = self
-                .txn
-                .open_multimap_table(OPEN_BY_RECORD)
+        for m in &c.members {
+            self.open_by_record
+                .remove(m.record.as_u128(), c.id)
                 .map_err(db_err)?;
-            for m in &c.members {
-                open.remove(m.record.as_u128(), c.id).map_err(db_err)?;
-            }
         }
         for m in c.members.clone() {
             self.refresh_state(m.record.as_u128())?;
@@ -1087,34 +1160,26 @@ impl<'t> Merge<'t> {
         Ok(())
     }
 
-    fn next_conflict_id(&self) -> Result<u64> {
-        let mut meta = self.txn.open_table(META).map_err(db_err)?;
-        let next: u64 = match meta.get("next_conflict").map_err(db_err)? {
+    fn next_conflict_id(&mut self) -> Result<u64> {
+        let next: u64 = match self.meta.get("next_conflict").map_err(db_err)? {
             Some(v) => decode(v.value(), "next conflict").map_err(db_err)?,
             None => 1,
         };
-        meta.insert("next_conflict", encode(&(next + 1))?.as_slice())
+        self.meta
+            .insert("next_conflict", encode(&(next + 1))?.as_slice())
             .map_err(db_err)?;
         Ok(next)
     }
 
     /// A family in an open conflict is `Conflict`; otherwise `Accepted` (quarantined ones stay so).
-    fn refresh_state(&self, record: u128) -> Result<()> {
+    fn refresh_state(&mut self, record: u128) -> Result<()> {
         let Some(mut f) = self.family(record)? else {
             return Ok(());
         };
         if f.family.state == FamilyState::Quarantined {
             return Ok(());
         }
-        let open = {
-            let t = self
-                .txn
-                .open_multimap_table(OPEN_BY_RECORD)
-                .map_err(db_err)?;
-            let mut it = t.get(record).map_err(db_err)?;
-            it.next().is_some()
-        };
-        let state = if open {
+        let state = if self.in_open_conflict(record)? {
             FamilyState::Conflict
         } else {
             FamilyState::Accepted
