@@ -230,12 +230,12 @@ impl Registry {
         now: DateTime<FixedOffset>,
         mut each: impl FnMut(usize, &Path, &FileOutcome),
     ) -> Result<Vec<FileOutcome>> {
-        // Two readers take alternate files (the CPU work: decrypt, verify, validate); this thread
-        // merges them in the given order.
-        const READERS: usize = 2;
+        // Readers take files in turn (the CPU work: decrypt, verify, validate, one per core, at least
+        // two and at most eight); this thread merges them in the given order.
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
-        for _ in 0..READERS {
+        for _ in 0..readers {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
             senders.push(tx);
             receivers.push(rx);
@@ -243,7 +243,7 @@ impl Registry {
         std::thread::scope(|scope| {
             for (k, tx) in senders.into_iter().enumerate() {
                 scope.spawn(move || {
-                    for f in files.iter().skip(k).step_by(READERS) {
+                    for f in files.iter().skip(k).step_by(readers) {
                         let prepared = read_file(f).and_then(|bytes| {
                             let name = f
                                 .file_name()
@@ -261,7 +261,7 @@ impl Registry {
             let mut out = Vec::with_capacity(files.len());
             for (i, f) in files.iter().enumerate() {
                 let rx = receivers
-                    .get(i % READERS)
+                    .get(i % readers)
                     .ok_or_else(|| RegistryError::Invalid("no reader".into()))?;
                 let prepared = rx.recv().map_err(|_| {
                     RegistryError::Invalid("a reading thread stopped early".into())
