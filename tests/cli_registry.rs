@@ -211,16 +211,55 @@ fn tablet_to_registry_and_back_through_the_command_line() {
         "an offline page"
     );
 
+    // A second export with 5 more families: the report shows the change since the previous import.
+    code(
+        &run(
+            Some(&tab),
+            &[
+                "demo",
+                "--families",
+                "5",
+                "--seed",
+                "9",
+                "--petugas",
+                "P001",
+                "--drafts",
+                "0",
+            ],
+            "",
+        ),
+        0,
+    );
+    let stick2 = tmp.path().join("stick2");
+    std::fs::create_dir(&stick2).unwrap();
+    code(&run(Some(&tab), &["export", "--to", p(&stick2)], ""), 0);
+    let out = code(
+        &run(None, &["registry", "import", p(&reg), p(&stick2)], ""),
+        0,
+    );
+    assert!(out.contains("5 accepted"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "report", p(&reg), "--format", "json"],
+            "",
+        ),
+        0,
+    );
+    let after: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(after["province"]["families"], 17, "{out}");
+    assert_eq!(after["province"]["change"]["families"], 5, "{out}");
+
     // Spreadsheets: CSV (families and members) and XLSX.
     let csv = tmp.path().join("keluarga.csv");
     let out = code(
         &run(None, &["registry", "export", p(&reg), "--to", p(&csv)], ""),
         0,
     );
-    assert!(out.contains("12 families exported"), "{out}");
+    assert!(out.contains("17 families exported"), "{out}");
     let families = std::fs::read_to_string(&csv).unwrap();
     assert!(families.starts_with('\u{feff}'));
-    assert_eq!(families.lines().count(), 13, "a header and 12 rows");
+    assert_eq!(families.lines().count(), 18, "a header and 17 rows");
     assert!(
         families
             .lines()
@@ -229,7 +268,7 @@ fn tablet_to_registry_and_back_through_the_command_line() {
             .contains("wilayah_kabkota_label")
     );
     let members = std::fs::read_to_string(tmp.path().join("keluarga-anggota.csv")).unwrap();
-    assert!(members.lines().count() > 12, "members of 12 families");
+    assert!(members.lines().count() > 17, "members of 17 families");
     let xlsx = tmp.path().join("keluarga.xlsx");
     code(
         &run(
@@ -267,7 +306,14 @@ fn tablet_to_registry_and_back_through_the_command_line() {
         ),
         0,
     );
-    let n = v["kabupaten"][0]["figures"]["families"].as_u64().unwrap();
+    let n = after["kabupaten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["code"] == first_kab.as_str())
+        .unwrap()["figures"]["families"]
+        .as_u64()
+        .unwrap();
     assert!(out.contains(&format!("{n} families exported")), "{out}");
     code(
         &run(

@@ -180,9 +180,21 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                     let (d, merged) = reg.approve(&device, now).map_err(fail)?;
                     say!("approved {} ({})", d.id, d.name);
                     let mut code = 0;
+                    let mut total = MergeCounts::default();
+                    let mut bundles = 0;
                     for (p, outcome) in merged {
                         code = code.max(u8::from(outcome.needs_operator()));
+                        if let FileOutcome::Merged(b) = &outcome {
+                            total.add(&b.merged);
+                            bundles += 1;
+                        }
                         say!("  {}: {}", p.file, describe(&outcome));
+                    }
+                    if bundles > 0 {
+                        // The held bundles were imported now: logged like an import run.
+                        let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+                        reg.log_import(now, bundles, total, snapshot)
+                            .map_err(fail)?;
                     }
                     Ok(code)
                 }
