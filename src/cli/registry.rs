@@ -759,7 +759,7 @@ fn export(
         s.push(".partial");
         PathBuf::from(s)
     };
-    let mut families = 0u64;
+    let families;
     let mut written: Vec<(PathBuf, u64)> = Vec::new();
     match format {
         ExportFormat::Csv => {
@@ -777,21 +777,7 @@ fn export(
                 std::fs::File::create(partial(&path_of(table))).map(std::io::BufWriter::new)
             })
             .map_err(exp)?;
-            let mut failed = None;
-            reg.for_each_family(|f, rev| {
-                if keep(f) {
-                    families += 1;
-                    if let Err(e) = csv.push(&f.family, &rev.answers) {
-                        failed = Some(e);
-                        return Err(RegistryError::Invalid("stopped".into()));
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| match failed.take() {
-                Some(x) => exp(x),
-                None => fail(e),
-            })?;
+            families = feed(reg, keep, |f, a| csv.push(f, a))?;
             for t in csv.finish().map_err(exp)? {
                 let path = path_of(&t.name);
                 let file = t.out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
@@ -802,21 +788,7 @@ fn export(
         }
         ExportFormat::Xlsx => {
             let mut x = XlsxExport::new(form).map_err(exp)?;
-            let mut failed = None;
-            reg.for_each_family(|f, rev| {
-                if keep(f) {
-                    families += 1;
-                    if let Err(e) = x.push(&f.family, &rev.answers) {
-                        failed = Some(e);
-                        return Err(RegistryError::Invalid("stopped".into()));
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| match failed.take() {
-                Some(x) => exp(x),
-                None => fail(e),
-            })?;
+            families = feed(reg, keep, |f, a| x.push(f, a))?;
             let tmp = partial(to);
             let file = std::fs::File::create(&tmp).map_err(io(to))?;
             let mut out = std::io::BufWriter::new(file);
@@ -842,4 +814,35 @@ fn export(
             .unwrap_or_default()
     );
     Ok(0)
+}
+
+/// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
+fn feed(
+    reg: &Registry,
+    keep: impl Fn(&crate::registry::db::FamilyEntry) -> bool,
+    mut push: impl FnMut(
+        &crate::registry::family::Family,
+        &crate::model::record::Answers,
+    ) -> Result<(), crate::registry::export::ExportError>,
+) -> Result<u64, Failure> {
+    let mut n = 0;
+    let mut failed = None;
+    reg.for_each_family(|f, rev| {
+        if keep(f) {
+            n += 1;
+            if let Err(e) = push(&f.family, &rev.answers) {
+                failed = Some(e);
+                return Err(RegistryError::Invalid("stopped".into()));
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match failed.take() {
+        Some(x) => Failure {
+            code: 1,
+            message: x.to_string(),
+        },
+        None => fail(e),
+    })?;
+    Ok(n)
 }

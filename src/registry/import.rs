@@ -827,8 +827,8 @@ impl<'t> Merge<'t> {
         Ok(std::borrow::Cow::Owned(summarize(self.catalog, &rev)))
     }
 
-    /// Every candidate revision of a record: (device, number, seq).
-    pub fn candidates_of(&self, record: u128) -> Result<Vec<(u128, u32, u64)>> {
+    /// Every final revision received of a record.
+    fn finals_of(&self, record: u128) -> Result<Vec<Final>> {
         let mut out = Vec::new();
         for e in self
             .finals
@@ -837,12 +837,26 @@ impl<'t> Merge<'t> {
         {
             let (k, v) = e.map_err(db_err)?;
             let (_, device, number) = k.value();
-            let (seq, _, candidate) = v.value();
-            if candidate {
-                out.push((device, number, seq));
-            }
+            let (seq, at_ms, candidate) = v.value();
+            out.push(Final {
+                device,
+                number,
+                seq,
+                at_ms,
+                candidate,
+            });
         }
         Ok(out)
+    }
+
+    /// Every candidate revision of a record: (device, number, seq).
+    pub fn candidates_of(&self, record: u128) -> Result<Vec<(u128, u32, u64)>> {
+        Ok(self
+            .finals_of(record)?
+            .into_iter()
+            .filter(|f| f.candidate)
+            .map(|f| (f.device, f.number, f.seq))
+            .collect())
     }
 
     /// Marks a final revision as a candidate for its family's current revision, or not.
@@ -866,23 +880,7 @@ impl<'t> Merge<'t> {
 
     /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
     pub fn recompute(&mut self, record: u128) -> Result<()> {
-        let mut all: Vec<Final> = Vec::new();
-        for e in self
-            .finals
-            .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))
-            .map_err(db_err)?
-        {
-            let (k, v) = e.map_err(db_err)?;
-            let (_, device, number) = k.value();
-            let (seq, at_ms, candidate) = v.value();
-            all.push(Final {
-                device,
-                number,
-                seq,
-                at_ms,
-                candidate,
-            });
-        }
+        let all = self.finals_of(record)?;
         // The latest candidate of each device.
         let mut latest: BTreeMap<u128, Final> = BTreeMap::new();
         for f in all.iter().filter(|f| f.candidate) {
