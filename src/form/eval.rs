@@ -280,6 +280,8 @@ fn equal(x: &Value, y: &Value) -> bool {
     match (x, y) {
         (Value::Bool(_), _) | (_, Value::Bool(_)) => x.truthy() == y.truthy(),
         _ if x.is_empty() || y.is_empty() => x.is_empty() && y.is_empty(),
+        // The common case (a code against a literal), without making copies of either.
+        (Value::Str(a), Value::Str(b)) => a == b,
         (Value::Num(_), _) | (_, Value::Num(_)) => {
             let (p, q) = (x.to_num(), y.to_num());
             if p.is_nan() || q.is_nan() {
