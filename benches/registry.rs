@@ -84,9 +84,10 @@ fn make_bundles(dir: &Path, keys_dir: &Path, families: usize) {
                             t.revise(id, 1, Action::Finalized, answers, ack);
                         }
                         let to = t.seq;
-                        let name = t.file_name(from, to);
+                        let name = dir.join(t.file_name(from, to));
+                        assert!(!name.exists(), "two bundles named {}", name.display());
                         let bytes = t.bundle(recipients).unwrap();
-                        std::fs::write(dir.join(name), bytes).unwrap();
+                        std::fs::write(name, bytes).unwrap();
                     }
                     // The tablet's key, for enrolment before the import (provisioning).
                     std::fs::write(

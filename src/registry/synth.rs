@@ -43,7 +43,12 @@ impl SynthTablet {
         seed[..8].copy_from_slice(&n.to_le_bytes());
         seed[8] = 0x5e;
         SynthTablet {
-            id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | u128::from(n)),
+            // The tablet number in the first 8 hex digits, so that file names (which show those) differ.
+            id: Uuid::from_u128(
+                (u128::from(0x0193_0000u32.wrapping_add(n as u32)) << 96)
+                    | 0x0000_0000_0000_7000_8000_0000_0000_0000
+                    | u128::from(n),
+            ),
             name: format!("Tablet {n:04}"),
             key: SigningKey::from_bytes(&seed),
             petugas: format!("P{n:04}"),
