@@ -58,6 +58,8 @@ pub const CONFLICT_KEYS: TableDefinition<&str, u64> = TableDefinition::new("conf
 /// Record → ids of the open conflicts it is in.
 pub const OPEN_BY_RECORD: MultimapTableDefinition<u128, u64> =
     MultimapTableDefinition::new("open_by_record");
+/// Attachments (photos) of merged bundles: SHA-256 (hex) → bytes.
+pub const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attachments");
 /// Import number → ImportEntry (summary and the report snapshot after it).
 pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports");
 
@@ -388,6 +390,7 @@ impl Db {
                 txn.open_table(CONFLICT_KEYS)?;
                 txn.open_multimap_table(OPEN_BY_RECORD)?;
                 txn.open_table(IMPORTS)?;
+                txn.open_table(ATTACHMENTS)?;
             }
             txn.commit()?;
             drop(db);

@@ -25,10 +25,6 @@ use crate::form::schema::FieldKind;
 use crate::form::{Form, Severity};
 use crate::model::record::{Action, Revision};
 
-/// Attachments of accepted bundles: SHA-256 (hex) → bytes.
-pub const ATTACHMENTS: redb::TableDefinition<&str, &[u8]> =
-    redb::TableDefinition::new("attachments");
-
 /// An open registry: its keys, its store and the forms it validates against.
 pub struct Registry {
     pub dir: PathBuf,
@@ -196,19 +192,6 @@ impl Registry {
             db,
             catalog,
         })
-    }
-
-    /// Imports one bundle file.
-    pub fn import_file(&self, path: &Path, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
-        let bytes = fs::read(path).map_err(|source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.import_bytes(&bytes, &name, now)
     }
 
     /// Imports one bundle given as bytes (`name` is its file name, for the log).
