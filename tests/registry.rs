@@ -112,8 +112,11 @@ fn an_unknown_device_is_held_until_approved_and_a_bundle_twice_changes_nothing()
     let mut t = tablet(1);
     let mut rng = Rng::new(1);
     let ids: Vec<Uuid> = (0..5).map(record).collect();
+    let mut made = Vec::new();
     for id in &ids {
-        finalize(&mut t, *id, 2, valid_family(&mut rng));
+        let answers = valid_family(&mut rng);
+        made.push(answers.clone());
+        finalize(&mut t, *id, 2, answers);
     }
     let b = t.bundle(&r.recipients()).unwrap();
 
@@ -151,6 +154,10 @@ fn an_unknown_device_is_held_until_approved_and_a_bundle_twice_changes_nothing()
     }
     assert!(r.reg.attention().unwrap().is_empty());
     assert!(r.reg.pending_bundles().unwrap().is_empty());
+    // What the registry keeps (compressed) gives back the answers that were sent.
+    for (id, answers) in ids.iter().zip(&made) {
+        assert_eq!(&read_answers(&r, *id), answers);
+    }
 
     // The same file again, and the same revisions in a new bundle (a re-export for a lost stick).
     assert!(matches!(r.import(&b), FileOutcome::AlreadyImported { .. }));

@@ -36,7 +36,8 @@ pub const FILE_HASHES: TableDefinition<&str, u128> = TableDefinition::new("file_
 pub const PENDING: TableDefinition<u128, &[u8]> = TableDefinition::new("pending");
 /// (device, first position) → last position: the parts of each device's change sequence received.
 pub const COVERAGE: TableDefinition<(u128, u64), u64> = TableDefinition::new("coverage");
-/// (device, sequence position) → the revision's exact JSON line from the bundle.
+/// (device, sequence position) → the revision's exact JSON line from the bundle, zstd-compressed
+/// (level 1; `zstd -d` gives the line back byte for byte).
 pub const REVISIONS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("revisions");
 /// (record, device, revision number) → (sequence position, device time in ms, candidate): the final
 /// revisions received. A candidate passed validation (or was released) and was not overruled.

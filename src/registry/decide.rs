@@ -509,7 +509,7 @@ impl Registry {
                 .get((fam.family.device.as_u128(), fam.family.seq))
                 .map_err(db_err)?
                 .ok_or_else(|| db_err(DbError::Storage("a family's revision is missing".into())))?;
-            let rev: Revision = decode(raw.value(), "revision")?;
+            let rev: Revision = decode(&super::import::unpack(raw.value())?, "revision")?;
             f(&fam, &rev)?;
             n += 1;
         }

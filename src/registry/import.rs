@@ -73,6 +73,8 @@ pub struct Opened {
 /// parsed.
 pub(crate) struct Slim {
     raw: Vec<u8>,
+    /// The line as stored: zstd-compressed (see `db::REVISIONS`).
+    stored: Vec<u8>,
     record: Uuid,
     number: u32,
     seq: u64,
@@ -474,17 +476,20 @@ impl Registry {
             let mut finals = txn.open_table(FINALS).map_err(db_err)?;
             let mut quarantine = txn.open_table(QUARANTINE).map_err(db_err)?;
             for rev in &b.revisions {
-                let raw = &rev.raw;
                 let key = (device, rev.seq);
                 if let Some(old) = revisions.get(key).map_err(db_err)? {
-                    if old.value() == raw.as_slice() {
+                    let same = old.value() == rev.stored.as_slice()
+                        || unpack(old.value()).is_ok_and(|o| o == rev.raw);
+                    if same {
                         counts.duplicates += 1;
                     } else {
                         counts.mismatched += 1;
                     }
                     continue;
                 }
-                revisions.insert(key, raw.as_slice()).map_err(db_err)?;
+                revisions
+                    .insert(key, rev.stored.as_slice())
+                    .map_err(db_err)?;
                 if rev.action == Action::Corrected {
                     counts.accepted += 1;
                     continue;
@@ -564,6 +569,20 @@ impl Registry {
 
 pub const PENDING_DIR: &str = "pending";
 
+/// A revision line as the store keeps it: zstd level 1 (a 3–4 kB line becomes about a third).
+fn pack(line: &[u8]) -> Result<Vec<u8>, BundleError> {
+    zstd::bulk::compress(line, 1).map_err(BundleError::Io)
+}
+
+/// A stored revision line, decompressed.
+pub(crate) fn unpack(stored: &[u8]) -> Result<Vec<u8>> {
+    zstd::decode_all(stored).map_err(|e| {
+        db_err(DbError::Storage(format!(
+            "a stored revision is damaged: {e}"
+        )))
+    })
+}
+
 /// Writes a new file durably: temporary name, fsync, rename, folder fsync.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -595,6 +614,7 @@ fn open_bundle(
         match item {
             Item::Revision { raw, revision } => revisions.push(Slim {
                 raw: raw.to_vec(),
+                stored: pack(raw)?,
                 record: revision.record,
                 number: revision.number,
                 seq: revision.seq,
@@ -805,7 +825,7 @@ impl<'t> Merge<'t> {
                     "revision {device:x}/{seq} missing"
                 )))
             })?;
-        let rev: Revision = serde_json::from_slice(raw.value())
+        let rev: Revision = serde_json::from_slice(&unpack(raw.value())?)
             .map_err(|e| db_err(DbError::Storage(format!("stored revision unreadable: {e}"))))?;
         Ok(std::borrow::Cow::Owned(summarize(self.catalog, &rev)))
     }
