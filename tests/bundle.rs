@@ -18,7 +18,7 @@ use pendata::bundle::write::{DirTarget, Target, TargetFile};
 use pendata::bundle::{BundleError, read::Verified};
 use pendata::model::Localized;
 use pendata::registry::{self, RegistryKeys};
-use pendata::store::Status;
+use pendata::store::{ListFilter, Status};
 use serde_json::{Map, json};
 use uuid::Uuid;
 
@@ -213,6 +213,73 @@ fn a_correction_travels_with_its_reason_and_ranges_stay_contiguous() {
     assert_eq!(redo.revisions, first.revisions);
     assert_eq!(redo.marked.exported, 0);
     assert_eq!(s.device.store.export_watermark().unwrap(), second.to);
+}
+
+#[test]
+fn exports_are_kept_apart_from_the_heads_and_read_as_before() {
+    let mut s = setup(20);
+    let finals = status_counts(&s.device)[&Status::Final];
+    let first = export(&s, Selection::SinceLast);
+    assert_eq!(first.marked.exported as usize, finals);
+    let fam = s.device.list(Some(Status::Exported)).unwrap()[0].id;
+
+    // The head reads Exported, with the export among its events; the list index and counts agree.
+    let head = s.device.record(fam).unwrap().0;
+    assert_eq!(head.status, Status::Exported);
+    let exports: Vec<_> = head
+        .events
+        .iter()
+        .filter(|e| e.status == Status::Exported)
+        .collect();
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0].by.as_deref(), Some(first.file.as_str()));
+    let view = s
+        .device
+        .store
+        .list_view(ListFilter {
+            status: Some(Status::Exported),
+            desa: String::new(),
+        })
+        .unwrap();
+    assert_eq!(view.len(), finals);
+    assert_eq!(s.device.store.counts().unwrap().exported, finals);
+    assert_eq!(s.device.store.check().unwrap(), Vec::<String>::new());
+
+    // The same range again (a lost stick): every record counted as exported again, a second event.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let redo = export(&s, Selection::Range(first.from, first.to));
+    assert_eq!(redo.marked.exported, 0);
+    assert_eq!(redo.marked.again as usize, finals);
+    let events = s.device.record(fam).unwrap().0.events;
+    assert_eq!(events.len(), 2);
+    assert!(events[0].at <= events[1].at, "events in time order");
+    assert_eq!(events[1].by.as_deref(), Some(redo.file.as_str()));
+
+    // A correction makes a draft; finalized again it is Final (its earlier export does not count for
+    // the new revision) until the next export carries it.
+    let (_, answers) = s.device.record(fam).unwrap();
+    s.device
+        .save(fam, "P001", answers, Some("cek ulang"))
+        .unwrap();
+    assert_eq!(s.device.record(fam).unwrap().0.status, Status::Draft);
+    s.device
+        .finalize(fam, "P001", true, now().date_naive())
+        .unwrap();
+    assert_eq!(s.device.record(fam).unwrap().0.status, Status::Final);
+    assert_eq!(s.device.store.counts().unwrap().final_, 1);
+    assert_eq!(s.device.store.check().unwrap(), Vec::<String>::new());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = export(&s, Selection::SinceLast);
+    assert_eq!(second.marked.exported, 1);
+    assert_eq!(s.device.record(fam).unwrap().0.status, Status::Exported);
+
+    // A store reopened reads the same.
+    let dir = s.device.store.path().parent().unwrap().to_path_buf();
+    drop(s.device);
+    s.device = Device::open(&dir).unwrap();
+    assert_eq!(s.device.record(fam).unwrap().0.status, Status::Exported);
+    assert_eq!(s.device.store.counts().unwrap().exported, finals);
+    assert_eq!(s.device.store.check().unwrap(), Vec::<String>::new());
 }
 
 #[test]

@@ -493,6 +493,31 @@ fn a_format_3_store_gets_its_milestone_index_and_exports_the_same() {
 }
 
 #[test]
+fn a_format_4_store_keeps_its_exported_heads() {
+    let (dir, store) = store_with_families(300);
+    // Format 4 kept an export in the head: status Exported and an event.
+    let finals: Vec<_> = store.list(Some(Status::Final)).unwrap();
+    let ids: Vec<_> = finals.iter().map(|h| h.id).collect();
+    store
+        .set_status(&ids, Status::Exported, Some("bundle.age"), &[], now())
+        .unwrap();
+    let before = store.list(None).unwrap();
+    let counts = store.counts().unwrap();
+    store.force_format_version(4, true).unwrap();
+    drop(store);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.list(None).unwrap(), before);
+    assert_eq!(store.counts().unwrap(), counts);
+    assert_eq!(counts.exported, ids.len());
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    // The registry's answer still moves them on.
+    store
+        .set_status(&ids[..1], Status::Accepted, Some("registry"), &[], now())
+        .unwrap();
+    assert_eq!(store.record(ids[0]).unwrap().status, Status::Accepted);
+}
+
+#[test]
 fn a_format_2_store_gets_its_list_index() {
     let (dir, store) = store_with_families(300);
     let before: Vec<ListRow> = store

@@ -268,7 +268,7 @@ impl Device {
             Selection::Range(..) => None,
             Selection::SinceLast | Selection::All => Some(to),
         };
-        let marked = self.store.mark_exported(&items, &log, watermark, now())?;
+        let marked = self.store.mark_exported(&items, &log, watermark)?;
         Ok(ExportOutcome::Written(Box::new(Exported {
             file: written.name,
             path: written.path,

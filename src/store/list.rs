@@ -83,7 +83,7 @@ impl ListView {
 const MARK_EVERY: usize = 256;
 
 /// Stable codes of the statuses inside the index (never reuse one).
-fn status_code(s: Status) -> u8 {
+pub(super) fn status_code(s: Status) -> u8 {
     match s {
         Status::Draft => 0,
         Status::Final => 1,
@@ -93,7 +93,7 @@ fn status_code(s: Status) -> u8 {
     }
 }
 
-fn status_of(code: u8) -> Option<Status> {
+pub(super) fn status_of(code: u8) -> Option<Status> {
     Status::ALL.into_iter().find(|s| status_code(*s) == code)
 }
 

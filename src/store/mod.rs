@@ -27,10 +27,12 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::Localized;
-use tables::{ATTACHMENTS, LIST, META, MILESTONES, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE};
+use tables::{
+    ATTACHMENTS, EXPORTED, LIST, META, MILESTONES, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+};
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
 /// far past its budget; the operating system's file cache still holds what is read often.
@@ -390,6 +392,7 @@ impl Store {
             txn.open_table(REVISIONS)?;
             txn.open_table(SEQUENCE)?;
             txn.open_table(MILESTONES)?;
+            txn.open_table(EXPORTED)?;
             txn.open_table(PETUGAS)?;
             txn.open_table(ATTACHMENTS)?;
             txn.open_multimap_table(SEARCH)?;
@@ -495,6 +498,11 @@ impl Store {
                             milestones.insert(k.value(), code)?;
                         }
                     }
+                }
+                // Format 4 kept exports only in the heads (status Exported, an event each). Those heads
+                // stay as they are and still read the same; new exports go to their own table.
+                4 => {
+                    txn.open_table(EXPORTED)?;
                 }
                 v => {
                     return Err(corrupt(&self.path, format!("unknown store format {v}")));
@@ -715,7 +723,7 @@ impl Store {
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let txn = self.db.begin_write()?;
         let head = {
-            let mut head = read_head(&txn.open_table(RECORDS)?, id)?;
+            let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
             let action = if head.status.is_locked() {
                 if reason.is_none() {
                     return Err(StoreError::ReasonRequired(id));
@@ -756,7 +764,7 @@ impl Store {
         self.petugas(petugas)?;
         let txn = self.db.begin_write()?;
         let head = {
-            let mut head = read_head(&txn.open_table(RECORDS)?, id)?;
+            let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
             if !head.status.can_become(Status::Final) {
                 return Err(StoreError::IllegalTransition {
                     id,
@@ -802,8 +810,9 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut records = txn.open_table(RECORDS)?;
+            let exported = txn.open_table(EXPORTED)?;
             for &id in ids {
-                let mut head = read_head(&records, id)?;
+                let mut head = read_head(&records, &exported, id)?;
                 if !head.status.can_become(to) {
                     return Err(StoreError::IllegalTransition {
                         id,
@@ -828,13 +837,16 @@ impl Store {
 
     pub fn record(&self, id: Uuid) -> Result<RecordHead> {
         let txn = self.db.begin_read()?;
-        read_head(&txn.open_table(RECORDS)?, id)
+        let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
+        sync::add_export_events(&txn, &mut head)?;
+        Ok(head)
     }
 
     /// The answers of the latest revision.
     pub fn answers(&self, id: Uuid) -> Result<(RecordHead, Answers)> {
         let txn = self.db.begin_read()?;
-        let head = read_head(&txn.open_table(RECORDS)?, id)?;
+        let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
+        sync::add_export_events(&txn, &mut head)?;
         let rev = read_revision(&txn.open_table(REVISIONS)?, id, head.revision)?;
         Ok((head, rev.answers))
     }
@@ -858,13 +870,16 @@ impl Store {
     pub fn list(&self, status: Option<Status>) -> Result<Vec<RecordHead>> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
+        let exported = txn.open_table(EXPORTED)?;
         let mut out = Vec::new();
         for r in records.iter()? {
             let (_, v) = r?;
             let mut head: RecordHead = decode(v.value(), "record")?;
+            sync::effective_status(&mut head, &exported)?;
             if status.is_none_or(|s| s == head.status) {
                 // The search terms are the index's business; lists of 100,000 do not carry them.
                 head.terms = Vec::new();
+                sync::add_export_events(&txn, &mut head)?;
                 out.push(head);
             }
         }
@@ -901,10 +916,13 @@ impl Store {
             }
         }
         let records = txn.open_table(RECORDS)?;
+        let exported = txn.open_table(EXPORTED)?;
         let mut out = Vec::new();
         // UUIDv7 ids sort by creation time: newest first.
         for id in found.unwrap_or_default().into_iter().rev().take(limit) {
-            out.push(read_head(&records, Uuid::from_u128(id))?);
+            let mut head = read_head(&records, &exported, Uuid::from_u128(id))?;
+            sync::add_export_events(&txn, &mut head)?;
+            out.push(head);
         }
         Ok(out)
     }
@@ -973,6 +991,7 @@ impl Store {
         let seq = txn.open_table(SEQUENCE)?;
         let listed = txn.open_table(LIST)?;
         let milestones = txn.open_table(MILESTONES)?;
+        let exported = txn.open_table(EXPORTED)?;
         if listed.len()? != records.len()? {
             problems.push(format!(
                 "{} records but {} rows in the list index",
@@ -983,10 +1002,15 @@ impl Store {
         let mut total = 0u64;
         for r in records.iter()? {
             let (k, v) = r?;
-            let head: RecordHead = decode(v.value(), "record")?;
+            let mut head: RecordHead = decode(v.value(), "record")?;
+            sync::effective_status(&mut head, &exported)?;
             let id = k.value();
-            if listed.get(list::list_key(&head))?.is_none() {
-                problems.push(format!("record {}: missing from the list index", head.id));
+            match listed.get(list::list_key(&head))? {
+                None => problems.push(format!("record {}: missing from the list index", head.id)),
+                Some(row) if row.value().0 != list::status_code(head.status) => problems.push(
+                    format!("record {}: wrong status in the list index", head.id),
+                ),
+                Some(_) => {}
             }
             let mut expected = 1;
             for rv in revisions.range((id, 0)..=(id, u32::MAX))? {
@@ -1044,6 +1068,7 @@ impl Store {
                 next - 1
             ));
         }
+        problems.extend(sync::check_exported(&txn)?);
         Ok(problems)
     }
 
@@ -1083,6 +1108,9 @@ impl Store {
         if drop_indexes && version < 4 {
             txn.delete_table(MILESTONES)?;
         }
+        if drop_indexes && version < 5 {
+            txn.delete_table(EXPORTED)?;
+        }
         txn.commit()?;
         Ok(())
     }
@@ -1097,11 +1125,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read_head(records: &impl ReadableTable<u128, &'static [u8]>, id: Uuid) -> Result<RecordHead> {
+/// A head as it reads: a final head whose current revision went out in a bundle is Exported (exports
+/// are kept in their own table, `tables::EXPORTED`). Its events are the stored ones only: writers store
+/// what they read here, so export events are added by the public reads alone.
+fn read_head(
+    records: &impl ReadableTable<u128, &'static [u8]>,
+    exported: &impl ReadableTable<(u128, u32, u128), ()>,
+    id: Uuid,
+) -> Result<RecordHead> {
     let raw = records
         .get(id.as_u128())?
         .ok_or(StoreError::UnknownRecord(id))?;
-    decode(raw.value(), "record")
+    let mut head = decode(raw.value(), "record")?;
+    sync::effective_status(&mut head, exported)?;
+    Ok(head)
 }
 
 fn read_revision(

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{
-    ATTACHMENTS, EXPORTS, META, MILESTONES, PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, PURGED, RECEIPTS, RECORDS, REVISIONS,
+    SEARCH, SEQUENCE,
 };
-use super::{Result, Status, StatusEvent, Store, StoreError, decode};
+use super::{RecordHead, Result, Status, StatusEvent, Store, StoreError, decode};
 use crate::model::Localized;
 use crate::model::record::{Action, attachment_refs};
 
@@ -43,6 +44,8 @@ pub struct ExportItem {
     pub record: Uuid,
     pub revision: u32,
     pub seq: u64,
+    /// When the revision was made (read from its bytes; `None` if they are not in this build's shape).
+    pub at: Option<DateTime<FixedOffset>>,
 }
 
 /// What marking did.
@@ -145,43 +148,96 @@ struct SummaryView<'a> {
     address: std::borrow::Cow<'a, str>,
 }
 
-/// A stored head (as this build writes it: compact JSON, `status` before `events` before `terms`) with
-/// its status set to exported and `event` appended to its events, edited as bytes. Inside JSON strings
-/// every quote is escaped, so the first `"status":"` and `"events":[` and the `],"terms":` after them
-/// can only be the head's own keys. `None` when the bytes are not in that shape: decode in full then.
-fn patch_exported(raw: &[u8], event: &[u8]) -> Option<Vec<u8>> {
-    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-        hay.get(from..)?
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| p + from)
+/// Whether revision `revision` of record `id` went out in a bundle.
+pub(super) fn is_exported(
+    exported: &impl ReadableTable<(u128, u32, u128), ()>,
+    id: u128,
+    revision: u32,
+) -> Result<bool> {
+    Ok(exported
+        .range((id, revision, 0)..=(id, revision, u128::MAX))?
+        .next()
+        .transpose()?
+        .is_some())
+}
+
+/// Sets a final head's status to Exported when its current revision went out in a bundle.
+pub(super) fn effective_status(
+    head: &mut RecordHead,
+    exported: &impl ReadableTable<(u128, u32, u128), ()>,
+) -> Result<()> {
+    if head.status == Status::Final && is_exported(exported, head.id.as_u128(), head.revision)? {
+        head.status = Status::Exported;
     }
-    let status_key: &[u8] = br#""status":""#;
-    let s = find(raw, status_key, 0)? + status_key.len();
-    let rest = raw.get(s..)?;
-    let old_len = if rest.starts_with(b"final\"") {
-        "final".len()
-    } else if rest.starts_with(b"exported\"") {
-        "exported".len()
-    } else {
-        return None;
+    Ok(())
+}
+
+/// Adds a record's exports to its events, in time order, for a head shown to a person (never stored).
+pub(super) fn add_export_events(txn: &redb::ReadTransaction, head: &mut RecordHead) -> Result<()> {
+    let exported = txn.open_table(EXPORTED)?;
+    let id = head.id.as_u128();
+    let mut marks = exported
+        .range((id, 0, 0)..=(id, u32::MAX, u128::MAX))?
+        .peekable();
+    if marks.peek().is_none() {
+        return Ok(());
+    }
+    let Some(logs) = optional(txn, EXPORTS)? else {
+        return Ok(());
     };
-    let events_key: &[u8] = br#""events":["#;
-    let e = find(raw, events_key, s)? + events_key.len();
-    // Where the new event goes: into an empty list, or after the last event.
-    let (at, sep): (usize, &[u8]) = if raw.get(e) == Some(&b']') {
-        (e, b"")
-    } else {
-        (find(raw, br#"],"terms":"#, e)?, b",")
-    };
-    let mut out = Vec::with_capacity(raw.len() + event.len() + 4);
-    out.extend_from_slice(raw.get(..s)?);
-    out.extend_from_slice(b"exported");
-    out.extend_from_slice(raw.get(s + old_len..at)?);
-    out.extend_from_slice(sep);
-    out.extend_from_slice(event);
-    out.extend_from_slice(raw.get(at..)?);
-    Some(out)
+    for m in marks {
+        let (_, _, bundle) = m?.0.value();
+        if let Some(raw) = logs.get(bundle)? {
+            let log: ExportLog = decode(raw.value(), "export log")?;
+            head.events.push(StatusEvent {
+                status: Status::Exported,
+                at: log.at,
+                by: Some(log.file),
+                reasons: Vec::new(),
+            });
+        }
+    }
+    head.events.sort_by_key(|e| e.at);
+    Ok(())
+}
+
+/// Problems of the export table: marks of revisions that are gone, or of bundles never logged.
+pub(super) fn check_exported(txn: &redb::ReadTransaction) -> Result<Vec<String>> {
+    let exported = txn.open_table(EXPORTED)?;
+    let revisions = txn.open_table(REVISIONS)?;
+    let logs = optional(txn, EXPORTS)?;
+    let mut problems = Vec::new();
+    for m in exported.iter()? {
+        let (id, n, bundle) = m?.0.value();
+        if revisions.get((id, n))?.is_none() {
+            problems.push(format!(
+                "record {}: exported revision {n} is missing",
+                Uuid::from_u128(id)
+            ));
+        }
+        let logged = match &logs {
+            Some(l) => l.get(bundle)?.is_some(),
+            None => false,
+        };
+        if !logged {
+            problems.push(format!(
+                "bundle {} marks records but is not in the export log",
+                Uuid::from_u128(bundle)
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// When a stored revision was made, read from the end of its bytes: this build writes `at` after the
+/// answers, followed only by `reason` and `acknowledged`, whose strings escape every quote — so the last
+/// `"at":"` is the revision's own, whatever keys the answers use. `None` when not found or unreadable.
+fn made_at(raw: &[u8]) -> Option<DateTime<FixedOffset>> {
+    const KEY: &[u8] = b"\"at\":\"";
+    let start = raw.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let rest = raw.get(start..)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    DateTime::parse_from_rfc3339(std::str::from_utf8(rest.get(..end)?).ok()?).ok()
 }
 
 /// The milestone index's code for an action, if the index keeps it.
@@ -282,11 +338,13 @@ impl Store {
             for back in corrections.into_iter().rev() {
                 each(read(id, back)?.value())?;
             }
-            each(read(id, n)?.value())?;
+            let raw = read(id, n)?;
+            each(raw.value())?;
             items.push(ExportItem {
                 record: Uuid::from_u128(id),
                 revision: n,
                 seq: k.value(),
+                at: made_at(raw.value()),
             });
         }
         Ok(items)
@@ -295,38 +353,62 @@ impl Store {
     /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
     /// an incremental or full export) moves the watermark — in one transaction. A record changed since
     /// it was read (corrected, re-finalized) is left as it is: its newer revision goes out next time.
+    /// Heads are not rewritten: each record gets one small key in the export table (and its list row
+    /// the new status, the first time).
     pub fn mark_exported(
         &self,
         items: &[ExportItem],
         log: &ExportLog,
         watermark: Option<u64>,
-        now: DateTime<FixedOffset>,
     ) -> Result<Marked> {
         let txn = self.db.begin_write()?;
         let mut marked = Marked::default();
         {
-            let mut records = txn.open_table(RECORDS)?;
-            let mut list = txn.open_table(super::tables::LIST)?;
+            let records = txn.open_table(RECORDS)?;
+            let mut list = txn.open_table(LIST)?;
+            let mut exported = txn.open_table(EXPORTED)?;
+            let bundle = log.bundle_id.as_u128();
             // In key order: neighbouring keys share B-tree pages.
             let mut order: Vec<&ExportItem> = items.iter().collect();
-            order.sort_unstable_by_key(|i| i.record);
-            let event = serde_json::to_vec(&StatusEvent {
-                status: Status::Exported,
-                at: now,
-                by: Some(log.file.clone()),
-                reasons: Vec::new(),
-            })?;
+            order.sort_unstable_by_key(|i| (i.record, i.revision));
             for item in order {
-                let Some(raw) = records
-                    .get(item.record.as_u128())?
-                    .map(|v| v.value().to_vec())
-                else {
+                let id = item.record.as_u128();
+                // Fast path: the head changed last when this revision was made, so its list row sits
+                // under the key the revision's time gives (a later change would have moved it). The
+                // row's status decides; the head is not read. No row there: the head decides.
+                if let Some(at) = item.at {
+                    let key = super::list::key_of(at, item.record);
+                    let row = list.get(key)?.map(|g| {
+                        let (code, name, kk, desa, address) = g.value();
+                        (code, [name, kk, desa, address].map(str::to_string))
+                    });
+                    if let Some((code, [name, kk, desa, address])) = row {
+                        match super::list::status_of(code) {
+                            Some(Status::Final) => {
+                                marked.exported += 1;
+                                super::list::list_row(
+                                    &mut list,
+                                    key,
+                                    Status::Exported,
+                                    [&name, &kk, &desa, &address],
+                                )?;
+                            }
+                            Some(Status::Exported) => marked.again += 1,
+                            _ => {
+                                marked.unchanged += 1;
+                                continue;
+                            }
+                        }
+                        exported.insert((id, item.revision, bundle), ())?;
+                        continue;
+                    }
+                }
+                let Some(raw) = records.get(id)? else {
                     marked.unchanged += 1;
                     continue;
                 };
-                // Only what the decision and the list row need, borrowed; the head is then edited in
-                // place (a full decode and encode of 20,000 heads was most of an export's marking).
-                let view: HeadView<'_> = serde_json::from_slice(&raw)
+                // Only what the decision and the list row need, borrowed from the stored bytes.
+                let view: HeadView<'_> = serde_json::from_slice(raw.value())
                     .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
                 if view.revision != item.revision
                     || !matches!(view.status, Status::Final | Status::Exported)
@@ -334,31 +416,22 @@ impl Store {
                     marked.unchanged += 1;
                     continue;
                 }
-                if view.status == Status::Final {
-                    marked.exported += 1;
-                } else {
+                if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
                     marked.again += 1;
+                } else {
+                    marked.exported += 1;
+                    let s = &view.summary;
+                    super::list::list_row(
+                        &mut list,
+                        super::list::key_of(view.updated_at, view.id),
+                        Status::Exported,
+                        [&s.head_name, &s.no_kk, &s.desa, &s.address],
+                    )?;
                 }
-                let s = &view.summary;
-                super::list::list_row(
-                    &mut list,
-                    super::list::key_of(view.updated_at, view.id),
-                    Status::Exported,
-                    [&s.head_name, &s.no_kk, &s.desa, &s.address],
-                )?;
-                let bytes = match patch_exported(&raw, &event) {
-                    Some(bytes) => bytes,
-                    None => {
-                        let mut head: super::RecordHead = decode(&raw, "record")?;
-                        head.status = Status::Exported;
-                        head.events.push(decode(&event, "status event")?);
-                        serde_json::to_vec(&head)?
-                    }
-                };
-                records.insert(item.record.as_u128(), bytes.as_slice())?;
+                exported.insert((id, item.revision, bundle), ())?;
             }
             txn.open_table(EXPORTS)?
-                .insert(log.bundle_id.as_u128(), serde_json::to_vec(log)?.as_slice())?;
+                .insert(bundle, serde_json::to_vec(log)?.as_slice())?;
             if let Some(w) = watermark {
                 let mut meta = txn.open_table(META)?;
                 let old: u64 = match meta.get(WATERMARK)? {
@@ -431,6 +504,7 @@ impl Store {
         {
             let seq = txn.open_table(SEQUENCE)?;
             let mut records = txn.open_table(RECORDS)?;
+            let exported = txn.open_table(EXPORTED)?;
             let rejected_ids: BTreeSet<(u128, u32)> = rejected
                 .iter()
                 .map(|r| (r.record.as_u128(), r.revision))
@@ -445,10 +519,11 @@ impl Store {
                 let Some(raw) = records.get(id)?.map(|v| v.value().to_vec()) else {
                     return Ok(false);
                 };
-                let mut head: super::RecordHead = decode(&raw, "record")?;
+                let mut head: RecordHead = decode(&raw, "record")?;
                 if head.revision != n {
                     return Ok(false);
                 }
+                effective_status(&mut head, &exported)?;
                 if head.status == to {
                     out.unchanged += 1;
                     return Ok(true);
@@ -535,10 +610,11 @@ impl Store {
             let mut revisions = txn.open_table(REVISIONS)?;
             let mut search = txn.open_multimap_table(SEARCH)?;
             let mut purged = txn.open_table(PURGED)?;
+            let mut exported = txn.open_table(EXPORTED)?;
             let mut victims = Vec::new();
             for r in records.iter()? {
                 let (k, v) = r?;
-                let head: super::RecordHead = decode(v.value(), "record")?;
+                let head: RecordHead = decode(v.value(), "record")?;
                 let accepted_at = head
                     .events
                     .iter()
@@ -561,6 +637,7 @@ impl Store {
                     search.remove(t.as_str(), *id)?;
                 }
                 records.remove(*id)?;
+                exported.retain_in((*id, 0, 0)..=(*id, u32::MAX, u128::MAX), |_, _| false)?;
                 super::list::unlist(&txn, super::list::list_key(head))?;
                 purged.insert(
                     *id,
@@ -605,45 +682,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn marking_in_place_writes_what_a_full_decode_and_encode_writes() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-29T08:00:00+08:00").unwrap();
-        let tricky = r#"Budi "events":[ ],"terms": "status":"final" \ ]"#;
-        let mut fresh =
-            super::super::RecordHead::new(Uuid::now_v7(), "keluarga".into(), 1, "P001", at);
-        fresh.status = Status::Final;
-        fresh.summary.head_name = tricky.into();
-        fresh.summary.address = tricky.into();
-        fresh.terms = vec![tricky.into(), "budi".into()];
-        let mut again = fresh.clone();
-        again.status = Status::Exported;
-        again.events.push(StatusEvent {
-            status: Status::Exported,
+    fn the_time_of_a_revision_is_read_from_its_end() {
+        use crate::model::record::Revision;
+        let at = DateTime::parse_from_rfc3339("2026-11-29T08:00:00.123456+08:00").unwrap();
+        let early = DateTime::parse_from_rfc3339("2020-01-01T00:00:00+07:00").unwrap();
+        let mut answers = crate::model::record::Answers::new();
+        // Answers may use any key, `at` too, with any value.
+        answers.insert("at".into(), serde_json::json!(early.to_rfc3339()));
+        answers.insert("x".into(), serde_json::json!({"at": early.to_rfc3339()}));
+        let rev = Revision {
+            record: Uuid::now_v7(),
+            number: 3,
+            seq: 9,
+            action: Action::Finalized,
+            status: Status::Final,
+            form_id: "keluarga".into(),
+            form_version: 1,
+            answers,
+            petugas: "P001".into(),
+            device: Uuid::now_v7(),
             at,
-            by: Some(tricky.into()),
-            reasons: vec![Localized::new(tricky, tricky)],
-        });
-        let event = StatusEvent {
-            status: Status::Exported,
-            at,
-            by: Some("pendata-x.age".into()),
-            reasons: Vec::new(),
+            reason: Some(format!(r#"salah "at":"{early}" ketik"#)),
+            acknowledged: vec![r#""at":"2020-01-01T00:00:00Z""#.into()],
         };
-        let event_bytes = serde_json::to_vec(&event).unwrap();
-        for head in [fresh, again] {
-            let raw = serde_json::to_vec(&head).unwrap();
-            let mut want = head.clone();
-            want.status = Status::Exported;
-            want.events.push(event.clone());
-            let patched = patch_exported(&raw, &event_bytes).expect("this build's shape");
-            assert_eq!(
-                String::from_utf8(patched).unwrap(),
-                String::from_utf8(serde_json::to_vec(&want).unwrap()).unwrap()
-            );
-        }
-        // Not final or exported, or not this build's shape: left to the full decode.
-        assert!(patch_exported(br#"{"status":"draft","events":[],"terms":[]}"#, b"{}").is_none());
-        assert!(patch_exported(br#"{"status":"final"}"#, b"{}").is_none());
-        assert!(patch_exported(b"junk", b"{}").is_none());
+        let raw = serde_json::to_vec(&rev).unwrap();
+        assert_eq!(made_at(&raw), Some(at));
+        assert_eq!(made_at(b"{}"), None);
+        assert_eq!(made_at(br#"{"at":"kemarin"}"#), None);
     }
 
     #[test]

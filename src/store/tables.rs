@@ -44,3 +44,10 @@ pub const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipt
 /// Record id → PurgedRecord: accepted records removed from the tablet. Their sequence entries stay, so
 /// the sequence keeps its numbers; readers skip them.
 pub const PURGED: TableDefinition<u128, &[u8]> = TableDefinition::new("purged");
+
+/// (record id, revision number, bundle id) → nothing: a final revision went out in that bundle. The
+/// record's status is then Exported (a final head whose current revision is listed here reads as
+/// Exported), and its export events are read from here and `EXPORTS`. Kept apart from the heads so that
+/// marking a bundle of 100,000 families writes one small key each instead of rewriting every head.
+/// Since format 5.
+pub const EXPORTED: TableDefinition<(u128, u32, u128), ()> = TableDefinition::new("exported");
