@@ -12,9 +12,37 @@ OUT=docs/screenshots
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
-"$BIN" --data-dir "$DATA" init --device-name "Tablet Palaran 01" >/dev/null
-echo 2468 | "$BIN" --data-dir "$DATA" petugas add --code P001 --name "Dewi Lestari" --pin-stdin >/dev/null
-"$BIN" --data-dir "$DATA" demo --families 300 --seed 4 --petugas P001 >/dev/null
+TPL=$DATA/template
+REG=$DATA/registry
+"$BIN" registry init "$REG" --name "Dinas Sosial Provinsi Kalimantan Timur" >/dev/null 2>&1
+"$BIN" --data-dir "$TPL" init --device-name "Tablet Palaran 01" --registry-key "$REG/registry.pub" >/dev/null
+echo 2468 | "$BIN" --data-dir "$TPL" petugas add --code P001 --name "Dewi Lestari" --pin-stdin >/dev/null
+"$BIN" --data-dir "$TPL" demo --families 300 --seed 4 --petugas P001 >/dev/null
+
+# The Export and Receipts screens want a USB stick: as root, a small loop-mounted file system under
+# /media shows up as a removable drive. The families exported once went to the registry, which wrote a
+# receipt onto the stick; 40 more families are then entered, so the Export screen has something to do.
+STICK=""
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then
+  truncate -s 64M "$DATA/usb.img"
+  mkfs.ext4 -q -L PENDATA "$DATA/usb.img"
+  STICK=/media/pendata-shots/PENDATA
+  mkdir -p "$STICK"
+  if mount -o loop "$DATA/usb.img" "$STICK"; then
+    trap 'kill $(jobs -p) 2>/dev/null || true; umount "$STICK" 2>/dev/null; rm -rf "$DATA"' EXIT
+    mkdir -p "$DATA/first"
+    "$BIN" --data-dir "$TPL" export --to "$DATA/first" --since-last >/dev/null 2>&1
+    "$BIN" registry import "$REG" "$DATA/first" >/dev/null 2>&1 || true
+    DEV=$("$BIN" registry devices "$REG" list 2>/dev/null | awk '/pending/ {print $1; exit}')
+    "$BIN" registry devices "$REG" approve "$DEV" >/dev/null 2>&1
+    "$BIN" registry receipt "$REG" --device "$DEV" --to "$STICK" >/dev/null 2>&1
+    "$BIN" --data-dir "$TPL" demo --families 40 --seed 9 --petugas P001 >/dev/null
+  else
+    echo "no loop mount here: the Export and Receipts screens are skipped"; STICK=""
+  fi
+else
+  echo "not root (or no mkfs.ext4/losetup): the Export and Receipts screens are skipped"
+fi
 
 shoot() { # name
   sleep 1.5
@@ -26,11 +54,14 @@ type_text() { xdotool type --delay 60 "$1"; sleep 0.5; }
 
 run_session() { # width height suffix lang
   local W=$1 H=$2 S=$3 L=$4
+  rm -rf "$DATA/tablet"; cp -a "$TPL" "$DATA/tablet"
+  # The top bar is right-aligned: where "Beranda" / "Home" sits.
+  local HOME_X; if [ "$L" = id ]; then HOME_X=$((W - 294)); else HOME_X=$((W - 268)); fi
   Xvfb :77 -screen 0 "${W}x${H}x24" -nolisten tcp &
   local XVFB=$!
   sleep 1
   export DISPLAY=:77
-  PENDATA_LANG="$L" PENDATA_DATA_DIR="$DATA" "$BIN" &
+  PENDATA_LANG="$L" PENDATA_DATA_DIR="$DATA/tablet" "$BIN" &
   local APP=$!
   sleep 3
   local WID; WID=$(xdotool search --sync --name Pendata | head -1)
@@ -44,6 +75,18 @@ run_session() { # width height suffix lang
   shoot "list-$L-$S"
   click 300 215                                     # the first family
   shoot "form-$L-$S"
+  if [ -n "$STICK" ]; then
+    click "$HOME_X" 26                              # home
+    click 78 355                                    # export to USB
+    shoot "export-$L-$S"
+    click $((W / 2)) 506                            # export now
+    sleep 2
+    shoot "exported-$L-$S"
+    click "$HOME_X" 26
+    click 55 413                                    # receipts
+    click 260 272                                   # apply the receipt found on the stick
+    shoot "receipts-$L-$S"
+  fi
   kill $APP; wait $APP 2>/dev/null || true
   kill $XVFB; wait $XVFB 2>/dev/null || true
 }

@@ -180,8 +180,22 @@ fn labelled_field(ui: &mut Ui, label: &str, value: &mut String) {
         .labelled_by(label.id);
 }
 
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / 1_048_576.0)
+/// A file size as a person reads it: KB below a megabyte, MB below a gigabyte, GB above; Indonesian
+/// writes the decimal comma.
+fn size_text(lang: Lang, bytes: u64) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    let text = if b < KB * KB {
+        format!("{:.0} KB", (b / KB).max(1.0))
+    } else if b < KB * KB * KB {
+        format!("{:.1} MB", b / (KB * KB))
+    } else {
+        format!("{:.1} GB", b / (KB * KB * KB))
+    };
+    match lang {
+        Lang::Id => text.replace('.', ","),
+        Lang::En => text,
+    }
 }
 
 pub fn export_ui(
@@ -235,7 +249,7 @@ pub fn export_ui(
         for d in st.drives.clone() {
             let free = d
                 .free
-                .map(|f| trf(lang, "drives.free", &[("mb", &megabytes(f))]))
+                .map(|f| trf(lang, "drives.free", &[("size", &size_text(lang, f))]))
                 .unwrap_or_default();
             let path = d.path.display().to_string();
             let chosen = st.folder == path;
@@ -281,7 +295,7 @@ pub fn export_ui(
                         &[
                             ("families", &p.families.to_string()),
                             ("photos", &p.attachments.to_string()),
-                            ("mb", &megabytes(p.bytes)),
+                            ("size", &size_text(lang, p.bytes)),
                         ],
                     ))
                     .strong(),
@@ -329,7 +343,7 @@ pub fn export_ui(
                     &[
                         ("families", &e.families.to_string()),
                         ("file", &e.file),
-                        ("mb", &megabytes(e.size)),
+                        ("size", &size_text(lang, e.size)),
                     ],
                 ));
                 ui.label(tr(lang, "export.verified"));
@@ -489,4 +503,18 @@ pub fn receipts_ui(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally_in_both_languages() {
+        assert_eq!(size_text(Lang::En, 11_000), "11 KB");
+        assert_eq!(size_text(Lang::En, 10), "1 KB");
+        assert_eq!(size_text(Lang::Id, 52_638_515), "50,2 MB");
+        assert_eq!(size_text(Lang::En, 52_638_515), "50.2 MB");
+        assert_eq!(size_text(Lang::Id, 3 * 1024 * 1024 * 1024 / 2), "1,5 GB");
+    }
 }
