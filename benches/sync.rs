@@ -125,13 +125,17 @@ fn main() {
         .iter()
         .all(|t| Command::new(t).arg("--version").output().is_ok());
 
-    // Alternate the two, twice, so both see the same machine weather. Ours marks records, so each
+    // Alternate the two (3 rounds, `PENDATA_BENCH_ROUNDS`), so both see the same machine weather. Ours marks records, so each
     // round exports from its own copy of the filled tablet: every round is a first export.
     drop(device);
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut file_size = 0;
-    for round in 0..2 {
+    let rounds: usize = std::env::var("PENDATA_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
         let stick = root.join(format!("stick{round}"));
         std::fs::create_dir_all(&stick).unwrap();
         let copy = root.join(format!("tablet{round}"));
@@ -168,6 +172,8 @@ fn main() {
             run(Command::new("sh").arg("-c").arg(&script));
             theirs.push(t.elapsed().as_secs_f64());
         }
+        drop(device);
+        let _ = std::fs::remove_dir_all(&copy);
     }
     let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let peak = peak_rss_mb();

@@ -76,6 +76,9 @@ type Worked = (Vec<u8>, String, u64);
 
 struct Compressor {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Batches the worker is done with, emptied, to be filled again: fresh megabyte buffers would each
+    /// be fresh pages for the kernel to hand out.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
     worker: Option<std::thread::JoinHandle<io::Result<Worked>>>,
     plain: Sha256,
     plain_size: u64,
@@ -93,15 +96,20 @@ impl Compressor {
     fn start() -> Compressor {
         // Two batches in flight at most: memory stays a few MB whatever the export's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
         let worker = std::thread::spawn(move || -> io::Result<Worked> {
             let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
-            for batch in rx {
+            for mut batch in rx {
                 enc.write_all(&batch)?;
+                batch.clear();
+                // Nobody waiting for it (the export ended) or enough spares: drop it.
+                let _ = back.try_send(batch);
             }
             Ok(enc.finish()?.finish())
         });
         Compressor {
             tx: Some(tx),
+            spare,
             worker: Some(worker),
             plain: Sha256::new(),
             plain_size: 0,
@@ -120,6 +128,13 @@ impl Compressor {
             Err(e) => e,
             Ok(_) => BundleError::invalid("the compressor stopped"),
         })
+    }
+
+    /// An empty batch buffer: one the worker gave back, else a new one.
+    fn buffer(&self) -> Vec<u8> {
+        self.spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH + 64 * 1024))
     }
 
     fn finish(&mut self) -> Result<Compressed> {
@@ -260,7 +275,8 @@ impl Builder {
         self.batch.extend_from_slice(raw);
         self.batch.push(b'\n');
         if self.batch.len() >= BATCH {
-            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH + 64 * 1024));
+            let empty = self.compressor.buffer();
+            let full = std::mem::replace(&mut self.batch, empty);
             self.compressor.send(full)?;
         }
         self.revisions += 1;

@@ -112,26 +112,40 @@ pub struct Revision {
 }
 
 /// Every quoted 64-digit lowercase hex string in a JSON document: how answers name attachments (photos
-/// are stored by the SHA-256 of their bytes). A byte scan, no parsing: fast on whole revisions.
+/// are stored by the SHA-256 of their bytes). A byte scan, no parsing, that looks at one byte in 32: a run
+/// of 64 hex digits always holds two sampled bytes 32 apart, and only where both are hex digits is the run
+/// around them measured. Export runs this over every revision, so it must cost little next to reading.
 pub fn attachment_refs(json: &[u8], out: &mut std::collections::BTreeSet<String>) {
-    let mut i = 0;
-    while let Some(pos) = json
-        .get(i..)
-        .and_then(|s| s.iter().position(|&b| b == b'"'))
-    {
-        let start = i + pos + 1;
-        let cand = json.get(start..start + 64);
-        let closes = json.get(start + 64) == Some(&b'"');
-        if let Some(c) = cand
-            && closes
-            && c.iter()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    const LEN: usize = 64;
+    const STEP: usize = LEN / 2;
+    let hex = |at: usize| {
+        json.get(at)
+            .is_some_and(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let mut p = 0;
+    while p < json.len() {
+        if !(hex(p) && hex(p + STEP)) {
+            p += STEP;
+            continue;
+        }
+        let mut start = p;
+        while start > 0 && hex(start - 1) {
+            start -= 1;
+        }
+        let mut end = p + 1;
+        while hex(end) {
+            end += 1;
+        }
+        if end - start == LEN
+            && start > 0
+            && json.get(start - 1) == Some(&b'"')
+            && json.get(end) == Some(&b'"')
+            && let Some(c) = json.get(start..end)
         {
             out.insert(String::from_utf8_lossy(c).into_owned());
-            i = start + 65;
-        } else {
-            i = start;
         }
+        // `end` is not a hex digit: runs after it are found by sampling from there.
+        p = end;
     }
 }
 
@@ -149,5 +163,61 @@ mod tests {
         let mut out = std::collections::BTreeSet::new();
         attachment_refs(doc.as_bytes(), &mut out);
         assert_eq!(out.into_iter().collect::<Vec<_>>(), vec![h]);
+    }
+
+    /// The plain scan the sampling one must agree with: every quote, then 64 hex digits and a quote.
+    fn every_quote(json: &[u8]) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for (i, _) in json.iter().enumerate().filter(|(_, b)| **b == b'"') {
+            let Some(c) = json.get(i + 1..i + 65) else {
+                continue;
+            };
+            if json.get(i + 65) == Some(&b'"')
+                && c.iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            {
+                out.insert(String::from_utf8_lossy(c).into_owned());
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sampling_finds_what_a_plain_scan_finds(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[0-9a-f]{60,68}",
+                    "[0-9a-fA-F]{64}",
+                    "[a-z0-9 ]{0,40}",
+                    proptest::strategy::Just("\"".to_string()),
+                    proptest::strategy::Just(",\"x\":".to_string()),
+                ],
+                0..40,
+            )
+        ) {
+            let doc = parts.concat();
+            let mut fast = std::collections::BTreeSet::new();
+            attachment_refs(doc.as_bytes(), &mut fast);
+            proptest::prop_assert_eq!(fast, every_quote(doc.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn hashes_at_every_offset_and_side_by_side_are_found() {
+        let a = "a".repeat(64);
+        let b = "0123456789abcdef".repeat(4);
+        for pad in 0..70 {
+            let doc = format!(
+                r#"{}"{a}","{b}"{}"{}""#,
+                "x".repeat(pad),
+                "1".repeat(pad),
+                "f".repeat(65)
+            );
+            let mut out = std::collections::BTreeSet::new();
+            attachment_refs(doc.as_bytes(), &mut out);
+            assert_eq!(out, every_quote(doc.as_bytes()), "pad {pad}");
+            assert!(out.contains(&a) && out.contains(&b), "pad {pad}");
+        }
     }
 }
