@@ -26,6 +26,32 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) used so far by this process (all threads) and by its waited-for
+/// children, from /proc/self/stat. CPU time is what a busy shared machine disturbs least: the wall
+/// times are reported beside it.
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // After the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    let tick = clock_tick();
+    let get = |field: usize| f.get(field - 3).copied().unwrap_or(f64::NAN) / tick;
+    (get(14) + get(15), get(16) + get(17))
+}
+
+fn clock_tick() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Copies a data directory (files only, one level of folders).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -125,11 +151,14 @@ fn main() {
         .iter()
         .all(|t| Command::new(t).arg("--version").output().is_ok());
 
-    // Alternate the two (3 rounds, `PENDATA_BENCH_ROUNDS`), so both see the same machine weather. Ours marks records, so each
-    // round exports from its own copy of the filled tablet: every round is a first export.
+    // Alternate the two (3 rounds, `PENDATA_BENCH_ROUNDS`), so both see the same machine weather. Ours
+    // marks records, so each round exports from its own copy of the filled tablet: every round is a
+    // first export.
     drop(device);
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
+    let mut ours_cpu = Vec::new();
+    let mut theirs_cpu = Vec::new();
     let mut file_size = 0;
     let rounds: usize = std::env::var("PENDATA_BENCH_ROUNDS")
         .ok()
@@ -141,6 +170,7 @@ fn main() {
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
         let device = Device::open(&copy).unwrap();
+        let cpu = cpu_secs().0;
         let t = Instant::now();
         let mut stages: Vec<(Stage, f64)> = Vec::new();
         let out = device
@@ -152,6 +182,7 @@ fn main() {
             .unwrap();
         let total = t.elapsed().as_secs_f64();
         ours.push(total);
+        ours_cpu.push(cpu_secs().0 - cpu);
         let mut split = String::new();
         for (i, (stage, at)) in stages.iter().enumerate() {
             let end = stages.get(i + 1).map_or(total, |(_, t)| *t);
@@ -162,6 +193,7 @@ fn main() {
             file_size = e.size;
         }
         if have_tools {
+            let cpu = cpu_secs().1;
             let t = Instant::now();
             let script = format!(
                 "tar -C '{}' -cf - revisions.jsonl | zstd -3 -q -c | age -r {recipient} > '{}/std.tar.zst.age' && sync -f '{}/std.tar.zst.age'",
@@ -171,6 +203,13 @@ fn main() {
             );
             run(Command::new("sh").arg("-c").arg(&script));
             theirs.push(t.elapsed().as_secs_f64());
+            theirs_cpu.push(cpu_secs().1 - cpu);
+            eprintln!(
+                "round {round}: theirs {:.2} s, CPU {:.2} s; ours CPU {:.2} s",
+                theirs.last().unwrap(),
+                theirs_cpu.last().unwrap(),
+                ours_cpu.last().unwrap()
+            );
         }
         drop(device);
         let _ = std::fs::remove_dir_all(&copy);
@@ -195,6 +234,12 @@ fn main() {
         println!(
             "  ratio (ours / theirs throughput): {:.2}x",
             best(&theirs) / best(&ours)
+        );
+        println!(
+            "  CPU time, best round: ours {:.2} s, theirs {:.2} s (ratio {:.2}x)",
+            best(&ours_cpu),
+            best(&theirs_cpu),
+            best(&theirs_cpu) / best(&ours_cpu)
         );
     } else {
         println!("  (age, zstd or tar missing: no comparison)");
