@@ -182,6 +182,21 @@ fn photo_format(bytes: &[u8]) -> Option<ImageFormat> {
     }
 }
 
+/// Whether a JPEG's last scan is followed by the end-of-image marker. The decoder paints a cut-off
+/// photo's missing part grey without a word; a photo cut off while it was copied must be told. (Scan
+/// data never holds `FF D9`: a 0xFF there is always followed by 0x00 or a restart marker.) Without any
+/// scan, the decoder itself refuses the file.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(scan) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return true;
+    };
+    bytes
+        .get(scan..)
+        .is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
+const CUT_OFF: &str = "the file ends before the picture does";
+
 /// The size of a picture shrunk to fit `max_side` (never enlarged), keeping its shape.
 pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
     let max_side = max_side.max(1);
@@ -201,6 +216,9 @@ pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
 /// anything big is allocated.
 pub fn thumbnail(bytes: &[u8], max_side: u32) -> Result<Thumb, PhotoError> {
     let format = photo_format(bytes).ok_or(PhotoError::NotAPhoto)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(PhotoError::Damaged(CUT_OFF.into()));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -280,10 +298,13 @@ pub fn read_photo(path: &Path) -> Result<Vec<u8>> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| photo_error(path, PhotoError::Unreadable(e.to_string())))?;
-    if photo_format(&bytes).is_none() {
-        return Err(photo_error(path, PhotoError::NotAPhoto));
+    match photo_format(&bytes) {
+        None => Err(photo_error(path, PhotoError::NotAPhoto)),
+        Some(ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
+            Err(photo_error(path, PhotoError::Damaged(CUT_OFF.into())))
+        }
+        Some(_) => Ok(bytes),
     }
-    Ok(bytes)
 }
 
 /// A thumbnail of a photo file.
@@ -488,7 +509,8 @@ mod tests {
         ));
         assert!(matches!(thumbnail(b"", 160), Err(PhotoError::NotAPhoto)));
         let jpg = photo(300, 200, ImageFormat::Jpeg);
-        for cut in [3, 20, 100, 400] {
+        // The decoder alone would paint the missing part of most of these grey.
+        for cut in [3, 20, 100, 400, jpg.len() / 3, jpg.len() - 2] {
             assert!(
                 matches!(thumbnail(&jpg[..cut], 160), Err(PhotoError::Damaged(_))),
                 "JPEG cut at {cut}"
@@ -562,6 +584,16 @@ mod tests {
             device.photo_thumbnail(&"0".repeat(64), 160),
             Err(AppError::Photo {
                 error: PhotoError::Missing,
+                ..
+            })
+        ));
+        let cut = d.path().join("terpotong.jpg");
+        let whole = std::fs::read(&file).unwrap();
+        std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+        assert!(matches!(
+            device.attach_file(&cut),
+            Err(AppError::Photo {
+                error: PhotoError::Damaged(_),
                 ..
             })
         ));
