@@ -246,10 +246,10 @@ impl Editor {
         let Some(p) = &mut self.picker else { return };
         let field = self.form.field_by_id(p.field);
         let label = field.map_or("", |f| f.label.get(lang));
-        if let Some(err) = field.and_then(|f| self.photo_errors.get(&field_key(f, p.member))) {
-            photo_error_ui(ui, lang, err);
-        }
-        match photo_view::picker_ui(ui, lang, label, p) {
+        let error = field
+            .and_then(|f| self.photo_errors.get(&field_key(f, p.member)))
+            .map(|e| photo_error_text(lang, e));
+        match photo_view::picker_ui(ui, lang, label, error.as_deref(), p) {
             Some(Picked::File(path)) => self.attach = Some((p.field, p.member, path)),
             Some(Picked::Cancel) => self.picker = None,
             None => {}
@@ -572,7 +572,10 @@ impl Editor {
                     }
                 }
                 if let Some(why) = self.photo_errors.get(&key) {
-                    photo_error_ui(ui, lang, why);
+                    ui.label(
+                        RichText::new(photo_error_text(lang, why))
+                            .color(severity_color(Severity::Error)),
+                    );
                 }
                 if choose {
                     self.picker_request = Some((f.id, member));
@@ -932,13 +935,12 @@ impl Editor {
     }
 }
 
-fn photo_error_ui(ui: &mut Ui, lang: Lang, e: &crate::app::AppError) {
-    let text = format!(
+fn photo_error_text(lang: Lang, e: &crate::app::AppError) -> String {
+    format!(
         "{}: {}",
         tr(lang, "form.photo_failed"),
         photo_view::reason(lang, e)
-    );
-    ui.label(RichText::new(text).color(severity_color(Severity::Error)));
+    )
 }
 
 /// How a field (of one member, in a repeat) is named in buffers and messages: `nama` or `nama[2]`.

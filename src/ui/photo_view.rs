@@ -22,7 +22,8 @@ const LIMIT: usize = 300;
 const WORKERS: usize = 2;
 /// Decoded thumbnails turned into textures in one frame.
 const PER_FRAME: usize = 6;
-/// A tile of the picker: the picture's square and two lines of text.
+/// A tile of the picker: the picture's square (at least this wide; the tiles share the width) and two
+/// lines of text.
 const TILE: f32 = 150.0;
 const TILE_TEXT: f32 = 44.0;
 /// Thumbnail sizes decoded, in pixels: the picker's tiles, and the photo shown in its field.
@@ -350,7 +351,14 @@ impl Picker {
 }
 
 /// The picker: the newest photos as a grid of tiles to tap, another folder or file by hand, Cancel.
-pub fn picker_ui(ui: &mut Ui, lang: Lang, field_label: &str, p: &mut Picker) -> Option<Picked> {
+/// `error` says why the last photo chosen was not attached.
+pub fn picker_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    field_label: &str,
+    error: Option<&str>,
+    p: &mut Picker,
+) -> Option<Picked> {
     if p.poll(ui.ctx()) {
         ui.ctx().request_repaint_after(Duration::from_millis(80));
     }
@@ -395,6 +403,9 @@ pub fn picker_ui(ui: &mut Ui, lang: Lang, field_label: &str, p: &mut Picker) -> 
             picked = Some(Picked::File(PathBuf::from(typed)));
         }
     });
+    if let Some(e) = error {
+        ui.label(RichText::new(e).color(RED).strong());
+    }
     if p.listing.is_some() {
         ui.label(tr(lang, "photo.listing"));
     } else {
@@ -414,19 +425,21 @@ pub fn picker_ui(ui: &mut Ui, lang: Lang, field_label: &str, p: &mut Picker) -> 
         ui.label(RichText::new(text).weak());
     }
     let gap = ui.spacing().item_spacing;
-    let cols = (((ui.available_width() + gap.x) / (TILE + gap.x)).floor() as usize).max(1);
+    let width = ui.available_width();
+    let cols = (((width + gap.x) / (TILE + gap.x)).floor() as usize).max(1);
+    let tile = ((width - gap.x * (cols - 1) as f32) / cols as f32).clamp(TILE, TILE * 1.4);
     let rows = p.photos.len().div_ceil(cols);
     egui::ScrollArea::vertical()
         .id_salt("photo-picker")
         .auto_shrink(false)
-        .show_rows(ui, TILE + TILE_TEXT, rows, |ui, range| {
+        .show_rows(ui, tile + TILE_TEXT, rows, |ui, range| {
             for row in range {
                 ui.horizontal(|ui| {
                     for col in 0..cols {
                         let Some(photo) = p.photos.get(row * cols + col) else {
                             break;
                         };
-                        if tile_ui(ui, lang, &mut p.thumbs, photo).clicked() {
+                        if tile_ui(ui, lang, &mut p.thumbs, photo, tile).clicked() {
                             picked = Some(Picked::File(photo.path.clone()));
                         }
                     }
@@ -437,7 +450,13 @@ pub fn picker_ui(ui: &mut Ui, lang: Lang, field_label: &str, p: &mut Picker) -> 
 }
 
 /// One photo of the picker: its thumbnail, name and date; tapped to attach it.
-fn tile_ui(ui: &mut Ui, lang: Lang, thumbs: &mut Thumbs, photo: &PhotoFile) -> egui::Response {
+fn tile_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    thumbs: &mut Thumbs,
+    photo: &PhotoFile,
+    side: f32,
+) -> egui::Response {
     let name = photo.name();
     let when = chrono::DateTime::<chrono::Local>::from(photo.modified)
         .format("%d-%m-%Y %H:%M")
@@ -456,7 +475,7 @@ fn tile_ui(ui: &mut Ui, lang: Lang, thumbs: &mut Thumbs, photo: &PhotoFile) -> e
     let usable = failed.is_empty();
     let (rect, response) = ui
         .add_enabled_ui(usable, |ui| {
-            ui.allocate_exact_size(egui::vec2(TILE, TILE + TILE_TEXT), egui::Sense::click())
+            ui.allocate_exact_size(egui::vec2(side, side + TILE_TEXT), egui::Sense::click())
         })
         .inner;
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, usable, &label));
@@ -471,24 +490,65 @@ fn tile_ui(ui: &mut Ui, lang: Lang, thumbs: &mut Thumbs, photo: &PhotoFile) -> e
         visuals.bg_stroke,
         egui::StrokeKind::Inside,
     );
-    let picture = egui::Rect::from_min_size(rect.min, egui::vec2(TILE, TILE)).shrink(6.0);
+    let picture = egui::Rect::from_min_size(rect.min, egui::vec2(side, side)).shrink(6.0);
     thumb_in_box(ui, lang, tile, picture, &failed);
     let painter = ui.painter().with_clip_rect(rect.shrink(4.0));
     let small = egui::TextStyle::Small.resolve(ui.style());
     let color = ui.visuals().text_color();
     painter.text(
-        egui::pos2(rect.left() + 6.0, rect.top() + TILE),
+        egui::pos2(rect.left() + 6.0, rect.top() + side),
         egui::Align2::LEFT_TOP,
         &when,
         small.clone(),
         color,
     );
     painter.text(
-        egui::pos2(rect.left() + 6.0, rect.top() + TILE + 20.0),
+        egui::pos2(rect.left() + 6.0, rect.top() + side + 20.0),
         egui::Align2::LEFT_TOP,
-        &name,
+        elide_middle(&name, (side / 8.0) as usize),
         small,
         ui.visuals().weak_text_color(),
     );
     response
+}
+
+/// A name shortened to `max` characters by cutting its middle: camera files differ at the end
+/// (`IMG_202…9_0008.jpg`).
+fn elide_middle(name: &str, max: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= max || max < 5 {
+        return name.to_string();
+    }
+    let tail = (max - 1) * 3 / 5;
+    let head = max - 1 - tail;
+    let start: String = chars.iter().take(head).collect();
+    let end: String = chars.iter().skip(chars.len() - tail).collect();
+    format!("{start}…{end}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_keep_their_ends() {
+        assert_eq!(
+            elide_middle("IMG_20261129_0008.jpg", 18),
+            "IMG_202…9_0008.jpg"
+        );
+        assert_eq!(elide_middle("rumah.jpg", 18), "rumah.jpg");
+        assert_eq!(
+            elide_middle("fotó_rumah_pak_budi.jpg", 12).chars().count(),
+            12
+        );
+    }
+
+    #[test]
+    fn a_thumbnail_fits_its_box_keeping_its_shape() {
+        let outer = egui::Rect::from_min_size(egui::pos2(0.0, 0.0), egui::vec2(180.0, 180.0));
+        let r = fit_rect(egui::vec2(320.0, 240.0), outer);
+        assert_eq!((r.width(), r.height()), (180.0, 135.0));
+        assert_eq!(r.center(), outer.center());
+        assert_eq!(fit_rect(egui::vec2(0.0, 10.0), outer), outer);
+    }
 }
