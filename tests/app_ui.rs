@@ -230,6 +230,7 @@ fn every_ui_text_key_exists_in_both_languages() {
         "src/ui/mod.rs",
         "src/ui/form_view.rs",
         "src/ui/sync_view.rs",
+        "src/ui/photo_view.rs",
     ] {
         let src = std::fs::read_to_string(file).unwrap();
         for part in src.split('"').skip(1).step_by(2) {
@@ -248,6 +249,7 @@ fn every_ui_text_key_exists_in_both_languages() {
                     "home.",
                     "list.",
                     "nav.",
+                    "photo.",
                     "review.",
                     "save.",
                     "settings.",
@@ -300,40 +302,198 @@ fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
     assert_eq!(e.form.pages[e.page].name, "blok_2", "back on the same page");
 }
 
-#[test]
-fn a_photo_is_attached_from_a_file_and_a_non_photo_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let photo = dir.path().join("rumah.jpg");
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend(std::iter::repeat_n(7u8, 5000));
-    std::fs::write(&photo, &bytes).unwrap();
-    let text = dir.path().join("catatan.txt");
-    std::fs::write(&text, "bukan foto").unwrap();
+/// Writes a JPEG (`w`×`h`, a colour gradient) changed `secs_ago` seconds ago; returns its bytes.
+fn write_photo(path: &std::path::Path, w: u32, h: u32, secs_ago: u64) -> Vec<u8> {
+    use image::ImageEncoder;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 120])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    bytes
+}
 
-    let mut h = harness(&dir.path().join("data"));
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs frames until `label` is gone (work on a worker thread), for at most ten seconds.
+fn wait_until_gone(h: &mut Harness<'static, PendataApp>, label: &str) {
+    for _ in 0..500 {
+        h.run();
+        if h.query_all_by_label_contains(label).next().is_none() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{label:?} never went away");
+}
+
+#[test]
+fn a_photo_is_chosen_by_touch_from_the_camera_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = dir.path().join("DCIM").join("100MEDIA");
+    write_photo(&camera.join("IMG_0001.JPG"), 640, 480, 600);
+    let newest = write_photo(&camera.join("IMG_0002.JPG"), 480, 640, 60);
+    let data = dir.path().join("data");
+    let mut h = harness(&data);
+    // The camera folder of this test only: not the machine's Pictures or a stick that happens to be in.
+    h.state_mut().photo_folders = Some(vec![dir.path().join("DCIM")]);
     setup_and_sign_in(&mut h);
     click(&mut h, "Keluarga baru");
     click_contains(&mut h, "Blok VI.");
-    type_into(&mut h, "Foto rumah tampak depan", text.to_str().unwrap());
-    h.get_all_by_label("Lampirkan").next().unwrap().click();
+    h.get_all_by_label("Pilih foto").next().unwrap().click();
     h.run();
     assert!(
-        h.query_by_label_contains("Foto tidak dapat dilampirkan")
+        h.query_by_label("Pilih foto untuk: Foto rumah tampak depan")
+            .is_some()
+    );
+    wait_for(&mut h, "2 foto terbaru dari");
+    wait_until_gone(&mut h, "Memuat…");
+    // Newest first: the photo taken a minute ago is the first tile.
+    let first = h.get_by_label_contains("IMG_0002.JPG").rect();
+    let second = h.get_by_label_contains("IMG_0001.JPG").rect();
+    assert!(first.min.x < second.min.x && first.min.y == second.min.y);
+    assert!(
+        first.width() >= 48.0 && first.height() >= 48.0,
+        "a touch target"
+    );
+    click_contains(&mut h, "IMG_0002.JPG");
+
+    let hash = sha256_hex(&newest);
+    assert_eq!(editor_answers(&h)["foto_depan"], json!(hash));
+    assert!(
+        h.query_by_label("Pilih foto untuk: Foto rumah tampak depan")
+            .is_none(),
+        "the picker closed"
+    );
+    // The field shows the stored photo's thumbnail, decoded in the background.
+    let preview = format!("Foto {}…", &hash[..12]);
+    wait_until_gone(&mut h, "Memuat…");
+    assert!(h.query_by_role_and_label(Role::Image, &preview).is_some());
+    assert!(
+        h.query_by_label_contains("tidak dapat ditampilkan")
+            .is_none()
+    );
+    assert!(
+        h.query_by_label(&format!("Foto tersimpan ({}…)", &hash[..12]))
+            .is_some()
+    );
+
+    // Another field's picker, cancelled: nothing changes.
+    h.get_all_by_label("Pilih foto").next().unwrap().click();
+    h.run();
+    assert!(h.query_by_label("Pilih foto untuk: Foto lantai").is_some());
+    click(&mut h, "Batal");
+    assert!(h.query_by_label_contains("Pilih foto untuk").is_none());
+    assert!(!editor_answers(&h).contains_key("foto_lantai"));
+
+    // Saved, and the store holds the file's bytes under that hash.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    h.run();
+    drop(h);
+    let device = pendata::app::Device::open(&data).unwrap();
+    assert_eq!(device.attachment_size(&hash).unwrap(), Some(newest.len()));
+    let id = device.list(None).unwrap()[0].id;
+    assert_eq!(device.record(id).unwrap().1["foto_depan"], json!(hash));
+    let thumb = device.photo_thumbnail(&hash, 160).unwrap();
+    assert_eq!((thumb.width, thumb.height), (120, 160));
+}
+
+#[test]
+fn a_photo_is_attached_from_another_folder_and_a_non_photo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_camera = dir.path().join("camera");
+    std::fs::create_dir(&empty_camera).unwrap();
+    let other = dir.path().join("kiriman");
+    let photo = write_photo(&other.join("rumah.jpg"), 300, 200, 5);
+    let text = other.join("catatan.txt");
+    std::fs::write(&text, "bukan foto").unwrap();
+    std::fs::write(other.join("terpotong.jpg"), &photo[..photo.len() / 3]).unwrap();
+
+    let mut h = harness(&dir.path().join("data"));
+    h.state_mut().photo_folders = Some(vec![empty_camera]);
+    setup_and_sign_in(&mut h);
+    click(&mut h, "Keluarga baru");
+    click_contains(&mut h, "Blok VI.");
+    h.get_all_by_label("Pilih foto").next().unwrap().click();
+    wait_for(&mut h, "Tidak ada foto di folder kamera");
+
+    // A file that is not a photo: refused, said next to the field, in the language of the moment.
+    type_into(&mut h, "Folder lain", text.to_str().unwrap());
+    click(&mut h, "Lampirkan berkas");
+    assert!(
+        h.query_by_label_contains("Foto tidak dapat dilampirkan: bukan foto JPEG atau PNG")
             .is_some(),
         "a text file is refused, clearly"
     );
+    assert!(!editor_answers(&h).contains_key("foto_depan"));
+    click(&mut h, "English");
+    assert!(
+        h.query_by_label_contains("The photo could not be attached: not a JPEG or PNG photo")
+            .is_some()
+    );
+    click(&mut h, "Bahasa Indonesia");
+
+    // Another folder, typed by hand: its photos are offered.
+    if let Screen::Edit(e) = &mut h.state_mut().screen {
+        e.picker.as_mut().unwrap().other.clear();
+    }
+    type_into(&mut h, "Folder lain", other.to_str().unwrap());
+    click(&mut h, "Muat ulang");
+    wait_for(&mut h, "2 foto terbaru dari");
+    // A cut-off photo is offered but says why it cannot be taken.
+    use egui_kittest::kittest::NodeT;
+    wait_for(&mut h, "terpotong.jpg");
+    wait_until_gone(&mut h, "Memuat…");
+    assert!(
+        h.query_by_label_contains("terpotong.jpg")
+            .unwrap()
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(
+        h.query_by_label_contains("foto rusak atau tidak lengkap")
+            .is_some()
+    );
+    click_contains(&mut h, "rumah.jpg");
+    assert_eq!(editor_answers(&h)["foto_depan"], json!(sha256_hex(&photo)));
+    assert!(
+        h.query_by_label_contains("Foto tidak dapat dilampirkan")
+            .is_none(),
+        "the error is gone once a photo is attached"
+    );
+
+    // A damaged JPEG is stored (it starts like one), but its thumbnail says it cannot be shown.
+    let damaged = dir.path().join("rusak.jpg");
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend(std::iter::repeat_n(7u8, 5000));
+    std::fs::write(&damaged, &bytes).unwrap();
     let Screen::Edit(e) = &mut h.state_mut().screen else {
         panic!()
     };
-    e.attach = Some((e.form.field("foto_depan").unwrap().id, None, photo.clone()));
+    e.attach = Some((e.form.field("foto_lantai").unwrap().id, None, damaged));
     h.run();
-    let answers = editor_answers(&h);
-    let hash = answers["foto_depan"].as_str().unwrap().to_string();
-    assert_eq!(hash.len(), 64);
-    assert!(
-        h.query_by_label_contains(&format!("Foto tersimpan ({}", &hash[..12]))
-            .is_some()
+    wait_for(
+        &mut h,
+        "Foto tidak dapat ditampilkan: foto rusak atau tidak lengkap",
     );
+    assert_eq!(editor_answers(&h)["foto_lantai"], json!(sha256_hex(&bytes)));
 }
 
 #[test]

@@ -44,6 +44,17 @@ else
   echo "not root (or no mkfs.ext4/losetup): the Export and Receipts screens are skipped"
 fi
 
+# The photo picker wants a camera folder: generated pictures, taken an hour apart, two of them upright.
+PHOTOS=$DATA/kamera/DCIM/100MEDIA
+mkdir -p "$PHOTOS"
+for i in 1 2 3 4 5 6 7 8; do
+  SIZE=2000x1500; [ $((i % 3)) = 0 ] && SIZE=1500x2000
+  F="$PHOTOS/IMG_20261129_000$i.jpg"
+  convert -size "$SIZE" plasma:fractal -blur 0x3 -fill white -stroke black -strokewidth 3 -pointsize 130 \
+    -gravity center -annotate 0 "Rumah $i" -quality 85 "$F"
+  touch -d "2026-11-29 0$i:1$i" "$F"
+done
+
 shoot() { # name
   sleep 1.5
   import -window root "$OUT/$1.png"
@@ -61,7 +72,7 @@ run_session() { # width height suffix lang
   local XVFB=$!
   sleep 1
   export DISPLAY=:77
-  PENDATA_LANG="$L" PENDATA_DATA_DIR="$DATA/tablet" "$BIN" &
+  PENDATA_LANG="$L" PENDATA_DATA_DIR="$DATA/tablet" PENDATA_PHOTO_DIR="$DATA/kamera/DCIM" "$BIN" &
   local APP=$!
   sleep 3
   local WID; WID=$(xdotool search --sync --name Pendata | head -1)
@@ -75,6 +86,15 @@ run_session() { # width height suffix lang
   shoot "list-$L-$S"
   click 300 215                                     # the first family
   shoot "form-$L-$S"
+  if [ "$L-$S" = id-landscape ]; then
+    click "$HOME_X" 26                              # home
+    click 77 239                                    # a new family (the first one is final: read-only)
+    click 808 201                                   # Block VI, notes and photos
+    click 127 493                                   # choose the photo of the front of the house
+    xdotool mousemove $((W - 60)) $((H - 30))
+    sleep 4                                         # thumbnails are decoded in the background
+    shoot "photos-$L-$S"
+  fi
   if [ -n "$STICK" ]; then
     click "$HOME_X" 26                              # home
     click 78 355                                    # export to USB

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod drives;
 pub mod gps;
+pub mod photos;
 pub mod sync;
 
 use std::path::Path;
@@ -24,8 +25,11 @@ pub enum AppError {
     UnknownForm(String),
     #[error("form {0} version {1} is not built into this program: update pendata")]
     UnknownFormVersion(String, u64),
-    #[error("{0}")]
-    Attachment(String),
+    #[error("{file}: {error}")]
+    Photo {
+        file: String,
+        error: photos::PhotoError,
+    },
     #[error("the built-in forms are broken: {0}")]
     Forms(String),
     /// Finalizing was refused: errors remain, or warnings were not acknowledged.
@@ -200,32 +204,6 @@ impl Device {
         Ok(self
             .store
             .save_answers(id, answers, petugas, reason, now())?)
-    }
-
-    /// Stores a photo from a file (JPEG or PNG, at most 20 MB) by content; returns its SHA-256, which is
-    /// the answer of a photo field. The same photo twice is stored once.
-    pub fn attach_file(&self, path: &Path) -> Result<String> {
-        const MAX: u64 = 20 * 1024 * 1024;
-        let size = std::fs::metadata(path)
-            .map_err(|e| AppError::Attachment(format!("{}: {e}", path.display())))?
-            .len();
-        if size > MAX {
-            return Err(AppError::Attachment(format!(
-                "{}: larger than 20 MB",
-                path.display()
-            )));
-        }
-        let bytes = std::fs::read(path)
-            .map_err(|e| AppError::Attachment(format!("{}: {e}", path.display())))?;
-        let is_jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
-        let is_png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
-        if !(is_jpeg || is_png) {
-            return Err(AppError::Attachment(format!(
-                "{}: not a JPEG or PNG photo",
-                path.display()
-            )));
-        }
-        Ok(self.store.put_attachment(&bytes)?)
     }
 
     /// Size in bytes of a stored attachment, if it is there.

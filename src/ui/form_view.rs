@@ -2,13 +2,16 @@
 //! kind, the member roster as cards, live relevance and messages, review and finalize.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
 use egui::{RichText, Ui};
 use serde_json::{Value, json};
 
 use super::i18n::{tr, trf};
+use super::photo_view::{self, Picked, Picker, Thumbs};
 use super::{Command, TOUCH, big_button, severity_color};
 use crate::app::Device;
 use crate::form::compile::Container;
@@ -34,7 +37,16 @@ pub struct Editor {
     reason: String,
     ack: bool,
     /// A photo the petugas asked to attach: (field, member, file path); the app reads and stores it.
-    pub attach: Option<(usize, Option<usize>, std::path::PathBuf)>,
+    pub attach: Option<(usize, Option<usize>, PathBuf)>,
+    /// The photo picker of one field, while it is open.
+    pub picker: Option<Picker>,
+    picker_request: Option<(usize, Option<usize>)>,
+    /// Where the picker looks for photos instead of the platform's camera folders.
+    pub photo_folders: Option<Vec<PathBuf>>,
+    /// Thumbnails of the stored photos shown in their fields.
+    thumbs: Option<Thumbs>,
+    /// Why a photo could not be attached, by field key, shown next to the field.
+    photo_errors: HashMap<String, crate::app::AppError>,
     /// A GPS reading the petugas asked for: (field, member); the app reads the location service.
     pub gps_request: Option<(usize, Option<usize>)>,
     /// Text typed into number, date and search fields that is not (yet) a valid answer.
@@ -58,6 +70,11 @@ impl Editor {
             reason: String::new(),
             ack: false,
             attach: None,
+            picker: None,
+            picker_request: None,
+            photo_folders: None,
+            thumbs: None,
+            photo_errors: HashMap::new(),
             gps_request: None,
             buffers: HashMap::new(),
         }
@@ -75,8 +92,21 @@ impl Editor {
         self.dirty_since = Some(Instant::now());
     }
 
-    pub fn ui(&mut self, ui: &mut Ui, lang: Lang, device: &Device, cmd: &mut Option<Command>) {
-        let _ = device;
+    pub fn ui(&mut self, ui: &mut Ui, lang: Lang, device: &Arc<Device>, cmd: &mut Option<Command>) {
+        let thumbs = self
+            .thumbs
+            .get_or_insert_with(|| Thumbs::for_fields(device));
+        if thumbs.poll(ui.ctx()) {
+            ui.ctx().request_repaint_after(Duration::from_millis(80));
+        }
+        if let Some((field, member)) = self.picker_request.take() {
+            self.picker = Some(Picker::open(
+                field,
+                member,
+                self.photo_folders.clone(),
+                device,
+            ));
+        }
         let today = crate::app::now().date_naive();
         let ev = evaluate(self.form, &self.answers, today);
         let form = self.form;
@@ -101,6 +131,10 @@ impl Editor {
                 ))
                 .color(severity_color(Severity::Error)),
             );
+        }
+        if self.picker.is_some() {
+            self.picker_ui(ui, lang);
+            return;
         }
         // Pages: jump anywhere; the last step is the review.
         let pages: Vec<usize> = (0..form.pages.len())
@@ -205,6 +239,21 @@ impl Editor {
                     }
                 });
             });
+    }
+
+    /// The open photo picker, over the page; a tapped photo goes to the app to be stored.
+    fn picker_ui(&mut self, ui: &mut Ui, lang: Lang) {
+        let Some(p) = &mut self.picker else { return };
+        let field = self.form.field_by_id(p.field);
+        let label = field.map_or("", |f| f.label.get(lang));
+        let error = field
+            .and_then(|f| self.photo_errors.get(&field_key(f, p.member)))
+            .map(|e| photo_error_text(lang, e));
+        match photo_view::picker_ui(ui, lang, label, error.as_deref(), p) {
+            Some(Picked::File(path)) => self.attach = Some((p.field, p.member, path)),
+            Some(Picked::Cancel) => self.picker = None,
+            None => {}
+        }
     }
 
     fn review_ui(
@@ -396,10 +445,7 @@ impl Editor {
         let Some(f) = self.form.field_by_id(field) else {
             return;
         };
-        let key = match member {
-            Some(i) => format!("{}[{i}]", f.name),
-            None => f.name.clone(),
-        };
+        let key = field_key(f, member);
         for k in ["lat", "lon", "accuracy_m"] {
             self.buffers.remove(&format!("{key}.{k}"));
         }
@@ -412,10 +458,19 @@ impl Editor {
         self.set(f, member, Some(Value::Object(o)));
     }
 
-    /// Sets a photo field to a stored attachment's hash.
+    /// Sets a photo field to a stored attachment's hash, and closes its picker.
     pub fn set_photo(&mut self, field: usize, member: Option<usize>, hash: String) {
         if let Some(f) = self.form.field_by_id(field) {
+            self.photo_errors.remove(&field_key(f, member));
             self.set(f, member, Some(json!(hash)));
+        }
+        self.picker = None;
+    }
+
+    /// Says next to a photo field (and in its picker) why a photo was not attached; the answer stays.
+    pub fn photo_failed(&mut self, field: usize, member: Option<usize>, why: crate::app::AppError) {
+        if let Some(f) = self.form.field_by_id(field) {
+            self.photo_errors.insert(field_key(f, member), why);
         }
     }
 
@@ -464,10 +519,7 @@ impl Editor {
         member: Option<usize>,
         today: NaiveDate,
     ) {
-        let key = match member {
-            Some(i) => format!("{}[{i}]", f.name),
-            None => f.name.clone(),
-        };
+        let key = field_key(f, member);
         let required = !matches!(f.required, crate::form::compile::Required::No);
         let title = if required {
             format!("{} *", f.label.get(lang))
@@ -485,44 +537,52 @@ impl Editor {
                 ui.label(ev.value(f.id, member).to_text());
             }
             FieldKind::Photo => {
-                if let Some(hash) = current.as_ref().and_then(Value::as_str) {
-                    ui.horizontal(|ui| {
-                        ui.label(trf(
-                            lang,
-                            "form.photo_stored",
-                            &[("id", hash.get(..12).unwrap_or(hash))],
-                        ));
-                        if ui
+                let hash = current.as_ref().and_then(Value::as_str).map(str::to_string);
+                let (mut choose, mut remove) = (false, false);
+                let button = |text| {
+                    egui::Button::new(RichText::new(text).size(18.0))
+                        .min_size([TOUCH * 3.0, TOUCH].into())
+                };
+                match &hash {
+                    Some(hash) => {
+                        ui.horizontal(|ui| {
+                            if let Some(thumbs) = &mut self.thumbs {
+                                photo_view::stored_ui(ui, lang, thumbs, hash);
+                            }
+                            ui.vertical(|ui| {
+                                ui.label(trf(
+                                    lang,
+                                    "form.photo_stored",
+                                    &[("id", hash.get(..12).unwrap_or(hash))],
+                                ));
+                                choose = ui.add(button(tr(lang, "form.change"))).clicked();
+                                remove = ui.add(button(tr(lang, "action.remove"))).clicked();
+                            });
+                        });
+                    }
+                    None => {
+                        choose = ui
                             .add(
-                                egui::Button::new(tr(lang, "action.remove"))
-                                    .min_size([TOUCH, TOUCH].into()),
+                                egui::Button::new(
+                                    RichText::new(tr(lang, "photo.choose")).size(20.0),
+                                )
+                                .min_size([TOUCH * 5.0, TOUCH * 1.3].into()),
                             )
-                            .clicked()
-                        {
-                            self.set(f, member, None);
-                        }
-                    });
+                            .clicked();
+                    }
                 }
-                let buf = self.buffers.entry(format!("{key}.file")).or_default();
-                let mut attach = false;
-                ui.horizontal(|ui| {
-                    ui.label(tr(lang, "form.photo_file"));
-                    ui.add(
-                        egui::TextEdit::singleline(buf)
-                            .hint_text(tr(lang, "form.photo_hint"))
-                            .min_size([360.0, TOUCH].into()),
-                    )
-                    .labelled_by(label.id);
-                    attach = ui
-                        .add(
-                            egui::Button::new(tr(lang, "form.attach"))
-                                .min_size([TOUCH * 2.0, TOUCH].into()),
-                        )
-                        .clicked();
-                });
-                let file = buf.trim().to_string();
-                if attach && !file.is_empty() {
-                    self.attach = Some((f.id, member, std::path::PathBuf::from(file)));
+                if let Some(why) = self.photo_errors.get(&key) {
+                    ui.label(
+                        RichText::new(photo_error_text(lang, why))
+                            .color(severity_color(Severity::Error)),
+                    );
+                }
+                if choose {
+                    self.picker_request = Some((f.id, member));
+                }
+                if remove {
+                    self.photo_errors.remove(&key);
+                    self.set(f, member, None);
                 }
             }
             FieldKind::Text | FieldKind::Phone | FieldKind::Nik | FieldKind::Kk => {
@@ -872,6 +932,22 @@ impl Editor {
         if let Some(v) = pick {
             self.set(f, member, Some(json!(v)));
         }
+    }
+}
+
+fn photo_error_text(lang: Lang, e: &crate::app::AppError) -> String {
+    format!(
+        "{}: {}",
+        tr(lang, "form.photo_failed"),
+        photo_view::reason(lang, e)
+    )
+}
+
+/// How a field (of one member, in a repeat) is named in buffers and messages: `nama` or `nama[2]`.
+fn field_key(f: &Field, member: Option<usize>) -> String {
+    match member {
+        Some(i) => format!("{}[{i}]", f.name),
+        None => f.name.clone(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod form_view;
 pub mod i18n;
+pub mod photo_view;
 pub mod sync_view;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +143,8 @@ pub struct PendataApp {
     gps: Option<GpsReading>,
     /// Where the location service (gpsd) listens.
     pub gpsd: String,
+    /// Where the photo picker looks instead of the platform's camera folders (tests, odd devices).
+    pub photo_folders: Option<Vec<PathBuf>>,
 }
 
 type GpsReading = (
@@ -165,6 +168,7 @@ impl PendataApp {
             last_export: None,
             gps: None,
             gpsd: crate::app::gps::gpsd_address(),
+            photo_folders: None,
         };
         match Device::open(data_dir) {
             Ok(device) => {
@@ -480,10 +484,7 @@ impl PendataApp {
         };
         match device.attach_file(&path) {
             Ok(hash) => e.set_photo(field, member, hash),
-            Err(err) => {
-                let msg = format!("{}: {err}", tr(self.prefs.lang, "form.photo_failed"));
-                self.message = Some((msg, true));
-            }
+            Err(err) => e.photo_failed(field, member, err),
         }
         true
     }
@@ -546,6 +547,7 @@ impl PendataApp {
                 let mut editor = Editor::new(form, head, answers);
                 editor.page = page.min(form.pages.len().saturating_sub(1));
                 editor.member = member;
+                editor.photo_folders = self.photo_folders.clone();
                 self.screen = Screen::Edit(Box::new(editor));
             }
             Err(e) => self.fail(&e),
