@@ -9,14 +9,14 @@ bin=$(realpath "${1:?usage: measure.sh BINARY [RUNS]}")
 runs=${2:-5}
 need_apt xvfb xauth xdotool libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2
 
-echo "size: $(stat -c %s "$bin") bytes ($(numfmt --to=si --suffix=B "$(stat -c %s "$bin")"))"
+echo "size: $(stat -c %s "$bin") bytes ($(numfmt --to=iec-i --suffix=B --format=%.1f "$(stat -c %s "$bin")"))"
 data=$(mktemp -d)
 display=:93
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; rm -rf "$data"' EXIT
 sleep 1
-"$bin" --data-dir "$data" init --device-name "Measure 01" >/dev/null
+"$bin" --data-dir "$data" init --device-name "Measure 01" >/dev/null 2>&1
 echo 2468 | "$bin" --data-dir "$data" petugas add --code P001 --name "Dewi Lestari" --pin-stdin >/dev/null
 times=()
 for _ in $(seq "$runs"); do
