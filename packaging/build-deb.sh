@@ -69,7 +69,7 @@ for f in ./usr/bin/pendata ./usr/share/applications/pendata.desktop \
     exit 1
   fi
 done
-if dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qE 'preinst|postinst|prerm|postrm'; then
+if grep -qE 'preinst|postinst|prerm|postrm' <<<"$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)"; then
   echo "the package has maintainer scripts; check that none touches users' data directories" >&2
   exit 1
 fi

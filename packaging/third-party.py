@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Prints the licences of every crate linked into Pendata's binary for one Rust target.
 
-The set of crates comes from `cargo tree -e normal --target T` (cargo's own feature resolution for that
-target; build scripts, proc-macros and dev-dependencies are not shipped), their details and source folders
+The set of crates comes from `cargo tree -e normal,no-proc-macro --target T` (cargo's own feature
+resolution for that target; build scripts, proc-macros with what they use, and dev-dependencies are not
+shipped), their details and source folders
 from `cargo metadata`; nothing is fetched but the crates' sources, by cargo. Prints each crate's name,
 version, licence expression and the licence files it ships; identical texts are printed once. A crate that
 ships no licence file gets its authors and the standard text of its licence.
@@ -27,14 +28,14 @@ def main() -> int:
 
     meta = json.loads(
         subprocess.run(
-            ["cargo", "metadata", "--locked", "--format-version", "1", "--filter-platform", args.target,
-             "--manifest-path", args.manifest_path],
+            # Every platform's packages: only their details are read here, the set comes from cargo tree.
+            ["cargo", "metadata", "--locked", "--format-version", "1", "--manifest-path", args.manifest_path],
             check=True, capture_output=True, text=True,
         ).stdout
     )
     by_name = {(p["name"], p["version"]): p for p in meta["packages"]}
     tree = subprocess.run(
-        ["cargo", "tree", "--locked", "-e", "normal", "--target", args.target, "-p", "pendata",
+        ["cargo", "tree", "--locked", "-e", "normal,no-proc-macro", "--target", args.target, "-p", "pendata",
          "--prefix", "none", "-f", "{p}", "--manifest-path", args.manifest_path],
         check=True, capture_output=True, text=True,
     ).stdout
