@@ -17,8 +17,10 @@ use crate::store::{RecordHead, Status, StoreError};
 pub enum PetugasCommand {
     /// Add a petugas; the PIN is read from standard input (one line) and stored only as a hash.
     Add {
+        /// The petugas's code, unique on this device (e.g. P001); used to sign in.
         #[arg(long)]
         code: String,
+        /// The petugas's full name.
         #[arg(long)]
         name: String,
         /// Read the PIN from standard input (required, so it never appears in the process list).
@@ -27,6 +29,7 @@ pub enum PetugasCommand {
     },
     /// List the petugas of this device.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -36,8 +39,10 @@ pub enum PetugasCommand {
 pub enum RecordCommand {
     /// Start a record (prints its id).
     New {
+        /// The form id (e.g. `keluarga`); the newest version is used.
         #[arg(long)]
         form: String,
+        /// The code of the petugas entering the family.
         #[arg(long)]
         petugas: String,
         /// Answers as JSON (a file, or `-` for standard input).
@@ -46,9 +51,12 @@ pub enum RecordCommand {
     },
     /// Merge answers into a record as a new revision (`null` removes an answer).
     Set {
+        /// The record id (as `record new` and `record list` print it).
         id: String,
+        /// The code of the petugas making the change.
         #[arg(long)]
         petugas: String,
+        /// The answers to merge, as JSON (a file, or `-` for standard input).
         #[arg(long)]
         answers: PathBuf,
         /// Why a final (or exported, accepted, rejected) record is being corrected.
@@ -57,9 +65,12 @@ pub enum RecordCommand {
     },
     /// Finalize a draft: refused while errors remain or warnings are not acknowledged.
     Finalize {
+        /// The record id.
         id: String,
+        /// The code of the petugas finalizing.
         #[arg(long)]
         petugas: String,
+        /// Acknowledge the form's warnings (recorded with the revision); without it, warnings refuse.
         #[arg(long)]
         ack_warnings: bool,
         /// The date of "today" for the rules (YYYY-MM-DD); default: the device's date.
@@ -68,16 +79,21 @@ pub enum RecordCommand {
     },
     /// List records, newest change first.
     List {
+        /// Only records in this status.
         #[arg(long, value_parser = clap::value_parser!(Status))]
         status: Option<Status>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show a record's current answers, and with --history every revision.
     Show {
+        /// The record id.
         id: String,
+        /// Also print every revision: the audit trail.
         #[arg(long)]
         history: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -68,6 +68,7 @@ pub enum Command {
     },
     /// Create this device's store: device id, name and signing key. Refuses to overwrite a store.
     Init {
+        /// What people call this tablet, e.g. "Tablet Palaran 01" (bundles and the registry show it).
         #[arg(long)]
         device_name: String,
         /// The registry's public key file (registry.pub), so the tablet can export right away.
@@ -86,16 +87,21 @@ pub enum Command {
     },
     /// Find families by name, NIK or KK prefix and address words.
     Search {
+        /// What to look for: a name, a NIK or KK prefix, address words.
         text: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// At most this many families, newest change first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
     /// Fill the store with realistic synthetic families (demos, benchmarks).
     Demo {
+        /// How many families to add.
         #[arg(long)]
         families: usize,
+        /// The random seed: the same seed makes the same families.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Share of families left as drafts, in percent.
@@ -110,6 +116,7 @@ pub enum Command {
     Export(sync::ExportArgs),
     /// The bundles written from this tablet, newest first.
     ExportLog {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -131,6 +138,7 @@ pub enum Command {
     /// Remove families the registry accepted before DATE from this tablet (their history goes too;
     /// everything else stays).
     Purge {
+        /// Remove the families whose acceptance by the registry came before this day.
         #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
         accepted_before: NaiveDate,
     },

@@ -17,6 +17,7 @@ pub enum RegistryCommand {
     /// Create a registry in DIR: the age identity that opens bundles, the key that signs receipts,
     /// registry.pub for the tablets, and the registry's store. Never replaces existing keys.
     Init {
+        /// The folder to create the registry in.
         dir: PathBuf,
         /// The registry's name, shown on tablets.
         #[arg(long, default_value = "Dinas Sosial Provinsi Kalimantan Timur")]
@@ -26,42 +27,53 @@ pub enum RegistryCommand {
     /// revision, merge; quarantine what fails, detect gaps and conflicts. Importing a bundle twice
     /// changes nothing. Exit 0 when all was handled, 1 when something needs an operator.
     Import {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
+        /// Bundle files, or folders (such as a stick) whose bundles are all imported.
         #[arg(required = true, value_name = "BUNDLE")]
         bundles: Vec<PathBuf>,
         /// No progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// The tablets: list them (default), approve one (its held bundles are merged) or revoke one.
     Devices {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         #[command(subcommand)]
         action: Option<DevicesAction>,
     },
     /// Write the signed receipt for a device into a folder (the stick), for `pendata receipt apply`.
     Receipt {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         /// The device id, or its first 8 hex digits (as bundle file names show it).
         #[arg(long)]
         device: String,
+        /// The folder to write the receipt to (the tablet's stick).
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
     /// What needs an operator: pending devices and bundles, quarantine, conflicts, gaps.
     Status {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Families and members as spreadsheets: CSV (FILE for families, FILE-anggota.csv next to it for
     /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically.
     Export {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
+        /// CSV (two files) or XLSX (one workbook).
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
+        /// The file to write (for CSV, the members go to FILE-anggota.csv next to it).
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
         /// Only families of this kabupaten/kota (`6472` or `64.72`).
@@ -71,7 +83,9 @@ pub enum RegistryCommand {
     /// The figures per kabupaten/kota and kecamatan: families by state and result, members, housing and
     /// programme indicators, changes since the previous import. HTML is one page readable offline.
     Report {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
+        /// Text for a terminal, JSON for other programs, HTML for people (one self-contained page).
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
         /// Write to FILE (atomically) instead of standard output.
@@ -80,12 +94,14 @@ pub enum RegistryCommand {
     },
     /// Revisions held because they failed validation: list them, release one, or confirm a rejection.
     Quarantine {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         #[command(subcommand)]
         action: Option<QuarantineAction>,
     },
     /// Families in conflict: list them, keep one member, or mark them as distinct families.
     Conflicts {
+        /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         #[command(subcommand)]
         action: Option<ConflictAction>,
@@ -107,44 +123,70 @@ pub enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum DevicesAction {
+    /// List the devices the registry knows: pending, approved, revoked.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Trust the device's key; its held bundles are merged now.
-    Approve { device: String },
+    Approve {
+        /// The device id, or its first 8 hex digits.
+        device: String,
+    },
     /// Refuse the device's bundles from now on (what was merged stays).
-    Revoke { device: String },
+    Revoke {
+        /// The device id, or its first 8 hex digits.
+        device: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
+    /// List the revisions held in quarantine, with their reasons.
     List {
         /// Released and rejected ones too.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Let the revision in despite its reasons. KEY is DEVICE:SEQ as the list shows it.
-    Release { key: String },
+    Release {
+        /// DEVICE:SEQ, as the list shows it.
+        key: String,
+    },
     /// Confirm the rejection (the tablet is told, with the reasons).
-    Reject { key: String },
+    Reject {
+        /// DEVICE:SEQ, as the list shows it.
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConflictAction {
+    /// List the open conflicts and the families in each.
     List {
         /// Decided ones too.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Keep member N (from 1, as listed) of conflict ID; the others are overruled and rejected.
-    Keep { id: u64, member: usize },
+    Keep {
+        /// The conflict's id, as the list shows it.
+        id: u64,
+        /// The family to keep: its number in the conflict, from 1, as listed.
+        member: usize,
+    },
     /// Conflict ID (a shared NIK or KK number) is between different families: both stay.
-    Distinct { id: u64 },
+    Distinct {
+        /// The conflict's id, as the list shows it.
+        id: u64,
+    },
 }
 
 fn fail(e: RegistryError) -> Failure {

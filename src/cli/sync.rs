@@ -30,6 +30,7 @@ pub struct ExportArgs {
     /// Who exports (kept in the export log).
     #[arg(long, default_value = "-")]
     pub petugas: String,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -37,7 +38,10 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum RegistryKeyCommand {
     /// Set the registry's public key from its `registry.pub` file (e.g. on the stick).
-    Set { file: PathBuf },
+    Set {
+        /// The `registry.pub` file.
+        file: PathBuf,
+    },
     /// Show the registry key this tablet encrypts to.
     Show,
 }
@@ -47,10 +51,12 @@ pub enum BundleCommand {
     /// Show what a bundle reveals: without a key only the outside; with the registry's age identity
     /// file the manifest and a verification verdict (signature, hashes, counts). Exit 1 if it fails.
     Inspect {
+        /// The bundle file (`pendata-….age`).
         file: PathBuf,
         /// The registry's age identity file (keys/registry-age.key).
         #[arg(long, value_name = "KEYFILE")]
         identity: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -61,7 +67,9 @@ pub enum ReceiptCommand {
     /// Apply a receipt from the registry: families become Accepted or Rejected (with reasons).
     /// Applying the same receipt twice changes nothing.
     Apply {
+        /// The receipt file (`pendata-receipt-….json`).
         file: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

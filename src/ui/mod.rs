@@ -945,13 +945,22 @@ pub fn severity_color(s: Severity) -> Color32 {
     }
 }
 
+const WINDOW_ICON: &[u8] = include_bytes!("../../packaging/icons/hicolor/128x128/apps/pendata.png");
+
 /// Runs the app window on `data_dir`.
 pub fn run(data_dir: &Path) -> Result<(), String> {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Pendata")
+        // The desktop entry's name (pendata.desktop), so docks and task bars show its icon.
+        .with_app_id("pendata")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([480.0, 480.0]);
+    // The window's own icon (title bar, Windows task bar); without it eframe shows egui's logo.
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(WINDOW_ICON) {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("Pendata")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([480.0, 480.0]),
+        viewport,
         ..Default::default()
     };
     let dir = data_dir.to_path_buf();
