@@ -692,3 +692,21 @@ proptest! {
         prop_assert_eq!(store.check().unwrap(), Vec::<String>::new());
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_store_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pendata");
+    let (store, _) = Store::create(&dir, "Tablet 01", now()).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let file = store.path().to_path_buf();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    drop(store);
+    // A store an earlier build left readable by everyone is closed when opened.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = Store::open(&dir).unwrap();
+    assert_eq!(mode(&file), 0o600);
+}

@@ -340,7 +340,11 @@ impl Store {
         if path.exists() {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
         }
+        let new_dir = !dir.exists();
         std::fs::create_dir_all(dir)?;
+        if new_dir {
+            make_private(dir, 0o700)?;
+        }
         // Built under a temporary name and renamed when complete: a crash during `init` never leaves a
         // half-made store under the real name.
         let tmp = dir.join(format!("{STORE_FILE}.creating"));
@@ -351,6 +355,8 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(&tmp)
             .map_err(|e| corrupt(&tmp, e))?;
+        // Private before the device key and any family is written into it.
+        make_private(&tmp, 0o600)?;
         let (store, device) = Store::init(db, tmp.clone(), name, now)?;
         drop(store);
         std::fs::rename(&tmp, &path)?;
@@ -407,6 +413,9 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
+        // Stores made by earlier builds were readable by other local users: closed now (best effort: a
+        // read-only medium still opens).
+        let _ = make_private(&path, 0o600);
         let db = match Database::builder().set_cache_size(CACHE_BYTES).open(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Busy),
@@ -1117,6 +1126,24 @@ impl Store {
 }
 
 /// The first release that writes a given store format, for the "install pendata X or newer" message.
+/// Keeps personal data and the device key from other local users of the machine: takes the group's and
+/// others' permissions away from `path` (the store file 0600, a data directory Pendata made 0700). On
+/// Windows the user's application-data folder is private already.
+#[cfg(unix)]
+fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if current & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
 fn needed_release(format: u32) -> String {
     format!("with store format {format}")
 }
