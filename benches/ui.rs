@@ -248,7 +248,9 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
     }
     stats("30-member family, one member's page", member);
     println!();
-    println!("Worker answers (not frames: the UI draws meanwhile), from the change to its rows drawn:\n");
+    println!(
+        "Worker answers (not frames: the UI draws meanwhile), from the change to its rows drawn:\n"
+    );
     println!("| answer of | n | p50 | p95 | max |\n|---|---:|---:|---:|---:|");
     stats("a filter change (status, then kecamatan)", filter_shown);
     stats("each letter of the search", search_shown);

@@ -627,7 +627,13 @@ fn search_results_arrive_from_the_worker_and_the_list_updates() {
         .find(|h| device.search(&h.summary.no_kk[..10], 500).unwrap().len() == 1)
         .expect("a family found alone by a KK prefix");
     let kk = target.summary.no_kk.clone();
-    let other_kk = heads.iter().find(|h| h.id != target.id).unwrap().summary.no_kk.clone();
+    let other_kk = heads
+        .iter()
+        .find(|h| h.id != target.id)
+        .unwrap()
+        .summary
+        .no_kk
+        .clone();
     drop(device);
 
     let mut h = harness(dir.path());
@@ -822,7 +828,10 @@ fn after_a_crash_the_next_start_says_so_once_in_both_languages() {
     let mut h = harness(dir.path());
     h.run();
     assert!(!h.state().crash_notice);
-    assert!(h.query_by_label_contains("tertutup secara tak terduga").is_none());
+    assert!(
+        h.query_by_label_contains("tertutup secara tak terduga")
+            .is_none()
+    );
     drop(h);
 
     // What the panic hook leaves behind (tests/panic_log.rs makes a real one in a child process).

@@ -25,7 +25,10 @@ fn child_panics_after_saving() {
             d
         }
     };
-    let answers = json!({"alamat": "Jl. Panik No. 1"}).as_object().unwrap().clone();
+    let answers = json!({"alamat": "Jl. Panik No. 1"})
+        .as_object()
+        .unwrap()
+        .clone();
     device.new_record("keluarga", "P001", answers).unwrap();
     crash::install(&dir);
     let n = std::env::var("PENDATA_PANIC_N").unwrap();
@@ -56,11 +59,17 @@ fn a_panic_is_written_to_the_crash_log_and_told_once() {
 
     let log = std::fs::read_to_string(crash::log_path(&data)).unwrap();
     assert_eq!(log.matches("=== ").count(), 1, "one entry: {log}");
-    assert!(log.contains("message: a bug in a screen, number 1"), "{log}");
+    assert!(
+        log.contains("message: a bug in a screen, number 1"),
+        "{log}"
+    );
     assert!(log.contains("location: tests/panic_log.rs:"), "{log}");
     assert!(log.contains("thread: child_panics_after_saving"), "{log}");
     assert!(log.contains("backtrace:\n"), "{log}");
-    assert!(log.contains("child_panics_after_saving"), "a frame of the backtrace: {log}");
+    assert!(
+        log.contains("child_panics_after_saving"),
+        "a frame of the backtrace: {log}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

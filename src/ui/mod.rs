@@ -172,7 +172,7 @@ pub enum Screen {
     Setup(SetupForm),
     SignIn(SignInForm),
     Home,
-    List(ListState),
+    List(Box<ListState>),
     Edit(Box<Editor>),
     Settings,
     Export(Box<sync_view::ExportState>),
@@ -475,7 +475,7 @@ impl PendataApp {
                 self.screen = Screen::SignIn(SignInForm::default());
             }
             Command::Home => self.home(),
-            Command::List => self.screen = Screen::List(ListState::default()),
+            Command::List => self.screen = Screen::List(Box::default()),
             Command::Settings => self.screen = Screen::Settings,
             Command::Export => {
                 if let Some(device) = &self.device {
