@@ -22,6 +22,7 @@ fn child_panics_after_saving() {
         Ok(d) => d,
         Err(_) => {
             let (d, _) = Device::init(&dir, "Tablet Uji").unwrap();
+            d.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
             d
         }
     };
