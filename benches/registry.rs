@@ -9,6 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{cpu_secs, peak_rss_mb, thread_cpu_secs};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -25,16 +29,6 @@ use uuid::Uuid;
 
 const PER_BUNDLE: usize = 1000;
 const BUNDLES_PER_TABLET: usize = 10;
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn clock() -> DateTime<chrono::FixedOffset> {
     DateTime::parse_from_rfc3339("2026-11-02T08:00:00+08:00").unwrap()
@@ -128,25 +122,40 @@ fn child(reg_dir: &Path, bundles: &Path) {
     files.sort();
     if std::env::var_os("PENDATA_BENCH_SPLIT").is_some() {
         // Sequential, to see where the time goes: reading/validating vs merging.
-        let (mut prep, mut commit, mut read) = (0.0, 0.0, 0.0);
+        // Wall and CPU time of this thread for each part (CPU time barely moves on a busy machine).
+        let (mut prep, mut commit, mut read) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        let timed = |acc: &mut (f64, f64), t: Instant, c: f64| {
+            acc.0 += t.elapsed().as_secs_f64();
+            acc.1 += thread_cpu_secs() - c;
+        };
         for f in &files {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), thread_cpu_secs());
             let bytes = std::fs::read(f).unwrap();
-            read += t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            timed(&mut read, t, c);
+            let (t, c) = (Instant::now(), thread_cpu_secs());
             let p = reg.prepare(bytes, "x").unwrap();
-            prep += t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            timed(&mut prep, t, c);
+            let (t, c) = (Instant::now(), thread_cpu_secs());
             reg.commit(p, now).unwrap();
-            commit += t.elapsed().as_secs_f64();
+            timed(&mut commit, t, c);
         }
-        eprintln!("sequential: read {read:.2} s, prepare {prep:.2} s, commit {commit:.2} s");
-        println!("0 0 0 0");
+        let per = |x: f64| x / files.len() as f64 / PER_BUNDLE as f64 * 1e6;
+        eprintln!(
+            "sequential, per family (wall / CPU): read {:.1} / {:.1} µs, prepare {:.1} / {:.1} µs, commit {:.1} / {:.1} µs",
+            per(read.0),
+            per(read.1),
+            per(prep.0),
+            per(prep.1),
+            per(commit.0),
+            per(commit.1)
+        );
+        println!("0 0 0 0 0");
         return;
     }
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_secs().0);
     let outcomes = reg.import_files(&files, now, |_, _, _| {}).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_secs().0 - cpu;
     let mut accepted = 0;
     for o in &outcomes {
         match o {
@@ -160,7 +169,7 @@ fn child(reg_dir: &Path, bundles: &Path) {
     let size = std::fs::metadata(reg_dir.join("registry.redb"))
         .unwrap()
         .len();
-    println!("{secs} {} {accepted} {size}", peak_rss_mb());
+    println!("{secs} {} {accepted} {size} {cpu}", peak_rss_mb());
 }
 
 fn main() {
@@ -185,9 +194,9 @@ fn main() {
         make_bundles(&root.join(format!("bundles-{n}")), &keys, n);
     }
     println!(
-        "| families | bundles | bundle bytes | import | per family | families/s | peak RSS | store size |"
+        "| families | bundles | bundle bytes | import | per family | families/s | CPU per family | peak RSS | store size |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut first_per_family = None;
     for &n in &sizes {
         let bundles = root.join(format!("bundles-{n}"));
@@ -222,16 +231,17 @@ fn main() {
             .split_whitespace()
             .map(|x| x.parse().unwrap())
             .collect();
-        let (secs, rss, accepted, size) = (f[0], f[1], f[2], f[3]);
+        let (secs, rss, accepted, size, cpu) = (f[0], f[1], f[2], f[3], f[4]);
         assert_eq!(accepted as usize, n, "every family accepted");
         let per = secs / n as f64 * 1e6;
         let ratio = first_per_family.get_or_insert(per);
         println!(
-            "| {n} | {} | {:.0} MB | {secs:.1} s | {per:.1} µs ({:.2}×) | {:.0} | {rss:.0} MB | {:.0} MB |",
+            "| {n} | {} | {:.0} MB | {secs:.1} s | {per:.1} µs ({:.2}×) | {:.0} | {:.1} µs | {rss:.0} MB | {:.0} MB |",
             n.div_ceil(PER_BUNDLE),
             bundle_bytes as f64 / 1e6,
             per / *ratio,
             n as f64 / secs,
+            cpu / n as f64 * 1e6,
             size / 1e6
         );
         let _ = std::fs::remove_dir_all(&reg);

@@ -9,48 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{cpu_secs, peak_rss_mb};
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use pendata::app::Device;
 use pendata::app::sync::{ExportOutcome, Selection, Stage};
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// CPU seconds (user + system) used so far by this process (all threads) and by its waited-for
-/// children, from /proc/self/stat. CPU time is what a busy shared machine disturbs least: the wall
-/// times are reported beside it.
-fn cpu_secs() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    // After the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
-    let tick = clock_tick();
-    let get = |field: usize| f.get(field - 3).copied().unwrap_or(f64::NAN) / tick;
-    (get(14) + get(15), get(16) + get(17))
-}
-
-fn clock_tick() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
 
 /// Copies a data directory (files only, one level of folders).
 fn copy_dir(from: &Path, to: &Path) {

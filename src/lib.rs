@@ -9,3 +9,10 @@ pub mod model;
 pub mod registry;
 pub mod store;
 pub mod ui;
+
+/// mimalloc instead of the C library's allocator, for every program and test built on this library:
+/// reading answers, validating and merging are dominated by small allocations (names, codes, JSON
+/// maps), and the registry import spent about a seventh of its time in glibc's malloc and free (see
+/// BENCHMARKS.md, "Registry import").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -634,3 +634,87 @@ fn copy_keys(from: &Path, to: &Path) {
         std::fs::copy(from.join(f), to.join(f)).unwrap();
     }
 }
+
+/// A store of format 1 kept its NIK and KK indexes as multimaps keyed by text; opening it with this
+/// build rebuilds them as format 2's number-keyed tables from the family entries, and the merge goes on
+/// finding shared numbers in it.
+#[test]
+fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
+    use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
+    let r = registry();
+    let dir = r._tmp.path().join("registry");
+    let (mut t1, mut t2) = (tablet(16), tablet(17));
+    let mut rng = Rng::new(16);
+    let a = valid_family(&mut rng);
+    let mut b = valid_family(&mut rng);
+    share_member(&a, &mut b, 0);
+    let nik = a["anggota"][0]["nik"].as_str().unwrap().to_string();
+    let kk = a["no_kk"].as_str().unwrap().to_string();
+    finalize(&mut t1, record(31), 1, a);
+    let bytes = t1.bundle(&r.recipients()).unwrap();
+    r.import(&bytes);
+    r.approve(&t1);
+    assert_eq!(r.reg.families_with_nik(&nik).unwrap(), vec![record(31)]);
+    let Reg { _tmp, reg } = r;
+    drop(reg);
+
+    // Turn the store into format 1: the old multimaps with the same contents, the new tables gone.
+    let meta: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let niks_v1: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("niks");
+    let kks_v1: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("kks");
+    let path = dir.join("registry.redb");
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let nik_index: TableDefinition<(u64, u128), ()> = TableDefinition::new("nik_index");
+            let kk_index: TableDefinition<(u64, u128), ()> = TableDefinition::new("kk_index");
+            assert!(txn.delete_table(nik_index).unwrap());
+            assert!(txn.delete_table(kk_index).unwrap());
+            let mut n = txn.open_multimap_table(niks_v1).unwrap();
+            n.insert(nik.as_str(), record(31).as_u128()).unwrap();
+            let mut k = txn.open_multimap_table(kks_v1).unwrap();
+            k.insert(kk.as_str(), record(31).as_u128()).unwrap();
+            txn.open_table(meta)
+                .unwrap()
+                .insert("format_version", b"1".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let reg = Registry::open(&dir).unwrap();
+    assert_eq!(reg.families_with_nik(&nik).unwrap(), vec![record(31)]);
+    // The rebuilt index finds the NIK when another tablet's family shares it.
+    finalize(&mut t2, record(32), 1, b);
+    let bytes = t2
+        .bundle(std::slice::from_ref(&reg.keys.identity.to_public()))
+        .unwrap();
+    reg.import_bytes(&bytes, "t2.age", now()).unwrap();
+    reg.approve(&t2.id.simple().to_string(), now()).unwrap();
+    let mut with = reg.families_with_nik(&nik).unwrap();
+    with.sort();
+    assert_eq!(with, vec![record(31), record(32)]);
+    assert!(
+        reg.conflicts(false)
+            .unwrap()
+            .iter()
+            .any(|c| c.kind == ConflictKind::SharedNik && c.key == nik)
+    );
+    drop(reg);
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(meta)
+        .unwrap()
+        .get("format_version")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert_eq!(version, b"2");
+    assert!(
+        txn.open_multimap_table(niks_v1).is_err(),
+        "the old index is gone"
+    );
+}

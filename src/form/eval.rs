@@ -1,6 +1,8 @@
 //! The form engine: (form, answers, today) → relevance, computed values, errors and warnings.
 //! Pure: no I/O and no clock; "today" is passed in.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -92,8 +94,8 @@ struct Ctx<'a> {
     today: NaiveDate,
 }
 
-impl Ctx<'_> {
-    fn field(&self, id: FieldId) -> &Value {
+impl<'a> Ctx<'a> {
+    fn field(&self, id: FieldId) -> &'a Value {
         self.form
             .field_by_id(id)
             .and_then(|f| self.state.cell(f, self.instance))
@@ -111,7 +113,18 @@ impl Ctx<'_> {
             .map(move |row| row.get(slot).map_or(&NULL, |c| &c.value))
     }
 
-    fn eval(&self, e: &CExpr) -> Value {
+    /// Evaluates an expression. Literals, field values and the current value are borrowed, not copied:
+    /// most rules compare a code with a literal, and copying both cost more than comparing them.
+    fn eval(&self, e: &'a CExpr) -> Cow<'a, Value> {
+        match e {
+            CExpr::Lit(v) => Cow::Borrowed(v),
+            CExpr::Field(id) => Cow::Borrowed(self.field(*id)),
+            CExpr::Current => self.current.map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+            other => Cow::Owned(self.eval_owned(other)),
+        }
+    }
+
+    fn eval_owned(&self, e: &'a CExpr) -> Value {
         match e {
             CExpr::Lit(v) => v.clone(),
             CExpr::Field(id) => self.field(*id).clone(),
@@ -124,23 +137,27 @@ impl Ctx<'_> {
             },
             CExpr::Neg(inner) => num(-self.eval(inner).to_num()),
             CExpr::Bin(op, a, b) => self.binary(*op, a, b),
-            CExpr::Regex(subject, re) => Value::Bool(re.is_match(&self.eval(subject).to_text())),
+            CExpr::Regex(subject, re) => Value::Bool(match &*self.eval(subject) {
+                Value::Str(s) => re.is_match(s),
+                v => re.is_match(&v.to_text()),
+            }),
             CExpr::Call(func, args) => self.call(*func, args),
         }
     }
 
-    fn binary(&self, op: BinOp, a: &CExpr, b: &CExpr) -> Value {
+    fn binary(&self, op: BinOp, a: &'a CExpr, b: &'a CExpr) -> Value {
         match op {
             BinOp::And => return Value::Bool(self.eval(a).truthy() && self.eval(b).truthy()),
             BinOp::Or => return Value::Bool(self.eval(a).truthy() || self.eval(b).truthy()),
             _ => {}
         }
         let (x, y) = (self.eval(a), self.eval(b));
+        let (x, y) = (x.as_ref(), y.as_ref());
         match op {
-            BinOp::Eq => Value::Bool(equal(&x, &y)),
-            BinOp::Ne => Value::Bool(!equal(&x, &y)),
+            BinOp::Eq => Value::Bool(equal(x, y)),
+            BinOp::Ne => Value::Bool(!equal(x, y)),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let Some(ord) = order(&x, &y) else {
+                let Some(ord) = order(x, y) else {
                     return Value::Bool(false);
                 };
                 Value::Bool(match op {
@@ -150,7 +167,7 @@ impl Ctx<'_> {
                     _ => ord.is_ge(),
                 })
             }
-            BinOp::Add | BinOp::Sub => match (&x, &y, op) {
+            BinOp::Add | BinOp::Sub => match (x, y, op) {
                 (Value::Date(d1), Value::Date(d2), BinOp::Sub) => {
                     Value::Num((*d1 - *d2).num_days() as f64)
                 }
@@ -175,17 +192,25 @@ impl Ctx<'_> {
         }
     }
 
-    fn call(&self, func: Func, args: &[CExpr]) -> Value {
-        let arg = |i: usize| args.get(i).map_or(Value::Null, |a| self.eval(a));
+    fn call(&self, func: Func, args: &'a [CExpr]) -> Value {
+        let arg = |i: usize| {
+            args.get(i)
+                .map_or(Cow::Owned(Value::Null), |a| self.eval(a))
+        };
         match func {
             Func::Selected => {
-                let code = arg(1).to_text();
-                Value::Bool(match arg(0) {
-                    Value::Multi(m) => m.contains(&code),
-                    v => !v.is_empty() && v.to_text() == code,
+                let code = arg(1);
+                let code = match code.as_ref() {
+                    Value::Str(s) => Cow::Borrowed(s.as_str()),
+                    v => Cow::Owned(v.to_text()),
+                };
+                Value::Bool(match arg(0).as_ref() {
+                    Value::Multi(m) => m.iter().any(|c| *c == *code),
+                    Value::Str(s) => !s.is_empty() && *s == *code,
+                    v => !v.is_empty() && v.to_text() == *code,
                 })
             }
-            Func::CountSelected => match arg(0) {
+            Func::CountSelected => match arg(0).as_ref() {
                 Value::Multi(m) => Value::Num(m.len() as f64),
                 _ => Value::Num(0.0),
             },
@@ -217,9 +242,9 @@ impl Ctx<'_> {
             Func::Regex => Value::Null, // compiled to CExpr::Regex
             Func::If => {
                 if arg(0).truthy() {
-                    arg(1)
+                    arg(1).into_owned()
                 } else {
-                    arg(2)
+                    arg(2).into_owned()
                 }
             }
             Func::Not => Value::Bool(!arg(0).truthy()),
@@ -260,11 +285,23 @@ impl Ctx<'_> {
             Func::Contains => Value::Bool(arg(0).to_text().contains(&arg(1).to_text())),
             Func::Coalesce => {
                 let a = arg(0);
-                if a.is_empty() { arg(1) } else { a }
+                if a.is_empty() {
+                    arg(1).into_owned()
+                } else {
+                    a.into_owned()
+                }
             }
             Func::True => Value::Bool(true),
             Func::False => Value::Bool(false),
         }
+    }
+}
+
+/// A value as text, borrowed when it is text already.
+fn text_of(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::Str(s) => Cow::Borrowed(s),
+        v => Cow::Owned(v.to_text()),
     }
 }
 
@@ -365,17 +402,106 @@ pub fn evaluate<'f>(
         },
         issues: Vec::new(),
     };
-    ev.fill(answers, today);
-    ev.check_unknown(answers);
+    let (sorted, unknown) = Sorted::of(form, answers);
+    ev.fill(&sorted, today);
+    ev.issues.extend(unknown);
     ev.check_all(today);
     ev
 }
 
-/// The answers of one repeat instance, or nothing when the repeat's answer is not an array of objects.
-fn instances<'a>(answers: &'a Map<String, Json>, name: &str) -> Vec<Option<&'a Map<String, Json>>> {
-    match answers.get(name) {
-        Some(Json::Array(items)) => items.iter().map(Json::as_object).collect(),
-        _ => Vec::new(),
+/// The answers sorted into the form's value slots in one pass over them (instead of a search of the
+/// answer map for every field and instance).
+struct Sorted<'j> {
+    /// By top-level slot (a repeat's slot holds its array).
+    top: Vec<Option<&'j Json>>,
+    /// Per repeat field: its instances.
+    repeats: Vec<(FieldId, Vec<SortedRow<'j>>)>,
+}
+
+/// One repeat instance's answers by slot; `None` when the instance is not an object.
+type SortedRow<'j> = Option<Vec<Option<&'j Json>>>;
+
+impl<'j> Sorted<'j> {
+    /// Sorts the answers; answers to questions the form does not have come back as issues, in the
+    /// answers' order.
+    fn of(form: &Form, answers: &'j Map<String, Json>) -> (Sorted<'j>, Vec<Issue>) {
+        let mut sorted = Sorted {
+            top: vec![None; form.top_slots],
+            repeats: Vec::new(),
+        };
+        let mut unknown = Vec::new();
+        for (key, value) in answers {
+            let f = match form.field(key) {
+                Some(f) if f.container == Container::Top => f,
+                _ => {
+                    unknown.push(unknown_field(key.clone()));
+                    continue;
+                }
+            };
+            if let Some(slot) = sorted.top.get_mut(f.slot) {
+                *slot = Some(value);
+            }
+            if f.kind != FieldKind::Repeat {
+                continue;
+            }
+            let Json::Array(items) = value else { continue };
+            let slots = form.repeat_slots.get(&f.id).copied().unwrap_or(0);
+            let mut rows = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let Some(o) = item.as_object() else {
+                    rows.push(None);
+                    continue;
+                };
+                let mut row = vec![None; slots];
+                for (k, v) in o {
+                    match form.field(k) {
+                        Some(c) if c.container == Container::Repeat(f.id) => {
+                            if let Some(slot) = row.get_mut(c.slot) {
+                                *slot = Some(v);
+                            }
+                        }
+                        _ => unknown.push(unknown_field(format!("{key}[{i}].{k}"))),
+                    }
+                }
+                rows.push(Some(row));
+            }
+            sorted.repeats.push((f.id, rows));
+        }
+        (sorted, unknown)
+    }
+
+    fn top(&self, f: &Field) -> Option<&'j Json> {
+        self.top.get(f.slot).copied().flatten()
+    }
+
+    fn instances(&self, repeat: FieldId) -> &[SortedRow<'j>] {
+        self.repeats
+            .iter()
+            .find(|(r, _)| *r == repeat)
+            .map_or(&[], |(_, rows)| rows.as_slice())
+    }
+
+    fn in_instance(&self, repeat: FieldId, i: usize, f: &Field) -> Option<&'j Json> {
+        self.instances(repeat)
+            .get(i)?
+            .as_ref()?
+            .get(f.slot)
+            .copied()
+            .flatten()
+    }
+}
+
+fn unknown_field(path: String) -> Issue {
+    Issue {
+        message: msg(
+            &format!("Jawaban untuk pertanyaan yang tidak ada di formulir ini: {path}"),
+            &format!("Answer for a question this form does not have: {path}"),
+        ),
+        path,
+        severity: Severity::Error,
+        code: "unknown_field",
+        field: None,
+        instance: None,
     }
 }
 
@@ -415,7 +541,7 @@ impl<'f> Evaluation<'f> {
     }
 
     /// Values and relevance, in dependency order.
-    fn fill(&mut self, answers: &Map<String, Json>, today: NaiveDate) {
+    fn fill(&mut self, answers: &Sorted<'_>, today: NaiveDate) {
         let form = self.form;
         for node in &form.order {
             let id = match node {
@@ -444,7 +570,7 @@ impl<'f> Evaluation<'f> {
                             .is_none_or(|r| self.ctx(None, today).eval(r).truthy());
                     if f.kind == FieldKind::Repeat {
                         let rows = if rel {
-                            if let Some(v) = answers.get(&f.name)
+                            if let Some(v) = answers.top(f)
                                 && !v.is_null()
                                 && !v.is_array()
                             {
@@ -460,7 +586,7 @@ impl<'f> Evaluation<'f> {
                                 );
                             }
                             let slots = form.repeat_slots.get(&id).copied().unwrap_or(0);
-                            let inst = instances(answers, &f.name);
+                            let inst = answers.instances(id);
                             for (i, o) in inst.iter().enumerate() {
                                 if o.is_none() {
                                     self.issues.push(Issue {
@@ -493,7 +619,7 @@ impl<'f> Evaluation<'f> {
                         continue;
                     }
                     let value = if rel {
-                        self.value_of(f, answers.get(&f.name), None, today)
+                        self.value_of(f, answers.top(f), None, today)
                     } else {
                         Value::Null
                     };
@@ -509,14 +635,13 @@ impl<'f> Evaluation<'f> {
                         continue;
                     };
                     let rep_rel = self.state.cell(rf, None).is_some_and(|c| c.relevant);
-                    let inst = instances(answers, &rf.name);
                     let n = self.state.rows(r).len();
                     for i in 0..n {
                         let rel = rep_rel
                             && f.relevant
                                 .as_ref()
                                 .is_none_or(|e| self.ctx(Some(i), today).eval(e).truthy());
-                        let answer = inst.get(i).copied().flatten().and_then(|o| o.get(&f.name));
+                        let answer = answers.in_instance(r, i, f);
                         let value = if rel {
                             self.value_of(f, answer, Some(i), today)
                         } else {
@@ -542,7 +667,7 @@ impl<'f> Evaluation<'f> {
         today: NaiveDate,
     ) -> Value {
         if let Some(calc) = &f.calculation {
-            return self.ctx(instance, today).eval(calc);
+            return self.ctx(instance, today).eval(calc).into_owned();
         }
         if !f.kind.is_answered() {
             return Value::Null;
@@ -568,41 +693,53 @@ impl<'f> Evaluation<'f> {
         }
     }
 
-    fn check_unknown(&mut self, answers: &Map<String, Json>) {
-        let form = self.form;
-        let unknown = |path: String| Issue {
-            message: msg(
-                &format!("Jawaban untuk pertanyaan yang tidak ada di formulir ini: {path}"),
-                &format!("Answer for a question this form does not have: {path}"),
-            ),
-            path,
-            severity: Severity::Error,
-            code: "unknown_field",
-            field: None,
-            instance: None,
-        };
-        for (key, value) in answers {
-            match form.field(key) {
-                Some(f) if f.container == Container::Top => {
-                    if f.kind != FieldKind::Repeat {
-                        continue;
-                    }
-                    let Json::Array(items) = value else { continue };
-                    for (i, item) in items.iter().enumerate() {
-                        let Some(o) = item.as_object() else { continue };
-                        for k in o.keys() {
-                            let ok = form
-                                .field(k)
-                                .is_some_and(|c| c.container == Container::Repeat(f.id));
-                            if !ok {
-                                self.issues.push(unknown(format!("{key}[{i}].{k}")));
-                            }
-                        }
-                    }
-                }
-                _ => self.issues.push(unknown(key.clone())),
-            }
+    fn check_all(&mut self, today: NaiveDate) {
+        Checker {
+            form: self.form,
+            state: &self.state,
+            issues: &mut self.issues,
         }
+        .check_all(today);
+    }
+}
+
+/// Checks the filled state: borrows the values while it writes the issues, so no value is copied to be
+/// checked.
+struct Checker<'e> {
+    form: &'e Form,
+    state: &'e State,
+    issues: &'e mut Vec<Issue>,
+}
+
+impl<'e> Checker<'e> {
+    fn ctx(&self, instance: Option<usize>, today: NaiveDate) -> Ctx<'e> {
+        Ctx {
+            form: self.form,
+            state: self.state,
+            instance,
+            current: None,
+            choice: None,
+            today,
+        }
+    }
+
+    fn push(
+        &mut self,
+        f: Option<&Field>,
+        instance: Option<usize>,
+        severity: Severity,
+        code: &'static str,
+        message: Localized,
+    ) {
+        let path = f.map_or_else(String::new, |f| path_of(f, self.form, instance));
+        self.issues.push(Issue {
+            path,
+            severity,
+            code,
+            message,
+            field: f.map(|f| f.id),
+            instance,
+        });
     }
 
     fn check_all(&mut self, today: NaiveDate) {
@@ -657,13 +794,14 @@ impl<'f> Evaluation<'f> {
     }
 
     fn check_field(&mut self, f: &Field, instance: Option<usize>, today: NaiveDate) {
-        let Some(cell) = self.state.cell(f, instance) else {
+        let state = self.state;
+        let Some(cell) = state.cell(f, instance) else {
             return;
         };
         if !cell.relevant {
             return;
         }
-        let value = cell.value.clone();
+        let value = &cell.value;
         let required = match &f.required {
             Required::No => false,
             Required::Yes => true,
@@ -683,15 +821,15 @@ impl<'f> Evaluation<'f> {
             return;
         }
         if f.kind == FieldKind::Repeat {
-            self.check_repeat(f, &value, today);
+            self.check_repeat(f, value, today);
         } else if empty {
             return;
         } else {
-            self.check_kind(f, &value, instance, today);
+            self.check_kind(f, value, instance, today);
         }
         if let Some((rule, message)) = &f.constraint {
             let ok = Ctx {
-                current: Some(&value),
+                current: Some(value),
                 ..self.ctx(instance, today)
             }
             .eval(rule)
@@ -707,14 +845,14 @@ impl<'f> Evaluation<'f> {
             }
         }
         for check in &f.checks {
-            self.run_check(check, Some(f), instance, Some(&value), today);
+            self.run_check(check, Some(f), instance, Some(value), today);
         }
         if f.unique
             && let (Container::Repeat(r), Some(i)) = (f.container, instance)
         {
             let first = self.state.rows(r).iter().take(i).position(|row| {
                 row.get(f.slot)
-                    .is_some_and(|c| c.relevant && !c.value.is_empty() && c.value == value)
+                    .is_some_and(|c| c.relevant && !c.value.is_empty() && c.value == *value)
             });
             if let Some(j) = first {
                 self.push(
@@ -780,7 +918,8 @@ impl<'f> Evaluation<'f> {
     }
 
     /// The value of a linked field (top level, or in the same instance).
-    fn sibling(&self, id: Option<FieldId>, instance: Option<usize>) -> Value {
+    fn sibling(&self, id: Option<FieldId>, instance: Option<usize>) -> &'e Value {
+        let state = self.state;
         id.and_then(|id| self.form.field_by_id(id))
             .and_then(|f| {
                 let instance = if f.container == Container::Top {
@@ -788,11 +927,10 @@ impl<'f> Evaluation<'f> {
                 } else {
                     instance
                 };
-                self.state.cell(f, instance)
+                state.cell(f, instance)
             })
             .filter(|c| c.relevant)
-            .map(|c| c.value.clone())
-            .unwrap_or_default()
+            .map_or(&NULL, |c| &c.value)
     }
 
     fn check_kind(&mut self, f: &Field, value: &Value, instance: Option<usize>, today: NaiveDate) {
@@ -802,10 +940,10 @@ impl<'f> Evaluation<'f> {
                 let Some(list) = form.choices_of(f) else {
                     return;
                 };
-                let codes: Vec<&str> = match value {
-                    Value::Multi(m) => m.iter().map(String::as_str).collect(),
-                    Value::Str(s) => vec![s.as_str()],
-                    _ => Vec::new(),
+                let codes: &[String] = match value {
+                    Value::Multi(m) => m,
+                    Value::Str(s) => std::slice::from_ref(s),
+                    _ => &[],
                 };
                 for code in codes {
                     match list.get(code) {
@@ -846,7 +984,7 @@ impl<'f> Evaluation<'f> {
             }
             FieldKind::Nik => self.check_nik(f, value, instance),
             FieldKind::Kk => {
-                let text = value.to_text();
+                let text = text_of(value);
                 match KkNumber::parse(&text) {
                     Err(e) => {
                         let code = match e {
@@ -873,7 +1011,7 @@ impl<'f> Evaluation<'f> {
                 }
             }
             FieldKind::Phone => {
-                let text = value.to_text();
+                let text = text_of(value);
                 let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
                 let body = digits.strip_prefix('+').unwrap_or(&digits);
                 if !(8..=15).contains(&body.len()) || !body.chars().all(|c| c.is_ascii_digit()) {
@@ -922,7 +1060,7 @@ impl<'f> Evaluation<'f> {
     }
 
     fn check_nik(&mut self, f: &Field, value: &Value, instance: Option<usize>) {
-        let text = value.to_text();
+        let text = text_of(value);
         let nik = match Nik::parse(&text) {
             Ok(n) => n,
             Err(e) => {
@@ -959,7 +1097,7 @@ impl<'f> Evaluation<'f> {
             }
         }
         if let Value::Date(born) = self.sibling(f.birth_date_field, instance)
-            && !nik.matches_birth_date(born)
+            && !nik.matches_birth_date(*born)
         {
             self.push(
                 Some(f),
@@ -989,7 +1127,7 @@ impl<'f> Evaluation<'f> {
         what: &str,
         code: &'static str,
     ) {
-        let region = self.sibling(f.region_field, instance).to_text();
+        let region = text_of(self.sibling(f.region_field, instance));
         if let Some(kec) = kecamatan_of(&region)
             && kec != kecamatan
         {
@@ -1005,7 +1143,9 @@ impl<'f> Evaluation<'f> {
             );
         }
     }
+}
 
+impl<'f> Evaluation<'f> {
     /// Whether a field (in an instance, for repeat fields) is relevant.
     pub fn is_relevant(&self, id: FieldId, instance: Option<usize>) -> bool {
         self.form

@@ -20,8 +20,9 @@ use crate::bundle::manifest::{Counts, ExportKind, SeqRange};
 use crate::model::Localized;
 
 pub const STORE_FILE: &str = "registry.redb";
-/// The registry store's format. Opening a newer one is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
+/// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
+pub const FORMAT_VERSION: u32 = 2;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// `format_version` (u32 JSON), `next_conflict` (u64 JSON), `imports` (u64 JSON).
@@ -36,8 +37,8 @@ pub const FILE_HASHES: TableDefinition<&str, u128> = TableDefinition::new("file_
 pub const PENDING: TableDefinition<u128, &[u8]> = TableDefinition::new("pending");
 /// (device, first position) → last position: the parts of each device's change sequence received.
 pub const COVERAGE: TableDefinition<(u128, u64), u64> = TableDefinition::new("coverage");
-/// (device, sequence position) → the revision's exact JSON line from the bundle, zstd-compressed
-/// (level 1; `zstd -d` gives the line back byte for byte).
+/// (device, sequence position) → the revision's exact JSON line from the bundle, zstd-compressed (a fast
+/// level; `zstd -d` gives the line back byte for byte).
 pub const REVISIONS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("revisions");
 /// (record, device, revision number) → (sequence position, device time in ms, candidate): the final
 /// revisions received. A candidate passed validation (or was released) and was not overruled.
@@ -46,10 +47,37 @@ pub const FINALS: TableDefinition<(u128, u128, u32), (u64, i64, bool)> =
     TableDefinition::new("finals");
 /// Record → FamilyEntry: the current view of each family.
 pub const FAMILIES: TableDefinition<u128, &[u8]> = TableDefinition::new("families");
-/// NIK → records whose current revision lists it.
-pub const NIKS: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("niks");
-/// KK number → records whose current revision has it.
-pub const KKS: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("kks");
+/// (NIK as a number, record) → (): the records whose current revision lists the NIK (see [`id_number`]).
+pub const NIK_INDEX: TableDefinition<(u64, u128), ()> = TableDefinition::new("nik_index");
+/// (KK number as a number, record) → (): the records whose current revision has it.
+pub const KK_INDEX: TableDefinition<(u64, u128), ()> = TableDefinition::new("kk_index");
+/// Format 1's indexes (text → records), read only to bring a store up to format 2.
+const NIKS_V1: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("niks");
+const KKS_V1: MultimapTableDefinition<&str, u128> = MultimapTableDefinition::new("kks");
+
+/// A NIK or KK number (16 digits) as the indexes key it: a fixed-width number compares and stores
+/// faster than its text. `None` for anything else (only well-formed numbers are indexed).
+pub fn id_number(text: &str) -> Option<u64> {
+    if text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The 16-digit text of an indexed NIK or KK number.
+pub fn id_text(n: u64) -> String {
+    format!("{n:016}")
+}
+
+/// The records an index lists under `number`.
+pub fn indexed<T: ReadableTable<(u64, u128), ()>>(t: &T, number: u64) -> DbResult<Vec<u128>> {
+    let mut out = Vec::new();
+    for e in t.range((number, 0)..=(number, u128::MAX))? {
+        out.push(e?.0.value().1);
+    }
+    Ok(out)
+}
 /// (device, sequence position) → QuarantineEntry.
 pub const QUARANTINE: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("quarantine");
 /// Conflict id → Conflict.
@@ -95,6 +123,7 @@ macro_rules! storage_from {
 }
 storage_from!(
     redb::TransactionError,
+    redb::SetDurabilityError,
     redb::CommitError,
     redb::StorageError,
     redb::TableError,
@@ -384,8 +413,8 @@ impl Db {
                 txn.open_table(REVISIONS)?;
                 txn.open_table(FINALS)?;
                 txn.open_table(FAMILIES)?;
-                txn.open_multimap_table(NIKS)?;
-                txn.open_multimap_table(KKS)?;
+                txn.open_table(NIK_INDEX)?;
+                txn.open_table(KK_INDEX)?;
                 txn.open_table(QUARANTINE)?;
                 txn.open_table(CONFLICTS)?;
                 txn.open_table(CONFLICT_KEYS)?;
@@ -419,10 +448,56 @@ impl Db {
                 supported: FORMAT_VERSION,
             });
         }
+        if found < 2 {
+            me.migrate_1_to_2()?;
+        }
         Ok(me)
     }
 
+    /// Format 1 → 2: the NIK and KK indexes are rebuilt from the family entries (which list what is
+    /// indexed), in one transaction.
+    fn migrate_1_to_2(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.delete_multimap_table(NIKS_V1)?;
+            txn.delete_multimap_table(KKS_V1)?;
+            let mut niks = txn.open_table(NIK_INDEX)?;
+            let mut kks = txn.open_table(KK_INDEX)?;
+            let families = txn.open_table(FAMILIES)?;
+            for e in families.iter()? {
+                let (k, v) = e?;
+                let entry: FamilyEntry = decode(v.value(), "family")?;
+                for n in entry.niks.iter().filter_map(|n| id_number(n)) {
+                    niks.insert((n, k.value()), ())?;
+                }
+                if let Some(n) = entry.kk.as_deref().and_then(id_number) {
+                    kks.insert((n, k.value()), ())?;
+                }
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&2u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Reads one JSON document.
+    /// Begins a write transaction; `durable: false` commits it without waiting for the disk (an import
+    /// of many bundles makes its progress durable every few seconds and at its end, see `flush`).
+    pub(crate) fn begin_write(&self, durable: bool) -> DbResult<redb::WriteTransaction> {
+        let mut txn = self.db.begin_write()?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)?;
+        }
+        Ok(txn)
+    }
+
+    /// Makes every earlier commit durable: an empty transaction committed with immediate durability.
+    pub fn flush(&self) -> DbResult<()> {
+        self.db.begin_write()?.commit()?;
+        Ok(())
+    }
+
     pub fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         table: TableDefinition<u128, &[u8]>,

@@ -537,12 +537,14 @@ impl Registry {
     /// Records whose current revision lists this NIK.
     pub fn families_with_nik(&self, nik: &str) -> Result<Vec<Uuid>> {
         let txn = self.db.db.begin_read().map_err(db_err)?;
-        let t = txn.open_multimap_table(NIKS).map_err(db_err)?;
-        let mut out = Vec::new();
-        for r in t.get(nik).map_err(db_err)? {
-            out.push(Uuid::from_u128(r.map_err(db_err)?.value()));
-        }
-        Ok(out)
+        let t = txn.open_table(NIK_INDEX).map_err(db_err)?;
+        let Some(n) = super::db::id_number(nik.trim()) else {
+            return Ok(Vec::new());
+        };
+        Ok(super::db::indexed(&t, n)?
+            .into_iter()
+            .map(Uuid::from_u128)
+            .collect())
     }
 
     /// Every bundle merged, in id (time) order.
