@@ -11,7 +11,7 @@ need_apt xvfb xauth xdotool libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbco
 
 echo "size: $(stat -c %s "$bin") bytes ($(numfmt --to=iec-i --suffix=B --format=%.1f "$(stat -c %s "$bin")"))"
 data=$(mktemp -d)
-display=:93
+display=${PENDATA_MEASURE_DISPLAY:-:93}
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -241,6 +241,7 @@ fn every_ui_text_key_exists_in_both_languages() {
                 && [
                     "action.",
                     "app.",
+                    "crash.",
                     "drives.",
                     "export.",
                     "receipts.",
@@ -546,6 +547,7 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     h.run();
     sign_in(&mut h, "2468");
     click(&mut h, "Daftar keluarga");
+    list_answered(&mut h);
     assert!(h.query_by_label("700 keluarga").is_some());
     // Newest first: the family changed last is the first row.
     assert!(
@@ -556,6 +558,7 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     h.get_by_label("Status").click();
     h.run();
     click(&mut h, "Draf");
+    list_answered(&mut h);
     assert!(
         h.query_by_label(&format!("{} keluarga", made.drafts))
             .is_some(),
@@ -564,7 +567,9 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     h.get_by_label("Status").click();
     h.run();
     click(&mut h, "Semua status");
+    list_answered(&mut h);
     type_into(&mut h, "Kode desa", &desa);
+    list_answered(&mut h);
     assert!(
         h.query_by_label(&format!("{in_desa} keluarga")).is_some(),
         "filtered by desa"
@@ -575,6 +580,7 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     };
     state.desa.clear();
     h.run();
+    list_answered(&mut h);
     assert!(h.query_by_label("700 keluarga").is_some());
     let oldest = &heads.last().unwrap().summary.head_name;
     assert!(h.query_by_label_contains(oldest).is_none(), "not drawn yet");
@@ -591,6 +597,81 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
         h.run_steps(10);
     }
     assert!(h.query_by_label_contains(oldest).is_some(), "the last row");
+}
+
+/// Waits for the list's worker to answer the query on screen, then draws the answer.
+fn list_answered(h: &mut Harness<'static, PendataApp>) {
+    let Screen::List(state) = &mut h.state_mut().screen else {
+        panic!("not on the list")
+    };
+    state.wait();
+    h.run();
+    let Screen::List(state) = &h.state().screen else {
+        panic!("not on the list")
+    };
+    assert!(!state.is_pending(), "the list shows the answer");
+    assert!(h.query_by_label("Mencari…").is_none());
+}
+
+#[test]
+fn search_results_arrive_from_the_worker_and_the_list_updates() {
+    use pendata::app::{Device, demo};
+    let dir = tempfile::tempdir().unwrap();
+    let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
+    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    demo::fill(&device, "P001", 300, 5, 20).unwrap();
+    let heads = device.list(None).unwrap();
+    // A family found alone by the first ten digits of its KK number (asked of the store directly).
+    let target = heads
+        .iter()
+        .find(|h| device.search(&h.summary.no_kk[..10], 500).unwrap().len() == 1)
+        .expect("a family found alone by a KK prefix");
+    let kk = target.summary.no_kk.clone();
+    let other_kk = heads
+        .iter()
+        .find(|h| h.id != target.id)
+        .unwrap()
+        .summary
+        .no_kk
+        .clone();
+    drop(device);
+
+    let mut h = harness(dir.path());
+    h.run();
+    sign_in(&mut h, "2468");
+    click(&mut h, "Daftar keluarga");
+    list_answered(&mut h);
+    assert!(h.query_by_label("300 keluarga").is_some());
+    assert!(h.query_by_label_contains(&other_kk).is_some());
+
+    // Typing the first digits of the KK: the frames do not wait for the search; its answer replaces
+    // the list when it comes.
+    type_into(&mut h, "Cari", &kk[..10]);
+    list_answered(&mut h);
+    assert!(h.query_by_label("1 keluarga").is_some(), "one family found");
+    assert!(h.query_by_label_contains(&kk).is_some());
+    assert!(h.query_by_label_contains(&other_kk).is_none());
+
+    // Cleared, the whole list comes back.
+    let Screen::List(state) = &mut h.state_mut().screen else {
+        panic!("not on the list")
+    };
+    state.query.clear();
+    h.run();
+    list_answered(&mut h);
+    assert!(h.query_by_label("300 keluarga").is_some());
+
+    // Several changes in a row (faster than the worker): only the last one is shown.
+    for q in ["zz", "zzq", &kk[..12]] {
+        let Screen::List(state) = &mut h.state_mut().screen else {
+            panic!("not on the list")
+        };
+        state.query = q.to_string();
+        h.step();
+    }
+    list_answered(&mut h);
+    assert!(h.query_by_label("1 keluarga").is_some());
+    assert!(h.query_by_label_contains(&kk).is_some());
 }
 
 /// Runs frames until `label` shows (work on a worker thread), for at most ten seconds.
@@ -733,4 +814,60 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
         Status::Rejected
     );
     assert_eq!(device.list(Some(Status::Accepted)).unwrap().len(), 11);
+}
+
+#[test]
+fn after_a_crash_the_next_start_says_so_once_in_both_languages() {
+    use pendata::app::{Device, crash};
+    let dir = tempfile::tempdir().unwrap();
+    let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
+    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    drop(device);
+
+    // No crash: no notice.
+    let mut h = harness(dir.path());
+    h.run();
+    assert!(!h.state().crash_notice);
+    assert!(
+        h.query_by_label_contains("tertutup secara tak terduga")
+            .is_none()
+    );
+    drop(h);
+
+    // What the panic hook leaves behind (tests/panic_log.rs makes a real one in a child process).
+    crash::write_entry(dir.path(), "main", "boom", "src/ui/mod.rs:1:1", "(none)").unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    assert!(
+        h.query_by_label_contains("Pendata tertutup secara tak terduga")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("jawaban yang sudah tersimpan tetap aman")
+            .is_some()
+    );
+    // It stays through sign-in (messages come and go) until dismissed; in English after the switch.
+    sign_in(&mut h, "2468");
+    click(&mut h, "English");
+    assert!(
+        h.query_by_label_contains("Pendata closed unexpectedly last time")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("Every answer already saved is kept")
+            .is_some()
+    );
+    click(&mut h, "Understood");
+    assert!(h.query_by_label_contains("closed unexpectedly").is_none());
+    drop(h);
+
+    // Told once: the next start is quiet again, and the log stays for support.
+    let mut h = harness(dir.path());
+    h.run();
+    assert!(h.query_by_label_contains("closed unexpectedly").is_none());
+    assert!(
+        h.query_by_label_contains("tertutup secara tak terduga")
+            .is_none()
+    );
+    assert!(crash::log_path(dir.path()).exists());
 }

@@ -1,9 +1,11 @@
 //! Use cases of the tablet: they join the form engine (`form`) and the device store (`store`).
 //! The CLI and the UI call these; neither touches the store or the engine for a use case directly.
 
+pub mod crash;
 pub mod demo;
 pub mod drives;
 pub mod gps;
+pub mod list;
 pub mod photos;
 pub mod sync;
 

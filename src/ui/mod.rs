@@ -14,6 +14,7 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::app::list::{ListAnswer, ListQuery, ListWorker};
 use crate::app::{AppError, Device};
 use crate::form::{Form, Issue, Severity, evaluate};
 use crate::model::Lang;
@@ -83,7 +84,11 @@ pub struct ListState {
     view: Option<ListView>,
     /// The rows read last: the position of the first, and the rows.
     page: (usize, Vec<ListRow>),
-    loaded_for: Option<(String, Option<Status>, String)>,
+    /// The query the rows on screen answer, and the one asked of the worker.
+    shown_for: Option<ListQuery>,
+    asked_for: Option<ListQuery>,
+    /// Answers queries off the UI thread (started with the screen's first frame).
+    worker: Option<ListWorker>,
     error: Option<String>,
 }
 
@@ -99,13 +104,75 @@ impl ListState {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether the rows on screen are older than the filter and search typed (an answer is on its way).
+    pub fn is_pending(&self) -> bool {
+        self.asked_for != self.shown_for
+    }
+
+    /// Blocks until the worker has answered the last query, and takes the answer (tests, benchmarks).
+    pub fn wait(&mut self) {
+        if self.is_pending()
+            && let Some(answer) = self.worker.as_mut().and_then(ListWorker::wait)
+        {
+            self.show(answer);
+        }
+    }
+
+    fn show(&mut self, answer: ListAnswer) {
+        self.page = (0, Vec::new());
+        self.found = Vec::new();
+        self.view = None;
+        self.error = None;
+        match answer {
+            ListAnswer::View(v) => self.view = Some(v),
+            ListAnswer::Found(rows) => self.found = rows,
+            ListAnswer::Failed(e) => self.error = Some(e),
+        }
+        self.shown_for = self.asked_for.clone();
+    }
+
+    /// The query the fields ask for now.
+    fn query(&self) -> ListQuery {
+        // One letter matches half the province: search from two characters on, as people type names.
+        let search = if self.query.trim().chars().count() < 2 {
+            String::new()
+        } else {
+            self.query.clone()
+        };
+        ListQuery {
+            search,
+            filter: ListFilter {
+                status: self.status,
+                desa: self.desa.trim().to_string(),
+            },
+        }
+    }
+
+    /// Asks the worker when the fields changed, and takes its answer when it is there.
+    fn refresh(&mut self, device: &Arc<Device>, ctx: &egui::Context) {
+        let query = self.query();
+        if self.asked_for.as_ref() != Some(&query) {
+            let worker = self.worker.get_or_insert_with(|| {
+                let ctx = ctx.clone();
+                ListWorker::start(device.clone(), move || ctx.request_repaint())
+            });
+            worker.ask(query.clone());
+            self.asked_for = Some(query);
+        }
+        if self.is_pending()
+            && let Some(answer) = self.worker.as_mut().and_then(ListWorker::poll)
+        {
+            self.show(answer);
+        }
+    }
 }
 
 pub enum Screen {
     Setup(SetupForm),
     SignIn(SignInForm),
     Home,
-    List(ListState),
+    List(Box<ListState>),
     Edit(Box<Editor>),
     Settings,
     Export(Box<sync_view::ExportState>),
@@ -138,6 +205,8 @@ pub struct PendataApp {
     user: Option<(String, String)>,
     last_input: Instant,
     message: Option<(String, bool)>,
+    /// The app closed unexpectedly last time (a panic, see `app::crash`): told until dismissed.
+    pub crash_notice: bool,
     counts: Option<crate::store::Counts>,
     /// A GPS reading in progress: (field, member, answer channel).
     gps: Option<GpsReading>,
@@ -164,6 +233,7 @@ impl PendataApp {
             user: None,
             last_input: Instant::now(),
             message: None,
+            crash_notice: crate::app::crash::take_unseen(data_dir),
             counts: None,
             last_export: None,
             gps: None,
@@ -209,6 +279,22 @@ impl PendataApp {
         }
         let mut cmd = None;
         egui::Panel::top("top").show(root, |ui| self.top_bar(ui, &mut cmd));
+        if self.crash_notice {
+            egui::Panel::bottom("crash").show(root, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new(self.t("crash.notice")).strong());
+                    if ui
+                        .add(
+                            egui::Button::new(self.t("crash.dismiss"))
+                                .min_size([TOUCH, TOUCH].into()),
+                        )
+                        .clicked()
+                    {
+                        self.crash_notice = false;
+                    }
+                });
+            });
+        }
         if let Some((text, is_err)) = self.message.clone() {
             egui::Panel::bottom("message").show(root, |ui| {
                 ui.horizontal(|ui| {
@@ -389,7 +475,7 @@ impl PendataApp {
                 self.screen = Screen::SignIn(SignInForm::default());
             }
             Command::Home => self.home(),
-            Command::List => self.screen = Screen::List(ListState::default()),
+            Command::List => self.screen = Screen::List(Box::default()),
             Command::Settings => self.screen = Screen::Settings,
             Command::Export => {
                 if let Some(device) = &self.device {
@@ -780,7 +866,7 @@ fn status_label(lang: Lang, s: Status) -> &'static str {
 fn list_ui(
     ui: &mut Ui,
     lang: Lang,
-    device: &Device,
+    device: &Arc<Device>,
     state: &mut ListState,
     cmd: &mut Option<Command>,
 ) {
@@ -813,48 +899,20 @@ fn list_ui(
         )
         .labelled_by(l.id);
     });
-    // One letter matches half the province: search from two characters on, as people type names.
-    let query = if state.query.trim().chars().count() < 2 {
-        String::new()
-    } else {
-        state.query.clone()
-    };
-    let key = (query.clone(), state.status, state.desa.clone());
-    if state.loaded_for.as_ref() != Some(&key) {
-        let filter = ListFilter {
-            status: state.status,
-            desa: state.desa.trim().to_string(),
-        };
-        state.error = None;
-        state.page = (0, Vec::new());
-        state.found = Vec::new();
-        state.view = None;
-        if query.is_empty() {
-            match device.list_view(filter) {
-                Ok(v) => state.view = Some(v),
-                Err(e) => state.error = Some(e.to_string()),
-            }
-        } else {
-            match device.search(&query, 500) {
-                Ok(found) => {
-                    state.found = found
-                        .iter()
-                        .filter(|h| filter.matches(h.status, &h.summary.desa))
-                        .map(ListRow::from)
-                        .collect();
-                }
-                Err(e) => state.error = Some(e.to_string()),
-            }
-        }
-        state.loaded_for = Some(key);
-    }
+    state.refresh(device, ui.ctx());
     if let Some(e) = &state.error {
         ui.label(
             RichText::new(format!("{}: {e}", tr(lang, "error.prefix")))
                 .color(severity_color(Severity::Error)),
         );
     }
-    ui.label(trf(lang, "list.count", &[("n", &state.len().to_string())]));
+    ui.horizontal(|ui| {
+        ui.label(trf(lang, "list.count", &[("n", &state.len().to_string())]));
+        // No spinner: it would repaint every frame; the worker asks for a frame when it answers.
+        if state.is_pending() {
+            ui.label(RichText::new(tr(lang, "list.searching")).italics());
+        }
+    });
     let row_height = TOUCH + 8.0;
     // Only the visible rows are drawn, and only they (and a margin) are read from the store: smooth with
     // 100,000 families.
@@ -949,6 +1007,9 @@ const WINDOW_ICON: &[u8] = include_bytes!("../../packaging/icons/hicolor/128x128
 
 /// Runs the app window on `data_dir`.
 pub fn run(data_dir: &Path) -> Result<(), String> {
+    // The release build aborts on panic: the hook writes the crash log before the process ends, and the
+    // next start tells the petugas.
+    crate::app::crash::install(data_dir);
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("Pendata")
         // The desktop entry's name (pendata.desktop), so docks and task bars show its icon.
