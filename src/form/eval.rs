@@ -95,6 +95,17 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    fn new(form: &'a Form, state: &'a State, instance: Option<usize>, today: NaiveDate) -> Self {
+        Ctx {
+            form,
+            state,
+            instance,
+            current: None,
+            choice: None,
+            today,
+        }
+    }
+
     fn field(&self, id: FieldId) -> &'a Value {
         self.form
             .field_by_id(id)
@@ -491,6 +502,25 @@ impl<'j> Sorted<'j> {
     }
 }
 
+/// An issue at a field (or at the form, for `None`).
+fn issue_at(
+    form: &Form,
+    f: Option<&Field>,
+    instance: Option<usize>,
+    severity: Severity,
+    code: &'static str,
+    message: Localized,
+) -> Issue {
+    Issue {
+        path: f.map_or_else(String::new, |f| path_of(f, form, instance)),
+        severity,
+        code,
+        message,
+        field: f.map(|f| f.id),
+        instance,
+    }
+}
+
 fn unknown_field(path: String) -> Issue {
     Issue {
         message: msg(
@@ -511,14 +541,7 @@ impl<'f> Evaluation<'f> {
     }
 
     fn ctx<'a>(&'a self, instance: Option<usize>, today: NaiveDate) -> Ctx<'a> {
-        Ctx {
-            form: self.form,
-            state: &self.state,
-            instance,
-            current: None,
-            choice: None,
-            today,
-        }
+        Ctx::new(self.form, &self.state, instance, today)
     }
 
     fn push(
@@ -529,15 +552,8 @@ impl<'f> Evaluation<'f> {
         code: &'static str,
         message: Localized,
     ) {
-        let path = f.map_or_else(String::new, |f| path_of(f, self.form, instance));
-        self.issues.push(Issue {
-            path,
-            severity,
-            code,
-            message,
-            field: f.map(|f| f.id),
-            instance,
-        });
+        self.issues
+            .push(issue_at(self.form, f, instance, severity, code, message));
     }
 
     /// Values and relevance, in dependency order.
@@ -713,14 +729,7 @@ struct Checker<'e> {
 
 impl<'e> Checker<'e> {
     fn ctx(&self, instance: Option<usize>, today: NaiveDate) -> Ctx<'e> {
-        Ctx {
-            form: self.form,
-            state: self.state,
-            instance,
-            current: None,
-            choice: None,
-            today,
-        }
+        Ctx::new(self.form, self.state, instance, today)
     }
 
     fn push(
@@ -731,15 +740,8 @@ impl<'e> Checker<'e> {
         code: &'static str,
         message: Localized,
     ) {
-        let path = f.map_or_else(String::new, |f| path_of(f, self.form, instance));
-        self.issues.push(Issue {
-            path,
-            severity,
-            code,
-            message,
-            field: f.map(|f| f.id),
-            instance,
-        });
+        self.issues
+            .push(issue_at(self.form, f, instance, severity, code, message));
     }
 
     fn check_all(&mut self, today: NaiveDate) {
