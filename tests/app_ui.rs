@@ -541,11 +541,25 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     let heads = device.list(None).unwrap();
     let desa = heads[0].summary.desa.clone();
     let in_desa = heads.iter().filter(|h| h.summary.desa == desa).count();
+    let counts = device.counts().unwrap();
     drop(device);
 
     let mut h = harness(dir.path());
     h.run();
     sign_in(&mut h, "2468");
+    // Home's figures are read off the frame (a worker thread) and drawn when they arrive.
+    assert!(h.query_by_label("Ringkasan pendataan").is_some());
+    h.state_mut().wait_home();
+    h.run();
+    assert!(!h.state().is_home_pending());
+    assert_eq!(counts.draft, made.drafts);
+    assert_eq!(counts.draft + counts.final_, 700);
+    for n in [counts.draft, counts.final_] {
+        assert!(
+            h.query_by_label(&n.to_string()).is_some(),
+            "{n} families shown on home"
+        );
+    }
     click(&mut h, "Daftar keluarga");
     list_answered(&mut h);
     assert!(h.query_by_label("700 keluarga").is_some());
@@ -707,7 +721,7 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     let mut h = harness(&tab);
     h.run();
     sign_in(&mut h, "2468");
-    assert!(h.query_by_label("Belum pernah ekspor").is_some());
+    wait_for(&mut h, "Belum pernah ekspor");
     click(&mut h, "Ekspor ke USB");
     assert!(
         h.query_by_label_contains("Kunci registri belum dipasang")
@@ -782,7 +796,7 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     std::fs::write(inbox.join(receipt.file_name()), receipt.sign(&keys.signing)).unwrap();
 
     click(&mut h, "Beranda");
-    assert!(h.query_by_label_contains("Ekspor terakhir:").is_some());
+    wait_for(&mut h, "Ekspor terakhir:");
     click(&mut h, "Kuitansi");
     if let Screen::Receipts(st) = &mut h.state_mut().screen {
         st.folder.clear();

@@ -5,6 +5,7 @@ pub mod crash;
 pub mod demo;
 pub mod drives;
 pub mod gps;
+pub mod home;
 pub mod list;
 pub mod photos;
 pub mod sync;

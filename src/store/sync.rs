@@ -458,6 +458,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest bundle written from this tablet (the home screen), without reading the older ones.
+    pub fn last_export(&self) -> Result<Option<ExportLog>> {
+        let txn = self.db.begin_read()?;
+        let Some(t) = optional(&txn, EXPORTS)? else {
+            return Ok(None);
+        };
+        t.iter()?
+            .next_back()
+            .map(|r| decode(r?.1.value(), "export log"))
+            .transpose()
+    }
+
     /// The receipt with this id, if it was applied already.
     pub fn receipt_log(&self, id: Uuid) -> Result<Option<ReceiptLog>> {
         let txn = self.db.begin_read()?;

@@ -14,6 +14,7 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::app::home::{HomeFacts, HomeReader};
 use crate::app::list::{ListAnswer, ListQuery, ListWorker};
 use crate::app::{AppError, Device};
 use crate::form::{Form, Issue, Severity, evaluate};
@@ -199,7 +200,6 @@ pub enum Command {
 pub struct PendataApp {
     data_dir: PathBuf,
     device: Option<Arc<Device>>,
-    last_export: Option<crate::store::ExportLog>,
     pub screen: Screen,
     pub prefs: Prefs,
     user: Option<(String, String)>,
@@ -207,7 +207,12 @@ pub struct PendataApp {
     message: Option<(String, bool)>,
     /// The app closed unexpectedly last time (a panic, see `app::crash`): told until dismissed.
     pub crash_notice: bool,
-    counts: Option<crate::store::Counts>,
+    /// The home screen's figures as last read (shown until a newer reading arrives), and the reading
+    /// on its way (counting 100,000 families takes longer than a frame).
+    home_facts: Option<HomeFacts>,
+    home_reader: Option<HomeReader>,
+    /// Home was opened: a reading starts with the next frame (which has the context to wake).
+    home_stale: bool,
     /// A GPS reading in progress: (field, member, answer channel).
     gps: Option<GpsReading>,
     /// Where the location service (gpsd) listens.
@@ -234,8 +239,9 @@ impl PendataApp {
             last_input: Instant::now(),
             message: None,
             crash_notice: crate::app::crash::take_unseen(data_dir),
-            counts: None,
-            last_export: None,
+            home_facts: None,
+            home_reader: None,
+            home_stale: false,
             gps: None,
             gpsd: crate::app::gps::gpsd_address(),
             photo_folders: None,
@@ -277,6 +283,7 @@ impl PendataApp {
         if self.user.is_some() && self.last_input.elapsed() > LOCK_AFTER {
             self.run(Command::SignOut);
         }
+        self.poll_home();
         let mut cmd = None;
         egui::Panel::top("top").show(root, |ui| self.top_bar(ui, &mut cmd));
         if self.crash_notice {
@@ -328,13 +335,7 @@ impl PendataApp {
                         .unwrap_or_default();
                     signin_ui(ui, lang, f, &petugas, &mut cmd);
                 }
-                Screen::Home => home_ui(
-                    ui,
-                    lang,
-                    self.counts.as_ref(),
-                    self.last_export.as_ref(),
-                    &mut cmd,
-                ),
+                Screen::Home => home_ui(ui, lang, self.home_facts.as_ref(), &mut cmd),
                 Screen::List(state) => {
                     if let Some(device) = &self.device {
                         list_ui(ui, lang, device, state, &mut cmd);
@@ -364,6 +365,7 @@ impl PendataApp {
         if self.attach_photo() {
             ctx.request_repaint();
         }
+        self.read_home(ctx);
         self.poll_gps(ctx);
         self.autosave(ctx);
     }
@@ -614,13 +616,50 @@ impl PendataApp {
     }
 
     fn home(&mut self) {
-        self.counts = self.device.as_ref().and_then(|d| d.counts().ok());
-        self.last_export = self
-            .device
-            .as_ref()
-            .and_then(|d| d.exports().ok())
-            .and_then(|e| e.into_iter().next());
+        self.home_stale = true;
         self.screen = Screen::Home;
+    }
+
+    /// Takes the home screen's figures when they are there (start of a frame).
+    fn poll_home(&mut self) {
+        if let Some(answer) = self.home_reader.as_ref().and_then(HomeReader::poll) {
+            self.home_reader = None;
+            self.take_home_facts(answer);
+        }
+    }
+
+    /// Starts reading the home screen's figures when home was opened (end of a frame: at once after the
+    /// tap that opened it).
+    fn read_home(&mut self, ctx: &egui::Context) {
+        if self.home_stale
+            && let Some(device) = &self.device
+        {
+            self.home_stale = false;
+            let ctx = ctx.clone();
+            self.home_reader = Some(HomeReader::start(device.clone(), move || {
+                ctx.request_repaint()
+            }));
+        }
+    }
+
+    fn take_home_facts(&mut self, answer: Result<HomeFacts, String>) {
+        match answer {
+            Ok(facts) => self.home_facts = Some(facts),
+            Err(e) => self.message = Some((e, true)),
+        }
+    }
+
+    /// Waits for the home screen's figures being read, and takes them (tests, benchmarks).
+    pub fn wait_home(&mut self) {
+        if let Some(reader) = self.home_reader.take() {
+            let answer = reader.wait();
+            self.take_home_facts(answer);
+        }
+    }
+
+    /// Whether the home screen's figures are being read.
+    pub fn is_home_pending(&self) -> bool {
+        self.home_stale || self.home_reader.is_some()
     }
 
     fn open(&mut self, id: Uuid, page: usize, member: Option<usize>) {
@@ -805,33 +844,29 @@ fn signin_ui(
     }
 }
 
-fn home_ui(
-    ui: &mut Ui,
-    lang: Lang,
-    counts: Option<&crate::store::Counts>,
-    last_export: Option<&crate::store::ExportLog>,
-    cmd: &mut Option<Command>,
-) {
+fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<Command>) {
     ui.heading(tr(lang, "home.title"));
-    if let Some(c) = counts {
-        ui.horizontal_wrapped(|ui| {
-            for (key, n) in [
-                ("status.draft", c.draft),
-                ("status.final", c.final_),
-                ("status.exported", c.exported),
-                ("status.accepted", c.accepted),
-                ("status.rejected", c.rejected),
-            ] {
-                ui.group(|ui| {
-                    ui.set_min_size([140.0, 70.0].into());
-                    ui.vertical(|ui| {
-                        ui.label(RichText::new(n.to_string()).size(28.0).strong());
-                        ui.label(tr(lang, key));
-                    });
+    // Until the first reading arrives the boxes stand with a dash, so nothing jumps when it does.
+    let count = |n: fn(&crate::store::Counts) -> usize| {
+        facts.map_or_else(|| "–".to_string(), |f| n(&f.counts).to_string())
+    };
+    ui.horizontal_wrapped(|ui| {
+        for (key, n) in [
+            ("status.draft", count(|c| c.draft)),
+            ("status.final", count(|c| c.final_)),
+            ("status.exported", count(|c| c.exported)),
+            ("status.accepted", count(|c| c.accepted)),
+            ("status.rejected", count(|c| c.rejected)),
+        ] {
+            ui.group(|ui| {
+                ui.set_min_size([140.0, 70.0].into());
+                ui.vertical(|ui| {
+                    ui.label(RichText::new(n).size(28.0).strong());
+                    ui.label(tr(lang, key));
                 });
-            }
-        });
-    }
+            });
+        }
+    });
     ui.add_space(20.0);
     if big_button(ui, tr(lang, "home.new_family")).clicked() {
         *cmd = Some(Command::NewFamily);
@@ -846,7 +881,8 @@ fn home_ui(
         *cmd = Some(Command::Receipts);
     }
     ui.add_space(10.0);
-    match last_export {
+    match facts.and_then(|f| f.last_export.as_ref()) {
+        _ if facts.is_none() => ui.label(""),
         Some(e) => ui.label(i18n::trf(
             lang,
             "home.last_export",
