@@ -274,6 +274,39 @@ fn a_missing_bundle_is_a_gap_until_it_arrives() {
 }
 
 #[test]
+fn a_reset_tablet_reusing_its_positions_is_reported_for_an_operator() {
+    let r = registry();
+    let mut t = tablet(6);
+    let mut rng = Rng::new(6);
+    finalize(&mut t, record(30), 1, valid_family(&mut rng));
+    finalize(&mut t, record(31), 1, valid_family(&mut rng));
+    r.import(&t.bundle(&r.recipients()).unwrap());
+    r.approve(&t);
+    assert_eq!(r.state(record(30)), Some(FamilyState::Accepted));
+
+    // The same tablet, wiped and set up again with its key: its sequence starts over with other families.
+    let mut reset = tablet(6);
+    finalize(&mut reset, record(40), 1, valid_family(&mut rng));
+    finalize(&mut reset, record(41), 1, valid_family(&mut rng));
+    finalize(&mut reset, record(42), 1, valid_family(&mut rng));
+    let outcome = r.import(&reset.bundle(&r.recipients()).unwrap());
+    let FileOutcome::Merged(entry) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (entry.merged.mismatched, entry.merged.accepted),
+        (2, 1),
+        "positions 1 and 2 differ from what was merged; position 3 is new"
+    );
+    assert!(
+        outcome.needs_operator(),
+        "differing copies of a position are for an operator"
+    );
+    assert!(r.reg.family(record(40)).unwrap().is_none(), "not stored");
+    assert_eq!(r.state(record(42)), Some(FamilyState::Accepted));
+}
+
+#[test]
 fn revoked_devices_and_borrowed_ids_are_refused() {
     let r = registry();
     let mut t = tablet(4);

@@ -54,7 +54,9 @@ impl FileOutcome {
     /// Whether an operator has something to do about this file.
     pub fn needs_operator(&self) -> bool {
         match self {
-            FileOutcome::Merged(b) => b.merged.quarantined > 0 || b.merged.conflicts > 0,
+            FileOutcome::Merged(b) => {
+                b.merged.quarantined > 0 || b.merged.conflicts > 0 || b.merged.mismatched > 0
+            }
             FileOutcome::AlreadyImported { .. } => false,
             FileOutcome::Held { .. } | FileOutcome::Refused { .. } => true,
         }
