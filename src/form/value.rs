@@ -81,7 +81,7 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::Num(n) => format_num(*n),
             Value::Str(s) => s.clone(),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::Date(d) => iso_date(*d),
             Value::Multi(m) => m.join(" "),
             Value::Gps(g) => match g.accuracy_m {
                 Some(a) => format!("{} {} 0 {}", g.lat, g.lon, a),
@@ -103,7 +103,7 @@ impl Value {
                 }
             }
             Value::Str(s) => Json::String(s.clone()),
-            Value::Date(d) => Json::String(d.format("%Y-%m-%d").to_string()),
+            Value::Date(d) => Json::String(iso_date(*d)),
             Value::Multi(m) => Json::Array(m.iter().cloned().map(Json::String).collect()),
             Value::Gps(g) => {
                 let mut o = serde_json::Map::new();
@@ -129,11 +129,25 @@ pub fn format_num(n: f64) -> String {
 }
 
 /// Parses `YYYY-MM-DD` strictly.
+/// A date answer: exactly `YYYY-MM-DD` (what the date picker writes), a real day of the calendar.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    if s.len() != 10 {
+    let b: &[u8; 10] = s.as_bytes().try_into().ok()?;
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
+}
+
+/// `YYYY-MM-DD` (chrono's `format` parses its pattern on every call; dates are formatted per answer).
+pub fn iso_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
 /// Why a JSON answer does not fit its field's kind.
@@ -300,5 +314,37 @@ mod tests {
         let d = Value::Date(NaiveDate::from_ymd_opt(1970, 1, 11).unwrap());
         assert_eq!(d.to_num(), 10.0);
         assert_eq!(Value::Num(10.0).to_date(), d.to_date());
+        assert_eq!(d.to_text(), "1970-01-11");
+        assert_eq!(d.to_json(), json!("1970-01-11"));
+    }
+
+    #[test]
+    fn dates_are_exactly_year_month_day() {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(parse_date("2026-11-30"), ymd(2026, 11, 30));
+        assert_eq!(parse_date("0999-01-01"), ymd(999, 1, 1));
+        for bad in [
+            "2026-11-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-301",
+            "2026/11/30",
+            "20261130xx",
+            "+026-11-30",
+            "2026-11-3 ",
+            " 026-11-30",
+            "2026-11-30 ",
+            "２０２６-11-30",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
+        for d in [ymd(2026, 2, 3), ymd(1, 12, 31), ymd(9999, 1, 1)]
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(parse_date(&iso_date(d)), Some(d));
+            assert_eq!(iso_date(d), d.format("%Y-%m-%d").to_string());
+        }
     }
 }

@@ -74,8 +74,8 @@ pub struct Opened {
 /// validation verdict and the summary of its answers. The parsed answers are dropped where they were
 /// parsed.
 pub(crate) struct Slim {
-    raw: Vec<u8>,
-    /// The line as stored: zstd-compressed (see `db::REVISIONS`).
+    /// The line as stored: zstd-compressed (see `db::REVISIONS`). The line itself is not kept: only a
+    /// position the registry already holds in other bytes needs it (unpacked then).
     stored: Vec<u8>,
     record: Uuid,
     number: u32,
@@ -504,8 +504,12 @@ impl Registry {
             for rev in &b.revisions {
                 let key = (device, rev.seq);
                 if let Some(old) = revisions.get(key).map_err(db_err)? {
+                    // The same bytes, or the same line compressed otherwise (an older level).
                     let same = old.value() == rev.stored.as_slice()
-                        || unpack(old.value()).is_ok_and(|o| o == rev.raw);
+                        || matches!(
+                            (unpack(old.value()), unpack(&rev.stored)),
+                            (Ok(o), Ok(n)) if o == n
+                        );
                     if same {
                         counts.duplicates += 1;
                     } else {
@@ -649,7 +653,6 @@ fn open_bundle(
     let verified = read::read(bytes, std::slice::from_ref(identity), |item| {
         match item {
             Item::Revision { raw, revision } => revisions.push(Slim {
-                raw: raw.to_vec(),
                 stored: pack(&mut z, raw)?,
                 record: revision.record,
                 number: revision.number,
