@@ -2,7 +2,8 @@
 # Builds the Debian package of Pendata: dist/pendata_<version>-1_<arch>.deb.
 #   bash packaging/build-deb.sh                    # x86-64 (amd64)
 #   bash packaging/build-deb.sh --target aarch64   # arm64 tablets, cross-compiled with Debian's gcc-aarch64-linux-gnu
-#   bash packaging/build-deb.sh --profile NAME     # another cargo profile than `release`
+#   bash packaging/build-deb.sh --profile office   # the provincial office's build, for speed: dist/office/
+#   bash packaging/build-deb.sh --profile NAME     # another cargo profile than `release`: dist/NAME/
 # Installs what it needs first (apt packages, the rustup target, cargo-deb). Honours CARGO_TARGET_DIR.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -48,12 +49,16 @@ else
   out="$TARGET_DIR/$triple/$profile"
   target_args=(--target "$triple")
 fi
-mkdir -p "$out" "$DIST"
+# The tablets' package goes to dist/; a build with another profile (the office's) to dist/PROFILE/, so the
+# two packages of one version never overwrite each other.
+dist="$DIST"
+[ "$profile" = release ] || dist="$DIST/$profile"
+mkdir -p "$out" "$dist"
 python3 "$ROOT/packaging/third-party.py" --target "$triple" >"$out/THIRD-PARTY-LICENSES.txt"
 
 echo "== cargo deb ${target_args[*]} --profile $profile"
 start=$(date +%s)
-deb=$(cd "$ROOT" && cargo deb --locked "${target_args[@]}" --profile "$profile" --no-strip --output "$DIST/" | tail -n 1)
+deb=$(cd "$ROOT" && cargo deb --locked "${target_args[@]}" --profile "$profile" --no-strip --output "$dist/" | tail -n 1)
 echo "== built $deb in $(( $(date +%s) - start )) s"
 ls -l "$out/pendata" "$deb"
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
