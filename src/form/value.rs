@@ -128,7 +128,6 @@ pub fn format_num(n: f64) -> String {
     }
 }
 
-/// Parses `YYYY-MM-DD` strictly.
 /// A date answer: exactly `YYYY-MM-DD` (what the date picker writes), a real day of the calendar.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let b: &[u8; 10] = s.as_bytes().try_into().ok()?;

@@ -645,7 +645,7 @@ impl PendataApp {
     fn take_home_facts(&mut self, answer: Result<HomeFacts, String>) {
         match answer {
             Ok(facts) => self.home_facts = Some(facts),
-            Err(e) => self.message = Some((e, true)),
+            Err(e) => self.message = Some((format!("{}: {e}", self.t("error.prefix")), true)),
         }
     }
 
