@@ -621,7 +621,66 @@ fn many_devices_many_bundles_in_shuffled_order_with_repeats_end_in_the_same_stat
         order.extend(extra);
         let other = registry_with_same_keys(&bundles, &order);
         assert_eq!(picture(&other), expected, "order {order:?}");
+        // The same files in one `registry import` (one transaction for them all, or one per file): a
+        // file repeated within the import is recognised as merged, and every outcome is reported
+        // once, in order.
+        let one = one_import(&bundles, &order, &tablets, round % 2 == 1);
+        assert_eq!(picture(&one), expected, "one import, order {order:?}");
     }
+}
+
+/// All `order`'s bundles in one `import_files` call, as files (repeats under other names), the tablets
+/// enrolled before.
+/// `save_every_file`: a transaction per file instead of one for them all.
+fn one_import(
+    bundles: &[Vec<u8>],
+    order: &[usize],
+    tablets: &[SynthTablet],
+    save_every_file: bool,
+) -> Reg {
+    let mut r = registry_with_same_keys(&[], &[]);
+    if save_every_file {
+        r.reg.save_every = std::time::Duration::ZERO;
+    }
+    for t in tablets {
+        let key = pendata::bundle::hex(t.key.verifying_key().as_bytes());
+        r.reg.enrol(t.id, &t.name, &key, now()).unwrap();
+    }
+    let dir = r._tmp.path().join("stick");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<PathBuf> = order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let f = dir.join(format!("{k:03}-{i}.age"));
+            std::fs::write(&f, &bundles[i]).unwrap();
+            f
+        })
+        .collect();
+    let mut told = Vec::new();
+    let outcomes = r
+        .reg
+        .import_files(&files, now(), |i, f, o| {
+            assert_eq!(f, files[i].as_path());
+            told.push((i, o.clone()));
+        })
+        .unwrap();
+    assert_eq!(outcomes.len(), files.len());
+    assert_eq!(
+        told.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..files.len()).collect::<Vec<_>>(),
+        "each file told once, in order"
+    );
+    let mut first = BTreeSet::new();
+    for (k, (&i, o)) in order.iter().zip(&outcomes).enumerate() {
+        assert_eq!(&told[k].1, o);
+        if first.insert(i) {
+            assert!(matches!(o, FileOutcome::Merged(_)), "{k}: {o:?}");
+        } else {
+            assert!(matches!(o, FileOutcome::AlreadyImported { .. }), "{k}: {o:?}");
+        }
+    }
+    r
 }
 
 /// Bundles are encrypted to one registry's key; the shuffled imports need registries that share it.

@@ -481,22 +481,12 @@ impl Db {
         Ok(())
     }
 
-    /// Reads one JSON document.
-    /// Begins a write transaction; `durable: false` commits it without waiting for the disk (an import
-    /// of many bundles makes its progress durable every few seconds and at its end, see `flush`).
-    pub(crate) fn begin_write(&self, durable: bool) -> DbResult<redb::WriteTransaction> {
-        let mut txn = self.db.begin_write()?;
-        if !durable {
-            txn.set_durability(redb::Durability::None)?;
-        }
-        Ok(txn)
+    /// Begins a write transaction (committed durably).
+    pub(crate) fn begin_write(&self) -> DbResult<redb::WriteTransaction> {
+        Ok(self.db.begin_write()?)
     }
 
-    /// Makes every earlier commit durable: an empty transaction committed with immediate durability.
-    pub fn flush(&self) -> DbResult<()> {
-        self.db.begin_write()?.commit()?;
-        Ok(())
-    }
+    /// Reads one JSON document.
 
     pub fn get_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -9,7 +9,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
-use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableMultimapTable, ReadableTable, TableHandle, WriteTransaction,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -31,6 +33,9 @@ pub struct Registry {
     pub keys: RegistryKeys,
     pub db: Db,
     pub catalog: &'static Catalog,
+    /// How long an import of many files merges into one write transaction before it commits it
+    /// durably and reports the files in it ([`SAVE_EVERY`]; zero: after every file).
+    pub save_every: std::time::Duration,
 }
 
 /// What happened to one bundle file.
@@ -133,9 +138,8 @@ pub struct Prepared {
     bytes: Vec<u8>,
     name: String,
     sha: String,
+    /// `Err` also for a file merged before (looked up again when it is merged).
     opened: Result<Opened, BundleError>,
-    /// The same file was merged before (checked again at commit).
-    known_file: bool,
 }
 
 fn db_err(e: impl Into<DbError>) -> RegistryError {
@@ -195,6 +199,7 @@ impl Registry {
             keys,
             db,
             catalog,
+            save_every: SAVE_EVERY,
         })
     }
 
@@ -247,30 +252,38 @@ impl Registry {
             }
             let mut out = Vec::with_capacity(files.len());
             let mut merged = || -> Result<()> {
-                let mut last_flush = std::time::Instant::now();
-                for (i, f) in files.iter().enumerate() {
+                // One write transaction for every bundle merged within a few seconds, committed
+                // durably; outcomes are reported once they are on disk.
+                let mut batch = Some(Batch::begin(&self.db)?);
+                for i in 0..files.len() {
                     let rx = receivers
                         .get(i % readers)
                         .ok_or_else(|| RegistryError::Invalid("no reader".into()))?;
                     let prepared = rx.recv().map_err(|_| {
                         RegistryError::Invalid("a reading thread stopped early".into())
                     })??;
-                    let durable = last_flush.elapsed() >= FLUSH_EVERY;
-                    let outcome = self.commit_with(prepared, now, durable)?;
-                    if durable {
-                        last_flush = std::time::Instant::now();
+                    // (redb has one write transaction at a time: the next begins after a commit.)
+                    let mut open = match batch.take() {
+                        Some(b) => b,
+                        None => Batch::begin(&self.db)?,
+                    };
+                    let outcome = self.commit_in(&open.txn, prepared, now)?;
+                    open.done.push((i, outcome));
+                    if open.started.elapsed() >= self.save_every {
+                        report(open.commit()?, files, &mut out, &mut each);
+                    } else {
+                        batch = Some(open);
                     }
-                    each(i, f, &outcome);
-                    out.push(outcome);
+                }
+                if let Some(open) = batch {
+                    report(open.commit()?, files, &mut out, &mut each);
                 }
                 Ok(())
             };
             let result = merged();
             // Ends the readers early when the loop stopped on an error.
             drop(receivers);
-            // Whatever was merged is made durable, also when the loop stopped on an error.
-            let flushed = self.db.flush().map_err(RegistryError::Db);
-            result.and(flushed).map(|()| out)
+            result.map(|()| out)
         })
     }
 
@@ -284,7 +297,6 @@ impl Registry {
                 name: name.to_string(),
                 sha,
                 opened: Err(BundleError::invalid("imported before")),
-                known_file: true,
             });
         }
         let opened = open_bundle(&bytes, &self.keys.identity, self.catalog);
@@ -293,26 +305,27 @@ impl Registry {
             name: name.to_string(),
             sha,
             opened,
-            known_file: false,
         })
     }
 
     /// The writing part of an import: hold, refuse or merge a prepared bundle, durably.
     pub fn commit(&self, p: Prepared, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
-        self.commit_with(p, now, true)
+        let batch = Batch::begin(&self.db)?;
+        let outcome = self.commit_in(&batch.txn, p, now)?;
+        batch.txn.commit().map_err(db_err)?;
+        Ok(outcome)
     }
 
-    /// [`Registry::commit`], made durable at once or by a later flush. A merge that is lost to a power
-    /// cut before that is simply merged again when the file is imported again (imports are idempotent).
-    fn commit_with(
+    /// [`Registry::commit`] inside a write transaction that may hold other bundles too: everything it
+    /// reads (files and bundles merged, devices) is read in that transaction, so a bundle repeated
+    /// within one import is recognised. Nothing is durable before the transaction commits.
+    fn commit_in(
         &self,
+        txn: &WriteTransaction,
         p: Prepared,
         now: DateTime<FixedOffset>,
-        durable: bool,
     ) -> Result<FileOutcome> {
-        if p.known_file
-            && let Some(b) = self.bundle_by_file(&p.sha)?
-        {
+        if let Some(b) = bundle_by_file_in(txn, &p.sha)? {
             return Ok(FileOutcome::AlreadyImported { bundle: b });
         }
         let opened = match p.opened {
@@ -324,17 +337,10 @@ impl Registry {
             }
         };
         let m = &opened.verified.manifest;
-        if let Some(b) = self
-            .db
-            .get_json::<BundleEntry>(BUNDLES, m.bundle_id.as_u128())
-            .map_err(RegistryError::Db)?
-        {
+        if let Some(b) = get_json_in::<BundleEntry>(txn, BUNDLES, m.bundle_id.as_u128())? {
             return Ok(FileOutcome::AlreadyImported { bundle: b });
         }
-        let device = self
-            .db
-            .get_json::<DeviceEntry>(DEVICES, m.device.id.as_u128())
-            .map_err(RegistryError::Db)?;
+        let device = get_json_in::<DeviceEntry>(txn, DEVICES, m.device.id.as_u128())?;
         match device {
             Some(d) if d.public_key != m.device.public_key => Ok(FileOutcome::Refused {
                 reason: format!(
@@ -351,11 +357,10 @@ impl Registry {
                 ),
             }),
             Some(d) if d.state == DeviceState::Approved => {
-                let entry = self.merge(&opened, &p.sha, &p.name, now, durable)?;
+                let entry = self.merge(txn, &opened, &p.sha, &p.name, now)?;
                 Ok(FileOutcome::Merged(entry))
             }
-            // Held bundles are few, and their files are written durably anyway: held durably at once.
-            other => self.hold(&p.bytes, &opened, &p.sha, &p.name, other, now),
+            other => self.hold(txn, &p.bytes, &opened, &p.sha, &p.name, other, now),
         }
     }
 
@@ -415,10 +420,12 @@ impl Registry {
         }
     }
 
-    /// Keeps a bundle of an unknown or pending device aside (a copy under `pending/`), registering the
-    /// device as pending.
+    /// Keeps a bundle of an unknown or pending device aside (a copy under `pending/`, written durably
+    /// first), registering the device as pending.
+    #[allow(clippy::too_many_arguments)]
     fn hold(
         &self,
+        txn: &WriteTransaction,
         bytes: &[u8],
         opened: &Opened,
         sha: &str,
@@ -427,11 +434,8 @@ impl Registry {
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
         let m = &opened.verified.manifest;
-        let already_held = self
-            .db
-            .get_json::<PendingBundle>(PENDING, m.bundle_id.as_u128())
-            .map_err(RegistryError::Db)?
-            .is_some();
+        let already_held =
+            get_json_in::<PendingBundle>(txn, PENDING, m.bundle_id.as_u128())?.is_some();
         let device = known.unwrap_or_else(|| DeviceEntry {
             id: m.device.id,
             name: m.device.name.clone(),
@@ -466,36 +470,31 @@ impl Registry {
             sequence: m.sequence,
             received_at: now,
         };
-        let txn = self.db.begin_write(true).map_err(RegistryError::Db)?;
-        {
-            let mut devices = txn.open_table(DEVICES).map_err(db_err)?;
-            devices
-                .insert(device.id.as_u128(), encode(&device)?.as_slice())
-                .map_err(db_err)?;
-            let mut p = txn.open_table(PENDING).map_err(db_err)?;
-            p.insert(m.bundle_id.as_u128(), encode(&pending)?.as_slice())
-                .map_err(db_err)?;
-        }
-        txn.commit().map_err(db_err)?;
+        let mut devices = txn.open_table(DEVICES).map_err(db_err)?;
+        devices
+            .insert(device.id.as_u128(), encode(&device)?.as_slice())
+            .map_err(db_err)?;
+        let mut p = txn.open_table(PENDING).map_err(db_err)?;
+        p.insert(m.bundle_id.as_u128(), encode(&pending)?.as_slice())
+            .map_err(db_err)?;
         Ok(FileOutcome::Held {
             device,
             already_held,
         })
     }
 
-    /// Merges a verified bundle of an approved device in one transaction.
+    /// Merges a verified bundle of an approved device in `txn`.
     fn merge(
         &self,
+        txn: &WriteTransaction,
         b: &Opened,
         sha: &str,
         name: &str,
         now: DateTime<FixedOffset>,
-        durable: bool,
     ) -> Result<BundleEntry> {
         let m = &b.verified.manifest;
         let device = m.device.id.as_u128();
         let mut counts = MergeCounts::default();
-        let txn = self.db.begin_write(durable).map_err(RegistryError::Db)?;
         let mut touched: BTreeSet<u128> = BTreeSet::new();
         {
             let mut revisions = txn.open_table(REVISIONS).map_err(db_err)?;
@@ -503,11 +502,16 @@ impl Registry {
             let mut quarantine = txn.open_table(QUARANTINE).map_err(db_err)?;
             for rev in &b.revisions {
                 let key = (device, rev.seq);
-                if let Some(old) = revisions.get(key).map_err(db_err)? {
+                // Inserted at once (one look-up instead of two); a position held before is put back.
+                let old = revisions
+                    .insert(key, rev.stored.as_slice())
+                    .map_err(db_err)?
+                    .map(|old| old.value().to_vec());
+                if let Some(old) = old {
                     // The same bytes, or the same line compressed otherwise (an older level).
-                    let same = old.value() == rev.stored.as_slice()
+                    let same = old == rev.stored
                         || matches!(
-                            (unpack(old.value()), unpack(&rev.stored)),
+                            (unpack(&old), unpack(&rev.stored)),
                             (Ok(o), Ok(n)) if o == n
                         );
                     if same {
@@ -515,11 +519,9 @@ impl Registry {
                     } else {
                         counts.mismatched += 1;
                     }
+                    revisions.insert(key, old.as_slice()).map_err(db_err)?;
                     continue;
                 }
-                revisions
-                    .insert(key, rev.stored.as_slice())
-                    .map_err(db_err)?;
                 if rev.action == Action::Corrected {
                     counts.accepted += 1;
                     continue;
@@ -560,13 +562,13 @@ impl Registry {
                 }
             }
         }
-        add_coverage(&txn, device, m.sequence)?;
+        add_coverage(txn, device, m.sequence)?;
         let fresh = b
             .revisions
             .iter()
             .map(|r| ((device, r.seq), &r.summary))
             .collect();
-        let mut merge = Merge::new(&txn, self.catalog, now, fresh)?;
+        let mut merge = Merge::new(txn, self.catalog, now, fresh)?;
         for r in &touched {
             merge.recompute(*r)?;
         }
@@ -592,16 +594,81 @@ impl Registry {
             let mut hashes = txn.open_table(FILE_HASHES).map_err(db_err)?;
             hashes.insert(sha, m.bundle_id.as_u128()).map_err(db_err)?;
         }
-        txn.commit().map_err(db_err)?;
         Ok(entry)
     }
 }
 
 pub const PENDING_DIR: &str = "pending";
 
-/// How often a long import makes what it merged durable (and at its end): syncing every bundle's
-/// transaction to disk cost more than merging it.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a long import merges into one write transaction before it commits it durably (and at its
+/// end): syncing every bundle's transaction to disk cost more than merging it, and B-tree pages changed
+/// by many bundles in one transaction are copied once instead of once per bundle.
+pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A write transaction over the bundles merged since the last save, with their outcomes, which are
+/// reported only once it is committed.
+struct Batch {
+    txn: WriteTransaction,
+    started: std::time::Instant,
+    done: Vec<(usize, FileOutcome)>,
+}
+
+impl Batch {
+    fn begin(db: &Db) -> Result<Batch> {
+        Ok(Batch {
+            txn: db.begin_write().map_err(RegistryError::Db)?,
+            started: std::time::Instant::now(),
+            done: Vec::new(),
+        })
+    }
+
+    /// Commits durably; the outcomes are now true on disk.
+    fn commit(self) -> Result<Vec<(usize, FileOutcome)>> {
+        self.txn.commit().map_err(db_err)?;
+        Ok(self.done)
+    }
+}
+
+/// Tells `each` about outcomes that are saved, and keeps them.
+fn report(
+    saved: Vec<(usize, FileOutcome)>,
+    files: &[PathBuf],
+    out: &mut Vec<FileOutcome>,
+    each: &mut impl FnMut(usize, &Path, &FileOutcome),
+) {
+    for (i, outcome) in saved {
+        if let Some(f) = files.get(i) {
+            each(i, f, &outcome);
+        }
+        out.push(outcome);
+    }
+}
+
+/// The bundle merged from a file with this SHA-256, read in `txn`.
+fn bundle_by_file_in(txn: &WriteTransaction, sha: &str) -> Result<Option<BundleEntry>> {
+    let id = {
+        let t = txn.open_table(FILE_HASHES).map_err(db_err)?;
+        t.get(sha).map_err(db_err)?.map(|v| v.value())
+    };
+    match id {
+        Some(id) => get_json_in(txn, BUNDLES, id),
+        None => Ok(None),
+    }
+}
+
+/// One JSON document of a table keyed by id, read in `txn`.
+fn get_json_in<T: serde::de::DeserializeOwned>(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<u128, &[u8]>,
+    key: u128,
+) -> Result<Option<T>> {
+    let t = txn.open_table(table).map_err(db_err)?;
+    let v = t.get(key).map_err(db_err)?;
+    match v {
+        Some(v) => Ok(Some(decode(v.value(), table.name()).map_err(db_err)?)),
+        None => Ok(None),
+    }
+}
 
 /// zstd's fast level for stored revision lines: a 3.8 kB line becomes about 40 % of it, at twice the
 /// speed of level 1 (which makes it about a third). Compressing was a tenth of an import's CPU time.
