@@ -37,8 +37,9 @@ pub const FILE_HASHES: TableDefinition<&str, u128> = TableDefinition::new("file_
 pub const PENDING: TableDefinition<u128, &[u8]> = TableDefinition::new("pending");
 /// (device, first position) → last position: the parts of each device's change sequence received.
 pub const COVERAGE: TableDefinition<(u128, u64), u64> = TableDefinition::new("coverage");
-/// (device, sequence position) → the revision's exact JSON line from the bundle, zstd-compressed (a fast
-/// level; `zstd -d` gives the line back byte for byte).
+/// (device, sequence position) → the revision's exact JSON line from the bundle, zstd-compressed with the
+/// line dictionary its frame names (`zstd -d -D schemas/dict/registry-lines-1.zdict` gives the line back
+/// byte for byte; lines stored before 2026-11-30 have no dictionary: `zstd -d`).
 pub const REVISIONS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("revisions");
 /// (record, device, revision number) → (sequence position, device time in ms, candidate): the final
 /// revisions received. A candidate passed validation (or was released) and was not overruled.
