@@ -4,8 +4,9 @@
 //! its peak resident memory is the import's own. Sizes run side by side in one run: the cost per family
 //! shows whether the import stays linear.
 //!
-//! Run: `cargo bench --profile bench-office --bench registry` for the office's build (opt-level 3, as the
-//! registry ships; plain `cargo bench` measures the tablets' opt-level "s"), 100,000 and 1,000,000 families;
+//! Run: `cargo bench --profile office --bench registry` for the office's build exactly as the registry
+//! ships (opt-level 3, whole-program LTO; plain `cargo bench` measures the tablets' opt-level "s" with
+//! the bench profile's quicker thin LTO), 100,000 and 1,000,000 families;
 //! `PENDATA_BENCH_FAMILIES=20000,100000` for a quicker run, `PENDATA_BENCH_SPLIT=1` to time preparing and
 //! merging apart on one thread. Bundles are made once per size and kept under target/ for the next run.
 

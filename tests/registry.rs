@@ -677,7 +677,10 @@ fn one_import(
         if first.insert(i) {
             assert!(matches!(o, FileOutcome::Merged(_)), "{k}: {o:?}");
         } else {
-            assert!(matches!(o, FileOutcome::AlreadyImported { .. }), "{k}: {o:?}");
+            assert!(
+                matches!(o, FileOutcome::AlreadyImported { .. }),
+                "{k}: {o:?}"
+            );
         }
     }
     r

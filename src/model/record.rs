@@ -220,7 +220,10 @@ mod tests {
         // Not an object: refused, as serde_json refuses it.
         for doc in ["[]", "\"x\"", "1", "null"] {
             let (fast, plain) = both(doc);
-            assert!(fast.is_err() && plain.is_err(), "{doc}: {fast:?} / {plain:?}");
+            assert!(
+                fast.is_err() && plain.is_err(),
+                "{doc}: {fast:?} / {plain:?}"
+            );
         }
         // Duplicate keys: the last one counts, as with serde_json.
         let (fast, _) = both(r#"{"a":1,"a":2}"#);
@@ -258,9 +261,9 @@ mod tests {
         match v {
             Value::Array(items)
                 if !items.is_empty()
-                    && items.iter().all(|i| {
-                        matches!(i, Value::Array(p) if p.len() == 2 && p[0].is_string())
-                    }) =>
+                    && items.iter().all(
+                        |i| matches!(i, Value::Array(p) if p.len() == 2 && p[0].is_string()),
+                    ) =>
             {
                 let entries: Vec<String> = items
                     .iter()
@@ -395,7 +398,8 @@ pub mod answers {
             Ok(Value::Array(out))
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            let mut entries: Vec<(String, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+            let mut entries: Vec<(String, Value)> =
+                Vec::with_capacity(map.size_hint().unwrap_or(16));
             while let Some(k) = map.next_key::<String>()? {
                 let v = map.next_value_seed(FastValue)?;
                 entries.push((k, v));

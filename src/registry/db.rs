@@ -488,7 +488,6 @@ impl Db {
     }
 
     /// Reads one JSON document.
-
     pub fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         table: TableDefinition<u128, &[u8]>,

@@ -9,9 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
-use redb::{
-    ReadableDatabase, ReadableMultimapTable, ReadableTable, TableHandle, WriteTransaction,
-};
+use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable, TableHandle, WriteTransaction};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -1396,7 +1394,10 @@ mod tests {
         assert_eq!(stored[at], 1);
         stored[at] = 9;
         let e = unpack(&stored).unwrap_err().to_string();
-        assert!(e.contains("line dictionary 9") && e.contains("update pendata"), "{e}");
+        assert!(
+            e.contains("line dictionary 9") && e.contains("update pendata"),
+            "{e}"
+        );
         assert!(unpack(b"not zstd").is_err());
     }
 }
