@@ -813,3 +813,45 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
         "the old index is gone"
     );
 }
+
+#[test]
+fn a_file_that_cannot_be_read_stops_the_import_and_keeps_what_was_merged_before_it() {
+    // A stick pulled out halfway: the bundles read before the failure are merged and saved (they
+    // share one transaction with it), told as merged, and recognised when the import is run again.
+    let r = registry();
+    let mut rng = Rng::new(11);
+    let mut t = tablet(70);
+    let key = pendata::bundle::hex(t.key.verifying_key().as_bytes());
+    r.reg.enrol(t.id, &t.name, &key, now()).unwrap();
+    let dir = r._tmp.path().join("stick");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for b in 0..3u128 {
+        finalize(&mut t, record(700 + b), 1, valid_family(&mut rng));
+        let f = dir.join(format!("{b}.age"));
+        std::fs::write(&f, t.bundle(&r.recipients()).unwrap()).unwrap();
+        files.push(f);
+    }
+    let mut with_gap = files.clone();
+    with_gap.insert(2, dir.join("pulled-out.age"));
+    let mut told = Vec::new();
+    let e = r
+        .reg
+        .import_files(&with_gap, now(), |i, _, o| told.push((i, o.clone())))
+        .unwrap_err();
+    assert!(e.to_string().contains("pulled-out.age"), "{e}");
+    assert_eq!(told.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(
+        told.iter()
+            .all(|(_, o)| matches!(o, FileOutcome::Merged(_)))
+    );
+    assert_eq!(r.state(record(700)), Some(FamilyState::Accepted));
+    assert_eq!(r.state(record(701)), Some(FamilyState::Accepted));
+    assert_eq!(r.state(record(702)), None);
+    // Run again without the missing file: the first two are known, the third is merged.
+    let again = r.reg.import_files(&files, now(), |_, _, _| {}).unwrap();
+    assert!(matches!(again[0], FileOutcome::AlreadyImported { .. }));
+    assert!(matches!(again[1], FileOutcome::AlreadyImported { .. }));
+    assert!(matches!(again[2], FileOutcome::Merged(_)));
+    assert_eq!(r.state(record(702)), Some(FamilyState::Accepted));
+}

@@ -254,18 +254,43 @@ impl Registry {
                 // durably; outcomes are reported once they are on disk.
                 let mut batch = Some(Batch::begin(&self.db)?);
                 for i in 0..files.len() {
-                    let rx = receivers
+                    let prepared = receivers
                         .get(i % readers)
-                        .ok_or_else(|| RegistryError::Invalid("no reader".into()))?;
-                    let prepared = rx.recv().map_err(|_| {
-                        RegistryError::Invalid("a reading thread stopped early".into())
-                    })??;
+                        .ok_or_else(|| RegistryError::Invalid("no reader".into()))
+                        .and_then(|rx| {
+                            rx.recv().map_err(|_| {
+                                RegistryError::Invalid("a reading thread stopped early".into())
+                            })
+                        })
+                        .and_then(|p| p);
+                    let prepared = match prepared {
+                        Ok(p) => p,
+                        Err(e) => {
+                            // A file that cannot be read (a stick pulled out) wrote nothing: what was
+                            // merged before it is saved, then the import stops.
+                            if let Some(open) = batch.take() {
+                                report(open.commit()?, files, &mut out, &mut each);
+                            }
+                            return Err(e);
+                        }
+                    };
                     // (redb has one write transaction at a time: the next begins after a commit.)
                     let mut open = match batch.take() {
                         Some(b) => b,
                         None => Batch::begin(&self.db)?,
                     };
-                    let outcome = self.commit_in(&open.txn, prepared, now)?;
+                    let outcome = match self.commit_in(&open.txn, prepared, now) {
+                        Ok(o) => o,
+                        // A failed merge may have written part of a bundle: the transaction is
+                        // dropped, with the bundles merged in it since the last save.
+                        Err(e) if open.done.is_empty() => return Err(e),
+                        Err(e) => {
+                            return Err(RegistryError::Unsaved {
+                                source: Box::new(e),
+                                unsaved: open.done.len(),
+                            });
+                        }
+                    };
                     open.done.push((i, outcome));
                     if open.started.elapsed() >= self.save_every {
                         report(open.commit()?, files, &mut out, &mut each);

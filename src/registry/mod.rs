@@ -44,6 +44,15 @@ pub enum RegistryError {
     Db(#[from] db::DbError),
     #[error("{0}")]
     Invalid(String),
+    /// A merge failed partway through an import: the bundles merged since its last save were dropped
+    /// with the failed one (nothing else was changed).
+    #[error(
+        "{source} — the import stopped; the {unsaved} file(s) merged since its last save were not kept: run the same import again (files already saved are recognised)"
+    )]
+    Unsaved {
+        source: Box<RegistryError>,
+        unsaved: usize,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
