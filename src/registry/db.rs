@@ -139,6 +139,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> DbRes
     serde_json::from_slice(bytes).map_err(|e| DbError::Storage(format!("unreadable {what}: {e}")))
 }
 
+/// The JSON document under `key` in an open table, of a read or a write transaction.
+pub fn doc<T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<u128, &'static [u8]>,
+    key: u128,
+    what: &str,
+) -> DbResult<Option<T>> {
+    match t.get(key)? {
+        Some(v) => Ok(Some(decode(v.value(), what)?)),
+        None => Ok(None),
+    }
+}
+
 pub fn encode<T: Serialize>(v: &T) -> DbResult<Vec<u8>> {
     Ok(serde_json::to_vec(v)?)
 }
@@ -495,10 +507,7 @@ impl Db {
     ) -> DbResult<Option<T>> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(table)?;
-        match t.get(key)? {
-            Some(v) => Ok(Some(decode(v.value(), table.name())?)),
-            None => Ok(None),
-        }
+        doc(&t, key, table.name())
     }
 
     /// Every document of a table keyed by id, in key order.

@@ -314,7 +314,7 @@ impl Registry {
     /// final revision. Nothing is written.
     pub fn prepare(&self, bytes: Vec<u8>, name: &str) -> Result<Prepared> {
         let sha = hex(&Sha256::digest(&bytes));
-        if self.bundle_by_file(&sha)?.is_some() {
+        if self.file_known(&sha)? {
             return Ok(Prepared {
                 bytes,
                 name: name.to_string(),
@@ -428,19 +428,11 @@ impl Registry {
         Ok(d)
     }
 
-    fn bundle_by_file(&self, sha: &str) -> Result<Option<BundleEntry>> {
-        let id = {
-            let txn = self.db.db.begin_read().map_err(db_err)?;
-            let t = txn.open_table(FILE_HASHES).map_err(db_err)?;
-            t.get(sha).map_err(db_err)?.map(|v| v.value())
-        };
-        match id {
-            Some(id) => self
-                .db
-                .get_json::<BundleEntry>(BUNDLES, id)
-                .map_err(RegistryError::Db),
-            None => Ok(None),
-        }
+    /// Whether a file with this SHA-256 was merged (as far as committed transactions tell).
+    fn file_known(&self, sha: &str) -> Result<bool> {
+        let txn = self.db.db.begin_read().map_err(db_err)?;
+        let t = txn.open_table(FILE_HASHES).map_err(db_err)?;
+        Ok(t.get(sha).map_err(db_err)?.is_some())
     }
 
     /// Keeps a bundle of an unknown or pending device aside (a copy under `pending/`, written durably
@@ -690,11 +682,7 @@ fn get_json_in<T: serde::de::DeserializeOwned>(
     key: u128,
 ) -> Result<Option<T>> {
     let t = txn.open_table(table).map_err(db_err)?;
-    let v = t.get(key).map_err(db_err)?;
-    match v {
-        Some(v) => Ok(Some(decode(v.value(), table.name()).map_err(db_err)?)),
-        None => Ok(None),
-    }
+    doc(&t, key, table.name()).map_err(db_err)
 }
 
 /// The zstd dictionary stored revision lines are compressed with (`schemas/dict/`, trained on the
