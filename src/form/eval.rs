@@ -156,27 +156,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Evaluates an expression only for its truth (relevance, requirements, constraints, checks): `and`,
+    /// `or`, `not()` and comparisons answer with a bool instead of making a value on the way. Always
+    /// `self.eval(e).truthy()`.
+    fn truth(&self, e: &'a CExpr) -> bool {
+        match e {
+            CExpr::Bin(BinOp::And, a, b) => self.truth(a) && self.truth(b),
+            CExpr::Bin(BinOp::Or, a, b) => self.truth(a) || self.truth(b),
+            CExpr::Bin(
+                op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge),
+                a,
+                b,
+            ) => compare(*op, &self.eval(a), &self.eval(b)),
+            CExpr::Call(Func::Not, args) => !args.first().is_some_and(|a| self.truth(a)),
+            CExpr::Field(id) => self.field(*id).truthy(),
+            other => self.eval(other).truthy(),
+        }
+    }
+
     fn binary(&self, op: BinOp, a: &'a CExpr, b: &'a CExpr) -> Value {
         match op {
-            BinOp::And => return Value::Bool(self.eval(a).truthy() && self.eval(b).truthy()),
-            BinOp::Or => return Value::Bool(self.eval(a).truthy() || self.eval(b).truthy()),
+            BinOp::And => return Value::Bool(self.truth(a) && self.truth(b)),
+            BinOp::Or => return Value::Bool(self.truth(a) || self.truth(b)),
             _ => {}
         }
         let (x, y) = (self.eval(a), self.eval(b));
         let (x, y) = (x.as_ref(), y.as_ref());
         match op {
-            BinOp::Eq => Value::Bool(equal(x, y)),
-            BinOp::Ne => Value::Bool(!equal(x, y)),
-            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let Some(ord) = order(x, y) else {
-                    return Value::Bool(false);
-                };
-                Value::Bool(match op {
-                    BinOp::Lt => ord.is_lt(),
-                    BinOp::Le => ord.is_le(),
-                    BinOp::Gt => ord.is_gt(),
-                    _ => ord.is_ge(),
-                })
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                Value::Bool(compare(op, x, y))
             }
             BinOp::Add | BinOp::Sub => match (x, y, op) {
                 (Value::Date(d1), Value::Date(d2), BinOp::Sub) => {
@@ -252,13 +260,13 @@ impl<'a> Ctx<'a> {
             Func::StringLength => Value::Num(arg(0).to_text().chars().count() as f64),
             Func::Regex => Value::Null, // compiled to CExpr::Regex
             Func::If => {
-                if arg(0).truthy() {
+                if args.first().is_some_and(|a| self.truth(a)) {
                     arg(1).into_owned()
                 } else {
                     arg(2).into_owned()
                 }
             }
-            Func::Not => Value::Bool(!arg(0).truthy()),
+            Func::Not => Value::Bool(!args.first().is_some_and(|a| self.truth(a))),
             Func::Int => num(arg(0).to_num().trunc()),
             Func::Round => {
                 let x = arg(0).to_num();
@@ -343,6 +351,20 @@ fn equal(x: &Value, y: &Value) -> bool {
             _ => false,
         },
         _ => x.to_text() == y.to_text(),
+    }
+}
+
+/// A comparison operator applied to two values.
+fn compare(op: BinOp, x: &Value, y: &Value) -> bool {
+    match op {
+        BinOp::Eq => equal(x, y),
+        BinOp::Ne => !equal(x, y),
+        _ => order(x, y).is_some_and(|ord| match op {
+            BinOp::Lt => ord.is_lt(),
+            BinOp::Le => ord.is_le(),
+            BinOp::Gt => ord.is_gt(),
+            _ => ord.is_ge(),
+        }),
     }
 }
 
@@ -566,7 +588,7 @@ impl<'f> Evaluation<'f> {
                         .pages
                         .get(*p)
                         .and_then(|pg| pg.relevant.as_ref())
-                        .is_none_or(|r| self.ctx(None, today).eval(r).truthy());
+                        .is_none_or(|r| self.ctx(None, today).truth(r));
                     if let Some(slot) = self.state.pages.get_mut(*p) {
                         *slot = rel;
                     }
@@ -583,7 +605,7 @@ impl<'f> Evaluation<'f> {
                     let rel = page_rel
                         && f.relevant
                             .as_ref()
-                            .is_none_or(|r| self.ctx(None, today).eval(r).truthy());
+                            .is_none_or(|r| self.ctx(None, today).truth(r));
                     if f.kind == FieldKind::Repeat {
                         let rows = if rel {
                             if let Some(v) = answers.top(f)
@@ -656,7 +678,7 @@ impl<'f> Evaluation<'f> {
                         let rel = rep_rel
                             && f.relevant
                                 .as_ref()
-                                .is_none_or(|e| self.ctx(Some(i), today).eval(e).truthy());
+                                .is_none_or(|e| self.ctx(Some(i), today).truth(e));
                         let answer = answers.in_instance(r, i, f);
                         let value = if rel {
                             self.value_of(f, answer, Some(i), today)
@@ -788,8 +810,7 @@ impl<'e> Checker<'e> {
             current,
             ..self.ctx(instance, today)
         }
-        .eval(&check.rule)
-        .truthy();
+        .truth(&check.rule);
         if !ok {
             self.push(at, instance, check.severity, "check", check.message.clone());
         }
@@ -807,7 +828,7 @@ impl<'e> Checker<'e> {
         let required = match &f.required {
             Required::No => false,
             Required::Yes => true,
-            Required::When(e) => self.ctx(instance, today).eval(e).truthy(),
+            Required::When(e) => self.ctx(instance, today).truth(e),
         };
         let empty = if f.kind == FieldKind::Repeat {
             value.to_num() == 0.0
@@ -834,8 +855,7 @@ impl<'e> Checker<'e> {
                 current: Some(value),
                 ..self.ctx(instance, today)
             }
-            .eval(rule)
-            .truthy();
+            .truth(rule);
             if !ok {
                 self.push(
                     Some(f),
@@ -965,8 +985,7 @@ impl<'e> Checker<'e> {
                                     choice: Some(choice),
                                     ..self.ctx(instance, today)
                                 }
-                                .eval(flt)
-                                .truthy()
+                                .truth(flt)
                             });
                             if !allowed {
                                 self.push(
@@ -1198,8 +1217,7 @@ impl<'f> Evaluation<'f> {
                         choice: Some(c),
                         ..self.ctx(instance, today)
                     }
-                    .eval(flt)
-                    .truthy()
+                    .truth(flt)
                 })
                 .collect(),
         }
@@ -1288,4 +1306,130 @@ pub struct Report {
     pub issues: Vec<Issue>,
     pub visible: Vec<String>,
     pub computed: Map<String, Json>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::form::NoDataFiles;
+    use proptest::prelude::*;
+
+    fn mini(calc: &str) -> Option<Form> {
+        let def = std::fs::read_to_string("tests/fixtures/mini.json").unwrap();
+        let calc = serde_json::to_string(calc).unwrap();
+        Form::from_json(&def.replace("\"CALC\"", &calc), &NoDataFiles).ok()
+    }
+
+    /// Well-formed expressions over the mini form's fields, nested a few levels.
+    fn arb_expr() -> impl Strategy<Value = String> {
+        let leaf = prop::sample::select(vec![
+            "${n}",
+            "${x}",
+            "${s}",
+            "${d}",
+            "${one}",
+            "${many}",
+            "count(${rep})",
+            "sum(${v})",
+            "'1'",
+            "'2'",
+            "''",
+            "'abc'",
+            "0",
+            "1",
+            "2.5",
+            "today()",
+            "date('2026-01-31')",
+            "true()",
+            "false()",
+        ])
+        .prop_map(str::to_string);
+        leaf.prop_recursive(4, 32, 3, |inner| {
+            let ops = prop::sample::select(vec![
+                " and ", " or ", " = ", " != ", " < ", " <= ", " > ", " >= ", " + ", " - ",
+            ]);
+            prop_oneof![
+                (inner.clone(), ops, inner.clone()).prop_map(|(a, op, b)| format!("({a}{op}{b})")),
+                inner.clone().prop_map(|a| format!("not({a})")),
+                (inner.clone(), inner.clone(), inner.clone())
+                    .prop_map(|(a, b, c)| format!("if({a}, {b}, {c})")),
+                inner
+                    .clone()
+                    .prop_map(|a| format!("selected(${{many}}, {a})")),
+                inner.prop_map(|a| format!("coalesce({a}, '1')")),
+            ]
+        })
+    }
+
+    fn arb_answers() -> impl Strategy<Value = Map<String, Json>> {
+        use serde_json::json;
+        let pick = |vs: Vec<Json>| prop::option::of(prop::sample::select(vs));
+        (
+            pick(vec![json!(0), json!(7), json!(-3), json!("7"), json!(null)]),
+            pick(vec![json!(2.5), json!(0.0), json!(1)]),
+            pick(vec![
+                json!(""),
+                json!("1"),
+                json!("abc"),
+                json!("2026-01-31"),
+            ]),
+            pick(vec![json!("2026-01-31"), json!("2020-02-29"), json!("bad")]),
+            pick(vec![json!("1"), json!("2"), json!("")]),
+            pick(vec![json!([]), json!(["1"]), json!(["1", "2"])]),
+            pick(vec![json!([]), json!([{"v": 1}, {"v": 2, "w": "a"}])]),
+        )
+            .prop_map(|(n, x, s, d, one, many, rep)| {
+                let mut m = Map::new();
+                for (k, v) in [
+                    ("n", n),
+                    ("x", x),
+                    ("s", s),
+                    ("d", d),
+                    ("one", one),
+                    ("many", many),
+                    ("rep", rep),
+                ] {
+                    if let Some(v) = v {
+                        m.insert(k.to_string(), v);
+                    }
+                }
+                m
+            })
+    }
+
+    /// Every subexpression of `e`, `e` included.
+    fn all<'e>(e: &'e CExpr, out: &mut Vec<&'e CExpr>) {
+        out.push(e);
+        match e {
+            CExpr::Neg(a) | CExpr::Regex(a, _) => all(a, out),
+            CExpr::Bin(_, a, b) => {
+                all(a, out);
+                all(b, out);
+            }
+            CExpr::Call(_, args) => args.iter().for_each(|a| all(a, out)),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The short path for conditions gives what the value would: at every node of any expression.
+        #[test]
+        fn truth_is_the_truthiness_of_the_value(src in arb_expr(), answers in arb_answers()) {
+            let Some(form) = mini(&src) else {
+                return Err(TestCaseError::reject("does not type-check"));
+            };
+            let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+            let ev = evaluate(&form, &answers, today);
+            let calc = form.field("r").unwrap().calculation.as_ref().unwrap();
+            let mut nodes = Vec::new();
+            all(calc, &mut nodes);
+            let ctx = Ctx::new(&form, &ev.state, None, today);
+            for e in nodes {
+                prop_assert_eq!(ctx.truth(e), ctx.eval(e).truthy(), "at {:?} in `{}`", e, src);
+            }
+        }
+    }
 }
