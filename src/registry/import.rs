@@ -700,15 +700,30 @@ static PACK_DICT: std::sync::LazyLock<zstd::dict::EncoderDictionary<'static>> =
 static UNPACK_DICT: std::sync::LazyLock<zstd::dict::DecoderDictionary<'static>> =
     std::sync::LazyLock::new(|| zstd::dict::DecoderDictionary::copy(LINE_DICT));
 
-/// A compressor for a bundle's lines.
-fn packer() -> Result<zstd::bulk::Compressor<'static>, BundleError> {
-    zstd::bulk::Compressor::with_prepared_dictionary(&PACK_DICT).map_err(BundleError::Io)
+/// Compresses a bundle's lines for the store, one after the other.
+struct Packer {
+    z: zstd::bulk::Compressor<'static>,
+    /// Room for the largest frame of the line at hand; each frame is copied out at its own size (a frame
+    /// returned in a buffer sized for the worst case would hold ~6x its size until the bundle is merged).
+    scratch: Vec<u8>,
+}
+
+fn packer() -> Result<Packer, BundleError> {
+    Ok(Packer {
+        z: zstd::bulk::Compressor::with_prepared_dictionary(&PACK_DICT).map_err(BundleError::Io)?,
+        scratch: Vec::new(),
+    })
 }
 
 /// A revision line as the store keeps it: zstd-compressed with the line dictionary
 /// (`zstd -d -D schemas/dict/registry-lines-1.zdict` gives it back byte for byte).
-fn pack(z: &mut zstd::bulk::Compressor<'_>, line: &[u8]) -> Result<Vec<u8>, BundleError> {
-    z.compress(line).map_err(BundleError::Io)
+fn pack(p: &mut Packer, line: &[u8]) -> Result<Vec<u8>, BundleError> {
+    let bound = zstd::zstd_safe::compress_bound(line.len());
+    p.scratch.clear();
+    p.scratch.reserve(bound);
+    p.z.compress_to_buffer(line, &mut p.scratch)
+        .map_err(BundleError::Io)?;
+    Ok(p.scratch.as_slice().to_vec())
 }
 
 /// A stored revision line, decompressed: with the dictionary its frame names, or none (lines stored
@@ -1378,7 +1393,17 @@ mod tests {
     #[test]
     fn stored_lines_name_the_dictionary_and_come_back_byte_for_byte() {
         let line = line();
-        let stored = pack(&mut packer().unwrap(), &line).unwrap();
+        let mut packer = packer().unwrap();
+        let stored = pack(&mut packer, &line).unwrap();
+        // A bundle's frames wait in memory for their merge: each holds its own size, not the worst case.
+        assert!(stored.capacity() * 2 < line.len(), "{}", stored.capacity());
+        // The packer's scratch room is reused from line to line,
+        assert_eq!(pack(&mut packer, &line).unwrap(), stored);
+        // and a short line after a long one is packed as by a fresh packer: nothing left over.
+        assert_eq!(
+            pack(&mut packer, b"{}").unwrap(),
+            pack(&mut super::packer().unwrap(), b"{}").unwrap()
+        );
         assert_eq!(
             zstd::zstd_safe::get_dict_id_from_frame(&stored).map(|d| d.get()),
             Some(LINE_DICT_ID)
