@@ -356,6 +356,7 @@ fn shared_niks_and_kk_numbers_are_conflicts_the_operator_decides() {
     let c = valid_family(&mut rng);
     let mut d = valid_family(&mut rng);
     d["no_kk"] = c["no_kk"].clone();
+    let d_nik = d["anggota"][0]["nik"].as_str().unwrap().to_string();
     let d_seq;
     {
         finalize(&mut t1, record(1), 1, a);
@@ -405,9 +406,12 @@ fn shared_niks_and_kk_numbers_are_conflicts_the_operator_decides() {
         .iter()
         .position(|m| m.record == record(3))
         .unwrap();
+    assert_eq!(r.reg.families_with_nik(&d_nik).unwrap(), vec![record(4)]);
     r.reg.keep(kk_conflict.id, keep + 1, now()).unwrap();
     assert_eq!(r.state(record(3)), Some(FamilyState::Accepted));
     assert_eq!(r.state(record(4)), Some(FamilyState::Quarantined));
+    // The overruled family's numbers leave the indexes with the decision.
+    assert!(r.reg.families_with_nik(&d_nik).unwrap().is_empty());
     assert!(r.reg.conflicts(false).unwrap().is_empty());
     let (receipt, _, held) = r.reg.receipt(&t2.id.to_string(), now()).unwrap();
     assert_eq!(held, 0);
@@ -493,6 +497,8 @@ struct Picture {
     conflicts: BTreeSet<(ConflictKind, String, Vec<(Uuid, Uuid, u32)>)>,
     quarantine: BTreeSet<(Uuid, u64)>,
     coverage: BTreeMap<Uuid, Vec<(u64, u64)>>,
+    /// Every NIK of a family and the families the index finds for it.
+    nik_index: BTreeMap<String, Vec<Uuid>>,
 }
 
 fn picture(r: &Reg) -> Picture {
@@ -550,7 +556,13 @@ fn picture(r: &Reg) -> Picture {
             )
         })
         .collect();
+    let nik_index = families
+        .values()
+        .flat_map(|(_, _, _, niks)| niks.iter())
+        .map(|nik| (nik.clone(), r.reg.families_with_nik(nik).unwrap()))
+        .collect();
     Picture {
+        nik_index,
         families,
         conflicts,
         quarantine,
@@ -607,6 +619,7 @@ fn many_devices_many_bundles_in_shuffled_order_with_repeats_end_in_the_same_stat
     let expected = picture(&in_order);
     assert!(expected.families.len() > 40);
     assert!(!expected.conflicts.is_empty());
+    assert!(expected.nik_index.values().any(|records| records.len() > 1));
     assert_eq!(expected.quarantine.len(), 1);
 
     let mut order_rng = Rng::new(7);
