@@ -315,7 +315,7 @@ impl Registry {
         let mut merge = Merge::new(&txn, self.catalog, now, Default::default())?;
         merge.set_candidate(&q, release)?;
         merge.recompute(q.record.as_u128())?;
-        merge.finish()?;
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(q)
     }
@@ -402,7 +402,7 @@ impl Registry {
         for r in records {
             merge.recompute(r)?;
         }
-        merge.finish()?;
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(c)
     }
@@ -418,7 +418,7 @@ impl Registry {
             )));
         }
         merge.close(&mut c, Decision::Distinct)?;
-        merge.finish()?;
+        drop(merge);
         txn.commit().map_err(db_err)?;
         Ok(c)
     }

@@ -279,7 +279,7 @@ impl Registry {
                         Some(b) => b,
                         None => Batch::begin(&self.db)?,
                     };
-                    let outcome = match self.commit_in(&open.txn, &mut open.index, prepared, now) {
+                    let outcome = match self.commit_in(&open.txn, prepared, now) {
                         Ok(o) => o,
                         // A failed merge may have written part of a bundle: the transaction is
                         // dropped, with the bundles merged in it since the last save.
@@ -333,9 +333,9 @@ impl Registry {
 
     /// The writing part of an import: hold, refuse or merge a prepared bundle, durably.
     pub fn commit(&self, p: Prepared, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
-        let mut batch = Batch::begin(&self.db)?;
-        let outcome = self.commit_in(&batch.txn, &mut batch.index, p, now)?;
-        batch.commit()?;
+        let batch = Batch::begin(&self.db)?;
+        let outcome = self.commit_in(&batch.txn, p, now)?;
+        batch.txn.commit().map_err(db_err)?;
         Ok(outcome)
     }
 
@@ -345,7 +345,6 @@ impl Registry {
     fn commit_in(
         &self,
         txn: &WriteTransaction,
-        index: &mut IndexWrites,
         p: Prepared,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
@@ -381,7 +380,7 @@ impl Registry {
                 ),
             }),
             Some(d) if d.state == DeviceState::Approved => {
-                let entry = self.merge(txn, index, &opened, &p.sha, &p.name, now)?;
+                let entry = self.merge(txn, &opened, &p.sha, &p.name, now)?;
                 Ok(FileOutcome::Merged(entry))
             }
             other => self.hold(txn, &p.bytes, &opened, &p.sha, &p.name, other, now),
@@ -503,7 +502,6 @@ impl Registry {
     fn merge(
         &self,
         txn: &WriteTransaction,
-        index: &mut IndexWrites,
         b: &Opened,
         sha: &str,
         name: &str,
@@ -586,12 +584,11 @@ impl Registry {
             .map(|r| ((device, r.seq), &r.summary))
             .collect();
         let mut merge = Merge::new(txn, self.catalog, now, fresh)?;
-        merge.index = std::mem::take(index);
         for r in &touched {
             merge.recompute(*r)?;
         }
         counts.conflicts += merge.opened;
-        *index = std::mem::take(&mut merge.index);
+        drop(merge);
         let entry = BundleEntry {
             bundle_id: m.bundle_id,
             device: m.device.id,
@@ -631,8 +628,6 @@ pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// reported only once it is committed.
 struct Batch {
     txn: WriteTransaction,
-    /// NIK and KK index changes of the bundles merged, written when the transaction commits.
-    index: IndexWrites,
     started: std::time::Instant,
     done: Vec<(usize, FileOutcome)>,
 }
@@ -641,7 +636,6 @@ impl Batch {
     fn begin(db: &Db) -> Result<Batch> {
         Ok(Batch {
             txn: db.begin_write().map_err(RegistryError::Db)?,
-            index: IndexWrites::default(),
             started: std::time::Instant::now(),
             done: Vec::new(),
         })
@@ -649,59 +643,9 @@ impl Batch {
 
     /// Commits durably; the outcomes are now true on disk.
     fn commit(self) -> Result<Vec<(usize, FileOutcome)>> {
-        self.index.apply(&self.txn)?;
         self.txn.commit().map_err(db_err)?;
         Ok(self.done)
     }
-}
-
-/// Changes to the NIK and KK indexes not yet written to their tables: (number, record) → present.
-///
-/// A family's numbers land at random places of indexes that hold several million entries, and an insert
-/// at a random place of a large B-tree costs a walk of pages that are rarely in memory. Kept here while a
-/// transaction is open and written in key order just before it commits, consecutive inserts walk the
-/// same pages; everything that reads the indexes meanwhile (`Merge::numbered`) reads through these
-/// changes, so conflicts are found exactly as if each change were written at once.
-#[derive(Default)]
-pub(crate) struct IndexWrites {
-    niks: BTreeMap<(u64, u128), bool>,
-    kks: BTreeMap<(u64, u128), bool>,
-}
-
-impl IndexWrites {
-    fn of(&mut self, kind: ConflictKind) -> &mut BTreeMap<(u64, u128), bool> {
-        if kind == ConflictKind::SharedKk {
-            &mut self.kks
-        } else {
-            &mut self.niks
-        }
-    }
-
-    /// Writes the changes in `txn`, in key order.
-    fn apply(self, txn: &WriteTransaction) -> Result<()> {
-        for (def, changes) in [(NIK_INDEX, self.niks), (KK_INDEX, self.kks)] {
-            if changes.is_empty() {
-                continue;
-            }
-            let mut t = txn.open_table(def).map_err(db_err)?;
-            write_index(&mut t, changes)?;
-        }
-        Ok(())
-    }
-}
-
-fn write_index(
-    t: &mut redb::Table<'_, (u64, u128), ()>,
-    changes: BTreeMap<(u64, u128), bool>,
-) -> Result<()> {
-    for (key, present) in changes {
-        if present {
-            t.insert(key, ()).map_err(db_err)?;
-        } else {
-            t.remove(key).map_err(db_err)?;
-        }
-    }
-    Ok(())
 }
 
 /// Tells `each` about outcomes that are saved, and keeps them.
@@ -989,9 +933,6 @@ pub(crate) struct Merge<'t> {
     pub now: DateTime<FixedOffset>,
     /// Conflicts opened or reopened.
     pub opened: u64,
-    /// Index changes not yet written: [`Merge::finish`] writes them, or an import hands them on to be
-    /// written when its transaction commits.
-    pub(crate) index: IndexWrites,
     revisions: redb::Table<'t, (u128, u64), &'static [u8]>,
     pub(crate) finals: redb::Table<'t, (u128, u128, u32), (u64, i64, bool)>,
     pub(crate) quarantine: redb::Table<'t, (u128, u64), &'static [u8]>,
@@ -1025,7 +966,6 @@ impl<'t> Merge<'t> {
             catalog,
             now,
             opened: 0,
-            index: IndexWrites::default(),
             revisions: txn.open_table(REVISIONS).map_err(db_err)?,
             finals: txn.open_table(FINALS).map_err(db_err)?,
             quarantine: txn.open_table(QUARANTINE).map_err(db_err)?,
@@ -1195,32 +1135,6 @@ impl<'t> Merge<'t> {
         Ok(())
     }
 
-    /// The records whose current revision holds this NIK or KK number, in record order: the index
-    /// table as changed by the writes not yet made.
-    fn numbered(&mut self, kind: ConflictKind, n: u64) -> Result<Vec<u128>> {
-        let table = if kind == ConflictKind::SharedKk {
-            &self.kks
-        } else {
-            &self.niks
-        };
-        let mut records: BTreeSet<u128> = indexed(table, n).map_err(db_err)?.into_iter().collect();
-        for (&(_, r), &present) in self.index.of(kind).range((n, 0)..=(n, u128::MAX)) {
-            if present {
-                records.insert(r);
-            } else {
-                records.remove(&r);
-            }
-        }
-        Ok(records.into_iter().collect())
-    }
-
-    /// Writes the index changes made: the end of a decision's recomputation.
-    pub fn finish(mut self) -> Result<()> {
-        let IndexWrites { niks, kks } = std::mem::take(&mut self.index);
-        write_index(&mut self.niks, niks)?;
-        write_index(&mut self.kks, kks)
-    }
-
     fn in_open_conflict(&self, record: u128) -> Result<bool> {
         let mut it = self.open_by_record.get(record).map_err(db_err)?;
         Ok(it.next().is_some())
@@ -1251,21 +1165,32 @@ impl<'t> Merge<'t> {
     ) -> Result<()> {
         let touched: BTreeSet<&String> = old.iter().chain(new).collect();
         {
-            let changes = self.index.of(kind);
+            let t = if kind == ConflictKind::SharedKk {
+                &mut self.kks
+            } else {
+                &mut self.niks
+            };
             for v in old.iter().filter(|v| !new.contains(v)) {
                 if let Some(n) = id_number(v) {
-                    changes.insert((n, record), false);
+                    t.remove((n, record)).map_err(db_err)?;
                 }
             }
             for v in new.iter().filter(|v| !old.contains(v)) {
                 if let Some(n) = id_number(v) {
-                    changes.insert((n, record), true);
+                    t.insert((n, record), ()).map_err(db_err)?;
                 }
             }
         }
         for v in touched {
             let Some(n) = id_number(v) else { continue };
-            let records = self.numbered(kind, n)?;
+            let records: Vec<u128> = {
+                let t = if kind == ConflictKind::SharedKk {
+                    &self.kks
+                } else {
+                    &self.niks
+                };
+                indexed(t, n).map_err(db_err)?
+            };
             if records.len() < 2 {
                 // Only a value that was shared can have a conflict to dissolve.
                 if old.contains(v) {
