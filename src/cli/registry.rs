@@ -25,7 +25,9 @@ pub enum RegistryCommand {
     },
     /// Import bundles (files, or folders such as a whole stick): decrypt, verify, validate every
     /// revision, merge; quarantine what fails, detect gaps and conflicts. Importing a bundle twice
-    /// changes nothing. Exit 0 when all was handled, 1 when something needs an operator.
+    /// changes nothing. The files merged within a few seconds are saved together, durably; a progress
+    /// line on stderr tells each file once it is saved. Exit 0 when all was handled, 1 when something
+    /// needs an operator.
     Import {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
