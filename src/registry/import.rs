@@ -615,13 +615,13 @@ impl Registry {
 
 pub const PENDING_DIR: &str = "pending";
 
-/// How long a long import merges into one write transaction before it commits it durably (and at its
-/// end): syncing every bundle's transaction to disk cost more than merging it, and B-tree pages changed
-/// by many bundles in one transaction are copied once instead of once per bundle.
 /// How many bundles each reader may prepare ahead of the merge: enough to keep both cores busy while
 /// the merging thread waits for a durable commit (a few hundred ms), at 2–3 MB per prepared bundle.
 const AHEAD: usize = 8;
 
+/// How long a long import merges into one write transaction before it commits it durably (and at its
+/// end): syncing every bundle's transaction to disk cost more than merging it, and B-tree pages changed
+/// by many bundles in one transaction are copied once instead of once per bundle.
 pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A write transaction over the bundles merged since the last save, with their outcomes, which are
