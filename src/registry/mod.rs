@@ -205,6 +205,7 @@ fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
 pub mod db;
 pub mod decide;
 pub mod import;
+#[cfg(feature = "test-support")]
 pub mod synth;
 
 pub use import::{FileOutcome, Registry};
