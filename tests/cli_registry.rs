@@ -342,3 +342,111 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     let out = code(&run(None, &["registry", "quarantine", p(&reg)], ""), 0);
     assert!(out.contains("nothing in quarantine"), "{out}");
 }
+
+/// `pendata ARGS` run in the working folder `cwd`.
+fn run_in(cwd: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .current_dir(cwd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every file name in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The README's own example — `registry report DIR --format html --to laporan.html` — and the export's
+/// twin, with a bare file name from a working folder of the operator's: written there, exit 0; run again,
+/// the file is left alone (exit 1, the message says how to replace it) until `--replace`.
+#[test]
+fn report_and_export_to_a_bare_file_name_in_the_working_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    let work = tmp.path().join("kantor");
+    std::fs::create_dir(&work).unwrap();
+
+    let report = ["registry", "report", p(&reg), "--to", "laporan.html"];
+    let out = code(
+        &run_in(&work, &[&report[..], &["--format", "html"]].concat()),
+        0,
+    );
+    assert!(out.contains("laporan.html"), "{out}");
+    let page = std::fs::read_to_string(work.join("laporan.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+
+    std::fs::write(work.join("laporan.html"), "kept").unwrap();
+    let again = [&report[..], &["--format", "text"]].concat();
+    let out = code(&run_in(&work, &again), 1);
+    assert!(
+        out.contains("laporan.html") && out.contains("--replace"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("laporan.html")).unwrap(),
+        "kept"
+    );
+    code(&run_in(&work, &[&again[..], &["--replace"]].concat()), 0);
+    let text = std::fs::read_to_string(work.join("laporan.html")).unwrap();
+    assert!(text.contains("Laporan Registri"), "{text}");
+    assert_eq!(names_in(&work), ["laporan.html"], "no temporary file left");
+
+    let export = ["registry", "export", p(&reg), "--to", "keluarga.csv"];
+    let out = code(&run_in(&work, &export), 0);
+    assert!(out.contains("0 families exported"), "{out}");
+    assert_eq!(
+        names_in(&work),
+        ["keluarga-anggota.csv", "keluarga.csv", "laporan.html"]
+    );
+    // Only the members' file is there: refused all the same, and the families' file is not written.
+    std::fs::remove_file(work.join("keluarga.csv")).unwrap();
+    std::fs::write(work.join("keluarga-anggota.csv"), "kept").unwrap();
+    let out = code(&run_in(&work, &export), 1);
+    assert_eq!(names_in(&work), ["keluarga-anggota.csv", "laporan.html"]);
+    assert!(
+        out.contains("keluarga-anggota.csv") && out.contains("--replace"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("keluarga-anggota.csv")).unwrap(),
+        "kept"
+    );
+    code(&run_in(&work, &[&export[..], &["--replace"]].concat()), 0);
+    let members = std::fs::read_to_string(work.join("keluarga-anggota.csv")).unwrap();
+    assert!(
+        members.starts_with("\u{feff}record_id,no_urut"),
+        "{members}"
+    );
+    let xlsx = [
+        "registry",
+        "export",
+        p(&reg),
+        "--format",
+        "xlsx",
+        "--to",
+        "keluarga.xlsx",
+    ];
+    code(&run_in(&work, &xlsx), 0);
+    assert_eq!(
+        &std::fs::read(work.join("keluarga.xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    code(&run_in(&work, &xlsx), 1);
+    assert_eq!(
+        names_in(&work),
+        [
+            "keluarga-anggota.csv",
+            "keluarga.csv",
+            "keluarga.xlsx",
+            "laporan.html"
+        ]
+    );
+}

@@ -119,6 +119,54 @@ impl<'f> XlsxExport<'f> {
     }
 }
 
+impl XlsxExport<'_> {
+    /// Writes the workbook to `out`, which need not be `Send` as the XLSX writer wants (the durable
+    /// writer's is not): the workbook is written on a scoped thread and its bytes come back here in chunks.
+    pub fn finish_into(self, out: &mut dyn Write) -> Result<Vec<(String, u64)>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|scope| {
+            let saving = scope.spawn(move || {
+                self.finish(std::io::BufWriter::with_capacity(256 * 1024, Chunks(tx)))
+            });
+            let mut failed = None;
+            for chunk in rx {
+                if let Err(e) = out.write_all(&chunk) {
+                    failed = Some(e);
+                    // Dropping the receiver stops the writer.
+                    break;
+                }
+            }
+            let saved = saving.join().map_err(|_| ExportError::Xlsx {
+                record: None,
+                detail: "the workbook writer stopped unexpectedly".into(),
+            })?;
+            match failed {
+                Some(source) => Err(ExportError::Io {
+                    table: "XLSX".into(),
+                    source,
+                }),
+                None => saved,
+            }
+        })
+    }
+}
+
+/// Bytes handed to another thread, a chunk per write.
+struct Chunks(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn column(i: usize) -> Result<u16> {
     u16::try_from(i)
         .ok()

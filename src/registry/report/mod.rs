@@ -1,7 +1,8 @@
 //! The registry's report per kabupaten/kota and kecamatan: its figures (this file), counted from stored
 //! [`Facts`] and compared with the previous import's [`Snapshot`] (`build`), laid out as titled tables
 //! (`sections`) and rendered as plain text (`text`), JSON (this file) and one self-contained HTML page with
-//! inline SVG charts (`html`). Pure: no I/O, no clock.
+//! inline SVG charts (`html`). Pure — no I/O, no clock — except `save`, which writes a rendered report to
+//! a file.
 //!
 //! The JSON (`RegistryReport::to_json`) is the serde form of [`RegistryReport`], field names stable:
 //!
@@ -27,8 +28,11 @@
 
 mod build;
 mod html;
+mod save;
 mod sections;
 mod text;
+
+pub use save::{ReportError, ReportFormat};
 
 use std::collections::{BTreeMap, HashMap};
 
