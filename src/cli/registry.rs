@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, FixedOffset};
-
 use clap::Subcommand;
 use serde_json::json;
 
@@ -244,7 +242,43 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             quiet,
             json,
         } => import(&dir, &bundles, quiet, json),
-        RegistryCommand::Devices { dir, action } => devices_command(&dir, action, now),
+        RegistryCommand::Devices { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(DevicesAction::List { json: false }) {
+                DevicesAction::List { json } => devices(&reg, json),
+                DevicesAction::Approve { device } => {
+                    let (d, merged) = reg.approve(&device, now).map_err(fail)?;
+                    say!("approved {} ({})", d.id, d.name);
+                    let mut code = 0;
+                    let mut total = MergeCounts::default();
+                    let mut bundles = 0;
+                    for (p, outcome) in merged {
+                        code = code.max(u8::from(outcome.needs_operator()));
+                        if let FileOutcome::Merged(b) = &outcome {
+                            total.add(&b.merged);
+                            bundles += 1;
+                        }
+                        say!("  {}: {}", p.file, describe(&outcome));
+                    }
+                    if bundles > 0 {
+                        // The held bundles were imported now: logged like an import run.
+                        let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+                        reg.log_import(now, bundles, total, snapshot)
+                            .map_err(fail)?;
+                    }
+                    Ok(code)
+                }
+                DevicesAction::Revoke { device } => {
+                    let d = reg.revoke(&device, now).map_err(fail)?;
+                    say!(
+                        "revoked {} ({}): its bundles are refused from now on",
+                        d.id,
+                        d.name
+                    );
+                    Ok(0)
+                }
+            }
+        }
         RegistryCommand::Receipt { dir, device, to } => {
             let reg = open(&dir)?;
             let w = reg.write_receipt(&device, &to, now).map_err(fail)?;
@@ -273,136 +307,82 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             to,
             replace,
         } => report(&open(&dir)?, format, to.as_deref(), replace),
-        RegistryCommand::Quarantine { dir, action } => quarantine_command(&dir, action, now),
-        RegistryCommand::Conflicts { dir, action } => conflicts_command(&dir, action, now),
-    }
-}
-
-fn devices_command(
-    dir: &Path,
-    action: Option<DevicesAction>,
-    now: DateTime<FixedOffset>,
-) -> Result<u8, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(DevicesAction::List { json: false }) {
-        DevicesAction::List { json } => devices(&reg, json),
-        DevicesAction::Approve { device } => {
-            let (d, merged) = reg.approve(&device, now).map_err(fail)?;
-            say!("approved {} ({})", d.id, d.name);
-            let mut code = 0;
-            let mut total = MergeCounts::default();
-            let mut bundles = 0;
-            for (p, outcome) in merged {
-                code = code.max(u8::from(outcome.needs_operator()));
-                if let FileOutcome::Merged(b) = &outcome {
-                    total.add(&b.merged);
-                    bundles += 1;
+        RegistryCommand::Quarantine { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(QuarantineAction::List {
+                all: false,
+                json: false,
+            }) {
+                QuarantineAction::List { all, json } => {
+                    let q = reg.quarantine(all).map_err(fail)?;
+                    if json {
+                        say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
+                    } else if q.is_empty() {
+                        say!("nothing in quarantine");
+                    } else {
+                        for e in &q {
+                            print_quarantined(e)?;
+                        }
+                    }
+                    Ok(0)
                 }
-                say!("  {}: {}", p.file, describe(&outcome));
-            }
-            if bundles > 0 {
-                // The held bundles were imported now: logged like an import run.
-                let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
-                reg.log_import(now, bundles, total, snapshot)
-                    .map_err(fail)?;
-            }
-            Ok(code)
-        }
-        DevicesAction::Revoke { device } => {
-            let d = reg.revoke(&device, now).map_err(fail)?;
-            say!(
-                "revoked {} ({}): its bundles are refused from now on",
-                d.id,
-                d.name
-            );
-            Ok(0)
-        }
-    }
-}
-
-fn quarantine_command(
-    dir: &Path,
-    action: Option<QuarantineAction>,
-    now: DateTime<FixedOffset>,
-) -> Result<u8, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(QuarantineAction::List {
-        all: false,
-        json: false,
-    }) {
-        QuarantineAction::List { all, json } => {
-            let q = reg.quarantine(all).map_err(fail)?;
-            if json {
-                say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
-            } else if q.is_empty() {
-                say!("nothing in quarantine");
-            } else {
-                for e in &q {
-                    print_quarantined(e)?;
+                QuarantineAction::Release { key } => {
+                    let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
+                    say!(
+                        "released {}:{} (family {}, revision {})",
+                        short_id(q.device),
+                        q.seq,
+                        q.record,
+                        q.revision
+                    );
+                    Ok(0)
+                }
+                QuarantineAction::Reject { key } => {
+                    let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
+                    say!(
+                        "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
+                        short_id(q.device),
+                        q.seq,
+                        q.record,
+                        q.revision
+                    );
+                    Ok(0)
                 }
             }
-            Ok(0)
         }
-        QuarantineAction::Release { key } => {
-            let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
-            say!(
-                "released {}:{} (family {}, revision {})",
-                short_id(q.device),
-                q.seq,
-                q.record,
-                q.revision
-            );
-            Ok(0)
-        }
-        QuarantineAction::Reject { key } => {
-            let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
-            say!(
-                "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                short_id(q.device),
-                q.seq,
-                q.record,
-                q.revision
-            );
-            Ok(0)
-        }
-    }
-}
-
-fn conflicts_command(
-    dir: &Path,
-    action: Option<ConflictAction>,
-    now: DateTime<FixedOffset>,
-) -> Result<u8, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(ConflictAction::List {
-        all: false,
-        json: false,
-    }) {
-        ConflictAction::List { all, json } => {
-            let cs = reg.conflicts(all).map_err(fail)?;
-            if json {
-                say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
-            } else if cs.is_empty() {
-                say!("no open conflicts");
-            } else {
-                for c in &cs {
-                    print_conflict(&reg, c)?;
+        RegistryCommand::Conflicts { dir, action } => {
+            let reg = open(&dir)?;
+            match action.unwrap_or(ConflictAction::List {
+                all: false,
+                json: false,
+            }) {
+                ConflictAction::List { all, json } => {
+                    let cs = reg.conflicts(all).map_err(fail)?;
+                    if json {
+                        say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
+                    } else if cs.is_empty() {
+                        say!("no open conflicts");
+                    } else {
+                        for c in &cs {
+                            print_conflict(&reg, c)?;
+                        }
+                    }
+                    Ok(0)
+                }
+                ConflictAction::Keep { id, member } => {
+                    let c = reg.keep(id, member, now).map_err(fail)?;
+                    say!(
+                        "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
+                        c.members.len().saturating_sub(1)
+                    );
+                    Ok(0)
+                }
+                ConflictAction::Distinct { id } => {
+                    reg.distinct(id, now).map_err(fail)?;
+                    say!("conflict {id} decided: different families, all stay accepted");
+                    Ok(0)
                 }
             }
-            Ok(0)
-        }
-        ConflictAction::Keep { id, member } => {
-            let c = reg.keep(id, member, now).map_err(fail)?;
-            say!(
-                "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
-                c.members.len().saturating_sub(1)
-            );
-            Ok(0)
-        }
-        ConflictAction::Distinct { id } => {
-            reg.distinct(id, now).map_err(fail)?;
-            say!("conflict {id} decided: different families, all stay accepted");
-            Ok(0)
         }
     }
 }
