@@ -357,3 +357,41 @@ pub(super) mod fixtures {
         v.as_object().unwrap().clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::form;
+    use super::*;
+
+    #[test]
+    fn kabupaten_codes_with_or_without_the_dot() {
+        assert_eq!(kabupaten_code("6472").unwrap(), "64.72");
+        assert_eq!(kabupaten_code("64.72").unwrap(), "64.72");
+        for bad in ["64x", "647", "64.721", "", "64-72", "٦٤٧٢"] {
+            assert!(
+                matches!(kabupaten_code(bad), Err(ExportError::Kabupaten(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_files_are_named_after_the_family_file_xlsx_is_one() {
+        let to = Path::new("out/keluarga.csv");
+        assert_eq!(
+            files(form(), ExportFormat::Csv, to),
+            [
+                PathBuf::from("out/keluarga.csv"),
+                PathBuf::from("out/keluarga-anggota.csv")
+            ]
+        );
+        assert_eq!(
+            files(form(), ExportFormat::Csv, Path::new("data")),
+            [PathBuf::from("data"), PathBuf::from("data-anggota.csv")]
+        );
+        assert_eq!(
+            files(form(), ExportFormat::Xlsx, Path::new("k.xlsx")),
+            [PathBuf::from("k.xlsx")]
+        );
+    }
+}
