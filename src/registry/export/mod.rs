@@ -210,7 +210,9 @@ pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
                 &mut |outs| {
                     let mut outs = outs.into_iter();
                     let mut csv = CsvExport::new(form, |_| {
+                        // Lines are small: one write per 256 KiB, not per line.
                         outs.next()
+                            .map(|w| std::io::BufWriter::with_capacity(256 * 1024, w))
                             .ok_or_else(|| std::io::Error::other("a table without a file"))
                     })?;
                     families = feed(reg, &keep, |f, a| csv.push(f, a))?;
