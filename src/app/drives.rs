@@ -103,6 +103,34 @@ fn mount_points() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The registry's key files (`registry.pub`) on `drives`.
+pub fn registry_key_files(drives: &[Drive]) -> Vec<PathBuf> {
+    drives
+        .iter()
+        .flat_map(|d| files_named(&d.path, |n| n == crate::registry::PUB_FILE))
+        .collect()
+}
+
+/// Receipt files on the removable drives, and in the folder typed (or the file typed itself).
+pub fn receipt_files(typed: &str) -> Vec<PathBuf> {
+    let is_receipt = super::sync::is_receipt_name;
+    let mut files: Vec<PathBuf> = removable()
+        .iter()
+        .flat_map(|d| files_named(&d.path, is_receipt))
+        .collect();
+    let typed = typed.trim();
+    if !typed.is_empty() {
+        let p = PathBuf::from(typed);
+        if p.is_file() {
+            files.push(p);
+        } else {
+            files.extend(files_named(&p, is_receipt));
+        }
+    }
+    files.dedup();
+    files
+}
+
 /// Files in the top folder of `dir` whose name matches `wanted` (newest first): receipts and key files
 /// on a stick.
 pub fn files_named(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {

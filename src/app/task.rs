@@ -160,6 +160,11 @@ mod tests {
         assert_eq!(task.wait(), Ok(42));
         assert!(task.is_done());
         assert_eq!(task.poll(), None, "answered once");
+        // The wake-up follows the result (woken, the caller finds it there).
+        let start = std::time::Instant::now();
+        while woken.load(Ordering::SeqCst) == 0 && start.elapsed().as_secs() < 5 {
+            std::thread::yield_now();
+        }
         assert_eq!(woken.load(Ordering::SeqCst), 1);
     }
 

@@ -240,6 +240,9 @@ pub struct PendataApp {
     /// on its way (counting 100,000 families takes longer than a frame).
     home_facts: Option<HomeFacts>,
     home_reader: Option<Task<crate::app::Result<HomeFacts>>>,
+    /// Home was opened: its reading starts at the end of the frame, after the command's own writes (a
+    /// count running meanwhile slowed the tap's frame).
+    home_stale: bool,
     /// A GPS reading in progress.
     gps: Option<GpsReading>,
     /// Asks for a frame when background work is done (made from the first frame's context).
@@ -290,6 +293,7 @@ impl PendataApp {
             crash_notice: crate::app::crash::take_unseen(data_dir),
             home_facts: None,
             home_reader: None,
+            home_stale: false,
             gps: None,
             wake: None,
             gpsd: crate::app::gps::gpsd_address(),
@@ -366,6 +370,7 @@ impl PendataApp {
         if let Some(cmd) = cmd {
             self.run(cmd);
         }
+        self.read_home();
         self.autosave(ctx);
     }
 
@@ -410,11 +415,17 @@ impl PendataApp {
         match &mut self.screen {
             Screen::Setup(f) => setup_ui(ui, lang, f, cmd),
             Screen::SignIn(f) => {
-                let petugas = self
-                    .device
-                    .as_ref()
-                    .and_then(|d| d.petugas().ok())
-                    .unwrap_or_default();
+                let petugas = match self.device.as_ref().map(|d| d.petugas()) {
+                    Some(Ok(petugas)) => petugas,
+                    Some(Err(e)) => {
+                        let text = prefixed("error.prefix", &e.text());
+                        ui.label(
+                            RichText::new(text.get(lang)).color(severity_color(Severity::Error)),
+                        );
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                };
                 signin_ui(ui, lang, f, &petugas, cmd);
             }
             Screen::Home => home_ui(ui, lang, self.home_facts.as_ref(), cmd),
@@ -716,10 +727,20 @@ impl PendataApp {
         }
     }
 
-    /// Opens home and starts reading its figures (counting 100,000 families takes longer than a frame).
+    /// Opens home; its figures are read at the end of the frame (counting 100,000 families takes longer
+    /// than a frame).
     fn home(&mut self) {
         self.screen = Screen::Home;
-        if let Some(device) = &self.device {
+        self.home_stale = true;
+    }
+
+    /// Starts reading the home screen's figures when home was opened (end of a frame: at once after the
+    /// tap that opened it).
+    fn read_home(&mut self) {
+        if self.home_stale
+            && let Some(device) = &self.device
+        {
+            self.home_stale = false;
             self.home_reader = Some(crate::app::home::read(device.clone(), self.waker()));
         }
     }
@@ -749,7 +770,7 @@ impl PendataApp {
 
     /// Whether the home screen's figures are being read.
     pub fn is_home_pending(&self) -> bool {
-        self.home_reader.is_some()
+        self.home_stale || self.home_reader.is_some()
     }
 
     fn open(&mut self, id: Uuid, page: usize, member: Option<usize>) {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::i18n::{tr, trf};
 use super::{Command, TOUCH, big_button};
 use crate::app::drives::{self, Drive};
-use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage, is_receipt_name};
+use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage};
 use crate::app::task::{Task, Wake};
 use crate::app::{AppError, Device};
 use crate::model::Lang;
@@ -42,6 +42,8 @@ pub struct ExportState {
     /// How the last export went (kept as the error, told in the language of the moment).
     done: Option<Result<Exported, Refused>>,
     nothing: bool,
+    /// Why the registry's key could not be read.
+    error: Option<AppError>,
     wake: Wake,
 }
 
@@ -69,16 +71,12 @@ impl ExportState {
         {
             self.folder = d.path.display().to_string();
         }
-        self.key = device
-            .registry_key()
-            .ok()
-            .flatten()
-            .map(|k| (k.name.clone(), k.fingerprint()));
-        self.key_files = self
-            .drives
-            .iter()
-            .flat_map(|d| drives::files_named(&d.path, |n| n == crate::registry::PUB_FILE))
-            .collect();
+        self.error = None;
+        match device.registry_key() {
+            Ok(key) => self.key = key.map(|k| (k.name.clone(), k.fingerprint())),
+            Err(e) => self.error = Some(e),
+        }
+        self.key_files = drives::registry_key_files(&self.drives);
         self.start_preview(device);
     }
 
@@ -218,6 +216,9 @@ pub fn export_ui(
 
 /// The registry's key, or where to set it from.
 fn key_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Command>) {
+    if let Some(e) = &st.error {
+        ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+    }
     match &st.key {
         Some((name, fp)) => {
             ui.label(trf(
@@ -382,6 +383,8 @@ pub struct ReceiptsState {
     history: Vec<ReceiptLog>,
     /// How applying the last receipt went (kept as the error, told in the language of the moment).
     last: Option<Result<(ReceiptOutcome, bool), AppError>>,
+    /// Why the rejected families or the receipts applied could not be read.
+    error: Option<AppError>,
 }
 
 impl ReceiptsState {
@@ -405,23 +408,16 @@ impl ReceiptsState {
     }
 
     fn refresh(&mut self, device: &Device) {
-        let mut files: Vec<PathBuf> = drives::removable()
-            .iter()
-            .flat_map(|d| drives::files_named(&d.path, is_receipt_name))
-            .collect();
-        let typed = self.folder.trim();
-        if !typed.is_empty() {
-            let p = PathBuf::from(typed);
-            if p.is_file() {
-                files.push(p);
-            } else {
-                files.extend(drives::files_named(&p, is_receipt_name));
-            }
+        self.files = drives::receipt_files(&self.folder);
+        self.error = None;
+        match device.list(Some(Status::Rejected)) {
+            Ok(rejected) => self.rejected = rejected,
+            Err(e) => self.error = Some(e),
         }
-        files.dedup();
-        self.files = files;
-        self.rejected = device.list(Some(Status::Rejected)).unwrap_or_default();
-        self.history = device.receipts().unwrap_or_default();
+        match device.receipts() {
+            Ok(history) => self.history = history,
+            Err(e) => self.error = Some(e),
+        }
     }
 }
 
@@ -472,6 +468,9 @@ pub fn receipts_ui(
                 ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
             }
             None => {}
+        }
+        if let Some(e) = &st.error {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
         }
         ui.separator();
         ui.label(RichText::new(tr(lang, "receipts.rejected")).strong());
