@@ -122,7 +122,7 @@ fn write_text(e: &WriteError) -> Localized {
                 "Berkas yang dibaca ulang dari flashdisk tidak sama dengan yang ditulis; berkas itu dihapus. Coba lagi atau pakai flashdisk lain.".to_string(),
                 "The file read back from the stick does not match what was written.",
             ),
-            WriteError::Bundle(b) => return bundle_text(b),
+            WriteError::Content(b) => return bundle_text(b),
             _ => (
                 "Gagal menulis ke flashdisk (dicabut?). Tidak ada file yang tertinggal.".to_string(),
                 "Writing to the stick failed (pulled out?). No file was left behind.",
