@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Failure;
 use crate::bundle::short_id;
-use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry, RegistryError};
 
 #[derive(Debug, Subcommand)]
@@ -380,7 +380,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         message: e.to_string(),
     })?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
+    Registry::create_store(dir).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
     })?;
@@ -536,7 +536,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     Ok(u8::from(needs))
 }
 
-fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
+fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure> {
     if a.is_empty() {
         say!("nothing needs an operator / semua beres");
         return Ok(());
@@ -690,9 +690,9 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
         e.record,
         e.revision,
         match e.state {
-            crate::registry::db::QuarantineState::Open => "open",
-            crate::registry::db::QuarantineState::Released => "released",
-            crate::registry::db::QuarantineState::Rejected => "rejected",
+            crate::registry::QuarantineState::Open => "open",
+            crate::registry::QuarantineState::Released => "released",
+            crate::registry::QuarantineState::Rejected => "rejected",
         }
     );
     for r in &e.reasons {
@@ -781,7 +781,7 @@ fn export(
             parent.display()
         )));
     }
-    let keep = |f: &crate::registry::db::FamilyEntry| {
+    let keep = |f: &crate::registry::FamilyEntry| {
         f.family.form_id == form.id
             && kab.as_ref().is_none_or(|k| {
                 f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(k.as_str())
@@ -863,7 +863,7 @@ fn export(
 /// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
 fn feed(
     reg: &Registry,
-    keep: impl Fn(&crate::registry::db::FamilyEntry) -> bool,
+    keep: impl Fn(&crate::registry::FamilyEntry) -> bool,
     mut push: impl FnMut(
         &crate::registry::family::Family,
         &crate::model::record::Answers,
