@@ -17,7 +17,7 @@ use super::storage::{Storage, Tables, Transaction};
 use super::{FileOutcome, Registry, RegistryError, Result};
 use crate::bundle::short_id;
 
-impl Registry {
+impl<S: Storage> Registry<S> {
     /// Registers a device as approved before its first bundle (provisioning: the operator knows the
     /// tablet's key from `pendata device` on it).
     pub fn enrol(

@@ -155,7 +155,7 @@ impl<E: FnMut(usize, &Path, &FileOutcome)> Saved<'_, E> {
     }
 }
 
-impl Registry {
+impl<S: Storage> Registry<S> {
     /// Imports one bundle given as bytes (`name` is its file name, for the log).
     pub fn import_bytes(
         &self,

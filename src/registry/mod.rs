@@ -41,12 +41,12 @@ pub use keys::{
     read_age_identity,
 };
 
-/// An open registry: its keys, its store and the forms it validates against.
-pub struct Registry {
+/// An open registry: its keys, its store and the forms it validates against. Everything it does goes
+/// through the store's traits (`storage`); `open` opens the redb store (`db`).
+pub struct Registry<S = db::Db> {
     pub dir: PathBuf,
     pub keys: RegistryKeys,
-    /// The store, reached through `storage`'s traits.
-    pub db: db::Db,
+    pub db: S,
     pub catalog: &'static Catalog,
     /// How long an import of many files merges into one write transaction before it commits it
     /// durably and reports the files in it ([`import::SAVE_EVERY`]; zero: after every file).
@@ -128,7 +128,7 @@ pub(crate) fn facts_of(
 }
 
 /// The report's names: regions and results from the latest household form.
-pub fn names(reg: &Registry) -> report::Names {
+pub fn names(reg: &Registry<impl storage::Storage>) -> report::Names {
     reg.catalog
         .latest("keluarga")
         .map(report::Names::from_form)
@@ -136,7 +136,10 @@ pub fn names(reg: &Registry) -> report::Names {
 }
 
 /// The report now; `previous` is the snapshot to show changes against.
-pub fn report(reg: &Registry, previous: Option<&report::Snapshot>) -> Result<report::Report> {
+pub fn report(
+    reg: &Registry<impl storage::Storage>,
+    previous: Option<&report::Snapshot>,
+) -> Result<report::Report> {
     let mut rows = Vec::new();
     reg.family_entries(|f| {
         rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
@@ -146,14 +149,16 @@ pub fn report(reg: &Registry, previous: Option<&report::Snapshot>) -> Result<rep
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
 /// import".
-pub fn snapshot(reg: &Registry) -> Result<Option<serde_json::Value>> {
+pub fn snapshot(reg: &Registry<impl storage::Storage>) -> Result<Option<serde_json::Value>> {
     let snap = report(reg, None)?.snapshot();
     Ok(serde_json::to_value(snap).ok())
 }
 
 /// The snapshot to compare the report with: the one kept at the import before the latest (the latest
 /// one is the state the latest import left).
-pub fn previous_snapshot(reg: &Registry) -> Result<Option<report::Snapshot>> {
+pub fn previous_snapshot(
+    reg: &Registry<impl storage::Storage>,
+) -> Result<Option<report::Snapshot>> {
     let imports = reg.imports()?;
     Ok(imports
         .len()

@@ -58,7 +58,7 @@ pub fn holes(device: Uuid, ranges: &[SeqRange]) -> Vec<Gap> {
     out
 }
 
-impl Registry {
+impl<S: Storage> Registry<S> {
     /// Every device the registry has seen, in id order.
     pub fn devices(&self) -> Result<Vec<DeviceEntry>> {
         self.db.devices()

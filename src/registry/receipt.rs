@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset};
 
 use super::entries::{DeviceState, QuarantineState, Reason};
+use super::storage::Storage;
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
 use crate::bundle::receipt::{Receipt, Rejection};
@@ -41,7 +42,7 @@ pub fn subtract(ranges: &[SeqRange], held: &BTreeSet<u64>) -> Vec<SeqRange> {
     out
 }
 
-impl Registry {
+impl<S: Storage> Registry<S> {
     /// The receipt for a device, with the positions it accepts and the revisions held for conflicts.
     pub fn receipt(&self, device: &str, now: DateTime<FixedOffset>) -> Result<(Receipt, u64, u64)> {
         let d = self.find_device(device)?;

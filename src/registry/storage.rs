@@ -23,8 +23,8 @@ use super::entries::{
 use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 
-/// The registry's store.
-pub trait Storage {
+/// The registry's store. Shared by the import's reader threads (they ask [`Storage::file_known`]).
+pub trait Storage: Sync {
     type Txn: Transaction;
 
     /// Begins a write transaction (one at a time: a second waits until the first ends).
