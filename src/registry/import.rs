@@ -12,12 +12,11 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 
-use super::db::{pack, packer};
 use super::entries::{
     BundleEntry, DeviceEntry, DeviceState, ImportEntry, MergeCounts, PendingBundle,
 };
 use super::merge::{File, Opened, Slim, merge_bundle};
-use super::storage::{Storage, Tables, Transaction};
+use super::storage::{Pack, Storage, Tables, Transaction};
 use super::validate::{check, summarize};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::read::{self, Item};
@@ -302,7 +301,10 @@ impl<S: Storage> Registry<S> {
                 opened: Err(BundleError::invalid("imported before")),
             });
         }
-        let opened = open_bundle(&bytes, &self.keys.identity, self.catalog);
+        let opened = self
+            .db
+            .packer()
+            .and_then(|z| open_bundle(&bytes, &self.keys.identity, self.catalog, z));
         Ok(Prepared {
             bytes,
             name: name.to_string(),
@@ -477,14 +479,14 @@ fn open_bundle(
     bytes: &[u8],
     identity: &age::x25519::Identity,
     catalog: &Catalog,
+    mut z: impl Pack,
 ) -> Result<Opened, BundleError> {
     let mut revisions = Vec::new();
     let mut attachments = Vec::new();
-    let mut z = packer()?;
     let verified = read::read(bytes, std::slice::from_ref(identity), |item| {
         match item {
             Item::Revision { raw, revision } => revisions.push(Slim {
-                stored: pack(&mut z, raw)?,
+                stored: z.pack(raw)?,
                 record: revision.record,
                 number: revision.number,
                 seq: revision.seq,

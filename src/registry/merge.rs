@@ -32,7 +32,7 @@ pub(crate) struct Opened {
 /// validation verdict and the summary of its answers. The parsed answers are dropped where they were
 /// parsed.
 pub(crate) struct Slim {
-    /// The line as stored (see `db::lines`). The line itself is not kept: only a position the registry
+    /// The line as the store keeps it (its `storage::Pack` made it). The line itself is not kept: only a position the registry
     /// already holds in other bytes needs it (unpacked then).
     pub stored: Vec<u8>,
     pub record: Uuid,

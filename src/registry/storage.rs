@@ -5,7 +5,7 @@
 //! it unchanged.
 //!
 //! - [`Storage`]: the store. Begins write transactions and answers read-only queries, each on what was
-//!   committed.
+//!   committed; makes the [`Pack`]ers that turn revision lines into the form it stores them in.
 //! - [`Transaction`]: one write transaction. Nothing in it is seen by readers or durable before
 //!   [`Transaction::commit`]; dropping it discards everything.
 //! - [`Tables`]: the rows a transaction reads and writes; its reads see its own writes.
@@ -20,12 +20,17 @@ use super::Result;
 use super::entries::{
     BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
 };
+use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 
 /// The registry's store. Shared by the import's reader threads (they ask [`Storage::file_known`]).
 pub trait Storage: Sync {
     type Txn: Transaction;
+    type Packer: Pack;
+
+    /// A packer for one bundle's revision lines (made on a reader thread, used there).
+    fn packer(&self) -> Result<Self::Packer, BundleError>;
 
     /// Begins a write transaction (one at a time: a second waits until the first ends).
     fn begin(&self) -> Result<Self::Txn>;
@@ -57,6 +62,12 @@ pub trait Storage: Sync {
     fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>>;
     /// The import runs, oldest first.
     fn imports(&self) -> Result<Vec<ImportEntry>>;
+}
+
+/// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
+/// after the other, on the import's reader threads.
+pub trait Pack {
+    fn pack(&mut self, line: &[u8]) -> Result<Vec<u8>, BundleError>;
 }
 
 /// One write transaction.
@@ -121,7 +132,7 @@ pub trait Tables {
     /// Adds a covered range to a device's coverage, merged with the ranges it touches.
     fn add_coverage(&mut self, device: u128, r: SeqRange) -> Result<()>;
 
-    /// Stores a revision line (in the form the store keeps, see `db::lines`) at its position unless
+    /// Stores a revision line (as its [`Pack`] made it) at its position unless
     /// one is there already: then the one held stays.
     fn add_revision(&mut self, device: u128, seq: u64, stored: &[u8]) -> Result<Added>;
     /// The revision stored at a position (an error if there is none).

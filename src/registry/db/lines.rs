@@ -23,7 +23,7 @@ static UNPACK_DICT: std::sync::LazyLock<zstd::dict::DecoderDictionary<'static>> 
     std::sync::LazyLock::new(|| zstd::dict::DecoderDictionary::copy(LINE_DICT));
 
 /// Compresses a bundle's lines for the store, one after the other.
-pub(crate) struct Packer {
+pub struct Packer {
     z: zstd::bulk::Compressor<'static>,
     /// Room for the largest frame of the line at hand; each frame is copied out at its own size (a frame
     /// returned in a buffer sized for the worst case would hold ~6x its size until the bundle is merged).
@@ -35,6 +35,12 @@ pub(crate) fn packer() -> Result<Packer, BundleError> {
         z: zstd::bulk::Compressor::with_prepared_dictionary(&PACK_DICT).map_err(BundleError::Io)?,
         scratch: Vec::new(),
     })
+}
+
+impl crate::registry::storage::Pack for Packer {
+    fn pack(&mut self, line: &[u8]) -> Result<Vec<u8>, BundleError> {
+        pack(self, line)
+    }
 }
 
 /// A revision line as the store keeps it: zstd-compressed with the line dictionary

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
 use uuid::Uuid;
 
-pub(crate) use lines::{pack, packer};
+pub use lines::Packer;
 pub use rows::Rows;
 use tables::*;
 
@@ -262,6 +262,11 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
 
 impl Storage for Db {
     type Txn = Txn;
+    type Packer = Packer;
+
+    fn packer(&self) -> std::result::Result<Packer, crate::bundle::BundleError> {
+        lines::packer()
+    }
 
     fn begin(&self) -> Result<Txn> {
         Ok(Txn(self.db.begin_write()?))
