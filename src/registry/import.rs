@@ -413,7 +413,12 @@ impl<S: Storage> Registry<S> {
             file.name.to_string()
         };
         let rel = format!("{PENDING_DIR}/{}-{file_name}", m.bundle_id.simple());
-        write_durably(&self.dir.join(&rel), bytes)?;
+        // The registry's own copy: one left by an import that did not commit is replaced.
+        crate::durable::write_bytes(
+            &self.dir.join(&rel),
+            bytes,
+            &crate::durable::Options::replace(),
+        )?;
         t.put_device(&device)?;
         t.put_pending(&PendingBundle {
             bundle_id: m.bundle_id,
@@ -455,22 +460,11 @@ impl<S: Storage> Registry<S> {
     }
 }
 
-/// Writes a new file durably: temporary name, fsync, rename, folder fsync.
+/// Writes a file durably, replacing one of the same name (`crate::durable`). Still used by the CLI's
+/// report until that writer moves to `crate::durable` itself.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = super::io(path);
-    let tmp = path.with_extension("partial");
-    let written = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            crate::bundle::write::sync_dir(dir)?;
-        }
-        Ok(())
-    })();
-    written.map_err(io)
+    crate::durable::write_bytes(path, bytes, &crate::durable::Options::replace())?;
+    Ok(())
 }
 
 /// Reads, decrypts and verifies a bundle, validating and summarizing every revision and packing its

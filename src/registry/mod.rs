@@ -103,6 +103,9 @@ pub enum RegistryError {
         source: Box<RegistryError>,
         unsaved: usize,
     },
+    /// A file the registry writes (a held copy, a receipt) was not written.
+    #[error(transparent)]
+    Write(#[from] crate::durable::WriteError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

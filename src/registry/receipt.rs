@@ -87,7 +87,8 @@ impl<S: Storage> Registry<S> {
         ))
     }
 
-    /// Writes the signed receipt for a device into `to` (atomically).
+    /// Writes the signed receipt for a device into `to` (durably; beside a receipt of the same name, under
+    /// a new name: two receipts in one second on one stick are both kept).
     pub fn write_receipt(
         &self,
         device: &str,
@@ -101,10 +102,13 @@ impl<S: Storage> Registry<S> {
                 to.display()
             )));
         }
-        let path = to.join(receipt.file_name());
-        super::import::write_durably(&path, &receipt.sign(&self.keys.signing))?;
+        let written = crate::durable::write_bytes(
+            &to.join(receipt.file_name()),
+            &receipt.sign(&self.keys.signing),
+            &crate::durable::Options::new_name(),
+        )?;
         Ok(WrittenReceipt {
-            path,
+            path: written.path,
             receipt,
             accepted_positions,
             held_for_conflicts,
