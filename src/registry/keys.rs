@@ -7,8 +7,7 @@
 //! DIR/keys/registry-signing.pem    SECRET: the Ed25519 key that signs receipts (PKCS#8 PEM)
 //! ```
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -18,7 +17,7 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 
 use crate::bundle::keys::RegistryPub;
-use crate::bundle::write::sync_dir;
+use crate::durable::{self, Options};
 
 use super::{RegistryError, Result, io};
 
@@ -76,8 +75,8 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
     write_new(&age_key_file, age_text.as_bytes(), true)?;
     write_new(&signing_key_file, pem.as_bytes(), true)?;
     write_new(&public_file, public.to_json().as_bytes(), false)?;
-    sync_dir(&keys).map_err(io(&keys))?;
-    sync_dir(dir).map_err(io(dir))?;
+    // The key files' folder entries are synced with each file; the `keys` folder's own, here.
+    durable::sync_dir(dir).map_err(io(dir))?;
     Ok(Initialized {
         public_file,
         age_key_file,
@@ -146,16 +145,11 @@ pub fn read_age_identity(path: &Path) -> Result<age::x25519::Identity> {
 
 /// Writes a new file durably (never replacing one); secrets are readable by the owner only.
 fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f: File = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    let options = if secret {
+        Options::refuse().private()
+    } else {
+        Options::refuse()
+    };
+    durable::write_bytes(path, bytes, &options)?;
+    Ok(())
 }
