@@ -460,13 +460,6 @@ impl<S: Storage> Registry<S> {
     }
 }
 
-/// Writes a file durably, replacing one of the same name (`crate::durable`). Still used by the CLI's
-/// report until that writer moves to `crate::durable` itself.
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::durable::write_bytes(path, bytes, &crate::durable::Options::replace())?;
-    Ok(())
-}
-
 /// Reads, decrypts and verifies a bundle, validating and summarizing every revision and packing its
 /// line for the store as it streams by.
 fn open_bundle(

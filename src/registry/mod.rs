@@ -27,6 +27,7 @@ pub mod query;
 pub mod receipt;
 pub mod report;
 pub mod storage;
+#[cfg(feature = "test-support")]
 pub mod synth;
 pub(crate) mod validate;
 
@@ -142,12 +143,12 @@ pub fn names(reg: &Registry<impl storage::Storage>) -> report::Names {
 pub fn report(
     reg: &Registry<impl storage::Storage>,
     previous: Option<&report::Snapshot>,
-) -> Result<report::Report> {
+) -> Result<report::RegistryReport> {
     let mut rows = Vec::new();
     reg.family_entries(|f| {
         rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
     })?;
-    Ok(report::Report::build(rows, previous, &names(reg)))
+    Ok(report::RegistryReport::build(rows, previous, &names(reg)))
 }
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
