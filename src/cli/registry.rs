@@ -10,9 +10,9 @@ use serde_json::json;
 use super::Failure;
 use crate::bundle::short_id;
 use crate::durable::{Existing, WriteError};
-use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::export::{ExportError, ExportFormat};
 use crate::registry::report::{ReportError, ReportFormat};
+use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry, RegistryError};
 
 #[derive(Debug, Subcommand)]
@@ -393,7 +393,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         message: e.to_string(),
     })?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
+    Registry::create_store(dir).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
     })?;
@@ -549,7 +549,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     Ok(u8::from(needs))
 }
 
-fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
+fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure> {
     if a.is_empty() {
         say!("nothing needs an operator / semua beres");
         return Ok(());
@@ -703,9 +703,9 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
         e.record,
         e.revision,
         match e.state {
-            crate::registry::db::QuarantineState::Open => "open",
-            crate::registry::db::QuarantineState::Released => "released",
-            crate::registry::db::QuarantineState::Rejected => "rejected",
+            crate::registry::QuarantineState::Open => "open",
+            crate::registry::QuarantineState::Released => "released",
+            crate::registry::QuarantineState::Rejected => "rejected",
         }
     );
     for r in &e.reasons {

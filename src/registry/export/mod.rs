@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use super::db::FamilyEntry;
+use super::entries::FamilyEntry;
 use super::{Registry, RegistryError};
 use crate::durable::{
     self, ContentError, DirTarget, Existing, Options, Target, WriteError, Written,
