@@ -188,6 +188,16 @@ impl Device {
         Ok(self.store.petugas_list()?)
     }
 
+    /// The petugas with this code.
+    pub fn find_petugas(&self, code: &str) -> Result<crate::store::Petugas> {
+        Ok(self.store.petugas(code)?)
+    }
+
+    /// Every revision of a record, oldest first: its audit trail.
+    pub fn history(&self, id: Uuid) -> Result<Vec<crate::store::Revision>> {
+        Ok(self.store.history(id)?)
+    }
+
     pub fn sign_in(&self, code: &str, pin: &str) -> Result<crate::store::Petugas> {
         Ok(self.store.verify_pin(code, pin)?)
     }

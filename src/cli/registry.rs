@@ -1,5 +1,5 @@
-//! `pendata registry …`: the provincial registry's tools. Exit codes: 0 all handled, 1 something needs
-//! an operator (or was refused), 2 bad input.
+//! `pendata registry …`: the provincial registry's tools. Exit codes (`super::exit`): 0 all handled,
+//! 1 something needs an operator (or was refused), 2 bad input, 3 an internal failure.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::Failure;
+use super::{Exit, Failure};
 use crate::bundle::short_id;
 use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry, RegistryError};
@@ -192,21 +192,47 @@ pub enum ConflictAction {
 }
 
 fn fail(e: RegistryError) -> Failure {
-    let code = match e {
-        RegistryError::Invalid(_) => 2,
-        _ => 1,
-    };
-    Failure {
-        code,
-        message: e.to_string(),
-    }
+    Failure::from(e)
 }
 
 fn open(dir: &Path) -> Result<Registry, Failure> {
-    Registry::open(dir).map_err(fail)
+    let started = Instant::now();
+    let reg = Registry::open(dir)?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "registry opened");
+    Ok(reg)
 }
 
-pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
+/// The registry folder a command works on (its log goes there).
+pub fn dir_of(command: &RegistryCommand) -> &Path {
+    match command {
+        RegistryCommand::Init { dir, .. }
+        | RegistryCommand::Import { dir, .. }
+        | RegistryCommand::Devices { dir, .. }
+        | RegistryCommand::Receipt { dir, .. }
+        | RegistryCommand::Status { dir, .. }
+        | RegistryCommand::Export { dir, .. }
+        | RegistryCommand::Report { dir, .. }
+        | RegistryCommand::Quarantine { dir, .. }
+        | RegistryCommand::Conflicts { dir, .. } => dir,
+    }
+}
+
+/// The command's name for the log.
+pub fn name(command: &RegistryCommand) -> &'static str {
+    match command {
+        RegistryCommand::Init { .. } => "registry init",
+        RegistryCommand::Import { .. } => "registry import",
+        RegistryCommand::Devices { .. } => "registry devices",
+        RegistryCommand::Receipt { .. } => "registry receipt",
+        RegistryCommand::Status { .. } => "registry status",
+        RegistryCommand::Export { .. } => "registry export",
+        RegistryCommand::Report { .. } => "registry report",
+        RegistryCommand::Quarantine { .. } => "registry quarantine",
+        RegistryCommand::Conflicts { .. } => "registry conflicts",
+    }
+}
+
+pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
         RegistryCommand::Init { dir, name } => init(&dir, &name),
@@ -223,11 +249,13 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                 DevicesAction::Approve { device } => {
                     let (d, merged) = reg.approve(&device, now).map_err(fail)?;
                     say!("approved {} ({})", d.id, d.name);
-                    let mut code = 0;
+                    let mut code = Exit::Ok;
                     let mut total = MergeCounts::default();
                     let mut bundles = 0;
                     for (p, outcome) in merged {
-                        code = code.max(u8::from(outcome.needs_operator()));
+                        if outcome.needs_operator() {
+                            code = Exit::Refused;
+                        }
                         if let FileOutcome::Merged(b) = &outcome {
                             total.add(&b.merged);
                             bundles += 1;
@@ -249,7 +277,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                         d.id,
                         d.name
                     );
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
             }
         }
@@ -265,7 +293,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                 w.receipt.rejected.len(),
                 w.held_for_conflicts
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RegistryCommand::Status { dir, json } => status(&open(&dir)?, json),
         RegistryCommand::Export {
@@ -292,7 +320,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                 }
                 None => say!("{}", text.trim_end()),
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RegistryCommand::Quarantine { dir, action } => {
             let reg = open(&dir)?;
@@ -311,7 +339,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                             print_quarantined(e)?;
                         }
                     }
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 QuarantineAction::Release { key } => {
                     let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
@@ -322,7 +350,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                         q.record,
                         q.revision
                     );
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 QuarantineAction::Reject { key } => {
                     let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
@@ -333,7 +361,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                         q.record,
                         q.revision
                     );
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
             }
         }
@@ -354,7 +382,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                             print_conflict(&reg, c)?;
                         }
                     }
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 ConflictAction::Keep { id, member } => {
                     let c = reg.keep(id, member, now).map_err(fail)?;
@@ -362,28 +390,22 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                         "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
                         c.members.len().saturating_sub(1)
                     );
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 ConflictAction::Distinct { id } => {
                     reg.distinct(id, now).map_err(fail)?;
                     say!("conflict {id} decided: different families, all stay accepted");
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
             }
         }
     }
 }
 
-fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
-    let done = crate::registry::init(dir, name, crate::app::now()).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
+    let done = crate::registry::init(dir, name, crate::app::now())?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+    crate::registry::db::Db::open_or_create(dir).map_err(RegistryError::from)?;
     say!("{}", done.public_file.display());
     eprintln!(
         "registry `{}` created.\n\
@@ -395,7 +417,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         done.age_key_file.display(),
         done.signing_key_file.display()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn describe(o: &FileOutcome) -> String {
@@ -438,7 +460,37 @@ fn describe(o: &FileOutcome) -> String {
     }
 }
 
-fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, Failure> {
+/// One imported file in the log: its name (device prefix, date, sequence), outcome, ids and counts.
+fn log_outcome(file: &Path, outcome: &FileOutcome) {
+    let file = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match outcome {
+        FileOutcome::Merged(b) => tracing::info!(
+            file,
+            bundle = %b.bundle_id,
+            device = %b.device,
+            from = b.sequence.from,
+            to = b.sequence.to,
+            accepted = b.merged.accepted,
+            duplicates = b.merged.duplicates,
+            quarantined = b.merged.quarantined,
+            conflicts = b.merged.conflicts,
+            mismatched = b.merged.mismatched,
+            "bundle merged"
+        ),
+        FileOutcome::AlreadyImported { bundle } => {
+            tracing::info!(file, bundle = %bundle.bundle_id, "bundle already imported");
+        }
+        FileOutcome::Held { device, .. } => {
+            tracing::info!(file, device = %device.id, "bundle held: device not approved");
+        }
+        FileOutcome::Refused { reason } => tracing::warn!(file, reason, "bundle refused"),
+    }
+}
+
+fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
     let reg = open(dir)?;
     let files =
         crate::registry::import::bundle_files(paths).map_err(|e| Failure::input(e.to_string()))?;
@@ -461,6 +513,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     let n = files.len();
     let outcomes = reg
         .import_files(&files, now, |i, f, outcome| {
+            log_outcome(f, outcome);
             if !quiet {
                 eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
             }
@@ -533,7 +586,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             eprintln!("{:.1} s", started.elapsed().as_secs_f64());
         }
     }
-    Ok(u8::from(needs))
+    Ok(if needs { Exit::Refused } else { Exit::Ok })
 }
 
 fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
@@ -574,7 +627,7 @@ fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure
     Ok(())
 }
 
-fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
+fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
     let a = reg.attention().map_err(fail)?;
     let mut families = 0u64;
     let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
@@ -610,10 +663,14 @@ fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
         );
         print_attention(&a)?;
     }
-    Ok(u8::from(!a.is_empty()))
+    Ok(if a.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Refused
+    })
 }
 
-fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
+fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
     let ds = reg.devices().map_err(fail)?;
     let bundles = reg.bundles().map_err(fail)?;
     let pending = reg.pending_bundles().map_err(fail)?;
@@ -638,11 +695,11 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     if ds.is_empty() {
         say!("no devices yet: they appear with their first bundle");
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     say!(
         "{:<10} {:<9} {:>7} {:>5}  {:<20} name",
@@ -679,7 +736,7 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{waiting} device(s) wait for approval: check each key with the tablet's own `pendata device` before `approve`"
         );
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
@@ -766,7 +823,7 @@ fn export(
     format: ExportFormat,
     to: &Path,
     kabupaten: Option<&str>,
-) -> Result<u8, Failure> {
+) -> Result<Exit, Failure> {
     use crate::registry::export::{CsvExport, XlsxExport};
     let kab = kabupaten.map(kabupaten_code).transpose()?;
     let form = reg
@@ -789,15 +846,9 @@ fn export(
     };
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |e: std::io::Error| Failure {
-            code: 1,
-            message: format!("{}: {e}", path.display()),
-        }
+        move |e: std::io::Error| Failure::refused(format!("{}: {e}", path.display()))
     };
-    let exp = |e: crate::registry::export::ExportError| Failure {
-        code: 1,
-        message: e.to_string(),
-    };
+    let exp = |e: crate::registry::export::ExportError| Failure::refused(e.to_string());
     let partial = |p: &Path| {
         let mut s = p.as_os_str().to_owned();
         s.push(".partial");
@@ -857,7 +908,7 @@ fn export(
         kab.map(|k| format!(" (kabupaten/kota {k})"))
             .unwrap_or_default()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
@@ -882,10 +933,7 @@ fn feed(
         Ok(())
     })
     .map_err(|e| match failed.take() {
-        Some(x) => Failure {
-            code: 1,
-            message: x.to_string(),
-        },
+        Some(x) => Failure::refused(x.to_string()),
         None => fail(e),
     })?;
     Ok(n)

@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use uuid::Uuid;
 
 use super::db::*;
-use super::import::{Merge, write_durably};
+use super::import::Merge;
 use super::{FileOutcome, Registry, RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
 use crate::bundle::receipt::{Receipt, Rejection};
@@ -482,8 +482,13 @@ impl Registry {
                 to.display()
             )));
         }
-        let path = to.join(receipt.file_name());
-        write_durably(&path, &receipt.sign(&self.keys.signing))?;
+        // Two receipts for one stick in the same second get two names: neither replaces the other.
+        let path = crate::durable::write_bytes(
+            &to.join(receipt.file_name()),
+            &receipt.sign(&self.keys.signing),
+            &crate::durable::Options::new_name(),
+        )?
+        .path;
         Ok(WrittenReceipt {
             path,
             receipt,

@@ -12,8 +12,7 @@ pub mod facts;
 pub mod family;
 pub mod report;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -58,6 +57,10 @@ pub enum RegistryError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file the registry writes for people (keys, receipts) could not be written; nothing was left
+    /// under its name.
+    #[error(transparent)]
+    Write(#[from] crate::durable::WriteError),
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -93,7 +96,9 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
     if public_file.exists() || age_key_file.exists() || signing_key_file.exists() {
         return Err(RegistryError::AlreadyInitialized(dir.to_path_buf()));
     }
-    fs::create_dir_all(&keys).map_err(io(&keys))?;
+    // The registry's folder holds its store and its log, the keys folder its secrets: the owner's only
+    // (when init makes them; an existing folder keeps its rights).
+    create_private_dir(&keys)?;
     let identity = age::x25519::Identity::generate();
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| RegistryError::Key {
@@ -118,7 +123,7 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
     write_new(&age_key_file, age_text.as_bytes(), true)?;
     write_new(&signing_key_file, pem.as_bytes(), true)?;
     write_new(&public_file, public.to_json().as_bytes(), false)?;
-    sync_dir(&keys).map_err(io(&keys))?;
+    // The files' names are durable (the writer synced `keys`); the folder `keys` itself needs `dir` synced.
     sync_dir(dir).map_err(io(dir))?;
     Ok(Initialized {
         public_file,
@@ -188,18 +193,22 @@ pub fn read_age_identity(path: &Path) -> Result<age::x25519::Identity> {
 
 /// Writes a new file durably (never replacing one); secrets are readable by the owner only.
 fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
+    let options = crate::durable::Options::refuse();
+    let options = if secret { options.private() } else { options };
+    crate::durable::write_bytes(path, bytes, &options)?;
+    Ok(())
+}
+
+/// Creates a folder (and its parents) that only the owner may enter, when it is missing.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f: File = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    builder.create(dir).map_err(io(dir))
 }
 
 pub mod db;
