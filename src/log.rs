@@ -27,7 +27,8 @@ pub fn path() -> Option<&'static Path> {
 }
 
 /// Starts the log of this process: to `dir/pendata.log` when `dir` is given (the file is opened at the
-/// first line written while the folder exists, so a command that creates the folder logs into it), and
+/// first line written while the folder exists; lines before are held, so a command that creates the
+/// folder, such as `pendata init`, logs its start too), and
 /// to standard error when `verbose`. Only the first call of a process counts. The log never fails a
 /// command: a line that cannot be written is dropped.
 pub fn init(dir: Option<&Path>, verbose: bool) {
@@ -81,12 +82,17 @@ impl Write for Line<'_> {
     }
 }
 
+/// Lines written before the folder exists (`pendata init` creates it) are held up to this size.
+const HELD_BYTES: usize = 64 << 10;
+
 /// A size-rotated log file: `name`, `name.1` (newest rotated) … `name.{keep}`.
 pub struct Rotating {
     dir: PathBuf,
     max: u64,
     keep: u32,
     open: Option<(File, u64)>,
+    /// Lines waiting for the folder to exist.
+    held: Vec<u8>,
 }
 
 impl Rotating {
@@ -96,6 +102,7 @@ impl Rotating {
             max,
             keep,
             open: None,
+            held: Vec::new(),
         }
     }
 
@@ -107,15 +114,26 @@ impl Rotating {
         }
     }
 
-    /// Appends one line, rotating first when it would take the file past the limit. Does nothing while
-    /// the folder does not exist (it is never created here).
+    /// Appends one line, rotating first when it would take the file past the limit. While the folder
+    /// does not exist (it is never created here) lines are held, up to a limit, and written once it does.
     pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         if self.open.is_none() {
             if !self.dir.is_dir() {
+                if self.held.len() + line.len() <= HELD_BYTES {
+                    self.held.extend_from_slice(line);
+                }
                 return Ok(());
             }
             self.open = Some(open_private(&self.path(0))?);
+            if !self.held.is_empty() {
+                let held = std::mem::take(&mut self.held);
+                self.append(&held)?;
+            }
         }
+        self.append(line)
+    }
+
+    fn append(&mut self, line: &[u8]) -> io::Result<()> {
         let len = line.len() as u64;
         if let Some((_, size)) = &self.open
             && *size > 0
@@ -212,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_folder_is_not_created_and_a_line_is_dropped() {
+    fn a_missing_folder_is_not_created_and_lines_wait_for_it() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("not-yet");
         let mut log = Rotating::new(&gone, 1000, 2);
@@ -220,7 +238,10 @@ mod tests {
         assert!(!gone.exists());
         fs::create_dir(&gone).unwrap();
         log.write_line(b"second\n").unwrap();
-        assert_eq!(fs::read_to_string(gone.join(FILE)).unwrap(), "second\n");
+        assert_eq!(
+            fs::read_to_string(gone.join(FILE)).unwrap(),
+            "first\nsecond\n"
+        );
     }
 
     #[cfg(unix)]

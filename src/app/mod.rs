@@ -99,15 +99,16 @@ impl Device {
     pub fn init(dir: &Path, name: &str) -> Result<(Device, DeviceInfo)> {
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
         let (store, info) = Store::create(dir, name, now())?;
+        tracing::info!(device = %info.id, "store created");
         Ok((Device { store, catalog }, info))
     }
 
     pub fn open(dir: &Path) -> Result<Device> {
+        let started = std::time::Instant::now();
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
-        Ok(Device {
-            store: Store::open(dir)?,
-            catalog,
-        })
+        let store = Store::open(dir)?;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "store opened");
+        Ok(Device { store, catalog })
     }
 
     pub fn catalog(&self) -> &'static Catalog {
@@ -134,9 +135,11 @@ impl Device {
             }
         }
         merge_answers(&mut all, answers);
-        Ok(self
+        let head = self
             .store
-            .create_record(&form.id, form.version, all, petugas, now())?)
+            .create_record(&form.id, form.version, all, petugas, now())?;
+        tracing::info!(record = %head.id, form = %head.form_id, "record created");
+        Ok(head)
     }
 
     /// Merges answers into a record as a new revision (a correction when it was final: needs a reason).
@@ -262,8 +265,10 @@ impl Device {
             .iter()
             .map(|w| format!("{} {}", w.path, w.code))
             .collect();
-        Ok(self
+        let head = self
             .store
-            .finalize(id, head.revision, petugas, acknowledged, now())?)
+            .finalize(id, head.revision, petugas, acknowledged, now())?;
+        tracing::info!(record = %id, revision = head.revision, "record finalized");
+        Ok(head)
     }
 }

@@ -141,6 +141,14 @@ fn head_line(h: &RecordHead) -> String {
     )
 }
 
+/// The name of a petugas command, for the log.
+pub fn petugas_name(command: &PetugasCommand) -> &'static str {
+    match command {
+        PetugasCommand::Add { .. } => "petugas add",
+        PetugasCommand::List { .. } => "petugas list",
+    }
+}
+
 /// The name of a record command, for the log.
 pub fn record_name(command: &RecordCommand) -> &'static str {
     match command {

@@ -245,7 +245,7 @@ pub fn chain(e: &(dyn StdError + 'static)) -> String {
 
 /// Prints a failure once, on standard error, logs it, and returns its exit code. An internal failure
 /// says what to do: it is not the input's fault, and the log has the details for support.
-pub fn report(f: &Failure) -> ExitCode {
+pub fn report(f: &Failure) -> Exit {
     if !f.message.is_empty() {
         eprintln!("pendata: {}", f.message);
     }
@@ -263,11 +263,11 @@ pub fn report(f: &Failure) -> ExitCode {
             let log = crate::log::path()
                 .map_or_else(|| crate::log::FILE.to_string(), |p| p.display().to_string());
             eprintln!(
-                "pendata: this is an internal failure, not a problem with what you typed: try again, and if it \
-                 happens again give the log {log} to support / kegagalan internal: coba lagi; bila terulang, \
-                 serahkan log {log} kepada petugas dukungan"
+                "pendata: this is an internal failure, not a problem with what you typed: if it happens \
+                 again, give the log {log} to support / kegagalan internal, bukan kesalahan isian: bila \
+                 terulang, serahkan log {log} kepada petugas dukungan"
             );
         }
     }
-    f.exit.into()
+    f.exit
 }

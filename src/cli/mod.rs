@@ -192,10 +192,9 @@ pub fn main() -> ExitCode {
     let name = command_name(cli.command.as_ref());
     let started = std::time::Instant::now();
     tracing::info!(command = name, version = env!("CARGO_PKG_VERSION"), "start");
-    let result = run(cli);
-    let exit = match &result {
-        Ok(exit) => *exit,
-        Err(f) => f.exit,
+    let exit = match run(cli) {
+        Ok(exit) => exit,
+        Err(f) => exit::report(&f),
     };
     tracing::info!(
         command = name,
@@ -203,10 +202,7 @@ pub fn main() -> ExitCode {
         ms = started.elapsed().as_millis() as u64,
         "finish"
     );
-    match result {
-        Ok(exit) => exit.into(),
-        Err(f) => exit::report(&f),
-    }
+    exit.into()
 }
 
 /// Where a command logs: the registry's folder for `pendata registry …`, else the data directory (none
@@ -227,7 +223,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Command::Form { .. } => "form",
         Command::Validate { .. } => "validate",
         Command::Init { .. } => "init",
-        Command::Petugas { .. } => "petugas",
+        Command::Petugas { command } => device::petugas_name(command),
         Command::Record { command } => device::record_name(command),
         Command::Search { .. } => "search",
         Command::Demo { .. } => "demo",

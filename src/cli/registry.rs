@@ -252,7 +252,9 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
                     let mut code = Exit::Ok;
                     let mut total = MergeCounts::default();
                     let mut bundles = 0;
+                    tracing::info!(device = %d.id, held = merged.len(), "device approved");
                     for (p, outcome) in merged {
+                        log_outcome(Path::new(&p.file), &outcome);
                         if outcome.needs_operator() {
                             code = Exit::Refused;
                         }
