@@ -191,10 +191,6 @@ pub enum ConflictAction {
     },
 }
 
-fn fail(e: RegistryError) -> Failure {
-    Failure::from(e)
-}
-
 fn open(dir: &Path) -> Result<Registry, Failure> {
     let started = Instant::now();
     let reg = Registry::open(dir)?;
@@ -242,50 +238,10 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             quiet,
             json,
         } => import(&dir, &bundles, quiet, json),
-        RegistryCommand::Devices { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(DevicesAction::List { json: false }) {
-                DevicesAction::List { json } => devices(&reg, json),
-                DevicesAction::Approve { device } => {
-                    let (d, merged) = reg.approve(&device, now).map_err(fail)?;
-                    say!("approved {} ({})", d.id, d.name);
-                    let mut code = Exit::Ok;
-                    let mut total = MergeCounts::default();
-                    let mut bundles = 0;
-                    tracing::info!(device = %d.id, held = merged.len(), "device approved");
-                    for (p, outcome) in merged {
-                        log_outcome(Path::new(&p.file), &outcome);
-                        if outcome.needs_operator() {
-                            code = Exit::Refused;
-                        }
-                        if let FileOutcome::Merged(b) = &outcome {
-                            total.add(&b.merged);
-                            bundles += 1;
-                        }
-                        say!("  {}: {}", p.file, describe(&outcome));
-                    }
-                    if bundles > 0 {
-                        // The held bundles were imported now: logged like an import run.
-                        let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
-                        reg.log_import(now, bundles, total, snapshot)
-                            .map_err(fail)?;
-                    }
-                    Ok(code)
-                }
-                DevicesAction::Revoke { device } => {
-                    let d = reg.revoke(&device, now).map_err(fail)?;
-                    say!(
-                        "revoked {} ({}): its bundles are refused from now on",
-                        d.id,
-                        d.name
-                    );
-                    Ok(Exit::Ok)
-                }
-            }
-        }
+        RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now),
         RegistryCommand::Receipt { dir, device, to } => {
             let reg = open(&dir)?;
-            let w = reg.write_receipt(&device, &to, now).map_err(fail)?;
+            let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());
             eprintln!(
                 "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
@@ -306,8 +262,8 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
         } => export(&open(&dir)?, format, &to, kabupaten.as_deref()),
         RegistryCommand::Report { dir, format, to } => {
             let reg = open(&dir)?;
-            let previous = crate::registry::previous_snapshot(&reg).map_err(fail)?;
-            let report = crate::registry::report(&reg, previous.as_ref()).map_err(fail)?;
+            let previous = crate::registry::previous_snapshot(&reg)?;
+            let report = crate::registry::report(&reg, previous.as_ref())?;
             let text = match format {
                 ReportFormat::Text => report.to_text(),
                 ReportFormat::Json => report
@@ -317,89 +273,146 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             };
             match to {
                 Some(path) => {
-                    crate::registry::import::write_durably(&path, text.as_bytes()).map_err(fail)?;
+                    crate::registry::import::write_durably(&path, text.as_bytes())?;
                     say!("{}", path.display());
                 }
                 None => say!("{}", text.trim_end()),
             }
             Ok(Exit::Ok)
         }
-        RegistryCommand::Quarantine { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(QuarantineAction::List {
-                all: false,
-                json: false,
-            }) {
-                QuarantineAction::List { all, json } => {
-                    let q = reg.quarantine(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
-                    } else if q.is_empty() {
-                        say!("nothing in quarantine");
-                    } else {
-                        for e in &q {
-                            print_quarantined(e)?;
-                        }
-                    }
-                    Ok(Exit::Ok)
+        RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
+        RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
+    }
+}
+
+fn devices_cmd(
+    dir: &Path,
+    action: Option<DevicesAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(DevicesAction::List { json: false }) {
+        DevicesAction::List { json } => devices(&reg, json),
+        DevicesAction::Approve { device } => {
+            let (d, merged) = reg.approve(&device, now)?;
+            say!("approved {} ({})", d.id, d.name);
+            let mut code = Exit::Ok;
+            let mut total = MergeCounts::default();
+            let mut bundles = 0;
+            tracing::info!(device = %d.id, held = merged.len(), "device approved");
+            for (p, outcome) in merged {
+                log_outcome(Path::new(&p.file), &outcome);
+                if outcome.needs_operator() {
+                    code = Exit::Refused;
                 }
-                QuarantineAction::Release { key } => {
-                    let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
-                    say!(
-                        "released {}:{} (family {}, revision {})",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(Exit::Ok)
+                if let FileOutcome::Merged(b) = &outcome {
+                    total.add(&b.merged);
+                    bundles += 1;
                 }
-                QuarantineAction::Reject { key } => {
-                    let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
-                    say!(
-                        "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(Exit::Ok)
-                }
+                say!("  {}: {}", p.file, describe(&outcome));
             }
+            if bundles > 0 {
+                // The held bundles were imported now: logged like an import run.
+                let snapshot = crate::registry::snapshot(&reg)?;
+                reg.log_import(now, bundles, total, snapshot)?;
+            }
+            Ok(code)
         }
-        RegistryCommand::Conflicts { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(ConflictAction::List {
-                all: false,
-                json: false,
-            }) {
-                ConflictAction::List { all, json } => {
-                    let cs = reg.conflicts(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
-                    } else if cs.is_empty() {
-                        say!("no open conflicts");
-                    } else {
-                        for c in &cs {
-                            print_conflict(&reg, c)?;
-                        }
-                    }
-                    Ok(Exit::Ok)
-                }
-                ConflictAction::Keep { id, member } => {
-                    let c = reg.keep(id, member, now).map_err(fail)?;
-                    say!(
-                        "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
-                        c.members.len().saturating_sub(1)
-                    );
-                    Ok(Exit::Ok)
-                }
-                ConflictAction::Distinct { id } => {
-                    reg.distinct(id, now).map_err(fail)?;
-                    say!("conflict {id} decided: different families, all stay accepted");
-                    Ok(Exit::Ok)
+        DevicesAction::Revoke { device } => {
+            let d = reg.revoke(&device, now)?;
+            say!(
+                "revoked {} ({}): its bundles are refused from now on",
+                d.id,
+                d.name
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn quarantine_cmd(
+    dir: &Path,
+    action: Option<QuarantineAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(QuarantineAction::List {
+        all: false,
+        json: false,
+    }) {
+        QuarantineAction::List { all, json } => {
+            let q = reg.quarantine(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
+            } else if q.is_empty() {
+                say!("nothing in quarantine");
+            } else {
+                for e in &q {
+                    print_quarantined(e)?;
                 }
             }
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Release { key } => {
+            let q = reg.decide_quarantine(&key, true, now)?;
+            say!(
+                "released {}:{} (family {}, revision {})",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Reject { key } => {
+            let q = reg.decide_quarantine(&key, false, now)?;
+            say!(
+                "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn conflicts_cmd(
+    dir: &Path,
+    action: Option<ConflictAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(ConflictAction::List {
+        all: false,
+        json: false,
+    }) {
+        ConflictAction::List { all, json } => {
+            let cs = reg.conflicts(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
+            } else if cs.is_empty() {
+                say!("no open conflicts");
+            } else {
+                for c in &cs {
+                    print_conflict(&reg, c)?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Keep { id, member } => {
+            let c = reg.keep(id, member, now)?;
+            say!(
+                "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
+                c.members.len().saturating_sub(1)
+            );
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Distinct { id } => {
+            reg.distinct(id, now)?;
+            say!("conflict {id} decided: different families, all stay accepted");
+            Ok(Exit::Ok)
         }
     }
 }
@@ -513,14 +526,12 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
     let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut results = Vec::new();
     let n = files.len();
-    let outcomes = reg
-        .import_files(&files, now, |i, f, outcome| {
-            log_outcome(f, outcome);
-            if !quiet {
-                eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
-            }
-        })
-        .map_err(fail)?;
+    let outcomes = reg.import_files(&files, now, |i, f, outcome| {
+        log_outcome(f, outcome);
+        if !quiet {
+            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
+        }
+    })?;
     for (f, outcome) in files.iter().zip(&outcomes) {
         match outcome {
             FileOutcome::Merged(b) => {
@@ -542,10 +553,10 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
             "detail": describe(outcome),
         }));
     }
-    let attention = reg.attention().map_err(fail)?;
-    let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+    let attention = reg.attention()?;
+    let snapshot = crate::registry::snapshot(&reg)?;
     if merged > 0 {
-        reg.log_import(now, merged, total, snapshot).map_err(fail)?;
+        reg.log_import(now, merged, total, snapshot)?;
     }
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
@@ -630,22 +641,21 @@ fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure
 }
 
 fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
-    let a = reg.attention().map_err(fail)?;
+    let a = reg.attention()?;
     let mut families = 0u64;
     let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
     reg.family_entries(|f| {
         families += 1;
         *by_state.entry(f.family.state.as_str()).or_default() += 1;
-    })
-    .map_err(fail)?;
+    })?;
     if json {
         say!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "families": families,
                 "by_state": by_state,
-                "bundles": reg.bundles().map_err(fail)?.len(),
-                "devices": reg.devices().map_err(fail)?.len(),
+                "bundles": reg.bundles()?.len(),
+                "devices": reg.devices()?.len(),
                 "pending_devices": a.pending_devices,
                 "pending_bundles": a.pending_bundles,
                 "open_quarantine": a.open_quarantine,
@@ -673,9 +683,9 @@ fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
 }
 
 fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
-    let ds = reg.devices().map_err(fail)?;
-    let bundles = reg.bundles().map_err(fail)?;
-    let pending = reg.pending_bundles().map_err(fail)?;
+    let ds = reg.devices()?;
+    let bundles = reg.bundles()?;
+    let pending = reg.pending_bundles()?;
     if json {
         let rows: Vec<_> = ds
             .iter()
@@ -713,8 +723,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
     );
     for d in &ds {
         let cov = reg
-            .coverage(d.id)
-            .map_err(fail)?
+            .coverage(d.id)?
             .iter()
             .map(|r| format!("{}..{}", r.from, r.to))
             .collect::<Vec<_>>()
@@ -779,7 +788,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         }
     );
     for (i, m) in c.members.iter().enumerate() {
-        let fam = reg.family(m.record).map_err(fail)?;
+        let fam = reg.family(m.record)?;
         say!(
             "  {}. family {} revision {} from device {} (position {}){}",
             i + 1,
@@ -936,7 +945,7 @@ fn feed(
     })
     .map_err(|e| match failed.take() {
         Some(x) => Failure::refused(x.to_string()),
-        None => fail(e),
+        None => Failure::from(e),
     })?;
     Ok(n)
 }

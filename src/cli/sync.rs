@@ -230,6 +230,53 @@ pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<Exit, Fai
     }
 }
 
+/// What a bundle shows without the registry's key: its size, encryption, recipients and name.
+fn print_outside(
+    name: &str,
+    outside: &read::Outside,
+    named: Option<&bundle::NameInfo>,
+    json_out: bool,
+) -> Result<(), Failure> {
+    if json_out {
+        say!(
+            "{}",
+            json!({
+                "file": name,
+                "size": outside.size,
+                "encryption": outside.age_version,
+                "recipients": outside.recipients,
+                "name": named.as_ref().map(|n| json!({"device": n.device, "date": n.date, "time": n.time, "from": n.from, "to": n.to})),
+            })
+        );
+    } else {
+        say!(
+            "{name}: {} bytes, encrypted ({})",
+            outside.size,
+            outside.age_version
+        );
+        say!(
+            "  {} recipient(s): {}",
+            outside.recipients.len(),
+            outside.recipients.join(", ")
+        );
+        match named {
+            Some(n) => say!(
+                "  by its name: device {}, {} {}, sequence {}..{}",
+                n.device,
+                n.date,
+                n.time,
+                n.from,
+                n.to
+            ),
+            None => say!("  the name is not a Pendata bundle name"),
+        }
+        say!(
+            "  nothing else is readable without the registry's key (--identity keys/registry-age.key)"
+        );
+    }
+    Ok(())
+}
+
 pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
     let BundleCommand::Inspect {
         file,
@@ -247,43 +294,7 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
         .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
     let outside = read::outside(std::io::BufReader::new(f)).map_err(refused)?;
     let Some(identity) = identity else {
-        if json_out {
-            say!(
-                "{}",
-                json!({
-                    "file": name,
-                    "size": outside.size,
-                    "encryption": outside.age_version,
-                    "recipients": outside.recipients,
-                    "name": named.as_ref().map(|n| json!({"device": n.device, "date": n.date, "time": n.time, "from": n.from, "to": n.to})),
-                })
-            );
-        } else {
-            say!(
-                "{name}: {} bytes, encrypted ({})",
-                outside.size,
-                outside.age_version
-            );
-            say!(
-                "  {} recipient(s): {}",
-                outside.recipients.len(),
-                outside.recipients.join(", ")
-            );
-            match &named {
-                Some(n) => say!(
-                    "  by its name: device {}, {} {}, sequence {}..{}",
-                    n.device,
-                    n.date,
-                    n.time,
-                    n.from,
-                    n.to
-                ),
-                None => say!("  the name is not a Pendata bundle name"),
-            }
-            say!(
-                "  nothing else is readable without the registry's key (--identity keys/registry-age.key)"
-            );
-        }
+        print_outside(&name, &outside, named.as_ref(), json_out)?;
         return Ok(Exit::Ok);
     };
     // The identity file is the user's input here, whatever went wrong reading it.
