@@ -95,10 +95,8 @@ impl Classify for DbError {
 impl Classify for RegistryError {
     fn exit(&self) -> Exit {
         match self {
-            RegistryError::AlreadyInitialized(_)
-            | RegistryError::NotInitialized(_)
-            | RegistryError::Write(_) => Exit::Refused,
-            RegistryError::Invalid(_) => Exit::BadInput,
+            RegistryError::AlreadyInitialized(_) | RegistryError::Write(_) => Exit::Refused,
+            RegistryError::NotInitialized(_) | RegistryError::Invalid(_) => Exit::BadInput,
             RegistryError::Db(e) => e.exit(),
             RegistryError::Unsaved { source, .. } => source.exit(),
             RegistryError::Key { .. } | RegistryError::Io { .. } => Exit::Internal,
