@@ -2,7 +2,7 @@
 //! with ids, counts and timings and no personal data; `--verbose` shows its lines; bad input exits 2,
 //! a refusal 1, an internal failure (a damaged store) 3 and says what to do.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
 mod common;
 

@@ -109,7 +109,9 @@ impl clap::ValueEnum for Status {
 
 fn parse_id(s: &str) -> Result<Uuid, Failure> {
     Uuid::parse_str(s.trim())
-        .map_err(|_| Failure::input(format!("`{s}` is not a record id (a UUID)")))
+        .map_err(|_| Failure::input(format!(
+            "`{s}` is not a record id (a UUID): give the id as `pendata record new` or `pendata record list` prints it"
+        )))
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {

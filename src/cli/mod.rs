@@ -316,8 +316,7 @@ impl DataFiles for DirData<'_> {
 }
 
 fn form_check(file: &Path) -> Result<Exit, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file).map_err(|e| unreadable(file, &e))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     match Form::from_json(&text, &DirData(dir)) {
         Ok(form) => {
@@ -342,6 +341,14 @@ fn form_check(file: &Path) -> Result<Exit, Failure> {
     }
 }
 
+/// An input file that cannot be read: bad input, with what to check.
+pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::input(format!(
+        "cannot read {}: {e}; check the file's name and that you may read it",
+        path.display()
+    ))
+}
+
 pub(crate) fn read_input(path: &Path) -> Result<String, Failure> {
     if path == Path::new("-") {
         let mut s = String::new();
@@ -350,8 +357,7 @@ pub(crate) fn read_input(path: &Path) -> Result<String, Failure> {
             .map_err(|e| Failure::input(format!("cannot read standard input: {e}")))?;
         Ok(s)
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+        std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))
     }
 }
 
@@ -361,7 +367,11 @@ pub fn parse_answers(
     source: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Failure::input(format!("{source} is not valid JSON: {e}")))?;
+        .map_err(|e| {
+            Failure::input(format!(
+                "{source} is not valid JSON: {e}; give the answers as a JSON object of field name → answer"
+            ))
+        })?;
     match value {
         serde_json::Value::Object(map) => Ok(map),
         _ => Err(Failure::input(format!(

@@ -508,10 +508,12 @@ fn log_outcome(file: &Path, outcome: &FileOutcome) {
 fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
     let reg = open(dir)?;
     let files =
-        crate::registry::import::bundle_files(paths).map_err(|e| Failure::input(e.to_string()))?;
+        // The paths are the operator's input, whatever went wrong reading them.
+        crate::registry::import::bundle_files(paths)
+            .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
     if files.is_empty() {
         return Err(Failure::input(format!(
-            "no bundle files (*.{}) in {}",
+            "no bundle files (*.{}) in {}: give the bundle files, or the folder (the stick) they are in",
             crate::bundle::EXTENSION,
             paths
                 .iter()

@@ -99,7 +99,7 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| super::unreadable(path, &e))
 }
 
 /// Reads and checks a `registry.pub` before anything is changed.
@@ -290,8 +290,7 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
     let named = bundle::parse_file_name(&name);
     let refused =
         |e: bundle::BundleError| Failure::of(e).about(format!("{}: refused", file.display()));
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
     let outside = read::outside(std::io::BufReader::new(f)).map_err(refused)?;
     let Some(identity) = identity else {
         print_outside(&name, &outside, named.as_ref(), json_out)?;
@@ -300,8 +299,7 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
     // The identity file is the user's input here, whatever went wrong reading it.
     let id = crate::registry::read_age_identity(&identity)
         .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
     let mut photos = 0u64;
     let verified = read::read(f, std::slice::from_ref(&id), |item| {
         if let read::Item::Attachment { .. } = item {
@@ -315,7 +313,7 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
         && (n.from, n.to) != (m.sequence.from, m.sequence.to)
     {
         return Err(Failure::refused(format!(
-            "{}: refused: the file name says sequence {}..{}, the signed manifest {}..{} (renamed?)",
+            "{}: refused: the file name says sequence {}..{}, the signed manifest {}..{} (renamed?): use the file as the tablet wrote it",
             file.display(),
             n.from,
             n.to,
