@@ -243,7 +243,13 @@ fn a_session_leaves_a_private_log_without_personal_data() {
 fn exit_codes_say_bad_input_refused_or_internal_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let tab = tmp.path().join("tablet");
-    // Bad input: a record id that is not one, a missing answers file.
+    // Bad input: a folder without a store (which gets no log), a record id that is not one, a missing
+    // answers file.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = code(&run(Some(&empty), &["record", "list"], ""), 2);
+    assert!(out.contains("pendata init"), "{out}");
+    assert!(!empty.join(pendata::log::FILE).exists());
     code(&run(Some(&tab), &["init", "--device-name", "T1"], ""), 0);
     let out = code(&run(Some(&tab), &["record", "show", "not-an-id"], ""), 2);
     assert!(out.contains("not a record id"), "{out}");

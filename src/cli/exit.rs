@@ -95,8 +95,12 @@ impl Classify for DbError {
 impl Classify for RegistryError {
     fn exit(&self) -> Exit {
         match self {
-            RegistryError::AlreadyInitialized(_) | RegistryError::Write(_) => Exit::Refused,
-            RegistryError::NotInitialized(_) | RegistryError::Invalid(_) => Exit::BadInput,
+            // A folder without a registry has always exited 1 (the tests hold it): an operator has to
+            // run `registry init` or point at the right folder.
+            RegistryError::AlreadyInitialized(_)
+            | RegistryError::NotInitialized(_)
+            | RegistryError::Write(_) => Exit::Refused,
+            RegistryError::Invalid(_) => Exit::BadInput,
             RegistryError::Db(e) => e.exit(),
             RegistryError::Unsaved { source, .. } => source.exit(),
             RegistryError::Key { .. } | RegistryError::Io { .. } => Exit::Internal,

@@ -206,12 +206,22 @@ pub fn main() -> ExitCode {
 }
 
 /// Where a command logs: the registry's folder for `pendata registry …`, else the data directory (none
-/// when it cannot be found; the command then says so itself).
+/// when it cannot be found; the command then says so itself). Only into a folder that holds a store or
+/// a registry, or that the command creates one in: a mistyped `--data-dir /tmp` leaves no log in /tmp.
 fn log_dir(cli: &Cli) -> Option<PathBuf> {
-    match &cli.command {
-        Some(Command::Registry { command }) => Some(registry::dir_of(command).to_path_buf()),
-        _ => data_dir(cli.data_dir.clone()).ok(),
-    }
+    let (dir, creates, marker) = match &cli.command {
+        Some(Command::Registry { command }) => (
+            registry::dir_of(command).to_path_buf(),
+            matches!(command, registry::RegistryCommand::Init { .. }),
+            crate::registry::PUB_FILE,
+        ),
+        command => (
+            data_dir(cli.data_dir.clone()).ok()?,
+            matches!(command, None | Some(Command::Init { .. })),
+            crate::store::STORE_FILE,
+        ),
+    };
+    (creates || dir.join(marker).exists()).then_some(dir)
 }
 
 /// The command's name for the log (`record new`): never its arguments, which may be personal data.
