@@ -9,6 +9,8 @@ pub mod home;
 pub mod list;
 pub mod photos;
 pub mod sync;
+pub mod task;
+pub mod text;
 
 use std::path::Path;
 
@@ -57,17 +59,8 @@ pub enum AppError {
     BadRange { a: u64, b: u64, last: u64 },
     #[error("this receipt is for device {receipt}, but this tablet is {this}")]
     WrongDevice { receipt: String, this: String },
-}
-
-impl AppError {
-    /// A refusal (exit 1) rather than bad input (exit 2).
-    pub fn is_refusal(&self) -> bool {
-        match self {
-            AppError::Store(e) => e.is_refusal(),
-            AppError::NotReady { .. } | AppError::NoRegistryKey | AppError::Write(_) => true,
-            _ => false,
-        }
-    }
+    #[error(transparent)]
+    Stopped(#[from] task::Stopped),
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

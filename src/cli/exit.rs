@@ -78,7 +78,7 @@ impl Classify for AppError {
             | AppError::Unreadable(_)
             | AppError::BadRange { .. }
             | AppError::WrongDevice { .. } => Exit::BadInput,
-            AppError::Forms(_) => Exit::Internal,
+            AppError::Forms(_) | AppError::Stopped(_) => Exit::Internal,
         }
     }
 }
@@ -185,10 +185,19 @@ impl Failure {
 }
 
 impl From<AppError> for Failure {
+    /// A petugas may read these (the device commands): in both languages, Indonesian first, as the
+    /// app shows them (`AppError::text`).
     fn from(e: AppError) -> Self {
         let message = match &e {
             AppError::NotReady { errors, warnings } => not_ready(errors, warnings),
-            _ => e.to_string(),
+            _ => {
+                let text = e.text();
+                if text.id == text.en {
+                    text.en
+                } else {
+                    format!("{} / {}", text.id, text.en)
+                }
+            }
         };
         Failure {
             message,

@@ -214,6 +214,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 pub mod db;
 pub mod decide;
 pub mod import;
+#[cfg(feature = "test-support")]
 pub mod synth;
 
 pub use import::{FileOutcome, Registry};
@@ -235,12 +236,15 @@ pub fn names(reg: &Registry) -> report::Names {
 }
 
 /// The report now; `previous` is the snapshot to show changes against.
-pub fn report(reg: &Registry, previous: Option<&report::Snapshot>) -> Result<report::Report> {
+pub fn report(
+    reg: &Registry,
+    previous: Option<&report::Snapshot>,
+) -> Result<report::RegistryReport> {
     let mut rows = Vec::new();
     reg.family_entries(|f| {
         rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
     })?;
-    Ok(report::Report::build(rows, previous, &names(reg)))
+    Ok(report::RegistryReport::build(rows, previous, &names(reg)))
 }
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
