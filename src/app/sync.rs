@@ -176,7 +176,10 @@ impl Device {
         if !dir.is_dir() {
             return Err(AppError::NoFolder(dir.display().to_string()));
         }
-        self.export_to(&DirTarget::new(dir), selection, petugas, progress)
+        let started = std::time::Instant::now();
+        let outcome = self.export_to(&DirTarget::new(dir), selection, petugas, progress);
+        log_export(&outcome, started.elapsed());
+        outcome
     }
 
     /// Exports to a target: collects the final revisions, seals and signs the manifest, writes the
@@ -320,6 +323,16 @@ impl Device {
             &rejected,
             now(),
         )?;
+        tracing::info!(
+            receipt = %receipt.receipt_id,
+            first_time = first,
+            accepted = outcome.accepted,
+            rejected = outcome.rejected,
+            unchanged = outcome.unchanged,
+            stale = outcome.stale,
+            unknown = outcome.unknown,
+            "receipt applied"
+        );
         Ok((receipt, outcome, first))
     }
 
@@ -379,6 +392,28 @@ impl Device {
         let bytes = std::fs::read(path)
             .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
         self.apply_receipt(&bytes)
+    }
+}
+
+/// An export in the log: counts, sequence, size and time — never a family's answers.
+fn log_export(outcome: &Result<ExportOutcome>, took: std::time::Duration) {
+    let ms = took.as_millis() as u64;
+    match outcome {
+        Ok(ExportOutcome::Written(e)) => tracing::info!(
+            file = %e.file,
+            from = e.from,
+            to = e.to,
+            families = e.families,
+            revisions = e.revisions,
+            photos = e.attachments,
+            bytes = e.size,
+            ms,
+            "export written"
+        ),
+        Ok(ExportOutcome::Nothing { from, to }) => {
+            tracing::info!(from, to, ms, "export: nothing to export");
+        }
+        Err(e) => tracing::warn!(error = %e, ms, "export failed"),
     }
 }
 

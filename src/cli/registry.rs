@@ -1,5 +1,5 @@
-//! `pendata registry …`: the provincial registry's tools. Exit codes: 0 all handled, 1 something needs
-//! an operator (or was refused), 2 bad input.
+//! `pendata registry …`: the provincial registry's tools. Exit codes (`super::exit`): 0 all handled,
+//! 1 something needs an operator (or was refused), 2 bad input, 3 an internal failure.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,13 +7,13 @@ use std::time::Instant;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::Failure;
+use super::{Exit, Failure};
 use crate::bundle::short_id;
 use crate::durable::{Existing, WriteError};
 use crate::registry::export::{ExportError, ExportFormat};
 use crate::registry::report::{ReportError, ReportFormat};
 use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
-use crate::registry::{FileOutcome, Registry, RegistryError};
+use crate::registry::{FileOutcome, Registry};
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -217,22 +217,44 @@ pub enum ConflictAction {
     },
 }
 
-fn fail(e: RegistryError) -> Failure {
-    let code = match e {
-        RegistryError::Invalid(_) => 2,
-        _ => 1,
-    };
-    Failure {
-        code,
-        message: e.to_string(),
+fn open(dir: &Path) -> Result<Registry, Failure> {
+    let started = Instant::now();
+    let reg = Registry::open(dir)?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "registry opened");
+    Ok(reg)
+}
+
+/// The registry folder a command works on (its log goes there).
+pub fn dir_of(command: &RegistryCommand) -> &Path {
+    match command {
+        RegistryCommand::Init { dir, .. }
+        | RegistryCommand::Import { dir, .. }
+        | RegistryCommand::Devices { dir, .. }
+        | RegistryCommand::Receipt { dir, .. }
+        | RegistryCommand::Status { dir, .. }
+        | RegistryCommand::Export { dir, .. }
+        | RegistryCommand::Report { dir, .. }
+        | RegistryCommand::Quarantine { dir, .. }
+        | RegistryCommand::Conflicts { dir, .. } => dir,
     }
 }
 
-fn open(dir: &Path) -> Result<Registry, Failure> {
-    Registry::open(dir).map_err(fail)
+/// The command's name for the log.
+pub fn name(command: &RegistryCommand) -> &'static str {
+    match command {
+        RegistryCommand::Init { .. } => "registry init",
+        RegistryCommand::Import { .. } => "registry import",
+        RegistryCommand::Devices { .. } => "registry devices",
+        RegistryCommand::Receipt { .. } => "registry receipt",
+        RegistryCommand::Status { .. } => "registry status",
+        RegistryCommand::Export { .. } => "registry export",
+        RegistryCommand::Report { .. } => "registry report",
+        RegistryCommand::Quarantine { .. } => "registry quarantine",
+        RegistryCommand::Conflicts { .. } => "registry conflicts",
+    }
 }
 
-pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
+pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
         RegistryCommand::Init { dir, name } => init(&dir, &name),
@@ -242,46 +264,10 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             quiet,
             json,
         } => import(&dir, &bundles, quiet, json),
-        RegistryCommand::Devices { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(DevicesAction::List { json: false }) {
-                DevicesAction::List { json } => devices(&reg, json),
-                DevicesAction::Approve { device } => {
-                    let (d, merged) = reg.approve(&device, now).map_err(fail)?;
-                    say!("approved {} ({})", d.id, d.name);
-                    let mut code = 0;
-                    let mut total = MergeCounts::default();
-                    let mut bundles = 0;
-                    for (p, outcome) in merged {
-                        code = code.max(u8::from(outcome.needs_operator()));
-                        if let FileOutcome::Merged(b) = &outcome {
-                            total.add(&b.merged);
-                            bundles += 1;
-                        }
-                        say!("  {}: {}", p.file, describe(&outcome));
-                    }
-                    if bundles > 0 {
-                        // The held bundles were imported now: logged like an import run.
-                        let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
-                        reg.log_import(now, bundles, total, snapshot)
-                            .map_err(fail)?;
-                    }
-                    Ok(code)
-                }
-                DevicesAction::Revoke { device } => {
-                    let d = reg.revoke(&device, now).map_err(fail)?;
-                    say!(
-                        "revoked {} ({}): its bundles are refused from now on",
-                        d.id,
-                        d.name
-                    );
-                    Ok(0)
-                }
-            }
-        }
+        RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now),
         RegistryCommand::Receipt { dir, device, to } => {
             let reg = open(&dir)?;
-            let w = reg.write_receipt(&device, &to, now).map_err(fail)?;
+            let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());
             eprintln!(
                 "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
@@ -291,7 +277,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                 w.receipt.rejected.len(),
                 w.held_for_conflicts
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RegistryCommand::Status { dir, json } => status(&open(&dir)?, json),
         RegistryCommand::Export {
@@ -307,96 +293,147 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             to,
             replace,
         } => report(&open(&dir)?, format, to.as_deref(), replace),
-        RegistryCommand::Quarantine { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(QuarantineAction::List {
-                all: false,
-                json: false,
-            }) {
-                QuarantineAction::List { all, json } => {
-                    let q = reg.quarantine(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
-                    } else if q.is_empty() {
-                        say!("nothing in quarantine");
-                    } else {
-                        for e in &q {
-                            print_quarantined(e)?;
-                        }
-                    }
-                    Ok(0)
+        RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
+        RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
+    }
+}
+
+fn devices_cmd(
+    dir: &Path,
+    action: Option<DevicesAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(DevicesAction::List { json: false }) {
+        DevicesAction::List { json } => devices(&reg, json),
+        DevicesAction::Approve { device } => {
+            let (d, merged) = reg.approve(&device, now)?;
+            say!("approved {} ({})", d.id, d.name);
+            let mut code = Exit::Ok;
+            let mut total = MergeCounts::default();
+            let mut bundles = 0;
+            tracing::info!(device = %d.id, held = merged.len(), "device approved");
+            for (p, outcome) in merged {
+                log_outcome(Path::new(&p.file), &outcome);
+                if outcome.needs_operator() {
+                    code = Exit::Refused;
                 }
-                QuarantineAction::Release { key } => {
-                    let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
-                    say!(
-                        "released {}:{} (family {}, revision {})",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(0)
+                if let FileOutcome::Merged(b) = &outcome {
+                    total.add(&b.merged);
+                    bundles += 1;
                 }
-                QuarantineAction::Reject { key } => {
-                    let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
-                    say!(
-                        "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(0)
-                }
+                say!("  {}: {}", p.file, describe(&outcome));
             }
+            if bundles > 0 {
+                // The held bundles were imported now: logged like an import run.
+                let snapshot = crate::registry::snapshot(&reg)?;
+                reg.log_import(now, bundles, total, snapshot)?;
+            }
+            Ok(code)
         }
-        RegistryCommand::Conflicts { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(ConflictAction::List {
-                all: false,
-                json: false,
-            }) {
-                ConflictAction::List { all, json } => {
-                    let cs = reg.conflicts(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
-                    } else if cs.is_empty() {
-                        say!("no open conflicts");
-                    } else {
-                        for c in &cs {
-                            print_conflict(&reg, c)?;
-                        }
-                    }
-                    Ok(0)
-                }
-                ConflictAction::Keep { id, member } => {
-                    let c = reg.keep(id, member, now).map_err(fail)?;
-                    say!(
-                        "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
-                        c.members.len().saturating_sub(1)
-                    );
-                    Ok(0)
-                }
-                ConflictAction::Distinct { id } => {
-                    reg.distinct(id, now).map_err(fail)?;
-                    say!("conflict {id} decided: different families, all stay accepted");
-                    Ok(0)
-                }
-            }
+        DevicesAction::Revoke { device } => {
+            let d = reg.revoke(&device, now)?;
+            say!(
+                "revoked {} ({}): its bundles are refused from now on",
+                d.id,
+                d.name
+            );
+            Ok(Exit::Ok)
         }
     }
 }
 
-fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
-    let done = crate::registry::init(dir, name, crate::app::now()).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+fn quarantine_cmd(
+    dir: &Path,
+    action: Option<QuarantineAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(QuarantineAction::List {
+        all: false,
+        json: false,
+    }) {
+        QuarantineAction::List { all, json } => {
+            let q = reg.quarantine(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
+            } else if q.is_empty() {
+                say!("nothing in quarantine");
+            } else {
+                for e in &q {
+                    print_quarantined(e)?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Release { key } => {
+            let q = reg.decide_quarantine(&key, true, now)?;
+            say!(
+                "released {}:{} (family {}, revision {})",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Reject { key } => {
+            let q = reg.decide_quarantine(&key, false, now)?;
+            say!(
+                "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn conflicts_cmd(
+    dir: &Path,
+    action: Option<ConflictAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(ConflictAction::List {
+        all: false,
+        json: false,
+    }) {
+        ConflictAction::List { all, json } => {
+            let cs = reg.conflicts(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
+            } else if cs.is_empty() {
+                say!("no open conflicts");
+            } else {
+                for c in &cs {
+                    print_conflict(&reg, c)?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Keep { id, member } => {
+            let c = reg.keep(id, member, now)?;
+            say!(
+                "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
+                c.members.len().saturating_sub(1)
+            );
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Distinct { id } => {
+            reg.distinct(id, now)?;
+            say!("conflict {id} decided: different families, all stay accepted");
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
+    let done = crate::registry::init(dir, name, crate::app::now())?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    Registry::create_store(dir).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+    Registry::create_store(dir)?;
     say!("{}", done.public_file.display());
     eprintln!(
         "registry `{}` created.\n\
@@ -408,7 +445,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         done.age_key_file.display(),
         done.signing_key_file.display()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn describe(o: &FileOutcome) -> String {
@@ -451,13 +488,45 @@ fn describe(o: &FileOutcome) -> String {
     }
 }
 
-fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, Failure> {
+/// One imported file in the log: its name (device prefix, date, sequence), outcome, ids and counts.
+fn log_outcome(file: &Path, outcome: &FileOutcome) {
+    let file = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match outcome {
+        FileOutcome::Merged(b) => tracing::info!(
+            file,
+            bundle = %b.bundle_id,
+            device = %b.device,
+            from = b.sequence.from,
+            to = b.sequence.to,
+            accepted = b.merged.accepted,
+            duplicates = b.merged.duplicates,
+            quarantined = b.merged.quarantined,
+            conflicts = b.merged.conflicts,
+            mismatched = b.merged.mismatched,
+            "bundle merged"
+        ),
+        FileOutcome::AlreadyImported { bundle } => {
+            tracing::info!(file, bundle = %bundle.bundle_id, "bundle already imported");
+        }
+        FileOutcome::Held { device, .. } => {
+            tracing::info!(file, device = %device.id, "bundle held: device not approved");
+        }
+        FileOutcome::Refused { reason } => tracing::warn!(file, reason, "bundle refused"),
+    }
+}
+
+fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
     let reg = open(dir)?;
     let files =
-        crate::registry::import::bundle_files(paths).map_err(|e| Failure::input(e.to_string()))?;
+        // The paths are the operator's input, whatever went wrong reading them.
+        crate::registry::import::bundle_files(paths)
+            .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
     if files.is_empty() {
         return Err(Failure::input(format!(
-            "no bundle files (*.{}) in {}",
+            "no bundle files (*.{}) in {}: give the bundle files, or the folder (the stick) they are in",
             crate::bundle::EXTENSION,
             paths
                 .iter()
@@ -472,13 +541,12 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut results = Vec::new();
     let n = files.len();
-    let outcomes = reg
-        .import_files(&files, now, |i, f, outcome| {
-            if !quiet {
-                eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
-            }
-        })
-        .map_err(fail)?;
+    let outcomes = reg.import_files(&files, now, |i, f, outcome| {
+        log_outcome(f, outcome);
+        if !quiet {
+            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
+        }
+    })?;
     for (f, outcome) in files.iter().zip(&outcomes) {
         match outcome {
             FileOutcome::Merged(b) => {
@@ -500,10 +568,10 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             "detail": describe(outcome),
         }));
     }
-    let attention = reg.attention().map_err(fail)?;
-    let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+    let attention = reg.attention()?;
+    let snapshot = crate::registry::snapshot(&reg)?;
     if merged > 0 {
-        reg.log_import(now, merged, total, snapshot).map_err(fail)?;
+        reg.log_import(now, merged, total, snapshot)?;
     }
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
@@ -546,7 +614,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             eprintln!("{:.1} s", started.elapsed().as_secs_f64());
         }
     }
-    Ok(u8::from(needs))
+    Ok(if needs { Exit::Refused } else { Exit::Ok })
 }
 
 fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure> {
@@ -587,23 +655,22 @@ fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure>
     Ok(())
 }
 
-fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
-    let a = reg.attention().map_err(fail)?;
+fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
+    let a = reg.attention()?;
     let mut families = 0u64;
     let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
     reg.family_entries(|f| {
         families += 1;
         *by_state.entry(f.family.state.as_str()).or_default() += 1;
-    })
-    .map_err(fail)?;
+    })?;
     if json {
         say!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "families": families,
                 "by_state": by_state,
-                "bundles": reg.bundles().map_err(fail)?.len(),
-                "devices": reg.devices().map_err(fail)?.len(),
+                "bundles": reg.bundles()?.len(),
+                "devices": reg.devices()?.len(),
                 "pending_devices": a.pending_devices,
                 "pending_bundles": a.pending_bundles,
                 "open_quarantine": a.open_quarantine,
@@ -623,13 +690,17 @@ fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
         );
         print_attention(&a)?;
     }
-    Ok(u8::from(!a.is_empty()))
+    Ok(if a.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Refused
+    })
 }
 
-fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
-    let ds = reg.devices().map_err(fail)?;
-    let bundles = reg.bundles().map_err(fail)?;
-    let pending = reg.pending_bundles().map_err(fail)?;
+fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
+    let ds = reg.devices()?;
+    let bundles = reg.bundles()?;
+    let pending = reg.pending_bundles()?;
     if json {
         let rows: Vec<_> = ds
             .iter()
@@ -651,11 +722,11 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     if ds.is_empty() {
         say!("no devices yet: they appear with their first bundle");
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     say!(
         "{:<10} {:<9} {:>7} {:>5}  {:<20} name",
@@ -667,8 +738,7 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
     );
     for d in &ds {
         let cov = reg
-            .coverage(d.id)
-            .map_err(fail)?
+            .coverage(d.id)?
             .iter()
             .map(|r| format!("{}..{}", r.from, r.to))
             .collect::<Vec<_>>()
@@ -692,7 +762,7 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{waiting} device(s) wait for approval: check each key with the tablet's own `pendata device` before `approve`"
         );
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
@@ -733,7 +803,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         }
     );
     for (i, m) in c.members.iter().enumerate() {
-        let fam = reg.family(m.record).map_err(fail)?;
+        let fam = reg.family(m.record)?;
         say!(
             "  {}. family {} revision {} from device {} (position {}){}",
             i + 1,
@@ -774,12 +844,9 @@ fn existing(replace: bool) -> Existing {
 
 /// A file the operator named is already there: refused (exit 1), with the way to replace it.
 fn exists(path: &str) -> Failure {
-    Failure {
-        code: 1,
-        message: format!(
-            "{path} is already there; nothing was written: give another file name, or add --replace to replace it"
-        ),
-    }
+    Failure::refused(format!(
+        "{path} is already there; nothing was written: give another file name, or add --replace to replace it"
+    ))
 }
 
 fn export(
@@ -788,23 +855,17 @@ fn export(
     to: PathBuf,
     kabupaten: Option<&str>,
     replace: bool,
-) -> Result<u8, Failure> {
+) -> Result<Exit, Failure> {
     use crate::registry::export;
     let failure = |e: ExportError| match e {
         ExportError::Kabupaten(_) | ExportError::NoFolder(_) => Failure::input(e.to_string()),
         ExportError::Exists(path) => exists(&path.display().to_string()),
-        ExportError::Registry(e) => fail(e),
+        ExportError::Registry(e) => Failure::from(e),
         ExportError::Write(w) => match *w {
             WriteError::Exists(path) => exists(&path),
-            w => Failure {
-                code: 1,
-                message: w.to_string(),
-            },
+            w => Failure::refused(w.to_string()),
         },
-        e => Failure {
-            code: 1,
-            message: e.to_string(),
-        },
+        e => Failure::refused(e.to_string()),
     };
     let reg = open(dir)?;
     let kabupaten = kabupaten
@@ -829,7 +890,7 @@ fn export(
             .map(|k| format!(" (kabupaten/kota {k})"))
             .unwrap_or_default()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn report(
@@ -837,9 +898,9 @@ fn report(
     format: ReportFormat,
     to: Option<&Path>,
     replace: bool,
-) -> Result<u8, Failure> {
-    let previous = crate::registry::previous_snapshot(reg).map_err(fail)?;
-    let report = crate::registry::report(reg, previous.as_ref()).map_err(fail)?;
+) -> Result<Exit, Failure> {
+    let previous = crate::registry::previous_snapshot(reg)?;
+    let report = crate::registry::report(reg, previous.as_ref())?;
     match to {
         Some(path) => {
             report
@@ -849,10 +910,7 @@ fn report(
                         exists(&path.display().to_string())
                     }
                     ReportError::Json(e) => Failure::input(e.to_string()),
-                    e => Failure {
-                        code: 1,
-                        message: e.to_string(),
-                    },
+                    e => Failure::refused(e.to_string()),
                 })?;
             say!("{}", path.display());
         }
@@ -863,5 +921,5 @@ fn report(
             say!("{}", text.trim_end());
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -50,7 +50,9 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
     if public_file.exists() || age_key_file.exists() || signing_key_file.exists() {
         return Err(RegistryError::AlreadyInitialized(dir.to_path_buf()));
     }
-    fs::create_dir_all(&keys).map_err(io(&keys))?;
+    // The registry's folder holds its store and its log, the keys folder its secrets: the owner's only
+    // (when init makes them; an existing folder keeps its rights).
+    create_private_dir(&keys)?;
     let identity = age::x25519::Identity::generate();
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| RegistryError::Key {
@@ -152,4 +154,16 @@ fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     };
     durable::write_bytes(path, bytes, &options)?;
     Ok(())
+}
+
+/// Creates a folder (and its parents) that only the owner may enter, when it is missing.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io(dir))
 }
