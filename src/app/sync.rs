@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{AppError, Device, Result, now};
 use crate::bundle::keys::RegistryPub;
-use crate::bundle::manifest::{DeviceRef, ExportKind, SeqRange};
+use crate::bundle::manifest::{Counts, DeviceRef, ExportKind, SeqRange};
 use crate::bundle::receipt::Receipt;
 use crate::bundle::write::{
     AttachmentSource, Builder, DirTarget, Header, Target, Written, write_safely,
@@ -229,9 +229,86 @@ impl Device {
             sequence: SeqRange { from, to },
             kind,
         };
+        let watermark = match selection {
+            Selection::Range(..) => None,
+            Selection::SinceLast | Selection::All => Some(to),
+        };
+        let bundle_id = uuid::Uuid::now_v7();
+        // The records are marked on a second thread while this one finishes the bundle and writes it:
+        // the marks wait in their transaction for the verified file's log entry, and are committed only
+        // with it. A failure sends none: nothing is marked.
+        let (logged, log_rx) = std::sync::mpsc::channel::<ExportLog>();
+        std::thread::scope(|scope| {
+            let (store, items) = (&self.store, &items);
+            let marker = scope.spawn(move || {
+                store.mark_exported_when(items, bundle_id, watermark, || log_rx.recv().ok())
+            });
+            let written = self.seal_and_write(
+                builder,
+                bundle_id,
+                header,
+                &signing,
+                &recipients,
+                target,
+                petugas,
+                progress,
+            );
+            let done = match written {
+                Ok((log, written, counts)) => {
+                    // Once the file is verified: the marker commits with the log entry.
+                    let _ = logged.send(log);
+                    Ok((written, counts))
+                }
+                Err(e) => {
+                    drop(logged);
+                    Err(e)
+                }
+            };
+            let marked = marker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let (written, counts) = done?;
+            progress(Stage::Marking, 1.0);
+            let marked = marked?.ok_or_else(|| {
+                crate::store::StoreError::Storage("the export was written but not marked".into())
+            })?;
+            Ok(ExportOutcome::Written(Box::new(Exported {
+                file: written.name,
+                path: written.path,
+                size: written.size,
+                sha256: written.sha256,
+                from,
+                to,
+                families: counts.records,
+                revisions: counts.revisions,
+                attachments: counts.attachments,
+                marked,
+            })))
+        })
+    }
+
+    /// Seals the collected bundle, writes it safely to `target` and verifies it; returns its log entry.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one step of export_to, given its parts"
+    )]
+    fn seal_and_write(
+        &self,
+        builder: Builder,
+        bundle_id: uuid::Uuid,
+        header: Header,
+        signing: &ed25519_dalek::SigningKey,
+        recipients: &[age::x25519::Recipient],
+        target: &dyn Target,
+        petugas: &str,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<(ExportLog, Written, Counts)> {
+        let (created_at, kind) = (header.created_at, header.kind);
+        let SeqRange { from, to } = header.sequence;
+        let device = header.device.id;
         let mut source = StoreAttachments(&self.store);
-        let sealed = builder.seal(header, &signing, &mut source)?;
-        let name = bundle::file_name(device.id, created_at, from, to);
+        let sealed = builder.seal_as(bundle_id, header, signing, &mut source)?;
+        let name = bundle::file_name(device, created_at, from, to);
         progress(Stage::Writing, 0.0);
         let total = sealed.estimated_size().max(1) as f32;
         let written: Written = write_safely(target, &name, sealed.estimated_size(), &mut |out| {
@@ -241,11 +318,10 @@ impl Device {
                 every: 0,
                 report: &mut |n| progress(Stage::Writing, (n as f32 / total).min(1.0)),
             };
-            sealed.encrypt_to(&recipients, &mut source, counting)?;
+            sealed.encrypt_to(recipients, &mut source, counting)?;
             Ok(())
         })?;
         progress(Stage::Verifying, 1.0);
-        progress(Stage::Marking, 1.0);
         let m = &sealed.manifest;
         let log = ExportLog {
             bundle_id: m.bundle_id,
@@ -264,23 +340,7 @@ impl Device {
             size: written.size,
             sha256: written.sha256.clone(),
         };
-        let watermark = match selection {
-            Selection::Range(..) => None,
-            Selection::SinceLast | Selection::All => Some(to),
-        };
-        let marked = self.store.mark_exported(&items, &log, watermark)?;
-        Ok(ExportOutcome::Written(Box::new(Exported {
-            file: written.name,
-            path: written.path,
-            size: written.size,
-            sha256: written.sha256,
-            from,
-            to,
-            families: m.counts.records,
-            revisions: m.counts.revisions,
-            attachments: m.counts.attachments,
-            marked,
-        })))
+        Ok((log, written, m.counts))
     }
 
     /// Every bundle written from this tablet, newest first.

@@ -361,77 +361,40 @@ impl Store {
         log: &ExportLog,
         watermark: Option<u64>,
     ) -> Result<Marked> {
+        let marked =
+            self.mark_exported_when(items, log.bundle_id, watermark, || Some(log.clone()))?;
+        marked.ok_or_else(|| StoreError::Storage("the export was not logged".into()))
+    }
+
+    /// [`Store::mark_exported`] for a bundle still being written: the marks are made in a write
+    /// transaction first, then `log` is asked for the bundle's log entry — the caller writes and verifies
+    /// the file meanwhile, on another thread, and answers `None` when that failed. Only an answer commits
+    /// (`Some` marked counts); `None` leaves the store as it was. The store's write lock is held from the
+    /// start of marking until `log` answers: other writers wait for it, as they wait for any marking.
+    pub fn mark_exported_when(
+        &self,
+        items: &[ExportItem],
+        bundle_id: Uuid,
+        watermark: Option<u64>,
+        log: impl FnOnce() -> Option<ExportLog>,
+    ) -> Result<Option<Marked>> {
         let txn = self.db.begin_write()?;
-        let mut marked = Marked::default();
+        let marked = mark_items(&txn, items, bundle_id.as_u128())?;
+        // The bundle is written and verified now, or it failed: then nothing is marked.
+        let Some(log) = log() else {
+            txn.abort()?;
+            return Ok(None);
+        };
         {
-            let records = txn.open_table(RECORDS)?;
-            let mut list = txn.open_table(LIST)?;
-            let mut exported = txn.open_table(EXPORTED)?;
-            let bundle = log.bundle_id.as_u128();
-            // In key order: neighbouring keys share B-tree pages.
-            let mut order: Vec<&ExportItem> = items.iter().collect();
-            order.sort_unstable_by_key(|i| (i.record, i.revision));
-            for item in order {
-                let id = item.record.as_u128();
-                // Fast path: the head changed last when this revision was made, so its list row sits
-                // under the key the revision's time gives (a later change would have moved it). The
-                // row's status decides; the head is not read. No row there: the head decides.
-                if let Some(at) = item.at {
-                    let key = super::list::key_of(at, item.record);
-                    let row = list.get(key)?.map(|g| {
-                        let (code, name, kk, desa, address) = g.value();
-                        (code, [name, kk, desa, address].map(str::to_string))
-                    });
-                    if let Some((code, [name, kk, desa, address])) = row {
-                        match super::list::status_of(code) {
-                            Some(Status::Final) => {
-                                marked.exported += 1;
-                                super::list::list_row(
-                                    &mut list,
-                                    key,
-                                    Status::Exported,
-                                    [&name, &kk, &desa, &address],
-                                )?;
-                            }
-                            Some(Status::Exported) => marked.again += 1,
-                            _ => {
-                                marked.unchanged += 1;
-                                continue;
-                            }
-                        }
-                        exported.insert((id, item.revision, bundle), ())?;
-                        continue;
-                    }
-                }
-                let Some(raw) = records.get(id)? else {
-                    marked.unchanged += 1;
-                    continue;
-                };
-                // Only what the decision and the list row need, borrowed from the stored bytes.
-                let view: HeadView<'_> = serde_json::from_slice(raw.value())
-                    .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
-                if view.revision != item.revision
-                    || !matches!(view.status, Status::Final | Status::Exported)
-                {
-                    marked.unchanged += 1;
-                    continue;
-                }
-                if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
-                    marked.again += 1;
-                } else {
-                    marked.exported += 1;
-                    let s = &view.summary;
-                    super::list::list_row(
-                        &mut list,
-                        super::list::key_of(view.updated_at, view.id),
-                        Status::Exported,
-                        [&s.head_name, &s.no_kk, &s.desa, &s.address],
-                    )?;
-                }
-                exported.insert((id, item.revision, bundle), ())?;
+            let bundle = bundle_id.as_u128();
+            if log.bundle_id != bundle_id {
+                return Err(StoreError::Storage(format!(
+                    "bundle {} was marked under {bundle_id}",
+                    log.bundle_id
+                )));
             }
             txn.open_table(EXPORTS)?
-                .insert(bundle, serde_json::to_vec(log)?.as_slice())?;
+                .insert(bundle, serde_json::to_vec(&log)?.as_slice())?;
             if let Some(w) = watermark {
                 let mut meta = txn.open_table(META)?;
                 let old: u64 = match meta.get(WATERMARK)? {
@@ -442,7 +405,7 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(marked)
+        Ok(Some(marked))
     }
 
     /// Every bundle written from this tablet, newest first.
@@ -687,6 +650,78 @@ impl Store {
             None => false,
         })
     }
+}
+
+/// Marks the exported items in `txn` under the bundle `bundle`: an `exported` key per record, and the
+/// list row's status the first time.
+fn mark_items(txn: &redb::WriteTransaction, items: &[ExportItem], bundle: u128) -> Result<Marked> {
+    let mut marked = Marked::default();
+    let records = txn.open_table(RECORDS)?;
+    let mut list = txn.open_table(LIST)?;
+    let mut exported = txn.open_table(EXPORTED)?;
+    // In key order: neighbouring keys share B-tree pages.
+    let mut order: Vec<&ExportItem> = items.iter().collect();
+    order.sort_unstable_by_key(|i| (i.record, i.revision));
+    for item in order {
+        let id = item.record.as_u128();
+        // Fast path: the head changed last when this revision was made, so its list row sits
+        // under the key the revision's time gives (a later change would have moved it). The
+        // row's status decides; the head is not read. No row there: the head decides.
+        if let Some(at) = item.at {
+            let key = super::list::key_of(at, item.record);
+            let row = list.get(key)?.map(|g| {
+                let (code, name, kk, desa, address) = g.value();
+                (code, [name, kk, desa, address].map(str::to_string))
+            });
+            if let Some((code, [name, kk, desa, address])) = row {
+                match super::list::status_of(code) {
+                    Some(Status::Final) => {
+                        marked.exported += 1;
+                        super::list::list_row(
+                            &mut list,
+                            key,
+                            Status::Exported,
+                            [&name, &kk, &desa, &address],
+                        )?;
+                    }
+                    Some(Status::Exported) => marked.again += 1,
+                    _ => {
+                        marked.unchanged += 1;
+                        continue;
+                    }
+                }
+                exported.insert((id, item.revision, bundle), ())?;
+                continue;
+            }
+        }
+        let Some(raw) = records.get(id)? else {
+            marked.unchanged += 1;
+            continue;
+        };
+        // Only what the decision and the list row need, borrowed from the stored bytes.
+        let view: HeadView<'_> = serde_json::from_slice(raw.value())
+            .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
+        if view.revision != item.revision
+            || !matches!(view.status, Status::Final | Status::Exported)
+        {
+            marked.unchanged += 1;
+            continue;
+        }
+        if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
+            marked.again += 1;
+        } else {
+            marked.exported += 1;
+            let s = &view.summary;
+            super::list::list_row(
+                &mut list,
+                super::list::key_of(view.updated_at, view.id),
+                Status::Exported,
+                [&s.head_name, &s.no_kk, &s.desa, &s.address],
+            )?;
+        }
+        exported.insert((id, item.revision, bundle), ())?;
+    }
+    Ok(marked)
 }
 
 #[cfg(test)]
