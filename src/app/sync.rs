@@ -16,6 +16,9 @@ use crate::bundle::write::{
 use crate::bundle::{self, BundleError};
 use crate::store::{ExportItem, ExportLog, Marked, Purged, ReceiptOutcome, RejectionIn, Store};
 
+/// Exported records go to the marking thread in batches of this many.
+const MARK_BATCH: usize = 4096;
+
 /// The settings key holding the registry's `registry.pub` (as JSON).
 const REGISTRY_KEY: &str = "registry_pub";
 
@@ -198,76 +201,102 @@ impl Device {
         };
         let device = self.store.device()?;
         let signing = self.store.signing_key()?;
-        progress(Stage::Collecting, 0.0);
-        let mut builder = Builder::new()?;
-        let span = (to - from + 1) as f32;
-        let mut seen = 0u64;
-        let items: Vec<ExportItem> = self.store.export_revisions::<AppError>(from, to, |raw| {
-            builder.add_revision(raw)?;
-            seen += 1;
-            if seen.is_multiple_of(1000) {
-                progress(Stage::Collecting, (seen as f32 / span).min(1.0));
-            }
-            Ok(())
-        })?;
-        if items.is_empty() {
-            return Ok(ExportOutcome::Nothing { from, to });
-        }
-        let created_at = now();
         let kind = match selection {
             Selection::SinceLast => ExportKind::Incremental,
             Selection::All => ExportKind::All,
             Selection::Range(..) => ExportKind::Range,
-        };
-        let header = Header {
-            created_at,
-            device: DeviceRef {
-                id: device.id,
-                name: device.name.clone(),
-                public_key: device.public_key.clone(),
-            },
-            sequence: SeqRange { from, to },
-            kind,
         };
         let watermark = match selection {
             Selection::Range(..) => None,
             Selection::SinceLast | Selection::All => Some(to),
         };
         let bundle_id = uuid::Uuid::now_v7();
-        // The records are marked on a second thread while this one finishes the bundle and writes it:
-        // the marks wait in their transaction for the verified file's log entry, and are committed only
-        // with it. A failure sends none: nothing is marked.
+        // The records are marked on a second thread as they are read, while this one reads, then
+        // finishes the bundle and writes it: the marks wait in their transaction for the verified
+        // file's log entry, and are committed only with it. A failure sends none: nothing is marked.
+        let (to_mark, batches) = std::sync::mpsc::channel::<Vec<ExportItem>>();
         let (logged, log_rx) = std::sync::mpsc::channel::<ExportLog>();
+        let store = &self.store;
         std::thread::scope(|scope| {
-            let (store, items) = (&self.store, &items);
             let marker = scope.spawn(move || {
-                store.mark_exported_when(items, bundle_id, watermark, || log_rx.recv().ok())
+                store.mark_exported_when(batches, bundle_id, watermark, || log_rx.recv().ok())
             });
-            let written = self.seal_and_write(
-                builder,
-                bundle_id,
-                header,
-                &signing,
-                &recipients,
-                target,
-                petugas,
-                progress,
-            );
-            let done = match written {
-                Ok((log, written, counts)) => {
-                    // Once the file is verified: the marker commits with the log entry.
-                    let _ = logged.send(log);
-                    Ok((written, counts))
+            let written = || -> Result<Option<(ExportLog, Written, Counts)>> {
+                progress(Stage::Collecting, 0.0);
+                let mut builder = Builder::new()?;
+                let span = (to - from + 1) as f32;
+                let mut seen = 0u64;
+                let mut items = Vec::with_capacity(MARK_BATCH);
+                let mut any = false;
+                let after = std::env::var_os("PENDATA_EXPORT_MARK_AFTER").is_some();
+                self.store.export_revisions_each::<AppError>(
+                    from,
+                    to,
+                    |raw| {
+                        builder.add_revision(raw)?;
+                        seen += 1;
+                        if seen.is_multiple_of(1000) {
+                            progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+                        }
+                        Ok(())
+                    },
+                    |item| {
+                        any = true;
+                        items.push(item);
+                        if items.len() >= MARK_BATCH && !after {
+                            let full =
+                                std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
+                            // A marker that stopped says why when it is joined.
+                            let _ = to_mark.send(full);
+                        }
+                        Ok(())
+                    },
+                )?;
+                if !any {
+                    return Ok(None);
                 }
-                Err(e) => {
+                let _ = to_mark.send(items);
+                drop(to_mark);
+                let created_at = now();
+                let header = Header {
+                    created_at,
+                    device: DeviceRef {
+                        id: device.id,
+                        name: device.name.clone(),
+                        public_key: device.public_key.clone(),
+                    },
+                    sequence: SeqRange { from, to },
+                    kind,
+                };
+                self.seal_and_write(
+                    builder,
+                    bundle_id,
+                    header,
+                    &signing,
+                    &recipients,
+                    target,
+                    petugas,
+                    progress,
+                )
+                .map(Some)
+            };
+            let done = match written() {
+                Ok(Some((log, written, counts))) => {
+                    // The file is verified: the marker commits with the log entry.
+                    let _ = logged.send(log);
+                    Ok(Some((written, counts)))
+                }
+                other => {
                     drop(logged);
-                    Err(e)
+                    other.map(|_| None)
                 }
             };
             let marked = marker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let (written, counts) = done?;
+            let Some((written, counts)) = done? else {
+                return Ok(ExportOutcome::Nothing { from, to });
+            };
             progress(Stage::Marking, 1.0);
             let marked = marked?.ok_or_else(|| {
                 crate::store::StoreError::Storage("the export was written but not marked".into())

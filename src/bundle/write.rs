@@ -66,7 +66,11 @@ impl Compressor {
         let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
         let worker = std::thread::spawn(move || -> io::Result<Worked> {
-            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
+            let level = std::env::var("PENDATA_EXPORT_ZSTD_LEVEL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(ZSTD_LEVEL);
+            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), level)?;
             for batch in rx {
                 enc.write_all(&batch)?;
                 if to_hash.send(batch).is_err() {

@@ -290,8 +290,25 @@ impl Store {
         &self,
         from: u64,
         to: u64,
-        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<Vec<ExportItem>, E> {
+        let mut items = Vec::new();
+        self.export_revisions_each(from, to, each, |item| {
+            items.push(item);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// [`Store::export_revisions`] handing each finalized revision's [`ExportItem`] to `item` right
+    /// after its bytes went to `each`, instead of returning them at the end.
+    pub fn export_revisions_each<E: From<StoreError>>(
+        &self,
+        from: u64,
+        to: u64,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        mut item: impl FnMut(ExportItem) -> Result<(), E>,
+    ) -> Result<(), E> {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
         let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
         let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
@@ -305,7 +322,6 @@ impl Store {
                 ))
             })
         };
-        let mut items = Vec::new();
         for entry in seq.range(from..=to).map_err(StoreError::from)? {
             let (k, v) = entry.map_err(StoreError::from)?;
             let (id, n) = v.value();
@@ -340,14 +356,14 @@ impl Store {
             }
             let raw = read(id, n)?;
             each(raw.value())?;
-            items.push(ExportItem {
+            item(ExportItem {
                 record: Uuid::from_u128(id),
                 revision: n,
                 seq: k.value(),
                 at: made_at(raw.value()),
-            });
+            })?;
         }
-        Ok(items)
+        Ok(())
     }
 
     /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
@@ -361,25 +377,36 @@ impl Store {
         log: &ExportLog,
         watermark: Option<u64>,
     ) -> Result<Marked> {
-        let marked =
-            self.mark_exported_when(items, log.bundle_id, watermark, || Some(log.clone()))?;
+        let marked = self.mark_exported_when(
+            std::iter::once(items.to_vec()),
+            log.bundle_id,
+            watermark,
+            || Some(log.clone()),
+        )?;
         marked.ok_or_else(|| StoreError::Storage("the export was not logged".into()))
     }
 
-    /// [`Store::mark_exported`] for a bundle still being written: the marks are made in a write
-    /// transaction first, then `log` is asked for the bundle's log entry — the caller writes and verifies
-    /// the file meanwhile, on another thread, and answers `None` when that failed. Only an answer commits
-    /// (`Some` marked counts); `None` leaves the store as it was. The store's write lock is held from the
-    /// start of marking until `log` answers: other writers wait for it, as they wait for any marking.
+    /// [`Store::mark_exported`] for a bundle still being read and written: the items come in batches
+    /// (from another thread, as they are read) and are marked in a write transaction; when the batches
+    /// end, `log` is asked for the bundle's log entry — the caller writes and verifies the file
+    /// meanwhile and answers `None` when anything failed. Only an answer commits (`Some` marked counts);
+    /// `None` leaves the store as it was. The store's write lock is held from the first batch until
+    /// `log` answers: other writers wait for it, as they wait for any marking.
     pub fn mark_exported_when(
         &self,
-        items: &[ExportItem],
+        batches: impl IntoIterator<Item = Vec<ExportItem>>,
         bundle_id: Uuid,
         watermark: Option<u64>,
         log: impl FnOnce() -> Option<ExportLog>,
     ) -> Result<Option<Marked>> {
         let txn = self.db.begin_write()?;
-        let marked = mark_items(&txn, items, bundle_id.as_u128())?;
+        let mut marked = Marked::default();
+        for mut batch in batches {
+            let m = mark_items(&txn, &mut batch, bundle_id.as_u128())?;
+            marked.exported += m.exported;
+            marked.again += m.again;
+            marked.unchanged += m.unchanged;
+        }
         // The bundle is written and verified now, or it failed: then nothing is marked.
         let Some(log) = log() else {
             txn.abort()?;
@@ -654,15 +681,18 @@ impl Store {
 
 /// Marks the exported items in `txn` under the bundle `bundle`: an `exported` key per record, and the
 /// list row's status the first time.
-fn mark_items(txn: &redb::WriteTransaction, items: &[ExportItem], bundle: u128) -> Result<Marked> {
+fn mark_items(
+    txn: &redb::WriteTransaction,
+    items: &mut [ExportItem],
+    bundle: u128,
+) -> Result<Marked> {
     let mut marked = Marked::default();
     let records = txn.open_table(RECORDS)?;
     let mut list = txn.open_table(LIST)?;
     let mut exported = txn.open_table(EXPORTED)?;
     // In key order: neighbouring keys share B-tree pages.
-    let mut order: Vec<&ExportItem> = items.iter().collect();
-    order.sort_unstable_by_key(|i| (i.record, i.revision));
-    for item in order {
+    items.sort_unstable_by_key(|i| (i.record, i.revision));
+    for item in &*items {
         let id = item.record.as_u128();
         // Fast path: the head changed last when this revision was made, so its list row sits
         // under the key the revision's time gives (a later change would have moved it). The
