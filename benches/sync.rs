@@ -7,7 +7,11 @@
 //! Run: `cargo bench --bench sync` (N = 100,000; `PENDATA_BENCH_FAMILIES=20000` for a quicker run). Needs
 //! `age`, `zstd` and `tar` on the PATH for the comparison.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a benchmark: any failure ends it"
+)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -184,8 +184,9 @@ impl Device {
 
     /// Exports to a target: collects the final revisions, seals and signs the manifest, writes the
     /// encrypted file safely (temporary name, fsync, rename, fsync, read back and verify) and only then
-    /// marks the families Exported, in one store transaction. Any failure leaves no file under the final
-    /// name and nothing marked.
+    /// commits the one store transaction that marks the families Exported. The marks are made in it on
+    /// a second thread as the revisions are read (the store's other writers wait until the export
+    /// ends). Any failure leaves no file under the final name and nothing marked.
     pub fn export_to(
         &self,
         target: &dyn Target,
@@ -222,41 +223,9 @@ impl Device {
                 store.mark_exported_when(batches, bundle_id, watermark, || log_rx.recv().ok())
             });
             let written = || -> Result<Option<(ExportLog, Written, Counts)>> {
-                progress(Stage::Collecting, 0.0);
-                let mut builder = Builder::new()?;
-                let span = (to - from + 1) as f32;
-                let mut seen = 0u64;
-                let mut items = Vec::with_capacity(MARK_BATCH);
-                let mut any = false;
-                let after = std::env::var_os("PENDATA_EXPORT_MARK_AFTER").is_some();
-                self.store.export_revisions_each::<AppError>(
-                    from,
-                    to,
-                    |raw| {
-                        builder.add_revision(raw)?;
-                        seen += 1;
-                        if seen.is_multiple_of(1000) {
-                            progress(Stage::Collecting, (seen as f32 / span).min(1.0));
-                        }
-                        Ok(())
-                    },
-                    |item| {
-                        any = true;
-                        items.push(item);
-                        if items.len() >= MARK_BATCH && !after {
-                            let full =
-                                std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
-                            // A marker that stopped says why when it is joined.
-                            let _ = to_mark.send(full);
-                        }
-                        Ok(())
-                    },
-                )?;
-                if !any {
+                let Some(builder) = self.collect(from, to, to_mark, progress)? else {
                     return Ok(None);
-                }
-                let _ = to_mark.send(items);
-                drop(to_mark);
+                };
                 let created_at = now();
                 let header = Header {
                     created_at,
@@ -314,6 +283,50 @@ impl Device {
                 marked,
             })))
         })
+    }
+
+    /// Reads the revisions `from..=to` into a bundle builder, sending the exported items to the
+    /// marking thread in batches as they are read. `None`: nothing final in the range.
+    fn collect(
+        &self,
+        from: u64,
+        to: u64,
+        to_mark: std::sync::mpsc::Sender<Vec<ExportItem>>,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<Option<Builder>> {
+        progress(Stage::Collecting, 0.0);
+        let mut builder = Builder::new()?;
+        let span = (to - from + 1) as f32;
+        let mut seen = 0u64;
+        let mut items = Vec::with_capacity(MARK_BATCH);
+        let mut any = false;
+        self.store.export_revisions_each::<AppError>(
+            from,
+            to,
+            |raw| {
+                builder.add_revision(raw)?;
+                seen += 1;
+                if seen.is_multiple_of(1000) {
+                    progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+                }
+                Ok(())
+            },
+            |item| {
+                any = true;
+                items.push(item);
+                if items.len() >= MARK_BATCH {
+                    let full = std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
+                    // A marker that stopped says why when it is joined.
+                    let _ = to_mark.send(full);
+                }
+                Ok(())
+            },
+        )?;
+        if !any {
+            return Ok(None);
+        }
+        let _ = to_mark.send(items);
+        Ok(Some(builder))
     }
 
     /// Seals the collected bundle, writes it safely to `target` and verifies it; returns its log entry.
