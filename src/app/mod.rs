@@ -9,6 +9,8 @@ pub mod home;
 pub mod list;
 pub mod photos;
 pub mod sync;
+pub mod task;
+pub mod text;
 
 use std::path::Path;
 
@@ -57,6 +59,8 @@ pub enum AppError {
     BadRange { a: u64, b: u64, last: u64 },
     #[error("this receipt is for device {receipt}, but this tablet is {this}")]
     WrongDevice { receipt: String, this: String },
+    #[error(transparent)]
+    Stopped(#[from] task::Stopped),
 }
 
 impl AppError {

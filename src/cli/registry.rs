@@ -9,7 +9,10 @@ use serde_json::json;
 
 use super::Failure;
 use crate::bundle::short_id;
-use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::durable::{Existing, WriteError};
+use crate::registry::export::{ExportError, ExportFormat};
+use crate::registry::report::{ReportError, ReportFormat};
+use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry, RegistryError};
 
 #[derive(Debug, Subcommand)]
@@ -68,7 +71,8 @@ pub enum RegistryCommand {
         json: bool,
     },
     /// Families and members as spreadsheets: CSV (FILE for families, FILE-anggota.csv next to it for
-    /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically.
+    /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically. A file
+    /// already there is left alone (exit 1) unless --replace is given.
     Export {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
@@ -81,9 +85,13 @@ pub enum RegistryCommand {
         /// Only families of this kabupaten/kota (`6472` or `64.72`).
         #[arg(long, value_name = "CODE")]
         kabupaten: Option<String>,
+        /// Replace the files if they are already there (without it, the export refuses and writes nothing).
+        #[arg(long)]
+        replace: bool,
     },
     /// The figures per kabupaten/kota and kecamatan: families by state and result, members, housing and
-    /// programme indicators, changes since the previous import. HTML is one page readable offline.
+    /// programme indicators, changes since the previous import. HTML is one page readable offline. A --to
+    /// file already there is left alone (exit 1) unless --replace is given.
     Report {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
@@ -93,6 +101,9 @@ pub enum RegistryCommand {
         /// Write to FILE (atomically) instead of standard output.
         #[arg(long, value_name = "FILE")]
         to: Option<PathBuf>,
+        /// Replace FILE if it is already there (without it, the report refuses and writes nothing).
+        #[arg(long, requires = "to")]
+        replace: bool,
     },
     /// Revisions held because they failed validation: list them, release one, or confirm a rejection.
     Quarantine {
@@ -110,17 +121,32 @@ pub enum RegistryCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ExportFormat {
-    Csv,
-    Xlsx,
+// The registry's own formats, as clap reads and lists them.
+impl clap::ValueEnum for ExportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ExportFormat::Csv, ExportFormat::Xlsx]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }))
+    }
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-    Html,
+impl clap::ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ReportFormat::Text, ReportFormat::Json, ReportFormat::Html]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,27 +299,14 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             format,
             to,
             kabupaten,
-        } => export(&open(&dir)?, format, &to, kabupaten.as_deref()),
-        RegistryCommand::Report { dir, format, to } => {
-            let reg = open(&dir)?;
-            let previous = crate::registry::previous_snapshot(&reg).map_err(fail)?;
-            let report = crate::registry::report(&reg, previous.as_ref()).map_err(fail)?;
-            let text = match format {
-                ReportFormat::Text => report.to_text(),
-                ReportFormat::Json => report
-                    .to_json()
-                    .map_err(|e| Failure::input(e.to_string()))?,
-                ReportFormat::Html => report.to_html(),
-            };
-            match to {
-                Some(path) => {
-                    crate::registry::import::write_durably(&path, text.as_bytes()).map_err(fail)?;
-                    say!("{}", path.display());
-                }
-                None => say!("{}", text.trim_end()),
-            }
-            Ok(0)
-        }
+            replace,
+        } => export(&dir, format, to, kabupaten.as_deref(), replace),
+        RegistryCommand::Report {
+            dir,
+            format,
+            to,
+            replace,
+        } => report(&open(&dir)?, format, to.as_deref(), replace),
         RegistryCommand::Quarantine { dir, action } => {
             let reg = open(&dir)?;
             match action.unwrap_or(QuarantineAction::List {
@@ -380,7 +393,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         message: e.to_string(),
     })?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
+    Registry::create_store(dir).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
     })?;
@@ -536,7 +549,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     Ok(u8::from(needs))
 }
 
-fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
+fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure> {
     if a.is_empty() {
         say!("nothing needs an operator / semua beres");
         return Ok(());
@@ -690,9 +703,9 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
         e.record,
         e.revision,
         match e.state {
-            crate::registry::db::QuarantineState::Open => "open",
-            crate::registry::db::QuarantineState::Released => "released",
-            crate::registry::db::QuarantineState::Rejected => "rejected",
+            crate::registry::QuarantineState::Open => "open",
+            crate::registry::QuarantineState::Released => "released",
+            crate::registry::QuarantineState::Rejected => "rejected",
         }
     );
     for r in &e.reasons {
@@ -750,143 +763,105 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `6472`, `64.72` → `64.72` (as the form's lists write kabupaten codes).
-fn kabupaten_code(s: &str) -> Result<String, Failure> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() != 4 || s.chars().any(|c| !c.is_ascii_digit() && c != '.') {
-        return Err(Failure::input(format!(
-            "`{s}` is not a kabupaten/kota code (4 digits, e.g. 6472 or 64.72)"
-        )));
+/// What to do with a file already under the name asked for.
+fn existing(replace: bool) -> Existing {
+    if replace {
+        Existing::Replace
+    } else {
+        Existing::Refuse
     }
-    Ok(format!("{}.{}", &digits[..2], &digits[2..]))
+}
+
+/// A file the operator named is already there: refused (exit 1), with the way to replace it.
+fn exists(path: &str) -> Failure {
+    Failure {
+        code: 1,
+        message: format!(
+            "{path} is already there; nothing was written: give another file name, or add --replace to replace it"
+        ),
+    }
 }
 
 fn export(
-    reg: &Registry,
+    dir: &Path,
     format: ExportFormat,
-    to: &Path,
+    to: PathBuf,
     kabupaten: Option<&str>,
+    replace: bool,
 ) -> Result<u8, Failure> {
-    use crate::registry::export::{CsvExport, XlsxExport};
-    let kab = kabupaten.map(kabupaten_code).transpose()?;
-    let form = reg
-        .catalog
-        .latest("keluarga")
-        .ok_or_else(|| Failure::input("the household form is not built in"))?;
-    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        return Err(Failure::input(format!(
-            "{} is not a folder",
-            parent.display()
-        )));
-    }
-    let keep = |f: &crate::registry::db::FamilyEntry| {
-        f.family.form_id == form.id
-            && kab.as_ref().is_none_or(|k| {
-                f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(k.as_str())
-            })
-    };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| Failure {
+    use crate::registry::export;
+    let failure = |e: ExportError| match e {
+        ExportError::Kabupaten(_) | ExportError::NoFolder(_) => Failure::input(e.to_string()),
+        ExportError::Exists(path) => exists(&path.display().to_string()),
+        ExportError::Registry(e) => fail(e),
+        ExportError::Write(w) => match *w {
+            WriteError::Exists(path) => exists(&path),
+            w => Failure {
+                code: 1,
+                message: w.to_string(),
+            },
+        },
+        e => Failure {
             code: 1,
-            message: format!("{}: {e}", path.display()),
-        }
+            message: e.to_string(),
+        },
     };
-    let exp = |e: crate::registry::export::ExportError| Failure {
-        code: 1,
-        message: e.to_string(),
+    let reg = open(dir)?;
+    let kabupaten = kabupaten
+        .map(export::kabupaten_code)
+        .transpose()
+        .map_err(failure)?;
+    let request = export::Request {
+        format,
+        to,
+        kabupaten,
+        existing: existing(replace),
     };
-    let partial = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push(".partial");
-        PathBuf::from(s)
-    };
-    let families;
-    let mut written: Vec<(PathBuf, u64)> = Vec::new();
-    match format {
-        ExportFormat::Csv => {
-            let stem = to.with_extension("");
-            let path_of = |table: &str| -> PathBuf {
-                if table == form.id {
-                    to.to_path_buf()
-                } else {
-                    let mut s = stem.as_os_str().to_owned();
-                    s.push(format!("-{table}.csv"));
-                    PathBuf::from(s)
-                }
-            };
-            let mut csv = CsvExport::new(form, |table| {
-                std::fs::File::create(partial(&path_of(table))).map(std::io::BufWriter::new)
-            })
-            .map_err(exp)?;
-            families = feed(reg, keep, |f, a| csv.push(f, a))?;
-            for t in csv.finish().map_err(exp)? {
-                let path = path_of(&t.name);
-                let file = t.out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
-                file.sync_all().map_err(io(&path))?;
-                std::fs::rename(partial(&path), &path).map_err(io(&path))?;
-                written.push((path, t.rows));
-            }
-        }
-        ExportFormat::Xlsx => {
-            let mut x = XlsxExport::new(form).map_err(exp)?;
-            families = feed(reg, keep, |f, a| x.push(f, a))?;
-            let tmp = partial(to);
-            let file = std::fs::File::create(&tmp).map_err(io(to))?;
-            let mut out = std::io::BufWriter::new(file);
-            let sheets = x.finish(&mut out).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                exp(e)
-            })?;
-            let file = out.into_inner().map_err(|e| io(to)(e.into_error()))?;
-            file.sync_all().map_err(io(to))?;
-            std::fs::rename(&tmp, to).map_err(io(to))?;
-            written.push((to.to_path_buf(), sheets.iter().map(|(_, n)| n).sum()));
-        }
-    }
-    if let Some(dir) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = crate::bundle::write::sync_dir(dir);
-    }
-    for (path, rows) in &written {
+    let done = export::export(&reg, &request).map_err(failure)?;
+    for (path, rows) in &done.files {
         say!("{}\t{rows} rows", path.display());
     }
     eprintln!(
-        "{families} families exported{}",
-        kab.map(|k| format!(" (kabupaten/kota {k})"))
+        "{} families exported{}",
+        done.families,
+        request
+            .kabupaten
+            .map(|k| format!(" (kabupaten/kota {k})"))
             .unwrap_or_default()
     );
     Ok(0)
 }
 
-/// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
-fn feed(
+fn report(
     reg: &Registry,
-    keep: impl Fn(&crate::registry::db::FamilyEntry) -> bool,
-    mut push: impl FnMut(
-        &crate::registry::family::Family,
-        &crate::model::record::Answers,
-    ) -> Result<(), crate::registry::export::ExportError>,
-) -> Result<u64, Failure> {
-    let mut n = 0;
-    let mut failed = None;
-    reg.for_each_family(|f, rev| {
-        if keep(f) {
-            n += 1;
-            if let Err(e) = push(&f.family, &rev.answers) {
-                failed = Some(e);
-                return Err(RegistryError::Invalid("stopped".into()));
-            }
+    format: ReportFormat,
+    to: Option<&Path>,
+    replace: bool,
+) -> Result<u8, Failure> {
+    let previous = crate::registry::previous_snapshot(reg).map_err(fail)?;
+    let report = crate::registry::report(reg, previous.as_ref()).map_err(fail)?;
+    match to {
+        Some(path) => {
+            report
+                .save(format, path, existing(replace))
+                .map_err(|e| match e {
+                    ReportError::Write(WriteError::Exists(_)) => {
+                        exists(&path.display().to_string())
+                    }
+                    ReportError::Json(e) => Failure::input(e.to_string()),
+                    e => Failure {
+                        code: 1,
+                        message: e.to_string(),
+                    },
+                })?;
+            say!("{}", path.display());
         }
-        Ok(())
-    })
-    .map_err(|e| match failed.take() {
-        Some(x) => Failure {
-            code: 1,
-            message: x.to_string(),
-        },
-        None => fail(e),
-    })?;
-    Ok(n)
+        None => {
+            let text = report
+                .render(format)
+                .map_err(|e| Failure::input(e.to_string()))?;
+            say!("{}", text.trim_end());
+        }
+    }
+    Ok(0)
 }
