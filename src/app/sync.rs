@@ -215,9 +215,10 @@ impl Device {
             Selection::SinceLast | Selection::All => Some(to),
         };
         let bundle_id = uuid::Uuid::now_v7();
-        // The records are marked on a second thread as they are read, while this one reads, then
-        // finishes the bundle and writes it: the marks wait in their transaction for the verified
-        // file's log entry, and are committed only with it. A failure sends none: nothing is marked.
+        // The records to mark are handed to a second thread as they are read, while this one reads,
+        // then finishes the bundle and writes it; they are marked in one transaction with the verified
+        // file's log entry, only then (the store's write lock is not held while the stick is written).
+        // A failure sends no log entry: nothing is marked.
         let (to_mark, batches) = std::sync::mpsc::channel::<Vec<ExportItem>>();
         let (logged, log_rx) = std::sync::mpsc::channel::<ExportLog>();
         let store = &self.store;

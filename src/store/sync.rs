@@ -387,11 +387,12 @@ impl Store {
     }
 
     /// [`Store::mark_exported`] for a bundle still being read and written: the items come in batches
-    /// (from another thread, as they are read) and are marked in a write transaction; when the batches
-    /// end, `log` is asked for the bundle's log entry — the caller writes and verifies the file
-    /// meanwhile and answers `None` when anything failed. Only an answer commits (`Some` marked counts);
-    /// `None` leaves the store as it was. The store's write lock is held from the first batch until
-    /// `log` answers: other writers wait for it, as they wait for any marking.
+    /// (from another thread, as they are read) and are kept; when the batches end, `log` is asked for
+    /// the bundle's log entry — the caller writes and verifies the file meanwhile and answers `None`
+    /// when anything failed. Only an answer marks them, in one write transaction with the log entry
+    /// (`Some` marked counts); `None` leaves the store as it was. The store's write lock is taken only
+    /// then: the app's own saves (autosave, settings, resume state on the UI thread) never wait for the
+    /// reading, compressing or the write to the stick.
     pub fn mark_exported_when(
         &self,
         batches: impl IntoIterator<Item = Vec<ExportItem>>,
@@ -399,19 +400,19 @@ impl Store {
         watermark: Option<u64>,
         log: impl FnOnce() -> Option<ExportLog>,
     ) -> Result<Option<Marked>> {
+        let mut batches: Vec<Vec<ExportItem>> = batches.into_iter().collect();
+        // The bundle is written and verified now, or it failed: then nothing is marked.
+        let Some(log) = log() else {
+            return Ok(None);
+        };
         let txn = self.db.begin_write()?;
         let mut marked = Marked::default();
-        for mut batch in batches {
-            let m = mark_items(&txn, &mut batch, bundle_id.as_u128())?;
+        for batch in &mut batches {
+            let m = mark_items(&txn, batch, bundle_id.as_u128())?;
             marked.exported += m.exported;
             marked.again += m.again;
             marked.unchanged += m.unchanged;
         }
-        // The bundle is written and verified now, or it failed: then nothing is marked.
-        let Some(log) = log() else {
-            txn.abort()?;
-            return Ok(None);
-        };
         {
             let bundle = bundle_id.as_u128();
             if log.bundle_id != bundle_id {
