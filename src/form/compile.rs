@@ -378,9 +378,12 @@ struct Links {
     region: Option<FieldId>,
 }
 
+/// A field definition with its page and, inside a repeat, the repeat's index.
+type FlatField<'d> = (&'d FieldDef, usize, Option<usize>);
+
 fn collect_defs<'d>(
     fields: &'d [FieldDef],
-    out: &mut Vec<(&'d FieldDef, usize, Option<usize>)>,
+    out: &mut Vec<FlatField<'d>>,
     page: usize,
     parent: Option<usize>,
 ) {
@@ -442,6 +445,61 @@ impl<'a> Compiler<'a> {
             self.check_text(&format!("page {}.label", page.name), &page.label);
             collect_defs(&page.fields, &mut flat, pi, None);
         }
+        let (slots_top, slots_rep) = self.register_fields(&flat);
+        self.infer_calculations(&flat);
+
+        // Pass 3: every expression and reference of every field.
+        for (idx, (fd, _, parent)) in flat.iter().enumerate() {
+            self.field_logic(idx, fd, *parent);
+        }
+        let mut pages = Vec::new();
+        for (pi, page) in def.pages.iter().enumerate() {
+            let relevant = page.relevant.as_ref().and_then(|src| {
+                self.compile_bool(&format!("page {}.relevant", page.name), src, TOP)
+            });
+            let fields = flat
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, p, parent))| *p == pi && parent.is_none())
+                .map(|(i, _)| i)
+                .collect();
+            pages.push(Page {
+                name: page.name.clone(),
+                label: page.label.clone(),
+                relevant,
+                fields,
+            });
+        }
+        let checks = def
+            .checks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.check(&format!("checks[{i}]"), c, TOP, None, true))
+            .collect();
+
+        let order = self.order(&pages);
+        if !self.problems.is_empty() {
+            return Err(self.problems);
+        }
+        Ok(Form {
+            id: def.id.clone(),
+            version: def.version,
+            title: def.title.clone(),
+            description: def.description.clone(),
+            pages,
+            fields: self.fields,
+            choice_lists: self.lists,
+            checks,
+            by_name: self.by_name,
+            order,
+            top_slots: slots_top,
+            repeat_slots: slots_rep,
+        })
+    }
+
+    /// Pass 1: every field registered by name with its place and value slot. Returns the number of
+    /// top-level slots and the slots per instance of each repeat.
+    fn register_fields(&mut self, flat: &[FlatField<'_>]) -> (usize, HashMap<FieldId, usize>) {
         let mut slots_top = 0usize;
         let mut slots_rep: HashMap<FieldId, usize> = HashMap::new();
         for (idx, (fd, page, parent)) in flat.iter().enumerate() {
@@ -518,8 +576,11 @@ impl<'a> Compiler<'a> {
                 pf.children.push(idx);
             }
         }
+        (slots_top, slots_rep)
+    }
 
-        // Pass 2: types of calculations, to a fixed point (cycles are reported by the ordering below).
+    /// Pass 2: types of calculations, to a fixed point (cycles are reported by the ordering).
+    fn infer_calculations(&mut self, flat: &[FlatField<'_>]) {
         for _ in 0..=flat.len().min(16) {
             let mut changed = false;
             for (idx, (fd, _, parent)) in flat.iter().enumerate() {
@@ -545,54 +606,6 @@ impl<'a> Compiler<'a> {
                 break;
             }
         }
-
-        // Pass 3: every expression and reference of every field.
-        for (idx, (fd, _, parent)) in flat.iter().enumerate() {
-            self.field_logic(idx, fd, *parent);
-        }
-        let mut pages = Vec::new();
-        for (pi, page) in def.pages.iter().enumerate() {
-            let relevant = page.relevant.as_ref().and_then(|src| {
-                self.compile_bool(&format!("page {}.relevant", page.name), src, TOP)
-            });
-            let fields = flat
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, p, parent))| *p == pi && parent.is_none())
-                .map(|(i, _)| i)
-                .collect();
-            pages.push(Page {
-                name: page.name.clone(),
-                label: page.label.clone(),
-                relevant,
-                fields,
-            });
-        }
-        let checks = def
-            .checks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| self.check(&format!("checks[{i}]"), c, TOP, None, true))
-            .collect();
-
-        let order = self.order(&pages);
-        if !self.problems.is_empty() {
-            return Err(self.problems);
-        }
-        Ok(Form {
-            id: def.id.clone(),
-            version: def.version,
-            title: def.title.clone(),
-            description: def.description.clone(),
-            pages,
-            fields: self.fields,
-            choice_lists: self.lists,
-            checks,
-            by_name: self.by_name,
-            order,
-            top_slots: slots_top,
-            repeat_slots: slots_rep,
-        })
     }
 
     fn check_text(&mut self, loc: &str, t: &Localized) {
@@ -1122,36 +1135,7 @@ impl<'a> Compiler<'a> {
         let fname = func.name();
         let ty = match func {
             Func::Selected | Func::CountSelected => {
-                let (a0, _) = arg(0);
-                let ok = match a0.map(|a| &a.kind) {
-                    Some(ExprKind::Field(name)) => self
-                        .by_name
-                        .get(name)
-                        .and_then(|id| self.fields.get(*id))
-                        .is_some_and(|f| {
-                            if func == Func::CountSelected {
-                                f.kind == FieldKind::SelectMultiple
-                            } else {
-                                f.kind.is_select()
-                            }
-                        }),
-                    Some(ExprKind::Current) => scope
-                        .current_field
-                        .and_then(|id| self.fields.get(id))
-                        .is_some_and(|f| f.kind.is_select()),
-                    _ => false,
-                };
-                if !ok {
-                    let which = if func == Func::CountSelected {
-                        "select_multiple"
-                    } else {
-                        "select"
-                    };
-                    return Err((
-                        e.start,
-                        format!("the first argument of {fname}() must be a {which} field"),
-                    ));
-                }
+                self.select_argument(e, func, args.first(), scope)?;
                 want_scalar(0)?;
                 if func == Func::Selected {
                     Ty::Bool
@@ -1159,30 +1143,7 @@ impl<'a> Compiler<'a> {
                     Ty::Num
                 }
             }
-            Func::Count => match arg(0).1 {
-                Ty::Set(_) | Ty::Repeat => Ty::Num,
-                t => {
-                    return Err((
-                        e.start,
-                        format!(
-                            "count() needs a repeat or a field inside a repeat, not {}",
-                            t.name()
-                        ),
-                    ));
-                }
-            },
-            Func::Sum | Func::Min | Func::Max => match arg(0).1 {
-                Ty::Set(inner) if inner.numeric() => Ty::Num,
-                t => {
-                    return Err((
-                        e.start,
-                        format!(
-                            "{fname}() needs a numeric field inside a repeat, not {}",
-                            t.name()
-                        ),
-                    ));
-                }
-            },
+            Func::Count | Func::Sum | Func::Min | Func::Max => aggregate_type(e, func, arg(0).1)?,
             Func::Today => Ty::Date,
             Func::Date => {
                 want_scalar(0)?;
@@ -1210,21 +1171,8 @@ impl<'a> Compiler<'a> {
             }
             Func::Regex => {
                 want_scalar(0)?;
-                let Some(Expr {
-                    kind: ExprKind::Str(pat),
-                    start,
-                    ..
-                }) = args.get(1)
-                else {
-                    return Err((
-                        e.start,
-                        "the pattern of regex() must be a text literal".into(),
-                    ));
-                };
-                let re = regex::Regex::new(pat)
-                    .map_err(|err| (*start, format!("bad regular expression: {err}")))?;
                 let subject = cs.into_iter().next().unwrap_or(CExpr::Lit(Value::Null));
-                return Ok((CExpr::Regex(Box::new(subject), Box::new(re)), Ty::Bool));
+                return Ok((regex_call(e, subject, args.get(1))?, Ty::Bool));
             }
             Func::If => {
                 want_scalar(0)?;
@@ -1260,6 +1208,50 @@ impl<'a> Compiler<'a> {
             }
         };
         Ok((CExpr::Call(func, cs), ty))
+    }
+
+    /// The first argument of `selected()` or `count-selected()`: a select field (select_multiple for
+    /// `count-selected()`), by name or as `.`.
+    fn select_argument(
+        &self,
+        e: &Expr,
+        func: Func,
+        first: Option<&Expr>,
+        scope: Scope<'_>,
+    ) -> Result<(), (usize, String)> {
+        let ok = match first.map(|a| &a.kind) {
+            Some(ExprKind::Field(name)) => self
+                .by_name
+                .get(name)
+                .and_then(|id| self.fields.get(*id))
+                .is_some_and(|f| {
+                    if func == Func::CountSelected {
+                        f.kind == FieldKind::SelectMultiple
+                    } else {
+                        f.kind.is_select()
+                    }
+                }),
+            Some(ExprKind::Current) => scope
+                .current_field
+                .and_then(|id| self.fields.get(id))
+                .is_some_and(|f| f.kind.is_select()),
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let which = if func == Func::CountSelected {
+            "select_multiple"
+        } else {
+            "select"
+        };
+        Err((
+            e.start,
+            format!(
+                "the first argument of {}() must be a {which} field",
+                func.name()
+            ),
+        ))
     }
 
     /// Evaluation order: a topological sort of pages and fields by the references in their relevance and
@@ -1355,6 +1347,47 @@ impl<'a> Compiler<'a> {
         }
         out
     }
+}
+
+/// The type of `count()`, `sum()`, `min()` and `max()` over their argument's type.
+fn aggregate_type(e: &Expr, func: Func, arg: &Ty) -> Result<Ty, (usize, String)> {
+    match (func, arg) {
+        (Func::Count, Ty::Set(_) | Ty::Repeat) => Ok(Ty::Num),
+        (Func::Count, t) => Err((
+            e.start,
+            format!(
+                "count() needs a repeat or a field inside a repeat, not {}",
+                t.name()
+            ),
+        )),
+        (_, Ty::Set(inner)) if inner.numeric() => Ok(Ty::Num),
+        (_, t) => Err((
+            e.start,
+            format!(
+                "{}() needs a numeric field inside a repeat, not {}",
+                func.name(),
+                t.name()
+            ),
+        )),
+    }
+}
+
+/// `regex(subject, 'pattern')`: the pattern must be a text literal, compiled once here.
+fn regex_call(e: &Expr, subject: CExpr, pattern: Option<&Expr>) -> Result<CExpr, (usize, String)> {
+    let Some(Expr {
+        kind: ExprKind::Str(pat),
+        start,
+        ..
+    }) = pattern
+    else {
+        return Err((
+            e.start,
+            "the pattern of regex() must be a text literal".into(),
+        ));
+    };
+    let re =
+        regex::Regex::new(pat).map_err(|err| (*start, format!("bad regular expression: {err}")))?;
+    Ok(CExpr::Regex(Box::new(subject), Box::new(re)))
 }
 
 fn binary_type(
