@@ -186,10 +186,31 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
         .pick(&desa_list)
         .cloned()
         .unwrap_or_else(|| "64.72.01.1001".into());
-    let kec = desa.get(..8).unwrap_or("64.72.01").to_string();
-    let kab = desa.get(..5).unwrap_or("64.72").to_string();
     let surname = *rng.pick(FAMILY).unwrap_or(&"Santoso");
+    let people = people(rng, interview, surname);
+    let kec = desa.get(..8).unwrap_or("64.72.01");
+    let region = digits(kec);
+    let mut serials = std::collections::BTreeSet::new();
+    let members: Vec<Value> = people
+        .iter()
+        .map(|p| member_answers(form, rng, p, &region, &mut serials, interview))
+        .collect();
+    let mut a = cover(rng, interview, &desa, &people, members.len());
+    for f in form.fields.iter().filter(|f| f.container == Container::Top) {
+        if a.contains_key(&f.name) || !f.kind.is_answered() {
+            continue;
+        }
+        if let Some(v) = generic(form, &f.name, rng, interview) {
+            a.insert(f.name.clone(), v);
+        }
+    }
+    a.insert(hh::MEMBERS.into(), Value::Array(members));
+    prune(form, &mut a, interview);
+    a
+}
 
+/// The members of a family: its head, often a spouse, children, sometimes a parent.
+fn people(rng: &mut Rng, interview: NaiveDate, surname: &str) -> Vec<Person> {
     let year = |rng: &mut Rng, lo: i64, hi: i64| {
         let age_days = rng.range(lo * 365 + 30, hi * 365 + 300);
         interview - Duration::days(age_days)
@@ -207,7 +228,7 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
         name: format!("{} {surname}", first(rng, head_female)),
         female: head_female,
         born: head_born,
-        hubungan: "1",
+        hubungan: hh::HEAD_OF_FAMILY,
         kawin: if head_female { "4" } else { "2" },
     });
     if !head_female && rng.chance(85) {
@@ -253,67 +274,86 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
             kawin: "4",
         });
     }
+    people
+}
 
-    let region = digits(&kec);
-    let mut serials = std::collections::BTreeSet::new();
-    let members: Vec<Value> = people
+/// One member's answers: identity from `p` (a NIK of the family's kecamatan `region`, with a serial not
+/// used in the family yet), plausible health and work, and the rest of the roster's fields at random.
+fn member_answers(
+    form: &Form,
+    rng: &mut Rng,
+    p: &Person,
+    region: &str,
+    serials: &mut std::collections::BTreeSet<i64>,
+    interview: NaiveDate,
+) -> Value {
+    let mut serial = rng.range(1, 9999);
+    while !serials.insert(serial) {
+        serial = rng.range(1, 9999);
+    }
+    let mut m = Answers::new();
+    m.insert(member::NAME.into(), json!(p.name));
+    m.insert(
+        member::NIK.into(),
+        json!(format!("{region}{}{serial:04}", nik_date(p.born, p.female))),
+    );
+    m.insert(member::PRESENCE.into(), json!("1"));
+    m.insert(member::SEX.into(), json!(if p.female { "2" } else { "1" }));
+    m.insert(
+        member::BIRTH_DATE.into(),
+        json!(p.born.format("%Y-%m-%d").to_string()),
+    );
+    m.insert(member::MARITAL_STATUS.into(), json!(p.kawin));
+    m.insert(member::RELATION.into(), json!(p.hubungan));
+    let age = interview.years_since(p.born).unwrap_or(0);
+    m.insert(
+        member::SCHOOL.into(),
+        json!(if (7..=18).contains(&age) { "2" } else { "3" }),
+    );
+    m.insert(member::WORK_HOURS.into(), json!(rng.range(14, 60)));
+    m.insert(
+        member::CHRONIC_ILLNESS.into(),
+        json!(if rng.chance(85) { "01" } else { "02" }),
+    );
+    m.insert(
+        member::NUTRITION.into(),
+        json!(if rng.chance(85) { "3" } else { "2" }),
+    );
+    for (k, f) in form
+        .fields
         .iter()
-        .map(|p| {
-            let mut serial = rng.range(1, 9999);
-            while !serials.insert(serial) {
-                serial = rng.range(1, 9999);
-            }
-            let mut m = Answers::new();
-            m.insert(member::NAME.into(), json!(p.name));
-            m.insert(
-                member::NIK.into(),
-                json!(format!("{region}{}{serial:04}", nik_date(p.born, p.female))),
-            );
-            m.insert(member::PRESENCE.into(), json!("1"));
-            m.insert(member::SEX.into(), json!(if p.female { "2" } else { "1" }));
-            m.insert(
-                member::BIRTH_DATE.into(),
-                json!(p.born.format("%Y-%m-%d").to_string()),
-            );
-            m.insert(member::MARITAL_STATUS.into(), json!(p.kawin));
-            m.insert(member::RELATION.into(), json!(p.hubungan));
-            let age = interview.years_since(p.born).unwrap_or(0);
-            m.insert(
-                member::SCHOOL.into(),
-                json!(if (7..=18).contains(&age) { "2" } else { "3" }),
-            );
-            m.insert(member::WORK_HOURS.into(), json!(rng.range(14, 60)));
-            m.insert(
-                member::CHRONIC_ILLNESS.into(),
-                json!(if rng.chance(85) { "01" } else { "02" }),
-            );
-            m.insert(
-                member::NUTRITION.into(),
-                json!(if rng.chance(85) { "3" } else { "2" }),
-            );
-            for (k, f) in form
-                .fields
-                .iter()
-                .filter(|f| matches!(f.container, Container::Repeat(_)))
-                .map(|f| (f.name.clone(), f))
-            {
-                if m.contains_key(&k) || !f.kind.is_answered() {
-                    continue;
-                }
-                let v = if k.starts_with("sulit_") {
-                    Some(json!(if rng.chance(95) { "4" } else { "3" }))
-                } else {
-                    generic(form, &k, rng, interview)
-                };
-                if let Some(v) = v {
-                    m.insert(k, v);
-                }
-            }
-            Value::Object(m)
-        })
-        .collect();
+        .filter(|f| matches!(f.container, Container::Repeat(_)))
+        .map(|f| (f.name.clone(), f))
+    {
+        if m.contains_key(&k) || !f.kind.is_answered() {
+            continue;
+        }
+        // Difficulty questions (`sulit_…`): mostly "no difficulty", as in the population.
+        let v = if k.starts_with("sulit_") {
+            Some(json!(if rng.chance(95) { "4" } else { "3" }))
+        } else {
+            generic(form, &k, rng, interview)
+        };
+        if let Some(v) = v {
+            m.insert(k, v);
+        }
+    }
+    Value::Object(m)
+}
 
+/// The family's cover: region, address, KK, the interview and its result, location and floor area.
+fn cover(
+    rng: &mut Rng,
+    interview: NaiveDate,
+    desa: &str,
+    people: &[Person],
+    members: usize,
+) -> Answers {
+    let kec = desa.get(..8).unwrap_or("64.72.01");
+    let kab = desa.get(..5).unwrap_or("64.72");
+    let region = digits(kec);
     let issued = interview - Duration::days(rng.range(200, 6000));
+    let head = people.first().map(|p| p.name.clone()).unwrap_or_default();
     let mut a = Answers::new();
     a.insert(hh::KABKOTA.into(), json!(kab));
     a.insert(hh::KECAMATAN.into(), json!(kec));
@@ -328,10 +368,7 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
             rng.range(1, 150)
         )),
     );
-    a.insert(
-        hh::HEAD_NAME.into(),
-        json!(people.first().map(|p| p.name.clone()).unwrap_or_default()),
-    );
+    a.insert(hh::HEAD_NAME.into(), json!(head));
     a.insert(
         hh::NO_KK.into(),
         json!(format!(
@@ -340,7 +377,7 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
             rng.range(1, 9999)
         )),
     );
-    a.insert(hh::MEMBER_COUNT.into(), json!(members.len()));
+    a.insert(hh::MEMBER_COUNT.into(), json!(members));
     a.insert(hh::KK_CODE.into(), json!("0"));
     a.insert(
         hh::INTERVIEW_DATE.into(),
@@ -349,10 +386,7 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
     a.insert(hh::PETUGAS_NAME.into(), json!("Petugas Demo"));
     a.insert(hh::RESULT.into(), json!("1"));
     a.insert(hh::CONSENT.into(), json!("1"));
-    a.insert(
-        hh::RESPONDENT_NAME.into(),
-        json!(people.first().map(|p| p.name.clone()).unwrap_or_default()),
-    );
+    a.insert(hh::RESPONDENT_NAME.into(), json!(head));
     let lat = -0.5 + (rng.range(-150, 150) as f64) / 100.0;
     let lon = 116.5 + (rng.range(-150, 150) as f64) / 100.0;
     a.insert(
@@ -360,16 +394,6 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
         json!({"lat": lat, "lon": lon, "accuracy_m": rng.range(3, 25)}),
     );
     a.insert(hh::FLOOR_AREA.into(), json!(rng.range(18, 120)));
-    for f in form.fields.iter().filter(|f| f.container == Container::Top) {
-        if a.contains_key(&f.name) || !f.kind.is_answered() {
-            continue;
-        }
-        if let Some(v) = generic(form, &f.name, rng, interview) {
-            a.insert(f.name.clone(), v);
-        }
-    }
-    a.insert(hh::MEMBERS.into(), Value::Array(members));
-    prune(form, &mut a, interview);
     a
 }
 

@@ -1336,7 +1336,6 @@ pub struct Report {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::form::NoDataFiles;

@@ -1182,7 +1182,10 @@ fn read_revision(
 }
 
 /// Appends a revision to `head` inside `txn`: history, sequence, search index and the current view.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every part of a revision, as each writer has them at hand"
+)]
 fn append(
     txn: &redb::WriteTransaction,
     head: &mut RecordHead,

@@ -498,7 +498,6 @@ impl Store {
     /// Applies a registry receipt in one transaction: the final revisions in `accepted` ranges become
     /// Accepted, each rejection Rejected with its reasons (kept on the record). Applying the same
     /// receipt again changes nothing and returns the first outcome with `Ok(false)`.
-    #[allow(clippy::too_many_arguments)]
     pub fn apply_receipt(
         &self,
         receipt_id: Uuid,
