@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bundle;
 pub mod cli;
+pub mod durable;
 pub mod form;
 pub mod model;
 pub mod registry;

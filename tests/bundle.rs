@@ -441,9 +441,9 @@ impl Target for Shared {
     fn exists(&self, name: &str) -> bool {
         self.0.inner.exists(name)
     }
-    fn create(&self, name: &str) -> io::Result<Box<dyn TargetFile>> {
+    fn create(&self, name: &str, private: bool) -> io::Result<Box<dyn TargetFile>> {
         self.0.step()?;
-        let inner = self.0.inner.create(name)?;
+        let inner = self.0.inner.create(name, private)?;
         Ok(Box::new(OwnedFaultyFile {
             inner,
             owner: self.0.clone(),
@@ -529,7 +529,7 @@ fn a_failure_at_any_step_leaves_no_file_and_nothing_marked() {
             };
             let msg = err.to_string();
             assert!(
-                msg.contains("no bundle was left")
+                msg.contains("nothing was left under the final name")
                     || msg.contains("removed")
                     || msg.contains("free space"),
                 "step {fail_at}: {msg}"
@@ -568,8 +568,8 @@ fn a_stick_without_enough_space_is_refused_before_writing() {
         fn exists(&self, n: &str) -> bool {
             self.0.exists(n)
         }
-        fn create(&self, n: &str) -> io::Result<Box<dyn TargetFile>> {
-            self.0.create(n)
+        fn create(&self, n: &str, private: bool) -> io::Result<Box<dyn TargetFile>> {
+            self.0.create(n, private)
         }
         fn rename(&self, a: &str, b: &str) -> io::Result<()> {
             self.0.rename(a, b)

@@ -3,9 +3,7 @@
 //! the directory fsynced, read back and verified. Only a verified file carries the final name.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
 
 use chrono::{DateTime, FixedOffset};
 use ed25519_dalek::{Signer, SigningKey};
@@ -17,46 +15,11 @@ use super::{
     ATTACHMENT_DIR, BundleError, FORMAT, FORMAT_VERSION, MANIFEST_FILE, REVISIONS_FILE, Result,
     SIGNATURE_FILE, hex,
 };
+use crate::durable::Hashing as HashingWriter;
 use crate::model::record::attachment_refs;
 
 /// zstd level: 3 is zstd's own default, a good speed/size balance on a tablet CPU.
 const ZSTD_LEVEL: i32 = 3;
-
-/// A writer that hashes and counts what passes through.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// The inner writer, the SHA-256 (hex) and the byte count of everything written.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex(&self.hasher.finalize()), self.size)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let done = buf.get(..n).unwrap_or(buf);
-        self.hasher.update(done);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// The fixed facts of a bundle that are not counted from its contents.
 pub struct Header {
@@ -430,251 +393,36 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: 
     Ok(())
 }
 
-/// A directory on removable media, as the safe writer needs it. Tests wrap it to fail at any step.
-pub trait Target {
-    /// Free bytes on the file system.
-    fn available(&self) -> io::Result<u64>;
-    fn exists(&self, name: &str) -> bool;
-    /// Creates a new file (fails if it exists).
-    fn create(&self, name: &str) -> io::Result<Box<dyn TargetFile>>;
-    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
-    fn sync_dir(&self) -> io::Result<()>;
-    fn remove(&self, name: &str) -> io::Result<()>;
-    fn open(&self, name: &str) -> io::Result<Box<dyn Read>>;
-    fn path_of(&self, name: &str) -> PathBuf;
-}
+pub use crate::durable::{DirTarget, Target, TargetFile, Written, sync_dir};
 
-pub trait TargetFile: Write {
-    fn sync(&mut self) -> io::Result<()>;
-}
+/// Why writing a bundle to the stick failed; every case leaves no file under the final name.
+pub type WriteError = crate::durable::WriteError<BundleError>;
 
-impl TargetFile for File {
-    fn sync(&mut self) -> io::Result<()> {
-        self.sync_all()
-    }
-}
-
-/// A real directory.
-pub struct DirTarget {
-    dir: PathBuf,
-}
-
-impl DirTarget {
-    pub fn new(dir: &Path) -> DirTarget {
-        DirTarget {
-            dir: dir.to_path_buf(),
-        }
-    }
-}
-
-impl Target for DirTarget {
-    fn available(&self) -> io::Result<u64> {
-        fs4::available_space(&self.dir)
-    }
-    fn exists(&self, name: &str) -> bool {
-        self.dir.join(name).exists()
-    }
-    fn create(&self, name: &str) -> io::Result<Box<dyn TargetFile>> {
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.dir.join(name))?;
-        Ok(Box::new(f))
-    }
-    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        fs::rename(self.dir.join(from), self.dir.join(to))
-    }
-    fn sync_dir(&self) -> io::Result<()> {
-        sync_dir(&self.dir)
-    }
-    fn remove(&self, name: &str) -> io::Result<()> {
-        fs::remove_file(self.dir.join(name))
-    }
-    fn open(&self, name: &str) -> io::Result<Box<dyn Read>> {
-        Ok(Box::new(File::open(self.dir.join(name))?))
-    }
-    fn path_of(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-/// Makes a rename durable: fsync of the directory. Windows has no directory handles to sync; there
-/// the rename itself is journaled by NTFS and FAT is flushed by closing the file.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-/// What the safe writer put on the target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub path: PathBuf,
-    pub name: String,
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// Why writing to the stick failed; the message says that nothing was left under the final name.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error("there is not enough free space on {dir}: {need} bytes needed, {have} free")]
-    NoSpace { dir: String, need: u64, have: u64 },
-    #[error("a file named {0} is already there; nothing was written")]
-    Exists(String),
-    #[error(
-        "writing to {dir} failed while {step}: {detail}; no bundle was left under the final name"
-    )]
-    Failed {
-        dir: String,
-        step: &'static str,
-        detail: String,
-    },
-    #[error(
-        "the file read back from {dir} does not match what was written ({detail}); it was removed"
-    )]
-    Verify { dir: String, detail: String },
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-}
-
-impl WriteError {
-    /// True when the stick is full (so the UI can say "free some space").
-    pub fn is_full(&self) -> bool {
+impl crate::durable::ContentError for BundleError {
+    fn as_io(&self) -> Option<&io::Error> {
         match self {
-            WriteError::NoSpace { .. } => true,
-            WriteError::Failed { detail, .. } => detail.contains("no space"),
-            _ => false,
+            BundleError::Io(e) => Some(e),
+            _ => None,
         }
     }
 }
 
-fn failed(target: &dyn Target, step: &'static str, e: &io::Error) -> WriteError {
-    WriteError::Failed {
-        dir: target.path_of("").display().to_string(),
-        step,
-        detail: describe_io(e),
-    }
-}
-
-fn describe_io(e: &io::Error) -> String {
-    let s = e.to_string();
-    // Writers in between (age, tar) wrap the file system's error: look at the innermost one.
-    let mut inner = e;
-    while let Some(next) = inner.get_ref().and_then(|i| i.downcast_ref::<io::Error>()) {
-        inner = next;
-    }
-    let full = matches!(
-        inner.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    ) || s.contains("StorageFull");
-    if full {
-        "no space left on the device (the stick is full)".into()
-    } else if matches!(inner.raw_os_error(), Some(5 | 19))
-        || inner.kind() == io::ErrorKind::NotFound
-    {
-        format!("{s} (was the stick pulled out?)")
-    } else {
-        s
-    }
-}
-
-/// Writes `final_name` on `target` safely: checks free space for `need` bytes, writes through `write`
-/// to a temporary name, fsyncs, renames, fsyncs the directory, reads the file back and compares its
-/// SHA-256 with what was written. On any failure the temporary (or unverified final) file is removed
-/// and the error says where it failed.
+/// Writes the bundle `final_name` on `target` through the durable writer: a name already there is
+/// refused (bundle names carry the device and the sequence range, so a second file of that name is the
+/// same export), and the file is read back and verified before it counts as written.
 pub fn write_safely(
     target: &dyn Target,
     final_name: &str,
     need: u64,
     write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
 ) -> Result<Written, WriteError> {
-    let dir = target.path_of("").display().to_string();
-    if target.exists(final_name) {
-        return Err(WriteError::Exists(final_name.into()));
-    }
-    let have = target
-        .available()
-        .map_err(|e| failed(target, "checking free space", &e))?;
-    // Keep a margin: file system metadata, and a stick that is never filled to the last byte.
-    let need = need + 1024 * 1024;
-    if have < need {
-        return Err(WriteError::NoSpace { dir, need, have });
-    }
-    let temp = format!(".{final_name}.partial");
-    if target.exists(&temp) {
-        // A leftover of an interrupted export: it never carried the final name; clear it.
-        target
-            .remove(&temp)
-            .map_err(|e| failed(target, "removing an old partial file", &e))?;
-    }
-    let cleanup = |name: &str| {
-        let _ = target.remove(name);
-    };
-    let file = target
-        .create(&temp)
-        .map_err(|e| failed(target, "creating the file", &e))?;
-    let mut hashing = HashingWriter::new(file);
-    if let Err(e) = write(&mut hashing) {
-        cleanup(&temp);
-        return Err(match e {
-            BundleError::Io(io) => failed(target, "writing", &io),
-            other => other.into(),
-        });
-    }
-    let (mut file, sha256, size) = hashing.finish();
-    let synced = file.flush().and_then(|()| file.sync());
-    drop(file);
-    if let Err(e) = synced {
-        cleanup(&temp);
-        return Err(failed(target, "flushing the file to the stick (fsync)", &e));
-    }
-    if let Err(e) = target.rename(&temp, final_name) {
-        cleanup(&temp);
-        return Err(failed(target, "renaming to the final name", &e));
-    }
-    if let Err(e) = target.sync_dir() {
-        cleanup(final_name);
-        return Err(failed(target, "flushing the folder (fsync)", &e));
-    }
-    let verify = || -> Result<(), String> {
-        let mut r = target.open(final_name).map_err(|e| describe_io(&e))?;
-        let mut h = Sha256::new();
-        let mut n = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let k = r.read(&mut buf).map_err(|e| describe_io(&e))?;
-            if k == 0 {
-                break;
-            }
-            h.update(buf.get(..k).unwrap_or_default());
-            n += k as u64;
-        }
-        let got = hex(&h.finalize());
-        if n != size || got != sha256 {
-            return Err(format!(
-                "{n} bytes with SHA-256 {got}, expected {size} bytes with {sha256}"
-            ));
-        }
-        Ok(())
-    };
-    if let Err(detail) = verify() {
-        cleanup(final_name);
-        let _ = target.sync_dir();
-        return Err(WriteError::Verify { dir, detail });
-    }
-    Ok(Written {
-        path: target.path_of(final_name),
-        name: final_name.into(),
-        size,
-        sha256,
-    })
+    crate::durable::write_safely(
+        target,
+        final_name,
+        &crate::durable::Options::refuse(),
+        need,
+        write,
+    )
 }
 
 #[cfg(test)]
