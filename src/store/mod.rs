@@ -4,7 +4,8 @@
 //! sequence orders every revision.
 //!
 //! The store does not know forms: use cases in `app` validate with the form engine and then call
-//! [`Store::finalize`], which refuses when the record changed since it was validated.
+//! [`Store::finalize`], which refuses when the record changed since it was validated. Of the household
+//! form it knows only the names of the fields the list and search show (`model::household`).
 
 mod list;
 #[cfg(feature = "test-support")]
