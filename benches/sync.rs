@@ -7,7 +7,11 @@
 //! Run: `cargo bench --bench sync` (N = 100,000; `PENDATA_BENCH_FAMILIES=20000` for a quicker run). Needs
 //! `age`, `zstd` and `tar` on the PATH for the comparison.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a benchmark: any failure ends it"
+)]
 
 #[path = "common/mod.rs"]
 mod common;
@@ -48,30 +52,37 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-sync");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-sync-{families}"));
     let tab = root.join("tablet");
     let reg = root.join("registry");
-    let bin = env!("CARGO_BIN_EXE_pendata");
-    let t = Instant::now();
-    run(Command::new(bin).args(["registry", "init"]).arg(&reg));
-    run(Command::new(bin)
-        .arg("--data-dir")
-        .arg(&tab)
-        .args(["init", "--device-name", "Bench", "--registry-key"])
-        .arg(reg.join("registry.pub")));
-    run(Command::new(bin).arg("--data-dir").arg(&tab).args([
-        "demo",
-        "--drafts",
-        "0",
-        "--families",
-        &families.to_string(),
-    ]));
-    eprintln!(
-        "filled {families} families in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let filled = root.join("filled");
+    // `PENDATA_BENCH_KEEP=1` reuses the tablet a previous run filled with as many families (the rounds
+    // export from copies of it, so it stays unexported).
+    let keep = std::env::var_os("PENDATA_BENCH_KEEP").is_some_and(|v| v == "1");
+    if !(keep && filled.exists()) {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let bin = env!("CARGO_BIN_EXE_pendata");
+        let t = Instant::now();
+        run(Command::new(bin).args(["registry", "init"]).arg(&reg));
+        run(Command::new(bin)
+            .arg("--data-dir")
+            .arg(&tab)
+            .args(["init", "--device-name", "Bench", "--registry-key"])
+            .arg(reg.join("registry.pub")));
+        run(Command::new(bin).arg("--data-dir").arg(&tab).args([
+            "demo",
+            "--drafts",
+            "0",
+            "--families",
+            &families.to_string(),
+        ]));
+        std::fs::write(&filled, b"").unwrap();
+        eprintln!(
+            "filled {families} families in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let rss_before = peak_rss_mb();
 
     // The same JSON lines the bundle carries, in a file, for the standard pipeline.
@@ -119,7 +130,8 @@ fn main() {
         .iter()
         .all(|t| Command::new(t).arg("--version").output().is_ok());
 
-    // Alternate the two (3 rounds, `PENDATA_BENCH_ROUNDS`), so both see the same machine weather. Ours
+    // Alternate the two (3 rounds, `PENDATA_BENCH_ROUNDS`), so both see the same machine weather; the
+    // medians of the rounds are reported. Ours
     // marks records, so each round exports from its own copy of the filled tablet: every round is a
     // first export.
     drop(device);
@@ -128,12 +140,14 @@ fn main() {
     let mut ours_cpu = Vec::new();
     let mut theirs_cpu = Vec::new();
     let mut file_size = 0;
+    let mut theirs_size = 0;
     let rounds: usize = std::env::var("PENDATA_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     for round in 0..rounds {
         let stick = root.join(format!("stick{round}"));
+        let _ = std::fs::remove_dir_all(&stick);
         std::fs::create_dir_all(&stick).unwrap();
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
@@ -171,6 +185,9 @@ fn main() {
             );
             run(Command::new("sh").arg("-c").arg(&script));
             theirs.push(t.elapsed().as_secs_f64());
+            theirs_size = std::fs::metadata(stick.join("std.tar.zst.age"))
+                .unwrap()
+                .len();
             theirs_cpu.push(cpu_secs().1 - cpu);
             eprintln!(
                 "round {round}: theirs {:.2} s, CPU {:.2} s; ours CPU {:.2} s",
@@ -182,35 +199,57 @@ fn main() {
         drop(device);
         let _ = std::fs::remove_dir_all(&copy);
     }
-    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let peak = peak_rss_mb();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "export of {families} families ({mb:.0} MB of JSON lines, bundle {:.1} MB)",
+        "export of {families} families ({mb:.0} MB of JSON lines, bundle {:.1} MB), {rounds} alternating rounds, medians",
         file_size as f64 / 1_048_576.0
     );
     println!(
-        "  pendata export:        {:.2} s  ({:.0} MB/s of JSON lines)",
-        best(&ours),
-        mb / best(&ours)
+        "  pendata export:        {:.2} s  ({:.0} MB/s of JSON lines; rounds {})",
+        median(&ours),
+        mb / median(&ours),
+        list(&ours)
     );
     if have_tools {
         println!(
-            "  tar | zstd -3 | age:   {:.2} s  ({:.0} MB/s)",
-            best(&theirs),
-            mb / best(&theirs)
+            "  tar | zstd -3 | age:   {:.2} s  ({:.0} MB/s; rounds {}; file {:.1} MB)",
+            median(&theirs),
+            mb / median(&theirs),
+            list(&theirs),
+            theirs_size as f64 / 1_048_576.0
         );
         println!(
             "  ratio (ours / theirs throughput): {:.2}x",
-            best(&theirs) / best(&ours)
+            median(&theirs) / median(&ours)
         );
         println!(
-            "  CPU time, best round: ours {:.2} s, theirs {:.2} s (ratio {:.2}x)",
-            best(&ours_cpu),
-            best(&theirs_cpu),
-            best(&theirs_cpu) / best(&ours_cpu)
+            "  CPU time, median: ours {:.2} s, theirs {:.2} s (ratio {:.2}x)",
+            median(&ours_cpu),
+            median(&theirs_cpu),
+            median(&theirs_cpu) / median(&ours_cpu)
         );
     } else {
         println!("  (age, zstd or tar missing: no comparison)");
     }
     println!("  peak resident memory: {peak:.0} MB (before the export: {rss_before:.0} MB)");
+    println!("  load average at the end: {}", load.trim());
 }

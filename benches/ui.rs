@@ -151,18 +151,66 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
         step_timed(&mut h, &mut home_frames);
     }
     stats("home screen, figures of 100,000 families", home_frames);
+    let list = list(&mut h);
+    family_of_30(&mut h, form, big_id);
+    println!();
+    println!(
+        "Worker answers (not frames: the UI draws meanwhile), from the change to its rows drawn:\n"
+    );
+    println!("| answer of | n | p50 | p95 | max |\n|---|---:|---:|---:|---:|");
+    stats(
+        "a filter change (status, then kecamatan)",
+        list.filter_shown,
+    );
+    stats("each letter of the search", list.search_shown);
+    println!();
+    println!("| measure | value |\n|---|---:|");
+    println!(
+        "| cold start to first frame (headless: store open + app + first frame) | {:.1} ms |",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "| opening home: the tap's command and its frame (figures read off the frame) | {:.1} ms |",
+        home.as_secs_f64() * 1e3
+    );
+    println!(
+        "| opening home until its figures of 100,000 families are there | {:.1} ms |",
+        home_facts.as_secs_f64() * 1e3
+    );
+    println!(
+        "| opening the list of 100,000 (frames until the worker answers) | {:.1} ms |",
+        list.open.as_secs_f64() * 1e3
+    );
+    println!(
+        "| opening the list of 100,000 until its rows are drawn | {:.1} ms |",
+        list.open_rows.as_secs_f64() * 1e3
+    );
+    println!(
+        "| resident memory after all of the above | {:.0} MB |",
+        rss_mb()
+    );
+}
 
-    // The list of 100,000, then typing a search letter by letter.
+/// What the list's part measured besides its frames.
+struct ListFigures {
+    open: Duration,
+    open_rows: Duration,
+    filter_shown: Vec<Duration>,
+    search_shown: Vec<Duration>,
+}
+
+/// The list of 100,000: opening, flicking through, filtering, then typing a search letter by letter.
+fn list(h: &mut Harness<'static, PendataApp>) -> ListFigures {
     h.get_by_label("Daftar keluarga").click();
     let t = Instant::now();
     h.run();
     let open_list = t.elapsed();
-    wait_for_list(&mut h);
+    wait_for_list(h);
     h.run();
     let open_list_rows = t.elapsed();
     let mut idle = Vec::new();
     for _ in 0..30 {
-        step_timed(&mut h, &mut idle);
+        step_timed(h, &mut idle);
     }
     stats("family list, 100,000 families, idle", idle);
     // Flicking through the list: three pages per frame, then a jump to the end and back to the top.
@@ -181,8 +229,8 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
             source: egui::MouseWheelSource::Wheel,
             modifiers: egui::Modifiers::NONE,
         });
-        step_timed(&mut h, &mut scrolling);
-        step_timed(&mut h, &mut scrolling);
+        step_timed(h, &mut scrolling);
+        step_timed(h, &mut scrolling);
     }
     stats(
         "family list, flicking through 100,000 (and to the end and back)",
@@ -199,10 +247,10 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
             state.desa = desa.to_string();
         }
         let t = Instant::now();
-        step_timed(&mut h, &mut filtering);
-        step_timed(&mut h, &mut filtering);
-        wait_for_list(&mut h);
-        step_timed(&mut h, &mut filtering);
+        step_timed(h, &mut filtering);
+        step_timed(h, &mut filtering);
+        wait_for_list(h);
+        step_timed(h, &mut filtering);
         filter_shown.push(t.elapsed());
     }
     if let Screen::List(state) = &mut h.state_mut().screen {
@@ -210,7 +258,7 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
         state.desa.clear();
     }
     h.step();
-    wait_for_list(&mut h);
+    wait_for_list(h);
     h.step();
     stats(
         "family list, filtering by status, then by kecamatan",
@@ -225,17 +273,29 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
             h.get_by_role_and_label(Role::TextInput, "Cari")
                 .type_text(&ch.to_string());
             let t = Instant::now();
-            step_timed(&mut h, &mut typing);
-            step_timed(&mut h, &mut typing);
+            step_timed(h, &mut typing);
+            step_timed(h, &mut typing);
             // A petugas types slower than the worker answers: each letter's results are shown.
-            wait_for_list(&mut h);
-            step_timed(&mut h, &mut typing);
+            wait_for_list(h);
+            step_timed(h, &mut typing);
             search_shown.push(t.elapsed());
         }
     }
     stats("family list, typing a search", typing);
+    ListFigures {
+        open: open_list,
+        open_rows: open_list_rows,
+        filter_shown,
+        search_shown,
+    }
+}
 
-    // A 30-member family: roster and a member page.
+/// A 30-member family: roster and a member page.
+fn family_of_30(
+    h: &mut Harness<'static, PendataApp>,
+    form: &pendata::form::Form,
+    big_id: uuid::Uuid,
+) {
     if let Screen::List(_) = &h.state().screen {}
     h.state_mut().run(pendata::ui::Command::Open(big_id));
     let anggota_page = form.field("anggota").unwrap().page;
@@ -244,7 +304,7 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
     }
     let mut roster = Vec::new();
     for _ in 0..30 {
-        step_timed(&mut h, &mut roster);
+        step_timed(h, &mut roster);
     }
     stats("30-member family, member roster", roster);
     if let Screen::Edit(e) = &mut h.state_mut().screen {
@@ -252,40 +312,7 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
     }
     let mut member = Vec::new();
     for _ in 0..30 {
-        step_timed(&mut h, &mut member);
+        step_timed(h, &mut member);
     }
     stats("30-member family, one member's page", member);
-    println!();
-    println!(
-        "Worker answers (not frames: the UI draws meanwhile), from the change to its rows drawn:\n"
-    );
-    println!("| answer of | n | p50 | p95 | max |\n|---|---:|---:|---:|---:|");
-    stats("a filter change (status, then kecamatan)", filter_shown);
-    stats("each letter of the search", search_shown);
-    println!();
-    println!("| measure | value |\n|---|---:|");
-    println!(
-        "| cold start to first frame (headless: store open + app + first frame) | {:.1} ms |",
-        cold.as_secs_f64() * 1e3
-    );
-    println!(
-        "| opening home: the tap's command and its frame (figures read off the frame) | {:.1} ms |",
-        home.as_secs_f64() * 1e3
-    );
-    println!(
-        "| opening home until its figures of 100,000 families are there | {:.1} ms |",
-        home_facts.as_secs_f64() * 1e3
-    );
-    println!(
-        "| opening the list of 100,000 (frames until the worker answers) | {:.1} ms |",
-        open_list.as_secs_f64() * 1e3
-    );
-    println!(
-        "| opening the list of 100,000 until its rows are drawn | {:.1} ms |",
-        open_list_rows.as_secs_f64() * 1e3
-    );
-    println!(
-        "| resident memory after all of the above | {:.0} MB |",
-        rss_mb()
-    );
 }

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cli;
 pub mod durable;
 pub mod form;
+pub mod log;
 pub mod model;
 pub mod registry;
 pub mod store;

@@ -2,12 +2,16 @@
 //! (AccessKit), clicks and typing. First-run setup, sign-in, a family from entry to final, reopening,
 //! switching language.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests: a failed unwrap is a failed test"
+)]
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pendata::ui::{PendataApp, Screen};
+use pendata::ui::{Command, PendataApp, Screen};
 use serde_json::{Value, json};
 
 fn harness(dir: &std::path::Path) -> Harness<'static, PendataApp> {
@@ -272,6 +276,51 @@ fn every_ui_text_key_exists_in_both_languages() {
 }
 
 #[test]
+fn a_setup_error_is_said_in_the_language_of_the_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    // No device name: the store refuses, and the petugas reads why in Indonesian only.
+    type_into(&mut h, "Kode petugas", "P001");
+    type_into(&mut h, "Nama petugas", "Dewi Lestari");
+    type_into(&mut h, "PIN (4–12 angka)", "2468");
+    type_into(&mut h, "Ulangi PIN", "2468");
+    click(&mut h, "Mulai");
+    assert!(
+        h.query_by_label("Kesalahan: nama perangkat belum diisi")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("device name").is_none());
+    // The message follows a switch of language.
+    click(&mut h, "English");
+    assert!(
+        h.query_by_label("Error: the device name is empty")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("nama perangkat").is_none());
+
+    // In English from the start: said in English only.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().prefs.lang = pendata::model::Lang::En;
+    h.run();
+    type_into(&mut h, "Petugas code", "P001");
+    type_into(&mut h, "Petugas name", "Dewi Lestari");
+    type_into(&mut h, "PIN (4–12 digits)", "2468");
+    type_into(&mut h, "Repeat PIN", "2468");
+    click(&mut h, "Start");
+    assert!(
+        h.query_by_label("Error: the device name is empty")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("Kesalahan").is_none());
+    assert!(
+        !dir.path().join("pendata.redb").exists(),
+        "nothing was made"
+    );
+}
+
+#[test]
 fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
@@ -485,10 +534,15 @@ fn a_photo_is_attached_from_another_folder_and_a_non_photo_is_refused() {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
     bytes.extend(std::iter::repeat_n(7u8, 5000));
     std::fs::write(&damaged, &bytes).unwrap();
-    let Screen::Edit(e) = &mut h.state_mut().screen else {
+    let Screen::Edit(e) = &h.state().screen else {
         panic!()
     };
-    e.attach = Some((e.form.field("foto_lantai").unwrap().id, None, damaged));
+    let field = e.form.field("foto_lantai").unwrap().id;
+    h.state_mut().run(Command::AttachPhoto {
+        field,
+        member: None,
+        path: damaged,
+    });
     h.run();
     wait_for(
         &mut h,
@@ -700,11 +754,62 @@ fn wait_for(h: &mut Harness<'static, PendataApp>, label: &str) {
     panic!("{label:?} never appeared");
 }
 
+/// The registry's receipt for a bundle, rejecting its first family: the receipt, its signed bytes, the
+/// family and the name of its first member.
+fn receipt_rejecting_the_first(
+    reg: &std::path::Path,
+    bundle: &std::path::Path,
+) -> (
+    pendata::bundle::receipt::Receipt,
+    Vec<u8>,
+    uuid::Uuid,
+    String,
+) {
+    use pendata::bundle::manifest::SeqRange;
+    use pendata::bundle::receipt::{Receipt, Rejection};
+    let keys = pendata::registry::load(reg).unwrap();
+    let mut first = None;
+    pendata::bundle::read::read(
+        std::fs::File::open(bundle).unwrap(),
+        std::slice::from_ref(&keys.identity),
+        |item| {
+            if let pendata::bundle::read::Item::Revision { revision, .. } = item {
+                first.get_or_insert(revision);
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    let bad = first.unwrap();
+    let name = bad.answers["anggota"][0]["nama"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let receipt = Receipt::new(
+        "Dinas Sosial Kaltim",
+        bad.device,
+        chrono::Local::now().fixed_offset(),
+        vec![SeqRange {
+            from: 1,
+            to: 1_000_000,
+        }],
+        vec![Rejection {
+            record: bad.record,
+            revision: bad.number,
+            seq: bad.seq,
+            reasons: vec![pendata::model::Localized::new(
+                "Foto rumah tidak jelas, ambil ulang",
+                "House photo unclear, take it again",
+            )],
+        }],
+    );
+    let bytes = receipt.sign(&keys.signing);
+    (receipt, bytes, bad.record, name)
+}
+
 #[test]
 fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     use pendata::app::{Device, demo};
-    use pendata::bundle::manifest::SeqRange;
-    use pendata::bundle::receipt::{Receipt, Rejection};
     use pendata::store::Status;
     let dir = tempfile::tempdir().unwrap();
     let tab = dir.path().join("tablet");
@@ -755,45 +860,10 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     wait_for(&mut h, "Tidak ada keluarga final yang baru");
 
     // The registry answers: one family rejected.
-    let keys = pendata::registry::load(&reg).unwrap();
-    let mut first = None;
-    pendata::bundle::read::read(
-        std::fs::File::open(&bundle).unwrap(),
-        std::slice::from_ref(&keys.identity),
-        |item| {
-            if let pendata::bundle::read::Item::Revision { revision, .. } = item {
-                first.get_or_insert(revision);
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    let bad = first.unwrap();
-    let name = bad.answers["anggota"][0]["nama"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let receipt = Receipt::new(
-        "Dinas Sosial Kaltim",
-        bad.device,
-        now,
-        vec![SeqRange {
-            from: 1,
-            to: 1_000_000,
-        }],
-        vec![Rejection {
-            record: bad.record,
-            revision: bad.number,
-            seq: bad.seq,
-            reasons: vec![pendata::model::Localized::new(
-                "Foto rumah tidak jelas, ambil ulang",
-                "House photo unclear, take it again",
-            )],
-        }],
-    );
+    let (receipt, bytes, bad, name) = receipt_rejecting_the_first(&reg, &bundle);
     let inbox = dir.path().join("inbox");
     std::fs::create_dir(&inbox).unwrap();
-    std::fs::write(inbox.join(receipt.file_name()), receipt.sign(&keys.signing)).unwrap();
+    std::fs::write(inbox.join(receipt.file_name()), bytes).unwrap();
 
     click(&mut h, "Beranda");
     wait_for(&mut h, "Ekspor terakhir:");
@@ -823,10 +893,7 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     assert!(matches!(h.state().screen, Screen::Edit(_)));
     drop(h);
     let device = Device::open(&tab).unwrap();
-    assert_eq!(
-        device.record(bad.record).unwrap().0.status,
-        Status::Rejected
-    );
+    assert_eq!(device.record(bad).unwrap().0.status, Status::Rejected);
     assert_eq!(device.list(Some(Status::Accepted)).unwrap().len(), 11);
 }
 

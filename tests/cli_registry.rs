@@ -141,13 +141,60 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
     assert_eq!(v["outcome"]["accepted"], 12, "{out}");
 
+    figures_and_spreadsheets(tmp.path(), &reg, &tab);
+
+    bad_input(tmp.path(), &reg);
+}
+
+/// Bad input: exit 2 with a message; a file that is not a bundle: refused, exit 1; not a registry.
+fn bad_input(tmp: &Path, reg: &Path) {
+    // Bad input: exit 2 with a message; a file that is not a bundle: refused, exit 1.
+    let out = code(
+        &run(None, &["registry", "import", p(reg), "/no/such/stick"], ""),
+        2,
+    );
+    assert!(out.contains("/no/such/stick"), "{out}");
+    let junk = tmp.join("junk.age");
+    std::fs::write(&junk, b"not a bundle").unwrap();
+    let out = code(&run(None, &["registry", "import", p(reg), p(&junk)], ""), 1);
+    assert!(out.contains("REFUSED"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "devices", p(reg), "approve", "ffffffff"],
+            "",
+        ),
+        2,
+    );
+    assert!(out.contains("no device"), "{out}");
+    let out = code(
+        &run(
+            None,
+            &["registry", "conflicts", p(reg), "keep", "7", "1"],
+            "",
+        ),
+        2,
+    );
+    assert!(out.contains("no conflict 7"), "{out}");
+    let out = code(
+        &run(None, &["registry", "status", tmp.to_str().unwrap()], ""),
+        1,
+    );
+    assert!(out.contains("registry init"), "{out}");
+    let out = code(&run(None, &["registry", "quarantine", p(reg)], ""), 0);
+    assert!(out.contains("nothing in quarantine"), "{out}");
+}
+
+/// The second half of the story: the report (text, JSON, HTML) of the 12 families, a second export of 5
+/// more with the change since the previous import, and the spreadsheets.
+fn figures_and_spreadsheets(tmp: &Path, reg: &Path, tab: &Path) {
     // The figures: text, JSON (12 accepted families in the province) and one HTML page.
-    let out = code(&run(None, &["registry", "report", p(&reg)], ""), 0);
+    let out = code(&run(None, &["registry", "report", p(reg)], ""), 0);
     assert!(out.contains("12"), "{out}");
     let out = code(
         &run(
             None,
-            &["registry", "report", p(&reg), "--format", "json"],
+            &["registry", "report", p(reg), "--format", "json"],
             "",
         ),
         0,
@@ -155,14 +202,14 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["province"]["families"], 12, "{out}");
     assert_eq!(v["province"]["states"]["accepted"], 12, "{out}");
-    let html = tmp.path().join("laporan.html");
+    let html = tmp.join("laporan.html");
     code(
         &run(
             None,
             &[
                 "registry",
                 "report",
-                p(&reg),
+                p(reg),
                 "--format",
                 "html",
                 "--to",
@@ -181,7 +228,7 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     // A second export with 5 more families: the report shows the change since the previous import.
     code(
         &run(
-            Some(&tab),
+            Some(tab),
             &[
                 "demo",
                 "--families",
@@ -197,18 +244,18 @@ fn tablet_to_registry_and_back_through_the_command_line() {
         ),
         0,
     );
-    let stick2 = tmp.path().join("stick2");
+    let stick2 = tmp.join("stick2");
     std::fs::create_dir(&stick2).unwrap();
-    code(&run(Some(&tab), &["export", "--to", p(&stick2)], ""), 0);
+    code(&run(Some(tab), &["export", "--to", p(&stick2)], ""), 0);
     let out = code(
-        &run(None, &["registry", "import", p(&reg), p(&stick2)], ""),
+        &run(None, &["registry", "import", p(reg), p(&stick2)], ""),
         0,
     );
     assert!(out.contains("5 accepted"), "{out}");
     let out = code(
         &run(
             None,
-            &["registry", "report", p(&reg), "--format", "json"],
+            &["registry", "report", p(reg), "--format", "json"],
             "",
         ),
         0,
@@ -217,10 +264,16 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     assert_eq!(after["province"]["families"], 17, "{out}");
     assert_eq!(after["province"]["change"]["families"], 5, "{out}");
 
+    spreadsheets(tmp, reg, &after);
+}
+
+/// Spreadsheets of the 17 families: CSV (families and members), XLSX, one kabupaten/kota (as many families as
+/// the report `after` counts there), a bad code refused.
+fn spreadsheets(tmp: &Path, reg: &Path, after: &serde_json::Value) {
     // Spreadsheets: CSV (families and members) and XLSX.
-    let csv = tmp.path().join("keluarga.csv");
+    let csv = tmp.join("keluarga.csv");
     let out = code(
-        &run(None, &["registry", "export", p(&reg), "--to", p(&csv)], ""),
+        &run(None, &["registry", "export", p(reg), "--to", p(&csv)], ""),
         0,
     );
     assert!(out.contains("17 families exported"), "{out}");
@@ -234,16 +287,16 @@ fn tablet_to_registry_and_back_through_the_command_line() {
             .unwrap()
             .contains("wilayah_kabkota_label")
     );
-    let members = std::fs::read_to_string(tmp.path().join("keluarga-anggota.csv")).unwrap();
+    let members = std::fs::read_to_string(tmp.join("keluarga-anggota.csv")).unwrap();
     assert!(members.lines().count() > 17, "members of 17 families");
-    let xlsx = tmp.path().join("keluarga.xlsx");
+    let xlsx = tmp.join("keluarga.xlsx");
     code(
         &run(
             None,
             &[
                 "registry",
                 "export",
-                p(&reg),
+                p(reg),
                 "--format",
                 "xlsx",
                 "--to",
@@ -255,15 +308,15 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     );
     assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
     // One kabupaten: fewer (or as many) families; a bad code is refused.
-    let first_kab = v["kabupaten"][0]["code"].as_str().unwrap().to_string();
-    let one = tmp.path().join("satu.csv");
+    let first_kab = after["kabupaten"][0]["code"].as_str().unwrap().to_string();
+    let one = tmp.join("satu.csv");
     let out = code(
         &run(
             None,
             &[
                 "registry",
                 "export",
-                p(&reg),
+                p(reg),
                 "--to",
                 p(&one),
                 "--kabupaten",
@@ -288,7 +341,7 @@ fn tablet_to_registry_and_back_through_the_command_line() {
             &[
                 "registry",
                 "export",
-                p(&reg),
+                p(reg),
                 "--to",
                 p(&one),
                 "--kabupaten",
@@ -298,47 +351,112 @@ fn tablet_to_registry_and_back_through_the_command_line() {
         ),
         2,
     );
+}
 
-    // Bad input: exit 2 with a message; a file that is not a bundle: refused, exit 1.
+/// `pendata ARGS` run in the working folder `cwd`.
+fn run_in(cwd: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .current_dir(cwd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every file name in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The README's own example — `registry report DIR --format html --to laporan.html` — and the export's
+/// twin, with a bare file name from a working folder of the operator's: written there, exit 0; run again,
+/// the file is left alone (exit 1, the message says how to replace it) until `--replace`.
+#[test]
+fn report_and_export_to_a_bare_file_name_in_the_working_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    let work = tmp.path().join("kantor");
+    std::fs::create_dir(&work).unwrap();
+
+    let report = ["registry", "report", p(&reg), "--to", "laporan.html"];
     let out = code(
-        &run(None, &["registry", "import", p(&reg), "/no/such/stick"], ""),
-        2,
+        &run_in(&work, &[&report[..], &["--format", "html"]].concat()),
+        0,
     );
-    assert!(out.contains("/no/such/stick"), "{out}");
-    let junk = tmp.path().join("junk.age");
-    std::fs::write(&junk, b"not a bundle").unwrap();
-    let out = code(
-        &run(None, &["registry", "import", p(&reg), p(&junk)], ""),
-        1,
+    assert!(out.contains("laporan.html"), "{out}");
+    let page = std::fs::read_to_string(work.join("laporan.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+
+    std::fs::write(work.join("laporan.html"), "kept").unwrap();
+    let again = [&report[..], &["--format", "text"]].concat();
+    let out = code(&run_in(&work, &again), 1);
+    assert!(
+        out.contains("laporan.html") && out.contains("--replace"),
+        "{out}"
     );
-    assert!(out.contains("REFUSED"), "{out}");
-    let out = code(
-        &run(
-            None,
-            &["registry", "devices", p(&reg), "approve", "ffffffff"],
-            "",
-        ),
-        2,
+    assert_eq!(
+        std::fs::read_to_string(work.join("laporan.html")).unwrap(),
+        "kept"
     );
-    assert!(out.contains("no device"), "{out}");
-    let out = code(
-        &run(
-            None,
-            &["registry", "conflicts", p(&reg), "keep", "7", "1"],
-            "",
-        ),
-        2,
+    code(&run_in(&work, &[&again[..], &["--replace"]].concat()), 0);
+    let text = std::fs::read_to_string(work.join("laporan.html")).unwrap();
+    assert!(text.contains("Laporan Registri"), "{text}");
+    assert_eq!(names_in(&work), ["laporan.html"], "no temporary file left");
+
+    let export = ["registry", "export", p(&reg), "--to", "keluarga.csv"];
+    let out = code(&run_in(&work, &export), 0);
+    assert!(out.contains("0 families exported"), "{out}");
+    assert_eq!(
+        names_in(&work),
+        ["keluarga-anggota.csv", "keluarga.csv", "laporan.html"]
     );
-    assert!(out.contains("no conflict 7"), "{out}");
-    let out = code(
-        &run(
-            None,
-            &["registry", "status", tmp.path().to_str().unwrap()],
-            "",
-        ),
-        1,
+    // Only the members' file is there: refused all the same, and the families' file is not written.
+    std::fs::remove_file(work.join("keluarga.csv")).unwrap();
+    std::fs::write(work.join("keluarga-anggota.csv"), "kept").unwrap();
+    let out = code(&run_in(&work, &export), 1);
+    assert_eq!(names_in(&work), ["keluarga-anggota.csv", "laporan.html"]);
+    assert!(
+        out.contains("keluarga-anggota.csv") && out.contains("--replace"),
+        "{out}"
     );
-    assert!(out.contains("registry init"), "{out}");
-    let out = code(&run(None, &["registry", "quarantine", p(&reg)], ""), 0);
-    assert!(out.contains("nothing in quarantine"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("keluarga-anggota.csv")).unwrap(),
+        "kept"
+    );
+    code(&run_in(&work, &[&export[..], &["--replace"]].concat()), 0);
+    let members = std::fs::read_to_string(work.join("keluarga-anggota.csv")).unwrap();
+    assert!(
+        members.starts_with("\u{feff}record_id,no_urut"),
+        "{members}"
+    );
+    let xlsx = [
+        "registry",
+        "export",
+        p(&reg),
+        "--format",
+        "xlsx",
+        "--to",
+        "keluarga.xlsx",
+    ];
+    code(&run_in(&work, &xlsx), 0);
+    assert_eq!(
+        &std::fs::read(work.join("keluarga.xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    code(&run_in(&work, &xlsx), 1);
+    assert_eq!(
+        names_in(&work),
+        [
+            "keluarga-anggota.csv",
+            "keluarga.csv",
+            "keluarga.xlsx",
+            "laporan.html"
+        ]
+    );
 }

@@ -19,10 +19,10 @@ use pendata::bundle::manifest::ExportKind;
 use pendata::form::catalog::Catalog;
 use pendata::form::{Form, evaluate};
 use pendata::model::record::{Action, Answers};
-use pendata::registry::db::{ConflictKind, DeviceState, QuarantineState};
 use pendata::registry::family::FamilyState;
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{self, FileOutcome, Registry};
+use pendata::registry::{ConflictKind, DeviceState, QuarantineState};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -1,7 +1,8 @@
 //! The crash log: a panic is written to `crash.log` in the data directory before the process ends (the
 //! release build aborts on panic, so nothing unwinds and nothing after the hook runs), and the next start
 //! of the app learns that it closed unexpectedly. The store is crash-safe: every answer saved before the
-//! panic is kept.
+//! panic is kept. Appended to, not written through `crate::durable`: a log grows by whole entries and is
+//! never replaced.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub fn install(data_dir: &Path) {
             .name()
             .unwrap_or("(unnamed)")
             .to_string();
+        // The log gets the place only: a panic's message may quote data; crash.log (0600) keeps it.
+        tracing::error!(thread, location, "panic: details in {LOG_FILE}");
         let backtrace = std::backtrace::Backtrace::force_capture().to_string();
         // Nothing can be reported about a failure here: stderr already has the panic.
         let _ = write_entry(&dir, &thread, &message, &location, &backtrace);

@@ -40,7 +40,8 @@ fn mount_points() -> Vec<PathBuf> {
 }
 
 /// Mount points of removable media in a `/proc/self/mounts` text.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// Only Linux reads them; the tests check the parser on every platform.
+#[cfg(any(target_os = "linux", test))]
 fn parse_mounts(text: &str) -> Vec<PathBuf> {
     text.lines()
         .filter_map(|line| {
@@ -59,6 +60,7 @@ fn parse_mounts(text: &str) -> Vec<PathBuf> {
 }
 
 /// `/proc/self/mounts` writes spaces and tabs in paths as octal escapes (`\040`).
+#[cfg(any(target_os = "linux", test))]
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -99,6 +101,34 @@ fn mount_points() -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .collect()
+}
+
+/// The registry's key files (`registry.pub`) on `drives`.
+pub fn registry_key_files(drives: &[Drive]) -> Vec<PathBuf> {
+    drives
+        .iter()
+        .flat_map(|d| files_named(&d.path, |n| n == crate::registry::PUB_FILE))
+        .collect()
+}
+
+/// Receipt files on the removable drives, and in the folder typed (or the file typed itself).
+pub fn receipt_files(typed: &str) -> Vec<PathBuf> {
+    let is_receipt = super::sync::is_receipt_name;
+    let mut files: Vec<PathBuf> = removable()
+        .iter()
+        .flat_map(|d| files_named(&d.path, is_receipt))
+        .collect();
+    let typed = typed.trim();
+    if !typed.is_empty() {
+        let p = PathBuf::from(typed);
+        if p.is_file() {
+            files.push(p);
+        } else {
+            files.extend(files_named(&p, is_receipt));
+        }
+    }
+    files.dedup();
+    files
 }
 
 /// Files in the top folder of `dir` whose name matches `wanted` (newest first): receipts and key files

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::model::Localized;
+
 /// A fix: position and horizontal accuracy in metres (when the receiver reports it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fix {
@@ -13,31 +15,70 @@ pub struct Fix {
     pub accuracy_m: Option<f64>,
 }
 
+/// Why no position was read.
+#[derive(Debug, thiserror::Error)]
+pub enum GpsError {
+    #[error("gpsd address {address}: {detail}")]
+    Address { address: String, detail: String },
+    #[error("no GPS service at {address}: {detail}")]
+    NoService { address: String, detail: String },
+    #[error("gpsd: {0}")]
+    Io(String),
+    #[error("the GPS has no position yet: go outside and try again")]
+    NoFix,
+    #[error(transparent)]
+    Stopped(#[from] super::task::Stopped),
+}
+
+impl GpsError {
+    /// The reason in both languages (the English keeps the system's detail).
+    pub fn text(&self) -> Localized {
+        let id = match self {
+            GpsError::Address { address, .. } => {
+                format!("alamat layanan GPS {address} tidak dikenal")
+            }
+            GpsError::NoService { .. } => "layanan GPS tidak ada di tablet ini".to_string(),
+            GpsError::Io(_) => "layanan GPS tidak menjawab dengan benar".to_string(),
+            GpsError::NoFix => {
+                "GPS belum mendapat posisi: pergi ke luar ruangan lalu coba lagi".to_string()
+            }
+            GpsError::Stopped(_) => "pembacaan GPS berhenti sebelum selesai; coba lagi".to_string(),
+        };
+        Localized::new(id, self.to_string())
+    }
+}
+
 /// Where gpsd listens.
 pub fn gpsd_address() -> String {
     std::env::var("PENDATA_GPSD").unwrap_or_else(|_| "127.0.0.1:2947".to_string())
 }
 
 /// Asks gpsd for a 2D or 3D fix, waiting at most `timeout`.
-pub fn read_gpsd(address: &str, timeout: Duration) -> Result<Fix, String> {
+pub fn read_gpsd(address: &str, timeout: Duration) -> Result<Fix, GpsError> {
+    let bad_address = |detail: String| GpsError::Address {
+        address: address.to_string(),
+        detail,
+    };
     let addr = address
         .to_socket_addrs()
-        .map_err(|e| format!("gpsd address {address}: {e}"))?
+        .map_err(|e| bad_address(e.to_string()))?
         .next()
-        .ok_or_else(|| format!("gpsd address {address} does not resolve"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("no GPS service at {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| bad_address("does not resolve".into()))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| GpsError::NoService {
+            address: address.to_string(),
+            detail: e.to_string(),
+        })?;
+    let io = |e: std::io::Error| GpsError::Io(e.to_string());
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream
         .write_all(b"?WATCH={\"enable\":true,\"json\":true};\n")
-        .map_err(|e| format!("gpsd: {e}"))?;
+        .map_err(io)?;
     let started = Instant::now();
     let mut lines = BufReader::new(stream).lines();
     while started.elapsed() < timeout {
         let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| format!("gpsd: {e}"))?;
+        let line = line.map_err(io)?;
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
@@ -69,7 +110,7 @@ pub fn read_gpsd(address: &str, timeout: Duration) -> Result<Fix, String> {
             accuracy_m,
         });
     }
-    Err("the GPS has no position yet: go outside and try again".to_string())
+    Err(GpsError::NoFix)
 }
 
 #[cfg(test)]
@@ -111,12 +152,16 @@ mod tests {
     #[test]
     fn no_fix_or_no_service_is_a_clear_error() {
         let addr = fake_gpsd("{\"class\":\"TPV\",\"mode\":1}\n");
-        let err = read_gpsd(&addr, Duration::from_millis(500)).unwrap_err();
+        let err = read_gpsd(&addr, Duration::from_millis(500))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no position yet"), "{err}");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let err = read_gpsd(&closed, Duration::from_millis(500)).unwrap_err();
+        let err = read_gpsd(&closed, Duration::from_millis(500))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no GPS service"), "{err}");
     }
 }

@@ -2,8 +2,8 @@
 //! 100,000 families takes longer than a frame, so the home screen opens at once and the figures follow.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
+use super::task::{Task, Wake};
 use super::{Device, Result};
 use crate::store::{Counts, ExportLog};
 
@@ -24,46 +24,7 @@ impl Device {
     }
 }
 
-/// One reading of [`HomeFacts`] on its own thread. Dropping it before the answer lets the thread finish
-/// and its answer go nowhere.
-pub struct HomeReader {
-    answer: Receiver<std::result::Result<HomeFacts, String>>,
-}
-
-impl HomeReader {
-    /// Starts the reading; `woken` is called once the answer is there (the UI asks for a frame).
-    pub fn start(device: Arc<Device>, woken: impl FnOnce() + Send + 'static) -> HomeReader {
-        let (tell, answer) = channel();
-        let spawned = std::thread::Builder::new()
-            .name("pendata-home".into())
-            .spawn(move || {
-                if tell
-                    .send(device.home_facts().map_err(|e| e.to_string()))
-                    .is_ok()
-                {
-                    woken();
-                }
-            });
-        // Without a thread the answer is "the reading stopped" (see `poll`), not a wait for ever.
-        drop(spawned);
-        HomeReader { answer }
-    }
-
-    /// The answer, once it is there.
-    pub fn poll(&self) -> Option<std::result::Result<HomeFacts, String>> {
-        match self.answer.try_recv() {
-            Ok(answer) => Some(answer),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(stopped())),
-        }
-    }
-
-    /// Waits for the answer (tests, benchmarks).
-    pub fn wait(&self) -> std::result::Result<HomeFacts, String> {
-        self.answer.recv().unwrap_or_else(|_| Err(stopped()))
-    }
-}
-
-fn stopped() -> String {
-    "the home screen's reading stopped".into()
+/// Starts reading the [`HomeFacts`] on their own thread; `wake` is called once they are there.
+pub fn read(device: Arc<Device>, wake: Wake) -> Task<Result<HomeFacts>> {
+    Task::start("home", wake, move || device.home_facts())
 }

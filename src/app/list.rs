@@ -3,9 +3,9 @@
 //! for either. Only the newest question is answered; older ones still waiting are dropped.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 
-use super::Device;
+use super::task::{Stopped, Task, Wake};
+use super::{AppError, Device};
 use crate::store::{ListFilter, ListRow, ListView};
 
 /// At most this many search results are shown (newest first); a longer list means a longer query.
@@ -26,7 +26,7 @@ pub enum ListAnswer {
     /// Search results under the filter, newest first.
     Found(Vec<ListRow>),
     /// The store could not answer.
-    Failed(String),
+    Failed(AppError),
 }
 
 impl Device {
@@ -45,84 +45,77 @@ impl Device {
                 )
             })
         };
-        result.unwrap_or_else(|e| ListAnswer::Failed(e.to_string()))
+        result.unwrap_or_else(ListAnswer::Failed)
     }
 }
 
-/// A worker thread answering list queries. Dropping it ends the thread once its current query is done.
+/// Answers list queries off the UI thread, one at a time: a question asked while another is being
+/// answered waits, and a newer one replaces it, so only the newest question is answered. Dropping it
+/// lets the query being answered finish and its answer go nowhere.
 pub struct ListWorker {
-    ask: Sender<(u64, ListQuery)>,
-    answers: Receiver<(u64, ListAnswer)>,
-    /// The number of the last question asked.
-    asked: u64,
+    device: Arc<Device>,
+    wake: Wake,
+    /// The question being answered, and whether it is still the newest.
+    running: Option<(Task<ListAnswer>, bool)>,
+    /// The newest question, waiting for the one being answered.
+    waiting: Option<ListQuery>,
 }
 
 impl ListWorker {
-    /// Starts the worker; `woken` is called after every answer (the UI asks for a frame there).
-    pub fn start(device: Arc<Device>, woken: impl Fn() + Send + 'static) -> ListWorker {
-        let (ask, questions) = channel::<(u64, ListQuery)>();
-        let (tell, answers) = channel();
-        let spawned = std::thread::Builder::new()
-            .name("pendata-list".into())
-            .spawn(move || {
-                while let Ok(mut question) = questions.recv() {
-                    // Only the newest question matters: the petugas has typed on meanwhile.
-                    while let Ok(newer) = questions.try_recv() {
-                        question = newer;
-                    }
-                    let (n, query) = question;
-                    if tell.send((n, device.answer(&query))).is_err() {
-                        return;
-                    }
-                    woken();
-                }
-            });
-        // Without a thread every question is answered "the list worker stopped" (see `poll`): the screen
-        // says so instead of waiting for ever.
-        drop(spawned);
+    /// A worker for `device`; `wake` is called after every answer (the UI asks for a frame there).
+    pub fn start(device: Arc<Device>, wake: Wake) -> ListWorker {
         ListWorker {
-            ask,
-            answers,
-            asked: 0,
+            device,
+            wake,
+            running: None,
+            waiting: None,
         }
     }
 
     /// Asks `query`; its answer replaces any older one still on its way.
     pub fn ask(&mut self, query: ListQuery) {
-        self.asked += 1;
-        let _ = self.ask.send((self.asked, query));
+        match &mut self.running {
+            Some((_, newest)) => {
+                *newest = false;
+                self.waiting = Some(query);
+            }
+            None => self.run(query),
+        }
+    }
+
+    fn run(&mut self, query: ListQuery) {
+        let device = Arc::clone(&self.device);
+        let task = Task::start("list", self.wake.clone(), move || device.answer(&query));
+        self.running = Some((task, true));
+    }
+
+    /// Takes a finished answer: the answer to the newest question, or `None` when it was older (and
+    /// the newest question is started).
+    fn take(&mut self, answer: Result<ListAnswer, Stopped>, newest: bool) -> Option<ListAnswer> {
+        self.running = None;
+        if let Some(query) = self.waiting.take() {
+            self.run(query);
+        }
+        newest.then(|| answer.unwrap_or_else(|e| ListAnswer::Failed(e.into())))
     }
 
     /// The answer to the last question, once it is there (answers to older questions are dropped).
     pub fn poll(&mut self) -> Option<ListAnswer> {
-        let mut newest = None;
-        loop {
-            match self.answers.try_recv() {
-                Ok((n, answer)) if n == self.asked => newest = Some(answer),
-                Ok(_) => {}
-                Err(TryRecvError::Empty) => return newest,
-                Err(TryRecvError::Disconnected) => {
-                    return newest.or_else(|| (self.asked > 0).then(stopped));
-                }
-            }
-        }
+        let (task, newest) = self.running.as_mut()?;
+        let newest = *newest;
+        let answer = task.poll()?;
+        self.take(answer, newest)
     }
 
     /// Waits for the answer to the last question (tests, and a screen that must not show stale rows).
     pub fn wait(&mut self) -> Option<ListAnswer> {
-        if self.asked == 0 {
-            return None;
-        }
         loop {
-            match self.answers.recv() {
-                Ok((n, answer)) if n == self.asked => return Some(answer),
-                Ok(_) => {}
-                Err(_) => return Some(stopped()),
+            let (task, newest) = self.running.as_mut()?;
+            let newest = *newest;
+            let answer = task.wait();
+            if let Some(answer) = self.take(answer, newest) {
+                return Some(answer);
             }
         }
     }
-}
-
-fn stopped() -> ListAnswer {
-    ListAnswer::Failed("the list worker stopped".into())
 }

@@ -9,6 +9,8 @@ pub mod home;
 pub mod list;
 pub mod photos;
 pub mod sync;
+pub mod task;
+pub mod text;
 
 use std::path::Path;
 
@@ -57,17 +59,8 @@ pub enum AppError {
     BadRange { a: u64, b: u64, last: u64 },
     #[error("this receipt is for device {receipt}, but this tablet is {this}")]
     WrongDevice { receipt: String, this: String },
-}
-
-impl AppError {
-    /// A refusal (exit 1) rather than bad input (exit 2).
-    pub fn is_refusal(&self) -> bool {
-        match self {
-            AppError::Store(e) => e.is_refusal(),
-            AppError::NotReady { .. } | AppError::NoRegistryKey | AppError::Write(_) => true,
-            _ => false,
-        }
-    }
+    #[error(transparent)]
+    Stopped(#[from] task::Stopped),
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -99,15 +92,16 @@ impl Device {
     pub fn init(dir: &Path, name: &str) -> Result<(Device, DeviceInfo)> {
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
         let (store, info) = Store::create(dir, name, now())?;
+        tracing::info!(device = %info.id, "store created");
         Ok((Device { store, catalog }, info))
     }
 
     pub fn open(dir: &Path) -> Result<Device> {
+        let started = std::time::Instant::now();
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
-        Ok(Device {
-            store: Store::open(dir)?,
-            catalog,
-        })
+        let store = Store::open(dir)?;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "store opened");
+        Ok(Device { store, catalog })
     }
 
     pub fn catalog(&self) -> &'static Catalog {
@@ -134,9 +128,11 @@ impl Device {
             }
         }
         merge_answers(&mut all, answers);
-        Ok(self
+        let head = self
             .store
-            .create_record(&form.id, form.version, all, petugas, now())?)
+            .create_record(&form.id, form.version, all, petugas, now())?;
+        tracing::info!(record = %head.id, form = %head.form_id, "record created");
+        Ok(head)
     }
 
     /// Merges answers into a record as a new revision (a correction when it was final: needs a reason).
@@ -186,6 +182,16 @@ impl Device {
 
     pub fn petugas(&self) -> Result<Vec<crate::store::Petugas>> {
         Ok(self.store.petugas_list()?)
+    }
+
+    /// The petugas with this code.
+    pub fn find_petugas(&self, code: &str) -> Result<crate::store::Petugas> {
+        Ok(self.store.petugas(code)?)
+    }
+
+    /// Every revision of a record, oldest first: its audit trail.
+    pub fn history(&self, id: Uuid) -> Result<Vec<crate::store::Revision>> {
+        Ok(self.store.history(id)?)
     }
 
     pub fn sign_in(&self, code: &str, pin: &str) -> Result<crate::store::Petugas> {
@@ -252,8 +258,10 @@ impl Device {
             .iter()
             .map(|w| format!("{} {}", w.path, w.code))
             .collect();
-        Ok(self
+        let head = self
             .store
-            .finalize(id, head.revision, petugas, acknowledged, now())?)
+            .finalize(id, head.revision, petugas, acknowledged, now())?;
+        tracing::info!(record = %id, revision = head.revision, "record finalized");
+        Ok(head)
     }
 }

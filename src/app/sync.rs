@@ -8,13 +8,16 @@ use serde::Serialize;
 
 use super::{AppError, Device, Result, now};
 use crate::bundle::keys::RegistryPub;
-use crate::bundle::manifest::{DeviceRef, ExportKind, SeqRange};
+use crate::bundle::manifest::{Counts, DeviceRef, ExportKind, SeqRange};
 use crate::bundle::receipt::Receipt;
 use crate::bundle::write::{
     AttachmentSource, Builder, DirTarget, Header, Target, Written, write_safely,
 };
 use crate::bundle::{self, BundleError};
 use crate::store::{ExportItem, ExportLog, Marked, Purged, ReceiptOutcome, RejectionIn, Store};
+
+/// Exported records go to the marking thread in batches of this many.
+const MARK_BATCH: usize = 4096;
 
 /// The settings key holding the registry's `registry.pub` (as JSON).
 const REGISTRY_KEY: &str = "registry_pub";
@@ -176,13 +179,17 @@ impl Device {
         if !dir.is_dir() {
             return Err(AppError::NoFolder(dir.display().to_string()));
         }
-        self.export_to(&DirTarget::new(dir), selection, petugas, progress)
+        let started = std::time::Instant::now();
+        let outcome = self.export_to(&DirTarget::new(dir), selection, petugas, progress);
+        log_export(&outcome, started.elapsed());
+        outcome
     }
 
     /// Exports to a target: collects the final revisions, seals and signs the manifest, writes the
     /// encrypted file safely (temporary name, fsync, rename, fsync, read back and verify) and only then
-    /// marks the families Exported, in one store transaction. Any failure leaves no file under the final
-    /// name and nothing marked.
+    /// commits the one store transaction that marks the families Exported. The marks are made in it on
+    /// a second thread as the revisions are read (the store's other writers wait until the export
+    /// ends). Any failure leaves no file under the final name and nothing marked.
     pub fn export_to(
         &self,
         target: &dyn Target,
@@ -198,40 +205,155 @@ impl Device {
         };
         let device = self.store.device()?;
         let signing = self.store.signing_key()?;
-        progress(Stage::Collecting, 0.0);
-        let mut builder = Builder::new()?;
-        let span = (to - from + 1) as f32;
-        let mut seen = 0u64;
-        let items: Vec<ExportItem> = self.store.export_revisions::<AppError>(from, to, |raw| {
-            builder.add_revision(raw)?;
-            seen += 1;
-            if seen.is_multiple_of(1000) {
-                progress(Stage::Collecting, (seen as f32 / span).min(1.0));
-            }
-            Ok(())
-        })?;
-        if items.is_empty() {
-            return Ok(ExportOutcome::Nothing { from, to });
-        }
-        let created_at = now();
         let kind = match selection {
             Selection::SinceLast => ExportKind::Incremental,
             Selection::All => ExportKind::All,
             Selection::Range(..) => ExportKind::Range,
         };
-        let header = Header {
-            created_at,
-            device: DeviceRef {
-                id: device.id,
-                name: device.name.clone(),
-                public_key: device.public_key.clone(),
-            },
-            sequence: SeqRange { from, to },
-            kind,
+        let watermark = match selection {
+            Selection::Range(..) => None,
+            Selection::SinceLast | Selection::All => Some(to),
         };
+        let bundle_id = uuid::Uuid::now_v7();
+        // The records are marked on a second thread as they are read, while this one reads, then
+        // finishes the bundle and writes it: the marks wait in their transaction for the verified
+        // file's log entry, and are committed only with it. A failure sends none: nothing is marked.
+        let (to_mark, batches) = std::sync::mpsc::channel::<Vec<ExportItem>>();
+        let (logged, log_rx) = std::sync::mpsc::channel::<ExportLog>();
+        let store = &self.store;
+        std::thread::scope(|scope| {
+            let marker = scope.spawn(move || {
+                store.mark_exported_when(batches, bundle_id, watermark, || log_rx.recv().ok())
+            });
+            let written = || -> Result<Option<(ExportLog, Written, Counts)>> {
+                let Some(builder) = self.collect(from, to, to_mark, progress)? else {
+                    return Ok(None);
+                };
+                let created_at = now();
+                let header = Header {
+                    created_at,
+                    device: DeviceRef {
+                        id: device.id,
+                        name: device.name.clone(),
+                        public_key: device.public_key.clone(),
+                    },
+                    sequence: SeqRange { from, to },
+                    kind,
+                };
+                self.seal_and_write(
+                    builder,
+                    bundle_id,
+                    header,
+                    &signing,
+                    &recipients,
+                    target,
+                    petugas,
+                    progress,
+                )
+                .map(Some)
+            };
+            let done = match written() {
+                Ok(Some((log, written, counts))) => {
+                    // The file is verified: the marker commits with the log entry.
+                    let _ = logged.send(log);
+                    Ok(Some((written, counts)))
+                }
+                other => {
+                    drop(logged);
+                    other.map(|_| None)
+                }
+            };
+            let marked = marker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let Some((written, counts)) = done? else {
+                return Ok(ExportOutcome::Nothing { from, to });
+            };
+            progress(Stage::Marking, 1.0);
+            let marked = marked?.ok_or_else(|| {
+                crate::store::StoreError::Storage("the export was written but not marked".into())
+            })?;
+            Ok(ExportOutcome::Written(Box::new(Exported {
+                file: written.name,
+                path: written.path,
+                size: written.size,
+                sha256: written.sha256,
+                from,
+                to,
+                families: counts.records,
+                revisions: counts.revisions,
+                attachments: counts.attachments,
+                marked,
+            })))
+        })
+    }
+
+    /// Reads the revisions `from..=to` into a bundle builder, sending the exported items to the
+    /// marking thread in batches as they are read. `None`: nothing final in the range.
+    fn collect(
+        &self,
+        from: u64,
+        to: u64,
+        to_mark: std::sync::mpsc::Sender<Vec<ExportItem>>,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<Option<Builder>> {
+        progress(Stage::Collecting, 0.0);
+        let mut builder = Builder::new()?;
+        let span = (to - from + 1) as f32;
+        let mut seen = 0u64;
+        let mut items = Vec::with_capacity(MARK_BATCH);
+        let mut any = false;
+        self.store.export_revisions_each::<AppError>(
+            from,
+            to,
+            |raw| {
+                builder.add_revision(raw)?;
+                seen += 1;
+                if seen.is_multiple_of(1000) {
+                    progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+                }
+                Ok(())
+            },
+            |item| {
+                any = true;
+                items.push(item);
+                if items.len() >= MARK_BATCH {
+                    let full = std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
+                    // A marker that stopped says why when it is joined.
+                    let _ = to_mark.send(full);
+                }
+                Ok(())
+            },
+        )?;
+        if !any {
+            return Ok(None);
+        }
+        let _ = to_mark.send(items);
+        Ok(Some(builder))
+    }
+
+    /// Seals the collected bundle, writes it safely to `target` and verifies it; returns its log entry.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one step of export_to, given its parts"
+    )]
+    fn seal_and_write(
+        &self,
+        builder: Builder,
+        bundle_id: uuid::Uuid,
+        header: Header,
+        signing: &ed25519_dalek::SigningKey,
+        recipients: &[age::x25519::Recipient],
+        target: &dyn Target,
+        petugas: &str,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<(ExportLog, Written, Counts)> {
+        let (created_at, kind) = (header.created_at, header.kind);
+        let SeqRange { from, to } = header.sequence;
+        let device = header.device.id;
         let mut source = StoreAttachments(&self.store);
-        let sealed = builder.seal(header, &signing, &mut source)?;
-        let name = bundle::file_name(device.id, created_at, from, to);
+        let sealed = builder.seal_as(bundle_id, header, signing, &mut source)?;
+        let name = bundle::file_name(device, created_at, from, to);
         progress(Stage::Writing, 0.0);
         let total = sealed.estimated_size().max(1) as f32;
         let written: Written = write_safely(target, &name, sealed.estimated_size(), &mut |out| {
@@ -241,11 +363,10 @@ impl Device {
                 every: 0,
                 report: &mut |n| progress(Stage::Writing, (n as f32 / total).min(1.0)),
             };
-            sealed.encrypt_to(&recipients, &mut source, counting)?;
+            sealed.encrypt_to(recipients, &mut source, counting)?;
             Ok(())
         })?;
         progress(Stage::Verifying, 1.0);
-        progress(Stage::Marking, 1.0);
         let m = &sealed.manifest;
         let log = ExportLog {
             bundle_id: m.bundle_id,
@@ -264,23 +385,7 @@ impl Device {
             size: written.size,
             sha256: written.sha256.clone(),
         };
-        let watermark = match selection {
-            Selection::Range(..) => None,
-            Selection::SinceLast | Selection::All => Some(to),
-        };
-        let marked = self.store.mark_exported(&items, &log, watermark)?;
-        Ok(ExportOutcome::Written(Box::new(Exported {
-            file: written.name,
-            path: written.path,
-            size: written.size,
-            sha256: written.sha256,
-            from,
-            to,
-            families: m.counts.records,
-            revisions: m.counts.revisions,
-            attachments: m.counts.attachments,
-            marked,
-        })))
+        Ok((log, written, m.counts))
     }
 
     /// Every bundle written from this tablet, newest first.
@@ -320,6 +425,16 @@ impl Device {
             &rejected,
             now(),
         )?;
+        tracing::info!(
+            receipt = %receipt.receipt_id,
+            first_time = first,
+            accepted = outcome.accepted,
+            rejected = outcome.rejected,
+            unchanged = outcome.unchanged,
+            stale = outcome.stale,
+            unknown = outcome.unknown,
+            "receipt applied"
+        );
         Ok((receipt, outcome, first))
     }
 
@@ -379,6 +494,28 @@ impl Device {
         let bytes = std::fs::read(path)
             .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
         self.apply_receipt(&bytes)
+    }
+}
+
+/// An export in the log: counts, sequence, size and time — never a family's answers.
+fn log_export(outcome: &Result<ExportOutcome>, took: std::time::Duration) {
+    let ms = took.as_millis() as u64;
+    match outcome {
+        Ok(ExportOutcome::Written(e)) => tracing::info!(
+            file = %e.file,
+            from = e.from,
+            to = e.to,
+            families = e.families,
+            revisions = e.revisions,
+            photos = e.attachments,
+            bytes = e.size,
+            ms,
+            "export written"
+        ),
+        Ok(ExportOutcome::Nothing { from, to }) => {
+            tracing::info!(from, to, ms, "export: nothing to export");
+        }
+        Err(e) => tracing::warn!(error = %e, ms, "export failed"),
     }
 }
 

@@ -8,9 +8,8 @@ use clap::Subcommand;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Command, Failure, parse_answers, parse_day, read_input};
+use super::{Command, Exit, Failure, parse_answers, parse_day, read_input};
 use crate::app::{AppError, Device, demo, now};
-use crate::form::{Issue, Severity};
 use crate::store::{RecordHead, Status, StoreError};
 
 #[derive(Debug, Subcommand)]
@@ -108,59 +107,16 @@ impl clap::ValueEnum for Status {
     }
 }
 
-fn app_failure(e: AppError) -> Failure {
-    let code = if e.is_refusal() { 1 } else { 2 };
-    let message = match &e {
-        AppError::NotReady { errors, warnings } => {
-            let mut m = format!(
-                "belum bisa difinalisasi / cannot finalize yet: {} kesalahan/error(s), {} peringatan/warning(s) not acknowledged",
-                errors.len(),
-                warnings.len()
-            );
-            for i in errors.iter().chain(warnings) {
-                m.push_str(&format!("\n  {}", issue_line(i)));
-            }
-            if errors.is_empty() {
-                m.push_str("\nacknowledge the warnings with --ack-warnings once they are checked");
-            }
-            m
-        }
-        _ => e.to_string(),
-    };
-    Failure { code, message }
-}
-
-impl From<AppError> for Failure {
-    fn from(e: AppError) -> Self {
-        app_failure(e)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        app_failure(AppError::Store(e))
-    }
-}
-
-fn issue_line(i: &Issue) -> String {
-    let sev = match i.severity {
-        Severity::Error => "KESALAHAN/ERROR",
-        Severity::Warning => "PERINGATAN/WARNING",
-    };
-    format!(
-        "{sev:<18} {}: {} / {} [{}]",
-        i.path, i.message.id, i.message.en, i.code
-    )
-}
-
 fn parse_id(s: &str) -> Result<Uuid, Failure> {
     Uuid::parse_str(s.trim())
-        .map_err(|_| Failure::input(format!("`{s}` is not a record id (a UUID)")))
+        .map_err(|_| Failure::input(format!(
+            "`{s}` is not a record id (a UUID): give the id as `pendata record new` or `pendata record list` prints it"
+        )))
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(v)
-        .map_err(|e| Failure::input(format!("cannot write JSON: {e}")))?;
+        .map_err(|e| Failure::internal(format!("cannot write JSON: {e}")))?;
     say!("{text}");
     Ok(())
 }
@@ -187,7 +143,26 @@ fn head_line(h: &RecordHead) -> String {
     )
 }
 
-pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
+/// The name of a petugas command, for the log.
+pub fn petugas_name(command: &PetugasCommand) -> &'static str {
+    match command {
+        PetugasCommand::Add { .. } => "petugas add",
+        PetugasCommand::List { .. } => "petugas list",
+    }
+}
+
+/// The name of a record command, for the log.
+pub fn record_name(command: &RecordCommand) -> &'static str {
+    match command {
+        RecordCommand::New { .. } => "record new",
+        RecordCommand::Set { .. } => "record set",
+        RecordCommand::Finalize { .. } => "record finalize",
+        RecordCommand::List { .. } => "record list",
+        RecordCommand::Show { .. } => "record show",
+    }
+}
+
+pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
     match command {
         Command::Init {
             device_name,
@@ -204,7 +179,7 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
             }
             say!("{}", info.id);
             eprintln!("device `{}` created in {}", info.name, dir.display());
-            Ok(0)
+            Ok(Exit::Ok)
         }
         Command::Petugas { command } => {
             let device = Device::open(dir)?;
@@ -215,12 +190,12 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
                         Failure::input(format!("cannot read the PIN from standard input: {e}"))
                     })?;
                     let pin = pin.lines().next().unwrap_or_default().trim().to_string();
-                    let p = device.store.add_petugas(&code, &name, &pin, now())?;
+                    let p = device.add_petugas(&code, &name, &pin)?;
                     say!("{}\t{}", p.code, p.name);
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 PetugasCommand::List { json } => {
-                    let list = device.store.petugas_list()?;
+                    let list = device.petugas()?;
                     if json {
                         let v: Vec<_> = list.iter().map(|p| json!({"code": p.code, "name": p.name, "created_at": p.created_at})).collect();
                         print_json(&v)?;
@@ -229,14 +204,14 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
                             say!("{}\t{}", p.code, p.name);
                         }
                     }
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
             }
         }
         Command::Record { command } => record(dir, command),
         Command::Search { text, json, limit } => {
             let device = Device::open(dir)?;
-            let found = device.store.search(&text, limit)?;
+            let found = device.search(&text, limit)?;
             if json {
                 print_json(&found)?;
             } else {
@@ -245,7 +220,7 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
                 }
                 eprintln!("{} keluarga ditemukan / families found", found.len());
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         Command::Demo {
             families,
@@ -254,10 +229,12 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
             petugas,
         } => {
             let device = Device::open(dir)?;
-            if device.store.petugas(&petugas).is_err() {
-                device
-                    .store
-                    .add_petugas(&petugas, "Petugas Demo", "123456", now())?;
+            match device.find_petugas(&petugas) {
+                Ok(_) => {}
+                Err(AppError::Store(StoreError::UnknownPetugas(_))) => {
+                    device.add_petugas(&petugas, "Petugas Demo", "123456")?;
+                }
+                Err(e) => return Err(e.into()),
             }
             let made = demo::fill(&device, &petugas, families, seed, drafts)?;
             say!(
@@ -265,7 +242,7 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
                 made.total,
                 made.drafts
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         Command::Form { .. }
         | Command::Validate { .. }
@@ -275,11 +252,13 @@ pub fn run(dir: &Path, command: Command) -> Result<u8, Failure> {
         | Command::Bundle { .. }
         | Command::Receipt { .. }
         | Command::Purge { .. }
-        | Command::Registry { .. } => Err(Failure::input("not a device command")),
+        | Command::Registry { .. } => Err(Failure::internal(
+            "a command reached the device commands by mistake (a bug)",
+        )),
     }
 }
 
-fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
+fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     match command {
         RecordCommand::New {
@@ -290,7 +269,7 @@ fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
             let answers = answers_from(&answers)?;
             let head = device.new_record(&form, &petugas, answers)?;
             say!("{}", head.id);
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RecordCommand::Set {
             id,
@@ -302,7 +281,7 @@ fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
             let patch = answers_from(&answers)?;
             let head = device.set_answers(id, &petugas, patch, reason.as_deref())?;
             say!("{} r{} {}", head.id, head.revision, head.status);
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RecordCommand::Finalize {
             id,
@@ -314,10 +293,10 @@ fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
             let today = today.unwrap_or_else(|| now().date_naive());
             let head = device.finalize(id, &petugas, ack_warnings, today)?;
             say!("{} r{} {}", head.id, head.revision, head.status);
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RecordCommand::List { status, json } => {
-            let list = device.store.list(status)?;
+            let list = device.list(status)?;
             if json {
                 print_json(&list)?;
             } else {
@@ -325,19 +304,19 @@ fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
                     say!("{}", head_line(h));
                 }
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RecordCommand::Show { id, history, json } => {
             let id = parse_id(&id)?;
-            let (head, answers) = device.store.answers(id)?;
+            let (head, answers) = device.record(id)?;
             let revisions = if history {
-                Some(device.store.history(id)?)
+                Some(device.history(id)?)
             } else {
                 None
             };
             if json {
                 print_json(&json!({"record": head, "answers": answers, "history": revisions}))?;
-                return Ok(0);
+                return Ok(Exit::Ok);
             }
             say!("{}", head_line(&head));
             say!(
@@ -363,7 +342,7 @@ fn record(dir: &Path, command: RecordCommand) -> Result<u8, Failure> {
                     r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
                 );
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
     }
 }

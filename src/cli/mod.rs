@@ -1,5 +1,6 @@
-//! The command line: clap definitions and the subcommands. Errors are printed once, here, and mapped to
-//! exit codes: 0 ok, 1 refused (validation found errors, a form has problems), 2 bad input or usage.
+//! The command line: clap definitions and the subcommands, a thin face over `app` and `registry`.
+//! Errors are printed once ([`exit::report`]) with the exit codes of [`exit::Exit`]; each command's start,
+//! end, duration and outcome go to the log (`crate::log`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,11 @@ macro_rules! say {
 }
 
 mod device;
+pub mod exit;
 mod registry;
 mod sync;
+
+pub use exit::{Exit, Failure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,12 +35,18 @@ mod sync;
     version,
     about = "Pendata — offline household assessment for DTSEN (Dinas Sosial)",
     long_about = "Pendata — offline household assessment for DTSEN (Dinas Sosial).\n\n\
-                  Every action of the tablet app has a command here, for scripting, registry work and tests."
+                  Every action of the tablet app has a command here, for scripting, registry work and tests.\n\n\
+                  Exit codes: 0 done; 1 refused, or something needs an operator; 2 bad input or usage; \
+                  3 an internal failure (give pendata.log to support). The log is pendata.log in the data \
+                  directory (for `pendata registry …`: in the registry's folder)."
 )]
 pub struct Cli {
     /// The data directory (default: $PENDATA_DATA_DIR, else the platform's data directory).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Also print the log's lines (what the program does, with timings) on standard error.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -164,63 +174,90 @@ fn parse_day(s: &str) -> Result<NaiveDate, String> {
     crate::form::value::parse_date(s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
 }
 
-/// A failure that ends a command, with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    /// Standard output failed: a closed pipe ends quietly, anything else is reported.
-    pub fn output(e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Failure {
-                code: 0,
-                message: String::new(),
-            }
-        } else {
-            Failure::input(format!("cannot write the output: {e}"))
-        }
-    }
-
-    /// Bad input or usage: exit 2.
-    pub fn input(message: impl Into<String>) -> Self {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
-    }
-}
-
 /// Runs the program with the process arguments.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            }
+            .into();
         }
     };
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            if !f.message.is_empty() {
-                eprintln!("pendata: {}", f.message);
-            }
-            ExitCode::from(f.code)
-        }
+    crate::log::init(log_dir(&cli).as_deref(), cli.verbose);
+    let name = command_name(cli.command.as_ref());
+    let started = std::time::Instant::now();
+    tracing::info!(command = name, version = env!("CARGO_PKG_VERSION"), "start");
+    let exit = match run(cli) {
+        Ok(exit) => exit,
+        Err(f) => exit::report(&f),
+    };
+    tracing::info!(
+        command = name,
+        exit = exit.code(),
+        ms = started.elapsed().as_millis() as u64,
+        "finish"
+    );
+    exit.into()
+}
+
+/// Where a command logs: the registry's folder for `pendata registry …`, else the data directory (none
+/// when it cannot be found; the command then says so itself). Only into a folder that holds a store or
+/// a registry, or that the command creates one in: a mistyped `--data-dir /tmp` leaves no log in /tmp.
+fn log_dir(cli: &Cli) -> Option<PathBuf> {
+    let (dir, creates, marker) = match &cli.command {
+        Some(Command::Registry { command }) => (
+            registry::dir_of(command).to_path_buf(),
+            matches!(command, registry::RegistryCommand::Init { .. }),
+            crate::registry::PUB_FILE,
+        ),
+        command => (
+            data_dir(cli.data_dir.clone()).ok()?,
+            matches!(command, None | Some(Command::Init { .. })),
+            crate::store::STORE_FILE,
+        ),
+    };
+    (creates || dir.join(marker).exists()).then_some(dir)
+}
+
+/// The command's name for the log (`record new`): never its arguments, which may be personal data.
+fn command_name(command: Option<&Command>) -> &'static str {
+    let Some(command) = command else {
+        return "app";
+    };
+    match command {
+        Command::Form { .. } => "form",
+        Command::Validate { .. } => "validate",
+        Command::Init { .. } => "init",
+        Command::Petugas { command } => device::petugas_name(command),
+        Command::Record { command } => device::record_name(command),
+        Command::Search { .. } => "search",
+        Command::Demo { .. } => "demo",
+        Command::Export(_) => "export",
+        Command::ExportLog { .. } => "export-log",
+        Command::RegistryKey { .. } => "registry-key",
+        Command::Bundle { .. } => "bundle",
+        Command::Receipt { .. } => "receipt",
+        Command::Purge { .. } => "purge",
+        Command::Registry { command } => registry::name(command),
     }
 }
 
-/// Runs a parsed command; returns the exit code, or a failure to print.
-pub fn run(cli: Cli) -> Result<u8, Failure> {
+/// Runs a parsed command; returns how it ended, or a failure to print.
+pub fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         None => {
             let dir = data_dir(cli.data_dir)?;
-            crate::ui::run(&dir)
-                .map_err(|e| Failure::input(format!("cannot open the app window: {e}")))?;
-            Ok(0)
+            crate::ui::run(&dir).map_err(|e| {
+                Failure::internal(format!(
+                    "cannot open the app window: {e}; start it from a graphical session (or use the commands, `pendata --help`)"
+                ))
+            })?;
+            Ok(Exit::Ok)
         }
         Some(Command::Form {
             command: FormCommand::Check { file },
@@ -228,11 +265,11 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Some(Command::Form {
             command: FormCommand::List,
         }) => {
-            let catalog = Catalog::shared().map_err(Failure::input)?;
+            let catalog = Catalog::shared().map_err(Failure::internal)?;
             for (id, version) in catalog.list() {
                 say!("{id}\t{version}");
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         Some(Command::Validate {
             form,
@@ -288,9 +325,8 @@ impl DataFiles for DirData<'_> {
     }
 }
 
-fn form_check(file: &Path) -> Result<u8, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+fn form_check(file: &Path) -> Result<Exit, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| unreadable(file, &e))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     match Form::from_json(&text, &DirData(dir)) {
         Ok(form) => {
@@ -303,16 +339,24 @@ fn form_check(file: &Path) -> Result<u8, Failure> {
                 form.pages.len(),
                 form.choice_lists.len()
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         Err(problems) => {
             for p in &problems {
                 say!("{}: {p}", file.display());
             }
             eprintln!("{}: {} problem(s)", file.display(), problems.len());
-            Ok(1)
+            Ok(Exit::Refused)
         }
     }
+}
+
+/// An input file that cannot be read: bad input, with what to check.
+pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::input(format!(
+        "cannot read {}: {e}; check the file's name and that you may read it",
+        path.display()
+    ))
 }
 
 pub(crate) fn read_input(path: &Path) -> Result<String, Failure> {
@@ -323,8 +367,7 @@ pub(crate) fn read_input(path: &Path) -> Result<String, Failure> {
             .map_err(|e| Failure::input(format!("cannot read standard input: {e}")))?;
         Ok(s)
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+        std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))
     }
 }
 
@@ -334,7 +377,11 @@ pub fn parse_answers(
     source: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Failure::input(format!("{source} is not valid JSON: {e}")))?;
+        .map_err(|e| {
+            Failure::input(format!(
+                "{source} is not valid JSON: {e}; give the answers as a JSON object of field name → answer"
+            ))
+        })?;
     match value {
         serde_json::Value::Object(map) => Ok(map),
         _ => Err(Failure::input(format!(
@@ -349,8 +396,8 @@ fn validate(
     answers: &Path,
     json: bool,
     today: Option<NaiveDate>,
-) -> Result<u8, Failure> {
-    let catalog = Catalog::shared().map_err(Failure::input)?;
+) -> Result<Exit, Failure> {
+    let catalog = Catalog::shared().map_err(Failure::internal)?;
     let form = match version {
         Some(v) => catalog.version(form_id, v),
         None => catalog.latest(form_id),
@@ -374,7 +421,7 @@ fn validate(
     let report = ev.report();
     if json {
         let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Failure::input(format!("cannot write the report: {e}")))?;
+            .map_err(|e| Failure::internal(format!("cannot write the report: {e}")))?;
         say!("{text}");
     } else {
         say!(
@@ -404,5 +451,17 @@ fn validate(
             );
         }
     }
-    Ok(if report.ok { 0 } else { 1 })
+    Ok(if report.ok { Exit::Ok } else { Exit::Refused })
+}
+
+/// One issue as a line: severity, field path, the message in both languages, its code.
+pub(crate) fn issue_line(i: &crate::form::Issue) -> String {
+    let sev = match i.severity {
+        Severity::Error => "KESALAHAN/ERROR",
+        Severity::Warning => "PERINGATAN/WARNING",
+    };
+    format!(
+        "{sev:<18} {}: {} / {} [{}]",
+        i.path, i.message.id, i.message.en, i.code
+    )
 }

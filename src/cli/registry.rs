@@ -1,5 +1,5 @@
-//! `pendata registry …`: the provincial registry's tools. Exit codes: 0 all handled, 1 something needs
-//! an operator (or was refused), 2 bad input.
+//! `pendata registry …`: the provincial registry's tools. Exit codes (`super::exit`): 0 all handled,
+//! 1 something needs an operator (or was refused), 2 bad input, 3 an internal failure.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,10 +7,13 @@ use std::time::Instant;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::Failure;
+use super::{Exit, Failure};
 use crate::bundle::short_id;
-use crate::registry::db::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
-use crate::registry::{FileOutcome, Registry, RegistryError};
+use crate::durable::{Existing, WriteError};
+use crate::registry::export::{ExportError, ExportFormat};
+use crate::registry::report::{ReportError, ReportFormat};
+use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::registry::{FileOutcome, Registry};
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -68,7 +71,8 @@ pub enum RegistryCommand {
         json: bool,
     },
     /// Families and members as spreadsheets: CSV (FILE for families, FILE-anggota.csv next to it for
-    /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically.
+    /// members) or XLSX (one sheet each). Labels next to codes, region names; written atomically. A file
+    /// already there is left alone (exit 1) unless --replace is given.
     Export {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
@@ -81,9 +85,13 @@ pub enum RegistryCommand {
         /// Only families of this kabupaten/kota (`6472` or `64.72`).
         #[arg(long, value_name = "CODE")]
         kabupaten: Option<String>,
+        /// Replace the files if they are already there (without it, the export refuses and writes nothing).
+        #[arg(long)]
+        replace: bool,
     },
     /// The figures per kabupaten/kota and kecamatan: families by state and result, members, housing and
-    /// programme indicators, changes since the previous import. HTML is one page readable offline.
+    /// programme indicators, changes since the previous import. HTML is one page readable offline. A --to
+    /// file already there is left alone (exit 1) unless --replace is given.
     Report {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
@@ -93,6 +101,9 @@ pub enum RegistryCommand {
         /// Write to FILE (atomically) instead of standard output.
         #[arg(long, value_name = "FILE")]
         to: Option<PathBuf>,
+        /// Replace FILE if it is already there (without it, the report refuses and writes nothing).
+        #[arg(long, requires = "to")]
+        replace: bool,
     },
     /// Revisions held because they failed validation: list them, release one, or confirm a rejection.
     Quarantine {
@@ -110,17 +121,32 @@ pub enum RegistryCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ExportFormat {
-    Csv,
-    Xlsx,
+// The registry's own formats, as clap reads and lists them.
+impl clap::ValueEnum for ExportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ExportFormat::Csv, ExportFormat::Xlsx]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }))
+    }
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-    Html,
+impl clap::ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ReportFormat::Text, ReportFormat::Json, ReportFormat::Html]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,22 +217,44 @@ pub enum ConflictAction {
     },
 }
 
-fn fail(e: RegistryError) -> Failure {
-    let code = match e {
-        RegistryError::Invalid(_) => 2,
-        _ => 1,
-    };
-    Failure {
-        code,
-        message: e.to_string(),
+fn open(dir: &Path) -> Result<Registry, Failure> {
+    let started = Instant::now();
+    let reg = Registry::open(dir)?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "registry opened");
+    Ok(reg)
+}
+
+/// The registry folder a command works on (its log goes there).
+pub fn dir_of(command: &RegistryCommand) -> &Path {
+    match command {
+        RegistryCommand::Init { dir, .. }
+        | RegistryCommand::Import { dir, .. }
+        | RegistryCommand::Devices { dir, .. }
+        | RegistryCommand::Receipt { dir, .. }
+        | RegistryCommand::Status { dir, .. }
+        | RegistryCommand::Export { dir, .. }
+        | RegistryCommand::Report { dir, .. }
+        | RegistryCommand::Quarantine { dir, .. }
+        | RegistryCommand::Conflicts { dir, .. } => dir,
     }
 }
 
-fn open(dir: &Path) -> Result<Registry, Failure> {
-    Registry::open(dir).map_err(fail)
+/// The command's name for the log.
+pub fn name(command: &RegistryCommand) -> &'static str {
+    match command {
+        RegistryCommand::Init { .. } => "registry init",
+        RegistryCommand::Import { .. } => "registry import",
+        RegistryCommand::Devices { .. } => "registry devices",
+        RegistryCommand::Receipt { .. } => "registry receipt",
+        RegistryCommand::Status { .. } => "registry status",
+        RegistryCommand::Export { .. } => "registry export",
+        RegistryCommand::Report { .. } => "registry report",
+        RegistryCommand::Quarantine { .. } => "registry quarantine",
+        RegistryCommand::Conflicts { .. } => "registry conflicts",
+    }
 }
 
-pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
+pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
         RegistryCommand::Init { dir, name } => init(&dir, &name),
@@ -216,46 +264,10 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             quiet,
             json,
         } => import(&dir, &bundles, quiet, json),
-        RegistryCommand::Devices { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(DevicesAction::List { json: false }) {
-                DevicesAction::List { json } => devices(&reg, json),
-                DevicesAction::Approve { device } => {
-                    let (d, merged) = reg.approve(&device, now).map_err(fail)?;
-                    say!("approved {} ({})", d.id, d.name);
-                    let mut code = 0;
-                    let mut total = MergeCounts::default();
-                    let mut bundles = 0;
-                    for (p, outcome) in merged {
-                        code = code.max(u8::from(outcome.needs_operator()));
-                        if let FileOutcome::Merged(b) = &outcome {
-                            total.add(&b.merged);
-                            bundles += 1;
-                        }
-                        say!("  {}: {}", p.file, describe(&outcome));
-                    }
-                    if bundles > 0 {
-                        // The held bundles were imported now: logged like an import run.
-                        let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
-                        reg.log_import(now, bundles, total, snapshot)
-                            .map_err(fail)?;
-                    }
-                    Ok(code)
-                }
-                DevicesAction::Revoke { device } => {
-                    let d = reg.revoke(&device, now).map_err(fail)?;
-                    say!(
-                        "revoked {} ({}): its bundles are refused from now on",
-                        d.id,
-                        d.name
-                    );
-                    Ok(0)
-                }
-            }
-        }
+        RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now),
         RegistryCommand::Receipt { dir, device, to } => {
             let reg = open(&dir)?;
-            let w = reg.write_receipt(&device, &to, now).map_err(fail)?;
+            let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());
             eprintln!(
                 "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
@@ -265,7 +277,7 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
                 w.receipt.rejected.len(),
                 w.held_for_conflicts
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RegistryCommand::Status { dir, json } => status(&open(&dir)?, json),
         RegistryCommand::Export {
@@ -273,117 +285,155 @@ pub fn run(command: RegistryCommand) -> Result<u8, Failure> {
             format,
             to,
             kabupaten,
-        } => export(&open(&dir)?, format, &to, kabupaten.as_deref()),
-        RegistryCommand::Report { dir, format, to } => {
-            let reg = open(&dir)?;
-            let previous = crate::registry::previous_snapshot(&reg).map_err(fail)?;
-            let report = crate::registry::report(&reg, previous.as_ref()).map_err(fail)?;
-            let text = match format {
-                ReportFormat::Text => report.to_text(),
-                ReportFormat::Json => report
-                    .to_json()
-                    .map_err(|e| Failure::input(e.to_string()))?,
-                ReportFormat::Html => report.to_html(),
-            };
-            match to {
-                Some(path) => {
-                    crate::registry::import::write_durably(&path, text.as_bytes()).map_err(fail)?;
-                    say!("{}", path.display());
+            replace,
+        } => export(&dir, format, to, kabupaten.as_deref(), replace),
+        RegistryCommand::Report {
+            dir,
+            format,
+            to,
+            replace,
+        } => report(&open(&dir)?, format, to.as_deref(), replace),
+        RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
+        RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
+    }
+}
+
+fn devices_cmd(
+    dir: &Path,
+    action: Option<DevicesAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(DevicesAction::List { json: false }) {
+        DevicesAction::List { json } => devices(&reg, json),
+        DevicesAction::Approve { device } => {
+            let (d, merged) = reg.approve(&device, now)?;
+            say!("approved {} ({})", d.id, d.name);
+            let mut code = Exit::Ok;
+            let mut total = MergeCounts::default();
+            let mut bundles = 0;
+            tracing::info!(device = %d.id, held = merged.len(), "device approved");
+            for (p, outcome) in merged {
+                log_outcome(Path::new(&p.file), &outcome);
+                if outcome.needs_operator() {
+                    code = Exit::Refused;
                 }
-                None => say!("{}", text.trim_end()),
+                if let FileOutcome::Merged(b) = &outcome {
+                    total.add(&b.merged);
+                    bundles += 1;
+                }
+                say!("  {}: {}", p.file, describe(&outcome));
             }
-            Ok(0)
+            if bundles > 0 {
+                // The held bundles were imported now: logged like an import run.
+                let snapshot = crate::registry::snapshot(&reg)?;
+                reg.log_import(now, bundles, total, snapshot)?;
+            }
+            Ok(code)
         }
-        RegistryCommand::Quarantine { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(QuarantineAction::List {
-                all: false,
-                json: false,
-            }) {
-                QuarantineAction::List { all, json } => {
-                    let q = reg.quarantine(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
-                    } else if q.is_empty() {
-                        say!("nothing in quarantine");
-                    } else {
-                        for e in &q {
-                            print_quarantined(e)?;
-                        }
-                    }
-                    Ok(0)
-                }
-                QuarantineAction::Release { key } => {
-                    let q = reg.decide_quarantine(&key, true, now).map_err(fail)?;
-                    say!(
-                        "released {}:{} (family {}, revision {})",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(0)
-                }
-                QuarantineAction::Reject { key } => {
-                    let q = reg.decide_quarantine(&key, false, now).map_err(fail)?;
-                    say!(
-                        "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                        short_id(q.device),
-                        q.seq,
-                        q.record,
-                        q.revision
-                    );
-                    Ok(0)
-                }
-            }
-        }
-        RegistryCommand::Conflicts { dir, action } => {
-            let reg = open(&dir)?;
-            match action.unwrap_or(ConflictAction::List {
-                all: false,
-                json: false,
-            }) {
-                ConflictAction::List { all, json } => {
-                    let cs = reg.conflicts(all).map_err(fail)?;
-                    if json {
-                        say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
-                    } else if cs.is_empty() {
-                        say!("no open conflicts");
-                    } else {
-                        for c in &cs {
-                            print_conflict(&reg, c)?;
-                        }
-                    }
-                    Ok(0)
-                }
-                ConflictAction::Keep { id, member } => {
-                    let c = reg.keep(id, member, now).map_err(fail)?;
-                    say!(
-                        "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
-                        c.members.len().saturating_sub(1)
-                    );
-                    Ok(0)
-                }
-                ConflictAction::Distinct { id } => {
-                    reg.distinct(id, now).map_err(fail)?;
-                    say!("conflict {id} decided: different families, all stay accepted");
-                    Ok(0)
-                }
-            }
+        DevicesAction::Revoke { device } => {
+            let d = reg.revoke(&device, now)?;
+            say!(
+                "revoked {} ({}): its bundles are refused from now on",
+                d.id,
+                d.name
+            );
+            Ok(Exit::Ok)
         }
     }
 }
 
-fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
-    let done = crate::registry::init(dir, name, crate::app::now()).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+fn quarantine_cmd(
+    dir: &Path,
+    action: Option<QuarantineAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(QuarantineAction::List {
+        all: false,
+        json: false,
+    }) {
+        QuarantineAction::List { all, json } => {
+            let q = reg.quarantine(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
+            } else if q.is_empty() {
+                say!("nothing in quarantine");
+            } else {
+                for e in &q {
+                    print_quarantined(e)?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Release { key } => {
+            let q = reg.decide_quarantine(&key, true, now)?;
+            say!(
+                "released {}:{} (family {}, revision {})",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+        QuarantineAction::Reject { key } => {
+            let q = reg.decide_quarantine(&key, false, now)?;
+            say!(
+                "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
+                short_id(q.device),
+                q.seq,
+                q.record,
+                q.revision
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn conflicts_cmd(
+    dir: &Path,
+    action: Option<ConflictAction>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<Exit, Failure> {
+    let reg = open(dir)?;
+    match action.unwrap_or(ConflictAction::List {
+        all: false,
+        json: false,
+    }) {
+        ConflictAction::List { all, json } => {
+            let cs = reg.conflicts(all)?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
+            } else if cs.is_empty() {
+                say!("no open conflicts");
+            } else {
+                for c in &cs {
+                    print_conflict(&reg, c)?;
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Keep { id, member } => {
+            let c = reg.keep(id, member, now)?;
+            say!(
+                "conflict {id} decided: kept member {member}; {} other(s) overruled and rejected",
+                c.members.len().saturating_sub(1)
+            );
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Distinct { id } => {
+            reg.distinct(id, now)?;
+            say!("conflict {id} decided: different families, all stay accepted");
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
+    let done = crate::registry::init(dir, name, crate::app::now())?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
-    crate::registry::db::Db::open_or_create(dir).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
+    Registry::create_store(dir)?;
     say!("{}", done.public_file.display());
     eprintln!(
         "registry `{}` created.\n\
@@ -395,7 +445,7 @@ fn init(dir: &Path, name: &str) -> Result<u8, Failure> {
         done.age_key_file.display(),
         done.signing_key_file.display()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn describe(o: &FileOutcome) -> String {
@@ -438,13 +488,45 @@ fn describe(o: &FileOutcome) -> String {
     }
 }
 
-fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, Failure> {
+/// One imported file in the log: its name (device prefix, date, sequence), outcome, ids and counts.
+fn log_outcome(file: &Path, outcome: &FileOutcome) {
+    let file = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match outcome {
+        FileOutcome::Merged(b) => tracing::info!(
+            file,
+            bundle = %b.bundle_id,
+            device = %b.device,
+            from = b.sequence.from,
+            to = b.sequence.to,
+            accepted = b.merged.accepted,
+            duplicates = b.merged.duplicates,
+            quarantined = b.merged.quarantined,
+            conflicts = b.merged.conflicts,
+            mismatched = b.merged.mismatched,
+            "bundle merged"
+        ),
+        FileOutcome::AlreadyImported { bundle } => {
+            tracing::info!(file, bundle = %bundle.bundle_id, "bundle already imported");
+        }
+        FileOutcome::Held { device, .. } => {
+            tracing::info!(file, device = %device.id, "bundle held: device not approved");
+        }
+        FileOutcome::Refused { reason } => tracing::warn!(file, reason, "bundle refused"),
+    }
+}
+
+fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
     let reg = open(dir)?;
     let files =
-        crate::registry::import::bundle_files(paths).map_err(|e| Failure::input(e.to_string()))?;
+        // The paths are the operator's input, whatever went wrong reading them.
+        crate::registry::import::bundle_files(paths)
+            .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
     if files.is_empty() {
         return Err(Failure::input(format!(
-            "no bundle files (*.{}) in {}",
+            "no bundle files (*.{}) in {}: give the bundle files, or the folder (the stick) they are in",
             crate::bundle::EXTENSION,
             paths
                 .iter()
@@ -459,13 +541,12 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
     let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut results = Vec::new();
     let n = files.len();
-    let outcomes = reg
-        .import_files(&files, now, |i, f, outcome| {
-            if !quiet {
-                eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
-            }
-        })
-        .map_err(fail)?;
+    let outcomes = reg.import_files(&files, now, |i, f, outcome| {
+        log_outcome(f, outcome);
+        if !quiet {
+            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
+        }
+    })?;
     for (f, outcome) in files.iter().zip(&outcomes) {
         match outcome {
             FileOutcome::Merged(b) => {
@@ -487,10 +568,10 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             "detail": describe(outcome),
         }));
     }
-    let attention = reg.attention().map_err(fail)?;
-    let snapshot = crate::registry::snapshot(&reg).map_err(fail)?;
+    let attention = reg.attention()?;
+    let snapshot = crate::registry::snapshot(&reg)?;
     if merged > 0 {
-        reg.log_import(now, merged, total, snapshot).map_err(fail)?;
+        reg.log_import(now, merged, total, snapshot)?;
     }
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
@@ -533,10 +614,10 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<u8, 
             eprintln!("{:.1} s", started.elapsed().as_secs_f64());
         }
     }
-    Ok(u8::from(needs))
+    Ok(if needs { Exit::Refused } else { Exit::Ok })
 }
 
-fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure> {
+fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure> {
     if a.is_empty() {
         say!("nothing needs an operator / semua beres");
         return Ok(());
@@ -574,23 +655,22 @@ fn print_attention(a: &crate::registry::decide::Attention) -> Result<(), Failure
     Ok(())
 }
 
-fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
-    let a = reg.attention().map_err(fail)?;
+fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
+    let a = reg.attention()?;
     let mut families = 0u64;
     let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
     reg.family_entries(|f| {
         families += 1;
         *by_state.entry(f.family.state.as_str()).or_default() += 1;
-    })
-    .map_err(fail)?;
+    })?;
     if json {
         say!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "families": families,
                 "by_state": by_state,
-                "bundles": reg.bundles().map_err(fail)?.len(),
-                "devices": reg.devices().map_err(fail)?.len(),
+                "bundles": reg.bundles()?.len(),
+                "devices": reg.devices()?.len(),
                 "pending_devices": a.pending_devices,
                 "pending_bundles": a.pending_bundles,
                 "open_quarantine": a.open_quarantine,
@@ -610,13 +690,17 @@ fn status(reg: &Registry, json: bool) -> Result<u8, Failure> {
         );
         print_attention(&a)?;
     }
-    Ok(u8::from(!a.is_empty()))
+    Ok(if a.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Refused
+    })
 }
 
-fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
-    let ds = reg.devices().map_err(fail)?;
-    let bundles = reg.bundles().map_err(fail)?;
-    let pending = reg.pending_bundles().map_err(fail)?;
+fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
+    let ds = reg.devices()?;
+    let bundles = reg.bundles()?;
+    let pending = reg.pending_bundles()?;
     if json {
         let rows: Vec<_> = ds
             .iter()
@@ -638,11 +722,11 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     if ds.is_empty() {
         say!("no devices yet: they appear with their first bundle");
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     say!(
         "{:<10} {:<9} {:>7} {:>5}  {:<20} name",
@@ -654,8 +738,7 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
     );
     for d in &ds {
         let cov = reg
-            .coverage(d.id)
-            .map_err(fail)?
+            .coverage(d.id)?
             .iter()
             .map(|r| format!("{}..{}", r.from, r.to))
             .collect::<Vec<_>>()
@@ -679,7 +762,7 @@ fn devices(reg: &Registry, json: bool) -> Result<u8, Failure> {
             "{waiting} device(s) wait for approval: check each key with the tablet's own `pendata device` before `approve`"
         );
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
@@ -690,9 +773,9 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
         e.record,
         e.revision,
         match e.state {
-            crate::registry::db::QuarantineState::Open => "open",
-            crate::registry::db::QuarantineState::Released => "released",
-            crate::registry::db::QuarantineState::Rejected => "rejected",
+            crate::registry::QuarantineState::Open => "open",
+            crate::registry::QuarantineState::Released => "released",
+            crate::registry::QuarantineState::Rejected => "rejected",
         }
     );
     for r in &e.reasons {
@@ -720,7 +803,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         }
     );
     for (i, m) in c.members.iter().enumerate() {
-        let fam = reg.family(m.record).map_err(fail)?;
+        let fam = reg.family(m.record)?;
         say!(
             "  {}. family {} revision {} from device {} (position {}){}",
             i + 1,
@@ -750,143 +833,93 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `6472`, `64.72` → `64.72` (as the form's lists write kabupaten codes).
-fn kabupaten_code(s: &str) -> Result<String, Failure> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() != 4 || s.chars().any(|c| !c.is_ascii_digit() && c != '.') {
-        return Err(Failure::input(format!(
-            "`{s}` is not a kabupaten/kota code (4 digits, e.g. 6472 or 64.72)"
-        )));
+/// What to do with a file already under the name asked for.
+fn existing(replace: bool) -> Existing {
+    if replace {
+        Existing::Replace
+    } else {
+        Existing::Refuse
     }
-    Ok(format!("{}.{}", &digits[..2], &digits[2..]))
+}
+
+/// A file the operator named is already there: refused (exit 1), with the way to replace it.
+fn exists(path: &str) -> Failure {
+    Failure::refused(format!(
+        "{path} is already there; nothing was written: give another file name, or add --replace to replace it"
+    ))
 }
 
 fn export(
-    reg: &Registry,
+    dir: &Path,
     format: ExportFormat,
-    to: &Path,
+    to: PathBuf,
     kabupaten: Option<&str>,
-) -> Result<u8, Failure> {
-    use crate::registry::export::{CsvExport, XlsxExport};
-    let kab = kabupaten.map(kabupaten_code).transpose()?;
-    let form = reg
-        .catalog
-        .latest("keluarga")
-        .ok_or_else(|| Failure::input("the household form is not built in"))?;
-    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        return Err(Failure::input(format!(
-            "{} is not a folder",
-            parent.display()
-        )));
-    }
-    let keep = |f: &crate::registry::db::FamilyEntry| {
-        f.family.form_id == form.id
-            && kab.as_ref().is_none_or(|k| {
-                f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(k.as_str())
-            })
+    replace: bool,
+) -> Result<Exit, Failure> {
+    use crate::registry::export;
+    let failure = |e: ExportError| match e {
+        ExportError::Kabupaten(_) | ExportError::NoFolder(_) => Failure::input(e.to_string()),
+        ExportError::Exists(path) => exists(&path.display().to_string()),
+        ExportError::Registry(e) => Failure::from(e),
+        ExportError::Write(w) => match *w {
+            WriteError::Exists(path) => exists(&path),
+            w => Failure::refused(w.to_string()),
+        },
+        e => Failure::refused(e.to_string()),
     };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| Failure {
-            code: 1,
-            message: format!("{}: {e}", path.display()),
-        }
+    let reg = open(dir)?;
+    let kabupaten = kabupaten
+        .map(export::kabupaten_code)
+        .transpose()
+        .map_err(failure)?;
+    let request = export::Request {
+        format,
+        to,
+        kabupaten,
+        existing: existing(replace),
     };
-    let exp = |e: crate::registry::export::ExportError| Failure {
-        code: 1,
-        message: e.to_string(),
-    };
-    let partial = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push(".partial");
-        PathBuf::from(s)
-    };
-    let families;
-    let mut written: Vec<(PathBuf, u64)> = Vec::new();
-    match format {
-        ExportFormat::Csv => {
-            let stem = to.with_extension("");
-            let path_of = |table: &str| -> PathBuf {
-                if table == form.id {
-                    to.to_path_buf()
-                } else {
-                    let mut s = stem.as_os_str().to_owned();
-                    s.push(format!("-{table}.csv"));
-                    PathBuf::from(s)
-                }
-            };
-            let mut csv = CsvExport::new(form, |table| {
-                std::fs::File::create(partial(&path_of(table))).map(std::io::BufWriter::new)
-            })
-            .map_err(exp)?;
-            families = feed(reg, keep, |f, a| csv.push(f, a))?;
-            for t in csv.finish().map_err(exp)? {
-                let path = path_of(&t.name);
-                let file = t.out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
-                file.sync_all().map_err(io(&path))?;
-                std::fs::rename(partial(&path), &path).map_err(io(&path))?;
-                written.push((path, t.rows));
-            }
-        }
-        ExportFormat::Xlsx => {
-            let mut x = XlsxExport::new(form).map_err(exp)?;
-            families = feed(reg, keep, |f, a| x.push(f, a))?;
-            let tmp = partial(to);
-            let file = std::fs::File::create(&tmp).map_err(io(to))?;
-            let mut out = std::io::BufWriter::new(file);
-            let sheets = x.finish(&mut out).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                exp(e)
-            })?;
-            let file = out.into_inner().map_err(|e| io(to)(e.into_error()))?;
-            file.sync_all().map_err(io(to))?;
-            std::fs::rename(&tmp, to).map_err(io(to))?;
-            written.push((to.to_path_buf(), sheets.iter().map(|(_, n)| n).sum()));
-        }
-    }
-    if let Some(dir) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = crate::bundle::write::sync_dir(dir);
-    }
-    for (path, rows) in &written {
+    let done = export::export(&reg, &request).map_err(failure)?;
+    for (path, rows) in &done.files {
         say!("{}\t{rows} rows", path.display());
     }
     eprintln!(
-        "{families} families exported{}",
-        kab.map(|k| format!(" (kabupaten/kota {k})"))
+        "{} families exported{}",
+        done.families,
+        request
+            .kabupaten
+            .map(|k| format!(" (kabupaten/kota {k})"))
             .unwrap_or_default()
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-/// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
-fn feed(
+fn report(
     reg: &Registry,
-    keep: impl Fn(&crate::registry::db::FamilyEntry) -> bool,
-    mut push: impl FnMut(
-        &crate::registry::family::Family,
-        &crate::model::record::Answers,
-    ) -> Result<(), crate::registry::export::ExportError>,
-) -> Result<u64, Failure> {
-    let mut n = 0;
-    let mut failed = None;
-    reg.for_each_family(|f, rev| {
-        if keep(f) {
-            n += 1;
-            if let Err(e) = push(&f.family, &rev.answers) {
-                failed = Some(e);
-                return Err(RegistryError::Invalid("stopped".into()));
-            }
+    format: ReportFormat,
+    to: Option<&Path>,
+    replace: bool,
+) -> Result<Exit, Failure> {
+    let previous = crate::registry::previous_snapshot(reg)?;
+    let report = crate::registry::report(reg, previous.as_ref())?;
+    match to {
+        Some(path) => {
+            report
+                .save(format, path, existing(replace))
+                .map_err(|e| match e {
+                    ReportError::Write(WriteError::Exists(_)) => {
+                        exists(&path.display().to_string())
+                    }
+                    ReportError::Json(e) => Failure::input(e.to_string()),
+                    e => Failure::refused(e.to_string()),
+                })?;
+            say!("{}", path.display());
         }
-        Ok(())
-    })
-    .map_err(|e| match failed.take() {
-        Some(x) => Failure {
-            code: 1,
-            message: x.to_string(),
-        },
-        None => fail(e),
-    })?;
-    Ok(n)
+        None => {
+            let text = report
+                .render(format)
+                .map_err(|e| Failure::input(e.to_string()))?;
+            say!("{}", text.trim_end());
+        }
+    }
+    Ok(Exit::Ok)
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
-use super::Failure;
+use super::{Exit, Failure};
 use crate::app::Device;
 use crate::app::sync::{ExportOutcome, Selection, Stage};
 use crate::bundle::keys::RegistryPub;
@@ -99,17 +99,22 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| super::unreadable(path, &e))
 }
 
 /// Reads and checks a `registry.pub` before anything is changed.
 pub fn read_registry_pub(path: &Path) -> Result<Vec<u8>, Failure> {
     let bytes = read_file(path)?;
-    RegistryPub::parse(&bytes).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    RegistryPub::parse(&bytes).map_err(|e| {
+        Failure::input(format!(
+            "{}: {e}; give the registry.pub file made by `pendata registry init`",
+            path.display()
+        ))
+    })?;
     Ok(bytes)
 }
 
-pub fn export(dir: &Path, args: ExportArgs) -> Result<u8, Failure> {
+pub fn export(dir: &Path, args: ExportArgs) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     let selection = match (args.all, args.range) {
         (true, _) => Selection::All,
@@ -146,7 +151,7 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result<u8, Failure> {
                     "tidak ada keluarga final untuk diekspor / nothing to export: no final family in sequence {from}..{to} (drafts stay on the tablet)"
                 );
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         ExportOutcome::Written(e) => {
             if args.json {
@@ -170,17 +175,17 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result<u8, Failure> {
                     e.marked.unchanged
                 );
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
     }
 }
 
-pub fn export_log(dir: &Path, json_out: bool) -> Result<u8, Failure> {
+pub fn export_log(dir: &Path, json_out: bool) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     let log = device.exports()?;
     if json_out {
         say!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     for e in &log {
         say!(
@@ -196,10 +201,10 @@ pub fn export_log(dir: &Path, json_out: bool) -> Result<u8, Failure> {
     if log.is_empty() {
         say!("belum pernah ekspor / no export yet");
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<u8, Failure> {
+pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     match command {
         RegistryKeyCommand::Set { file } => {
@@ -210,23 +215,69 @@ pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<u8, Failu
                 key.name,
                 key.fingerprint()
             );
-            Ok(0)
+            Ok(Exit::Ok)
         }
         RegistryKeyCommand::Show => match device.registry_key()? {
             Some(key) => {
                 say!("{}", key.to_json().trim_end());
                 say!("fingerprint {}", key.fingerprint());
-                Ok(0)
+                Ok(Exit::Ok)
             }
-            None => Err(Failure {
-                code: 1,
-                message: "no registry key set: `pendata registry-key set FILE`".into(),
-            }),
+            None => Err(Failure::refused(
+                "no registry key set: copy registry.pub from the registry and run `pendata registry-key set FILE`",
+            )),
         },
     }
 }
 
-pub fn bundle(command: BundleCommand) -> Result<u8, Failure> {
+/// What a bundle shows without the registry's key: its size, encryption, recipients and name.
+fn print_outside(
+    name: &str,
+    outside: &read::Outside,
+    named: Option<&bundle::NameInfo>,
+    json_out: bool,
+) -> Result<(), Failure> {
+    if json_out {
+        say!(
+            "{}",
+            json!({
+                "file": name,
+                "size": outside.size,
+                "encryption": outside.age_version,
+                "recipients": outside.recipients,
+                "name": named.as_ref().map(|n| json!({"device": n.device, "date": n.date, "time": n.time, "from": n.from, "to": n.to})),
+            })
+        );
+    } else {
+        say!(
+            "{name}: {} bytes, encrypted ({})",
+            outside.size,
+            outside.age_version
+        );
+        say!(
+            "  {} recipient(s): {}",
+            outside.recipients.len(),
+            outside.recipients.join(", ")
+        );
+        match named {
+            Some(n) => say!(
+                "  by its name: device {}, {} {}, sequence {}..{}",
+                n.device,
+                n.date,
+                n.time,
+                n.from,
+                n.to
+            ),
+            None => say!("  the name is not a Pendata bundle name"),
+        }
+        say!(
+            "  nothing else is readable without the registry's key (--identity keys/registry-age.key)"
+        );
+    }
+    Ok(())
+}
+
+pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
     let BundleCommand::Inspect {
         file,
         identity,
@@ -237,57 +288,18 @@ pub fn bundle(command: BundleCommand) -> Result<u8, Failure> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let named = bundle::parse_file_name(&name);
-    let refused = |e: bundle::BundleError| Failure {
-        code: 1,
-        message: format!("{}: refused: {e}", file.display()),
-    };
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let refused =
+        |e: bundle::BundleError| Failure::of(e).about(format!("{}: refused", file.display()));
+    let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
     let outside = read::outside(std::io::BufReader::new(f)).map_err(refused)?;
     let Some(identity) = identity else {
-        if json_out {
-            say!(
-                "{}",
-                json!({
-                    "file": name,
-                    "size": outside.size,
-                    "encryption": outside.age_version,
-                    "recipients": outside.recipients,
-                    "name": named.as_ref().map(|n| json!({"device": n.device, "date": n.date, "time": n.time, "from": n.from, "to": n.to})),
-                })
-            );
-        } else {
-            say!(
-                "{name}: {} bytes, encrypted ({})",
-                outside.size,
-                outside.age_version
-            );
-            say!(
-                "  {} recipient(s): {}",
-                outside.recipients.len(),
-                outside.recipients.join(", ")
-            );
-            match &named {
-                Some(n) => say!(
-                    "  by its name: device {}, {} {}, sequence {}..{}",
-                    n.device,
-                    n.date,
-                    n.time,
-                    n.from,
-                    n.to
-                ),
-                None => say!("  the name is not a Pendata bundle name"),
-            }
-            say!(
-                "  nothing else is readable without the registry's key (--identity keys/registry-age.key)"
-            );
-        }
-        return Ok(0);
+        print_outside(&name, &outside, named.as_ref(), json_out)?;
+        return Ok(Exit::Ok);
     };
-    let id =
-        crate::registry::read_age_identity(&identity).map_err(|e| Failure::input(e.to_string()))?;
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    // The identity file is the user's input here, whatever went wrong reading it.
+    let id = crate::registry::read_age_identity(&identity)
+        .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
+    let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
     let mut photos = 0u64;
     let verified = read::read(f, std::slice::from_ref(&id), |item| {
         if let read::Item::Attachment { .. } = item {
@@ -300,17 +312,14 @@ pub fn bundle(command: BundleCommand) -> Result<u8, Failure> {
     if let Some(n) = &named
         && (n.from, n.to) != (m.sequence.from, m.sequence.to)
     {
-        return Err(Failure {
-            code: 1,
-            message: format!(
-                "{}: refused: the file name says sequence {}..{}, the signed manifest {}..{} (renamed?)",
-                file.display(),
-                n.from,
-                n.to,
-                m.sequence.from,
-                m.sequence.to
-            ),
-        });
+        return Err(Failure::refused(format!(
+            "{}: refused: the file name says sequence {}..{}, the signed manifest {}..{} (renamed?): use the file as the tablet wrote it",
+            file.display(),
+            n.from,
+            n.to,
+            m.sequence.from,
+            m.sequence.to
+        )));
     }
     if json_out {
         say!(
@@ -346,10 +355,10 @@ pub fn bundle(command: BundleCommand) -> Result<u8, Failure> {
             say!("  {} {} bytes sha256 {}", p.path, p.size, p.sha256);
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<u8, Failure> {
+pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     match command {
         ReceiptCommand::Apply {
@@ -359,13 +368,13 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<u8, Failure> {
             let bytes = read_file(&file)?;
             let (receipt, out, first) = device
                 .apply_receipt(&bytes)
-                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+                .map_err(|e| Failure::from(e).about(file.display()))?;
             if json_out {
                 say!(
                     "{}",
                     json!({"receipt": receipt.receipt_id, "first_time": first, "outcome": out})
                 );
-                return Ok(0);
+                return Ok(Exit::Ok);
             }
             if !first {
                 say!(
@@ -391,7 +400,7 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<u8, Failure> {
                     );
                 }
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
         ReceiptCommand::List => {
             for r in device.receipts()? {
@@ -404,12 +413,12 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<u8, Failure> {
                     r.receipt_id
                 );
             }
-            Ok(0)
+            Ok(Exit::Ok)
         }
     }
 }
 
-pub fn purge(dir: &Path, before: NaiveDate) -> Result<u8, Failure> {
+pub fn purge(dir: &Path, before: NaiveDate) -> Result<Exit, Failure> {
     let device = Device::open(dir)?;
     if before > crate::app::now().date_naive() + chrono::Duration::days(1) {
         return Err(Failure::input(format!(
@@ -424,5 +433,5 @@ pub fn purge(dir: &Path, before: NaiveDate) -> Result<u8, Failure> {
         p.attachments,
         p.attachment_bytes
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -1,34 +1,84 @@
-//! The provincial registry's folder. For now: its keys — created by `pendata registry init DIR` — and
-//! the public `registry.pub` that tablets need. The registry's store, import and reports build on this.
+//! The provincial registry: its folder, keys and store, the import of bundles and their merge, the
+//! operator's decisions, and the outputs (reports, exports). Layers, from the bottom:
+//!
+//! - `entries`, `family`: what the registry keeps (documents any storage holds);
+//! - `storage`: the storage interface (traits); `db`: it over redb, the only registry code naming redb;
+//! - `validate`, `merge`: the rules (pure, and over the storage traits);
+//! - `import` (the pipeline), `decide` (operator decisions), `query` (read-only views), `keys`;
+//! - `report`, `export`, `facts`: the outputs, which read families through `query`.
 //!
 //! ```text
 //! DIR/registry.pub                 public: give it to every tablet (on the stick)
-//! DIR/keys/registry-age.key        SECRET: the age X25519 identity that opens bundles (age's own format)
-//! DIR/keys/registry-signing.pem    SECRET: the Ed25519 key that signs receipts (PKCS#8 PEM)
+//! DIR/keys/                        SECRET: the age identity and the signing key (see `keys`)
+//! DIR/registry.redb                the store (see `db`)
+//! DIR/pending/                     bundles held until their device is approved
 //! ```
 
+pub mod db;
+pub mod decide;
+pub mod entries;
 pub mod export;
 pub mod facts;
 pub mod family;
+pub mod import;
+pub mod keys;
+pub(crate) mod merge;
+pub mod query;
+pub mod receipt;
 pub mod report;
+pub mod storage;
+#[cfg(feature = "test-support")]
+pub mod synth;
+pub(crate) mod validate;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use age::secrecy::ExposeSecret;
-use chrono::{DateTime, FixedOffset};
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use crate::form::catalog::Catalog;
 
-use crate::bundle::keys::RegistryPub;
-use crate::bundle::write::sync_dir;
+pub use entries::*;
+pub use import::FileOutcome;
+pub use keys::{
+    AGE_KEY_FILE, Initialized, KEY_DIR, PUB_FILE, RegistryKeys, SIGNING_KEY_FILE, init, load,
+    read_age_identity,
+};
 
-pub const PUB_FILE: &str = "registry.pub";
-pub const KEY_DIR: &str = "keys";
-pub const AGE_KEY_FILE: &str = "registry-age.key";
-pub const SIGNING_KEY_FILE: &str = "registry-signing.pem";
+/// An open registry: its keys, its store and the forms it validates against. Everything it does goes
+/// through the store's traits (`storage`); `open` opens the redb store (`db`).
+pub struct Registry<S = db::Db> {
+    pub dir: PathBuf,
+    pub keys: RegistryKeys,
+    pub db: S,
+    pub catalog: &'static Catalog,
+    /// How long an import of many files merges into one write transaction before it commits it
+    /// durably and reports the files in it ([`import::SAVE_EVERY`]; zero: after every file).
+    pub save_every: std::time::Duration,
+}
+
+impl Registry {
+    /// Opens the registry in `dir` (its keys must be there; the store is created on first use).
+    pub fn open(dir: &Path) -> Result<Registry> {
+        let keys = load(dir)?;
+        let db = db::Db::open_or_create(dir)?;
+        let catalog = Catalog::shared().map_err(|e| RegistryError::Key {
+            path: dir.to_path_buf(),
+            detail: format!("the built-in forms do not load: {e}"),
+        })?;
+        Ok(Registry {
+            dir: dir.to_path_buf(),
+            keys,
+            db,
+            catalog,
+            save_every: import::SAVE_EVERY,
+        })
+    }
+
+    /// Creates the store in a registry folder that has none yet (`registry init`: a fresh registry is
+    /// complete, and a broken folder is noticed at once).
+    pub fn create_store(dir: &Path) -> Result<()> {
+        db::Db::open_or_create(dir)?;
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -40,6 +90,7 @@ pub enum RegistryError {
     NotInitialized(PathBuf),
     #[error("{path}: {detail}")]
     Key { path: PathBuf, detail: String },
+    /// The redb store failed (`db`); a second storage backend adds its own variant beside it.
     #[error(transparent)]
     Db(#[from] db::DbError),
     #[error("{0}")]
@@ -53,6 +104,9 @@ pub enum RegistryError {
         source: Box<RegistryError>,
         unsaved: usize,
     },
+    /// A file the registry writes (a held copy, a receipt) was not written.
+    #[error(transparent)]
+    Write(#[from] crate::durable::WriteError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -69,146 +123,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     }
 }
 
-/// The registry's secret keys and its public file.
-pub struct RegistryKeys {
-    pub identity: age::x25519::Identity,
-    pub signing: SigningKey,
-    pub public: RegistryPub,
-}
-
-/// Where `init` put things.
-pub struct Initialized {
-    pub public_file: PathBuf,
-    pub age_key_file: PathBuf,
-    pub signing_key_file: PathBuf,
-    pub public: RegistryPub,
-}
-
-/// Creates the registry's keys in `dir` (created if missing). Refuses to replace existing keys.
-pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
-    let keys = dir.join(KEY_DIR);
-    let public_file = dir.join(PUB_FILE);
-    let age_key_file = keys.join(AGE_KEY_FILE);
-    let signing_key_file = keys.join(SIGNING_KEY_FILE);
-    if public_file.exists() || age_key_file.exists() || signing_key_file.exists() {
-        return Err(RegistryError::AlreadyInitialized(dir.to_path_buf()));
-    }
-    fs::create_dir_all(&keys).map_err(io(&keys))?;
-    let identity = age::x25519::Identity::generate();
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| RegistryError::Key {
-        path: signing_key_file.clone(),
-        detail: format!("no randomness from the system: {e}"),
-    })?;
-    let signing = SigningKey::from_bytes(&seed);
-    let public = RegistryPub::new(name, now, &[identity.to_public()], &signing.verifying_key());
-
-    let age_text = format!(
-        "# created: {}\n# public key: {}\n{}\n",
-        now.to_rfc3339(),
-        identity.to_public(),
-        identity.to_string().expose_secret()
-    );
-    let pem = signing
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| RegistryError::Key {
-            path: signing_key_file.clone(),
-            detail: e.to_string(),
-        })?;
-    write_new(&age_key_file, age_text.as_bytes(), true)?;
-    write_new(&signing_key_file, pem.as_bytes(), true)?;
-    write_new(&public_file, public.to_json().as_bytes(), false)?;
-    sync_dir(&keys).map_err(io(&keys))?;
-    sync_dir(dir).map_err(io(dir))?;
-    Ok(Initialized {
-        public_file,
-        age_key_file,
-        signing_key_file,
-        public,
-    })
-}
-
-/// Loads the registry's keys from `dir` and checks that they belong to its `registry.pub`.
-pub fn load(dir: &Path) -> Result<RegistryKeys> {
-    let public_file = dir.join(PUB_FILE);
-    if !public_file.exists() {
-        return Err(RegistryError::NotInitialized(dir.to_path_buf()));
-    }
-    let public =
-        RegistryPub::parse(&fs::read(&public_file).map_err(io(&public_file))?).map_err(|e| {
-            RegistryError::Key {
-                path: public_file.clone(),
-                detail: e.to_string(),
-            }
-        })?;
-    let age_key_file = dir.join(KEY_DIR).join(AGE_KEY_FILE);
-    let identity = read_age_identity(&age_key_file)?;
-    let signing_key_file = dir.join(KEY_DIR).join(SIGNING_KEY_FILE);
-    let pem = fs::read_to_string(&signing_key_file).map_err(io(&signing_key_file))?;
-    let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| RegistryError::Key {
-        path: signing_key_file.clone(),
-        detail: format!("not an Ed25519 PKCS#8 key: {e}"),
-    })?;
-    let mismatch = |path: &Path, what: &str| RegistryError::Key {
-        path: path.to_path_buf(),
-        detail: format!("this {what} does not belong to {PUB_FILE} in the same folder"),
-    };
-    if !public
-        .age_recipients
-        .contains(&identity.to_public().to_string())
-    {
-        return Err(mismatch(&age_key_file, "age key"));
-    }
-    if public.signing_key != crate::bundle::hex(signing.verifying_key().as_bytes()) {
-        return Err(mismatch(&signing_key_file, "signing key"));
-    }
-    Ok(RegistryKeys {
-        identity,
-        signing,
-        public,
-    })
-}
-
-/// Reads an age identity file (comments and one `AGE-SECRET-KEY-1…` line), as `age-keygen` writes it.
-pub fn read_age_identity(path: &Path) -> Result<age::x25519::Identity> {
-    let text = fs::read_to_string(path).map_err(io(path))?;
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .ok_or_else(|| RegistryError::Key {
-            path: path.to_path_buf(),
-            detail: "no key in this file".into(),
-        })?;
-    age::x25519::Identity::from_str(line).map_err(|e| RegistryError::Key {
-        path: path.to_path_buf(),
-        detail: format!("not an age X25519 identity: {e}"),
-    })
-}
-
-/// Writes a new file durably (never replacing one); secrets are readable by the owner only.
-fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f: File = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
-}
-
-pub mod db;
-pub mod decide;
-pub mod import;
-pub mod synth;
-
-pub use import::{FileOutcome, Registry};
-
 /// The report's facts about a family's answers, stored with the family so reports never re-read them.
 pub(crate) fn facts_of(
     form: &crate::form::Form,
@@ -218,7 +132,7 @@ pub(crate) fn facts_of(
 }
 
 /// The report's names: regions and results from the latest household form.
-pub fn names(reg: &Registry) -> report::Names {
+pub fn names(reg: &Registry<impl storage::Storage>) -> report::Names {
     reg.catalog
         .latest("keluarga")
         .map(report::Names::from_form)
@@ -226,24 +140,29 @@ pub fn names(reg: &Registry) -> report::Names {
 }
 
 /// The report now; `previous` is the snapshot to show changes against.
-pub fn report(reg: &Registry, previous: Option<&report::Snapshot>) -> Result<report::Report> {
+pub fn report(
+    reg: &Registry<impl storage::Storage>,
+    previous: Option<&report::Snapshot>,
+) -> Result<report::RegistryReport> {
     let mut rows = Vec::new();
     reg.family_entries(|f| {
         rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
     })?;
-    Ok(report::Report::build(rows, previous, &names(reg)))
+    Ok(report::RegistryReport::build(rows, previous, &names(reg)))
 }
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
 /// import".
-pub fn snapshot(reg: &Registry) -> Result<Option<serde_json::Value>> {
+pub fn snapshot(reg: &Registry<impl storage::Storage>) -> Result<Option<serde_json::Value>> {
     let snap = report(reg, None)?.snapshot();
     Ok(serde_json::to_value(snap).ok())
 }
 
 /// The snapshot to compare the report with: the one kept at the import before the latest (the latest
 /// one is the state the latest import left).
-pub fn previous_snapshot(reg: &Registry) -> Result<Option<report::Snapshot>> {
+pub fn previous_snapshot(
+    reg: &Registry<impl storage::Storage>,
+) -> Result<Option<report::Snapshot>> {
     let imports = reg.imports()?;
     Ok(imports
         .len()

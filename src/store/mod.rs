@@ -12,6 +12,7 @@ mod list;
 pub mod power_cut;
 mod sync;
 mod tables;
+mod text;
 
 pub use list::{ListFilter, ListRow, ListView};
 
@@ -78,8 +79,9 @@ pub enum StoreError {
     PetugasExists(String),
     #[error("wrong PIN for petugas `{0}`")]
     WrongPin(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// Bad input, said in both languages (the petugas reads it in the app).
+    #[error("{}", .0.en)]
+    Invalid(crate::model::Localized),
     #[error("record {id} is {from}; it cannot become {to}")]
     IllegalTransition { id: Uuid, from: Status, to: Status },
     #[error("record {0} is final: give a reason to correct it")]
@@ -334,7 +336,10 @@ impl Store {
     ) -> Result<(Store, DeviceInfo)> {
         let name = device_name.trim();
         if name.is_empty() {
-            return Err(StoreError::Invalid("the device name is empty".into()));
+            return Err(StoreError::Invalid(Localized::new(
+                "nama perangkat belum diisi",
+                "the device name is empty",
+            )));
         }
         let path = Self::file(dir);
         if path.exists() {
@@ -570,15 +575,22 @@ impl Store {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(StoreError::Invalid(
-                "a petugas code is 1–32 letters, digits, - or _".into(),
-            ));
+            return Err(StoreError::Invalid(Localized::new(
+                "kode petugas terdiri dari 1–32 huruf, angka, - atau _",
+                "a petugas code is 1–32 letters, digits, - or _",
+            )));
         }
         if name.trim().is_empty() {
-            return Err(StoreError::Invalid("the petugas name is empty".into()));
+            return Err(StoreError::Invalid(Localized::new(
+                "nama petugas belum diisi",
+                "the petugas name is empty",
+            )));
         }
         if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
-            return Err(StoreError::Invalid("a PIN is 4 to 12 digits".into()));
+            return Err(StoreError::Invalid(Localized::new(
+                "PIN terdiri dari 4 sampai 12 angka",
+                "a PIN is 4 to 12 digits",
+            )));
         }
         let pin_hash = Argon2::default()
             .hash_password(pin.as_bytes())

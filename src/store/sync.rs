@@ -290,8 +290,25 @@ impl Store {
         &self,
         from: u64,
         to: u64,
-        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<Vec<ExportItem>, E> {
+        let mut items = Vec::new();
+        self.export_revisions_each(from, to, each, |item| {
+            items.push(item);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// [`Store::export_revisions`] handing each finalized revision's [`ExportItem`] to `item` right
+    /// after its bytes went to `each`, instead of returning them at the end.
+    pub fn export_revisions_each<E: From<StoreError>>(
+        &self,
+        from: u64,
+        to: u64,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        mut item: impl FnMut(ExportItem) -> Result<(), E>,
+    ) -> Result<(), E> {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
         let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
         let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
@@ -305,7 +322,6 @@ impl Store {
                 ))
             })
         };
-        let mut items = Vec::new();
         for entry in seq.range(from..=to).map_err(StoreError::from)? {
             let (k, v) = entry.map_err(StoreError::from)?;
             let (id, n) = v.value();
@@ -340,14 +356,14 @@ impl Store {
             }
             let raw = read(id, n)?;
             each(raw.value())?;
-            items.push(ExportItem {
+            item(ExportItem {
                 record: Uuid::from_u128(id),
                 revision: n,
                 seq: k.value(),
                 at: made_at(raw.value()),
-            });
+            })?;
         }
-        Ok(items)
+        Ok(())
     }
 
     /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
@@ -361,77 +377,51 @@ impl Store {
         log: &ExportLog,
         watermark: Option<u64>,
     ) -> Result<Marked> {
+        let marked = self.mark_exported_when(
+            std::iter::once(items.to_vec()),
+            log.bundle_id,
+            watermark,
+            || Some(log.clone()),
+        )?;
+        marked.ok_or_else(|| StoreError::Storage("the export was not logged".into()))
+    }
+
+    /// [`Store::mark_exported`] for a bundle still being read and written: the items come in batches
+    /// (from another thread, as they are read) and are marked in a write transaction; when the batches
+    /// end, `log` is asked for the bundle's log entry — the caller writes and verifies the file
+    /// meanwhile and answers `None` when anything failed. Only an answer commits (`Some` marked counts);
+    /// `None` leaves the store as it was. The store's write lock is held from the first batch until
+    /// `log` answers: other writers wait for it, as they wait for any marking.
+    pub fn mark_exported_when(
+        &self,
+        batches: impl IntoIterator<Item = Vec<ExportItem>>,
+        bundle_id: Uuid,
+        watermark: Option<u64>,
+        log: impl FnOnce() -> Option<ExportLog>,
+    ) -> Result<Option<Marked>> {
         let txn = self.db.begin_write()?;
         let mut marked = Marked::default();
+        for mut batch in batches {
+            let m = mark_items(&txn, &mut batch, bundle_id.as_u128())?;
+            marked.exported += m.exported;
+            marked.again += m.again;
+            marked.unchanged += m.unchanged;
+        }
+        // The bundle is written and verified now, or it failed: then nothing is marked.
+        let Some(log) = log() else {
+            txn.abort()?;
+            return Ok(None);
+        };
         {
-            let records = txn.open_table(RECORDS)?;
-            let mut list = txn.open_table(LIST)?;
-            let mut exported = txn.open_table(EXPORTED)?;
-            let bundle = log.bundle_id.as_u128();
-            // In key order: neighbouring keys share B-tree pages.
-            let mut order: Vec<&ExportItem> = items.iter().collect();
-            order.sort_unstable_by_key(|i| (i.record, i.revision));
-            for item in order {
-                let id = item.record.as_u128();
-                // Fast path: the head changed last when this revision was made, so its list row sits
-                // under the key the revision's time gives (a later change would have moved it). The
-                // row's status decides; the head is not read. No row there: the head decides.
-                if let Some(at) = item.at {
-                    let key = super::list::key_of(at, item.record);
-                    let row = list.get(key)?.map(|g| {
-                        let (code, name, kk, desa, address) = g.value();
-                        (code, [name, kk, desa, address].map(str::to_string))
-                    });
-                    if let Some((code, [name, kk, desa, address])) = row {
-                        match super::list::status_of(code) {
-                            Some(Status::Final) => {
-                                marked.exported += 1;
-                                super::list::list_row(
-                                    &mut list,
-                                    key,
-                                    Status::Exported,
-                                    [&name, &kk, &desa, &address],
-                                )?;
-                            }
-                            Some(Status::Exported) => marked.again += 1,
-                            _ => {
-                                marked.unchanged += 1;
-                                continue;
-                            }
-                        }
-                        exported.insert((id, item.revision, bundle), ())?;
-                        continue;
-                    }
-                }
-                let Some(raw) = records.get(id)? else {
-                    marked.unchanged += 1;
-                    continue;
-                };
-                // Only what the decision and the list row need, borrowed from the stored bytes.
-                let view: HeadView<'_> = serde_json::from_slice(raw.value())
-                    .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
-                if view.revision != item.revision
-                    || !matches!(view.status, Status::Final | Status::Exported)
-                {
-                    marked.unchanged += 1;
-                    continue;
-                }
-                if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
-                    marked.again += 1;
-                } else {
-                    marked.exported += 1;
-                    let s = &view.summary;
-                    super::list::list_row(
-                        &mut list,
-                        super::list::key_of(view.updated_at, view.id),
-                        Status::Exported,
-                        [&s.head_name, &s.no_kk, &s.desa, &s.address],
-                    )?;
-                }
-                exported.insert((id, item.revision, bundle), ())?;
+            let bundle = bundle_id.as_u128();
+            if log.bundle_id != bundle_id {
+                return Err(StoreError::Storage(format!(
+                    "bundle {} was marked under {bundle_id}",
+                    log.bundle_id
+                )));
             }
             txn.open_table(EXPORTS)?
-                .insert(bundle, serde_json::to_vec(log)?.as_slice())?;
+                .insert(bundle, serde_json::to_vec(&log)?.as_slice())?;
             if let Some(w) = watermark {
                 let mut meta = txn.open_table(META)?;
                 let old: u64 = match meta.get(WATERMARK)? {
@@ -442,7 +432,7 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(marked)
+        Ok(Some(marked))
     }
 
     /// Every bundle written from this tablet, newest first.
@@ -686,6 +676,81 @@ impl Store {
             None => false,
         })
     }
+}
+
+/// Marks the exported items in `txn` under the bundle `bundle`: an `exported` key per record, and the
+/// list row's status the first time.
+fn mark_items(
+    txn: &redb::WriteTransaction,
+    items: &mut [ExportItem],
+    bundle: u128,
+) -> Result<Marked> {
+    let mut marked = Marked::default();
+    let records = txn.open_table(RECORDS)?;
+    let mut list = txn.open_table(LIST)?;
+    let mut exported = txn.open_table(EXPORTED)?;
+    // In key order: neighbouring keys share B-tree pages.
+    items.sort_unstable_by_key(|i| (i.record, i.revision));
+    for item in &*items {
+        let id = item.record.as_u128();
+        // Fast path: the head changed last when this revision was made, so its list row sits
+        // under the key the revision's time gives (a later change would have moved it). The
+        // row's status decides; the head is not read. No row there: the head decides.
+        if let Some(at) = item.at {
+            let key = super::list::key_of(at, item.record);
+            let row = list.get(key)?.map(|g| {
+                let (code, name, kk, desa, address) = g.value();
+                (code, [name, kk, desa, address].map(str::to_string))
+            });
+            if let Some((code, [name, kk, desa, address])) = row {
+                match super::list::status_of(code) {
+                    Some(Status::Final) => {
+                        marked.exported += 1;
+                        super::list::list_row(
+                            &mut list,
+                            key,
+                            Status::Exported,
+                            [&name, &kk, &desa, &address],
+                        )?;
+                    }
+                    Some(Status::Exported) => marked.again += 1,
+                    _ => {
+                        marked.unchanged += 1;
+                        continue;
+                    }
+                }
+                exported.insert((id, item.revision, bundle), ())?;
+                continue;
+            }
+        }
+        let Some(raw) = records.get(id)? else {
+            marked.unchanged += 1;
+            continue;
+        };
+        // Only what the decision and the list row need, borrowed from the stored bytes.
+        let view: HeadView<'_> = serde_json::from_slice(raw.value())
+            .map_err(|e| StoreError::Storage(format!("unreadable record: {e}")))?;
+        if view.revision != item.revision
+            || !matches!(view.status, Status::Final | Status::Exported)
+        {
+            marked.unchanged += 1;
+            continue;
+        }
+        if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
+            marked.again += 1;
+        } else {
+            marked.exported += 1;
+            let s = &view.summary;
+            super::list::list_row(
+                &mut list,
+                super::list::key_of(view.updated_at, view.id),
+                Status::Exported,
+                [&s.head_name, &s.no_kk, &s.desa, &s.address],
+            )?;
+        }
+        exported.insert((id, item.revision, bundle), ())?;
+    }
+    Ok(marked)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! kind, the member roster as cards, live relevance and messages, review and finalize.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,21 +35,31 @@ pub struct Editor {
     pub review: bool,
     reason: String,
     ack: bool,
-    /// A photo the petugas asked to attach: (field, member, file path); the app reads and stores it.
-    pub attach: Option<(usize, Option<usize>, PathBuf)>,
-    /// The photo picker of one field, while it is open.
+    /// The photo picker of one field, while it is open (opened by the app: [`Command::OpenPicker`]).
     pub picker: Option<Picker>,
-    picker_request: Option<(usize, Option<usize>)>,
-    /// Where the picker looks for photos instead of the platform's camera folders.
-    pub photo_folders: Option<Vec<PathBuf>>,
     /// Thumbnails of the stored photos shown in their fields.
     thumbs: Option<Thumbs>,
     /// Why a photo could not be attached, by field key, shown next to the field.
     photo_errors: HashMap<String, crate::app::AppError>,
-    /// A GPS reading the petugas asked for: (field, member); the app reads the location service.
-    pub gps_request: Option<(usize, Option<usize>)>,
     /// Text typed into number, date and search fields that is not (yet) a valid answer.
     buffers: HashMap<String, String>,
+}
+
+/// What every field drawn in a frame needs: the language, the answers' evaluation, today, and where a
+/// field puts what it asks of the app.
+struct Cx<'a, 'f> {
+    lang: Lang,
+    ev: &'a Evaluation<'f>,
+    today: NaiveDate,
+    cmd: &'a mut Option<Command>,
+}
+
+/// The field being drawn: the field, its member (in a repeat), its key and its label's id.
+struct At {
+    f: &'static Field,
+    member: Option<usize>,
+    key: String,
+    label: egui::Id,
 }
 
 impl Editor {
@@ -69,13 +78,9 @@ impl Editor {
             review: false,
             reason: String::new(),
             ack: false,
-            attach: None,
             picker: None,
-            picker_request: None,
-            photo_folders: None,
             thumbs: None,
             photo_errors: HashMap::new(),
-            gps_request: None,
             buffers: HashMap::new(),
         }
     }
@@ -95,21 +100,44 @@ impl Editor {
     pub fn ui(&mut self, ui: &mut Ui, lang: Lang, device: &Arc<Device>, cmd: &mut Option<Command>) {
         let thumbs = self
             .thumbs
-            .get_or_insert_with(|| Thumbs::for_fields(device));
+            .get_or_insert_with(|| Thumbs::for_fields(device, super::wake(ui.ctx())));
         if thumbs.poll(ui.ctx()) {
             ui.ctx().request_repaint_after(Duration::from_millis(80));
         }
-        if let Some((field, member)) = self.picker_request.take() {
-            self.picker = Some(Picker::open(
-                field,
-                member,
-                self.photo_folders.clone(),
-                device,
-            ));
-        }
         let today = crate::app::now().date_naive();
         let ev = evaluate(self.form, &self.answers, today);
-        let form = self.form;
+        self.heading_ui(ui, lang);
+        if self.picker.is_some() {
+            self.picker_ui(ui, lang, cmd);
+            return;
+        }
+        // Pages: jump anywhere; the last step is the review.
+        let pages: Vec<usize> = (0..self.form.pages.len())
+            .filter(|p| ev.page_relevant(*p))
+            .collect();
+        self.pages_ui(ui, lang, &ev, &pages);
+        ui.separator();
+        if self.review {
+            self.review_ui(ui, lang, &ev, cmd);
+            return;
+        }
+        let mut cx = Cx {
+            lang,
+            ev: &ev,
+            today,
+            cmd,
+        };
+        egui::ScrollArea::vertical()
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                ui.add_enabled_ui(!self.locked, |ui| self.page_ui(ui, &mut cx));
+                ui.add_space(12.0);
+                ui.horizontal(|ui| self.back_next_ui(ui, lang, &pages));
+            });
+    }
+
+    /// The family's name and status, and why the registry rejected it.
+    fn heading_ui(&self, ui: &mut Ui, lang: Lang) {
         ui.horizontal(|ui| {
             let name = if self.head.summary.head_name.is_empty() {
                 tr(lang, "list.no_name")
@@ -132,14 +160,11 @@ impl Editor {
                 .color(severity_color(Severity::Error)),
             );
         }
-        if self.picker.is_some() {
-            self.picker_ui(ui, lang);
-            return;
-        }
-        // Pages: jump anywhere; the last step is the review.
-        let pages: Vec<usize> = (0..form.pages.len())
-            .filter(|p| ev.page_relevant(*p))
-            .collect();
+    }
+
+    /// Progress, and a button per relevant page (with its count of errors) and the review.
+    fn pages_ui(&mut self, ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, pages: &[usize]) {
+        let form = self.form;
         let step = if self.review {
             pages.len()
         } else {
@@ -149,7 +174,7 @@ impl Editor {
             egui::ProgressBar::new((step + 1) as f32 / (pages.len() + 1) as f32).show_percentage(),
         );
         ui.horizontal_wrapped(|ui| {
-            for &p in &pages {
+            for &p in pages {
                 let Some(page) = form.pages.get(p) else {
                     continue;
                 };
@@ -181,9 +206,13 @@ impl Editor {
                 self.review = true;
             }
         });
-        ui.separator();
-        if self.review {
-            self.review_ui(ui, lang, &ev, cmd);
+    }
+
+    /// The fields of the page (or of the member whose card is open).
+    fn page_ui(&mut self, ui: &mut Ui, cx: &mut Cx<'_, '_>) {
+        let form = self.form;
+        if let Some(i) = self.member {
+            self.member_ui(ui, cx, i);
             return;
         }
         let page_fields = form
@@ -191,58 +220,49 @@ impl Editor {
             .get(self.page)
             .map(|p| p.fields.clone())
             .unwrap_or_default();
-        egui::ScrollArea::vertical()
-            .auto_shrink(false)
-            .show(ui, |ui| {
-                ui.add_enabled_ui(!self.locked, |ui| {
-                    if let Some(i) = self.member {
-                        self.member_ui(ui, lang, &ev, i, today);
-                    } else {
-                        for id in page_fields {
-                            let Some(f) = form.field_by_id(id) else {
-                                continue;
-                            };
-                            if !ev.is_relevant(id, None) {
-                                continue;
-                            }
-                            if f.kind == FieldKind::Repeat {
-                                self.roster_ui(ui, lang, &ev, f);
-                            } else {
-                                self.field_ui(ui, lang, &ev, f, None, today);
-                            }
-                        }
-                    }
-                });
-                ui.add_space(12.0);
-                ui.horizontal(|ui| {
-                    let pos = pages.iter().position(|p| *p == self.page);
-                    if let Some(prev) = pos
-                        .and_then(|i| i.checked_sub(1))
-                        .and_then(|i| pages.get(i))
-                        && big_button(ui, tr(lang, "action.back")).clicked()
-                    {
-                        self.page = *prev;
-                        self.member = None;
-                    }
-                    match pos.and_then(|i| pages.get(i + 1)) {
-                        Some(next) => {
-                            if big_button(ui, tr(lang, "action.next")).clicked() {
-                                self.page = *next;
-                                self.member = None;
-                            }
-                        }
-                        None => {
-                            if big_button(ui, tr(lang, "review.title")).clicked() {
-                                self.review = true;
-                            }
-                        }
-                    }
-                });
-            });
+        for id in page_fields {
+            let Some(f) = form.field_by_id(id) else {
+                continue;
+            };
+            if !cx.ev.is_relevant(id, None) {
+                continue;
+            }
+            if f.kind == FieldKind::Repeat {
+                self.roster_ui(ui, cx.lang, cx.ev, f);
+            } else {
+                self.field_ui(ui, cx, f, None);
+            }
+        }
+    }
+
+    /// Back and Next (the last page's Next is the review).
+    fn back_next_ui(&mut self, ui: &mut Ui, lang: Lang, pages: &[usize]) {
+        let pos = pages.iter().position(|p| *p == self.page);
+        if let Some(prev) = pos
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| pages.get(i))
+            && big_button(ui, tr(lang, "action.back")).clicked()
+        {
+            self.page = *prev;
+            self.member = None;
+        }
+        match pos.and_then(|i| pages.get(i + 1)) {
+            Some(next) => {
+                if big_button(ui, tr(lang, "action.next")).clicked() {
+                    self.page = *next;
+                    self.member = None;
+                }
+            }
+            None => {
+                if big_button(ui, tr(lang, "review.title")).clicked() {
+                    self.review = true;
+                }
+            }
+        }
     }
 
     /// The open photo picker, over the page; a tapped photo goes to the app to be stored.
-    fn picker_ui(&mut self, ui: &mut Ui, lang: Lang) {
+    fn picker_ui(&mut self, ui: &mut Ui, lang: Lang, cmd: &mut Option<Command>) {
         let Some(p) = &mut self.picker else { return };
         let field = self.form.field_by_id(p.field);
         let label = field.map_or("", |f| f.label.get(lang));
@@ -250,7 +270,13 @@ impl Editor {
             .and_then(|f| self.photo_errors.get(&field_key(f, p.member)))
             .map(|e| photo_error_text(lang, e));
         match photo_view::picker_ui(ui, lang, label, error.as_deref(), p) {
-            Some(Picked::File(path)) => self.attach = Some((p.field, p.member, path)),
+            Some(Picked::File(path)) => {
+                *cmd = Some(Command::AttachPhoto {
+                    field: p.field,
+                    member: p.member,
+                    path,
+                });
+            }
             Some(Picked::Cancel) => self.picker = None,
             None => {}
         }
@@ -404,15 +430,8 @@ impl Editor {
         }
     }
 
-    fn member_ui(
-        &mut self,
-        ui: &mut Ui,
-        lang: Lang,
-        ev: &Evaluation<'_>,
-        i: usize,
-        today: NaiveDate,
-    ) {
-        let form = self.form;
+    fn member_ui(&mut self, ui: &mut Ui, cx: &mut Cx<'_, '_>, i: usize) {
+        let (form, lang) = (self.form, cx.lang);
         let Some(repeat) = form
             .fields
             .iter()
@@ -434,8 +453,8 @@ impl Editor {
             let Some(f) = form.field_by_id(c) else {
                 continue;
             };
-            if ev.is_relevant(c, Some(i)) {
-                self.field_ui(ui, lang, ev, f, Some(i), today);
+            if cx.ev.is_relevant(c, Some(i)) {
+                self.field_ui(ui, cx, f, Some(i));
             }
         }
     }
@@ -513,13 +532,11 @@ impl Editor {
     fn field_ui(
         &mut self,
         ui: &mut Ui,
-        lang: Lang,
-        ev: &Evaluation<'_>,
+        cx: &mut Cx<'_, '_>,
         f: &'static Field,
         member: Option<usize>,
-        today: NaiveDate,
     ) {
-        let key = field_key(f, member);
+        let lang = cx.lang;
         let required = !matches!(f.required, crate::form::compile::Required::No);
         let title = if required {
             format!("{} *", f.label.get(lang))
@@ -531,259 +548,275 @@ impl Editor {
             ui.label(RichText::new(h.get(lang)).italics().weak());
         }
         let current = self.get(f, member).cloned();
+        let current = current.as_ref();
+        let at = At {
+            f,
+            member,
+            key: field_key(f, member),
+            label: label.id,
+        };
         match f.kind {
-            FieldKind::Note => {}
+            FieldKind::Note | FieldKind::Repeat => {}
             FieldKind::Calculated => {
-                ui.label(ev.value(f.id, member).to_text());
+                ui.label(cx.ev.value(f.id, member).to_text());
             }
-            FieldKind::Photo => {
-                let hash = current.as_ref().and_then(Value::as_str).map(str::to_string);
-                let (mut choose, mut remove) = (false, false);
-                let button = |text| {
-                    egui::Button::new(RichText::new(text).size(18.0))
-                        .min_size([TOUCH * 3.0, TOUCH].into())
-                };
-                match &hash {
-                    Some(hash) => {
-                        ui.horizontal(|ui| {
-                            if let Some(thumbs) = &mut self.thumbs {
-                                photo_view::stored_ui(ui, lang, thumbs, hash);
-                            }
-                            ui.vertical(|ui| {
-                                ui.label(trf(
-                                    lang,
-                                    "form.photo_stored",
-                                    &[("id", hash.get(..12).unwrap_or(hash))],
-                                ));
-                                choose = ui.add(button(tr(lang, "form.change"))).clicked();
-                                remove = ui.add(button(tr(lang, "action.remove"))).clicked();
-                            });
-                        });
-                    }
-                    None => {
-                        choose = ui
-                            .add(
-                                egui::Button::new(
-                                    RichText::new(tr(lang, "photo.choose")).size(20.0),
-                                )
-                                .min_size([TOUCH * 5.0, TOUCH * 1.3].into()),
-                            )
-                            .clicked();
-                    }
-                }
-                if let Some(why) = self.photo_errors.get(&key) {
-                    ui.label(
-                        RichText::new(photo_error_text(lang, why))
-                            .color(severity_color(Severity::Error)),
-                    );
-                }
-                if choose {
-                    self.picker_request = Some((f.id, member));
-                }
-                if remove {
-                    self.photo_errors.remove(&key);
-                    self.set(f, member, None);
-                }
-            }
+            FieldKind::Photo => self.photo_field_ui(ui, cx, &at, current),
             FieldKind::Text | FieldKind::Phone | FieldKind::Nik | FieldKind::Kk => {
-                let mut s = current
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let digits = matches!(f.kind, FieldKind::Nik | FieldKind::Kk);
-                let multiline = f.appearance.as_deref() == Some("multiline");
-                let edit = if multiline {
-                    egui::TextEdit::multiline(&mut s)
-                } else {
-                    egui::TextEdit::singleline(&mut s)
-                };
-                let edit = edit
-                    .min_size([360.0, TOUCH].into())
-                    .desired_width(480.0)
-                    .interactive(!f.read_only);
-                let resp = ui.add(edit).labelled_by(label.id);
-                if resp.changed() {
-                    if digits {
-                        s = s.chars().filter(char::is_ascii_digit).take(16).collect();
-                    }
-                    self.set(f, member, (!s.is_empty()).then(|| json!(s)));
-                }
-                if digits && !s.is_empty() && s.len() < 16 {
-                    ui.label(trf(
-                        lang,
-                        "form.digits_left",
-                        &[("n", &(16 - s.len()).to_string())],
-                    ));
-                }
+                self.text_field_ui(ui, lang, &at, current);
             }
-            FieldKind::Integer | FieldKind::Decimal => {
-                let shown = current
-                    .as_ref()
-                    .map(|v| crate::form::value::format_num(v.as_f64().unwrap_or(f64::NAN)))
-                    .unwrap_or_default();
-                let buf = self.buffers.entry(key.clone()).or_insert(shown);
-                let resp = ui
-                    .add(
-                        egui::TextEdit::singleline(buf)
-                            .min_size([160.0, TOUCH].into())
-                            .desired_width(180.0),
-                    )
-                    .labelled_by(label.id);
-                if resp.changed() {
-                    let text = buf.trim().replace(',', ".");
-                    let parsed = if text.is_empty() {
-                        Some(None)
-                    } else if f.kind == FieldKind::Integer {
-                        text.parse::<i64>().ok().map(|n| Some(json!(n)))
-                    } else {
-                        text.parse::<f64>()
-                            .ok()
-                            .filter(|n| n.is_finite())
-                            .map(|n| Some(json!(n)))
-                    };
-                    if let Some(v) = parsed {
-                        self.set(f, member, v);
-                    }
-                }
-                if let Some(b) = self.buffers.get(&key) {
-                    let text = b.trim().replace(',', ".");
-                    let ok = text.is_empty()
-                        || if f.kind == FieldKind::Integer {
-                            text.parse::<i64>().is_ok()
-                        } else {
-                            text.parse::<f64>().is_ok()
-                        };
-                    if !ok {
-                        ui.label(
-                            RichText::new(tr(lang, "form.not_a_number"))
-                                .color(severity_color(Severity::Error)),
-                        );
-                    }
-                }
-            }
-            FieldKind::Date => self.date_ui(ui, lang, f, member, current.as_ref(), today),
-            FieldKind::SelectOne => self.select_one_ui(
-                ui,
-                lang,
-                ev,
-                f,
-                member,
-                &key,
-                current.as_ref(),
-                today,
-                label.id,
-            ),
-            FieldKind::SelectMultiple => {
-                let mut codes: Vec<String> = current
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut changed = false;
-                for c in ev.choices_for(f.id, member, today) {
-                    let mut on = codes.contains(&c.value);
-                    if ui.checkbox(&mut on, c.label.get(lang)).changed() {
-                        changed = true;
-                        if on {
-                            codes.push(c.value.clone());
-                        } else {
-                            codes.retain(|x| *x != c.value);
-                        }
-                    }
-                }
-                if changed {
-                    self.set(f, member, (!codes.is_empty()).then(|| json!(codes)));
-                }
-            }
-            FieldKind::Gps => {
-                let mut parts: Vec<String> = ["lat", "lon", "accuracy_m"]
-                    .iter()
-                    .map(|k| {
-                        self.buffers
-                            .get(&format!("{key}.{k}"))
-                            .cloned()
-                            .unwrap_or_else(|| {
-                                current
-                                    .as_ref()
-                                    .and_then(|v| v.get(*k))
-                                    .and_then(Value::as_f64)
-                                    .map(|n| n.to_string())
-                                    .unwrap_or_default()
-                            })
-                    })
-                    .collect();
-                let mut changed = false;
-                ui.horizontal(|ui| {
-                    for (i, k) in ["form.lat", "form.lon", "form.accuracy"].iter().enumerate() {
-                        let l = ui.label(tr(lang, k));
-                        if let Some(p) = parts.get_mut(i) {
-                            changed |= ui
-                                .add(
-                                    egui::TextEdit::singleline(p)
-                                        .desired_width(120.0)
-                                        .min_size([100.0, TOUCH].into()),
-                                )
-                                .labelled_by(l.id)
-                                .changed();
-                        }
-                    }
-                });
-                if ui
-                    .add(
-                        egui::Button::new(tr(lang, "form.read_gps"))
-                            .min_size([TOUCH * 3.0, TOUCH].into()),
-                    )
-                    .clicked()
-                {
-                    self.gps_request = Some((f.id, member));
-                }
-                if changed {
-                    for (i, k) in ["lat", "lon", "accuracy_m"].iter().enumerate() {
-                        self.buffers.insert(
-                            format!("{key}.{k}"),
-                            parts.get(i).cloned().unwrap_or_default(),
-                        );
-                    }
-                    let num = |i: usize| {
-                        parts
-                            .get(i)
-                            .and_then(|p| p.trim().replace(',', ".").parse::<f64>().ok())
-                    };
-                    let value = match (num(0), num(1)) {
-                        (Some(lat), Some(lon)) => {
-                            let mut o = serde_json::Map::new();
-                            o.insert("lat".into(), json!(lat));
-                            o.insert("lon".into(), json!(lon));
-                            if let Some(a) = num(2) {
-                                o.insert("accuracy_m".into(), json!(a));
-                            }
-                            Some(Value::Object(o))
-                        }
-                        _ => None,
-                    };
-                    self.set(f, member, value);
-                }
-            }
-            FieldKind::Repeat => {}
+            FieldKind::Integer | FieldKind::Decimal => self.number_field_ui(ui, lang, &at, current),
+            FieldKind::Date => self.date_ui(ui, cx, &at, current),
+            FieldKind::SelectOne => self.select_one_ui(ui, cx, &at, current),
+            FieldKind::SelectMultiple => self.select_multiple_ui(ui, cx, &at, current),
+            FieldKind::Gps => self.gps_field_ui(ui, cx, &at, current),
         }
-        show_issues(ui, lang, ev, f.id, member);
+        show_issues(ui, lang, cx.ev, f.id, member);
         ui.add_space(8.0);
     }
 
-    fn date_ui(
+    /// A photo field: the stored photo with Change and Remove, or Choose; why the last one was refused.
+    fn photo_field_ui(
         &mut self,
         ui: &mut Ui,
-        lang: Lang,
-        f: &Field,
-        member: Option<usize>,
+        cx: &mut Cx<'_, '_>,
+        at: &At,
         current: Option<&Value>,
-        today: NaiveDate,
     ) {
+        let lang = cx.lang;
+        let hash = current.and_then(Value::as_str).map(str::to_string);
+        let (mut choose, mut remove) = (false, false);
+        let button = |text| {
+            egui::Button::new(RichText::new(text).size(18.0)).min_size([TOUCH * 3.0, TOUCH].into())
+        };
+        match &hash {
+            Some(hash) => {
+                ui.horizontal(|ui| {
+                    if let Some(thumbs) = &mut self.thumbs {
+                        photo_view::stored_ui(ui, lang, thumbs, hash);
+                    }
+                    ui.vertical(|ui| {
+                        ui.label(trf(
+                            lang,
+                            "form.photo_stored",
+                            &[("id", hash.get(..12).unwrap_or(hash))],
+                        ));
+                        choose = ui.add(button(tr(lang, "form.change"))).clicked();
+                        remove = ui.add(button(tr(lang, "action.remove"))).clicked();
+                    });
+                });
+            }
+            None => {
+                choose = ui
+                    .add(
+                        egui::Button::new(RichText::new(tr(lang, "photo.choose")).size(20.0))
+                            .min_size([TOUCH * 5.0, TOUCH * 1.3].into()),
+                    )
+                    .clicked();
+            }
+        }
+        if let Some(why) = self.photo_errors.get(&at.key) {
+            ui.label(
+                RichText::new(photo_error_text(lang, why)).color(severity_color(Severity::Error)),
+            );
+        }
+        if choose {
+            *cx.cmd = Some(Command::OpenPicker {
+                field: at.f.id,
+                member: at.member,
+            });
+        }
+        if remove {
+            self.photo_errors.remove(&at.key);
+            self.set(at.f, at.member, None);
+        }
+    }
+
+    /// Text, phone, NIK and KK fields (NIK and KK: digits only, with the count still missing).
+    fn text_field_ui(&mut self, ui: &mut Ui, lang: Lang, at: &At, current: Option<&Value>) {
+        let f = at.f;
+        let mut s = current
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let digits = matches!(f.kind, FieldKind::Nik | FieldKind::Kk);
+        let multiline = f.appearance.as_deref() == Some("multiline");
+        let edit = if multiline {
+            egui::TextEdit::multiline(&mut s)
+        } else {
+            egui::TextEdit::singleline(&mut s)
+        };
+        let edit = edit
+            .min_size([360.0, TOUCH].into())
+            .desired_width(480.0)
+            .interactive(!f.read_only);
+        let resp = ui.add(edit).labelled_by(at.label);
+        if resp.changed() {
+            if digits {
+                s = s.chars().filter(char::is_ascii_digit).take(16).collect();
+            }
+            self.set(f, at.member, (!s.is_empty()).then(|| json!(s)));
+        }
+        if digits && !s.is_empty() && s.len() < 16 {
+            ui.label(trf(
+                lang,
+                "form.digits_left",
+                &[("n", &(16 - s.len()).to_string())],
+            ));
+        }
+    }
+
+    /// Integer and decimal fields: the text as typed, the answer once it is a number.
+    fn number_field_ui(&mut self, ui: &mut Ui, lang: Lang, at: &At, current: Option<&Value>) {
+        let f = at.f;
+        let integer = f.kind == FieldKind::Integer;
+        let shown = current
+            .map(|v| crate::form::value::format_num(v.as_f64().unwrap_or(f64::NAN)))
+            .unwrap_or_default();
+        let buf = self.buffers.entry(at.key.clone()).or_insert(shown);
+        let resp = ui
+            .add(
+                egui::TextEdit::singleline(buf)
+                    .min_size([160.0, TOUCH].into())
+                    .desired_width(180.0),
+            )
+            .labelled_by(at.label);
+        let text = buf.trim().replace(',', ".");
+        if resp.changed() {
+            let parsed = if text.is_empty() {
+                Some(None)
+            } else if integer {
+                text.parse::<i64>().ok().map(|n| Some(json!(n)))
+            } else {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .map(|n| Some(json!(n)))
+            };
+            if let Some(v) = parsed {
+                self.set(f, at.member, v);
+            }
+        }
+        let ok = text.is_empty()
+            || if integer {
+                text.parse::<i64>().is_ok()
+            } else {
+                text.parse::<f64>().is_ok()
+            };
+        if !ok {
+            ui.label(
+                RichText::new(tr(lang, "form.not_a_number")).color(severity_color(Severity::Error)),
+            );
+        }
+    }
+
+    /// A select-multiple field: a checkbox per choice.
+    fn select_multiple_ui(
+        &mut self,
+        ui: &mut Ui,
+        cx: &mut Cx<'_, '_>,
+        at: &At,
+        current: Option<&Value>,
+    ) {
+        let mut codes: Vec<String> = current
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut changed = false;
+        for c in cx.ev.choices_for(at.f.id, at.member, cx.today) {
+            let mut on = codes.contains(&c.value);
+            if ui.checkbox(&mut on, c.label.get(cx.lang)).changed() {
+                changed = true;
+                if on {
+                    codes.push(c.value.clone());
+                } else {
+                    codes.retain(|x| *x != c.value);
+                }
+            }
+        }
+        if changed {
+            self.set(at.f, at.member, (!codes.is_empty()).then(|| json!(codes)));
+        }
+    }
+
+    /// A GPS field: latitude, longitude and accuracy typed by hand, or read from the location service.
+    fn gps_field_ui(&mut self, ui: &mut Ui, cx: &mut Cx<'_, '_>, at: &At, current: Option<&Value>) {
+        const PARTS: [&str; 3] = ["lat", "lon", "accuracy_m"];
+        let key = &at.key;
+        let mut parts: Vec<String> = PARTS
+            .iter()
+            .map(|k| {
+                self.buffers
+                    .get(&format!("{key}.{k}"))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        current
+                            .and_then(|v| v.get(*k))
+                            .and_then(Value::as_f64)
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    })
+            })
+            .collect();
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            for (i, k) in ["form.lat", "form.lon", "form.accuracy"].iter().enumerate() {
+                let l = ui.label(tr(cx.lang, k));
+                if let Some(p) = parts.get_mut(i) {
+                    changed |= ui
+                        .add(
+                            egui::TextEdit::singleline(p)
+                                .desired_width(120.0)
+                                .min_size([100.0, TOUCH].into()),
+                        )
+                        .labelled_by(l.id)
+                        .changed();
+                }
+            }
+        });
+        if ui
+            .add(
+                egui::Button::new(tr(cx.lang, "form.read_gps"))
+                    .min_size([TOUCH * 3.0, TOUCH].into()),
+            )
+            .clicked()
+        {
+            *cx.cmd = Some(Command::ReadGps {
+                field: at.f.id,
+                member: at.member,
+            });
+        }
+        if !changed {
+            return;
+        }
+        for (k, p) in PARTS.iter().zip(&parts) {
+            self.buffers.insert(format!("{key}.{k}"), p.clone());
+        }
+        let num = |i: usize| {
+            parts
+                .get(i)
+                .and_then(|p| p.trim().replace(',', ".").parse::<f64>().ok())
+        };
+        let value = match (num(0), num(1)) {
+            (Some(lat), Some(lon)) => {
+                let mut o = serde_json::Map::new();
+                o.insert("lat".into(), json!(lat));
+                o.insert("lon".into(), json!(lon));
+                if let Some(a) = num(2) {
+                    o.insert("accuracy_m".into(), json!(a));
+                }
+                Some(Value::Object(o))
+            }
+            _ => None,
+        };
+        self.set(at.f, at.member, value);
+    }
+
+    fn date_ui(&mut self, ui: &mut Ui, cx: &mut Cx<'_, '_>, at: &At, current: Option<&Value>) {
+        let (lang, today, f, member) = (cx.lang, cx.today, at.f, at.member);
         let date = current
             .and_then(Value::as_str)
             .and_then(crate::form::value::parse_date);
@@ -844,83 +877,24 @@ impl Editor {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A select-one field: radio buttons, or (a long list, or an appearance asks) a searchable list that
+    /// folds to the chosen answer.
     fn select_one_ui(
         &mut self,
         ui: &mut Ui,
-        lang: Lang,
-        ev: &Evaluation<'_>,
-        f: &Field,
-        member: Option<usize>,
-        key: &str,
+        cx: &mut Cx<'_, '_>,
+        at: &At,
         current: Option<&Value>,
-        today: NaiveDate,
-        label: egui::Id,
     ) {
-        let choices = ev.choices_for(f.id, member, today);
-        let selected = current.and_then(Value::as_str).map(str::to_string);
-        let mut pick = None;
-        if choices.len() > 12 || f.appearance.is_some() {
-            let chosen = selected
-                .as_deref()
-                .and_then(|v| choices.iter().find(|c| c.value == v));
-            let open_key = format!("{key}.open");
-            match chosen {
-                // Chosen: show it compactly with a button to change it.
-                Some(c) if !self.buffers.contains_key(&open_key) => {
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(c.label.get(lang)).size(18.0).strong());
-                        if ui
-                            .add(
-                                egui::Button::new(tr(lang, "form.change"))
-                                    .min_size([TOUCH * 2.0, TOUCH].into()),
-                            )
-                            .clicked()
-                        {
-                            self.buffers.insert(open_key.clone(), String::new());
-                        }
-                    });
-                }
-                _ => {
-                    let q = self.buffers.entry(format!("{key}.search")).or_default();
-                    ui.add(
-                        egui::TextEdit::singleline(q)
-                            .hint_text(tr(lang, "form.search_choice"))
-                            .min_size([360.0, TOUCH].into()),
-                    )
-                    .labelled_by(label);
-                    let q = q.to_lowercase();
-                    egui::ScrollArea::vertical()
-                        .id_salt(key)
-                        .max_height(5.0 * TOUCH)
-                        .show(ui, |ui| {
-                            for c in choices
-                                .iter()
-                                .filter(|c| {
-                                    q.is_empty() || c.label.get(lang).to_lowercase().contains(&q)
-                                })
-                                .take(60)
-                            {
-                                let on = selected.as_deref() == Some(c.value.as_str());
-                                if ui
-                                    .add(
-                                        egui::Button::selectable(on, c.label.get(lang))
-                                            .min_size([360.0, TOUCH].into()),
-                                    )
-                                    .clicked()
-                                {
-                                    pick = Some(c.value.clone());
-                                }
-                            }
-                        });
-                    if pick.is_some() {
-                        self.buffers.remove(&open_key);
-                    }
-                }
-            }
+        let lang = cx.lang;
+        let choices = cx.ev.choices_for(at.f.id, at.member, cx.today);
+        let selected = current.and_then(Value::as_str);
+        let pick = if choices.len() > 12 || at.f.appearance.is_some() {
+            self.choice_search_ui(ui, lang, at, &choices, selected)
         } else {
+            let mut pick = None;
             for c in &choices {
-                let on = selected.as_deref() == Some(c.value.as_str());
+                let on = selected == Some(c.value.as_str());
                 if ui
                     .add(egui::RadioButton::new(on, c.label.get(lang)))
                     .clicked()
@@ -928,10 +902,77 @@ impl Editor {
                     pick = Some(c.value.clone());
                 }
             }
-        }
+            pick
+        };
         if let Some(v) = pick {
-            self.set(f, member, Some(json!(v)));
+            self.set(at.f, at.member, Some(json!(v)));
         }
+    }
+
+    /// A long choice list: the chosen answer with Change, or a search box over the choices.
+    fn choice_search_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        at: &At,
+        choices: &[&crate::form::compile::Choice],
+        selected: Option<&str>,
+    ) -> Option<String> {
+        let key = &at.key;
+        let chosen = selected.and_then(|v| choices.iter().find(|c| c.value == v));
+        let open_key = format!("{key}.open");
+        if let Some(c) = chosen
+            && !self.buffers.contains_key(&open_key)
+        {
+            // Chosen: show it compactly with a button to change it.
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(c.label.get(lang)).size(18.0).strong());
+                if ui
+                    .add(
+                        egui::Button::new(tr(lang, "form.change"))
+                            .min_size([TOUCH * 2.0, TOUCH].into()),
+                    )
+                    .clicked()
+                {
+                    self.buffers.insert(open_key.clone(), String::new());
+                }
+            });
+            return None;
+        }
+        let mut pick = None;
+        let q = self.buffers.entry(format!("{key}.search")).or_default();
+        ui.add(
+            egui::TextEdit::singleline(q)
+                .hint_text(tr(lang, "form.search_choice"))
+                .min_size([360.0, TOUCH].into()),
+        )
+        .labelled_by(at.label);
+        let q = q.to_lowercase();
+        egui::ScrollArea::vertical()
+            .id_salt(key)
+            .max_height(5.0 * TOUCH)
+            .show(ui, |ui| {
+                for c in choices
+                    .iter()
+                    .filter(|c| q.is_empty() || c.label.get(lang).to_lowercase().contains(&q))
+                    .take(60)
+                {
+                    let on = selected == Some(c.value.as_str());
+                    if ui
+                        .add(
+                            egui::Button::selectable(on, c.label.get(lang))
+                                .min_size([360.0, TOUCH].into()),
+                        )
+                        .clicked()
+                    {
+                        pick = Some(c.value.clone());
+                    }
+                }
+            });
+        if pick.is_some() {
+            self.buffers.remove(&open_key);
+        }
+        pick
     }
 }
 

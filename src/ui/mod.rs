@@ -14,14 +14,17 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::home::{HomeFacts, HomeReader};
+use crate::app::gps::{Fix, GpsError};
+use crate::app::home::HomeFacts;
 use crate::app::list::{ListAnswer, ListQuery, ListWorker};
+use crate::app::task::{Stopped, Task, Wake};
 use crate::app::{AppError, Device};
 use crate::form::{Form, Issue, Severity, evaluate};
-use crate::model::Lang;
+use crate::model::{Lang, Localized};
 use crate::store::{Answers, ListFilter, ListRow, ListView, Status};
 use form_view::Editor;
 use i18n::{tr, trf};
+use photo_view::Picker;
 
 /// Autosave delay after the last change (the spec allows up to 1 s).
 const SAVE_AFTER: Duration = Duration::from_millis(600);
@@ -90,7 +93,7 @@ pub struct ListState {
     asked_for: Option<ListQuery>,
     /// Answers queries off the UI thread (started with the screen's first frame).
     worker: Option<ListWorker>,
-    error: Option<String>,
+    error: Option<Localized>,
 }
 
 impl ListState {
@@ -128,7 +131,7 @@ impl ListState {
         match answer {
             ListAnswer::View(v) => self.view = Some(v),
             ListAnswer::Found(rows) => self.found = rows,
-            ListAnswer::Failed(e) => self.error = Some(e),
+            ListAnswer::Failed(e) => self.error = Some(e.text()),
         }
         self.shown_for = self.asked_for.clone();
     }
@@ -154,10 +157,9 @@ impl ListState {
     fn refresh(&mut self, device: &Arc<Device>, ctx: &egui::Context) {
         let query = self.query();
         if self.asked_for.as_ref() != Some(&query) {
-            let worker = self.worker.get_or_insert_with(|| {
-                let ctx = ctx.clone();
-                ListWorker::start(device.clone(), move || ctx.request_repaint())
-            });
+            let worker = self
+                .worker
+                .get_or_insert_with(|| ListWorker::start(device.clone(), wake(ctx)));
             worker.ask(query.clone());
             self.asked_for = Some(query);
         }
@@ -180,7 +182,8 @@ pub enum Screen {
     Receipts(Box<sync_view::ReceiptsState>),
 }
 
-/// What a screen asks the app to do.
+/// What a screen asks the app to do: the one way the screens reach the app. A screen writes it while
+/// drawing; the app runs it after the frame ([`PendataApp::run`]).
 pub enum Command {
     Setup,
     SignIn,
@@ -190,11 +193,35 @@ pub enum Command {
     Settings,
     NewFamily,
     Open(Uuid),
-    Finalize { ack: bool },
+    Finalize {
+        ack: bool,
+    },
     StartCorrection(String),
     SetPrefs(Prefs),
     Export,
     Receipts,
+    /// Open the photo picker of a field (of a member, in a repeat).
+    OpenPicker {
+        field: usize,
+        member: Option<usize>,
+    },
+    /// Store a photo file and put it into a field.
+    AttachPhoto {
+        field: usize,
+        member: Option<usize>,
+        path: PathBuf,
+    },
+    /// Read the location service into a GPS field.
+    ReadGps {
+        field: usize,
+        member: Option<usize>,
+    },
+    /// Export to the folder chosen on the Export screen.
+    StartExport,
+    /// Take the registry's key from a file (`registry.pub`).
+    SetRegistryKey(PathBuf),
+    /// Apply a receipt file from the registry.
+    ApplyReceipt(PathBuf),
 }
 
 pub struct PendataApp {
@@ -204,28 +231,53 @@ pub struct PendataApp {
     pub prefs: Prefs,
     user: Option<(String, String)>,
     last_input: Instant,
-    message: Option<(String, bool)>,
+    /// The message at the bottom (both languages: it follows a language switch), and whether it is an
+    /// error.
+    message: Option<(Localized, bool)>,
     /// The app closed unexpectedly last time (a panic, see `app::crash`): told until dismissed.
     pub crash_notice: bool,
     /// The home screen's figures as last read (shown until a newer reading arrives), and the reading
     /// on its way (counting 100,000 families takes longer than a frame).
     home_facts: Option<HomeFacts>,
-    home_reader: Option<HomeReader>,
-    /// Home was opened: a reading starts with the next frame (which has the context to wake).
+    home_reader: Option<Task<crate::app::Result<HomeFacts>>>,
+    /// Home was opened: its reading starts at the end of the frame, after the command's own writes (a
+    /// count running meanwhile slowed the tap's frame).
     home_stale: bool,
-    /// A GPS reading in progress: (field, member, answer channel).
+    /// A GPS reading in progress.
     gps: Option<GpsReading>,
+    /// Asks for a frame when background work is done (made from the first frame's context).
+    wake: Option<Wake>,
     /// Where the location service (gpsd) listens.
     pub gpsd: String,
     /// Where the photo picker looks instead of the platform's camera folders (tests, odd devices).
     pub photo_folders: Option<Vec<PathBuf>>,
 }
 
-type GpsReading = (
-    usize,
-    Option<usize>,
-    std::sync::mpsc::Receiver<Result<crate::app::gps::Fix, String>>,
-);
+/// A reading of the location service for a GPS field (of a member, in a repeat).
+struct GpsReading {
+    field: usize,
+    member: Option<usize>,
+    task: Task<Result<Fix, GpsError>>,
+}
+
+/// A wake-up for background work: a frame as soon as it is done.
+pub fn wake(ctx: &egui::Context) -> Wake {
+    let ctx = ctx.clone();
+    Wake::new(move || ctx.request_repaint())
+}
+
+/// A text of the translation files in both languages.
+fn both(key: &str) -> Localized {
+    Localized::new(tr(Lang::Id, key), tr(Lang::En, key))
+}
+
+/// `key`'s text, a colon and `detail`, in both languages.
+fn prefixed(key: &str, detail: &Localized) -> Localized {
+    Localized::new(
+        format!("{}: {}", tr(Lang::Id, key), detail.id),
+        format!("{}: {}", tr(Lang::En, key), detail.en),
+    )
+}
 
 impl PendataApp {
     /// Opens the store in `data_dir` (or starts first-run setup when there is none).
@@ -243,13 +295,16 @@ impl PendataApp {
             home_reader: None,
             home_stale: false,
             gps: None,
+            wake: None,
             gpsd: crate::app::gps::gpsd_address(),
             photo_folders: None,
         };
         match Device::open(data_dir) {
             Ok(device) => {
-                if let Ok(Some(p)) = device.setting("prefs") {
-                    app.prefs = serde_json::from_value(p).unwrap_or_default();
+                match device.setting("prefs") {
+                    Ok(Some(p)) => app.prefs = serde_json::from_value(p).unwrap_or_default(),
+                    Ok(None) => {}
+                    Err(e) => app.fail(&e),
                 }
                 app.device = Some(Arc::new(device));
                 app.screen = Screen::SignIn(SignInForm::default());
@@ -264,18 +319,36 @@ impl PendataApp {
         tr(self.prefs.lang, key)
     }
 
+    /// Says what went wrong, in both languages ("Kesalahan: …").
     fn fail(&mut self, e: &AppError) {
-        self.message = Some((format!("{}: {e}", self.t("error.prefix")), true));
+        self.fail_with("error.prefix", e);
+    }
+
+    /// Says what went wrong after the text of `key` ("Gagal menyimpan …: …").
+    fn fail_with(&mut self, key: &str, e: &AppError) {
+        self.message = Some((prefixed(key, &e.text()), true));
     }
 
     fn info(&mut self, key: &str) {
-        self.message = Some((self.t(key).to_string(), false));
+        self.message = Some((both(key), false));
+    }
+
+    fn info_err(&mut self, key: &str) {
+        self.message = Some((both(key), true));
+    }
+
+    /// The wake-up for background work started now (none before the first frame: tests).
+    fn waker(&self) -> Wake {
+        self.wake.clone().unwrap_or_else(Wake::none)
     }
 
     /// Draws one frame and runs what it asked for.
     pub fn ui(&mut self, root: &mut Ui) {
         let ctx = root.ctx().clone();
         let ctx = &ctx;
+        if self.wake.is_none() {
+            self.wake = Some(wake(ctx));
+        }
         self.apply_style(ctx);
         if ctx.input(|i| !i.events.is_empty() || i.pointer.any_down()) {
             self.last_input = Instant::now();
@@ -284,90 +357,100 @@ impl PendataApp {
             self.run(Command::SignOut);
         }
         self.poll_home();
+        self.poll_gps(ctx);
         let mut cmd = None;
         egui::Panel::top("top").show(root, |ui| self.top_bar(ui, &mut cmd));
         if self.crash_notice {
-            egui::Panel::bottom("crash").show(root, |ui| {
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new(self.t("crash.notice")).strong());
-                    if ui
-                        .add(
-                            egui::Button::new(self.t("crash.dismiss"))
-                                .min_size([TOUCH, TOUCH].into()),
-                        )
-                        .clicked()
-                    {
-                        self.crash_notice = false;
-                    }
-                });
-            });
+            egui::Panel::bottom("crash").show(root, |ui| self.crash_ui(ui));
         }
-        if let Some((text, is_err)) = self.message.clone() {
-            egui::Panel::bottom("message").show(root, |ui| {
-                ui.horizontal(|ui| {
-                    let color = if is_err {
-                        Color32::from_rgb(180, 0, 0)
-                    } else {
-                        Color32::from_rgb(0, 110, 40)
-                    };
-                    ui.label(RichText::new(text).color(color).strong());
-                    if ui
-                        .add(
-                            egui::Button::new(self.t("action.close"))
-                                .min_size([TOUCH, TOUCH].into()),
-                        )
-                        .clicked()
-                    {
-                        self.message = None;
-                    }
-                });
-            });
+        if self.message.is_some() {
+            egui::Panel::bottom("message").show(root, |ui| self.message_ui(ui));
         }
-        egui::CentralPanel::default().show(root, |ui| {
-            let lang = self.prefs.lang;
-            match &mut self.screen {
-                Screen::Setup(f) => setup_ui(ui, lang, f, &mut cmd),
-                Screen::SignIn(f) => {
-                    let petugas = self
-                        .device
-                        .as_ref()
-                        .and_then(|d| d.petugas().ok())
-                        .unwrap_or_default();
-                    signin_ui(ui, lang, f, &petugas, &mut cmd);
-                }
-                Screen::Home => home_ui(ui, lang, self.home_facts.as_ref(), &mut cmd),
-                Screen::List(state) => {
-                    if let Some(device) = &self.device {
-                        list_ui(ui, lang, device, state, &mut cmd);
-                    }
-                }
-                Screen::Edit(editor) => {
-                    if let Some(device) = &self.device {
-                        editor.ui(ui, lang, device, &mut cmd);
-                    }
-                }
-                Screen::Settings => settings_ui(ui, lang, &self.prefs, &mut cmd),
-                Screen::Export(state) => {
-                    if let (Some(device), Some((code, _))) = (&self.device, &self.user) {
-                        sync_view::export_ui(ui, lang, device, code, state);
-                    }
-                }
-                Screen::Receipts(state) => {
-                    if let Some(device) = &self.device {
-                        sync_view::receipts_ui(ui, lang, device, state, &mut cmd);
-                    }
-                }
-            }
-        });
+        egui::CentralPanel::default().show(root, |ui| self.screen_ui(ui, &mut cmd));
         if let Some(cmd) = cmd {
             self.run(cmd);
         }
-        if self.attach_photo() {
-            ctx.request_repaint();
-        }
-        self.read_home(ctx);
-        self.poll_gps(ctx);
+        self.read_home();
         self.autosave(ctx);
+    }
+
+    /// The app closed unexpectedly last time: said until dismissed.
+    fn crash_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(self.t("crash.notice")).strong());
+            if ui
+                .add(egui::Button::new(self.t("crash.dismiss")).min_size([TOUCH, TOUCH].into()))
+                .clicked()
+            {
+                self.crash_notice = false;
+            }
+        });
+    }
+
+    /// The message at the bottom, in the language of the moment, with Close.
+    fn message_ui(&mut self, ui: &mut Ui) {
+        let Some((text, is_err)) = &self.message else {
+            return;
+        };
+        let color = if *is_err {
+            Color32::from_rgb(180, 0, 0)
+        } else {
+            Color32::from_rgb(0, 110, 40)
+        };
+        let text = text.get(self.prefs.lang).to_string();
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(text).color(color).strong());
+            if ui
+                .add(egui::Button::new(self.t("action.close")).min_size([TOUCH, TOUCH].into()))
+                .clicked()
+            {
+                self.message = None;
+            }
+        });
+    }
+
+    /// The screen of the moment.
+    fn screen_ui(&mut self, ui: &mut Ui, cmd: &mut Option<Command>) {
+        let lang = self.prefs.lang;
+        match &mut self.screen {
+            Screen::Setup(f) => setup_ui(ui, lang, f, cmd),
+            Screen::SignIn(f) => {
+                let petugas = match self.device.as_ref().map(|d| d.petugas()) {
+                    Some(Ok(petugas)) => petugas,
+                    Some(Err(e)) => {
+                        let text = prefixed("error.prefix", &e.text());
+                        ui.label(
+                            RichText::new(text.get(lang)).color(severity_color(Severity::Error)),
+                        );
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                };
+                signin_ui(ui, lang, f, &petugas, cmd);
+            }
+            Screen::Home => home_ui(ui, lang, self.home_facts.as_ref(), cmd),
+            Screen::List(state) => {
+                if let Some(device) = &self.device {
+                    list_ui(ui, lang, device, state, cmd);
+                }
+            }
+            Screen::Edit(editor) => {
+                if let Some(device) = &self.device {
+                    editor.ui(ui, lang, device, cmd);
+                }
+            }
+            Screen::Settings => settings_ui(ui, lang, &self.prefs, cmd),
+            Screen::Export(state) => {
+                if let Some(device) = &self.device {
+                    sync_view::export_ui(ui, lang, device, state, cmd);
+                }
+            }
+            Screen::Receipts(state) => {
+                if let Some(device) = &self.device {
+                    sync_view::receipts_ui(ui, lang, device, state, cmd);
+                }
+            }
+        }
     }
 
     fn apply_style(&self, ctx: &egui::Context) {
@@ -454,24 +537,7 @@ impl PendataApp {
         self.flush();
         match cmd {
             Command::Setup => self.setup(),
-            Command::SignIn => {
-                let Screen::SignIn(f) = &mut self.screen else {
-                    return;
-                };
-                let (code, pin) = (f.code.clone(), std::mem::take(&mut f.pin));
-                let Some(device) = &self.device else { return };
-                match device.sign_in(&code, &pin) {
-                    Ok(p) => {
-                        self.user = Some((p.code, p.name));
-                        self.message = None;
-                        self.resume();
-                    }
-                    Err(AppError::Store(crate::store::StoreError::WrongPin(_))) => {
-                        self.info_err("signin.wrong_pin")
-                    }
-                    Err(e) => self.fail(&e),
-                }
-            }
+            Command::SignIn => self.sign_in(),
             Command::SignOut => {
                 self.user = None;
                 self.screen = Screen::SignIn(SignInForm::default());
@@ -481,10 +547,8 @@ impl PendataApp {
             Command::Settings => self.screen = Screen::Settings,
             Command::Export => {
                 if let Some(device) = &self.device {
-                    self.screen = Screen::Export(Box::new(sync_view::ExportState::new(
-                        device,
-                        self.prefs.lang,
-                    )));
+                    self.screen =
+                        Screen::Export(Box::new(sync_view::ExportState::new(device, self.waker())));
                 }
             }
             Command::Receipts => {
@@ -511,74 +575,125 @@ impl PendataApp {
             }
             Command::SetPrefs(p) => {
                 self.prefs = p;
-                if let Some(d) = &self.device {
-                    let _ = d.put_setting(
-                        "prefs",
-                        &serde_json::to_value(&self.prefs).unwrap_or_default(),
-                    );
-                }
+                self.save_prefs();
+            }
+            Command::OpenPicker { field, member } => self.open_picker(field, member),
+            Command::AttachPhoto {
+                field,
+                member,
+                path,
+            } => self.attach_photo(field, member, &path),
+            Command::ReadGps { field, member } => self.read_gps(field, member),
+            Command::StartExport | Command::SetRegistryKey(_) | Command::ApplyReceipt(_) => {
+                self.sync(cmd);
             }
         }
         self.remember();
     }
 
-    /// Starts a GPS reading in the background when the form asks, and fills the answer when it arrives.
-    fn poll_gps(&mut self, ctx: &egui::Context) {
-        if let Screen::Edit(e) = &mut self.screen
-            && let Some((field, member)) = e.gps_request.take()
-        {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let addr = self.gpsd.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(crate::app::gps::read_gpsd(&addr, Duration::from_secs(5)));
-            });
-            self.gps = Some((field, member, rx));
-            self.info("form.gps_reading");
-        }
-        let Some((field, member, rx)) = &self.gps else {
-            return;
-        };
-        match rx.try_recv() {
-            Ok(result) => {
-                let (field, member) = (*field, *member);
-                self.gps = None;
-                match (result, &mut self.screen) {
-                    (Ok(fix), Screen::Edit(e)) => {
-                        e.set_gps(field, member, fix);
-                        self.message = None;
-                    }
-                    (Err(err), _) => {
-                        let msg = format!("{}: {err}", tr(self.prefs.lang, "form.gps_failed"));
-                        self.message = Some((msg, true));
-                    }
-                    _ => {}
+    /// The Export and Receipts screens' commands.
+    fn sync(&mut self, cmd: Command) {
+        let Some(device) = &self.device else { return };
+        match (cmd, &mut self.screen) {
+            (Command::StartExport, Screen::Export(st)) => {
+                if let Some((code, _)) = &self.user {
+                    st.start_export(device, code);
                 }
-                ctx.request_repaint();
             }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {
-                ctx.request_repaint_after(Duration::from_millis(200))
-            }
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => self.gps = None,
+            (Command::SetRegistryKey(path), Screen::Export(st)) => st.set_key(device, &path),
+            (Command::ApplyReceipt(path), Screen::Receipts(st)) => st.apply(device, &path),
+            _ => {}
         }
     }
 
-    /// Stores a photo the form asked for and puts its hash into the answer.
-    fn attach_photo(&mut self) -> bool {
+    fn sign_in(&mut self) {
+        let Screen::SignIn(f) = &mut self.screen else {
+            return;
+        };
+        let (code, pin) = (f.code.clone(), std::mem::take(&mut f.pin));
+        let Some(device) = &self.device else { return };
+        match device.sign_in(&code, &pin) {
+            Ok(p) => {
+                self.user = Some((p.code, p.name));
+                self.message = None;
+                self.resume();
+            }
+            Err(AppError::Store(crate::store::StoreError::WrongPin(_))) => {
+                self.info_err("signin.wrong_pin");
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    /// Keeps the preferences on the device; a failure is said (they apply until the app closes).
+    fn save_prefs(&mut self) {
+        let Some(device) = &self.device else { return };
+        let prefs = serde_json::to_value(&self.prefs).unwrap_or_default();
+        if let Err(e) = device.put_setting("prefs", &prefs) {
+            self.fail_with("settings.save_failed", &e);
+        }
+    }
+
+    /// Starts reading the location service for a GPS field; the answer is filled when it arrives.
+    fn read_gps(&mut self, field: usize, member: Option<usize>) {
+        let address = self.gpsd.clone();
+        let task = Task::start("gps", self.waker(), move || {
+            crate::app::gps::read_gpsd(&address, Duration::from_secs(5))
+        });
+        self.gps = Some(GpsReading {
+            field,
+            member,
+            task,
+        });
+        self.info("form.gps_reading");
+    }
+
+    /// Fills the GPS field when the reading is there (start of a frame).
+    fn poll_gps(&mut self, ctx: &egui::Context) {
+        // The reading wakes the frame when it is done; until then the message says it is running.
+        let Some(result) = self.gps.as_mut().and_then(|r| r.task.poll()) else {
+            return;
+        };
+        let Some(GpsReading { field, member, .. }) = self.gps.take() else {
+            return;
+        };
+        match (
+            result.map_err(GpsError::from).and_then(|r| r),
+            &mut self.screen,
+        ) {
+            (Ok(fix), Screen::Edit(e)) => {
+                e.set_gps(field, member, fix);
+                self.message = None;
+            }
+            (Err(err), _) => self.message = Some((prefixed("form.gps_failed", &err.text()), true)),
+            _ => {}
+        }
+        ctx.request_repaint();
+    }
+
+    /// Opens the photo picker of a field.
+    fn open_picker(&mut self, field: usize, member: Option<usize>) {
         let (Some(device), Screen::Edit(e)) = (&self.device, &mut self.screen) else {
-            return false;
+            return;
         };
-        let Some((field, member, path)) = e.attach.take() else {
-            return false;
+        e.picker = Some(Picker::open(
+            field,
+            member,
+            self.photo_folders.clone(),
+            device,
+            self.wake.clone().unwrap_or_else(Wake::none),
+        ));
+    }
+
+    /// Stores a photo file and puts its hash into the field (or says next to the field why not).
+    fn attach_photo(&mut self, field: usize, member: Option<usize>, path: &Path) {
+        let (Some(device), Screen::Edit(e)) = (&self.device, &mut self.screen) else {
+            return;
         };
-        match device.attach_file(&path) {
+        match device.attach_file(path) {
             Ok(hash) => e.set_photo(field, member, hash),
             Err(err) => e.photo_failed(field, member, err),
         }
-        true
-    }
-
-    fn info_err(&mut self, key: &str) {
-        self.message = Some((self.t(key).to_string(), true));
     }
 
     fn setup(&mut self) {
@@ -600,58 +715,54 @@ impl PendataApp {
         });
         match result {
             Ok(device) => {
-                let _ = device.put_setting(
-                    "prefs",
-                    &serde_json::to_value(&self.prefs).unwrap_or_default(),
-                );
                 self.device = Some(Arc::new(device));
                 self.screen = Screen::SignIn(SignInForm {
                     code,
                     pin: String::new(),
                 });
                 self.info("setup.done");
+                self.save_prefs();
             }
             Err(e) => self.fail(&e),
         }
     }
 
+    /// Opens home; its figures are read at the end of the frame (counting 100,000 families takes longer
+    /// than a frame).
     fn home(&mut self) {
-        self.home_stale = true;
         self.screen = Screen::Home;
+        self.home_stale = true;
+    }
+
+    /// Starts reading the home screen's figures when home was opened (end of a frame: at once after the
+    /// tap that opened it).
+    fn read_home(&mut self) {
+        if self.home_stale
+            && let Some(device) = &self.device
+        {
+            self.home_stale = false;
+            self.home_reader = Some(crate::app::home::read(device.clone(), self.waker()));
+        }
     }
 
     /// Takes the home screen's figures when they are there (start of a frame).
     fn poll_home(&mut self) {
-        if let Some(answer) = self.home_reader.as_ref().and_then(HomeReader::poll) {
+        if let Some(answer) = self.home_reader.as_mut().and_then(Task::poll) {
             self.home_reader = None;
             self.take_home_facts(answer);
         }
     }
 
-    /// Starts reading the home screen's figures when home was opened (end of a frame: at once after the
-    /// tap that opened it).
-    fn read_home(&mut self, ctx: &egui::Context) {
-        if self.home_stale
-            && let Some(device) = &self.device
-        {
-            self.home_stale = false;
-            let ctx = ctx.clone();
-            self.home_reader = Some(HomeReader::start(device.clone(), move || {
-                ctx.request_repaint()
-            }));
-        }
-    }
-
-    fn take_home_facts(&mut self, answer: Result<HomeFacts, String>) {
-        match answer {
+    fn take_home_facts(&mut self, answer: Result<crate::app::Result<HomeFacts>, Stopped>) {
+        match answer.map_err(AppError::from).and_then(|r| r) {
             Ok(facts) => self.home_facts = Some(facts),
-            Err(e) => self.message = Some((format!("{}: {e}", self.t("error.prefix")), true)),
+            Err(e) => self.fail(&e),
         }
     }
 
     /// Waits for the home screen's figures being read, and takes them (tests, benchmarks).
     pub fn wait_home(&mut self) {
-        if let Some(reader) = self.home_reader.take() {
+        if let Some(mut reader) = self.home_reader.take() {
             let answer = reader.wait();
             self.take_home_facts(answer);
         }
@@ -672,7 +783,6 @@ impl PendataApp {
                 let mut editor = Editor::new(form, head, answers);
                 editor.page = page.min(form.pages.len().saturating_sub(1));
                 editor.member = member;
-                editor.photo_folders = self.photo_folders.clone();
                 self.screen = Screen::Edit(Box::new(editor));
             }
             Err(e) => self.fail(&e),
@@ -681,19 +791,24 @@ impl PendataApp {
 
     /// Returns to the family and page that were open when the app last stopped.
     fn resume(&mut self) {
-        let resume: Resume = self
-            .device
-            .as_ref()
-            .and_then(|d| d.setting("resume").ok().flatten())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let Some(device) = &self.device else { return };
+        let resume: Resume = match device.setting("resume") {
+            Ok(value) => value
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
+            Err(e) => {
+                self.fail(&e);
+                Resume::default()
+            }
+        };
         match resume.record {
             Some(id) => self.open(id, resume.page, resume.member),
             None => self.home(),
         }
     }
 
-    fn remember(&self) {
+    /// Keeps where the petugas is, for the next start; a failure is said.
+    fn remember(&mut self) {
         let Some(device) = &self.device else { return };
         let resume = match &self.screen {
             Screen::Edit(e) => Resume {
@@ -704,7 +819,11 @@ impl PendataApp {
             Screen::SignIn(_) | Screen::Setup(_) => return,
             _ => Resume::default(),
         };
-        let _ = device.put_setting("resume", &serde_json::to_value(resume).unwrap_or_default());
+        if let Err(e) =
+            device.put_setting("resume", &serde_json::to_value(resume).unwrap_or_default())
+        {
+            self.fail_with("settings.save_failed", &e);
+        }
     }
 
     fn finalize(&mut self, ack: bool) {
@@ -747,8 +866,7 @@ impl PendataApp {
             }
             Err(err) => {
                 e.saved = false;
-                let msg = format!("{}: {err}", tr(self.prefs.lang, "error.save"));
-                self.message = Some((msg, true));
+                self.fail_with("error.save", &err);
             }
         }
     }
@@ -938,7 +1056,7 @@ fn list_ui(
     state.refresh(device, ui.ctx());
     if let Some(e) = &state.error {
         ui.label(
-            RichText::new(format!("{}: {e}", tr(lang, "error.prefix")))
+            RichText::new(format!("{}: {}", tr(lang, "error.prefix"), e.get(lang)))
                 .color(severity_color(Severity::Error)),
         );
     }
@@ -966,7 +1084,7 @@ fn list_ui(
                         let want = range.start.saturating_sub(60)..range.end + 60;
                         match device.list_rows(view, want.clone()) {
                             Ok(rows) => state.page = (want.start, rows),
-                            Err(e) => state.error = Some(e.to_string()),
+                            Err(e) => state.error = Some(e.text()),
                         }
                     }
                     let (first, rows) = &state.page;

@@ -1,10 +1,9 @@
 //! Photo fields: the stored photo's thumbnail, and the picker — a grid of the camera folders' newest
-//! photos to tap. Thumbnails are decoded by `app::photos` on a few worker threads and turned into
+//! photos to tap. Thumbnails are decoded by `app::photos` in a few background tasks and turned into
 //! textures here; the screen repaints only while some are still coming.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,8 @@ use egui::{Color32, RichText, Ui};
 
 use super::TOUCH;
 use super::i18n::{tr, trf};
-use crate::app::photos::{self, PhotoError, PhotoFile, Thumb};
+use crate::app::photos::{self, PhotoFile, Thumb};
+use crate::app::task::{Task, Updates, Wake};
 use crate::app::{AppError, Device};
 use crate::model::Lang;
 
@@ -51,71 +51,82 @@ enum Tile {
 
 type Decoded = (Source, Result<Thumb, AppError>);
 
-#[derive(Default)]
-struct Queue {
-    waiting: VecDeque<Source>,
-    workers: usize,
-}
-
 /// Thumbnails asked for, decoding and ready, by what they show. Dropping it drops the textures, and the
 /// workers stop after the picture they are on.
 pub struct Thumbs {
     max_side: u32,
     device: Arc<Device>,
+    wake: Wake,
     tiles: HashMap<Source, Tile>,
-    queue: Arc<Mutex<Queue>>,
-    tx: Sender<Decoded>,
-    rx: Receiver<Decoded>,
+    /// What waits to be decoded; the workers take from the front.
+    waiting: Arc<Mutex<VecDeque<Source>>>,
+    /// At most [`WORKERS`] tasks decoding, each sending a thumbnail as an update when it is done.
+    workers: Vec<Task<(), Decoded>>,
+    /// Decoded, not yet turned into textures.
+    decoded: VecDeque<Decoded>,
 }
 
 impl Thumbs {
-    fn new(device: &Arc<Device>, max_side: u32) -> Thumbs {
-        let (tx, rx) = channel();
+    fn new(device: &Arc<Device>, max_side: u32, wake: Wake) -> Thumbs {
         Thumbs {
             max_side,
             device: Arc::clone(device),
+            wake,
             tiles: HashMap::new(),
-            queue: Arc::default(),
-            tx,
-            rx,
+            waiting: Arc::default(),
+            workers: Vec::new(),
+            decoded: VecDeque::new(),
         }
     }
 
     /// Thumbnails for photos shown in their fields.
-    pub fn for_fields(device: &Arc<Device>) -> Thumbs {
-        Thumbs::new(device, FIELD_SIDE)
+    pub fn for_fields(device: &Arc<Device>, wake: Wake) -> Thumbs {
+        Thumbs::new(device, FIELD_SIDE, wake)
     }
 
     /// The tile of `src`, asking a worker for it the first time.
     fn tile(&mut self, src: &Source) -> &Tile {
         if !self.tiles.contains_key(src) {
             self.tiles.insert(src.clone(), Tile::Loading);
-            self.enqueue(src.clone());
+            if let Ok(mut waiting) = self.waiting.lock() {
+                waiting.push_back(src.clone());
+            }
+            self.start_workers();
         }
         self.tiles.get(src).unwrap_or(&Tile::Loading)
     }
 
-    fn enqueue(&mut self, src: Source) {
-        let Ok(mut q) = self.queue.lock() else { return };
-        q.waiting.push_back(src);
-        if q.workers < WORKERS {
-            q.workers += 1;
-            let (queue, tx, device, side) = (
-                Arc::clone(&self.queue),
-                self.tx.clone(),
+    /// Starts workers while something waits and fewer than [`WORKERS`] run.
+    fn start_workers(&mut self) {
+        let waiting = self.waiting.lock().map_or(0, |w| w.len());
+        for _ in self.workers.len()..WORKERS.min(self.workers.len() + waiting) {
+            let (queue, device, side) = (
+                Arc::clone(&self.waiting),
                 Arc::clone(&self.device),
                 self.max_side,
             );
-            std::thread::spawn(move || decode_worker(&queue, &tx, &device, side));
+            self.workers.push(Task::with_updates(
+                "thumbnails",
+                self.wake.clone(),
+                move |decoded| decode_waiting(&queue, decoded, &device, side),
+            ));
         }
     }
 
     /// Turns decoded thumbnails into textures, a few a frame. True while some are still coming.
     pub fn poll(&mut self, ctx: &egui::Context) -> bool {
+        let decoded = &mut self.decoded;
+        self.workers.retain_mut(|w| {
+            // A worker sends every thumbnail before it ends: once it has ended, all are there.
+            let ended = w.poll().is_some() || w.is_done();
+            decoded.extend(std::iter::from_fn(|| w.update()));
+            !ended
+        });
+        // A picture asked for just as a worker found nothing more to do still gets one.
+        self.start_workers();
         for _ in 0..PER_FRAME {
-            let (src, result) = match self.rx.try_recv() {
-                Ok(d) => d,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            let Some((src, result)) = self.decoded.pop_front() else {
+                break;
             };
             let tile = match result {
                 Ok(t) => {
@@ -142,33 +153,28 @@ impl Thumbs {
 
 impl Drop for Thumbs {
     fn drop(&mut self) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.waiting.clear();
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.clear();
         }
     }
 }
 
 /// Decodes what is waiting until nothing is, or until nobody listens any more.
-fn decode_worker(queue: &Mutex<Queue>, tx: &Sender<Decoded>, device: &Device, side: u32) {
+fn decode_waiting(
+    waiting: &Mutex<VecDeque<Source>>,
+    decoded: &Updates<Decoded>,
+    device: &Device,
+    side: u32,
+) {
     loop {
-        let next = {
-            let Ok(mut q) = queue.lock() else { return };
-            match q.waiting.pop_front() {
-                Some(s) => s,
-                None => {
-                    q.workers = q.workers.saturating_sub(1);
-                    return;
-                }
-            }
+        let Some(next) = waiting.lock().ok().and_then(|mut w| w.pop_front()) else {
+            return;
         };
         let result = match &next {
             Source::Stored(hash) => device.photo_thumbnail(hash, side),
             Source::File(path) => photos::thumbnail_file(path, side),
         };
-        if tx.send((next, result)).is_err() {
-            if let Ok(mut q) = queue.lock() {
-                q.workers = q.workers.saturating_sub(1);
-            }
+        if !decoded.send((next, result)) {
             return;
         }
     }
@@ -176,30 +182,9 @@ fn decode_worker(queue: &Mutex<Queue>, tx: &Sender<Decoded>, device: &Device, si
 
 /// Why a photo could not be attached or shown, in the petugas's language, with the file it concerns.
 pub fn reason(lang: Lang, e: &AppError) -> String {
-    let AppError::Photo { file, error } = e else {
-        return format!("{}: {e}", tr(lang, "error.prefix"));
-    };
-    let (text, detail) = match error {
-        PhotoError::NotAPhoto => (tr(lang, "photo.err_not_photo").to_string(), None),
-        PhotoError::TooBig => (tr(lang, "photo.err_too_big").to_string(), None),
-        PhotoError::TooManyPixels { width, height } => (
-            trf(
-                lang,
-                "photo.err_too_large",
-                &[
-                    ("width", &width.to_string()),
-                    ("height", &height.to_string()),
-                ],
-            ),
-            None,
-        ),
-        PhotoError::Unreadable(d) => (tr(lang, "photo.err_unreadable").to_string(), Some(d)),
-        PhotoError::Damaged(d) => (tr(lang, "photo.err_damaged").to_string(), Some(d)),
-        PhotoError::Missing => (tr(lang, "photo.err_missing").to_string(), None),
-    };
-    match detail {
-        Some(d) => format!("{text} ({file}: {d})"),
-        None => format!("{text} ({file})"),
+    match e {
+        AppError::Photo { .. } => e.text().get(lang).to_string(),
+        _ => format!("{}: {}", tr(lang, "error.prefix"), e.text().get(lang)),
     }
 }
 
@@ -281,8 +266,10 @@ pub struct Picker {
     camera: Option<Vec<PathBuf>>,
     folders: Vec<PathBuf>,
     photos: Vec<PhotoFile>,
-    listing: Option<Receiver<(Vec<PathBuf>, Vec<PhotoFile>)>>,
+    /// The camera folders being looked through (an SD card can be slow): the folders, and the photos.
+    listing: Option<Task<(Vec<PathBuf>, Vec<PhotoFile>)>>,
     thumbs: Thumbs,
+    wake: Wake,
 }
 
 /// What the petugas did in the picker.
@@ -299,6 +286,7 @@ impl Picker {
         member: Option<usize>,
         camera: Option<Vec<PathBuf>>,
         device: &Arc<Device>,
+        wake: Wake,
     ) -> Picker {
         let mut p = Picker {
             field,
@@ -308,7 +296,8 @@ impl Picker {
             folders: Vec::new(),
             photos: Vec::new(),
             listing: None,
-            thumbs: Thumbs::new(device, PICKER_SIDE),
+            thumbs: Thumbs::new(device, PICKER_SIDE, wake.clone()),
+            wake,
         };
         p.refresh();
         p
@@ -323,27 +312,22 @@ impl Picker {
         } else {
             Some(vec![PathBuf::from(typed)])
         };
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
+        self.listing = Some(Task::start("photo-listing", self.wake.clone(), move || {
             let folders = chosen.unwrap_or_else(photos::camera_folders);
             let found = photos::list_photos(&folders, LIMIT);
-            let _ = tx.send((folders, found));
-        });
-        self.listing = Some(rx);
+            (folders, found)
+        }));
     }
 
     /// Takes what the workers sent; true while something is still coming.
     fn poll(&mut self, ctx: &egui::Context) -> bool {
-        if let Some(rx) = &self.listing {
-            match rx.try_recv() {
-                Ok((folders, found)) => {
-                    self.folders = folders;
-                    self.photos = found;
-                    self.listing = None;
-                }
-                Err(TryRecvError::Disconnected) => self.listing = None,
-                Err(TryRecvError::Empty) => {}
+        if let Some(listed) = self.listing.as_mut().and_then(Task::poll) {
+            // A listing that stopped leaves what was shown; Refresh looks again.
+            if let Ok((folders, found)) = listed {
+                self.folders = folders;
+                self.photos = found;
             }
+            self.listing = None;
         }
         let thumbs = self.thumbs.poll(ctx);
         thumbs || self.listing.is_some()

@@ -1,9 +1,8 @@
-//! The Export and Receipts screens. The export runs on a worker thread (the store is shared through an
-//! `Arc<Device>`) and reports its stage through a channel; the screen repaints only while it runs.
+//! The Export and Receipts screens. The export runs as a background task (the store is shared through an
+//! `Arc<Device>`) and sends its stage as updates; the screen repaints only while it runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::Duration;
 
 use egui::{Color32, RichText, Ui};
@@ -12,7 +11,8 @@ use uuid::Uuid;
 use super::i18n::{tr, trf};
 use super::{Command, TOUCH, big_button};
 use crate::app::drives::{self, Drive};
-use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage, is_receipt_name};
+use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage};
+use crate::app::task::{Task, Wake};
 use crate::app::{AppError, Device};
 use crate::model::Lang;
 use crate::store::{ReceiptLog, ReceiptOutcome, RecordHead, Status};
@@ -20,10 +20,8 @@ use crate::store::{ReceiptLog, ReceiptOutcome, RecordHead, Status};
 const GREEN: Color32 = Color32::from_rgb(0, 110, 40);
 const RED: Color32 = Color32::from_rgb(180, 0, 0);
 
-enum Msg {
-    Progress(Stage, f32),
-    Done(Result<ExportOutcome, String>),
-}
+/// A background task of the screen: its result, or the error that stopped it.
+type Job<T, U = ()> = Task<crate::app::Result<T>, U>;
 
 /// The Export screen's state.
 #[derive(Default)]
@@ -36,41 +34,50 @@ pub struct ExportState {
     key: Option<(String, String)>,
     key_files: Vec<PathBuf>,
     pub key_path: String,
-    preview: Option<Result<Preview, String>>,
-    preview_rx: Option<Receiver<Result<Preview, String>>>,
-    job: Option<Receiver<Msg>>,
+    preview: Option<Result<Preview, AppError>>,
+    counting: Option<Job<Preview>>,
+    /// The export running, sending its stage and how far it is.
+    job: Option<Job<ExportOutcome, (Stage, f32)>>,
     stage: Option<(Stage, f32)>,
-    done: Option<Result<Exported, String>>,
+    /// How the last export went (kept as the error, told in the language of the moment).
+    done: Option<Result<Exported, Refused>>,
     nothing: bool,
-    error: Option<String>,
+    /// Why the registry's key could not be read.
+    error: Option<AppError>,
+    wake: Wake,
+}
+
+/// Why the export, or setting the registry key, did not happen.
+enum Refused {
+    Export(AppError),
+    Key(AppError),
 }
 
 impl ExportState {
-    pub fn new(device: &Arc<Device>, lang: Lang) -> ExportState {
-        let mut s = ExportState::default();
-        s.refresh(device, lang);
+    pub fn new(device: &Arc<Device>, wake: Wake) -> ExportState {
+        let mut s = ExportState {
+            wake,
+            ..ExportState::default()
+        };
+        s.refresh(device);
         s
     }
 
     /// Looks again at the drives, the registry key and what would be exported.
-    fn refresh(&mut self, device: &Arc<Device>, lang: Lang) {
+    fn refresh(&mut self, device: &Arc<Device>) {
         self.drives = drives::removable();
         if self.folder.is_empty()
             && let Some(d) = self.drives.first()
         {
             self.folder = d.path.display().to_string();
         }
-        self.key = device
-            .registry_key()
-            .ok()
-            .flatten()
-            .map(|k| (k.name.clone(), k.fingerprint()));
-        self.key_files = self
-            .drives
-            .iter()
-            .flat_map(|d| drives::files_named(&d.path, |n| n == crate::registry::PUB_FILE))
-            .collect();
-        self.start_preview(device, lang);
+        self.error = None;
+        match device.registry_key() {
+            Ok(key) => self.key = key.map(|k| (k.name.clone(), k.fingerprint())),
+            Err(e) => self.error = Some(e),
+        }
+        self.key_files = drives::registry_key_files(&self.drives);
+        self.start_preview(device);
     }
 
     fn selection(&self) -> Selection {
@@ -81,95 +88,73 @@ impl ExportState {
         }
     }
 
-    fn start_preview(&mut self, device: &Arc<Device>, lang: Lang) {
-        let (tx, rx) = channel();
+    fn start_preview(&mut self, device: &Arc<Device>) {
         let device = Arc::clone(device);
         let selection = self.selection();
-        std::thread::spawn(move || {
-            let _ = tx.send(
-                device
-                    .export_preview(selection)
-                    .map_err(|e| error_text(lang, &e)),
-            );
-        });
+        self.counting = Some(Task::start(
+            "export-preview",
+            self.wake.clone(),
+            move || device.export_preview(selection),
+        ));
         self.preview = None;
-        self.preview_rx = Some(rx);
     }
 
-    fn start_export(&mut self, device: &Arc<Device>, petugas: &str, lang: Lang) {
-        let (tx, rx) = channel();
+    /// Starts the export to the chosen folder ([`Command::StartExport`]).
+    pub fn start_export(&mut self, device: &Arc<Device>, petugas: &str) {
         let device = Arc::clone(device);
         let folder = PathBuf::from(self.folder.trim());
         let selection = self.selection();
         let petugas = petugas.to_string();
-        std::thread::spawn(move || {
-            let progress_tx = tx.clone();
-            let result = device.export(&folder, selection, &petugas, &mut |stage, f| {
-                let _ = progress_tx.send(Msg::Progress(stage, f));
-            });
-            let _ = tx.send(Msg::Done(result.map_err(|e| error_text(lang, &e))));
-        });
-        self.job = Some(rx);
+        self.job = Some(Task::with_updates(
+            "export",
+            self.wake.clone(),
+            move |progress| {
+                device.export(&folder, selection, &petugas, &mut |stage, f| {
+                    progress.send((stage, f));
+                })
+            },
+        ));
         self.stage = Some((Stage::Collecting, 0.0));
         self.done = None;
         self.nothing = false;
-        self.error = None;
     }
 
-    /// Takes what the workers sent; true while something runs.
-    fn poll(&mut self, device: &Arc<Device>, lang: Lang) -> bool {
-        if let Some(rx) = &self.preview_rx {
-            match rx.try_recv() {
-                Ok(p) => {
-                    self.preview = Some(p);
-                    self.preview_rx = None;
+    /// Takes what the tasks sent; true while something runs.
+    fn poll(&mut self, device: &Arc<Device>) -> bool {
+        if let Some(p) = self.counting.as_mut().and_then(Task::poll) {
+            self.preview = Some(p.map_err(AppError::from).and_then(|p| p));
+            self.counting = None;
+        }
+        if let Some(job) = &mut self.job {
+            while let Some(stage) = job.update() {
+                self.stage = Some(stage);
+            }
+            if let Some(r) = job.poll() {
+                match r.map_err(AppError::from).and_then(|r| r) {
+                    Ok(ExportOutcome::Written(e)) => self.done = Some(Ok(*e)),
+                    Ok(ExportOutcome::Nothing { .. }) => self.nothing = true,
+                    Err(e) => self.done = Some(Err(Refused::Export(e))),
                 }
-                Err(TryRecvError::Disconnected) => self.preview_rx = None,
-                Err(TryRecvError::Empty) => {}
+                self.job = None;
+                self.stage = None;
+                self.start_preview(device);
             }
         }
-        let mut finished = false;
-        if let Some(rx) = &self.job {
-            loop {
-                match rx.try_recv() {
-                    Ok(Msg::Progress(stage, f)) => self.stage = Some((stage, f)),
-                    Ok(Msg::Done(r)) => {
-                        match r {
-                            Ok(ExportOutcome::Written(e)) => self.done = Some(Ok(*e)),
-                            Ok(ExportOutcome::Nothing { .. }) => self.nothing = true,
-                            Err(e) => self.done = Some(Err(e)),
-                        }
-                        finished = true;
-                        break;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        finished = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if finished {
-            self.job = None;
-            self.stage = None;
-            self.start_preview(device, lang);
-        }
-        self.job.is_some() || self.preview_rx.is_some()
+        self.job.is_some() || self.counting.is_some()
     }
 }
 
-/// A use-case error in the petugas's language where we know what it means; the detail follows.
+/// A use-case error in the petugas's language, said the way this screen needs it.
 fn error_text(lang: Lang, e: &AppError) -> String {
+    let text = e.text();
+    let text = text.get(lang);
     match e {
         AppError::NoRegistryKey => tr(lang, "export.no_key").to_string(),
-        AppError::Write(w) if w.is_full() => format!("{} ({w})", tr(lang, "export.err_full")),
-        AppError::Write(w) => format!("{} ({w})", tr(lang, "export.err_write")),
-        AppError::NoFolder(_) => format!("{} ({e})", tr(lang, "export.err_folder")),
+        AppError::Write(_) | AppError::NoFolder(_) => text.to_string(),
         AppError::Bundle(_) | AppError::WrongDevice { .. } => {
-            format!("{} ({e})", tr(lang, "receipts.err_file"))
+            format!("{} ({text})", tr(lang, "receipts.err_file"))
         }
-        _ => format!("{}: {e}", tr(lang, "error.prefix")),
+        _ => format!("{}: {text}", tr(lang, "error.prefix")),
     }
 }
 
@@ -202,108 +187,19 @@ pub fn export_ui(
     ui: &mut Ui,
     lang: Lang,
     device: &Arc<Device>,
-    petugas: &str,
     st: &mut ExportState,
+    cmd: &mut Option<Command>,
 ) {
-    if st.poll(device, lang) {
+    if st.poll(device) {
         ui.ctx().request_repaint_after(Duration::from_millis(100));
     }
-    let running = st.job.is_some();
     ui.heading(tr(lang, "export.title"));
     egui::ScrollArea::vertical().show(ui, |ui| {
-        // The registry's key.
-        match &st.key {
-            Some((name, fp)) => {
-                ui.label(trf(
-                    lang,
-                    "export.key",
-                    &[("name", name), ("fingerprint", fp)],
-                ));
-            }
-            None => {
-                ui.label(RichText::new(tr(lang, "export.no_key")).color(RED).strong());
-                for f in st.key_files.clone() {
-                    let text = trf(
-                        lang,
-                        "export.use_key",
-                        &[("file", &f.display().to_string())],
-                    );
-                    if big_button(ui, &text).clicked() {
-                        set_key(st, device, lang, &f);
-                    }
-                }
-                labelled_field(ui, tr(lang, "export.key_path"), &mut st.key_path);
-                if big_button(ui, tr(lang, "export.set_key")).clicked() {
-                    let path = PathBuf::from(st.key_path.trim());
-                    set_key(st, device, lang, &path);
-                }
-                ui.separator();
-            }
-        }
-
-        // Where to.
-        ui.label(RichText::new(tr(lang, "export.where")).strong());
-        if st.drives.is_empty() {
-            ui.label(tr(lang, "drives.none"));
-        }
-        for d in st.drives.clone() {
-            let free = d
-                .free
-                .map(|f| trf(lang, "drives.free", &[("size", &size_text(lang, f))]))
-                .unwrap_or_default();
-            let path = d.path.display().to_string();
-            let chosen = st.folder == path;
-            let text = format!("{} — {free}", d.label);
-            if ui
-                .add(
-                    egui::Button::selectable(chosen, text)
-                        .min_size([ui.available_width(), TOUCH].into()),
-                )
-                .clicked()
-            {
-                st.folder = path;
-            }
-        }
-        labelled_field(ui, tr(lang, "export.folder"), &mut st.folder);
-        if big_button(ui, tr(lang, "drives.refresh")).clicked() {
-            st.refresh(device, lang);
-        }
-        ui.separator();
-
-        // What.
-        let before = st.all_again;
-        ui.checkbox(&mut st.all_again, tr(lang, "export.all_again"));
-        if st.all_again != before {
-            st.start_preview(device, lang);
-        }
-        let mut can_export = false;
-        match &st.preview {
-            None => {
-                ui.label(tr(lang, "export.counting"));
-            }
-            Some(Err(e)) => {
-                ui.label(RichText::new(e).color(RED));
-            }
-            Some(Ok(p)) if p.families == 0 => {
-                ui.label(tr(lang, "export.nothing"));
-            }
-            Some(Ok(p)) => {
-                ui.label(
-                    RichText::new(trf(
-                        lang,
-                        "export.preview",
-                        &[
-                            ("families", &p.families.to_string()),
-                            ("photos", &p.attachments.to_string()),
-                            ("size", &size_text(lang, p.bytes)),
-                        ],
-                    ))
-                    .strong(),
-                );
-                can_export = true;
-            }
-        }
-        let ready = can_export && st.key.is_some() && !st.folder.trim().is_empty() && !running;
+        key_ui(ui, lang, st, cmd);
+        where_ui(ui, lang, device, st);
+        let can_export = what_ui(ui, lang, device, st);
+        let ready =
+            can_export && st.key.is_some() && !st.folder.trim().is_empty() && st.job.is_none();
         if ui
             .add_enabled(
                 ready,
@@ -312,58 +208,169 @@ pub fn export_ui(
             )
             .clicked()
         {
-            st.start_export(device, petugas, lang);
+            *cmd = Some(Command::StartExport);
         }
-
-        // How it went.
-        if let Some((stage, f)) = st.stage {
-            let key = match stage {
-                Stage::Collecting => "export.stage_collecting",
-                Stage::Writing => "export.stage_writing",
-                Stage::Verifying => "export.stage_verifying",
-                Stage::Marking => "export.stage_marking",
-            };
-            ui.label(tr(lang, key));
-            ui.add(egui::ProgressBar::new(f).show_percentage());
-        }
-        if st.nothing {
-            ui.label(tr(lang, "export.nothing"));
-        }
-        match &st.done {
-            Some(Ok(e)) => {
-                ui.label(
-                    RichText::new(tr(lang, "export.safe_to_remove"))
-                        .color(GREEN)
-                        .size(24.0)
-                        .strong(),
-                );
-                ui.label(trf(
-                    lang,
-                    "export.done",
-                    &[
-                        ("families", &e.families.to_string()),
-                        ("file", &e.file),
-                        ("size", &size_text(lang, e.size)),
-                    ],
-                ));
-                ui.label(tr(lang, "export.verified"));
-            }
-            Some(Err(msg)) => {
-                ui.label(RichText::new(msg).color(RED).strong());
-                ui.label(tr(lang, "export.nothing_marked"));
-            }
-            None => {}
-        }
+        outcome_ui(ui, lang, st);
     });
 }
 
-fn set_key(st: &mut ExportState, device: &Arc<Device>, lang: Lang, path: &std::path::Path) {
-    match device.set_registry_key_file(path) {
-        Ok(_) => {
-            st.error = None;
-            st.refresh(device, lang);
+/// The registry's key, or where to set it from.
+fn key_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Command>) {
+    if let Some(e) = &st.error {
+        ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+    }
+    match &st.key {
+        Some((name, fp)) => {
+            ui.label(trf(
+                lang,
+                "export.key",
+                &[("name", name), ("fingerprint", fp)],
+            ));
         }
-        Err(e) => st.done = Some(Err(format!("{}: {e}", tr(lang, "export.key_refused")))),
+        None => {
+            ui.label(RichText::new(tr(lang, "export.no_key")).color(RED).strong());
+            for f in st.key_files.clone() {
+                let text = trf(
+                    lang,
+                    "export.use_key",
+                    &[("file", &f.display().to_string())],
+                );
+                if big_button(ui, &text).clicked() {
+                    *cmd = Some(Command::SetRegistryKey(f));
+                }
+            }
+            labelled_field(ui, tr(lang, "export.key_path"), &mut st.key_path);
+            if big_button(ui, tr(lang, "export.set_key")).clicked() {
+                *cmd = Some(Command::SetRegistryKey(PathBuf::from(st.key_path.trim())));
+            }
+            ui.separator();
+        }
+    }
+}
+
+/// Where to: the drives seen, or a folder typed in.
+fn where_ui(ui: &mut Ui, lang: Lang, device: &Arc<Device>, st: &mut ExportState) {
+    ui.label(RichText::new(tr(lang, "export.where")).strong());
+    if st.drives.is_empty() {
+        ui.label(tr(lang, "drives.none"));
+    }
+    for d in st.drives.clone() {
+        let free = d
+            .free
+            .map(|f| trf(lang, "drives.free", &[("size", &size_text(lang, f))]))
+            .unwrap_or_default();
+        let path = d.path.display().to_string();
+        let chosen = st.folder == path;
+        let text = format!("{} — {free}", d.label);
+        if ui
+            .add(
+                egui::Button::selectable(chosen, text)
+                    .min_size([ui.available_width(), TOUCH].into()),
+            )
+            .clicked()
+        {
+            st.folder = path;
+        }
+    }
+    labelled_field(ui, tr(lang, "export.folder"), &mut st.folder);
+    if big_button(ui, tr(lang, "drives.refresh")).clicked() {
+        st.refresh(device);
+    }
+    ui.separator();
+}
+
+/// What: new families or all again, and what that would export. True when there is something.
+fn what_ui(ui: &mut Ui, lang: Lang, device: &Arc<Device>, st: &mut ExportState) -> bool {
+    let before = st.all_again;
+    ui.checkbox(&mut st.all_again, tr(lang, "export.all_again"));
+    if st.all_again != before {
+        st.start_preview(device);
+    }
+    match &st.preview {
+        None => {
+            ui.label(tr(lang, "export.counting"));
+            false
+        }
+        Some(Err(e)) => {
+            ui.label(RichText::new(error_text(lang, e)).color(RED));
+            false
+        }
+        Some(Ok(p)) if p.families == 0 => {
+            ui.label(tr(lang, "export.nothing"));
+            false
+        }
+        Some(Ok(p)) => {
+            ui.label(
+                RichText::new(trf(
+                    lang,
+                    "export.preview",
+                    &[
+                        ("families", &p.families.to_string()),
+                        ("photos", &p.attachments.to_string()),
+                        ("size", &size_text(lang, p.bytes)),
+                    ],
+                ))
+                .strong(),
+            );
+            true
+        }
+    }
+}
+
+/// How it went: the stage while it runs, then "safe to remove" or why not.
+fn outcome_ui(ui: &mut Ui, lang: Lang, st: &ExportState) {
+    if let Some((stage, f)) = st.stage {
+        let key = match stage {
+            Stage::Collecting => "export.stage_collecting",
+            Stage::Writing => "export.stage_writing",
+            Stage::Verifying => "export.stage_verifying",
+            Stage::Marking => "export.stage_marking",
+        };
+        ui.label(tr(lang, key));
+        ui.add(egui::ProgressBar::new(f).show_percentage());
+    }
+    if st.nothing {
+        ui.label(tr(lang, "export.nothing"));
+    }
+    match &st.done {
+        Some(Ok(e)) => {
+            ui.label(
+                RichText::new(tr(lang, "export.safe_to_remove"))
+                    .color(GREEN)
+                    .size(24.0)
+                    .strong(),
+            );
+            ui.label(trf(
+                lang,
+                "export.done",
+                &[
+                    ("families", &e.families.to_string()),
+                    ("file", &e.file),
+                    ("size", &size_text(lang, e.size)),
+                ],
+            ));
+            ui.label(tr(lang, "export.verified"));
+        }
+        Some(Err(Refused::Export(e))) => {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+            ui.label(tr(lang, "export.nothing_marked"));
+        }
+        Some(Err(Refused::Key(e))) => {
+            let text = format!("{}: {}", tr(lang, "export.key_refused"), e.text().get(lang));
+            ui.label(RichText::new(text).color(RED).strong());
+            ui.label(tr(lang, "export.nothing_marked"));
+        }
+        None => {}
+    }
+}
+
+impl ExportState {
+    /// Sets the registry's key from a file ([`Command::SetRegistryKey`]), and looks again.
+    pub fn set_key(&mut self, device: &Arc<Device>, path: &std::path::Path) {
+        match device.set_registry_key_file(path) {
+            Ok(_) => self.refresh(device),
+            Err(e) => self.done = Some(Err(Refused::Key(e))),
+        }
     }
 }
 
@@ -374,7 +381,10 @@ pub struct ReceiptsState {
     files: Vec<PathBuf>,
     rejected: Vec<RecordHead>,
     history: Vec<ReceiptLog>,
-    last: Option<Result<(ReceiptOutcome, bool), String>>,
+    /// How applying the last receipt went (kept as the error, told in the language of the moment).
+    last: Option<Result<(ReceiptOutcome, bool), AppError>>,
+    /// Why the rejected families or the receipts applied could not be read.
+    error: Option<AppError>,
 }
 
 impl ReceiptsState {
@@ -387,24 +397,27 @@ impl ReceiptsState {
         s
     }
 
+    /// Applies a receipt file ([`Command::ApplyReceipt`]), and looks again.
+    pub fn apply(&mut self, device: &Device, file: &std::path::Path) {
+        self.last = Some(
+            device
+                .apply_receipt_file(file)
+                .map(|(_, o, first)| (o, first)),
+        );
+        self.refresh(device);
+    }
+
     fn refresh(&mut self, device: &Device) {
-        let mut files: Vec<PathBuf> = drives::removable()
-            .iter()
-            .flat_map(|d| drives::files_named(&d.path, is_receipt_name))
-            .collect();
-        let typed = self.folder.trim();
-        if !typed.is_empty() {
-            let p = PathBuf::from(typed);
-            if p.is_file() {
-                files.push(p);
-            } else {
-                files.extend(drives::files_named(&p, is_receipt_name));
-            }
+        self.files = drives::receipt_files(&self.folder);
+        self.error = None;
+        match device.list(Some(Status::Rejected)) {
+            Ok(rejected) => self.rejected = rejected,
+            Err(e) => self.error = Some(e),
         }
-        files.dedup();
-        self.files = files;
-        self.rejected = device.list(Some(Status::Rejected)).unwrap_or_default();
-        self.history = device.receipts().unwrap_or_default();
+        match device.receipts() {
+            Ok(history) => self.history = history,
+            Err(e) => self.error = Some(e),
+        }
     }
 }
 
@@ -430,13 +443,7 @@ pub fn receipts_ui(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if big_button(ui, &trf(lang, "receipts.apply", &[("file", &name)])).clicked() {
-                st.last = Some(
-                    device
-                        .apply_receipt_file(&f)
-                        .map(|(_, o, first)| (o, first))
-                        .map_err(|e| error_text(lang, &e)),
-                );
-                st.refresh(device);
+                *cmd = Some(Command::ApplyReceipt(f));
             }
         }
         match &st.last {
@@ -458,9 +465,12 @@ pub fn receipts_ui(
                 );
             }
             Some(Err(e)) => {
-                ui.label(RichText::new(e).color(RED).strong());
+                ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
             }
             None => {}
+        }
+        if let Some(e) = &st.error {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
         }
         ui.separator();
         ui.label(RichText::new(tr(lang, "receipts.rejected")).strong());

@@ -1,0 +1,401 @@
+//! The registry's redb store (`DIR/registry.redb`): the only registry code that names redb. Opening,
+//! creating, the format version and its migrations here; the tables in `tables`, the rows of a write
+//! transaction in `rows`, stored revision lines in `lines`. It implements `registry::storage`'s traits;
+//! the rules that decide what to write live in `registry::merge`.
+
+mod lines;
+mod rows;
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
+use uuid::Uuid;
+
+pub use lines::Packer;
+pub use rows::Rows;
+use tables::*;
+
+use super::entries::{
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
+    id_number,
+};
+use super::storage::{Index, Storage, Transaction};
+use super::{RegistryError, Result};
+use crate::bundle::manifest::SeqRange;
+use crate::model::record::Revision;
+
+pub const STORE_FILE: &str = "registry.redb";
+/// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
+/// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
+pub const FORMAT_VERSION: u32 = 2;
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the registry store is open in another pendata program; close it and try again")]
+    Busy,
+    #[error(
+        "the registry store {path} has format {found}, newer than this program understands ({supported}): update pendata"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "the registry store {path} is damaged ({detail}); it was not changed — restore it from a backup"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("registry storage failure: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("registry storage failure: unreadable {what}: {source}")]
+    Unreadable {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("registry storage failure: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("registry storage failure: {0}")]
+    Io(#[from] std::io::Error),
+    /// Something the store should hold is missing or damaged.
+    #[error("registry storage failure: {0}")]
+    Storage(String),
+}
+
+/// redb's errors become a `DbError` (and so a `RegistryError`) with `?`, keeping their source.
+macro_rules! redb_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                DbError::Redb(e.into())
+            }
+        }
+        impl From<$t> for RegistryError {
+            fn from(e: $t) -> Self {
+                RegistryError::Db(DbError::Redb(e.into()))
+            }
+        }
+    )*};
+}
+redb_from!(
+    redb::TransactionError,
+    redb::SetDurabilityError,
+    redb::CommitError,
+    redb::StorageError,
+    redb::TableError
+);
+
+impl From<redb::Error> for RegistryError {
+    fn from(e: redb::Error) -> Self {
+        RegistryError::Db(DbError::Redb(e))
+    }
+}
+
+pub type DbResult<T> = std::result::Result<T, DbError>;
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> DbResult<T> {
+    serde_json::from_slice(bytes).map_err(|source| DbError::Unreadable {
+        what: what.to_string(),
+        source,
+    })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> DbResult<Vec<u8>> {
+    Ok(serde_json::to_vec(v)?)
+}
+
+/// The JSON document under `key` in an open table, of a read or a write transaction.
+fn doc<K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<K, &'static [u8]>,
+    key: K::SelfType<'_>,
+    what: &str,
+) -> DbResult<Option<T>> {
+    match t.get(key)? {
+        Some(v) => Ok(Some(decode(v.value(), what)?)),
+        None => Ok(None),
+    }
+}
+
+/// The open registry store.
+pub struct Db {
+    db: Database,
+    pub path: PathBuf,
+}
+
+fn corrupt(path: &Path, detail: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    }
+}
+
+/// A write transaction of the registry store.
+pub struct Txn(redb::WriteTransaction);
+
+impl Transaction for Txn {
+    type Tables<'t> = Rows<'t>;
+
+    fn tables(&self) -> Result<Rows<'_>> {
+        Rows::open(&self.0)
+    }
+
+    fn commit(self) -> Result<()> {
+        Ok(self.0.commit()?)
+    }
+}
+
+impl Db {
+    /// Opens the store in `dir`, creating it (under a temporary name, renamed when complete) when the
+    /// folder has none yet.
+    pub fn open_or_create(dir: &Path) -> DbResult<Db> {
+        let path = dir.join(STORE_FILE);
+        if !path.exists() {
+            create(dir, &path)?;
+        }
+        let db = match Database::builder().set_cache_size(CACHE_BYTES).open(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(DbError::Busy),
+            Err(e) => return Err(corrupt(&path, e)),
+        };
+        let me = Db { db, path };
+        let found: u32 = {
+            let txn = me.db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let v = meta
+                .get("format_version")?
+                .ok_or_else(|| corrupt(&me.path, "no format version"))?;
+            decode(v.value(), "format version")?
+        };
+        if found > FORMAT_VERSION {
+            return Err(DbError::TooNew {
+                path: me.path.clone(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if found < 2 {
+            me.migrate_1_to_2()?;
+        }
+        Ok(me)
+    }
+
+    /// Format 1 → 2: the NIK and KK indexes are rebuilt from the family entries (which list what is
+    /// indexed), in one transaction.
+    fn migrate_1_to_2(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.delete_multimap_table(NIKS_V1)?;
+            txn.delete_multimap_table(KKS_V1)?;
+            let mut niks = txn.open_table(NIK_INDEX)?;
+            let mut kks = txn.open_table(KK_INDEX)?;
+            let families = txn.open_table(FAMILIES)?;
+            for e in families.iter()? {
+                let (k, v) = e?;
+                let entry: FamilyEntry = decode(v.value(), "family")?;
+                for n in entry.niks.iter().filter_map(|n| id_number(n)) {
+                    niks.insert((n, k.value()), ())?;
+                }
+                if let Some(n) = entry.kk.as_deref().and_then(id_number) {
+                    kks.insert((n, k.value()), ())?;
+                }
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&2u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every document of a table keyed by id, in key order.
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: redb::TableDefinition<u128, &[u8]>,
+    ) -> DbResult<Vec<T>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), table.name())?);
+        }
+        Ok(out)
+    }
+}
+
+/// A new, empty store of the current format, created under a temporary name and renamed when complete.
+fn create(dir: &Path, path: &Path) -> DbResult<()> {
+    let tmp = dir.join(format!("{STORE_FILE}.creating"));
+    if tmp.exists() {
+        std::fs::remove_file(&tmp)?;
+    }
+    let db = Database::builder()
+        .create(&tmp)
+        .map_err(|e| corrupt(&tmp, e))?;
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert("format_version", encode(&FORMAT_VERSION)?.as_slice())?;
+        txn.open_table(DEVICES)?;
+        txn.open_table(BUNDLES)?;
+        txn.open_table(FILE_HASHES)?;
+        txn.open_table(PENDING)?;
+        txn.open_table(COVERAGE)?;
+        txn.open_table(REVISIONS)?;
+        txn.open_table(FINALS)?;
+        txn.open_table(FAMILIES)?;
+        txn.open_table(NIK_INDEX)?;
+        txn.open_table(KK_INDEX)?;
+        txn.open_table(QUARANTINE)?;
+        txn.open_table(CONFLICTS)?;
+        txn.open_table(CONFLICT_KEYS)?;
+        txn.open_multimap_table(OPEN_BY_RECORD)?;
+        txn.open_table(IMPORTS)?;
+        txn.open_table(ATTACHMENTS)?;
+    }
+    txn.commit()?;
+    drop(db);
+    std::fs::rename(&tmp, path)?;
+    crate::bundle::write::sync_dir(dir)?;
+    Ok(())
+}
+
+impl Storage for Db {
+    type Txn = Txn;
+    type Packer = Packer;
+
+    fn packer(&self) -> std::result::Result<Packer, crate::bundle::BundleError> {
+        lines::packer()
+    }
+
+    fn begin(&self) -> Result<Txn> {
+        Ok(Txn(self.db.begin_write()?))
+    }
+
+    fn file_known(&self, sha: &str) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(FILE_HASHES)?;
+        Ok(t.get(sha)?.is_some())
+    }
+
+    fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(DEVICES)?;
+        Ok(doc(&t, id.as_u128(), DEVICES.name())?)
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceEntry>> {
+        Ok(self.all_json(DEVICES)?)
+    }
+
+    fn pending_bundles(&self) -> Result<Vec<PendingBundle>> {
+        Ok(self.all_json(PENDING)?)
+    }
+
+    fn bundles(&self) -> Result<Vec<BundleEntry>> {
+        Ok(self.all_json(BUNDLES)?)
+    }
+
+    fn coverage(&self, device: Uuid) -> Result<Vec<SeqRange>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(COVERAGE)?;
+        let mut out = Vec::new();
+        let d = device.as_u128();
+        for e in t.range((d, 0)..=(d, u64::MAX))? {
+            let (k, v) = e?;
+            out.push(SeqRange {
+                from: k.value().1,
+                to: v.value(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn quarantine(&self) -> Result<Vec<QuarantineEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(QUARANTINE)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), "quarantine entry")?);
+        }
+        Ok(out)
+    }
+
+    fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CONFLICTS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), "conflict")?);
+        }
+        Ok(out)
+    }
+
+    fn family(&self, record: Uuid) -> Result<Option<FamilyEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(FAMILIES)?;
+        Ok(doc(&t, record.as_u128(), FAMILIES.name())?)
+    }
+
+    fn families(&self, mut f: impl FnMut(&FamilyEntry) -> Result<()>) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let fams = txn.open_table(FAMILIES)?;
+        let mut n = 0;
+        for e in fams.iter()? {
+            let (_, v) = e?;
+            f(&decode(v.value(), "family")?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn families_with_revisions(
+        &self,
+        mut f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
+    ) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let fams = txn.open_table(FAMILIES)?;
+        let revs = txn.open_table(REVISIONS)?;
+        let mut n = 0;
+        for e in fams.iter()? {
+            let (_, v) = e?;
+            let fam: FamilyEntry = decode(v.value(), "family")?;
+            let raw = revs
+                .get((fam.family.device.as_u128(), fam.family.seq))?
+                .ok_or_else(|| DbError::Storage("a family's revision is missing".into()))?;
+            let rev: Revision = decode(&lines::unpack(raw.value())?, "revision")?;
+            f(&fam, &rev)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(index_table(index))?;
+        Ok(rows::indexed(&t, number)?
+            .into_iter()
+            .map(Uuid::from_u128)
+            .collect())
+    }
+
+    fn imports(&self) -> Result<Vec<ImportEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(IMPORTS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), "import")?);
+        }
+        Ok(out)
+    }
+}
+
+fn index_table(index: Index) -> redb::TableDefinition<'static, (u64, u128), ()> {
+    match index {
+        Index::Nik => NIK_INDEX,
+        Index::Kk => KK_INDEX,
+    }
+}

@@ -1,0 +1,325 @@
+//! The rows of one write transaction of the registry store, in the registry's types: `storage::Tables`
+//! over redb. Every table is opened once per view (opening one costs a lookup; a bundle's merge touches
+//! a dozen rows per family).
+
+use redb::{
+    MultimapTable, ReadableMultimapTable, ReadableTable, Table, TableHandle, WriteTransaction,
+};
+use uuid::Uuid;
+
+use super::tables::*;
+use super::{DbError, DbResult, decode, doc, encode, lines};
+use crate::bundle::manifest::SeqRange;
+use crate::model::record::Revision;
+use crate::registry::Result;
+use crate::registry::entries::{
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
+};
+use crate::registry::storage::{Added, Final, Index, Tables};
+
+/// The records an index lists under `number`.
+pub(super) fn indexed<T: ReadableTable<(u64, u128), ()>>(
+    t: &T,
+    number: u64,
+) -> DbResult<Vec<u128>> {
+    let mut out = Vec::new();
+    for e in t.range((number, 0)..=(number, u128::MAX))? {
+        out.push(e?.0.value().1);
+    }
+    Ok(out)
+}
+
+/// Every table of the store, open in one write transaction.
+pub struct Rows<'t> {
+    meta: Table<'t, &'static str, &'static [u8]>,
+    devices: Table<'t, u128, &'static [u8]>,
+    bundles: Table<'t, u128, &'static [u8]>,
+    file_hashes: Table<'t, &'static str, u128>,
+    pending: Table<'t, u128, &'static [u8]>,
+    coverage: Table<'t, (u128, u64), u64>,
+    revisions: Table<'t, (u128, u64), &'static [u8]>,
+    finals: Table<'t, (u128, u128, u32), (u64, i64, bool)>,
+    families: Table<'t, u128, &'static [u8]>,
+    niks: Table<'t, (u64, u128), ()>,
+    kks: Table<'t, (u64, u128), ()>,
+    quarantine: Table<'t, (u128, u64), &'static [u8]>,
+    conflicts: Table<'t, u64, &'static [u8]>,
+    conflict_keys: Table<'t, &'static str, u64>,
+    open_by_record: MultimapTable<'t, u128, u64>,
+    attachments: Table<'t, &'static str, &'static [u8]>,
+    imports: Table<'t, u64, &'static [u8]>,
+}
+
+impl<'t> Rows<'t> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Rows<'t>> {
+        Ok(Rows {
+            meta: txn.open_table(META)?,
+            devices: txn.open_table(DEVICES)?,
+            bundles: txn.open_table(BUNDLES)?,
+            file_hashes: txn.open_table(FILE_HASHES)?,
+            pending: txn.open_table(PENDING)?,
+            coverage: txn.open_table(COVERAGE)?,
+            revisions: txn.open_table(REVISIONS)?,
+            finals: txn.open_table(FINALS)?,
+            families: txn.open_table(FAMILIES)?,
+            niks: txn.open_table(NIK_INDEX)?,
+            kks: txn.open_table(KK_INDEX)?,
+            quarantine: txn.open_table(QUARANTINE)?,
+            conflicts: txn.open_table(CONFLICTS)?,
+            conflict_keys: txn.open_table(CONFLICT_KEYS)?,
+            open_by_record: txn.open_multimap_table(OPEN_BY_RECORD)?,
+            attachments: txn.open_table(ATTACHMENTS)?,
+            imports: txn.open_table(IMPORTS)?,
+        })
+    }
+
+    fn index(&self, index: Index) -> &Table<'t, (u64, u128), ()> {
+        match index {
+            Index::Nik => &self.niks,
+            Index::Kk => &self.kks,
+        }
+    }
+
+    fn index_mut(&mut self, index: Index) -> &mut Table<'t, (u64, u128), ()> {
+        match index {
+            Index::Nik => &mut self.niks,
+            Index::Kk => &mut self.kks,
+        }
+    }
+}
+
+impl Tables for Rows<'_> {
+    fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>> {
+        Ok(doc(&self.devices, id.as_u128(), DEVICES.name())?)
+    }
+
+    fn put_device(&mut self, d: &DeviceEntry) -> Result<()> {
+        self.devices.insert(d.id.as_u128(), encode(d)?.as_slice())?;
+        Ok(())
+    }
+
+    fn bundle(&self, id: Uuid) -> Result<Option<BundleEntry>> {
+        Ok(doc(&self.bundles, id.as_u128(), BUNDLES.name())?)
+    }
+
+    fn bundle_by_file(&self, sha: &str) -> Result<Option<BundleEntry>> {
+        let id = self.file_hashes.get(sha)?.map(|v| v.value());
+        match id {
+            Some(id) => Ok(doc(&self.bundles, id, BUNDLES.name())?),
+            None => Ok(None),
+        }
+    }
+
+    fn put_bundle(&mut self, b: &BundleEntry) -> Result<()> {
+        self.bundles
+            .insert(b.bundle_id.as_u128(), encode(b)?.as_slice())?;
+        self.file_hashes
+            .insert(b.file_sha256.as_str(), b.bundle_id.as_u128())?;
+        Ok(())
+    }
+
+    fn pending(&self, bundle: Uuid) -> Result<Option<PendingBundle>> {
+        Ok(doc(&self.pending, bundle.as_u128(), PENDING.name())?)
+    }
+
+    fn put_pending(&mut self, p: &PendingBundle) -> Result<()> {
+        self.pending
+            .insert(p.bundle_id.as_u128(), encode(p)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_pending(&mut self, bundle: Uuid) -> Result<()> {
+        self.pending.remove(bundle.as_u128())?;
+        Ok(())
+    }
+
+    fn add_coverage(&mut self, device: u128, r: SeqRange) -> Result<()> {
+        let (mut from, mut to) = (r.from, r.to);
+        let mut remove = Vec::new();
+        for e in self.coverage.range((device, 0)..=(device, u64::MAX))? {
+            let (k, v) = e?;
+            let (a, b) = (k.value().1, v.value());
+            if b.saturating_add(1) >= from && a <= to.saturating_add(1) {
+                from = from.min(a);
+                to = to.max(b);
+                remove.push(a);
+            }
+        }
+        for a in remove {
+            self.coverage.remove((device, a))?;
+        }
+        self.coverage.insert((device, from), to)?;
+        Ok(())
+    }
+
+    fn add_revision(&mut self, device: u128, seq: u64, stored: &[u8]) -> Result<Added> {
+        let key = (device, seq);
+        // Inserted at once (one look-up instead of two); a position held before is put back.
+        let old = self
+            .revisions
+            .insert(key, stored)?
+            .map(|old| old.value().to_vec());
+        let Some(old) = old else {
+            return Ok(Added::New);
+        };
+        // The same bytes, or the same line compressed otherwise (an older level).
+        let same = old == stored
+            || matches!(
+                (lines::unpack(&old), lines::unpack(stored)),
+                (Ok(o), Ok(n)) if o == n
+            );
+        self.revisions.insert(key, old.as_slice())?;
+        Ok(if same { Added::Same } else { Added::Different })
+    }
+
+    fn revision(&self, device: u128, seq: u64) -> Result<Revision> {
+        let raw = self
+            .revisions
+            .get((device, seq))?
+            .ok_or_else(|| DbError::Storage(format!("revision {device:x}/{seq} missing")))?;
+        let rev = serde_json::from_slice(&lines::unpack(raw.value())?)
+            .map_err(|e| DbError::Storage(format!("stored revision unreadable: {e}")))?;
+        Ok(rev)
+    }
+
+    fn add_attachment(&mut self, sha: &str, bytes: &[u8]) -> Result<()> {
+        if self.attachments.get(sha)?.is_none() {
+            self.attachments.insert(sha, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn put_final(&mut self, record: u128, f: &Final) -> Result<()> {
+        self.finals
+            .insert((record, f.device, f.number), (f.seq, f.at_ms, f.candidate))?;
+        Ok(())
+    }
+
+    fn final_revision(&self, record: u128, device: u128, number: u32) -> Result<Option<Final>> {
+        Ok(self.finals.get((record, device, number))?.map(|v| {
+            let (seq, at_ms, candidate) = v.value();
+            Final {
+                device,
+                number,
+                seq,
+                at_ms,
+                candidate,
+            }
+        }))
+    }
+
+    fn finals_of(&self, record: u128) -> Result<Vec<Final>> {
+        let mut out = Vec::new();
+        for e in self
+            .finals
+            .range((record, 0, 0)..=(record, u128::MAX, u32::MAX))?
+        {
+            let (k, v) = e?;
+            let (_, device, number) = k.value();
+            let (seq, at_ms, candidate) = v.value();
+            out.push(Final {
+                device,
+                number,
+                seq,
+                at_ms,
+                candidate,
+            });
+        }
+        Ok(out)
+    }
+
+    fn quarantined(&self, device: Uuid, seq: u64) -> Result<Option<QuarantineEntry>> {
+        match self.quarantine.get((device.as_u128(), seq))? {
+            Some(v) => Ok(Some(decode(v.value(), "quarantine entry")?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_quarantine(&mut self, q: &QuarantineEntry) -> Result<()> {
+        self.quarantine
+            .insert((q.device.as_u128(), q.seq), encode(q)?.as_slice())?;
+        Ok(())
+    }
+
+    fn family(&self, record: u128) -> Result<Option<FamilyEntry>> {
+        Ok(doc(&self.families, record, "family")?)
+    }
+
+    fn put_family(&mut self, record: u128, e: &FamilyEntry) -> Result<()> {
+        self.families.insert(record, encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    fn index_insert(&mut self, index: Index, number: u64, record: u128) -> Result<()> {
+        self.index_mut(index).insert((number, record), ())?;
+        Ok(())
+    }
+
+    fn index_remove(&mut self, index: Index, number: u64, record: u128) -> Result<()> {
+        self.index_mut(index).remove((number, record))?;
+        Ok(())
+    }
+
+    fn indexed(&self, index: Index, number: u64) -> Result<Vec<u128>> {
+        Ok(indexed(self.index(index), number)?)
+    }
+
+    fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
+        match self.conflicts.get(id)? {
+            Some(v) => Ok(Some(decode(v.value(), "conflict")?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_conflict(&mut self, c: &Conflict) -> Result<()> {
+        self.conflicts.insert(c.id, encode(c)?.as_slice())?;
+        Ok(())
+    }
+
+    fn latest_conflict(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.conflict_keys.get(key)?.map(|v| v.value()))
+    }
+
+    fn set_latest_conflict(&mut self, key: &str, id: u64) -> Result<()> {
+        self.conflict_keys.insert(key, id)?;
+        Ok(())
+    }
+
+    fn in_open_conflict(&self, record: u128) -> Result<bool> {
+        let mut it = self.open_by_record.get(record)?;
+        Ok(it.next().is_some())
+    }
+
+    fn add_open_conflict(&mut self, record: u128, id: u64) -> Result<()> {
+        self.open_by_record.insert(record, id)?;
+        Ok(())
+    }
+
+    fn remove_open_conflict(&mut self, record: u128, id: u64) -> Result<()> {
+        self.open_by_record.remove(record, id)?;
+        Ok(())
+    }
+
+    fn next_conflict_id(&mut self) -> Result<u64> {
+        let next: u64 = match self.meta.get("next_conflict")? {
+            Some(v) => decode(v.value(), "next conflict")?,
+            None => 1,
+        };
+        self.meta
+            .insert("next_conflict", encode(&(next + 1))?.as_slice())?;
+        Ok(next)
+    }
+
+    fn next_import_number(&self) -> Result<u64> {
+        Ok(self
+            .imports
+            .last()?
+            .map(|(k, _)| k.value() + 1)
+            .unwrap_or(1))
+    }
+
+    fn put_import(&mut self, e: &ImportEntry) -> Result<()> {
+        self.imports.insert(e.number, encode(e)?.as_slice())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! What the registry keeps, as documents: devices, bundles merged and held, families, quarantined
+//! revisions, conflicts and import runs. Any storage holds these (the redb store as JSON documents); add
+//! fields with defaults, never change meanings.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::family::Family;
+use crate::bundle::manifest::{Counts, ExportKind, SeqRange};
+use crate::model::Localized;
+
+/// A NIK or KK number (16 digits) as the indexes key it: a fixed-width number compares and stores
+/// faster than its text. `None` for anything else (only well-formed numbers are indexed).
+pub fn id_number(text: &str) -> Option<u64> {
+    if text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The 16-digit text of an indexed NIK or KK number.
+pub fn id_text(n: u64) -> String {
+    format!("{n:016}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Seen in a bundle, not yet trusted: its bundles are held.
+    Pending,
+    Approved,
+    /// Its bundles are refused.
+    Revoked,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceState::Pending => "pending",
+            DeviceState::Approved => "approved",
+            DeviceState::Revoked => "revoked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceEntry {
+    pub id: Uuid,
+    pub name: String,
+    /// Ed25519 public key (hex) the device signs with.
+    pub public_key: String,
+    pub state: DeviceState,
+    pub first_seen: DateTime<FixedOffset>,
+    pub changed_at: DateTime<FixedOffset>,
+}
+
+/// What one bundle's merge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeCounts {
+    /// Revisions newly stored (finals that passed validation, and corrections kept as history).
+    pub accepted: u64,
+    /// Revisions the registry already had.
+    pub duplicates: u64,
+    pub quarantined: u64,
+    /// Conflicts opened (or reopened) by this bundle.
+    pub conflicts: u64,
+    /// Positions the registry already had with different contents (a reset or forged tablet): not
+    /// stored, reported for an operator.
+    #[serde(default)]
+    pub mismatched: u64,
+}
+
+impl MergeCounts {
+    pub fn add(&mut self, o: &MergeCounts) {
+        self.accepted += o.accepted;
+        self.duplicates += o.duplicates;
+        self.quarantined += o.quarantined;
+        self.conflicts += o.conflicts;
+        self.mismatched += o.mismatched;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleEntry {
+    pub bundle_id: Uuid,
+    pub device: Uuid,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub sequence: SeqRange,
+    pub kind: ExportKind,
+    pub created_at: DateTime<FixedOffset>,
+    pub imported_at: DateTime<FixedOffset>,
+    pub counts: Counts,
+    pub merged: MergeCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingBundle {
+    pub bundle_id: Uuid,
+    pub device: Uuid,
+    /// Where the held copy lives, relative to the registry folder.
+    pub file: String,
+    pub file_sha256: String,
+    pub sequence: SeqRange,
+    pub received_at: DateTime<FixedOffset>,
+}
+
+/// The registry's view of a family plus what keeps its indexes right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyEntry {
+    pub family: Family,
+    /// NIKs and KK number of the current revision, as indexed.
+    #[serde(default)]
+    pub niks: Vec<String>,
+    #[serde(default)]
+    pub kk: Option<String>,
+    /// The report's facts about the current revision.
+    #[serde(default)]
+    pub facts: Option<super::facts::Facts>,
+}
+
+/// Why a revision is held: a stable code, where in the answers, and a message in both languages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    #[serde(default)]
+    pub path: String,
+    pub message: Localized,
+}
+
+impl Reason {
+    pub fn new(code: &str, path: &str, id: impl Into<String>, en: impl Into<String>) -> Reason {
+        Reason {
+            code: code.into(),
+            path: path.into(),
+            message: Localized::new(id, en),
+        }
+    }
+
+    /// One line for a receipt or a listing: `anggota[1].nik: NIK harus 16 digit`.
+    pub fn localized(&self) -> Localized {
+        if self.path.is_empty() {
+            self.message.clone()
+        } else {
+            Localized::new(
+                format!("{}: {}", self.path, self.message.id),
+                format!("{}: {}", self.path, self.message.en),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineState {
+    /// Waits for an operator; the tablet is told it was rejected.
+    Open,
+    /// An operator let it in despite the reasons.
+    Released,
+    /// An operator confirmed the rejection (or a conflict decision overruled it).
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    pub device: Uuid,
+    pub seq: u64,
+    pub record: Uuid,
+    pub revision: u32,
+    pub bundle: Uuid,
+    pub reasons: Vec<Reason>,
+    pub state: QuarantineState,
+    pub held_at: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<FixedOffset>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// One family (record) revised on two devices.
+    TwoDevices,
+    /// One NIK in two families.
+    SharedNik,
+    /// One KK number in two families.
+    SharedKk,
+}
+
+impl ConflictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictKind::TwoDevices => "two_devices",
+            ConflictKind::SharedNik => "shared_nik",
+            ConflictKind::SharedKk => "shared_kk",
+        }
+    }
+}
+
+/// One revision taking part in a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Member {
+    pub record: Uuid,
+    pub device: Uuid,
+    pub revision: u32,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum Decision {
+    /// The operator kept this revision; the others were overruled.
+    Kept { member: Member },
+    /// The operator confirmed these are different families (for the members listed).
+    Distinct,
+    /// Nothing is shared any more (a later revision fixed it).
+    Dissolved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub id: u64,
+    pub kind: ConflictKind,
+    /// The NIK, the KK number or the record id they share.
+    pub key: String,
+    pub members: Vec<Member>,
+    pub detected_at: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<FixedOffset>>,
+}
+
+impl Conflict {
+    pub fn is_open(&self) -> bool {
+        self.decision.is_none()
+    }
+
+    pub fn table_key(kind: ConflictKind, key: &str) -> String {
+        match kind {
+            ConflictKind::TwoDevices => format!("record:{key}"),
+            ConflictKind::SharedNik => format!("nik:{key}"),
+            ConflictKind::SharedKk => format!("kk:{key}"),
+        }
+    }
+}
+
+/// One `registry import` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportEntry {
+    pub number: u64,
+    pub at: DateTime<FixedOffset>,
+    pub bundles: u64,
+    pub merged: MergeCounts,
+    /// The report's snapshot after this import ("changes since the previous import").
+    #[serde(default)]
+    pub snapshot: Option<serde_json::Value>,
+}

@@ -1,0 +1,447 @@
+//! The merge rules, over any [`Tables`]: what a bundle's revisions add, and the per-record
+//! recomputation — a family's current revision, its NIK/KK index entries and the conflicts it takes part
+//! in follow from the set of revisions received, so the order bundles arrive in does not change the end
+//! state. Decisions (`registry::decide`) reuse the recomputation. No storage types here.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, FixedOffset};
+use uuid::Uuid;
+
+use super::Result;
+use super::entries::{
+    BundleEntry, Conflict, ConflictKind, Decision, FamilyEntry, Member, MergeCounts,
+    QuarantineEntry, QuarantineState, Reason, id_number,
+};
+use super::family::{Family, FamilyState};
+use super::storage::{Added, Final, Index, Tables};
+use super::validate::{Summary, summarize};
+use crate::bundle::read;
+use crate::form::catalog::Catalog;
+use crate::model::record::Action;
+
+/// A bundle that passed every check of the reader, held in memory for its merge.
+pub(crate) struct Opened {
+    pub verified: read::Verified,
+    pub revisions: Vec<Slim>,
+    pub attachments: Vec<(String, Vec<u8>)>,
+}
+
+/// What a merge needs of one revision, worked out beside the merge: its exact line, its keys, the
+/// validation verdict and the summary of its answers. The parsed answers are dropped where they were
+/// parsed.
+pub(crate) struct Slim {
+    /// The line as the store keeps it (its `storage::Pack` made it). The line itself is not kept: only a position the registry
+    /// already holds in other bytes needs it (unpacked then).
+    pub stored: Vec<u8>,
+    pub record: Uuid,
+    pub number: u32,
+    pub seq: u64,
+    pub action: Action,
+    pub at: DateTime<FixedOffset>,
+    /// Validation of the revision (empty: it passed).
+    pub reasons: Vec<Reason>,
+    pub summary: Summary,
+}
+
+/// The bundle file a merge records.
+pub(crate) struct File<'a> {
+    pub name: &'a str,
+    pub sha: &'a str,
+}
+
+/// Merges a verified bundle of an approved device: stores its revisions (a position held before stays),
+/// quarantines the finals that failed validation, recomputes every family it touched and records the
+/// bundle.
+pub(crate) fn merge_bundle<T: Tables>(
+    t: &mut T,
+    catalog: &'static Catalog,
+    b: &Opened,
+    file: &File<'_>,
+    now: DateTime<FixedOffset>,
+) -> Result<BundleEntry> {
+    let m = &b.verified.manifest;
+    let device = m.device.id.as_u128();
+    let mut counts = MergeCounts::default();
+    let mut touched: BTreeSet<u128> = BTreeSet::new();
+    for rev in &b.revisions {
+        match t.add_revision(device, rev.seq, &rev.stored)? {
+            Added::New => {}
+            Added::Same => {
+                counts.duplicates += 1;
+                continue;
+            }
+            Added::Different => {
+                counts.mismatched += 1;
+                continue;
+            }
+        }
+        if rev.action == Action::Corrected {
+            counts.accepted += 1;
+            continue;
+        }
+        let reasons = rev.reasons.clone();
+        let candidate = reasons.is_empty();
+        t.put_final(
+            rev.record.as_u128(),
+            &Final {
+                device,
+                number: rev.number,
+                seq: rev.seq,
+                at_ms: rev.at.timestamp_millis(),
+                candidate,
+            },
+        )?;
+        if candidate {
+            counts.accepted += 1;
+        } else {
+            counts.quarantined += 1;
+            t.put_quarantine(&QuarantineEntry {
+                device: m.device.id,
+                seq: rev.seq,
+                record: rev.record,
+                revision: rev.number,
+                bundle: m.bundle_id,
+                reasons,
+                state: QuarantineState::Open,
+                held_at: now,
+                decided_at: None,
+            })?;
+        }
+        touched.insert(rev.record.as_u128());
+    }
+    for (sha, bytes) in &b.attachments {
+        t.add_attachment(sha, bytes)?;
+    }
+    t.add_coverage(device, m.sequence)?;
+    let fresh = b
+        .revisions
+        .iter()
+        .map(|r| ((device, r.seq), &r.summary))
+        .collect();
+    let mut merge = Merge::new(t, catalog, now, fresh);
+    for r in &touched {
+        merge.recompute(*r)?;
+    }
+    counts.conflicts += merge.opened;
+    let entry = BundleEntry {
+        bundle_id: m.bundle_id,
+        device: m.device.id,
+        file_name: file.name.to_string(),
+        file_sha256: file.sha.to_string(),
+        sequence: m.sequence,
+        kind: m.kind,
+        created_at: m.created_at,
+        imported_at: now,
+        counts: m.counts,
+        merged: counts,
+    };
+    t.put_bundle(&entry)?;
+    Ok(entry)
+}
+
+/// The per-record recomputation inside a merge or a decision.
+pub(crate) struct Merge<'m, T: Tables> {
+    t: &'m mut T,
+    /// Summaries of the bundle being merged, by (device, position): read from memory, not the store.
+    fresh: HashMap<(u128, u64), &'m Summary>,
+    catalog: &'static Catalog,
+    now: DateTime<FixedOffset>,
+    /// Conflicts opened or reopened.
+    pub opened: u64,
+}
+
+impl<'m, T: Tables> Merge<'m, T> {
+    pub fn new(
+        t: &'m mut T,
+        catalog: &'static Catalog,
+        now: DateTime<FixedOffset>,
+        fresh: HashMap<(u128, u64), &'m Summary>,
+    ) -> Merge<'m, T> {
+        Merge {
+            t,
+            fresh,
+            catalog,
+            now,
+            opened: 0,
+        }
+    }
+
+    /// The rows underneath, for a decision's own reads and writes.
+    pub fn tables(&mut self) -> &mut T {
+        self.t
+    }
+
+    fn summary(&self, device: u128, seq: u64) -> Result<Cow<'m, Summary>> {
+        if let Some(r) = self.fresh.get(&(device, seq)) {
+            return Ok(Cow::Borrowed(*r));
+        }
+        let rev = self.t.revision(device, seq)?;
+        Ok(Cow::Owned(summarize(self.catalog, &rev)))
+    }
+
+    /// Every candidate revision of a record: (device, number, seq).
+    pub fn candidates_of(&self, record: u128) -> Result<Vec<(u128, u32, u64)>> {
+        Ok(self
+            .t
+            .finals_of(record)?
+            .into_iter()
+            .filter(|f| f.candidate)
+            .map(|f| (f.device, f.number, f.seq))
+            .collect())
+    }
+
+    /// Marks a final revision as a candidate for its family's current revision, or not.
+    pub fn set_candidate(&mut self, q: &QuarantineEntry, candidate: bool) -> Result<()> {
+        let record = q.record.as_u128();
+        if let Some(f) = self
+            .t
+            .final_revision(record, q.device.as_u128(), q.revision)?
+        {
+            self.t.put_final(record, &Final { candidate, ..f })?;
+        }
+        Ok(())
+    }
+
+    /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
+    pub fn recompute(&mut self, record: u128) -> Result<()> {
+        let all = self.t.finals_of(record)?;
+        // The latest candidate of each device.
+        let mut latest: BTreeMap<u128, Final> = BTreeMap::new();
+        for f in all.iter().filter(|f| f.candidate) {
+            let e = latest.entry(f.device).or_insert(*f);
+            if f.number > e.number {
+                *e = *f;
+            }
+        }
+        let rid = Uuid::from_u128(record);
+        let (current, state) = match latest.values().max_by_key(|f| (f.at_ms, f.device)) {
+            Some(f) => (*f, FamilyState::Accepted),
+            // Only held revisions: the newest of them stands for the family, quarantined.
+            None => match all.iter().max_by_key(|f| (f.at_ms, f.device, f.number)) {
+                Some(f) => (*f, FamilyState::Quarantined),
+                None => return Ok(()),
+            },
+        };
+        let rev = self.summary(current.device, current.seq)?;
+        let (niks, kk) = match state {
+            FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
+            _ => (Vec::new(), None),
+        };
+        let old = self.t.family(record)?;
+        let mut entry = FamilyEntry {
+            family: Family {
+                record: rid,
+                state,
+                device: Uuid::from_u128(current.device),
+                revision: current.number,
+                seq: current.seq,
+                petugas: rev.petugas.clone(),
+                at: rev.at,
+                form_id: rev.form_id.clone(),
+                form_version: rev.form_version,
+            },
+            niks: niks.clone(),
+            kk: kk.clone(),
+            facts: rev.facts.clone(),
+        };
+        // Written first (conflicts read members' current revisions), then once more only if the
+        // conflicts changed its state.
+        self.t.put_family(record, &entry)?;
+        if latest.len() > 1 {
+            let members: Vec<Member> = latest
+                .values()
+                .map(|f| Member {
+                    record: rid,
+                    device: Uuid::from_u128(f.device),
+                    revision: f.number,
+                    seq: f.seq,
+                })
+                .collect();
+            self.ensure(ConflictKind::TwoDevices, &rid.to_string(), members)?;
+        } else if old.is_some() {
+            self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
+        }
+        let (old_niks, old_kk) = old.map(|o| (o.niks, o.kk)).unwrap_or_default();
+        self.reindex(record, ConflictKind::SharedNik, &old_niks, &niks)?;
+        self.reindex(
+            record,
+            ConflictKind::SharedKk,
+            &old_kk.into_iter().collect::<Vec<_>>(),
+            &kk.into_iter().collect::<Vec<_>>(),
+        )?;
+        if state != FamilyState::Quarantined {
+            let now = if self.t.in_open_conflict(record)? {
+                FamilyState::Conflict
+            } else {
+                FamilyState::Accepted
+            };
+            if now != entry.family.state {
+                entry.family.state = now;
+                self.t.put_family(record, &entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a record's entries in the NIK or KK index from `old` to `new` and brings the conflicts on
+    /// every value involved up to date.
+    fn reindex(
+        &mut self,
+        record: u128,
+        kind: ConflictKind,
+        old: &[String],
+        new: &[String],
+    ) -> Result<()> {
+        let index = if kind == ConflictKind::SharedKk {
+            Index::Kk
+        } else {
+            Index::Nik
+        };
+        let touched: BTreeSet<&String> = old.iter().chain(new).collect();
+        for v in old.iter().filter(|v| !new.contains(v)) {
+            if let Some(n) = id_number(v) {
+                self.t.index_remove(index, n, record)?;
+            }
+        }
+        for v in new.iter().filter(|v| !old.contains(v)) {
+            if let Some(n) = id_number(v) {
+                self.t.index_insert(index, n, record)?;
+            }
+        }
+        for v in touched {
+            let Some(n) = id_number(v) else { continue };
+            let records = self.t.indexed(index, n)?;
+            if records.len() < 2 {
+                // Only a value that was shared can have a conflict to dissolve.
+                if old.contains(v) {
+                    self.dissolve(kind, v)?;
+                }
+                continue;
+            }
+            let mut members = Vec::new();
+            for r in records {
+                if let Some(f) = self.t.family(r)? {
+                    members.push(Member {
+                        record: f.family.record,
+                        device: f.family.device,
+                        revision: f.family.revision,
+                        seq: f.family.seq,
+                    });
+                }
+            }
+            self.ensure(kind, v, members)?;
+        }
+        Ok(())
+    }
+
+    fn conflict_on(&self, kind: ConflictKind, key: &str) -> Result<Option<Conflict>> {
+        match self.t.latest_conflict(&Conflict::table_key(kind, key))? {
+            Some(id) => self.t.conflict(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes sure an open conflict with these members exists on `key` — unless an operator already
+    /// decided about exactly these families.
+    fn ensure(&mut self, kind: ConflictKind, key: &str, mut members: Vec<Member>) -> Result<()> {
+        members.sort();
+        let records = |ms: &[Member]| ms.iter().map(|m| m.record).collect::<BTreeSet<_>>();
+        if let Some(mut c) = self.conflict_on(kind, key)? {
+            if c.is_open() {
+                if c.members != members {
+                    let before: BTreeSet<Uuid> = records(&c.members);
+                    let after: BTreeSet<Uuid> = records(&members);
+                    c.members = members;
+                    self.t.put_conflict(&c)?;
+                    for r in before.difference(&after) {
+                        self.t.remove_open_conflict(r.as_u128(), c.id)?;
+                    }
+                    for r in after.difference(&before) {
+                        self.t.add_open_conflict(r.as_u128(), c.id)?;
+                    }
+                    for r in before.symmetric_difference(&after) {
+                        self.refresh_state(r.as_u128())?;
+                    }
+                }
+                return Ok(());
+            }
+            let same_families = records(&c.members) == records(&members);
+            let settled = match &c.decision {
+                Some(Decision::Distinct) => same_families,
+                Some(Decision::Kept { .. }) => c.members == members,
+                _ => false,
+            };
+            if settled {
+                return Ok(());
+            }
+        }
+        let id = self.t.next_conflict_id()?;
+        let c = Conflict {
+            id,
+            kind,
+            key: key.to_string(),
+            members,
+            detected_at: self.now,
+            decision: None,
+            decided_at: None,
+        };
+        self.t.put_conflict(&c)?;
+        self.t
+            .set_latest_conflict(&Conflict::table_key(kind, key), id)?;
+        for m in &c.members {
+            self.t.add_open_conflict(m.record.as_u128(), id)?;
+        }
+        self.opened += 1;
+        for m in &c.members {
+            self.refresh_state(m.record.as_u128())?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open conflict on `key`, if any, because nothing is shared any more.
+    fn dissolve(&mut self, kind: ConflictKind, key: &str) -> Result<()> {
+        let Some(mut c) = self.conflict_on(kind, key)? else {
+            return Ok(());
+        };
+        if !c.is_open() {
+            return Ok(());
+        }
+        self.close(&mut c, Decision::Dissolved)
+    }
+
+    /// Records a decision on an open conflict and lets its families leave the conflict state.
+    pub fn close(&mut self, c: &mut Conflict, d: Decision) -> Result<()> {
+        c.decision = Some(d);
+        c.decided_at = Some(self.now);
+        self.t.put_conflict(c)?;
+        for m in &c.members {
+            self.t.remove_open_conflict(m.record.as_u128(), c.id)?;
+        }
+        for m in c.members.clone() {
+            self.refresh_state(m.record.as_u128())?;
+        }
+        Ok(())
+    }
+
+    /// A family in an open conflict is `Conflict`; otherwise `Accepted` (quarantined ones stay so).
+    fn refresh_state(&mut self, record: u128) -> Result<()> {
+        let Some(mut f) = self.t.family(record)? else {
+            return Ok(());
+        };
+        if f.family.state == FamilyState::Quarantined {
+            return Ok(());
+        }
+        let state = if self.t.in_open_conflict(record)? {
+            FamilyState::Conflict
+        } else {
+            FamilyState::Accepted
+        };
+        if f.family.state != state {
+            f.family.state = state;
+            self.t.put_family(record, &f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! Read-only views of the registry for the operator and the outputs: devices, held bundles, coverage
+//! and its gaps, quarantine, conflicts, what needs an operator, families (with or without their current
+//! revision), bundles merged and import runs. Nothing here writes.
+
+use uuid::Uuid;
+
+use super::entries::{
+    BundleEntry, Conflict, DeviceEntry, DeviceState, FamilyEntry, ImportEntry, PendingBundle,
+    QuarantineEntry, QuarantineState, id_number,
+};
+use super::storage::{Index, Storage};
+use super::{Registry, RegistryError, Result};
+use crate::bundle::manifest::SeqRange;
+use crate::model::record::Revision;
+
+/// A gap in a device's change sequence: positions no imported bundle covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub device: Uuid,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// What needs an operator, in numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attention {
+    pub pending_devices: u64,
+    pub pending_bundles: u64,
+    pub open_quarantine: u64,
+    pub open_conflicts: u64,
+    pub gaps: Vec<Gap>,
+}
+
+impl Attention {
+    pub fn is_empty(&self) -> bool {
+        self.pending_devices == 0
+            && self.pending_bundles == 0
+            && self.open_quarantine == 0
+            && self.open_conflicts == 0
+            && self.gaps.is_empty()
+    }
+}
+
+/// The holes below the highest covered position.
+pub fn holes(device: Uuid, ranges: &[SeqRange]) -> Vec<Gap> {
+    let mut out = Vec::new();
+    let mut next = 1u64;
+    for r in ranges {
+        if r.from > next {
+            out.push(Gap {
+                device,
+                from: next,
+                to: r.from - 1,
+            });
+        }
+        next = next.max(r.to.saturating_add(1));
+    }
+    out
+}
+
+impl<S: Storage> Registry<S> {
+    /// Every device the registry has seen, in id order.
+    pub fn devices(&self) -> Result<Vec<DeviceEntry>> {
+        self.db.devices()
+    }
+
+    /// Finds a device by its full id or a prefix of at least 4 hex digits (as file names show it).
+    pub fn find_device(&self, text: &str) -> Result<DeviceEntry> {
+        let want = text.trim().to_ascii_lowercase().replace('-', "");
+        if want.len() < 4 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RegistryError::Invalid(format!(
+                "`{text}` is not a device id: give the id or at least its first 8 hex digits (see `pendata registry devices DIR list`)"
+            )));
+        }
+        let mut found: Vec<DeviceEntry> = self
+            .devices()?
+            .into_iter()
+            .filter(|d| d.id.simple().to_string().starts_with(&want))
+            .collect();
+        match (found.pop(), found.len()) {
+            (Some(d), 0) => Ok(d),
+            (None, _) => Err(RegistryError::Invalid(format!(
+                "no device {text} in this registry (see `pendata registry devices DIR list`)"
+            ))),
+            (Some(_), more) => Err(RegistryError::Invalid(format!(
+                "{} devices start with {text}: give more digits",
+                more + 1
+            ))),
+        }
+    }
+
+    /// Bundles held for devices not yet approved.
+    pub fn pending_bundles(&self) -> Result<Vec<PendingBundle>> {
+        self.db.pending_bundles()
+    }
+
+    /// The covered ranges of a device's sequence, sorted.
+    pub fn coverage(&self, device: Uuid) -> Result<Vec<SeqRange>> {
+        self.db.coverage(device)
+    }
+
+    /// Gaps in every approved device's sequence (a bundle that never arrived).
+    pub fn gaps(&self) -> Result<Vec<Gap>> {
+        let mut out = Vec::new();
+        for d in self.devices()? {
+            if d.state == DeviceState::Approved {
+                out.extend(holes(d.id, &self.coverage(d.id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Quarantined revisions; `all` includes released and rejected ones.
+    pub fn quarantine(&self, all: bool) -> Result<Vec<QuarantineEntry>> {
+        let mut out = self.db.quarantine()?;
+        out.retain(|q| all || q.state == QuarantineState::Open);
+        Ok(out)
+    }
+
+    /// Conflicts; `all` includes decided ones.
+    pub fn conflicts(&self, all: bool) -> Result<Vec<Conflict>> {
+        let mut out = self.db.conflicts()?;
+        out.retain(|c| all || c.is_open());
+        Ok(out)
+    }
+
+    /// What needs an operator now.
+    pub fn attention(&self) -> Result<Attention> {
+        Ok(Attention {
+            pending_devices: self
+                .devices()?
+                .iter()
+                .filter(|d| d.state == DeviceState::Pending)
+                .count() as u64,
+            pending_bundles: self.pending_bundles()?.len() as u64,
+            open_quarantine: self.quarantine(false)?.len() as u64,
+            open_conflicts: self.conflicts(false)?.len() as u64,
+            gaps: self.gaps()?,
+        })
+    }
+
+    /// Parses `DEVICE:SEQ` (a device id or prefix, a sequence position) as the quarantine list shows it.
+    pub fn quarantine_key(&self, text: &str) -> Result<(Uuid, u64)> {
+        let (d, s) = text.rsplit_once(':').ok_or_else(|| {
+            RegistryError::Invalid(format!(
+                "`{text}` is not DEVICE:SEQ (as `pendata registry quarantine DIR list` shows it)"
+            ))
+        })?;
+        let seq: u64 = s
+            .parse()
+            .map_err(|_| RegistryError::Invalid(format!("`{s}` is not a sequence position")))?;
+        Ok((self.find_device(d)?.id, seq))
+    }
+
+    /// Visits every family with its current revision.
+    pub fn for_each_family(
+        &self,
+        f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
+    ) -> Result<u64> {
+        self.db.families_with_revisions(f)
+    }
+
+    /// Every family's entry (no answers): what reports aggregate.
+    pub fn family_entries(&self, mut f: impl FnMut(&FamilyEntry)) -> Result<u64> {
+        self.db.families(|e| {
+            f(e);
+            Ok(())
+        })
+    }
+
+    /// One family's entry.
+    pub fn family(&self, record: Uuid) -> Result<Option<FamilyEntry>> {
+        self.db.family(record)
+    }
+
+    /// Records whose current revision lists this NIK.
+    pub fn families_with_nik(&self, nik: &str) -> Result<Vec<Uuid>> {
+        match id_number(nik.trim()) {
+            Some(n) => self.db.indexed(Index::Nik, n),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every bundle merged, in id (time) order.
+    pub fn bundles(&self) -> Result<Vec<BundleEntry>> {
+        self.db.bundles()
+    }
+
+    /// The import runs, oldest first.
+    pub fn imports(&self) -> Result<Vec<ImportEntry>> {
+        self.db.imports()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holes_below_the_highest_position() {
+        let d = Uuid::nil();
+        let r = [SeqRange { from: 3, to: 10 }, SeqRange { from: 21, to: 30 }];
+        let got: Vec<(u64, u64)> = holes(d, &r).iter().map(|g| (g.from, g.to)).collect();
+        assert_eq!(got, vec![(1, 2), (11, 20)]);
+        assert!(holes(d, &[SeqRange { from: 1, to: 5 }]).is_empty());
+    }
+}

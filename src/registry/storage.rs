@@ -1,0 +1,173 @@
+//! The registry's storage interface: what the import pipeline, the merge rules, the operator's decisions
+//! and the read-only views need of a store, in the registry's own types (`entries`, `family`, `model`),
+//! nothing of redb. `registry::db` implements it over redb (`registry.redb`); a second backend (the
+//! planned PostgreSQL registry) implements the same three traits and the rules in `registry::merge` run on
+//! it unchanged.
+//!
+//! - [`Storage`]: the store. Begins write transactions and answers read-only queries, each on what was
+//!   committed; makes the [`Pack`]ers that turn revision lines into the form it stores them in.
+//! - [`Transaction`]: one write transaction. Nothing in it is seen by readers or durable before
+//!   [`Transaction::commit`]; dropping it discards everything.
+//! - [`Tables`]: the rows a transaction reads and writes; its reads see its own writes.
+//!
+//! Record and device ids are `u128` (`Uuid::as_u128`) where the merge handles them row by row. Errors are
+//! [`RegistryError`](super::RegistryError)s: a backend adds its own variant with a `From` (as redb's
+//! `DbError` has `RegistryError::Db`).
+
+use uuid::Uuid;
+
+use super::Result;
+use super::entries::{
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
+};
+use crate::bundle::BundleError;
+use crate::bundle::manifest::SeqRange;
+use crate::model::record::Revision;
+
+/// The registry's store. Shared by the import's reader threads (they ask [`Storage::file_known`]).
+pub trait Storage: Sync {
+    type Txn: Transaction;
+    type Packer: Pack;
+
+    /// A packer for one bundle's revision lines (made on a reader thread, used there).
+    fn packer(&self) -> Result<Self::Packer, BundleError>;
+
+    /// Begins a write transaction (one at a time: a second waits until the first ends).
+    fn begin(&self) -> Result<Self::Txn>;
+
+    /// Whether a bundle file with this SHA-256 (hex) was merged.
+    fn file_known(&self, sha: &str) -> Result<bool>;
+    fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>>;
+    /// Every device, in id order.
+    fn devices(&self) -> Result<Vec<DeviceEntry>>;
+    /// Every bundle held for a device not yet approved, in bundle id order.
+    fn pending_bundles(&self) -> Result<Vec<PendingBundle>>;
+    /// Every bundle merged, in bundle id (time) order.
+    fn bundles(&self) -> Result<Vec<BundleEntry>>;
+    /// The covered ranges of a device's sequence, sorted and disjoint.
+    fn coverage(&self, device: Uuid) -> Result<Vec<SeqRange>>;
+    /// Every quarantine entry (open, released, rejected), by (device, position).
+    fn quarantine(&self) -> Result<Vec<QuarantineEntry>>;
+    /// Every conflict (open and decided), by id.
+    fn conflicts(&self) -> Result<Vec<Conflict>>;
+    fn family(&self, record: Uuid) -> Result<Option<FamilyEntry>>;
+    /// Visits every family's entry in record order; returns how many.
+    fn families(&self, f: impl FnMut(&FamilyEntry) -> Result<()>) -> Result<u64>;
+    /// Visits every family's entry with its current revision, in record order; returns how many.
+    fn families_with_revisions(
+        &self,
+        f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
+    ) -> Result<u64>;
+    /// The records whose current revision lists this NIK or KK number (see `entries::id_number`).
+    fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>>;
+    /// The import runs, oldest first.
+    fn imports(&self) -> Result<Vec<ImportEntry>>;
+}
+
+/// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
+/// after the other, on the import's reader threads.
+pub trait Pack {
+    fn pack(&mut self, line: &[u8]) -> Result<Vec<u8>, BundleError>;
+}
+
+/// One write transaction.
+pub trait Transaction {
+    type Tables<'t>: Tables
+    where
+        Self: 't;
+
+    /// Its rows. One view at a time (a bundle's merge or a decision holds one while it works).
+    fn tables(&self) -> Result<Self::Tables<'_>>;
+
+    /// Makes everything written durable and visible at once.
+    fn commit(self) -> Result<()>;
+}
+
+/// Which index of identity numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Nik,
+    Kk,
+}
+
+/// A final revision received of a record: `(record, device, number)` → the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Final {
+    pub device: u128,
+    pub number: u32,
+    /// Its position in the device's change sequence.
+    pub seq: u64,
+    /// Device time, in ms.
+    pub at_ms: i64,
+    /// It passed validation (or was released) and was not overruled.
+    pub candidate: bool,
+}
+
+/// What storing a revision line found at its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Nothing: the line is stored.
+    New,
+    /// The same line (perhaps stored in other bytes): nothing changed.
+    Same,
+    /// Another line (a reset or forged tablet): the one held is kept.
+    Different,
+}
+
+/// The rows of one write transaction.
+pub trait Tables {
+    fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>>;
+    fn put_device(&mut self, d: &DeviceEntry) -> Result<()>;
+
+    fn bundle(&self, id: Uuid) -> Result<Option<BundleEntry>>;
+    /// The bundle merged from a file with this SHA-256 (hex).
+    fn bundle_by_file(&self, sha: &str) -> Result<Option<BundleEntry>>;
+    /// Records a merged bundle and its file's SHA-256.
+    fn put_bundle(&mut self, b: &BundleEntry) -> Result<()>;
+
+    fn pending(&self, bundle: Uuid) -> Result<Option<PendingBundle>>;
+    fn put_pending(&mut self, p: &PendingBundle) -> Result<()>;
+    fn remove_pending(&mut self, bundle: Uuid) -> Result<()>;
+
+    /// Adds a covered range to a device's coverage, merged with the ranges it touches.
+    fn add_coverage(&mut self, device: u128, r: SeqRange) -> Result<()>;
+
+    /// Stores a revision line (as its [`Pack`] made it) at its position unless
+    /// one is there already: then the one held stays.
+    fn add_revision(&mut self, device: u128, seq: u64, stored: &[u8]) -> Result<Added>;
+    /// The revision stored at a position (an error if there is none).
+    fn revision(&self, device: u128, seq: u64) -> Result<Revision>;
+    /// Stores an attachment unless one with this SHA-256 (hex) is there.
+    fn add_attachment(&mut self, sha: &str, bytes: &[u8]) -> Result<()>;
+
+    fn put_final(&mut self, record: u128, f: &Final) -> Result<()>;
+    fn final_revision(&self, record: u128, device: u128, number: u32) -> Result<Option<Final>>;
+    /// Every final revision received of a record, by (device, number).
+    fn finals_of(&self, record: u128) -> Result<Vec<Final>>;
+
+    fn quarantined(&self, device: Uuid, seq: u64) -> Result<Option<QuarantineEntry>>;
+    fn put_quarantine(&mut self, q: &QuarantineEntry) -> Result<()>;
+
+    fn family(&self, record: u128) -> Result<Option<FamilyEntry>>;
+    fn put_family(&mut self, record: u128, e: &FamilyEntry) -> Result<()>;
+    fn index_insert(&mut self, index: Index, number: u64, record: u128) -> Result<()>;
+    fn index_remove(&mut self, index: Index, number: u64, record: u128) -> Result<()>;
+    /// The records an index lists under `number`, in record order.
+    fn indexed(&self, index: Index, number: u64) -> Result<Vec<u128>>;
+
+    fn conflict(&self, id: u64) -> Result<Option<Conflict>>;
+    fn put_conflict(&mut self, c: &Conflict) -> Result<()>;
+    /// The latest conflict on a key (`Conflict::table_key`).
+    fn latest_conflict(&self, key: &str) -> Result<Option<u64>>;
+    fn set_latest_conflict(&mut self, key: &str, id: u64) -> Result<()>;
+    /// Whether a record is in an open conflict.
+    fn in_open_conflict(&self, record: u128) -> Result<bool>;
+    fn add_open_conflict(&mut self, record: u128, id: u64) -> Result<()>;
+    fn remove_open_conflict(&mut self, record: u128, id: u64) -> Result<()>;
+    /// A new conflict id (1, 2, …).
+    fn next_conflict_id(&mut self) -> Result<u64>;
+
+    /// The number the next import run gets (1, 2, …).
+    fn next_import_number(&self) -> Result<u64>;
+    fn put_import(&mut self, e: &ImportEntry) -> Result<()>;
+}
