@@ -6,6 +6,7 @@
 use chrono::NaiveDate;
 use pendata::form::catalog::Catalog;
 use pendata::form::{Severity, evaluate};
+use pendata::store::Store;
 use serde_json::{Map, Value, json};
 
 fn valid_family() -> Map<String, Value> {
@@ -493,4 +494,44 @@ fn region_cascade_offers_only_the_chosen_kecamatan() {
         1038,
         "Kaltim has 1,038 desa/kelurahan"
     );
+}
+
+/// The family list and search read the household form's fields by name (`model::household`): a valid
+/// family of the form, as a petugas enters it, shows in the list with its head, KK, desa and address, and
+/// is found by each of its words and numbers. A field renamed in the form and not in the code fails here.
+#[test]
+fn a_valid_family_shows_in_the_list_and_is_found_by_its_names_and_numbers() {
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    let family = valid_family();
+    assert!(!evaluate(form, &family, today).has_errors());
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:15:00+08:00").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::create(dir.path(), "Tablet Uji", now).unwrap();
+    store.add_petugas("P001", "Dewi", "1234", now).unwrap();
+    let head = store
+        .create_record(&form.id, form.version, family, "P001", now)
+        .unwrap();
+    let summary = &store.record(head.id).unwrap().summary;
+    assert_eq!(summary.head_name, "Budi Santoso");
+    assert_eq!(summary.no_kk, "6472011503190003");
+    assert_eq!(summary.desa, "64.72.01.1001");
+    assert_eq!(summary.address, "Jl. Pahlawan No. 12");
+    assert_eq!(summary.members, 4);
+    for query in [
+        "budi santoso",
+        "siti aminah",
+        "ani",
+        "pahlawan 12",
+        "6472011503190003",
+        "6472016107880002",
+        "64720105",
+    ] {
+        let found = store.search(query, 10).unwrap();
+        assert_eq!(
+            found.iter().map(|h| h.id).collect::<Vec<_>>(),
+            [head.id],
+            "{query}"
+        );
+    }
 }

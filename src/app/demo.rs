@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{AppError, Device, Result, now};
 use crate::form::compile::Container;
 use crate::form::{FieldKind, Form, evaluate};
+use crate::model::household::{self as hh, member};
 use crate::store::{Answers, NewRecord};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same families everywhere.
@@ -177,7 +178,7 @@ struct Person {
 pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
     let interview = spec.interview;
     let desa_list: Vec<String> = form
-        .field("wilayah_desa")
+        .field(hh::DESA)
         .and_then(|f| form.choices_of(f))
         .map(|l| l.choices.iter().map(|c| c.value.clone()).collect())
         .unwrap_or_default();
@@ -185,10 +186,31 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
         .pick(&desa_list)
         .cloned()
         .unwrap_or_else(|| "64.72.01.1001".into());
-    let kec = desa.get(..8).unwrap_or("64.72.01").to_string();
-    let kab = desa.get(..5).unwrap_or("64.72").to_string();
     let surname = *rng.pick(FAMILY).unwrap_or(&"Santoso");
+    let people = people(rng, interview, surname);
+    let kec = desa.get(..8).unwrap_or("64.72.01");
+    let region = digits(kec);
+    let mut serials = std::collections::BTreeSet::new();
+    let members: Vec<Value> = people
+        .iter()
+        .map(|p| member_answers(form, rng, p, &region, &mut serials, interview))
+        .collect();
+    let mut a = cover(rng, interview, &desa, &people, members.len());
+    for f in form.fields.iter().filter(|f| f.container == Container::Top) {
+        if a.contains_key(&f.name) || !f.kind.is_answered() {
+            continue;
+        }
+        if let Some(v) = generic(form, &f.name, rng, interview) {
+            a.insert(f.name.clone(), v);
+        }
+    }
+    a.insert(hh::MEMBERS.into(), Value::Array(members));
+    prune(form, &mut a, interview);
+    a
+}
 
+/// The members of a family: its head, often a spouse, children, sometimes a parent.
+fn people(rng: &mut Rng, interview: NaiveDate, surname: &str) -> Vec<Person> {
     let year = |rng: &mut Rng, lo: i64, hi: i64| {
         let age_days = rng.range(lo * 365 + 30, hi * 365 + 300);
         interview - Duration::days(age_days)
@@ -206,7 +228,7 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
         name: format!("{} {surname}", first(rng, head_female)),
         female: head_female,
         born: head_born,
-        hubungan: "1",
+        hubungan: hh::HEAD_OF_FAMILY,
         kawin: if head_female { "4" } else { "2" },
     });
     if !head_female && rng.chance(85) {
@@ -252,123 +274,126 @@ pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
             kawin: "4",
         });
     }
+    people
+}
 
-    let region = digits(&kec);
-    let mut serials = std::collections::BTreeSet::new();
-    let members: Vec<Value> = people
+/// One member's answers: identity from `p` (a NIK of the family's kecamatan `region`, with a serial not
+/// used in the family yet), plausible health and work, and the rest of the roster's fields at random.
+fn member_answers(
+    form: &Form,
+    rng: &mut Rng,
+    p: &Person,
+    region: &str,
+    serials: &mut std::collections::BTreeSet<i64>,
+    interview: NaiveDate,
+) -> Value {
+    let mut serial = rng.range(1, 9999);
+    while !serials.insert(serial) {
+        serial = rng.range(1, 9999);
+    }
+    let mut m = Answers::new();
+    m.insert(member::NAME.into(), json!(p.name));
+    m.insert(
+        member::NIK.into(),
+        json!(format!("{region}{}{serial:04}", nik_date(p.born, p.female))),
+    );
+    m.insert(member::PRESENCE.into(), json!("1"));
+    m.insert(member::SEX.into(), json!(if p.female { "2" } else { "1" }));
+    m.insert(
+        member::BIRTH_DATE.into(),
+        json!(p.born.format("%Y-%m-%d").to_string()),
+    );
+    m.insert(member::MARITAL_STATUS.into(), json!(p.kawin));
+    m.insert(member::RELATION.into(), json!(p.hubungan));
+    let age = interview.years_since(p.born).unwrap_or(0);
+    m.insert(
+        member::SCHOOL.into(),
+        json!(if (7..=18).contains(&age) { "2" } else { "3" }),
+    );
+    m.insert(member::WORK_HOURS.into(), json!(rng.range(14, 60)));
+    m.insert(
+        member::CHRONIC_ILLNESS.into(),
+        json!(if rng.chance(85) { "01" } else { "02" }),
+    );
+    m.insert(
+        member::NUTRITION.into(),
+        json!(if rng.chance(85) { "3" } else { "2" }),
+    );
+    for (k, f) in form
+        .fields
         .iter()
-        .map(|p| {
-            let mut serial = rng.range(1, 9999);
-            while !serials.insert(serial) {
-                serial = rng.range(1, 9999);
-            }
-            let mut m = Answers::new();
-            m.insert("nama".into(), json!(p.name));
-            m.insert(
-                "nik".into(),
-                json!(format!("{region}{}{serial:04}", nik_date(p.born, p.female))),
-            );
-            m.insert("keberadaan".into(), json!("1"));
-            m.insert(
-                "jenis_kelamin".into(),
-                json!(if p.female { "2" } else { "1" }),
-            );
-            m.insert(
-                "tanggal_lahir".into(),
-                json!(p.born.format("%Y-%m-%d").to_string()),
-            );
-            m.insert("status_kawin".into(), json!(p.kawin));
-            m.insert("hubungan".into(), json!(p.hubungan));
-            let age = interview.years_since(p.born).unwrap_or(0);
-            m.insert(
-                "partisipasi_sekolah".into(),
-                json!(if (7..=18).contains(&age) { "2" } else { "3" }),
-            );
-            m.insert("jam_kerja".into(), json!(rng.range(14, 60)));
-            m.insert(
-                "penyakit_kronis".into(),
-                json!(if rng.chance(85) { "01" } else { "02" }),
-            );
-            m.insert("gizi".into(), json!(if rng.chance(85) { "3" } else { "2" }));
-            for (k, f) in form
-                .fields
-                .iter()
-                .filter(|f| matches!(f.container, Container::Repeat(_)))
-                .map(|f| (f.name.clone(), f))
-            {
-                if m.contains_key(&k) || !f.kind.is_answered() {
-                    continue;
-                }
-                let v = if k.starts_with("sulit_") {
-                    Some(json!(if rng.chance(95) { "4" } else { "3" }))
-                } else {
-                    generic(form, &k, rng, interview)
-                };
-                if let Some(v) = v {
-                    m.insert(k, v);
-                }
-            }
-            Value::Object(m)
-        })
-        .collect();
+        .filter(|f| matches!(f.container, Container::Repeat(_)))
+        .map(|f| (f.name.clone(), f))
+    {
+        if m.contains_key(&k) || !f.kind.is_answered() {
+            continue;
+        }
+        // Difficulty questions (`sulit_…`): mostly "no difficulty", as in the population.
+        let v = if k.starts_with("sulit_") {
+            Some(json!(if rng.chance(95) { "4" } else { "3" }))
+        } else {
+            generic(form, &k, rng, interview)
+        };
+        if let Some(v) = v {
+            m.insert(k, v);
+        }
+    }
+    Value::Object(m)
+}
 
+/// The family's cover: region, address, KK, the interview and its result, location and floor area.
+fn cover(
+    rng: &mut Rng,
+    interview: NaiveDate,
+    desa: &str,
+    people: &[Person],
+    members: usize,
+) -> Answers {
+    let kec = desa.get(..8).unwrap_or("64.72.01");
+    let kab = desa.get(..5).unwrap_or("64.72");
+    let region = digits(kec);
     let issued = interview - Duration::days(rng.range(200, 6000));
+    let head = people.first().map(|p| p.name.clone()).unwrap_or_default();
     let mut a = Answers::new();
-    a.insert("wilayah_kabkota".into(), json!(kab));
-    a.insert("wilayah_kecamatan".into(), json!(kec));
-    a.insert("wilayah_desa".into(), json!(desa));
-    a.insert("rt".into(), json!(format!("{:03}", rng.range(1, 30))));
-    a.insert("rw".into(), json!(format!("{:03}", rng.range(1, 12))));
+    a.insert(hh::KABKOTA.into(), json!(kab));
+    a.insert(hh::KECAMATAN.into(), json!(kec));
+    a.insert(hh::DESA.into(), json!(desa));
+    a.insert(hh::RT.into(), json!(format!("{:03}", rng.range(1, 30))));
+    a.insert(hh::RW.into(), json!(format!("{:03}", rng.range(1, 12))));
     a.insert(
-        "alamat".into(),
+        hh::ADDRESS.into(),
         json!(format!(
             "{} No. {}",
             rng.pick(STREETS).unwrap_or(&"Jl. Merdeka"),
             rng.range(1, 150)
         )),
     );
+    a.insert(hh::HEAD_NAME.into(), json!(head));
     a.insert(
-        "nama_kepala_keluarga".into(),
-        json!(people.first().map(|p| p.name.clone()).unwrap_or_default()),
-    );
-    a.insert(
-        "no_kk".into(),
+        hh::NO_KK.into(),
         json!(format!(
             "{region}{}{:04}",
             nik_date(issued, false),
             rng.range(1, 9999)
         )),
     );
-    a.insert("jumlah_anggota".into(), json!(members.len()));
-    a.insert("kode_kk".into(), json!("0"));
+    a.insert(hh::MEMBER_COUNT.into(), json!(members));
+    a.insert(hh::KK_CODE.into(), json!("0"));
     a.insert(
-        "tanggal_pendataan".into(),
+        hh::INTERVIEW_DATE.into(),
         json!(interview.format("%Y-%m-%d").to_string()),
     );
-    a.insert("nama_petugas".into(), json!("Petugas Demo"));
-    a.insert("hasil_pendataan".into(), json!("1"));
-    a.insert("persetujuan".into(), json!("1"));
-    a.insert(
-        "nama_responden".into(),
-        json!(people.first().map(|p| p.name.clone()).unwrap_or_default()),
-    );
+    a.insert(hh::PETUGAS_NAME.into(), json!("Petugas Demo"));
+    a.insert(hh::RESULT.into(), json!("1"));
+    a.insert(hh::CONSENT.into(), json!("1"));
+    a.insert(hh::RESPONDENT_NAME.into(), json!(head));
     let lat = -0.5 + (rng.range(-150, 150) as f64) / 100.0;
     let lon = 116.5 + (rng.range(-150, 150) as f64) / 100.0;
     a.insert(
-        "lokasi".into(),
+        hh::LOCATION.into(),
         json!({"lat": lat, "lon": lon, "accuracy_m": rng.range(3, 25)}),
     );
-    a.insert("luas_lantai".into(), json!(rng.range(18, 120)));
-    for f in form.fields.iter().filter(|f| f.container == Container::Top) {
-        if a.contains_key(&f.name) || !f.kind.is_answered() {
-            continue;
-        }
-        if let Some(v) = generic(form, &f.name, rng, interview) {
-            a.insert(f.name.clone(), v);
-        }
-    }
-    a.insert("anggota".into(), Value::Array(members));
-    prune(form, &mut a, interview);
+    a.insert(hh::FLOOR_AREA.into(), json!(rng.range(18, 120)));
     a
 }
 
@@ -379,7 +404,7 @@ fn prune(form: &Form, answers: &mut Answers, today: NaiveDate) {
         .into_iter()
         .collect();
     answers.retain(|k, _| visible.contains(k));
-    if let Some(Value::Array(members)) = answers.get_mut("anggota") {
+    if let Some(Value::Array(members)) = answers.get_mut(hh::MEMBERS) {
         for (i, m) in members.iter_mut().enumerate() {
             if let Some(o) = m.as_object_mut() {
                 o.retain(|k, _| visible.contains(&format!("anggota[{i}].{k}")));
@@ -405,8 +430,8 @@ pub fn fill(
 ) -> Result<Made> {
     let form = device
         .catalog()
-        .latest("keluarga")
-        .ok_or_else(|| AppError::UnknownForm("keluarga".into()))?;
+        .latest(hh::FORM_ID)
+        .ok_or_else(|| AppError::UnknownForm(hh::FORM_ID.into()))?;
     let today = now().date_naive();
     let mut rng = Rng::new(seed);
     let mut made = Made {
@@ -458,7 +483,7 @@ mod tests {
 
     #[test]
     fn generated_families_pass_every_rule_and_are_deterministic() {
-        let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+        let form = Catalog::shared().unwrap().latest(hh::FORM_ID).unwrap();
         let spec = FamilySpec {
             interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
         };
@@ -477,7 +502,7 @@ mod tests {
                 "family {n}: {errors:?}\n{}",
                 serde_json::to_string_pretty(&fam).unwrap()
             );
-            desa.insert(fam["wilayah_desa"].as_str().unwrap().to_string());
+            desa.insert(fam[hh::DESA].as_str().unwrap().to_string());
         }
         assert!(
             desa.len() > 150,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::keys::parse_verifying_key;
-use super::manifest::{FormRef, Manifest};
+use super::manifest::{FormRef, Manifest, Part};
 use super::{
     ATTACHMENT_DIR, BundleError, MANIFEST_FILE, MAX_ATTACHMENT_BYTES, MAX_LINE_BYTES,
     MAX_MANIFEST_BYTES, REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
@@ -157,55 +157,14 @@ pub fn read(
     let mut entries = archive
         .entries()
         .map_err(|e| io_to_bundle(e, "the archive"))?;
-    let mut next = |what: &str| -> Result<tar::Entry<'_, _>> {
-        match entries.next() {
-            Some(e) => e.map_err(|e| io_to_bundle(e, what)),
-            None => Err(BundleError::Truncated(format!(
-                "the archive ends before {what}"
-            ))),
-        }
-    };
 
     // 1. manifest.json, then its signature.
-    let mut entry = next(MANIFEST_FILE)?;
-    expect_name(&entry, MANIFEST_FILE)?;
-    if entry.size() > MAX_MANIFEST_BYTES {
-        return Err(BundleError::NotABundle("manifest.json is too large".into()));
-    }
-    let mut manifest_bytes = Vec::new();
-    entry
-        .read_to_end(&mut manifest_bytes)
-        .map_err(|e| io_to_bundle(e, MANIFEST_FILE))?;
-    drop(entry);
-    let mut entry = next(SIGNATURE_FILE)?;
-    expect_name(&entry, SIGNATURE_FILE)?;
-    let mut sig = String::new();
-    entry
-        .by_ref()
-        .take(1024)
-        .read_to_string(&mut sig)
-        .map_err(|e| io_to_bundle(e, SIGNATURE_FILE))?;
-    drop(entry);
-    let manifest = Manifest::parse(&manifest_bytes)?;
-    let key = parse_verifying_key(&manifest.device.public_key)
-        .map_err(|e| BundleError::Signature(format!("the device key {e}")))?;
-    let sig: [u8; 64] = unhex(sig.trim())
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| BundleError::Signature("manifest.sig is not 128 hex digits".into()))?;
-    key.verify(&manifest_bytes, &Signature::from_bytes(&sig))
-        .map_err(|_| {
-            BundleError::Signature(
-                "manifest.sig was not made by the device key named in the manifest".into(),
-            )
-        })?;
+    let (manifest, manifest_bytes) = signed_manifest(&mut entries)?;
 
     // 2. Every part, in manifest order, hashed as it streams.
-    let forms: BTreeSet<&FormRef> = manifest.forms.iter().collect();
-    let petugas: BTreeSet<&str> = manifest.petugas.iter().map(String::as_str).collect();
-    let mut records: BTreeSet<Uuid> = BTreeSet::new();
-    let mut revisions = 0u64;
+    let mut seen = Seen::new(&manifest);
     for part in &manifest.parts {
-        let mut entry = next(&part.path)?;
+        let mut entry = next_entry(&mut entries, &part.path)?;
         expect_name(&entry, &part.path)?;
         if entry.size() != part.size {
             return Err(BundleError::Tampered(format!(
@@ -221,73 +180,9 @@ pub fn read(
             size: 0,
         };
         if part.path == REVISIONS_FILE {
-            let mut plain = HashingReader {
-                inner: zstd::stream::Decoder::new(&mut hashing).map_err(|e| {
-                    BundleError::Tampered(format!("{REVISIONS_FILE} is not zstd data: {e}"))
-                })?,
-                hasher: Sha256::new(),
-                size: 0,
-            };
-            let mut lines = BufReader::with_capacity(256 * 1024, &mut plain);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                let n = lines
-                    .by_ref()
-                    .take(MAX_LINE_BYTES as u64 + 1)
-                    .read_until(b'\n', &mut line)
-                    .map_err(|e| damaged(e, REVISIONS_FILE))?;
-                if n == 0 {
-                    break;
-                }
-                if line.pop() != Some(b'\n') {
-                    return Err(BundleError::Tampered(format!(
-                        "{REVISIONS_FILE}: line {} is unterminated or longer than {MAX_LINE_BYTES} bytes",
-                        revisions + 1
-                    )));
-                }
-                revisions += 1;
-                let revision: Revision = serde_json::from_slice(&line).map_err(|e| {
-                    BundleError::Tampered(format!(
-                        "{REVISIONS_FILE}: line {revisions} is not a revision: {e}"
-                    ))
-                })?;
-                check_revision(&manifest, &forms, &petugas, &revision, revisions)?;
-                records.insert(revision.record);
-                on_item(Item::Revision {
-                    raw: &line,
-                    revision,
-                })?;
-            }
-            drop(lines);
-            let (psize, psha) = (plain.size, hex(&plain.hasher.finalize()));
-            if Some(psize) != part.plain_size || Some(&psha) != part.plain_sha256.as_ref() {
-                return Err(BundleError::Tampered(format!(
-                    "{REVISIONS_FILE} decompresses to {psize} bytes with SHA-256 {psha}, not what the manifest says"
-                )));
-            }
+            read_revisions(&mut hashing, part, &mut seen, &mut on_item)?;
         } else if let Some(name) = part.path.strip_prefix(ATTACHMENT_DIR) {
-            if part.size > MAX_ATTACHMENT_BYTES {
-                return Err(BundleError::Tampered(format!(
-                    "{} is larger than {MAX_ATTACHMENT_BYTES} bytes",
-                    part.path
-                )));
-            }
-            let mut bytes = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
-            hashing
-                .read_to_end(&mut bytes)
-                .map_err(|e| io_to_bundle(e, &part.path))?;
-            let actual = hex(&Sha256::digest(&bytes));
-            if actual != name {
-                return Err(BundleError::Tampered(format!(
-                    "{} does not hash to its name",
-                    part.path
-                )));
-            }
-            on_item(Item::Attachment {
-                sha256: name,
-                bytes: &bytes,
-            })?;
+            read_attachment(&mut hashing, part, name, &mut on_item)?;
         } else {
             return Err(BundleError::Tampered(format!(
                 "the manifest lists an unknown part {}",
@@ -313,21 +208,10 @@ pub fn read(
         )));
     }
     // Read to the very end: age authenticates the last chunk only there (truncation shows here).
-    let mut rest = archive.into_inner();
-    let mut tail = [0u8; 8192];
-    loop {
-        let n = rest
-            .read(&mut tail)
-            .map_err(|e| io_to_bundle(e, "the encrypted stream"))?;
-        if n == 0 {
-            break;
-        }
-        if tail.get(..n).is_some_and(|t| t.iter().any(|&b| b != 0)) {
-            return Err(BundleError::Tampered(
-                "data follows the end of the archive".into(),
-            ));
-        }
-    }
+    only_zeros_follow(archive.into_inner())?;
+    let Seen {
+        records, revisions, ..
+    } = seen;
     if revisions != manifest.counts.revisions || records.len() as u64 != manifest.counts.records {
         return Err(BundleError::Tampered(format!(
             "{revisions} revisions of {} families inside, the manifest says {} of {}",
@@ -341,6 +225,188 @@ pub fn read(
         manifest_bytes,
         records: records.len() as u64,
     })
+}
+
+/// The next entry of the archive, which must be there (`what` names it in the error).
+fn next_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    what: &str,
+) -> Result<tar::Entry<'a, R>> {
+    match entries.next() {
+        Some(e) => e.map_err(|e| io_to_bundle(e, what)),
+        None => Err(BundleError::Truncated(format!(
+            "the archive ends before {what}"
+        ))),
+    }
+}
+
+/// `manifest.json` and `manifest.sig`, the signature verified with the device key the manifest names.
+fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manifest, Vec<u8>)> {
+    let mut entry = next_entry(entries, MANIFEST_FILE)?;
+    expect_name(&entry, MANIFEST_FILE)?;
+    if entry.size() > MAX_MANIFEST_BYTES {
+        return Err(BundleError::NotABundle("manifest.json is too large".into()));
+    }
+    let mut manifest_bytes = Vec::new();
+    entry
+        .read_to_end(&mut manifest_bytes)
+        .map_err(|e| io_to_bundle(e, MANIFEST_FILE))?;
+    drop(entry);
+    let mut entry = next_entry(entries, SIGNATURE_FILE)?;
+    expect_name(&entry, SIGNATURE_FILE)?;
+    let mut sig = String::new();
+    entry
+        .by_ref()
+        .take(1024)
+        .read_to_string(&mut sig)
+        .map_err(|e| io_to_bundle(e, SIGNATURE_FILE))?;
+    drop(entry);
+    let manifest = Manifest::parse(&manifest_bytes)?;
+    let key = parse_verifying_key(&manifest.device.public_key)
+        .map_err(|e| BundleError::Signature(format!("the device key {e}")))?;
+    let sig: [u8; 64] = unhex(sig.trim())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BundleError::Signature("manifest.sig is not 128 hex digits".into()))?;
+    key.verify(&manifest_bytes, &Signature::from_bytes(&sig))
+        .map_err(|_| {
+            BundleError::Signature(
+                "manifest.sig was not made by the device key named in the manifest".into(),
+            )
+        })?;
+    Ok((manifest, manifest_bytes))
+}
+
+/// What the revisions seen so far must agree with, and what they add up to.
+struct Seen<'m> {
+    manifest: &'m Manifest,
+    forms: BTreeSet<&'m FormRef>,
+    petugas: BTreeSet<&'m str>,
+    records: BTreeSet<Uuid>,
+    revisions: u64,
+}
+
+impl<'m> Seen<'m> {
+    fn new(manifest: &'m Manifest) -> Self {
+        Seen {
+            manifest,
+            forms: manifest.forms.iter().collect(),
+            petugas: manifest.petugas.iter().map(String::as_str).collect(),
+            records: BTreeSet::new(),
+            revisions: 0,
+        }
+    }
+}
+
+/// `revisions.jsonl.zst`: every line parsed, checked against the manifest and handed to `on_item`; the
+/// decompressed size and hash checked at its end.
+fn read_revisions(
+    part_reader: &mut impl Read,
+    part: &Part,
+    seen: &mut Seen<'_>,
+    on_item: &mut impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut plain = HashingReader {
+        inner: zstd::stream::Decoder::new(part_reader).map_err(|e| {
+            BundleError::Tampered(format!("{REVISIONS_FILE} is not zstd data: {e}"))
+        })?,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    let mut lines = BufReader::with_capacity(256 * 1024, &mut plain);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = lines
+            .by_ref()
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| damaged(e, REVISIONS_FILE))?;
+        if n == 0 {
+            break;
+        }
+        if line.pop() != Some(b'\n') {
+            return Err(BundleError::Tampered(format!(
+                "{REVISIONS_FILE}: line {} is unterminated or longer than {MAX_LINE_BYTES} bytes",
+                seen.revisions + 1
+            )));
+        }
+        seen.revisions += 1;
+        let revision: Revision = serde_json::from_slice(&line).map_err(|e| {
+            BundleError::Tampered(format!(
+                "{REVISIONS_FILE}: line {} is not a revision: {e}",
+                seen.revisions
+            ))
+        })?;
+        check_revision(
+            seen.manifest,
+            &seen.forms,
+            &seen.petugas,
+            &revision,
+            seen.revisions,
+        )?;
+        seen.records.insert(revision.record);
+        on_item(Item::Revision {
+            raw: &line,
+            revision,
+        })?;
+    }
+    drop(lines);
+    let (psize, psha) = (plain.size, hex(&plain.hasher.finalize()));
+    if Some(psize) != part.plain_size || Some(&psha) != part.plain_sha256.as_ref() {
+        return Err(BundleError::Tampered(format!(
+            "{REVISIONS_FILE} decompresses to {psize} bytes with SHA-256 {psha}, not what the manifest says"
+        )));
+    }
+    Ok(())
+}
+
+/// One attachment, which must hash to its name.
+fn read_attachment(
+    part_reader: &mut impl Read,
+    part: &Part,
+    name: &str,
+    on_item: &mut impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    if part.size > MAX_ATTACHMENT_BYTES {
+        return Err(BundleError::Tampered(format!(
+            "{} is larger than {MAX_ATTACHMENT_BYTES} bytes",
+            part.path
+        )));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
+    part_reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_to_bundle(e, &part.path))?;
+    let actual = hex(&Sha256::digest(&bytes));
+    if actual != name {
+        return Err(BundleError::Tampered(format!(
+            "{} does not hash to its name",
+            part.path
+        )));
+    }
+    on_item(Item::Attachment {
+        sha256: name,
+        bytes: &bytes,
+    })
+}
+
+/// Reads the decrypted stream to its end, where age authenticates the last chunk; only the archive's
+/// zero padding may follow it.
+fn only_zeros_follow(mut rest: impl Read) -> Result<()> {
+    let mut tail = [0u8; 8192];
+    loop {
+        let n = rest
+            .read(&mut tail)
+            .map_err(|e| io_to_bundle(e, "the encrypted stream"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if tail.get(..n).is_some_and(|t| t.iter().any(|&b| b != 0)) {
+            return Err(BundleError::Tampered(
+                "data follows the end of the archive".into(),
+            ));
+        }
+    }
 }
 
 fn damaged(e: io::Error, what: &str) -> BundleError {

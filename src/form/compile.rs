@@ -330,9 +330,16 @@ impl Form {
         Form::compile(&def, data)
     }
 
-    /// Checks a parsed form definition.
+    /// Checks a parsed form definition; the household form is also held to the fields the program reads
+    /// by name (`form::household`).
     pub fn compile(def: &FormDef, data: &dyn DataFiles) -> Result<Form, Vec<FormProblem>> {
-        Compiler::new(data).run(def)
+        let form = Compiler::new(data).run(def)?;
+        let problems = super::household::problems(&form);
+        if problems.is_empty() {
+            Ok(form)
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -364,9 +371,19 @@ const TOP: Scope<'static> = Scope {
 
 type CResult = Result<(CExpr, Ty), (usize, String)>;
 
+/// The fields a NIK or KK field is cross-checked against.
+struct Links {
+    sex: Option<FieldId>,
+    birth_date: Option<FieldId>,
+    region: Option<FieldId>,
+}
+
+/// A field definition with its page and, inside a repeat, the repeat's index.
+type FlatField<'d> = (&'d FieldDef, usize, Option<usize>);
+
 fn collect_defs<'d>(
     fields: &'d [FieldDef],
-    out: &mut Vec<(&'d FieldDef, usize, Option<usize>)>,
+    out: &mut Vec<FlatField<'d>>,
     page: usize,
     parent: Option<usize>,
 ) {
@@ -428,6 +445,61 @@ impl<'a> Compiler<'a> {
             self.check_text(&format!("page {}.label", page.name), &page.label);
             collect_defs(&page.fields, &mut flat, pi, None);
         }
+        let (slots_top, slots_rep) = self.register_fields(&flat);
+        self.infer_calculations(&flat);
+
+        // Pass 3: every expression and reference of every field.
+        for (idx, (fd, _, parent)) in flat.iter().enumerate() {
+            self.field_logic(idx, fd, *parent);
+        }
+        let mut pages = Vec::new();
+        for (pi, page) in def.pages.iter().enumerate() {
+            let relevant = page.relevant.as_ref().and_then(|src| {
+                self.compile_bool(&format!("page {}.relevant", page.name), src, TOP)
+            });
+            let fields = flat
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, p, parent))| *p == pi && parent.is_none())
+                .map(|(i, _)| i)
+                .collect();
+            pages.push(Page {
+                name: page.name.clone(),
+                label: page.label.clone(),
+                relevant,
+                fields,
+            });
+        }
+        let checks = def
+            .checks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.check(&format!("checks[{i}]"), c, TOP, None, true))
+            .collect();
+
+        let order = self.order(&pages);
+        if !self.problems.is_empty() {
+            return Err(self.problems);
+        }
+        Ok(Form {
+            id: def.id.clone(),
+            version: def.version,
+            title: def.title.clone(),
+            description: def.description.clone(),
+            pages,
+            fields: self.fields,
+            choice_lists: self.lists,
+            checks,
+            by_name: self.by_name,
+            order,
+            top_slots: slots_top,
+            repeat_slots: slots_rep,
+        })
+    }
+
+    /// Pass 1: every field registered by name with its place and value slot. Returns the number of
+    /// top-level slots and the slots per instance of each repeat.
+    fn register_fields(&mut self, flat: &[FlatField<'_>]) -> (usize, HashMap<FieldId, usize>) {
         let mut slots_top = 0usize;
         let mut slots_rep: HashMap<FieldId, usize> = HashMap::new();
         for (idx, (fd, page, parent)) in flat.iter().enumerate() {
@@ -504,8 +576,11 @@ impl<'a> Compiler<'a> {
                 pf.children.push(idx);
             }
         }
+        (slots_top, slots_rep)
+    }
 
-        // Pass 2: types of calculations, to a fixed point (cycles are reported by the ordering below).
+    /// Pass 2: types of calculations, to a fixed point (cycles are reported by the ordering).
+    fn infer_calculations(&mut self, flat: &[FlatField<'_>]) {
         for _ in 0..=flat.len().min(16) {
             let mut changed = false;
             for (idx, (fd, _, parent)) in flat.iter().enumerate() {
@@ -531,54 +606,6 @@ impl<'a> Compiler<'a> {
                 break;
             }
         }
-
-        // Pass 3: every expression and reference of every field.
-        for (idx, (fd, _, parent)) in flat.iter().enumerate() {
-            self.field_logic(idx, fd, *parent);
-        }
-        let mut pages = Vec::new();
-        for (pi, page) in def.pages.iter().enumerate() {
-            let relevant = page.relevant.as_ref().and_then(|src| {
-                self.compile_bool(&format!("page {}.relevant", page.name), src, TOP)
-            });
-            let fields = flat
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, p, parent))| *p == pi && parent.is_none())
-                .map(|(i, _)| i)
-                .collect();
-            pages.push(Page {
-                name: page.name.clone(),
-                label: page.label.clone(),
-                relevant,
-                fields,
-            });
-        }
-        let checks = def
-            .checks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| self.check(&format!("checks[{i}]"), c, TOP, None, true))
-            .collect();
-
-        let order = self.order(&pages);
-        if !self.problems.is_empty() {
-            return Err(self.problems);
-        }
-        Ok(Form {
-            id: def.id.clone(),
-            version: def.version,
-            title: def.title.clone(),
-            description: def.description.clone(),
-            pages,
-            fields: self.fields,
-            choice_lists: self.lists,
-            checks,
-            by_name: self.by_name,
-            order,
-            top_slots: slots_top,
-            repeat_slots: slots_rep,
-        })
     }
 
     fn check_text(&mut self, loc: &str, t: &Localized) {
@@ -641,6 +668,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// Resolves and type-checks everything a field refers to (pass 3), storing the compiled parts on it.
     fn field_logic(&mut self, idx: FieldId, fd: &FieldDef, parent: Option<FieldId>) {
         let loc = format!("field {}", fd.name);
         self.check_text(&format!("{loc}.label"), &fd.label);
@@ -669,39 +697,8 @@ impl<'a> Compiler<'a> {
             .relevant
             .as_ref()
             .and_then(|s| self.compile_bool(&format!("{loc}.relevant"), s, scope));
-        let required = match &fd.required {
-            None | Some(RequiredDef::Always(false)) => Required::No,
-            Some(RequiredDef::Always(true)) => Required::Yes,
-            Some(RequiredDef::When(s)) => self
-                .compile_bool(&format!("{loc}.required"), s, scope)
-                .map_or(Required::No, Required::When),
-        };
-        if !matches!(required, Required::No)
-            && !fd.kind.is_answered()
-            && fd.kind != FieldKind::Repeat
-        {
-            self.problem(
-                &loc,
-                format!("a {} field cannot be required", fd.kind.as_str()),
-            );
-        }
-        let constraint = match (&fd.constraint, &fd.constraint_message) {
-            (Some(src), msg) => {
-                if msg.is_none() {
-                    self.problem(&loc, "a constraint needs a constraint_message in id and en");
-                }
-                if let Some(m) = msg {
-                    self.check_text(&format!("{loc}.constraint_message"), m);
-                }
-                self.compile_bool(&format!("{loc}.constraint"), src, current_scope)
-                    .map(|e| (e, msg.clone().unwrap_or_else(|| Localized::new("", ""))))
-            }
-            (None, Some(_)) => {
-                self.problem(&loc, "constraint_message without a constraint");
-                None
-            }
-            (None, None) => None,
-        };
+        let required = self.field_required(&loc, fd, scope);
+        let constraint = self.field_constraint(&loc, fd, current_scope);
         let checks = fd
             .checks
             .iter()
@@ -716,36 +713,113 @@ impl<'a> Compiler<'a> {
                 )
             })
             .collect();
+        let calculation = self.field_calculation(&loc, fd, scope);
+        let (choices, choice_filter) = self.field_choices(&loc, fd, scope);
+        self.field_default(&loc, fd);
+        let links = self.field_links(&loc, fd, parent);
+        if fd.unique && parent.is_none() {
+            self.problem(&loc, "`unique` applies to fields inside a repeat");
+        }
+        let repeat_count = self.field_repeat(&loc, fd, scope);
 
-        let calculation = match (fd.kind, &fd.calculation) {
+        if let Some(f) = self.fields.get_mut(idx) {
+            f.relevant = relevant;
+            f.required = required;
+            f.constraint = constraint;
+            f.checks = checks;
+            f.calculation = calculation;
+            f.choices = choices;
+            f.choice_filter = choice_filter;
+            f.sex_field = links.sex;
+            f.birth_date_field = links.birth_date;
+            f.region_field = links.region;
+            f.repeat_count = repeat_count;
+        }
+    }
+
+    fn field_required(&mut self, loc: &str, fd: &FieldDef, scope: Scope<'_>) -> Required {
+        let required = match &fd.required {
+            None | Some(RequiredDef::Always(false)) => Required::No,
+            Some(RequiredDef::Always(true)) => Required::Yes,
+            Some(RequiredDef::When(s)) => self
+                .compile_bool(&format!("{loc}.required"), s, scope)
+                .map_or(Required::No, Required::When),
+        };
+        if !matches!(required, Required::No)
+            && !fd.kind.is_answered()
+            && fd.kind != FieldKind::Repeat
+        {
+            self.problem(
+                loc,
+                format!("a {} field cannot be required", fd.kind.as_str()),
+            );
+        }
+        required
+    }
+
+    fn field_constraint(
+        &mut self,
+        loc: &str,
+        fd: &FieldDef,
+        current_scope: Scope<'_>,
+    ) -> Option<(CExpr, Localized)> {
+        match (&fd.constraint, &fd.constraint_message) {
+            (Some(src), msg) => {
+                if msg.is_none() {
+                    self.problem(loc, "a constraint needs a constraint_message in id and en");
+                }
+                if let Some(m) = msg {
+                    self.check_text(&format!("{loc}.constraint_message"), m);
+                }
+                self.compile_bool(&format!("{loc}.constraint"), src, current_scope)
+                    .map(|e| (e, msg.clone().unwrap_or_else(|| Localized::new("", ""))))
+            }
+            (None, Some(_)) => {
+                self.problem(loc, "constraint_message without a constraint");
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
+    fn field_calculation(&mut self, loc: &str, fd: &FieldDef, scope: Scope<'_>) -> Option<CExpr> {
+        match (fd.kind, &fd.calculation) {
             (FieldKind::Calculated, Some(src)) => self
                 .compile_scalar(&format!("{loc}.calculation"), src, scope)
                 .map(|(c, _)| c),
             (FieldKind::Calculated, None) => {
-                self.problem(&loc, "a calculated field needs a calculation");
+                self.problem(loc, "a calculated field needs a calculation");
                 None
             }
             (_, Some(_)) => {
-                self.problem(&loc, "only calculated fields have a calculation");
+                self.problem(loc, "only calculated fields have a calculation");
                 None
             }
             (_, None) => None,
-        };
+        }
+    }
 
+    /// The field's choice list (by index) and its choice filter.
+    fn field_choices(
+        &mut self,
+        loc: &str,
+        fd: &FieldDef,
+        scope: Scope<'_>,
+    ) -> (Option<usize>, Option<CExpr>) {
         let choices = match (&fd.choices, fd.kind.is_select()) {
             (Some(list), true) => match self.list_index.get(list) {
                 Some(i) => Some(*i),
                 None => {
-                    self.problem(&loc, format!("unknown choice list `{list}`"));
+                    self.problem(loc, format!("unknown choice list `{list}`"));
                     None
                 }
             },
             (None, true) => {
-                self.problem(&loc, "a select field needs `choices`");
+                self.problem(loc, "a select field needs `choices`");
                 None
             }
             (Some(_), false) => {
-                self.problem(&loc, "only select fields have choices");
+                self.problem(loc, "only select fields have choices");
                 None
             }
             (None, false) => None,
@@ -764,80 +838,107 @@ impl<'a> Compiler<'a> {
                 self.compile_bool(&format!("{loc}.choice_filter"), src, fscope)
             }
             (Some(_), None) => {
-                if fd.kind.is_select() {
-                    None
-                } else {
-                    self.problem(&loc, "only select fields have a choice_filter");
-                    None
+                if !fd.kind.is_select() {
+                    self.problem(loc, "only select fields have a choice_filter");
                 }
+                None
             }
             (None, _) => None,
         };
+        (choices, choice_filter)
+    }
 
+    fn field_default(&mut self, loc: &str, fd: &FieldDef) {
         if let Some(default) = &fd.default {
             if !fd.kind.is_answered() {
                 self.problem(
-                    &loc,
+                    loc,
                     format!("a {} field cannot have a default", fd.kind.as_str()),
                 );
             } else if let Err(b) = parse_answer(fd.kind, default) {
-                self.problem(&loc, format!("the default is not {}", b.expected_en));
+                self.problem(loc, format!("the default is not {}", b.expected_en));
             }
         }
+    }
 
-        let is_id_kind = matches!(fd.kind, FieldKind::Nik | FieldKind::Kk);
-        let link =
-            |this: &mut Self,
-             key: &str,
-             name: &Option<String>,
-             want: &[FieldKind]|
-             -> Option<FieldId> {
-                let name = name.as_ref()?;
-                if !is_id_kind {
-                    this.problem(&loc, format!("`{key}` is only for nik and kk fields"));
-                    return None;
-                }
-                let Some(&id) = this.by_name.get(name) else {
-                    this.problem(&loc, format!("{key}: unknown field `{name}`"));
-                    return None;
-                };
-                let target = this.fields.get(id)?;
-                let visible = match target.container {
-                    Container::Top => true,
-                    Container::Repeat(r) => Some(r) == parent,
-                };
-                if !want.contains(&target.kind) || !visible {
-                    this.problem(
-                    &loc,
-                    format!(
-                        "{key}: `{name}` must be a {} field in the same repeat or at the top level",
-                        want.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ")
-                    ),
-                );
-                    return None;
-                }
-                Some(id)
-            };
-        let sex_field = link(self, "sex_field", &fd.sex_field, &[FieldKind::SelectOne]);
-        let birth_date_field = link(
-            self,
+    /// The fields a NIK or KK field is cross-checked against.
+    fn field_links(&mut self, loc: &str, fd: &FieldDef, parent: Option<FieldId>) -> Links {
+        let sex = self.link(
+            loc,
+            fd,
+            parent,
+            "sex_field",
+            &fd.sex_field,
+            &[FieldKind::SelectOne],
+        );
+        let birth_date = self.link(
+            loc,
+            fd,
+            parent,
             "birth_date_field",
             &fd.birth_date_field,
             &[FieldKind::Date],
         );
-        let region_field = link(
-            self,
+        let region = self.link(
+            loc,
+            fd,
+            parent,
             "region_field",
             &fd.region_field,
             &[FieldKind::SelectOne, FieldKind::Text],
         );
-        if sex_field.is_some() != fd.female_code.is_some() {
-            self.problem(&loc, "sex_field and female_code go together");
+        if sex.is_some() != fd.female_code.is_some() {
+            self.problem(loc, "sex_field and female_code go together");
         }
-        if fd.unique && parent.is_none() {
-            self.problem(&loc, "`unique` applies to fields inside a repeat");
+        Links {
+            sex,
+            birth_date,
+            region,
         }
+    }
 
+    /// One cross-check link (`key` names it in the form file): a field of a wanted kind, visible from here.
+    fn link(
+        &mut self,
+        loc: &str,
+        fd: &FieldDef,
+        parent: Option<FieldId>,
+        key: &str,
+        name: &Option<String>,
+        want: &[FieldKind],
+    ) -> Option<FieldId> {
+        let name = name.as_ref()?;
+        if !matches!(fd.kind, FieldKind::Nik | FieldKind::Kk) {
+            self.problem(loc, format!("`{key}` is only for nik and kk fields"));
+            return None;
+        }
+        let Some(&id) = self.by_name.get(name) else {
+            self.problem(loc, format!("{key}: unknown field `{name}`"));
+            return None;
+        };
+        let target = self.fields.get(id)?;
+        let visible = match target.container {
+            Container::Top => true,
+            Container::Repeat(r) => Some(r) == parent,
+        };
+        if !want.contains(&target.kind) || !visible {
+            self.problem(
+                loc,
+                format!(
+                    "{key}: `{name}` must be a {} field in the same repeat or at the top level",
+                    want.iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            );
+            return None;
+        }
+        Some(id)
+    }
+
+    /// A repeat's count expression; the repeat-only properties are refused on other fields.
+    fn field_repeat(&mut self, loc: &str, fd: &FieldDef, scope: Scope<'_>) -> Option<CExpr> {
         let repeat_count = match (&fd.repeat_count, fd.kind) {
             (Some(src), FieldKind::Repeat) => {
                 let loc = format!("{loc}.repeat_count");
@@ -851,7 +952,7 @@ impl<'a> Compiler<'a> {
                 }
             }
             (Some(_), _) => {
-                self.problem(&loc, "only repeats have a repeat_count");
+                self.problem(loc, "only repeats have a repeat_count");
                 None
             }
             (None, _) => None,
@@ -859,27 +960,14 @@ impl<'a> Compiler<'a> {
         if fd.kind != FieldKind::Repeat
             && (fd.min_count.is_some() || fd.max_count.is_some() || !fd.fields.is_empty())
         {
-            self.problem(&loc, "min_count, max_count and fields belong to repeats");
+            self.problem(loc, "min_count, max_count and fields belong to repeats");
         }
         if let (Some(a), Some(b)) = (fd.min_count, fd.max_count)
             && a > b
         {
-            self.problem(&loc, "min_count is larger than max_count");
+            self.problem(loc, "min_count is larger than max_count");
         }
-
-        if let Some(f) = self.fields.get_mut(idx) {
-            f.relevant = relevant;
-            f.required = required;
-            f.constraint = constraint;
-            f.checks = checks;
-            f.calculation = calculation;
-            f.choices = choices;
-            f.choice_filter = choice_filter;
-            f.sex_field = sex_field;
-            f.birth_date_field = birth_date_field;
-            f.region_field = region_field;
-            f.repeat_count = repeat_count;
-        }
+        repeat_count
     }
 
     fn check(
@@ -1047,36 +1135,7 @@ impl<'a> Compiler<'a> {
         let fname = func.name();
         let ty = match func {
             Func::Selected | Func::CountSelected => {
-                let (a0, _) = arg(0);
-                let ok = match a0.map(|a| &a.kind) {
-                    Some(ExprKind::Field(name)) => self
-                        .by_name
-                        .get(name)
-                        .and_then(|id| self.fields.get(*id))
-                        .is_some_and(|f| {
-                            if func == Func::CountSelected {
-                                f.kind == FieldKind::SelectMultiple
-                            } else {
-                                f.kind.is_select()
-                            }
-                        }),
-                    Some(ExprKind::Current) => scope
-                        .current_field
-                        .and_then(|id| self.fields.get(id))
-                        .is_some_and(|f| f.kind.is_select()),
-                    _ => false,
-                };
-                if !ok {
-                    let which = if func == Func::CountSelected {
-                        "select_multiple"
-                    } else {
-                        "select"
-                    };
-                    return Err((
-                        e.start,
-                        format!("the first argument of {fname}() must be a {which} field"),
-                    ));
-                }
+                self.select_argument(e, func, args.first(), scope)?;
                 want_scalar(0)?;
                 if func == Func::Selected {
                     Ty::Bool
@@ -1084,30 +1143,7 @@ impl<'a> Compiler<'a> {
                     Ty::Num
                 }
             }
-            Func::Count => match arg(0).1 {
-                Ty::Set(_) | Ty::Repeat => Ty::Num,
-                t => {
-                    return Err((
-                        e.start,
-                        format!(
-                            "count() needs a repeat or a field inside a repeat, not {}",
-                            t.name()
-                        ),
-                    ));
-                }
-            },
-            Func::Sum | Func::Min | Func::Max => match arg(0).1 {
-                Ty::Set(inner) if inner.numeric() => Ty::Num,
-                t => {
-                    return Err((
-                        e.start,
-                        format!(
-                            "{fname}() needs a numeric field inside a repeat, not {}",
-                            t.name()
-                        ),
-                    ));
-                }
-            },
+            Func::Count | Func::Sum | Func::Min | Func::Max => aggregate_type(e, func, arg(0).1)?,
             Func::Today => Ty::Date,
             Func::Date => {
                 want_scalar(0)?;
@@ -1135,21 +1171,8 @@ impl<'a> Compiler<'a> {
             }
             Func::Regex => {
                 want_scalar(0)?;
-                let Some(Expr {
-                    kind: ExprKind::Str(pat),
-                    start,
-                    ..
-                }) = args.get(1)
-                else {
-                    return Err((
-                        e.start,
-                        "the pattern of regex() must be a text literal".into(),
-                    ));
-                };
-                let re = regex::Regex::new(pat)
-                    .map_err(|err| (*start, format!("bad regular expression: {err}")))?;
                 let subject = cs.into_iter().next().unwrap_or(CExpr::Lit(Value::Null));
-                return Ok((CExpr::Regex(Box::new(subject), Box::new(re)), Ty::Bool));
+                return Ok((regex_call(e, subject, args.get(1))?, Ty::Bool));
             }
             Func::If => {
                 want_scalar(0)?;
@@ -1185,6 +1208,50 @@ impl<'a> Compiler<'a> {
             }
         };
         Ok((CExpr::Call(func, cs), ty))
+    }
+
+    /// The first argument of `selected()` or `count-selected()`: a select field (select_multiple for
+    /// `count-selected()`), by name or as `.`.
+    fn select_argument(
+        &self,
+        e: &Expr,
+        func: Func,
+        first: Option<&Expr>,
+        scope: Scope<'_>,
+    ) -> Result<(), (usize, String)> {
+        let ok = match first.map(|a| &a.kind) {
+            Some(ExprKind::Field(name)) => self
+                .by_name
+                .get(name)
+                .and_then(|id| self.fields.get(*id))
+                .is_some_and(|f| {
+                    if func == Func::CountSelected {
+                        f.kind == FieldKind::SelectMultiple
+                    } else {
+                        f.kind.is_select()
+                    }
+                }),
+            Some(ExprKind::Current) => scope
+                .current_field
+                .and_then(|id| self.fields.get(id))
+                .is_some_and(|f| f.kind.is_select()),
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let which = if func == Func::CountSelected {
+            "select_multiple"
+        } else {
+            "select"
+        };
+        Err((
+            e.start,
+            format!(
+                "the first argument of {}() must be a {which} field",
+                func.name()
+            ),
+        ))
     }
 
     /// Evaluation order: a topological sort of pages and fields by the references in their relevance and
@@ -1280,6 +1347,47 @@ impl<'a> Compiler<'a> {
         }
         out
     }
+}
+
+/// The type of `count()`, `sum()`, `min()` and `max()` over their argument's type.
+fn aggregate_type(e: &Expr, func: Func, arg: &Ty) -> Result<Ty, (usize, String)> {
+    match (func, arg) {
+        (Func::Count, Ty::Set(_) | Ty::Repeat) => Ok(Ty::Num),
+        (Func::Count, t) => Err((
+            e.start,
+            format!(
+                "count() needs a repeat or a field inside a repeat, not {}",
+                t.name()
+            ),
+        )),
+        (_, Ty::Set(inner)) if inner.numeric() => Ok(Ty::Num),
+        (_, t) => Err((
+            e.start,
+            format!(
+                "{}() needs a numeric field inside a repeat, not {}",
+                func.name(),
+                t.name()
+            ),
+        )),
+    }
+}
+
+/// `regex(subject, 'pattern')`: the pattern must be a text literal, compiled once here.
+fn regex_call(e: &Expr, subject: CExpr, pattern: Option<&Expr>) -> Result<CExpr, (usize, String)> {
+    let Some(Expr {
+        kind: ExprKind::Str(pat),
+        start,
+        ..
+    }) = pattern
+    else {
+        return Err((
+            e.start,
+            "the pattern of regex() must be a text literal".into(),
+        ));
+    };
+    let re =
+        regex::Regex::new(pat).map_err(|err| (*start, format!("bad regular expression: {err}")))?;
+    Ok(CExpr::Regex(Box::new(subject), Box::new(re)))
 }
 
 fn binary_type(

@@ -268,38 +268,22 @@ impl<'a> Ctx<'a> {
             }
             Func::Not => Value::Bool(!args.first().is_some_and(|a| self.truth(a))),
             Func::Int => num(arg(0).to_num().trunc()),
-            Func::Round => {
-                let x = arg(0).to_num();
-                let digits = if args.len() > 1 { arg(1).to_num() } else { 0.0 };
-                if !digits.is_finite() || digits.abs() > 15.0 {
-                    return Value::Null;
-                }
-                let f = 10f64.powi(digits as i32);
-                num((x * f).round() / f)
-            }
+            Func::Round => round(
+                arg(0).to_num(),
+                if args.len() > 1 { arg(1).to_num() } else { 0.0 },
+            ),
             Func::Number => num(arg(0).to_num()),
             Func::String => Value::Str(arg(0).to_text()),
             Func::Concat => Value::Str(args.iter().map(|a| self.eval(a).to_text()).collect()),
-            Func::Substr => {
-                let s = arg(0).to_text();
-                let start = arg(1).to_num();
-                let end = if args.len() > 2 {
+            Func::Substr => substr(
+                &arg(0).to_text(),
+                arg(1).to_num(),
+                if args.len() > 2 {
                     arg(2).to_num()
                 } else {
                     f64::INFINITY
-                };
-                if start.is_nan() || end.is_nan() {
-                    return Value::Str(String::new());
-                }
-                let start = start.max(0.0) as usize;
-                let end = end.max(0.0).min(usize::MAX as f64) as usize;
-                Value::Str(
-                    s.chars()
-                        .skip(start)
-                        .take(end.saturating_sub(start))
-                        .collect(),
-                )
-            }
+                },
+            ),
             Func::StartsWith => Value::Bool(arg(0).to_text().starts_with(&arg(1).to_text())),
             Func::Contains => Value::Bool(arg(0).to_text().contains(&arg(1).to_text())),
             Func::Coalesce => {
@@ -314,6 +298,30 @@ impl<'a> Ctx<'a> {
             Func::False => Value::Bool(false),
         }
     }
+}
+
+/// `round(x, digits)`: nothing for a number of digits that is not finite or beyond ±15.
+fn round(x: f64, digits: f64) -> Value {
+    if !digits.is_finite() || digits.abs() > 15.0 {
+        return Value::Null;
+    }
+    let f = 10f64.powi(digits as i32);
+    num((x * f).round() / f)
+}
+
+/// `substr(s, start, end)`: characters `start..end` (from 0), clamped to the text.
+fn substr(s: &str, start: f64, end: f64) -> Value {
+    if start.is_nan() || end.is_nan() {
+        return Value::Str(String::new());
+    }
+    let start = start.max(0.0) as usize;
+    let end = end.max(0.0).min(usize::MAX as f64) as usize;
+    Value::Str(
+        s.chars()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .collect(),
+    )
 }
 
 /// A value as text, borrowed when it is text already.
@@ -578,6 +586,44 @@ impl<'f> Evaluation<'f> {
             .push(issue_at(self.form, f, instance, severity, code, message));
     }
 
+    /// A relevant repeat's instances, as empty rows of cells; answers that are not a list of objects
+    /// are `invalid_value` errors.
+    fn repeat_rows(&mut self, f: &Field, answers: &Sorted<'_>) -> Vec<Vec<Cell>> {
+        if let Some(v) = answers.top(f)
+            && !v.is_null()
+            && !v.is_array()
+        {
+            self.push(
+                Some(f),
+                None,
+                Severity::Error,
+                "invalid_value",
+                msg(
+                    "Jawaban tidak valid: harus daftar anggota (array)",
+                    "Invalid answer: expected a list of instances (an array)",
+                ),
+            );
+        }
+        let slots = self.form.repeat_slots.get(&f.id).copied().unwrap_or(0);
+        let inst = answers.instances(f.id);
+        for (i, o) in inst.iter().enumerate() {
+            if o.is_none() {
+                self.issues.push(Issue {
+                    path: format!("{}[{i}]", f.name),
+                    severity: Severity::Error,
+                    code: "invalid_value",
+                    message: msg(
+                        "Jawaban tidak valid: setiap anggota harus objek",
+                        "Invalid answer: each instance must be an object",
+                    ),
+                    field: Some(f.id),
+                    instance: Some(i),
+                });
+            }
+        }
+        vec![vec![Cell::default(); slots]; inst.len()]
+    }
+
     /// Values and relevance, in dependency order.
     fn fill(&mut self, answers: &Sorted<'_>, today: NaiveDate) {
         let form = self.form;
@@ -608,39 +654,7 @@ impl<'f> Evaluation<'f> {
                             .is_none_or(|r| self.ctx(None, today).truth(r));
                     if f.kind == FieldKind::Repeat {
                         let rows = if rel {
-                            if let Some(v) = answers.top(f)
-                                && !v.is_null()
-                                && !v.is_array()
-                            {
-                                self.push(
-                                    Some(f),
-                                    None,
-                                    Severity::Error,
-                                    "invalid_value",
-                                    msg(
-                                        "Jawaban tidak valid: harus daftar anggota (array)",
-                                        "Invalid answer: expected a list of instances (an array)",
-                                    ),
-                                );
-                            }
-                            let slots = form.repeat_slots.get(&id).copied().unwrap_or(0);
-                            let inst = answers.instances(id);
-                            for (i, o) in inst.iter().enumerate() {
-                                if o.is_none() {
-                                    self.issues.push(Issue {
-                                        path: format!("{}[{i}]", f.name),
-                                        severity: Severity::Error,
-                                        code: "invalid_value",
-                                        message: msg(
-                                            "Jawaban tidak valid: setiap anggota harus objek",
-                                            "Invalid answer: each instance must be an object",
-                                        ),
-                                        field: Some(id),
-                                        instance: Some(i),
-                                    });
-                                }
-                            }
-                            vec![vec![Cell::default(); slots]; inst.len()]
+                            self.repeat_rows(f, answers)
                         } else {
                             Vec::new()
                         };
@@ -956,81 +970,12 @@ impl<'e> Checker<'e> {
     }
 
     fn check_kind(&mut self, f: &Field, value: &Value, instance: Option<usize>, today: NaiveDate) {
-        let form = self.form;
         match f.kind {
             FieldKind::SelectOne | FieldKind::SelectMultiple => {
-                let Some(list) = form.choices_of(f) else {
-                    return;
-                };
-                let codes: &[String] = match value {
-                    Value::Multi(m) => m,
-                    Value::Str(s) => std::slice::from_ref(s),
-                    _ => &[],
-                };
-                for code in codes {
-                    match list.get(code) {
-                        None => self.push(
-                            Some(f),
-                            instance,
-                            Severity::Error,
-                            "unknown_choice",
-                            msg(
-                                &format!("Kode `{code}` tidak ada dalam daftar pilihan"),
-                                &format!("Code `{code}` is not one of the choices"),
-                            ),
-                        ),
-                        Some(choice) => {
-                            let allowed = f.choice_filter.as_ref().is_none_or(|flt| {
-                                Ctx {
-                                    choice: Some(choice),
-                                    ..self.ctx(instance, today)
-                                }
-                                .truth(flt)
-                            });
-                            if !allowed {
-                                self.push(
-                                    Some(f),
-                                    instance,
-                                    Severity::Error,
-                                    "choice_filtered",
-                                    msg(
-                                        &format!("Pilihan `{code}` tidak sesuai dengan jawaban sebelumnya"),
-                                        &format!("Choice `{code}` does not fit the earlier answers"),
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
+                self.check_choices(f, value, instance, today);
             }
             FieldKind::Nik => self.check_nik(f, value, instance),
-            FieldKind::Kk => {
-                let text = text_of(value);
-                match KkNumber::parse(&text) {
-                    Err(e) => {
-                        let code = match e {
-                            IdError::Length => "kk_length",
-                            IdError::Province => "kk_province",
-                            IdError::Date => "kk_date",
-                            IdError::Serial => "kk_serial",
-                        };
-                        self.push(
-                            Some(f),
-                            instance,
-                            Severity::Error,
-                            code,
-                            id_error_message(e, "Nomor KK"),
-                        );
-                    }
-                    Ok(kk) => self.check_region(
-                        f,
-                        &kk.kecamatan_code(),
-                        instance,
-                        "Nomor KK",
-                        "kk_region_mismatch",
-                    ),
-                }
-            }
+            FieldKind::Kk => self.check_kk(f, value, instance),
             FieldKind::Phone => {
                 let text = text_of(value);
                 let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
@@ -1077,6 +1022,88 @@ impl<'e> Checker<'e> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Every chosen code is one of the field's choices and passes its choice filter.
+    fn check_choices(
+        &mut self,
+        f: &Field,
+        value: &Value,
+        instance: Option<usize>,
+        today: NaiveDate,
+    ) {
+        let Some(list) = self.form.choices_of(f) else {
+            return;
+        };
+        let codes: &[String] = match value {
+            Value::Multi(m) => m,
+            Value::Str(s) => std::slice::from_ref(s),
+            _ => &[],
+        };
+        for code in codes {
+            match list.get(code) {
+                None => self.push(
+                    Some(f),
+                    instance,
+                    Severity::Error,
+                    "unknown_choice",
+                    msg(
+                        &format!("Kode `{code}` tidak ada dalam daftar pilihan"),
+                        &format!("Code `{code}` is not one of the choices"),
+                    ),
+                ),
+                Some(choice) => {
+                    let allowed = f.choice_filter.as_ref().is_none_or(|flt| {
+                        Ctx {
+                            choice: Some(choice),
+                            ..self.ctx(instance, today)
+                        }
+                        .truth(flt)
+                    });
+                    if !allowed {
+                        self.push(
+                            Some(f),
+                            instance,
+                            Severity::Error,
+                            "choice_filtered",
+                            msg(
+                                &format!("Pilihan `{code}` tidak sesuai dengan jawaban sebelumnya"),
+                                &format!("Choice `{code}` does not fit the earlier answers"),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A KK number's hard rules, then its region against the form's region field.
+    fn check_kk(&mut self, f: &Field, value: &Value, instance: Option<usize>) {
+        let text = text_of(value);
+        match KkNumber::parse(&text) {
+            Err(e) => {
+                let code = match e {
+                    IdError::Length => "kk_length",
+                    IdError::Province => "kk_province",
+                    IdError::Date => "kk_date",
+                    IdError::Serial => "kk_serial",
+                };
+                self.push(
+                    Some(f),
+                    instance,
+                    Severity::Error,
+                    code,
+                    id_error_message(e, "Nomor KK"),
+                );
+            }
+            Ok(kk) => self.check_region(
+                f,
+                &kk.kecamatan_code(),
+                instance,
+                "Nomor KK",
+                "kk_region_mismatch",
+            ),
         }
     }
 
@@ -1309,7 +1336,6 @@ pub struct Report {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::form::NoDataFiles;

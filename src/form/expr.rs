@@ -331,30 +331,34 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
             }
             _ => {}
         }
-        let two = src.get(i..i + 2);
-        let (tok, len) = match (c, two) {
-            (_, Some("!=")) => (Tok::Op(BinOp::Ne), 2),
-            (_, Some("<=")) => (Tok::Op(BinOp::Le), 2),
-            (_, Some(">=")) => (Tok::Op(BinOp::Ge), 2),
-            (b'=', _) => (Tok::Op(BinOp::Eq), 1),
-            (b'<', _) => (Tok::Op(BinOp::Lt), 1),
-            (b'>', _) => (Tok::Op(BinOp::Gt), 1),
-            (b'+', _) => (Tok::Op(BinOp::Add), 1),
-            (b'-', _) => (Tok::Minus, 1),
-            (b'*', _) => (Tok::Op(BinOp::Mul), 1),
-            (b'(', _) => (Tok::LParen, 1),
-            (b')', _) => (Tok::RParen, 1),
-            (b',', _) => (Tok::Comma, 1),
-            _ => {
-                let ch = src.get(i..).and_then(|s| s.chars().next()).unwrap_or('?');
-                return err(i, format!("unexpected character `{ch}`"));
-            }
+        let Some((tok, len)) = operator(c, src.get(i..i + 2)) else {
+            let ch = src.get(i..).and_then(|s| s.chars().next()).unwrap_or('?');
+            return err(i, format!("unexpected character `{ch}`"));
         };
         i += len;
         out.push((tok, start, i));
     }
     out.push((Tok::End, src.len(), src.len()));
     Ok(out)
+}
+
+/// The operator or punctuation starting with byte `c` (`two`: the two bytes from there), and its length.
+fn operator(c: u8, two: Option<&str>) -> Option<(Tok, usize)> {
+    Some(match (c, two) {
+        (_, Some("!=")) => (Tok::Op(BinOp::Ne), 2),
+        (_, Some("<=")) => (Tok::Op(BinOp::Le), 2),
+        (_, Some(">=")) => (Tok::Op(BinOp::Ge), 2),
+        (b'=', _) => (Tok::Op(BinOp::Eq), 1),
+        (b'<', _) => (Tok::Op(BinOp::Lt), 1),
+        (b'>', _) => (Tok::Op(BinOp::Gt), 1),
+        (b'+', _) => (Tok::Op(BinOp::Add), 1),
+        (b'-', _) => (Tok::Minus, 1),
+        (b'*', _) => (Tok::Op(BinOp::Mul), 1),
+        (b'(', _) => (Tok::LParen, 1),
+        (b')', _) => (Tok::RParen, 1),
+        (b',', _) => (Tok::Comma, 1),
+        _ => return None,
+    })
 }
 
 /// Whether `s` is a valid field or form name: `[a-z][a-z0-9_]*`.

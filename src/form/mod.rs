@@ -1,11 +1,13 @@
 //! Forms as data: the file format (`schema`), the expression language (`expr`), checking a form
-//! (`compile`), the engine that evaluates answers (`eval`), and the forms built into the program
-//! (`catalog`). Pure: no I/O, no clock, nothing about storage.
+//! (`compile`), the engine that evaluates answers (`eval`), the forms built into the program (`catalog`)
+//! and the household form's contract with the code (`household`). Pure: no I/O, no clock, nothing about
+//! storage.
 
 pub mod catalog;
 pub mod compile;
 pub mod eval;
 pub mod expr;
+pub mod household;
 pub mod schema;
 pub mod value;
 

@@ -1,6 +1,8 @@
-//! Domain values shared by every layer: texts in two languages, identity numbers (NIK, KK), region codes.
+//! Domain values shared by every layer: texts in two languages, identity numbers (NIK, KK), region codes,
+//! the household form's well-known field names.
 //! No I/O here.
 
+pub mod household;
 pub mod ids;
 pub mod record;
 

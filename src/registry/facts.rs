@@ -24,17 +24,10 @@ use serde_json::Value as Json;
 use crate::form::{FieldKind, Form};
 use crate::model::record::Answers;
 
-pub const KABKOTA: &str = "wilayah_kabkota";
-pub const KECAMATAN: &str = "wilayah_kecamatan";
-pub const DESA: &str = "wilayah_desa";
-pub const RESULT: &str = "hasil_pendataan";
-pub const MEMBERS: &str = "anggota";
-pub const PRESENCE: &str = "keberadaan";
-pub const FLOOR: &str = "jenis_lantai";
-pub const LIGHTING: &str = "sumber_penerangan";
-pub const TOILET: &str = "fasilitas_bab";
-pub const PKH: &str = "terima_pkh";
-pub const SEMBAKO: &str = "terima_sembako";
+pub use crate::model::household::member::PRESENCE;
+pub use crate::model::household::{
+    DESA, FLOOR, KABKOTA, KECAMATAN, LIGHTING, MEMBERS, PKH, RESULT, SEMBAKO, TOILET,
+};
 
 /// `lantai`: Tanah.
 pub const EARTH_FLOOR: &[&str] = &["8"];
@@ -133,7 +126,10 @@ mod tests {
     use serde_json::json;
 
     fn form() -> &'static Form {
-        Catalog::shared().unwrap().latest("keluarga").unwrap()
+        Catalog::shared()
+            .unwrap()
+            .latest(crate::model::household::FORM_ID)
+            .unwrap()
     }
 
     /// Every list an indicator reads, held to the codes and labels the constants were chosen from: a new

@@ -11,7 +11,10 @@ pub const RECORDS: TableDefinition<u128, &[u8]> = TableDefinition::new("records"
 
 /// (newest change first, newest id first) → (status code, head's name, KK, desa, address): the family
 /// list index (`store::list`), derived from the heads. Since format 3.
-#[allow(clippy::type_complexity)]
+#[expect(
+    clippy::type_complexity,
+    reason = "a table definition spells out its key and value types"
+)]
 pub const LIST: TableDefinition<(u64, u128), (u8, &str, &str, &str, &str)> =
     TableDefinition::new("list");
 

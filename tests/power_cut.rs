@@ -1,11 +1,11 @@
-//! Crash simulation at the storage level: the store runs on a simulated disk that loses power at a
+//! Power cuts simulated at the storage level: the store runs on a simulated disk that loses power at a
 //! chosen sync point. For every sync point of a workload, the disk image left behind must open, pass the
-//! integrity check, and hold every save that was acknowledged before the crash.
+//! integrity check, and hold every save that was acknowledged before the power cut.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use chrono::{DateTime, FixedOffset};
-use pendata::store::crash::CrashDisk;
+use pendata::store::power_cut::PowerCutDisk;
 use pendata::store::{Answers, Store};
 use serde_json::json;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ fn answers(n: u64) -> Answers {
 }
 
 /// Runs the workload; returns, per acknowledged save, the sync count at which it was acknowledged.
-fn workload(disk: &CrashDisk) -> Vec<(u64, Uuid, u64)> {
+fn workload(disk: &PowerCutDisk) -> Vec<(u64, Uuid, u64)> {
     let mut acked = Vec::new();
     let Ok((store, _)) = Store::create_on(disk.clone(), "Tablet Uji", now()) else {
         return acked;
@@ -65,39 +65,39 @@ fn workload(disk: &CrashDisk) -> Vec<(u64, Uuid, u64)> {
 }
 
 #[test]
-fn every_crash_point_leaves_a_consistent_store_with_every_acknowledged_save() {
-    let probe = CrashDisk::default();
+fn every_power_cut_leaves_a_consistent_store_with_every_acknowledged_save() {
+    let probe = PowerCutDisk::default();
     let first_ack = workload(&probe).first().map(|(s, _, _)| *s);
     let total = probe.syncs();
     assert!(total > 20, "the workload syncs ({total})");
     let mut checked = 0;
-    for crash_at in 1..=total {
-        let disk = CrashDisk::default();
-        disk.freeze_at(crash_at);
+    for cut_at in 1..=total {
+        let disk = PowerCutDisk::default();
+        disk.cut_at(cut_at);
         let acked = workload(&disk);
-        let image = disk.crash_image();
+        let image = disk.image_after_cut();
         // Before the store's first commit there is nothing to open: that is a store that was never made.
-        let opened = Store::open_on(CrashDisk::from_image(image));
+        let opened = Store::open_on(PowerCutDisk::from_image(image));
         let Ok(mut store) = opened else {
             assert!(
-                first_ack.is_none_or(|s| s >= crash_at),
-                "crash at sync {crash_at}: store lost"
+                first_ack.is_none_or(|s| s >= cut_at),
+                "power cut at sync {cut_at}: store lost"
             );
             continue;
         };
         assert_eq!(
             store.check().unwrap(),
             Vec::<String>::new(),
-            "crash at sync {crash_at}"
+            "power cut at sync {cut_at}"
         );
         for (synced, id, n) in &acked {
-            if *synced < crash_at {
+            if *synced < cut_at {
                 let history = store
                     .history(*id)
-                    .unwrap_or_else(|e| panic!("crash at {crash_at}: {e}"));
+                    .unwrap_or_else(|e| panic!("power cut at {cut_at}: {e}"));
                 assert!(
                     history.iter().any(|r| r.answers == answers(*n)),
-                    "crash at sync {crash_at}: save {n} lost"
+                    "power cut at sync {cut_at}: save {n} lost"
                 );
             }
         }

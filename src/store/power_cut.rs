@@ -1,5 +1,6 @@
-//! Test support: an in-memory disk that can be "crashed" at any sync point, to check that the store
-//! survives power loss at every moment (the way redb's own crash tests do). Not used by the program.
+//! Test support (feature `test-support`): an in-memory disk whose power can be cut at any sync point, to
+//! check that the store survives power loss at every moment (the way redb's own crash-consistency tests
+//! do). Not built into the program.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,18 +15,18 @@ struct Disk {
     live: Vec<u8>,
     /// What a completed sync made durable.
     durable: Vec<u8>,
-    /// The latest header write before the crash point, which may reach the platter without a sync.
+    /// The latest header write before the power cut, which may reach the platter without a sync.
     last_header: Vec<u8>,
     syncs: u64,
-    /// From this sync on, syncs no longer make anything durable: the crash point.
+    /// From this sync on, syncs no longer make anything durable: the power cut.
     freeze_from: Option<u64>,
 }
 
 /// A simulated disk shared between the store writing to it and the test inspecting it.
 #[derive(Debug, Clone, Default)]
-pub struct CrashDisk(Arc<Mutex<Disk>>);
+pub struct PowerCutDisk(Arc<Mutex<Disk>>);
 
-impl CrashDisk {
+impl PowerCutDisk {
     fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -35,13 +36,13 @@ impl CrashDisk {
         self.disk().syncs
     }
 
-    /// The crash happens at the given sync: it and every later one make nothing durable.
-    pub fn freeze_at(&self, sync: u64) {
+    /// The power is cut at the given sync: it and every later one make nothing durable.
+    pub fn cut_at(&self, sync: u64) {
         self.disk().freeze_from = Some(sync);
     }
 
-    /// The bytes found on the disk after the crash: what was durable, with the last header write on top.
-    pub fn crash_image(&self) -> Vec<u8> {
+    /// The bytes found on the disk after the power cut: what was durable, with the last header write on top.
+    pub fn image_after_cut(&self) -> Vec<u8> {
         let disk = self.disk();
         let mut image = disk.durable.clone();
         if let Some(head) = image.get_mut(..disk.last_header.len()) {
@@ -51,8 +52,8 @@ impl CrashDisk {
     }
 
     /// A fresh disk holding `image`.
-    pub fn from_image(image: Vec<u8>) -> CrashDisk {
-        CrashDisk(Arc::new(Mutex::new(Disk {
+    pub fn from_image(image: Vec<u8>) -> PowerCutDisk {
+        PowerCutDisk(Arc::new(Mutex::new(Disk {
             live: image.clone(),
             durable: image,
             ..Disk::default()
@@ -65,7 +66,7 @@ fn range(offset: u64, len: usize) -> std::io::Result<std::ops::Range<usize>> {
     Ok(start..start + len)
 }
 
-impl StorageBackend for CrashDisk {
+impl StorageBackend for PowerCutDisk {
     fn len(&self) -> std::io::Result<u64> {
         Ok(self.disk().live.len() as u64)
     }
@@ -104,7 +105,7 @@ impl StorageBackend for CrashDisk {
         if let Some(dst) = disk.live.get_mut(r) {
             dst.copy_from_slice(data);
         }
-        // Only a header written before the crash point can reach the disk; after it, the machine is off.
+        // Only a header written before the power cut can reach the disk; after it, the machine is off.
         if offset == 0 && disk.freeze_from.is_none_or(|f| disk.syncs < f) {
             disk.last_header = data.to_vec();
         }
@@ -115,7 +116,7 @@ impl StorageBackend for CrashDisk {
 impl Store {
     /// A new store on a simulated disk.
     pub fn create_on(
-        disk: CrashDisk,
+        disk: PowerCutDisk,
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
@@ -127,7 +128,7 @@ impl Store {
     }
 
     /// Opens the store left on a simulated disk.
-    pub fn open_on(disk: CrashDisk) -> Result<Store> {
+    pub fn open_on(disk: PowerCutDisk) -> Result<Store> {
         let path = std::path::PathBuf::from("<simulated disk>");
         let db =
             Database::builder()

@@ -1,0 +1,57 @@
+//! The household form's well-known fields: the one place that names the fields of `schemas/keluarga.json`
+//! the program reads or fills by name (the store's summary and search words, the registry's facts, the
+//! demo families). Only names here: `form::household` holds each one to its kind and place, and refuses a
+//! household form that lacks one, so renaming a field in the form file fails loudly instead of emptying
+//! the family list.
+
+/// The id of the household form.
+pub const FORM_ID: &str = "keluarga";
+
+/// Region: kabupaten/kota, kecamatan, desa (select_one, dotted codes `64.72.01.1001`).
+pub const KABKOTA: &str = "wilayah_kabkota";
+pub const KECAMATAN: &str = "wilayah_kecamatan";
+pub const DESA: &str = "wilayah_desa";
+pub const RT: &str = "rt";
+pub const RW: &str = "rw";
+pub const ADDRESS: &str = "alamat";
+/// The head of the family's name as written on the cover (the roster's head wins when there is one).
+pub const HEAD_NAME: &str = "nama_kepala_keluarga";
+/// The family card's number (kk).
+pub const NO_KK: &str = "no_kk";
+/// Whether the card matches the family (`kode_kk`).
+pub const KK_CODE: &str = "kode_kk";
+pub const MEMBER_COUNT: &str = "jumlah_anggota";
+pub const LOCATION: &str = "lokasi";
+pub const INTERVIEW_DATE: &str = "tanggal_pendataan";
+pub const PETUGAS_NAME: &str = "nama_petugas";
+/// The result of the enumeration (`hasil_pendataan`).
+pub const RESULT: &str = "hasil_pendataan";
+pub const RESPONDENT_NAME: &str = "nama_responden";
+pub const CONSENT: &str = "persetujuan";
+pub const FLOOR_AREA: &str = "luas_lantai";
+pub const FLOOR: &str = "jenis_lantai";
+pub const LIGHTING: &str = "sumber_penerangan";
+pub const TOILET: &str = "fasilitas_bab";
+pub const PKH: &str = "terima_pkh";
+pub const SEMBAKO: &str = "terima_sembako";
+/// The roster: a repeat, one instance per member (fields in [`member`]).
+pub const MEMBERS: &str = "anggota";
+
+/// Fields of one member of the [`MEMBERS`] roster.
+pub mod member {
+    pub const NAME: &str = "nama";
+    pub const NIK: &str = "nik";
+    pub const PRESENCE: &str = "keberadaan";
+    pub const SEX: &str = "jenis_kelamin";
+    pub const BIRTH_DATE: &str = "tanggal_lahir";
+    pub const MARITAL_STATUS: &str = "status_kawin";
+    /// Relation to the head of the family (`hubungan`); [`super::HEAD_OF_FAMILY`] is the head.
+    pub const RELATION: &str = "hubungan";
+    pub const SCHOOL: &str = "partisipasi_sekolah";
+    pub const WORK_HOURS: &str = "jam_kerja";
+    pub const CHRONIC_ILLNESS: &str = "penyakit_kronis";
+    pub const NUTRITION: &str = "gizi";
+}
+
+/// The code of [`member::RELATION`] that marks the head of the family.
+pub const HEAD_OF_FAMILY: &str = "1";
