@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use super::task::{Task, Wake};
 use super::{Device, Result};
-use crate::store::{Counts, ExportLog};
+use crate::store::{ExportLog, StatusCounts};
 
 /// What the home screen shows about the tablet's work.
 #[derive(Debug, Clone, Default)]
 pub struct HomeFacts {
-    pub counts: Counts,
+    pub counts: StatusCounts,
     pub last_export: Option<ExportLog>,
 }
 

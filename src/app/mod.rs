@@ -150,7 +150,7 @@ impl Device {
             .save_answers(id, answers, petugas, reason, now())?)
     }
 
-    pub fn counts(&self) -> Result<crate::store::Counts> {
+    pub fn counts(&self) -> Result<crate::store::StatusCounts> {
         Ok(self.store.counts()?)
     }
 

@@ -285,11 +285,6 @@ impl Builder {
         self.revisions
     }
 
-    /// The SHA-256 names of attachments the answers refer to (strings that look like one).
-    pub fn referenced_attachments(&self) -> &BTreeSet<String> {
-        &self.referenced
-    }
-
     /// Seals the bundle: `attachments` are the referenced ones the store holds, as (hash, bytes)
     /// pairs fetched on demand. Each must hash to its name.
     pub fn seal(

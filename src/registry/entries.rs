@@ -20,11 +20,6 @@ pub fn id_number(text: &str) -> Option<u64> {
     }
 }
 
-/// The 16-digit text of an indexed NIK or KK number.
-pub fn id_text(n: u64) -> String {
-    format!("{n:016}")
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {

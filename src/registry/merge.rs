@@ -16,7 +16,7 @@ use super::entries::{
 };
 use super::family::{Family, FamilyState};
 use super::storage::{Added, Final, Index, Tables};
-use super::validate::{Summary, summarize};
+use super::validate::{RevisionSummary, summarize};
 use crate::bundle::read;
 use crate::form::catalog::Catalog;
 use crate::model::record::Action;
@@ -42,7 +42,7 @@ pub(crate) struct Slim {
     pub at: DateTime<FixedOffset>,
     /// Validation of the revision (empty: it passed).
     pub reasons: Vec<Reason>,
-    pub summary: Summary,
+    pub summary: RevisionSummary,
 }
 
 /// The bundle file a merge records.
@@ -145,7 +145,7 @@ pub(crate) fn merge_bundle<T: Tables>(
 pub(crate) struct Merge<'m, T: Tables> {
     t: &'m mut T,
     /// Summaries of the bundle being merged, by (device, position): read from memory, not the store.
-    fresh: HashMap<(u128, u64), &'m Summary>,
+    fresh: HashMap<(u128, u64), &'m RevisionSummary>,
     catalog: &'static Catalog,
     now: DateTime<FixedOffset>,
     /// Conflicts opened or reopened.
@@ -157,7 +157,7 @@ impl<'m, T: Tables> Merge<'m, T> {
         t: &'m mut T,
         catalog: &'static Catalog,
         now: DateTime<FixedOffset>,
-        fresh: HashMap<(u128, u64), &'m Summary>,
+        fresh: HashMap<(u128, u64), &'m RevisionSummary>,
     ) -> Merge<'m, T> {
         Merge {
             t,
@@ -173,7 +173,7 @@ impl<'m, T: Tables> Merge<'m, T> {
         self.t
     }
 
-    fn summary(&self, device: u128, seq: u64) -> Result<Cow<'m, Summary>> {
+    fn summary(&self, device: u128, seq: u64) -> Result<Cow<'m, RevisionSummary>> {
         if let Some(r) = self.fresh.get(&(device, seq)) {
             return Ok(Cow::Borrowed(*r));
         }

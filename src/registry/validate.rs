@@ -15,7 +15,7 @@ use crate::model::record::{Action, Revision};
 
 /// The parts of a revision a family's entry is made of.
 #[derive(Clone)]
-pub(crate) struct Summary {
+pub(crate) struct RevisionSummary {
     pub petugas: String,
     pub at: DateTime<FixedOffset>,
     pub form_id: String,
@@ -25,12 +25,12 @@ pub(crate) struct Summary {
     pub facts: Option<super::facts::Facts>,
 }
 
-pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> Summary {
+pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
     let form = catalog.version(&rev.form_id, rev.form_version);
     let (niks, kk) = form
         .map(|f| identifiers(f, &rev.answers))
         .unwrap_or_default();
-    Summary {
+    RevisionSummary {
         petugas: rev.petugas.clone(),
         at: rev.at,
         form_id: rev.form_id.clone(),

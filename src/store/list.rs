@@ -9,7 +9,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteT
 use uuid::Uuid;
 
 use super::tables::LIST;
-use super::{Counts, RecordHead, Result, Status, Store};
+use super::{RecordHead, Result, Status, StatusCounts, Store};
 
 /// A key of the list index: newest change first, then the newest id.
 pub(super) type ListKey = (u64, u128);
@@ -208,11 +208,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Counts per status, from the list index.
-    pub fn counts(&self) -> Result<Counts> {
+    /// StatusCounts per status, from the list index.
+    pub fn counts(&self) -> Result<StatusCounts> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(LIST)?;
-        let mut c = Counts::default();
+        let mut c = StatusCounts::default();
         for entry in table.iter()? {
             let (_, v) = entry?;
             match status_of(v.value().0) {

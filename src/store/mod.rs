@@ -265,9 +265,9 @@ pub struct NewRecord {
     pub acknowledged: Vec<String>,
 }
 
-/// Counts per status.
+/// Families per status (the home screen's figures).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct StatusCounts {
     pub draft: usize,
     pub final_: usize,
     pub exported: usize,

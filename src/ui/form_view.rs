@@ -373,8 +373,14 @@ impl Editor {
             .unwrap_or_default();
         let mut remove = None;
         for (i, m) in members.iter().enumerate() {
-            let name = m.get("nama").and_then(Value::as_str).unwrap_or("—");
-            let nik = m.get("nik").and_then(Value::as_str).unwrap_or("");
+            let name = m
+                .get(crate::model::household::member::NAME)
+                .and_then(Value::as_str)
+                .unwrap_or("—");
+            let nik = m
+                .get(crate::model::household::member::NIK)
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let errs = ev
                 .errors()
                 .filter(|x| {

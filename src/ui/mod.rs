@@ -19,7 +19,7 @@ use crate::app::home::HomeFacts;
 use crate::app::list::{ListAnswer, ListQuery, ListWorker};
 use crate::app::task::{Stopped, Task, Wake};
 use crate::app::{AppError, Device};
-use crate::form::{Form, Issue, Severity, evaluate};
+use crate::form::Severity;
 use crate::model::{Lang, Localized};
 use crate::store::{Answers, ListFilter, ListRow, ListView, Status};
 use form_view::Editor;
@@ -560,7 +560,7 @@ impl PendataApp {
                 let (Some(device), Some((code, _))) = (&self.device, &self.user) else {
                     return;
                 };
-                match device.new_record("keluarga", code, Answers::new()) {
+                match device.new_record(crate::model::household::FORM_ID, code, Answers::new()) {
                     Ok(head) => self.open(head.id, 0, None),
                     Err(e) => self.fail(&e),
                 }
@@ -965,7 +965,7 @@ fn signin_ui(
 fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<Command>) {
     ui.heading(tr(lang, "home.title"));
     // Until the first reading arrives the boxes stand with a dash, so nothing jumps when it does.
-    let count = |n: fn(&crate::store::Counts) -> usize| {
+    let count = |n: fn(&crate::store::StatusCounts) -> usize| {
         facts.map_or_else(|| "–".to_string(), |f| n(&f.counts).to_string())
     };
     ui.horizontal_wrapped(|ui| {
@@ -1143,11 +1143,6 @@ fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>
     if p != *prefs {
         *cmd = Some(Command::SetPrefs(p));
     }
-}
-
-/// Issues of the current answers, for the editor.
-pub fn issues_of(form: &Form, answers: &Answers) -> Vec<Issue> {
-    evaluate(form, answers, crate::app::now().date_naive()).issues
 }
 
 pub fn severity_color(s: Severity) -> Color32 {

@@ -144,11 +144,6 @@ impl Thumbs {
         }
         self.tiles.values().any(|t| matches!(t, Tile::Loading))
     }
-
-    /// Forgets a thumbnail (a photo removed from its field).
-    pub fn forget(&mut self, src: &Source) {
-        self.tiles.remove(src);
-    }
 }
 
 impl Drop for Thumbs {

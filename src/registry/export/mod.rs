@@ -163,7 +163,10 @@ pub fn files(form: &Form, format: ExportFormat, to: &Path) -> Vec<PathBuf> {
 /// appears under its final name complete and synced, or not at all; a file already there is refused
 /// unless the request says to replace it.
 pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
-    let form = reg.catalog.latest("keluarga").ok_or(ExportError::NoForm)?;
+    let form = reg
+        .catalog
+        .latest(crate::model::household::FORM_ID)
+        .ok_or(ExportError::NoForm)?;
     let to = &request.to;
     let folder = to.parent().unwrap_or(Path::new(""));
     if !folder.as_os_str().is_empty() && !folder.is_dir() {
