@@ -36,6 +36,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as a person goes through it"
+)]
 #[test]
 fn a_family_from_entry_to_final_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();

@@ -44,6 +44,10 @@ fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as a person goes through it"
+)]
 #[test]
 fn a_session_leaves_a_private_log_without_personal_data() {
     let tmp = tempfile::tempdir().unwrap();

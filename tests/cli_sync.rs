@@ -18,6 +18,10 @@ fn tool(name: &str) -> bool {
     Command::new(name).arg("--version").output().is_ok()
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as a person goes through it"
+)]
 #[test]
 fn the_whole_loop_through_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
