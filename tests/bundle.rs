@@ -76,6 +76,8 @@ fn open(bytes: &[u8], keys: &RegistryKeys) -> Result<Opened, BundleError> {
         match item {
             Item::Revision { raw, .. } => lines.push(raw.to_vec()),
             Item::Attachment { sha256, .. } => photos.push(sha256.to_string()),
+            // Only with `Limits::report_bad_lines`, which `read` leaves off.
+            Item::Unreadable { .. } => unreachable!("read refuses bad lines"),
         }
         Ok(())
     })?;

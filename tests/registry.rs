@@ -828,9 +828,9 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
 }
 
 #[test]
-fn a_file_that_cannot_be_read_stops_the_import_and_keeps_what_was_merged_before_it() {
-    // A stick pulled out halfway: the bundles read before the failure are merged and saved (they
-    // share one transaction with it), told as merged, and recognised when the import is run again.
+fn a_file_that_cannot_be_read_is_refused_with_its_reason_and_the_others_are_merged() {
+    // A file gone (a stick pulled out, a name that vanished): refused with its reason, the files
+    // after it still merged and saved; run again, the missing file's bundle is merged too.
     let r = registry();
     let mut rng = Rng::new(11);
     let mut t = tablet(70);
@@ -848,23 +848,25 @@ fn a_file_that_cannot_be_read_stops_the_import_and_keeps_what_was_merged_before_
     let mut with_gap = files.clone();
     with_gap.insert(2, dir.join("pulled-out.age"));
     let mut told = Vec::new();
-    let e = r
+    let outcomes = r
         .reg
         .import_files(&with_gap, now(), |i, _, o| told.push((i, o.clone())))
-        .unwrap_err();
-    assert!(e.to_string().contains("pulled-out.age"), "{e}");
-    assert_eq!(told.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
-    assert!(
-        told.iter()
-            .all(|(_, o)| matches!(o, FileOutcome::Merged(_)))
-    );
-    assert_eq!(r.state(record(700)), Some(FamilyState::Accepted));
-    assert_eq!(r.state(record(701)), Some(FamilyState::Accepted));
-    assert_eq!(r.state(record(702)), None);
-    // Run again without the missing file: the first two are known, the third is merged.
+        .unwrap();
+    assert_eq!(told.len(), 4, "every file is told once it is saved");
+    let FileOutcome::Refused { reason } = &outcomes[2] else {
+        panic!("{:?}", outcomes[2])
+    };
+    assert!(reason.contains("cannot be read"), "{reason}");
+    for i in [0, 1, 3] {
+        assert!(matches!(outcomes[i], FileOutcome::Merged(_)), "{i}");
+    }
+    for n in 700..703 {
+        assert_eq!(r.state(record(n)), Some(FamilyState::Accepted));
+    }
     let again = r.reg.import_files(&files, now(), |_, _, _| {}).unwrap();
-    assert!(matches!(again[0], FileOutcome::AlreadyImported { .. }));
-    assert!(matches!(again[1], FileOutcome::AlreadyImported { .. }));
-    assert!(matches!(again[2], FileOutcome::Merged(_)));
-    assert_eq!(r.state(record(702)), Some(FamilyState::Accepted));
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, FileOutcome::AlreadyImported { .. }))
+    );
 }

@@ -85,8 +85,8 @@ impl Storage for Mem {
         })
     }
 
-    fn file_known(&self, sha: &str) -> Result<bool> {
-        Ok(self.0.lock().unwrap().files.contains_key(sha))
+    fn bundle(&self, id: Uuid) -> Result<Option<BundleEntry>> {
+        Ok(self.0.lock().unwrap().bundles.get(&id).cloned())
     }
 
     fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>> {
@@ -436,6 +436,7 @@ fn a_second_backend_runs_the_same_rules_to_the_same_state() {
         db: Mem::default(),
         catalog: Catalog::shared().unwrap(),
         save_every: std::time::Duration::from_secs(5),
+        limits: Default::default(),
     };
     let recipients = vec![on_redb.keys.identity.to_public()];
 

@@ -93,6 +93,7 @@ fn bundle_text(e: &BundleError) -> Localized {
         BundleError::Decrypt(_) => "berkas tidak dapat dibuka dengan kunci ini".to_string(),
         BundleError::Signature(_) => "tanda tangan berkas tidak cocok".to_string(),
         BundleError::Tampered(_) => "isi berkas tidak sesuai dengan daftarnya".to_string(),
+        BundleError::Limit(_) => "berkas melebihi batas yang dapat dibaca".to_string(),
         BundleError::Version {
             found, supported, ..
         } => format!(

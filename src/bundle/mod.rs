@@ -44,6 +44,44 @@ pub const EXTENSION: &str = "age";
 pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 pub const MAX_ATTACHMENT_BYTES: u64 = 64 << 20;
+/// The most `revisions.jsonl.zst` may decompress to (whatever its manifest declares).
+pub const MAX_PLAIN_BYTES: u64 = 2 << 30;
+/// The most revision lines one bundle may hold (whatever its manifest declares).
+pub const MAX_REVISIONS: u64 = 1_000_000;
+/// The largest bundle file the registry reads (a full export with photos stays far below).
+pub const MAX_FILE_BYTES: u64 = 8 << 30;
+/// zstd's window the reader accepts (2^24 = 16 MiB; the writer's level 1 uses 2^19): a frame asking
+/// for more is refused before the decoder allocates it.
+pub const MAX_WINDOW_LOG: u32 = 24;
+
+/// What a reader accepts of a bundle's contents. The manifest's own figures bound the work first (a
+/// bundle never decompresses past its declared plain size, nor holds more lines than it counts); these
+/// fixed limits bound what a manifest may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest file read as a bundle (checked by whoever opens the file).
+    pub max_file_bytes: u64,
+    pub max_plain_bytes: u64,
+    pub max_revisions: u64,
+    pub max_line_bytes: usize,
+    pub max_attachment_bytes: u64,
+    /// A line that is too long or is not a revision, but names its family: handed on as
+    /// [`read::Item::Unreadable`] (the registry quarantines that family) instead of refusing the bundle.
+    pub report_bad_lines: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: MAX_FILE_BYTES,
+            max_plain_bytes: MAX_PLAIN_BYTES,
+            max_revisions: MAX_REVISIONS,
+            max_line_bytes: MAX_LINE_BYTES,
+            max_attachment_bytes: MAX_ATTACHMENT_BYTES,
+            report_bad_lines: false,
+        }
+    }
+}
 
 /// Why a bundle (or receipt, or key file) was refused. Each message names the problem precisely.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +92,9 @@ pub enum BundleError {
     Truncated(String),
     #[error("cannot decrypt: {0}")]
     Decrypt(String),
+    /// Past a limit of the reader ([`Limits`]): refused before the work (or the memory) it would take.
+    #[error("over a limit of the reader: {0}")]
+    Limit(String),
     #[error("the signature does not verify: {0}")]
     Signature(String),
     #[error("the contents do not match the manifest: {0}")]

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::keys::parse_verifying_key;
 use super::manifest::{FormRef, Manifest, Part};
 use super::{
-    ATTACHMENT_DIR, BundleError, MANIFEST_FILE, MAX_ATTACHMENT_BYTES, MAX_LINE_BYTES,
-    MAX_MANIFEST_BYTES, REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
+    ATTACHMENT_DIR, BundleError, Limits, MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_WINDOW_LOG,
+    REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
 };
 use crate::model::record::Revision;
 
@@ -121,6 +121,45 @@ pub enum Item<'a> {
         sha256: &'a str,
         bytes: &'a [u8],
     },
+    /// A line the reader could not take as a revision (too long, or not a revision) but which names its
+    /// family, handed on only when [`Limits::report_bad_lines`] asks for it. Its bytes were hashed with
+    /// the rest, so it is the device's own.
+    Unreadable {
+        /// Its line number, from 1.
+        line: u64,
+        head: Head,
+        why: BadLine,
+    },
+}
+
+/// What a line that cannot be read still says of itself: the fields before its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Head {
+    pub record: Uuid,
+    pub number: u32,
+    pub seq: u64,
+}
+
+impl Head {
+    /// The head of a revision line, from the fields written before `"answers"` (the store writes
+    /// compact JSON in `Revision`'s field order), read within its first 4 KiB.
+    pub fn of(line: &[u8]) -> Option<Head> {
+        const NEEDLE: &[u8] = br#","answers":"#;
+        let start = line.get(..line.len().min(4096))?;
+        let end = start.windows(NEEDLE.len()).position(|w| w == NEEDLE)?;
+        let mut head = start.get(..end)?.to_vec();
+        head.push(b'}');
+        serde_json::from_slice(&head).ok()
+    }
+}
+
+/// Why a line was not read as a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadLine {
+    /// Longer than the limit (bytes).
+    TooLong { limit: usize },
+    /// Not a revision: the parser's message.
+    NotARevision(String),
 }
 
 /// A bundle that passed every check.
@@ -132,37 +171,122 @@ pub struct Verified {
     pub records: u64,
 }
 
+/// How a chunk that fails age's authentication is said (and recognised as a possible truncation).
+const NOT_AUTHENTIC: &str = "the encrypted data does not authenticate";
+
 fn io_to_bundle(e: io::Error, what: &str) -> BundleError {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => BundleError::Truncated(format!("{what} ends early")),
-        io::ErrorKind::InvalidData => BundleError::Tampered(format!(
-            "{what}: the encrypted data does not authenticate ({e})"
-        )),
+        io::ErrorKind::InvalidData => {
+            BundleError::Tampered(format!("{what}: {NOT_AUTHENTIC} ({e})"))
+        }
         _ => BundleError::Io(e),
     }
 }
 
 /// Decrypts with `identities`, verifies the signature and every hash and count, and hands each revision
-/// and attachment to `on_item` as it streams past. Any error means: discard what `on_item` received.
+/// and attachment to `on_item` as it streams past, within the default [`Limits`]. Any error means:
+/// discard what `on_item` received.
 pub fn read(
     input: impl Read,
     identities: &[age::x25519::Identity],
+    on_item: impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<Verified> {
+    read_within(input, identities, &Limits::default(), on_item)
+}
+
+/// The signed manifest alone (and its exact bytes): decrypts the start of the file and verifies
+/// `manifest.sig` with the key the manifest names; nothing after it is read or decompressed. Whether
+/// that key is trusted is the caller's question, to ask before any further work.
+pub fn manifest(
+    input: impl Read,
+    identities: &[age::x25519::Identity],
+) -> Result<(Manifest, Vec<u8>)> {
+    let eof = std::cell::Cell::new(false);
+    let watched = Watch {
+        inner: input,
+        eof: &eof,
+    };
+    let found = (|| {
+        let mut archive = tar::Archive::new(decrypt(watched, identities)?);
+        let mut entries = archive
+            .entries()
+            .map_err(|e| io_to_bundle(e, "the archive"))?;
+        signed_manifest(&mut entries)
+    })();
+    truncation_is_truncation(found, &eof)
+}
+
+/// [`read`] within `limits`.
+pub fn read_within(
+    input: impl Read,
+    identities: &[age::x25519::Identity],
+    limits: &Limits,
+    on_item: impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<Verified> {
+    let eof = std::cell::Cell::new(false);
+    let watched = Watch {
+        inner: input,
+        eof: &eof,
+    };
+    let read = read_all(watched, identities, limits, on_item);
+    truncation_is_truncation(read, &eof)
+}
+
+/// The age stream of `input`, opened with `identities`.
+fn decrypt(input: impl Read, identities: &[age::x25519::Identity]) -> Result<impl Read> {
+    let decryptor = age::Decryptor::new_buffered(BufReader::new(input)).map_err(decrypt_error)?;
+    decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(decrypt_error)
+}
+
+/// A chunk that does not authenticate once the file has ended is a file cut short (or altered in its
+/// last part, which no reader can tell apart): said as truncation, with what to do.
+fn truncation_is_truncation<T>(r: Result<T>, eof: &std::cell::Cell<bool>) -> Result<T> {
+    match r {
+        Err(BundleError::Tampered(m)) if eof.get() && m.contains(NOT_AUTHENTIC) => {
+            Err(BundleError::Truncated(
+                "the encrypted data ends before its last part (the file was cut short, or its last part altered): copy it again from the tablet or export it again".into(),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Remembers whether the file's end was reached.
+struct Watch<'e, R> {
+    inner: R,
+    eof: &'e std::cell::Cell<bool>,
+}
+
+impl<R: Read> Read for Watch<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.set(true);
+        }
+        Ok(n)
+    }
+}
+
+fn read_all(
+    input: impl Read,
+    identities: &[age::x25519::Identity],
+    limits: &Limits,
     mut on_item: impl FnMut(Item<'_>) -> Result<()>,
 ) -> Result<Verified> {
-    let decryptor = age::Decryptor::new_buffered(BufReader::new(input)).map_err(decrypt_error)?;
-    let plain = decryptor
-        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-        .map_err(decrypt_error)?;
-    let mut archive = tar::Archive::new(plain);
+    let mut archive = tar::Archive::new(decrypt(input, identities)?);
     let mut entries = archive
         .entries()
         .map_err(|e| io_to_bundle(e, "the archive"))?;
 
     // 1. manifest.json, then its signature.
     let (manifest, manifest_bytes) = signed_manifest(&mut entries)?;
+    within_limits(&manifest, limits)?;
 
     // 2. Every part, in manifest order, hashed as it streams.
-    let mut seen = Seen::new(&manifest);
+    let mut seen = Seen::new(&manifest, limits);
     for part in &manifest.parts {
         let mut entry = next_entry(&mut entries, &part.path)?;
         expect_name(&entry, &part.path)?;
@@ -182,7 +306,7 @@ pub fn read(
         if part.path == REVISIONS_FILE {
             read_revisions(&mut hashing, part, &mut seen, &mut on_item)?;
         } else if let Some(name) = part.path.strip_prefix(ATTACHMENT_DIR) {
-            read_attachment(&mut hashing, part, name, &mut on_item)?;
+            read_attachment(&mut hashing, part, name, limits, &mut on_item)?;
         } else {
             return Err(BundleError::Tampered(format!(
                 "the manifest lists an unknown part {}",
@@ -201,7 +325,11 @@ pub fn read(
     if let Some(extra) = entries.next() {
         let name = extra
             .ok()
-            .and_then(|e| e.path().ok().map(|p| p.display().to_string()))
+            .and_then(|e| {
+                e.path()
+                    .ok()
+                    .map(|p| crate::model::printable::clean(&p.display().to_string()).into_owned())
+            })
             .unwrap_or_else(|| "an unreadable entry".into());
         return Err(BundleError::Tampered(format!(
             "the archive holds {name}, which the manifest does not list"
@@ -279,6 +407,7 @@ fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manife
 /// What the revisions seen so far must agree with, and what they add up to.
 struct Seen<'m> {
     manifest: &'m Manifest,
+    limits: &'m Limits,
     forms: BTreeSet<&'m FormRef>,
     petugas: BTreeSet<&'m str>,
     records: BTreeSet<Uuid>,
@@ -286,9 +415,10 @@ struct Seen<'m> {
 }
 
 impl<'m> Seen<'m> {
-    fn new(manifest: &'m Manifest) -> Self {
+    fn new(manifest: &'m Manifest, limits: &'m Limits) -> Self {
         Seen {
             manifest,
+            limits,
             forms: manifest.forms.iter().collect(),
             petugas: manifest.petugas.iter().map(String::as_str).collect(),
             records: BTreeSet::new(),
@@ -297,53 +427,113 @@ impl<'m> Seen<'m> {
     }
 }
 
+/// What the manifest declares, against the fixed limits: refused before anything is decompressed.
+fn within_limits(m: &Manifest, limits: &Limits) -> Result<()> {
+    if m.counts.revisions > limits.max_revisions {
+        return Err(BundleError::Limit(format!(
+            "the manifest counts {} revisions, more than the {} one bundle may hold",
+            m.counts.revisions, limits.max_revisions
+        )));
+    }
+    for part in &m.parts {
+        if part.path == REVISIONS_FILE {
+            let plain = part.plain_size.ok_or_else(|| {
+                BundleError::Tampered(format!(
+                    "the manifest gives no decompressed size of {REVISIONS_FILE}"
+                ))
+            })?;
+            if plain > limits.max_plain_bytes {
+                return Err(BundleError::Limit(format!(
+                    "{REVISIONS_FILE} decompresses to {plain} bytes by its manifest, more than the {} allowed",
+                    limits.max_plain_bytes
+                )));
+            }
+        } else if part.size > limits.max_attachment_bytes {
+            return Err(BundleError::Limit(format!(
+                "{} is {} bytes, more than the {} an attachment may have",
+                part.path, part.size, limits.max_attachment_bytes
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `revisions.jsonl.zst`: every line parsed, checked against the manifest and handed to `on_item`; the
-/// decompressed size and hash checked at its end.
+/// decompressed size and hash checked at its end. Decompression never goes past the size the manifest
+/// declares (plus one byte, to notice more), nor a line past the line limit.
 fn read_revisions(
     part_reader: &mut impl Read,
     part: &Part,
     seen: &mut Seen<'_>,
     on_item: &mut impl FnMut(Item<'_>) -> Result<()>,
 ) -> Result<()> {
+    let declared = part.plain_size.unwrap_or(0);
+    let mut decoder = zstd::stream::Decoder::new(part_reader)
+        .map_err(|e| BundleError::Tampered(format!("{REVISIONS_FILE} is not zstd data: {e}")))?;
+    decoder
+        .window_log_max(MAX_WINDOW_LOG)
+        .map_err(|e| BundleError::Tampered(format!("{REVISIONS_FILE}: {e}")))?;
     let mut plain = HashingReader {
-        inner: zstd::stream::Decoder::new(part_reader).map_err(|e| {
-            BundleError::Tampered(format!("{REVISIONS_FILE} is not zstd data: {e}"))
-        })?,
+        inner: Bounded {
+            inner: decoder,
+            left: declared,
+            declared,
+        },
         hasher: Sha256::new(),
         size: 0,
     };
     let mut lines = BufReader::with_capacity(256 * 1024, &mut plain);
+    let max_line = seen.limits.max_line_bytes;
     let mut line = Vec::new();
     loop {
         line.clear();
         let n = lines
             .by_ref()
-            .take(MAX_LINE_BYTES as u64 + 1)
+            .take(max_line as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| damaged(e, REVISIONS_FILE))?;
         if n == 0 {
             break;
         }
-        if line.pop() != Some(b'\n') {
+        let number = seen.revisions + 1;
+        if number > seen.manifest.counts.revisions {
             return Err(BundleError::Tampered(format!(
-                "{REVISIONS_FILE}: line {} is unterminated or longer than {MAX_LINE_BYTES} bytes",
-                seen.revisions + 1
+                "{REVISIONS_FILE} holds more lines than the {} its manifest counts",
+                seen.manifest.counts.revisions
             )));
         }
-        seen.revisions += 1;
-        let revision: Revision = serde_json::from_slice(&line).map_err(|e| {
-            BundleError::Tampered(format!(
-                "{REVISIONS_FILE}: line {} is not a revision: {e}",
-                seen.revisions
-            ))
-        })?;
-        check_revision(
-            seen.manifest,
-            &seen.forms,
-            &seen.petugas,
-            &revision,
-            seen.revisions,
-        )?;
+        seen.revisions = number;
+        if line.last() != Some(&b'\n') {
+            if line.len() <= max_line {
+                return Err(BundleError::Tampered(format!(
+                    "{REVISIONS_FILE}: line {number} is unterminated"
+                )));
+            }
+            skip_line(&mut lines)?;
+            bad_line(
+                &line,
+                number,
+                BadLine::TooLong { limit: max_line },
+                seen,
+                on_item,
+            )?;
+            continue;
+        }
+        line.pop();
+        let revision: Revision = match serde_json::from_slice(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                bad_line(
+                    &line,
+                    number,
+                    BadLine::NotARevision(e.to_string()),
+                    seen,
+                    on_item,
+                )?;
+                continue;
+            }
+        };
+        check_revision(seen.manifest, &seen.forms, &seen.petugas, &revision, number)?;
         seen.records.insert(revision.record);
         on_item(Item::Revision {
             raw: &line,
@@ -360,17 +550,97 @@ fn read_revisions(
     Ok(())
 }
 
+/// The decompressed lines, never more than the manifest declares: one byte more is an error, and
+/// nothing past it is decompressed.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    declared: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!(
+                    "it decompresses to more than the {} bytes its manifest declares",
+                    self.declared
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads past the rest of a line (hashed with the rest, never kept).
+fn skip_line(lines: &mut impl BufRead) -> Result<()> {
+    loop {
+        let buf = lines.fill_buf().map_err(|e| damaged(e, REVISIONS_FILE))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                lines.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                lines.consume(n);
+            }
+        }
+    }
+}
+
+/// A line that is not a revision: handed on if the caller asked and the line names its family within
+/// the bundle's range; refused otherwise.
+fn bad_line(
+    line: &[u8],
+    number: u64,
+    why: BadLine,
+    seen: &mut Seen<'_>,
+    on_item: &mut impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    let said = match &why {
+        BadLine::TooLong { limit } => format!("line {number} is longer than {limit} bytes"),
+        BadLine::NotARevision(e) => format!("line {number} is not a revision: {e}"),
+    };
+    let head = Head::of(line).filter(|h| {
+        let r = seen.manifest.sequence;
+        (r.from..=r.to).contains(&h.seq)
+    });
+    match head {
+        Some(head) if seen.limits.report_bad_lines => {
+            seen.records.insert(head.record);
+            on_item(Item::Unreadable {
+                line: number,
+                head,
+                why,
+            })
+        }
+        _ => Err(BundleError::Tampered(format!("{REVISIONS_FILE}: {said}"))),
+    }
+}
+
 /// One attachment, which must hash to its name.
 fn read_attachment(
     part_reader: &mut impl Read,
     part: &Part,
     name: &str,
+    limits: &Limits,
     on_item: &mut impl FnMut(Item<'_>) -> Result<()>,
 ) -> Result<()> {
-    if part.size > MAX_ATTACHMENT_BYTES {
-        return Err(BundleError::Tampered(format!(
-            "{} is larger than {MAX_ATTACHMENT_BYTES} bytes",
-            part.path
+    if part.size > limits.max_attachment_bytes {
+        return Err(BundleError::Limit(format!(
+            "{} is larger than {} bytes",
+            part.path, limits.max_attachment_bytes
         )));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
@@ -412,9 +682,11 @@ fn only_zeros_follow(mut rest: impl Read) -> Result<()> {
 fn damaged(e: io::Error, what: &str) -> BundleError {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => BundleError::Truncated(format!("{what} ends early")),
-        io::ErrorKind::InvalidData | io::ErrorKind::Other => {
-            BundleError::Tampered(format!("{what} is damaged: {e}"))
+        // age's own failure to authenticate a chunk, passed up through the decompressor.
+        io::ErrorKind::InvalidData => {
+            BundleError::Tampered(format!("{what}: {NOT_AUTHENTIC} ({e})"))
         }
+        io::ErrorKind::Other => BundleError::Tampered(format!("{what} is damaged: {e}")),
         _ => BundleError::Io(e),
     }
 }
@@ -428,7 +700,7 @@ fn expect_name<R: Read>(entry: &tar::Entry<'_, R>, want: &str) -> Result<()> {
     if path != want.as_bytes() {
         return Err(BundleError::Tampered(format!(
             "expected {want} in the archive, found {}",
-            String::from_utf8_lossy(&path)
+            crate::model::printable::clean(&String::from_utf8_lossy(&path))
         )));
     }
     Ok(())
@@ -449,10 +721,10 @@ fn check_revision(
     if r.device != m.device.id {
         return bad(format!("made on device {}, not {}", r.device, m.device.id));
     }
-    if r.seq > m.sequence.to {
+    if r.seq > m.sequence.to || r.seq < m.sequence.from {
         return bad(format!(
-            "sequence {} is after the bundle's range ending at {}",
-            r.seq, m.sequence.to
+            "sequence {} is outside the bundle's range {}..{}",
+            r.seq, m.sequence.from, m.sequence.to
         ));
     }
     let form = FormRef {
@@ -481,9 +753,7 @@ fn decrypt_error(e: age::DecryptError) -> BundleError {
             "it is not an age-encrypted file, or its header is damaged".into(),
         ),
         D::InvalidMac => BundleError::Tampered("the age header was altered (MAC mismatch)".into()),
-        D::DecryptionFailed => {
-            BundleError::Tampered("the encrypted data does not authenticate".into())
-        }
+        D::DecryptionFailed => BundleError::Tampered(NOT_AUTHENTIC.into()),
         D::Io(io) => io_to_bundle(io, "the file"),
         other => BundleError::Decrypt(other.to_string()),
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Exit, Failure};
 use crate::bundle::short_id;
 use crate::durable::{Existing, WriteError};
+use crate::model::printable::clean;
 use crate::registry::export::{ExportError, ExportFormat};
 use crate::registry::report::{ReportError, ReportFormat};
 use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
@@ -308,7 +309,7 @@ fn devices_cmd(
         DevicesAction::List { json } => devices(&reg, json),
         DevicesAction::Approve { device } => {
             let (d, merged) = reg.approve(&device, now)?;
-            say!("approved {} ({})", d.id, d.name);
+            say!("approved {} ({})", d.id, clean(&d.name));
             let mut code = Exit::Ok;
             let mut total = MergeCounts::default();
             let mut bundles = 0;
@@ -336,7 +337,7 @@ fn devices_cmd(
             say!(
                 "revoked {} ({}): its bundles are refused from now on",
                 d.id,
-                d.name
+                clean(&d.name)
             );
             Ok(Exit::Ok)
         }
@@ -480,11 +481,11 @@ fn describe(o: &FileOutcome) -> String {
             "held{}: device {} ({}) is {} — approve it with `pendata registry devices DIR approve {}`",
             if *already_held { " (already)" } else { "" },
             short_id(device.id),
-            device.name,
+            clean(&device.name),
             device.state.as_str(),
             short_id(device.id)
         ),
-        FileOutcome::Refused { reason } => format!("REFUSED: {reason}"),
+        FileOutcome::Refused { reason } => format!("REFUSED: {}", clean(reason)),
     }
 }
 
@@ -544,7 +545,12 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
     let outcomes = reg.import_files(&files, now, |i, f, outcome| {
         log_outcome(f, outcome);
         if !quiet {
-            eprintln!("[{}/{n}] {}: {}", i + 1, f.display(), describe(outcome));
+            eprintln!(
+                "[{}/{n}] {}: {}",
+                i + 1,
+                clean(&f.display().to_string()),
+                describe(outcome)
+            );
         }
     })?;
     for (f, outcome) in files.iter().zip(&outcomes) {
@@ -558,7 +564,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
             FileOutcome::Refused { .. } => refused += 1,
         }
         results.push(json!({
-            "file": f.display().to_string(),
+            "file": clean(&f.display().to_string()),
             "outcome": match outcome {
                 FileOutcome::Merged(_) => "merged",
                 FileOutcome::AlreadyImported { .. } => "already_imported",
@@ -707,7 +713,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .map(|d| {
                 json!({
                     "id": d.id,
-                    "name": d.name,
+                    "name": clean(&d.name),
                     "state": d.state,
                     "public_key": d.public_key,
                     "first_seen": d.first_seen,
@@ -750,7 +756,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             bundles.iter().filter(|b| b.device == d.id).count(),
             pending.iter().filter(|p| p.device == d.id).count(),
             if cov.is_empty() { "-".into() } else { cov },
-            d.name
+            clean(&d.name)
         );
     }
     let waiting = ds
@@ -813,7 +819,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             m.seq,
             fam.map(|f| format!(
                 ", by {} at {}",
-                f.family.petugas,
+                clean(&f.family.petugas),
                 f.family.at.format("%Y-%m-%d %H:%M")
             ))
             .unwrap_or_default()

@@ -4,6 +4,7 @@
 
 pub mod household;
 pub mod ids;
+pub mod printable;
 pub mod record;
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,6 @@
 //! families it touches are recomputed by the merge rules (`registry::merge`).
 
 use std::collections::BTreeSet;
-use std::fs;
 
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use super::entries::{
     Conflict, ConflictKind, Decision, DeviceEntry, DeviceState, Member, PendingBundle,
     QuarantineEntry, QuarantineState, Reason,
 };
-use super::merge::Merge;
+use super::merge::{LINE_TOO_LONG, Merge, NOT_A_REVISION};
 use super::storage::{Storage, Tables, Transaction};
 use super::{FileOutcome, Registry, RegistryError, Result};
 use crate::bundle::short_id;
@@ -82,20 +81,25 @@ impl<S: Storage> Registry<S> {
         let mut out = Vec::new();
         for p in held {
             let path = self.dir.join(&p.file);
-            let bytes = super::import::read_file(&path)?;
-            let outcome = self.import_bytes(&bytes, &p.file, now)?;
-            if matches!(
-                outcome,
-                FileOutcome::Merged(_) | FileOutcome::AlreadyImported { .. }
-            ) {
-                let txn = self.db.begin()?;
-                txn.tables()?.remove_pending(p.bundle_id)?;
-                txn.commit()?;
-                // The held copy is merged; one left behind is only clutter.
-                let _ = fs::remove_file(&path);
-            }
+            let prepared = self.prepare_file(&path)?;
+            // The merge and the end of the hold in one transaction: a kill between them leaves at
+            // most the copy, which the next import or approval removes (`tidy_pending`).
+            let txn = self.db.begin()?;
+            let outcome = {
+                let mut t = txn.tables()?;
+                let outcome = self.commit_in(&mut t, prepared, now)?;
+                if matches!(
+                    outcome,
+                    FileOutcome::Merged(_) | FileOutcome::AlreadyImported { .. }
+                ) {
+                    t.remove_pending(p.bundle_id)?;
+                }
+                outcome
+            };
+            txn.commit()?;
             out.push((p, outcome));
         }
+        self.tidy_pending()?;
         Ok((d, out))
     }
 
@@ -127,6 +131,16 @@ impl<S: Storage> Registry<S> {
                     short_id(device)
                 )));
             };
+            let kept = !q
+                .reasons
+                .iter()
+                .any(|r| r.code == LINE_TOO_LONG || r.code == NOT_A_REVISION);
+            if release && !kept {
+                return Err(RegistryError::Invalid(format!(
+                    "{}:{seq} cannot be released: its revision could not be read and was not kept; reject it, and the tablet corrects the family / revisi ini tidak disimpan dan tidak dapat dilepas: tolak, lalu perbaiki di tablet",
+                    short_id(device)
+                )));
+            }
             q.state = if release {
                 QuarantineState::Released
             } else {

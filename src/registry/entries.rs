@@ -89,6 +89,10 @@ pub struct BundleEntry {
     pub imported_at: DateTime<FixedOffset>,
     pub counts: Counts,
     pub merged: MergeCounts,
+    /// SHA-256 of the signed manifest's bytes: a later file reusing the bundle id with another
+    /// manifest is a forgery, not the same bundle. (Absent in entries older than it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

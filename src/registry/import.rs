@@ -1,11 +1,14 @@
-//! The import pipeline: find the bundle files, read, decrypt, verify and validate them on reader threads
-//! (through `bundle::read` and `registry::validate`), then hold, refuse or merge each one in order
-//! (`registry::merge`), committing the bundles of a few seconds in one durable write transaction and
-//! reporting their outcomes only then.
+//! The import pipeline: find the bundle files, then on reader threads read each one's signed manifest
+//! only, decide from it whether its device is trusted (approved: read on; unknown or pending: a copy held
+//! aside; revoked or another key: refused), and only for a trusted device decrypt, decompress, verify and
+//! validate the rest, within `bundle::Limits` (through `bundle::read` and `registry::validate`); then
+//! hold, refuse or merge each one in order (`registry::merge`), committing the bundles of a few seconds
+//! in one durable write transaction and reporting their outcomes only then. Files are streamed, never
+//! read whole; a file that cannot be read is refused with its reason and the others go on.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Read;
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 
@@ -15,13 +18,15 @@ use sha2::{Digest, Sha256};
 use super::entries::{
     BundleEntry, DeviceEntry, DeviceState, ImportEntry, MergeCounts, PendingBundle,
 };
-use super::merge::{File, Opened, Slim, merge_bundle};
+use super::merge::{File, Opened, Slim, Unreadable, merge_bundle};
 use super::storage::{Pack, Storage, Tables, Transaction};
 use super::validate::{check, summarize};
 use super::{Registry, RegistryError, Result};
+use crate::bundle::manifest::Manifest;
 use crate::bundle::read::{self, Item};
-use crate::bundle::{BundleError, EXTENSION, hex};
+use crate::bundle::{BundleError, EXTENSION, Limits, hex};
 use crate::form::catalog::Catalog;
+use crate::model::printable::clean;
 
 pub const PENDING_DIR: &str = "pending";
 
@@ -64,13 +69,85 @@ impl FileOutcome {
     }
 }
 
-/// A bundle file read, decrypted, verified and validated: ready to be merged.
+/// A bundle file as its reader thread left it: ready to be held, refused or merged.
 pub struct Prepared {
-    bytes: Vec<u8>,
+    /// Its file name, cleaned for printing and the log.
     name: String,
-    sha: String,
-    /// `Err` also for a file merged before (looked up again when it is merged).
-    opened: Result<Opened, BundleError>,
+    ready: Ready,
+}
+
+enum Ready {
+    /// From a device approved when it was read: decrypted, verified and validated in full.
+    Opened {
+        opened: Box<Opened>,
+        /// SHA-256 of the file and of its manifest.
+        sha: String,
+        manifest_sha: String,
+    },
+    /// From an unknown or pending device: only its signed manifest was read. `copy` is the held copy
+    /// written under `pending/` (its path in the registry folder, its SHA-256), `None` if the bundle was
+    /// held before.
+    Hold {
+        manifest: Box<Manifest>,
+        manifest_sha: String,
+        copy: Option<(String, String)>,
+    },
+    /// A bundle id the registry merged before: the same bundle, or a forgery.
+    Known {
+        manifest: Box<Manifest>,
+        manifest_sha: String,
+    },
+    /// Not read further, with the reason.
+    Refused(String),
+}
+
+/// What the registry does with a bundle of this device, from its signed manifest alone.
+enum Trust {
+    Read,
+    Hold,
+    Refuse(String),
+}
+
+fn trust(known: Option<&DeviceEntry>, m: &Manifest) -> Trust {
+    match known {
+        Some(d) if d.public_key != m.device.public_key => Trust::Refuse(format!(
+            "device {} ({}) is registered with another signing key: this bundle was signed by a different tablet using the same id; check the tablet before approving anything / perangkat ini terdaftar dengan kunci lain: berkas ini ditandatangani tablet lain dengan id yang sama",
+            d.id,
+            clean(&d.name)
+        )),
+        Some(d) if d.state == DeviceState::Revoked => Trust::Refuse(format!(
+            "device {} ({}) was revoked on {}: its bundles are refused / perangkat dicabut: berkasnya ditolak",
+            d.id,
+            clean(&d.name),
+            d.changed_at.format("%Y-%m-%d")
+        )),
+        Some(d) if d.state == DeviceState::Approved => Trust::Read,
+        _ => Trust::Hold,
+    }
+}
+
+/// Whether a bundle merged before (`b`) is this manifest's: the same device and range, and where the
+/// registry kept it, the same manifest bytes. Otherwise the id was reused: a forgery.
+fn same_bundle(
+    b: &BundleEntry,
+    m: &Manifest,
+    manifest_sha: &str,
+) -> std::result::Result<(), String> {
+    let same = b.device == m.device.id
+        && b.sequence == m.sequence
+        && b.counts == m.counts
+        && b.created_at == m.created_at
+        && b.manifest_sha256
+            .as_deref()
+            .is_none_or(|s| s == manifest_sha);
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "FORGERY: bundle id {} was imported before from device {} with other contents; this file reuses it (signed by device {}): not merged — find out where it came from / PEMALSUAN: id berkas ini sudah pernah diimpor dengan isi lain",
+            m.bundle_id, b.device, m.device.id
+        ))
+    }
 }
 
 /// The bundle files under `paths`: files as given, folders searched (one level deep and their
@@ -103,12 +180,80 @@ fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>, depth: u32) -> Result<()> {
     Ok(())
 }
 
-/// Reads a whole file into memory (bundles are a few MB); the reader then streams over the bytes.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let mut f = fs::File::open(path).map_err(super::io(path))?;
-    let mut v = Vec::new();
-    f.read_to_end(&mut v).map_err(super::io(path))?;
-    Ok(v)
+/// Opens a file to read as a bundle: only a regular file (a pipe, a device such as /dev/zero or a
+/// folder would never end, or never start), and no larger than `max` bytes. The refusal says why.
+pub fn open_regular(path: &Path, max: u64) -> std::result::Result<fs::File, String> {
+    let not_regular = || {
+        "not a regular file (a pipe, a device or a folder): not read / bukan berkas biasa: tidak dibaca"
+            .to_string()
+    };
+    let cannot = |e: io::Error| {
+        format!(
+            "cannot be read: {} / tidak dapat dibaca",
+            crate::durable::describe_io(&e)
+        )
+    };
+    // Checked before opening: opening a pipe waits for a writer.
+    let meta = fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let f = fs::File::open(path).map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > max {
+        return Err(format!(
+            "{} bytes, more than the {max} a bundle may have: not read / berkas terlalu besar: tidak dibaca",
+            meta.len()
+        ));
+    }
+    Ok(f)
+}
+
+/// Where a bundle's bytes come from: opened once for its manifest and again (for a trusted device) to
+/// read it all or (otherwise) to copy it aside. Each opening streams; nothing is read whole.
+trait Source: Sync {
+    fn open(&self, limits: &Limits) -> std::result::Result<Box<dyn Read + '_>, String>;
+}
+
+struct PathSource<'p>(&'p Path);
+
+impl Source for PathSource<'_> {
+    fn open(&self, limits: &Limits) -> std::result::Result<Box<dyn Read + '_>, String> {
+        let f = open_regular(self.0, limits.max_file_bytes)?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
+    }
+}
+
+struct BytesSource<'b>(&'b [u8]);
+
+impl Source for BytesSource<'_> {
+    fn open(&self, limits: &Limits) -> std::result::Result<Box<dyn Read + '_>, String> {
+        if self.0.len() as u64 > limits.max_file_bytes {
+            return Err(format!(
+                "{} bytes, more than the {} a bundle may have",
+                self.0.len(),
+                limits.max_file_bytes
+            ));
+        }
+        Ok(Box::new(self.0))
+    }
+}
+
+/// A reader that hashes what passes through (the file's SHA-256, as it streams).
+struct Hashed<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 /// A write transaction over the bundles merged since the last save, with their outcomes, which are
@@ -162,7 +307,13 @@ impl<S: Storage> Registry<S> {
         name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let prepared = self.prepare(bytes.to_vec(), name)?;
+        let prepared = self.prepare_from(&BytesSource(bytes), name)?;
+        self.commit(prepared, now)
+    }
+
+    /// Imports one bundle file (streamed, never read whole).
+    pub fn import_path(&self, path: &Path, now: DateTime<FixedOffset>) -> Result<FileOutcome> {
+        let prepared = self.prepare_file(path)?;
         self.commit(prepared, now)
     }
 
@@ -184,6 +335,7 @@ impl<S: Storage> Registry<S> {
             senders.push(tx);
             receivers.push(rx);
         }
+        self.tidy_pending()?;
         std::thread::scope(|scope| {
             for (k, tx) in senders.into_iter().enumerate() {
                 scope.spawn(move || self.read_ahead(files, k, readers, &tx));
@@ -210,13 +362,9 @@ impl<S: Storage> Registry<S> {
         tx: &SyncSender<Result<Prepared>>,
     ) {
         for f in files.iter().skip(k).step_by(readers) {
-            let prepared = read_file(f).and_then(|bytes| {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                self.prepare(bytes, &name)
-            });
+            // Only a failure of the registry's own store stops the import; a file's own trouble is its
+            // outcome.
+            let prepared = self.prepare_file(f);
             let stop = prepared.is_err();
             if tx.send(prepared).is_err() || stop {
                 break;
@@ -247,8 +395,8 @@ impl<S: Storage> Registry<S> {
             let prepared = match prepared {
                 Ok(p) => p,
                 Err(e) => {
-                    // A file that cannot be read (a stick pulled out) wrote nothing: what was
-                    // merged before it is saved, then the import stops.
+                    // The registry's own store failed on a reader: what was merged before is saved,
+                    // then the import stops.
                     if let Some(open) = batch.take() {
                         saved.add(open.commit()?);
                     }
@@ -289,28 +437,129 @@ impl<S: Storage> Registry<S> {
         Ok(())
     }
 
-    /// The CPU part of an import, safe to run beside a merge: hash, decrypt, verify, validate every
-    /// final revision. Nothing is written.
-    pub fn prepare(&self, bytes: Vec<u8>, name: &str) -> Result<Prepared> {
-        let sha = hex(&Sha256::digest(&bytes));
-        if self.db.file_known(&sha)? {
-            return Ok(Prepared {
-                bytes,
+    /// The reading part of an import of a file, safe to run beside a merge (see [`Registry::prepare_from`]).
+    pub fn prepare_file(&self, path: &Path) -> Result<Prepared> {
+        let name = path
+            .file_name()
+            .map(|n| clean(&n.to_string_lossy()).into_owned())
+            .unwrap_or_default();
+        self.prepare_from(&PathSource(path), &name)
+    }
+
+    /// Reads the signed manifest, decides from it whether the device is trusted, and only then does
+    /// the work: a trusted device's bundle is decrypted, decompressed, verified and validated within
+    /// `self.limits`; an unknown or pending device's is copied aside under `pending/` (streamed); a
+    /// revoked device's is refused. Nothing is written to the store. `Err` only for a failure of the
+    /// registry itself; whatever is wrong with the file is its outcome.
+    fn prepare_from(&self, source: &dyn Source, name: &str) -> Result<Prepared> {
+        let done = |ready| {
+            Ok(Prepared {
                 name: name.to_string(),
-                sha,
-                opened: Err(BundleError::invalid("imported before")),
+                ready,
+            })
+        };
+        let ids = std::slice::from_ref(&self.keys.identity);
+        let first = source
+            .open(&self.limits)
+            .and_then(|r| read::manifest(r, ids).map_err(|e| e.to_string()));
+        let (manifest, manifest_bytes) = match first {
+            Ok(m) => m,
+            Err(reason) => return done(Ready::Refused(reason)),
+        };
+        let manifest_sha = hex(&Sha256::digest(&manifest_bytes));
+        let manifest = Box::new(manifest);
+        if self.db.bundle(manifest.bundle_id)?.is_some() {
+            return done(Ready::Known {
+                manifest,
+                manifest_sha,
             });
         }
-        let opened = self
-            .db
-            .packer()
-            .and_then(|z| open_bundle(&bytes, &self.keys.identity, self.catalog, z));
-        Ok(Prepared {
-            bytes,
-            name: name.to_string(),
-            sha,
-            opened,
-        })
+        match trust(self.db.device(manifest.device.id)?.as_ref(), &manifest) {
+            Trust::Refuse(reason) => done(Ready::Refused(reason)),
+            Trust::Hold => {
+                let held = self
+                    .db
+                    .pending_bundles()?
+                    .iter()
+                    .any(|p| p.bundle_id == manifest.bundle_id);
+                let copy = if held {
+                    None
+                } else {
+                    match self.copy_aside(source, &manifest) {
+                        Ok(c) => Some(c),
+                        Err(reason) => return done(Ready::Refused(reason)),
+                    }
+                };
+                done(Ready::Hold {
+                    manifest,
+                    manifest_sha,
+                    copy,
+                })
+            }
+            Trust::Read => {
+                let ready = match self.read_all(source, &manifest_bytes) {
+                    Ok((opened, sha)) => Ready::Opened {
+                        opened: Box::new(opened),
+                        sha,
+                        manifest_sha,
+                    },
+                    Err(reason) => Ready::Refused(reason),
+                };
+                done(ready)
+            }
+        }
+    }
+
+    /// A trusted device's bundle, read in full (streamed again from its start) and its file's SHA-256.
+    fn read_all(
+        &self,
+        source: &dyn Source,
+        manifest_bytes: &[u8],
+    ) -> std::result::Result<(Opened, String), String> {
+        let mut hashed = Hashed {
+            inner: source.open(&self.limits)?,
+            hasher: Sha256::new(),
+        };
+        let limits = Limits {
+            report_bad_lines: true,
+            ..self.limits
+        };
+        let z = self.db.packer().map_err(|e| e.to_string())?;
+        let opened = open_bundle(&mut hashed, &self.keys.identity, self.catalog, &limits, z)
+            .map_err(|e| e.to_string())?;
+        if opened.verified.manifest_bytes != manifest_bytes {
+            return Err("the file changed while it was read: import it again".into());
+        }
+        // The whole file passed through (age reads to its end); whatever follows is drained.
+        io::copy(&mut hashed, &mut io::sink()).map_err(|e| e.to_string())?;
+        Ok((opened, hex(&hashed.hasher.finalize())))
+    }
+
+    /// Copies a held bundle under `pending/`, named by its bundle id alone (the stick's file name can
+    /// be anything, up to the longest a file system allows): streamed, durably, read back.
+    fn copy_aside(
+        &self,
+        source: &dyn Source,
+        m: &Manifest,
+    ) -> std::result::Result<(String, String), String> {
+        let rel = format!("{PENDING_DIR}/{}.{EXTENSION}", m.bundle_id.simple());
+        let dir = self.dir.join(PENDING_DIR);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut input = source.open(&self.limits)?;
+        let (target, file) =
+            crate::durable::split(&self.dir.join(&rel)).map_err(|e| e.to_string())?;
+        // The registry's own copy: one left by an import that did not commit is replaced.
+        let written = crate::durable::write_safely(
+            &target,
+            &file,
+            &crate::durable::Options::replace().private(),
+            0,
+            &mut |w| io::copy(&mut input, w).map(|_| ()),
+        )
+        .map_err(|e| {
+            format!("a copy to hold it could not be kept: {e} / salinan tidak dapat disimpan")
+        })?;
+        Ok((rel, written.sha256))
     }
 
     /// The writing part of an import: hold, refuse or merge a prepared bundle, durably.
@@ -322,78 +571,84 @@ impl<S: Storage> Registry<S> {
     }
 
     /// [`Registry::commit`] inside a write transaction that may hold other bundles too: everything it
-    /// reads (files and bundles merged, devices) is read in that transaction, so a bundle repeated
+    /// reads (bundles merged and held, devices) is read in that transaction, so a bundle repeated
     /// within one import is recognised. Nothing is durable before the transaction commits.
-    fn commit_in(
+    pub(super) fn commit_in(
         &self,
         t: &mut impl Tables,
         p: Prepared,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let Prepared {
-            bytes,
-            name,
-            sha,
-            opened,
-        } = p;
-        if let Some(b) = t.bundle_by_file(&sha)? {
-            return Ok(FileOutcome::AlreadyImported { bundle: b });
-        }
-        let opened = match opened {
-            Ok(o) => o,
-            Err(e) => {
+        let again = || FileOutcome::Refused {
+            reason: "the registry changed while the file was read: import it again".into(),
+        };
+        let (manifest, manifest_sha) = match &p.ready {
+            Ready::Refused(reason) => {
                 return Ok(FileOutcome::Refused {
-                    reason: e.to_string(),
+                    reason: reason.clone(),
                 });
             }
+            Ready::Opened {
+                opened,
+                manifest_sha,
+                ..
+            } => (&opened.verified.manifest, manifest_sha),
+            Ready::Hold {
+                manifest,
+                manifest_sha,
+                ..
+            }
+            | Ready::Known {
+                manifest,
+                manifest_sha,
+            } => (&**manifest, manifest_sha),
         };
-        let m = &opened.verified.manifest;
-        if let Some(b) = t.bundle(m.bundle_id)? {
-            return Ok(FileOutcome::AlreadyImported { bundle: b });
+        if let Some(b) = t.bundle(manifest.bundle_id)? {
+            return Ok(match same_bundle(&b, manifest, manifest_sha) {
+                Ok(()) => FileOutcome::AlreadyImported { bundle: b },
+                Err(reason) => FileOutcome::Refused { reason },
+            });
         }
-        let file = File {
-            name: &name,
-            sha: &sha,
-        };
-        match t.device(m.device.id)? {
-            Some(d) if d.public_key != m.device.public_key => Ok(FileOutcome::Refused {
-                reason: format!(
-                    "device {} ({}) is registered with another signing key: this bundle was signed by a different tablet using the same id; check the tablet before approving anything",
-                    d.id, d.name
-                ),
-            }),
-            Some(d) if d.state == DeviceState::Revoked => Ok(FileOutcome::Refused {
-                reason: format!(
-                    "device {} ({}) was revoked on {}: its bundles are refused",
-                    d.id,
-                    d.name,
-                    d.changed_at.format("%Y-%m-%d")
-                ),
-            }),
-            Some(d) if d.state == DeviceState::Approved => {
+        let known = t.device(manifest.device.id)?;
+        match (trust(known.as_ref(), manifest), p.ready) {
+            (Trust::Refuse(reason), _) => Ok(FileOutcome::Refused { reason }),
+            (
+                Trust::Read,
+                Ready::Opened {
+                    opened,
+                    sha,
+                    manifest_sha,
+                },
+            ) => {
+                let file = File {
+                    name: &p.name,
+                    sha: &sha,
+                    manifest_sha: &manifest_sha,
+                };
                 let entry = merge_bundle(t, self.catalog, &opened, &file, now)?;
                 Ok(FileOutcome::Merged(entry))
             }
-            other => self.hold(t, &file, &bytes, &opened, other, now),
+            (Trust::Hold, Ready::Hold { manifest, copy, .. }) => {
+                self.hold(t, &manifest, copy, known, now)
+            }
+            _ => Ok(again()),
         }
     }
 
-    /// Keeps a bundle of an unknown or pending device aside (a copy under `pending/`, written durably
-    /// first), registering the device as pending.
+    /// Keeps a bundle of an unknown or pending device aside (its copy under `pending/` was written
+    /// durably by its reader), registering the device as pending.
     fn hold(
         &self,
         t: &mut impl Tables,
-        file: &File<'_>,
-        bytes: &[u8],
-        opened: &Opened,
+        m: &Manifest,
+        copy: Option<(String, String)>,
         known: Option<DeviceEntry>,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let m = &opened.verified.manifest;
         let already_held = t.pending(m.bundle_id)?.is_some();
         let device = known.unwrap_or_else(|| DeviceEntry {
             id: m.device.id,
-            name: m.device.name.clone(),
+            name: device_name(&m.device.name),
             public_key: m.device.public_key.clone(),
             state: DeviceState::Pending,
             first_seen: now,
@@ -405,26 +660,17 @@ impl<S: Storage> Registry<S> {
                 already_held,
             });
         }
-        let dir = self.dir.join(PENDING_DIR);
-        fs::create_dir_all(&dir).map_err(super::io(&dir))?;
-        let file_name = if file.name.is_empty() || file.name.contains(['/', '\\']) {
-            format!("{}.{EXTENSION}", m.bundle_id)
-        } else {
-            file.name.to_string()
+        let Some((file, file_sha256)) = copy else {
+            return Ok(FileOutcome::Refused {
+                reason: "the registry changed while the file was read: import it again".into(),
+            });
         };
-        let rel = format!("{PENDING_DIR}/{}-{file_name}", m.bundle_id.simple());
-        // The registry's own copy: one left by an import that did not commit is replaced.
-        crate::durable::write_bytes(
-            &self.dir.join(&rel),
-            bytes,
-            &crate::durable::Options::replace(),
-        )?;
         t.put_device(&device)?;
         t.put_pending(&PendingBundle {
             bundle_id: m.bundle_id,
             device: m.device.id,
-            file: rel,
-            file_sha256: file.sha.to_string(),
+            file,
+            file_sha256,
             sequence: m.sequence,
             received_at: now,
         })?;
@@ -432,6 +678,35 @@ impl<S: Storage> Registry<S> {
             device,
             already_held,
         })
+    }
+
+    /// Removes files under `pending/` that no held bundle names: copies written by an import or an
+    /// approval that was stopped (a power cut, a kill) before it committed or after it merged, and
+    /// partial files. Returns how many.
+    pub fn tidy_pending(&self) -> Result<usize> {
+        let dir = self.dir.join(PENDING_DIR);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let named: BTreeSet<String> = self
+            .db
+            .pending_bundles()?
+            .into_iter()
+            .map(|p| p.file)
+            .collect();
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let rel = format!("{PENDING_DIR}/{}", e.file_name().to_string_lossy());
+            let regular = e.file_type().is_ok_and(|t| t.is_file());
+            if regular && !named.contains(&rel) && fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            let _ = crate::durable::sync_dir(&dir);
+            tracing::info!(removed, "orphan held copies removed");
+        }
+        Ok(removed)
     }
 
     /// Logs an import run (with the report snapshot after it).
@@ -460,17 +735,25 @@ impl<S: Storage> Registry<S> {
     }
 }
 
-/// Reads, decrypts and verifies a bundle, validating and summarizing every revision and packing its
-/// line for the store as it streams by.
+/// A device's name as the registry keeps it: control characters replaced, at most 100 characters.
+fn device_name(name: &str) -> String {
+    clean(name).chars().take(100).collect()
+}
+
+/// Reads, decrypts and verifies a bundle within `limits`, validating and summarizing every revision and
+/// packing its line for the store as it streams by; lines that cannot be read but name their family are
+/// kept for quarantine.
 fn open_bundle(
-    bytes: &[u8],
+    input: impl Read,
     identity: &age::x25519::Identity,
     catalog: &Catalog,
+    limits: &Limits,
     mut z: impl Pack,
 ) -> Result<Opened, BundleError> {
     let mut revisions = Vec::new();
     let mut attachments = Vec::new();
-    let verified = read::read(bytes, std::slice::from_ref(identity), |item| {
+    let mut unreadable = Vec::new();
+    let verified = read::read_within(input, std::slice::from_ref(identity), limits, |item| {
         match item {
             Item::Revision { raw, revision } => revisions.push(Slim {
                 stored: z.pack(raw)?,
@@ -485,6 +768,7 @@ fn open_bundle(
             Item::Attachment { sha256, bytes } => {
                 attachments.push((sha256.to_string(), bytes.to_vec()))
             }
+            Item::Unreadable { head, why, .. } => unreadable.push(Unreadable { head, why }),
         }
         Ok(())
     })?;
@@ -492,5 +776,6 @@ fn open_bundle(
         verified,
         revisions,
         attachments,
+        unreadable,
     })
 }

@@ -26,6 +26,46 @@ pub(crate) struct Opened {
     pub verified: read::Verified,
     pub revisions: Vec<Slim>,
     pub attachments: Vec<(String, Vec<u8>)>,
+    /// Lines that could not be read as revisions but name their family: quarantined, not stored.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A line of the bundle that is not a revision the registry can keep (too long, or not a revision).
+pub(crate) struct Unreadable {
+    pub head: read::Head,
+    pub why: read::BadLine,
+}
+
+/// Reason codes of lines that were not kept: such a quarantine entry cannot be released (there is
+/// nothing to release); the family comes back corrected from the tablet.
+pub const LINE_TOO_LONG: &str = "line_too_long";
+pub const NOT_A_REVISION: &str = "not_a_revision";
+
+impl Unreadable {
+    fn reason(&self) -> Reason {
+        match &self.why {
+            read::BadLine::TooLong { limit } => Reason::new(
+                LINE_TOO_LONG,
+                "",
+                format!(
+                    "revisi ini lebih panjang dari batas {limit} byte (misalnya catatan yang sangat panjang): perbaiki keluarga ini di tablet lalu finalisasi lagi"
+                ),
+                format!(
+                    "this revision is longer than the {limit}-byte limit (a very long note, for instance): correct the family on the tablet and finalize it again"
+                ),
+            ),
+            read::BadLine::NotARevision(e) => Reason::new(
+                NOT_A_REVISION,
+                "",
+                format!(
+                    "revisi ini tidak dapat dibaca ({e}): perbaiki keluarga ini di tablet lalu finalisasi lagi"
+                ),
+                format!(
+                    "this revision cannot be read ({e}): correct the family on the tablet and finalize it again"
+                ),
+            ),
+        }
+    }
 }
 
 /// What a merge needs of one revision, worked out beside the merge: its exact line, its keys, the
@@ -49,6 +89,8 @@ pub(crate) struct Slim {
 pub(crate) struct File<'a> {
     pub name: &'a str,
     pub sha: &'a str,
+    /// SHA-256 of the signed manifest's bytes.
+    pub manifest_sha: &'a str,
 }
 
 /// Merges a verified bundle of an approved device: stores its revisions (a position held before stays),
@@ -111,6 +153,20 @@ pub(crate) fn merge_bundle<T: Tables>(
         }
         touched.insert(rev.record.as_u128());
     }
+    for u in &b.unreadable {
+        counts.quarantined += 1;
+        t.put_quarantine(&QuarantineEntry {
+            device: m.device.id,
+            seq: u.head.seq,
+            record: u.head.record,
+            revision: u.head.number,
+            bundle: m.bundle_id,
+            reasons: vec![u.reason()],
+            state: QuarantineState::Open,
+            held_at: now,
+            decided_at: None,
+        })?;
+    }
     for (sha, bytes) in &b.attachments {
         t.add_attachment(sha, bytes)?;
     }
@@ -136,6 +192,7 @@ pub(crate) fn merge_bundle<T: Tables>(
         imported_at: now,
         counts: m.counts,
         merged: counts,
+        manifest_sha256: Some(file.manifest_sha.to_string()),
     };
     t.put_bundle(&entry)?;
     Ok(entry)

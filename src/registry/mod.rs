@@ -52,6 +52,9 @@ pub struct Registry<S = db::Db> {
     /// How long an import of many files merges into one write transaction before it commits it
     /// durably and reports the files in it ([`import::SAVE_EVERY`]; zero: after every file).
     pub save_every: std::time::Duration,
+    /// What an import reads of a bundle at most (the file, its decompressed lines, their count and
+    /// size); a test sets small ones.
+    pub limits: crate::bundle::Limits,
 }
 
 impl Registry {
@@ -69,6 +72,7 @@ impl Registry {
             db,
             catalog,
             save_every: import::SAVE_EVERY,
+            limits: crate::bundle::Limits::default(),
         })
     }
 

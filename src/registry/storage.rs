@@ -24,7 +24,8 @@ use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 
-/// The registry's store. Shared by the import's reader threads (they ask [`Storage::file_known`]).
+/// The registry's store. Shared by the import's reader threads (they ask [`Storage::bundle`] and
+/// [`Storage::device`] before they read a bundle past its manifest).
 pub trait Storage: Sync {
     type Txn: Transaction;
     type Packer: Pack;
@@ -35,8 +36,8 @@ pub trait Storage: Sync {
     /// Begins a write transaction (one at a time: a second waits until the first ends).
     fn begin(&self) -> Result<Self::Txn>;
 
-    /// Whether a bundle file with this SHA-256 (hex) was merged.
-    fn file_known(&self, sha: &str) -> Result<bool>;
+    /// The bundle merged under this id, if one was.
+    fn bundle(&self, id: Uuid) -> Result<Option<BundleEntry>>;
     fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>>;
     /// Every device, in id order.
     fn devices(&self) -> Result<Vec<DeviceEntry>>;

@@ -272,10 +272,10 @@ impl Storage for Db {
         Ok(Txn(self.db.begin_write()?))
     }
 
-    fn file_known(&self, sha: &str) -> Result<bool> {
+    fn bundle(&self, id: Uuid) -> Result<Option<BundleEntry>> {
         let txn = self.db.begin_read()?;
-        let t = txn.open_table(FILE_HASHES)?;
-        Ok(t.get(sha)?.is_some())
+        let t = txn.open_table(BUNDLES)?;
+        Ok(doc(&t, id.as_u128(), BUNDLES.name())?)
     }
 
     fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>> {
