@@ -550,7 +550,7 @@ fn a_damaged_file_is_reported_and_left_alone() {
     std::fs::write(&file, &junk).unwrap();
     let err = Store::open(dir.path()).err().unwrap();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
-    assert!(err.to_string().contains("restore it from a backup"));
+    assert!(err.to_string().contains("copy the whole data folder"));
     assert_eq!(
         std::fs::read(&file).unwrap(),
         junk,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::form::catalog::Catalog;
 use crate::form::{Form, Issue, evaluate};
-use crate::store::{Answers, DeviceInfo, RecordHead, Store, StoreError};
+use crate::store::{Access, Answers, DeviceInfo, RecordHead, Store, StoreError};
 
 /// Why a use case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -96,12 +96,30 @@ impl Device {
         Ok((Device { store, catalog }, info))
     }
 
+    /// Opens the tablet's store for writing (checked first when not provably closed cleanly).
     pub fn open(dir: &Path) -> Result<Device> {
+        Device::open_as(dir, Access::Write)
+    }
+
+    /// Opens the tablet's store as `access` asks: read-only for what only reads, checked completely
+    /// before an export or `check`.
+    pub fn open_as(dir: &Path, access: Access) -> Result<Device> {
         let started = std::time::Instant::now();
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
-        let store = Store::open(dir)?;
-        tracing::info!(ms = started.elapsed().as_millis() as u64, "store opened");
+        let store = Store::open_as(dir, access)?;
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            ?access,
+            opened = ?store.opened(),
+            "store opened"
+        );
         Ok(Device { store, catalog })
+    }
+
+    /// The store's full check (`pendata check`): redb's page checksums (run by opening it with
+    /// [`Access::Checked`]) and the store's own consistency. The problems found, none when clean.
+    pub fn check_store(&self) -> Result<Vec<String>> {
+        Ok(self.store.consistency()?)
     }
 
     pub fn catalog(&self) -> &'static Catalog {

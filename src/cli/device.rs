@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Command, Exit, Failure, parse_answers, parse_day, read_input};
 use crate::app::{AppError, Device, demo, now};
-use crate::store::{RecordHead, Status, StoreError};
+use crate::store::{Access, Opened, RecordHead, Status, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum PetugasCommand {
@@ -162,6 +162,54 @@ pub fn record_name(command: &RecordCommand) -> &'static str {
     }
 }
 
+/// Opens the store for a command that only reads: the file is left as it is, unless it had to be
+/// checked (not closed cleanly, or changed outside Pendata) or migrated, which the command then says.
+pub fn open_for_reading(dir: &Path) -> Result<Device, Failure> {
+    let device = Device::open_as(dir, Access::ReadOnly)?;
+    match device.store.opened() {
+        Opened::AsAsked => {}
+        Opened::Checked => eprintln!(
+            "catatan: berkas data tidak ditutup dengan benar terakhir kali (atau diubah di luar Pendata), jadi diperiksa lengkap dan dibuka untuk ditulis / note: the store file was not closed properly last time (or was changed outside Pendata), so it was checked completely and opened for writing"
+        ),
+        Opened::Migrated => eprintln!(
+            "catatan: berkas data berformat lama dan diperbarui ke format program ini / note: the store file had an older format and was migrated to this program's"
+        ),
+    }
+    Ok(device)
+}
+
+/// `pendata check`: 0 intact, 1 damaged (with what to do), other failures as usual.
+fn check(dir: &Path) -> Result<Exit, Failure> {
+    let damaged = |problems: &str| {
+        Failure::refused(format!(
+            "data tablet RUSAK / the store is DAMAGED: {problems}
+             Jangan hapus berkas itu dan jangan membuat data baru (`pendata init`): salin seluruh folder data {dir} ke tempat aman dan serahkan kepada petugas dukungan. Keluarga yang sudah diekspor aman di registri.
+             Do not delete the file or start a new store (`pendata init`): copy the whole data folder {dir} somewhere safe and give it to support. Families already exported are safe at the registry.",
+            dir = dir.display()
+        ))
+    };
+    let device = match Device::open_as(dir, Access::Checked) {
+        Ok(device) => device,
+        Err(AppError::Store(e @ StoreError::Corrupt { .. })) => {
+            let text = e.to_string();
+            return Err(Failure {
+                source: Some(Box::new(e)),
+                ..damaged(&text)
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let problems = device.check_store()?;
+    if !problems.is_empty() {
+        return Err(damaged(&problems.join("; ")));
+    }
+    let families = device.list(None)?.len();
+    say!(
+        "data tablet utuh / the store is intact: {families} keluarga / families; every page's checksum, every family's history, the change sequence and the indexes were checked"
+    );
+    Ok(Exit::Ok)
+}
+
 pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
     match command {
         Command::Init {
@@ -182,7 +230,10 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::Petugas { command } => {
-            let device = Device::open(dir)?;
+            let device = match command {
+                PetugasCommand::List { .. } => open_for_reading(dir)?,
+                PetugasCommand::Add { .. } => Device::open(dir)?,
+            };
             match command {
                 PetugasCommand::Add { code, name, .. } => {
                     let mut pin = String::new();
@@ -209,8 +260,9 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             }
         }
         Command::Record { command } => record(dir, command),
+        Command::Check => check(dir),
         Command::Search { text, json, limit } => {
-            let device = Device::open(dir)?;
+            let device = open_for_reading(dir)?;
             let found = device.search(&text, limit)?;
             if json {
                 print_json(&found)?;
@@ -259,7 +311,12 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
 }
 
 fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = match command {
+        RecordCommand::List { .. } | RecordCommand::Show { .. } => open_for_reading(dir)?,
+        RecordCommand::New { .. } | RecordCommand::Set { .. } | RecordCommand::Finalize { .. } => {
+            Device::open(dir)?
+        }
+    };
     match command {
         RecordCommand::New {
             form,

@@ -53,6 +53,8 @@ impl Classify for StoreError {
             | StoreError::AlreadyInitialized(_)
             | StoreError::PetugasExists(_)
             | StoreError::TooNew { .. }
+            | StoreError::ReadOnlyFile(_)
+            | StoreError::NoPermission(_)
             | StoreError::Busy => Exit::Refused,
             StoreError::NotInitialized(_)
             | StoreError::UnknownRecord(_)

@@ -106,6 +106,9 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Check the tablet's store completely: every page's checksum, then each family's history, the
+    /// change sequence and the indexes. Exit 0: intact; 1: damaged (said in words, with what to do).
+    Check,
     /// Fill the store with realistic synthetic families (demos, benchmarks).
     Demo {
         /// How many families to add.
@@ -237,6 +240,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Command::Record { command } => device::record_name(command),
         Command::Search { .. } => "search",
         Command::Demo { .. } => "demo",
+        Command::Check => "check",
         Command::Export(_) => "export",
         Command::ExportLog { .. } => "export-log",
         Command::RegistryKey { .. } => "registry-key",

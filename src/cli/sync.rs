@@ -11,6 +11,7 @@ use crate::app::Device;
 use crate::app::sync::{ExportOutcome, Selection, Stage};
 use crate::bundle::keys::RegistryPub;
 use crate::bundle::{self, read};
+use crate::store::Access;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").args(["since_last", "all", "range"])))]
@@ -115,7 +116,8 @@ pub fn read_registry_pub(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 pub fn export(dir: &Path, args: ExportArgs) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    // Checked completely first: a damaged page read during the export would stop it half-way.
+    let device = Device::open_as(dir, Access::Checked)?;
     let selection = match (args.all, args.range) {
         (true, _) => Selection::All,
         (_, Some((a, b))) => Selection::Range(a, b),
@@ -181,7 +183,7 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result<Exit, Failure> {
 }
 
 pub fn export_log(dir: &Path, json_out: bool) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = super::device::open_for_reading(dir)?;
     let log = device.exports()?;
     if json_out {
         say!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
@@ -205,7 +207,10 @@ pub fn export_log(dir: &Path, json_out: bool) -> Result<Exit, Failure> {
 }
 
 pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = match command {
+        RegistryKeyCommand::Show => super::device::open_for_reading(dir)?,
+        RegistryKeyCommand::Set { .. } => Device::open(dir)?,
+    };
     match command {
         RegistryKeyCommand::Set { file } => {
             let bytes = read_registry_pub(&file)?;
@@ -359,7 +364,10 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
 }
 
 pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = match command {
+        ReceiptCommand::List => super::device::open_for_reading(dir)?,
+        ReceiptCommand::Apply { .. } => Device::open(dir)?,
+    };
     match command {
         ReceiptCommand::Apply {
             file,

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
 
 use super::tables::LIST;

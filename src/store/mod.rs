@@ -8,6 +8,7 @@
 //! form it knows only the names of the fields the list and search show (`model::household`).
 
 mod list;
+mod open;
 #[cfg(feature = "test-support")]
 pub mod power_cut;
 mod sync;
@@ -15,6 +16,7 @@ mod tables;
 mod text;
 
 pub use list::{ListFilter, ListRow, ListView};
+pub use open::{Access, Opened, STAMP_FILE};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, FixedOffset};
 use ed25519_dalek::SigningKey;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableError};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -64,9 +66,17 @@ pub enum StoreError {
         needed: String,
     },
     #[error(
-        "the store file {path} is damaged ({detail}); it was not changed — restore it from a backup"
+        "the store file {path} is damaged ({detail}); it was left as it is. Do not delete it or init a new store: copy the whole data folder somewhere safe and give it to support. Families already exported are safe at the registry"
     )]
     Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the store file {0} is read-only, so Pendata cannot save into it; nothing is lost: make it writable again (`chmod u+w`, or the file's properties) and try again"
+    )]
+    ReadOnlyFile(PathBuf),
+    #[error(
+        "no permission to open {0}: the data may well be there; give this user access to it again (its owner or an administrator) — do not run `pendata init`, which would start a second store"
+    )]
+    NoPermission(PathBuf),
     #[error("the store is open in another Pendata program; close it and try again")]
     Busy,
     #[error("storage failure: {0}")]
@@ -277,8 +287,24 @@ pub struct StatusCounts {
 
 /// The open device store.
 pub struct Store {
-    db: Database,
+    db: open::Db,
     path: PathBuf,
+    /// The data directory, for the clean-close stamp (none while the store is built, or on a simulated
+    /// disk).
+    dir: Option<PathBuf>,
+    opened: Opened,
+}
+
+impl Drop for Store {
+    /// Closes the database, then stamps the file as closed cleanly (see `store::open`).
+    fn drop(&mut self) {
+        if let open::Db::Write(db) = std::mem::replace(&mut self.db, open::Db::Closed) {
+            let closed = db.close();
+            if let (Ok(()), Some(dir)) = (closed, &self.dir) {
+                open::stamp(dir);
+            }
+        }
+    }
 }
 
 fn corrupt(path: &Path, detail: impl std::fmt::Display) -> StoreError {
@@ -341,10 +367,13 @@ impl Store {
                 "the device name is empty",
             )));
         }
-        let path = Self::file(dir);
-        if path.exists() {
-            return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
-        }
+        let path = match open::locate(dir) {
+            Ok(_) | Err(StoreError::Corrupt { .. }) => {
+                return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
+            }
+            Err(StoreError::NotInitialized(_)) => Self::file(dir),
+            Err(e) => return Err(e),
+        };
         let new_dir = !dir.exists();
         std::fs::create_dir_all(dir)?;
         if new_dir {
@@ -409,42 +438,83 @@ impl Store {
             txn.open_multimap_table(SEARCH)?;
         }
         txn.commit()?;
-        Ok((Store { db, path }, device))
+        let store = Store {
+            db: open::Db::Write(db),
+            path,
+            dir: None,
+            opened: Opened::AsAsked,
+        };
+        Ok((store, device))
     }
 
-    /// Opens the store in `dir`, migrating an older format. Never creates or replaces a file.
+    /// Opens the store in `dir` for writing, migrating an older format. Never creates or replaces a file.
+    /// A file not provably closed cleanly by this program is checked completely first (`store::open`).
     pub fn open(dir: &Path) -> Result<Store> {
-        let path = Self::file(dir);
-        if !path.exists() {
-            return Err(StoreError::NotInitialized(dir.to_path_buf()));
-        }
+        Store::open_as(dir, Access::Write)
+    }
+
+    /// Opens the store in `dir` as `access` asks (see [`Access`]); [`Store::opened`] says what the open
+    /// did to the file beyond that.
+    pub fn open_as(dir: &Path, access: Access) -> Result<Store> {
         // Stores made by earlier builds were readable by other local users: closed now (best effort: a
-        // read-only medium still opens).
-        let _ = make_private(&path, 0o600);
-        let db = match Database::builder().set_cache_size(CACHE_BYTES).open(&path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Busy),
-            Err(e) => return Err(corrupt(&path, e)),
+        // read-only medium or file still opens).
+        let _ = make_private(&Self::file(dir), 0o600);
+        let (db, path, opened) = open::open_db(dir, access)?;
+        let read_only = matches!(db, open::Db::Read(_));
+        let store = Store {
+            db,
+            path,
+            dir: Some(dir.to_path_buf()),
+            opened,
         };
-        Store::opened(db, path)
+        match store.check_format()? {
+            // Reading an older format needs its migration, which writes: opened again for writing.
+            Some(_) if read_only => {
+                drop(store);
+                let mut store = Store::open_as(dir, Access::Write)?;
+                store.opened = Opened::Migrated;
+                Ok(store)
+            }
+            Some(version) => {
+                store.migrate(version)?;
+                Ok(store)
+            }
+            None => Ok(store),
+        }
+    }
+
+    /// What opening did to the file beyond what was asked (a command that only reads says so).
+    pub fn opened(&self) -> Opened {
+        self.opened
     }
 
     /// Checks the format of an opened database and migrates it when older.
-    fn opened(db: Database, path: PathBuf) -> Result<Store> {
-        let store = Store { db, path };
-        let version = store.format_version()?;
+    #[cfg(feature = "test-support")]
+    fn opened_on(db: Database, path: PathBuf) -> Result<Store> {
+        let store = Store {
+            db: open::Db::Write(db),
+            path,
+            dir: None,
+            opened: Opened::AsAsked,
+        };
+        if let Some(version) = store.check_format()? {
+            store.migrate(version)?;
+        }
+        Ok(store)
+    }
+
+    /// Refuses a newer format; returns an older one's version (to migrate).
+    fn check_format(&self) -> Result<Option<u32>> {
+        let version = self.format_version()?;
         if version > FORMAT_VERSION {
             return Err(StoreError::TooNew {
-                path: store.path.clone(),
+                path: self.path.clone(),
                 found: version,
                 supported: FORMAT_VERSION,
                 needed: needed_release(version),
             });
         }
-        if version < FORMAT_VERSION {
-            store.migrate(version)?;
-        }
-        Ok(store)
+        Ok((version < FORMAT_VERSION).then_some(version))
     }
 
     fn format_version(&self) -> Result<u32> {
@@ -1004,11 +1074,25 @@ impl Store {
     /// numbered 1..=n, the sequence has no gaps and points at existing revisions. Returns the problems.
     pub fn check(&mut self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        match self.db.check_integrity() {
-            Ok(true) => {}
-            Ok(false) => problems.push("redb repaired the file on open".to_string()),
-            Err(e) => problems.push(format!("redb integrity check failed: {e}")),
+        match &mut self.db {
+            open::Db::Write(db) => match db.check_integrity() {
+                Ok(true) => {}
+                Ok(false) => problems.push("redb repaired the file on open".to_string()),
+                Err(e) => problems.push(format!("redb integrity check failed: {e}")),
+            },
+            open::Db::Read(_) | open::Db::Closed => {
+                problems.push("the store was opened read-only: redb's check was not run".into());
+            }
         }
+        problems.extend(self.consistency()?);
+        Ok(problems)
+    }
+
+    /// Our own consistency check (after redb's, which the open ran or [`Store::check`] runs): every
+    /// record's revisions exist and are numbered 1..=n, the sequence has no gaps and points at existing
+    /// revisions, the indexes agree. Returns the problems.
+    pub fn consistency(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
         let revisions = txn.open_table(REVISIONS)?;

@@ -137,6 +137,6 @@ impl Store {
                     path: path.clone(),
                     detail: e.to_string(),
                 })?;
-        Store::opened(db, path)
+        Store::opened_on(db, path)
     }
 }

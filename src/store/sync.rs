@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -309,7 +309,7 @@ impl Store {
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
         mut item: impl FnMut(ExportItem) -> Result<(), E>,
     ) -> Result<(), E> {
-        let txn = self.db.begin_read().map_err(StoreError::from)?;
+        let txn = self.db.begin_read()?;
         let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
         let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
         let milestones = txn.open_table(MILESTONES).map_err(StoreError::from)?;

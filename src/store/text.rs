@@ -37,7 +37,15 @@ impl StoreError {
                 path.display()
             ),
             StoreError::Corrupt { path, .. } => format!(
-                "berkas data {} rusak; berkas itu tidak diubah — pulihkan dari cadangan",
+                "berkas data {} rusak; berkas itu dibiarkan apa adanya. Jangan hapus berkas itu dan jangan membuat data baru: salin seluruh folder data ke tempat aman dan serahkan kepada petugas dukungan. Keluarga yang sudah diekspor aman di registri",
+                path.display()
+            ),
+            StoreError::ReadOnlyFile(path) => format!(
+                "berkas data {} hanya bisa dibaca (read-only), jadi Pendata tidak dapat menyimpan; tidak ada yang hilang: jadikan berkas itu dapat ditulis lagi (`chmod u+w`, atau properti berkas) lalu coba lagi",
+                path.display()
+            ),
+            StoreError::NoPermission(path) => format!(
+                "tidak ada izin membuka {}: datanya mungkin masih ada; minta pemilik atau administrator memberi akses lagi — jangan jalankan `pendata init`, itu akan membuat data kedua",
                 path.display()
             ),
             StoreError::Busy => {

@@ -180,6 +180,9 @@ pub enum Screen {
     Settings,
     Export(Box<sync_view::ExportState>),
     Receipts(Box<sync_view::ReceiptsState>),
+    /// The store is there but cannot be opened (damaged, read-only, no permission, busy): said, with
+    /// what to do, instead of first-run setup (which would start a second store) or a crash.
+    Unavailable(Localized),
 }
 
 /// What a screen asks the app to do: the one way the screens reach the app. A screen writes it while
@@ -310,7 +313,10 @@ impl PendataApp {
                 app.screen = Screen::SignIn(SignInForm::default());
             }
             Err(AppError::Store(crate::store::StoreError::NotInitialized(_))) => {}
-            Err(e) => app.fail(&e),
+            Err(e) => {
+                tracing::error!(error = %e, "the store cannot be opened");
+                app.screen = Screen::Unavailable(e.text());
+            }
         }
         app
     }
@@ -440,6 +446,7 @@ impl PendataApp {
                 }
             }
             Screen::Settings => settings_ui(ui, lang, &self.prefs, cmd),
+            Screen::Unavailable(why) => unavailable_ui(ui, lang, why),
             Screen::Export(state) => {
                 if let Some(device) = &self.device {
                     sync_view::export_ui(ui, lang, device, state, cmd);
@@ -816,7 +823,7 @@ impl PendataApp {
                 page: e.page,
                 member: e.member,
             },
-            Screen::SignIn(_) | Screen::Setup(_) => return,
+            Screen::SignIn(_) | Screen::Setup(_) | Screen::Unavailable(_) => return,
             _ => Resume::default(),
         };
         if let Err(e) =
@@ -927,6 +934,13 @@ fn setup_ui(ui: &mut Ui, lang: Lang, f: &mut SetupForm, cmd: &mut Option<Command
     if big_button(ui, tr(lang, "setup.start")).clicked() {
         *cmd = Some(Command::Setup);
     }
+}
+
+/// The store cannot be opened: why, in the petugas's language, and what to do. No way on from here.
+fn unavailable_ui(ui: &mut Ui, lang: Lang, why: &Localized) {
+    ui.heading(tr(lang, "unavailable.title"));
+    ui.label(RichText::new(why.get(lang)).color(severity_color(Severity::Error)));
+    ui.label(tr(lang, "unavailable.intro"));
 }
 
 fn signin_ui(
