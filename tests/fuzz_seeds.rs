@@ -151,8 +151,50 @@ fn put(target: &str, seeds_of: &[(&str, Vec<u8>)]) {
     }
 }
 
-/// A tablet with three demo families, one with a photo, exported to the targets' registry key.
+/// Makes every target's seeds from one real export.
 fn write_seeds() {
+    let (bundle, range) = export();
+    put("bundle_file", &[("export.age", bundle.clone())]);
+    let lines = write_inner_seeds(&bundle);
+    write_receipt_seeds(&lines, range);
+
+    // Answers: the exported families, the test fixtures.
+    let mut answers = Vec::new();
+    for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line).unwrap();
+        answers.push((
+            "family.json",
+            serde_json::to_vec_pretty(&v["answers"]).unwrap(),
+        ));
+    }
+    for fixture in ["family_valid.json", "broken.json"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        answers.push((fixture, std::fs::read(path).unwrap()));
+    }
+    put("answers", &answers);
+
+    // Every expression of the household form, once each.
+    let form: Value = serde_json::from_str(
+        Catalog::files()
+            .find(|(name, _)| name.ends_with("keluarga.json"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    let mut found = BTreeSet::new();
+    expressions(&form, &mut found);
+    let expr_seeds: Vec<(&str, Vec<u8>)> = found
+        .into_iter()
+        .map(|e| ("expr", e.into_bytes()))
+        .collect();
+    put("expression", &expr_seeds);
+}
+
+/// A tablet with three demo families, one with a photo and a correction, exported to the targets'
+/// registry key: the bundle file and the sequence range it covers.
+fn export() -> (Vec<u8>, SeqRange) {
     let tmp = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Fuzz 01").unwrap();
     device.add_petugas("P001", "Siti", "1234").unwrap();
@@ -188,11 +230,16 @@ fn write_seeds() {
     else {
         panic!("nothing exported");
     };
-    let bundle = std::fs::read(&e.path).unwrap();
-    put("bundle_file", &[("export.age", bundle.clone())]);
+    let range = SeqRange {
+        from: e.from,
+        to: e.to,
+    };
+    (std::fs::read(&e.path).unwrap(), range)
+}
 
-    // The decrypted archive, whole and in parts.
-    let decryptor = age::Decryptor::new_buffered(bundle.as_slice()).unwrap();
+/// The decrypted archive, whole and in parts; returns the revision lines.
+fn write_inner_seeds(bundle: &[u8]) -> Vec<u8> {
+    let decryptor = age::Decryptor::new_buffered(bundle).unwrap();
     let mut plain = Vec::new();
     decryptor
         .decrypt(std::iter::once(&keys::age_identity() as &dyn age::Identity))
@@ -238,8 +285,11 @@ fn write_seeds() {
             ),
         ],
     );
+    lines
+}
 
-    // A receipt for that export: the range accepted, one family's revision rejected with reasons.
+/// Receipts for the export: the range accepted; one family's revision rejected with reasons.
+fn write_receipt_seeds(lines: &[u8], e: SeqRange) {
     let first: Value =
         serde_json::from_slice(lines.split(|&b| b == b'\n').next().unwrap()).unwrap();
     let device_id: uuid::Uuid = serde_json::from_value(first["device"].clone()).unwrap();
@@ -275,39 +325,6 @@ fn write_seeds() {
             ("rejected.json", rejected.sign(&receipt_key())),
         ],
     );
-
-    // Answers: the exported families, the test fixtures.
-    let mut answers = Vec::new();
-    for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(line).unwrap();
-        answers.push((
-            "family.json",
-            serde_json::to_vec_pretty(&v["answers"]).unwrap(),
-        ));
-    }
-    for fixture in ["family_valid.json", "broken.json"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(fixture);
-        answers.push((fixture, std::fs::read(path).unwrap()));
-    }
-    put("answers", &answers);
-
-    // Every expression of the household form, once each.
-    let form: Value = serde_json::from_str(
-        Catalog::files()
-            .find(|(name, _)| name.ends_with("keluarga.json"))
-            .unwrap()
-            .1,
-    )
-    .unwrap();
-    let mut found = BTreeSet::new();
-    expressions(&form, &mut found);
-    let expr_seeds: Vec<(&str, Vec<u8>)> = found
-        .into_iter()
-        .map(|e| ("expr", e.into_bytes()))
-        .collect();
-    put("expression", &expr_seeds);
 }
 
 /// The expression strings of a form file: relevance, constraints, calculations, filters, counts.

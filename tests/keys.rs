@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -159,4 +161,40 @@ fn a_damaged_signing_key_is_refused_with_its_file_named() {
     .unwrap();
     let e = registry::load(&dir).err().unwrap().to_string();
     assert!(e.contains(SIGNING_KEY_FILE) && e.contains("PKCS#8"), "{e}");
+}
+
+/// `registry init` tells the operator how to check a backup, and the command it prints succeeds.
+#[test]
+fn registry_init_prints_a_backup_check_that_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registri kaltim");
+    let out = common::code(
+        &common::run(
+            None,
+            &["registry", "init", common::p(&dir), "--name", "Kaltim"],
+            "",
+        ),
+        0,
+    );
+    let check = out
+        .lines()
+        .find_map(|l| l.split_once("standard tools: "))
+        .map(|(_, command)| command.to_string())
+        .unwrap_or_else(|| panic!("no backup check in: {out}"));
+    assert!(check.starts_with("openssl pkey -in '"), "{check}");
+    if !(tool("openssl", "version") && tool("age-keygen", "--version")) {
+        eprintln!("note: openssl or age-keygen is not installed; the printed check is not run");
+        return;
+    }
+    let ran = Command::new("sh").arg("-c").arg(&check).output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{check}: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let public = RegistryPub::parse(&std::fs::read(dir.join(PUB_FILE)).unwrap()).unwrap();
+    assert_eq!(
+        String::from_utf8(ran.stdout).unwrap().trim(),
+        public.age_recipients[0]
+    );
 }
