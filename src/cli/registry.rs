@@ -440,11 +440,14 @@ fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
         "registry `{}` created.\n\
          Give {} to every tablet (`pendata registry-key set registry.pub`).\n\
          SECRET keys — back them up now, offline, in two places (e.g. two encrypted USB sticks in a safe):\n  {}\n  {}\n\
-         Without the age key no bundle can be opened; without the signing key tablets reject receipts.",
+         Without the age key no bundle can be opened; without the signing key tablets reject receipts.\n\
+         Check a backup with the standard tools: openssl pkey -in '{}' -noout && age-keygen -y '{}'",
         done.public.name,
         done.public_file.display(),
         done.age_key_file.display(),
-        done.signing_key_file.display()
+        done.signing_key_file.display(),
+        done.signing_key_file.display(),
+        done.age_key_file.display()
     );
     Ok(Exit::Ok)
 }

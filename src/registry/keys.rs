@@ -6,6 +6,12 @@
 //! DIR/keys/registry-age.key        SECRET: the age X25519 identity that opens bundles (age's own format)
 //! DIR/keys/registry-signing.pem    SECRET: the Ed25519 key that signs receipts (PKCS#8 PEM)
 //! ```
+//!
+//! Both secrets are in the formats the standard tools read, so an operator can check a backup without
+//! Pendata: `openssl pkey -in registry-signing.pem -noout` (RFC 8410's PKCS#8 v1, the seed only, as
+//! `openssl genpkey -algorithm ed25519` writes it) and `age-keygen -y registry-age.key`. Registries made by
+//! earlier builds have the signing key as PKCS#8 v2 with the public key appended, which OpenSSL and
+//! Python's `cryptography` refuse ("extra data"); such files are still read.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +20,10 @@ use std::str::FromStr;
 use age::secrecy::ExposeSecret;
 use chrono::{DateTime, FixedOffset};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, EncodePrivateKey, KeypairBytes,
+    spki::der::{pem::LineEnding, zeroize::Zeroizing},
+};
 
 use crate::bundle::keys::RegistryPub;
 use crate::durable::{self, Options};
@@ -68,12 +77,10 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
         identity.to_public(),
         identity.to_string().expose_secret()
     );
-    let pem = signing
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| RegistryError::Key {
-            path: signing_key_file.clone(),
-            detail: e.to_string(),
-        })?;
+    let pem = signing_key_pem(&signing).map_err(|e| RegistryError::Key {
+        path: signing_key_file.clone(),
+        detail: e.to_string(),
+    })?;
     write_new(&age_key_file, age_text.as_bytes(), true)?;
     write_new(&signing_key_file, pem.as_bytes(), true)?;
     write_new(&public_file, public.to_json().as_bytes(), false)?;
@@ -85,6 +92,16 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
         signing_key_file,
         public,
     })
+}
+
+/// The PEM text of a signing key as the standard tools read it: PKCS#8 v1 (RFC 8410), the 32-byte seed
+/// alone. (`SigningKey::to_pkcs8_pem` writes v2 with the public key, which OpenSSL 3 refuses.)
+pub fn signing_key_pem(key: &SigningKey) -> ed25519_dalek::pkcs8::Result<Zeroizing<String>> {
+    KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
 }
 
 /// Loads the registry's keys from `dir` and checks that they belong to its `registry.pub`.
