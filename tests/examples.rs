@@ -101,6 +101,19 @@ fn every_example_family_gives_the_outcome_its_row_names() {
         assert_eq!(out.status.code(), Some(row.exit), "{path}: {stdout}");
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let issues = report["issues"].as_array().unwrap();
+        let mut error_paths: Vec<&str> = issues
+            .iter()
+            .filter(|i| i["severity"] == "error")
+            .filter_map(|i| i["path"].as_str())
+            .collect();
+        let errors = error_paths.len();
+        error_paths.sort_unstable();
+        error_paths.dedup();
+        assert_eq!(
+            errors,
+            error_paths.len(),
+            "{path}: one error per path: {stdout}"
+        );
         match &row.issue {
             None => assert!(issues.is_empty(), "{path}: {stdout}"),
             Some((at, code)) => {

@@ -61,6 +61,36 @@ pub enum AppError {
     WrongDevice { receipt: String, this: String },
     #[error(transparent)]
     Stopped(#[from] task::Stopped),
+    /// Answers to questions the form does not have: refused before anything is saved.
+    #[error("answers for questions form {form} does not have: {}; nothing was saved", paths(.unknown))]
+    UnknownFields { form: String, unknown: Vec<Issue> },
+}
+
+/// The paths of some issues, `a, b, c`.
+fn paths(issues: &[Issue]) -> String {
+    issues
+        .iter()
+        .map(|i| i.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses answers to questions `form` does not have (a `null`, which removes an answer, is allowed).
+fn refuse_unknown(form: &Form, answers: &Answers) -> Result<()> {
+    let given: Answers = answers
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unknown = crate::form::unknown_answers(form, &given);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::UnknownFields {
+            form: form.id.clone(),
+            unknown,
+        })
+    }
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -121,6 +151,7 @@ impl Device {
             .catalog
             .latest(form_id)
             .ok_or_else(|| AppError::UnknownForm(form_id.to_string()))?;
+        refuse_unknown(form, &answers)?;
         let mut all = Answers::new();
         for f in &form.fields {
             if let (Some(d), crate::form::compile::Container::Top) = (&f.default, f.container) {
@@ -143,7 +174,8 @@ impl Device {
         patch: Answers,
         reason: Option<&str>,
     ) -> Result<RecordHead> {
-        let (_, mut answers) = self.store.answers(id)?;
+        let (head, mut answers) = self.store.answers(id)?;
+        refuse_unknown(self.form_of(&head)?, &patch)?;
         merge_answers(&mut answers, patch);
         Ok(self
             .store
