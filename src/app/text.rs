@@ -56,6 +56,9 @@ impl AppError {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
+            AppError::NotAPhotoField { form, field } => plain(format!(
+                "formulir {form} tidak punya pertanyaan foto `{field}`"
+            )),
             AppError::Stopped(_) => {
                 plain("pekerjaan di latar belakang berhenti sebelum selesai; coba lagi".into())
             }

@@ -74,6 +74,7 @@ impl Classify for AppError {
             AppError::UnknownForm(_)
             | AppError::UnknownFormVersion(..)
             | AppError::Photo { .. }
+            | AppError::NotAPhotoField { .. }
             | AppError::Bundle(_)
             | AppError::NoFolder(_)
             | AppError::Unreadable(_)

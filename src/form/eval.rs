@@ -1297,6 +1297,21 @@ impl<'f> Evaluation<'f> {
         p
     }
 
+    /// The photos the answers name (relevant photo fields with an answer): each one's path, content
+    /// hash, field and instance, in form order.
+    pub fn photos(&self) -> Vec<(String, String, FieldId, Option<usize>)> {
+        let mut out = Vec::new();
+        self.walk(|f, i, cell| {
+            if cell.relevant
+                && f.kind == FieldKind::Photo
+                && let Value::Str(hash) = &cell.value
+            {
+                out.push((path_of(f, self.form, i), hash.clone(), f.id, i));
+            }
+        });
+        out
+    }
+
     /// Paths of the fields a person sees now (relevant, not calculated), in form order.
     pub fn visible_paths(&self) -> Vec<String> {
         let mut out = Vec::new();
