@@ -326,8 +326,11 @@ fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
     let mut h = harness(dir.path());
     setup_and_sign_in(&mut h);
     click(&mut h, "Keluarga baru");
+    assert_eq!(progress(&h), 0.0, "a new, empty family is at 0 %");
     click_contains(&mut h, "Blok II.");
+    assert_eq!(progress(&h), 0.0, "turning a page answers nothing");
     type_into(&mut h, "Nama petugas pendata *", "Dewi Lestari");
+    assert!(progress(&h) > 0.0, "an answer moves the progress");
     assert!(
         h.query_by_label("Menyimpan…").is_some(),
         "the indicator shows the save is pending"
@@ -350,6 +353,15 @@ fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
         panic!()
     };
     assert_eq!(e.form.pages[e.page].name, "blok_2", "back on the same page");
+}
+
+/// The form's progress bar, in percent.
+fn progress(h: &Harness<'static, PendataApp>) -> f64 {
+    use egui_kittest::kittest::NodeT;
+    h.get_by_role(Role::ProgressIndicator)
+        .accesskit_node()
+        .numeric_value()
+        .unwrap()
 }
 
 /// Writes a JPEG (`w`×`h`, a colour gradient) changed `secs_ago` seconds ago; returns its bytes.

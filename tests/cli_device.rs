@@ -327,3 +327,62 @@ fn the_data_dir_comes_from_the_environment_when_not_given() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(dir.path().join("pendata.redb").exists());
 }
+
+#[test]
+fn record_set_names_unknown_fields_at_once_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&run(d, &["init", "--device-name", "Tablet Palaran 01"], ""));
+    ok(&run(
+        d,
+        &[
+            "petugas",
+            "add",
+            "--code",
+            "P001",
+            "--name",
+            "Dewi",
+            "--pin-stdin",
+        ],
+        "2468\n",
+    ));
+    let new = [
+        "record",
+        "new",
+        "--form",
+        "keluarga",
+        "--petugas",
+        "P001",
+        "--answers",
+        "-",
+    ];
+    let refused = run(d, &new, r#"{"alamat": "Jl. Pahlawan", "alammat": "x"}"#);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("alammat"));
+    assert!(ok(&run(d, &["record", "list"], "")).trim().is_empty());
+
+    let id = ok(&run(d, &new, r#"{"alamat": "Jl. Pahlawan"}"#));
+    let id = id.trim();
+    let set = |answers: &str| {
+        run(
+            d,
+            &["record", "set", id, "--petugas", "P001", "--answers", "-"],
+            answers,
+        )
+    };
+    let refused = set(
+        r#"{"luas_lantai": 40, "foto_rumah": "rumah.jpg", "anggota": [{"nama": "Budi", "umurr": 40}]}"#,
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let message = text(&refused.stderr);
+    assert!(message.contains("foto_rumah"), "{message}");
+    assert!(message.contains("anggota[0].umurr"), "{message}");
+    assert!(message.contains("tidak ada yang disimpan"), "{message}");
+    let shown = ok(&run(d, &["record", "show", id, "--json"], ""));
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["record"]["revision"], 1, "nothing saved");
+    assert!(shown["answers"].get("luas_lantai").is_none());
+
+    // Removing an answer with null is allowed, even for a question the form does not have.
+    ok(&set(r#"{"luas_lantai": 40, "lama": null}"#));
+}

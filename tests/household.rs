@@ -199,12 +199,9 @@ fn cases() -> Vec<Case> {
             ],
         ),
         (
-            "wrong answer type",
+            "wrong answer type: one error, not also \"required\"",
             vec![("luas_lantai", json!("besar"))],
-            vec![
-                ("luas_lantai", "invalid_value", E),
-                ("luas_lantai", "required", E),
-            ],
+            vec![("luas_lantai", "invalid_value", E)],
         ),
         (
             "unknown question",
@@ -388,10 +385,12 @@ fn cases() -> Vec<Case> {
         (
             "member answer of the wrong shape",
             vec![("anggota[0].kartu_identitas", json!("4"))],
-            vec![
-                ("anggota[0].kartu_identitas", "invalid_value", E),
-                ("anggota[0].kartu_identitas", "required", E),
-            ],
+            vec![("anggota[0].kartu_identitas", "invalid_value", E)],
+        ),
+        (
+            "a NIK given as a number: one error at its path, not also \"required\"",
+            vec![("anggota[1].nik", json!(6_472_016_107_880_002_u64))],
+            vec![("anggota[1].nik", "invalid_value", E)],
         ),
         (
             "members not a list",
@@ -538,4 +537,35 @@ fn a_valid_family_shows_in_the_list_and_is_found_by_its_names_and_numbers() {
             "{query}"
         );
     }
+}
+
+#[test]
+fn progress_counts_only_what_the_petugas_answered() {
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    let empty = evaluate(form, &Map::new(), today).progress(today);
+    assert_eq!(empty.answered, 0);
+    assert!(empty.total > 0, "a new family has questions to answer");
+    assert!(
+        empty.fraction().abs() < f32::EPSILON,
+        "a new family is at 0 %"
+    );
+
+    let full = evaluate(form, &valid_family(), today).progress(today);
+    assert_eq!(full.answered, full.total, "{full:?}");
+    assert!((full.fraction() - 1.0).abs() < f32::EPSILON);
+
+    // The region and the address answered: more than nothing, far from done.
+    let mut some = Map::new();
+    for k in [
+        "wilayah_kabkota",
+        "wilayah_kecamatan",
+        "wilayah_desa",
+        "alamat",
+    ] {
+        some.insert(k.into(), valid_family()[k].clone());
+    }
+    let part = evaluate(form, &some, today).progress(today);
+    assert_eq!(part.answered, 4);
+    assert!(part.fraction() > 0.0 && part.fraction() < 0.5, "{part:?}");
 }

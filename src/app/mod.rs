@@ -61,6 +61,38 @@ pub enum AppError {
     WrongDevice { receipt: String, this: String },
     #[error(transparent)]
     Stopped(#[from] task::Stopped),
+    /// Answers to questions the form does not have: refused before anything is saved.
+    #[error("answers for questions form {form} does not have: {}; nothing was saved", paths(.unknown))]
+    UnknownFields { form: String, unknown: Vec<Issue> },
+    #[error("form {form} has no photo field `{field}`")]
+    NotAPhotoField { form: String, field: String },
+}
+
+/// The paths of some issues, `a, b, c`.
+fn paths(issues: &[Issue]) -> String {
+    issues
+        .iter()
+        .map(|i| i.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses answers to questions `form` does not have (a `null`, which removes an answer, is allowed).
+fn refuse_unknown(form: &Form, answers: &Answers) -> Result<()> {
+    let given: Answers = answers
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unknown = crate::form::unknown_answers(form, &given);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::UnknownFields {
+            form: form.id.clone(),
+            unknown,
+        })
+    }
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -139,6 +171,7 @@ impl Device {
             .catalog
             .latest(form_id)
             .ok_or_else(|| AppError::UnknownForm(form_id.to_string()))?;
+        refuse_unknown(form, &answers)?;
         let mut all = Answers::new();
         for f in &form.fields {
             if let (Some(d), crate::form::compile::Container::Top) = (&f.default, f.container) {
@@ -161,7 +194,8 @@ impl Device {
         patch: Answers,
         reason: Option<&str>,
     ) -> Result<RecordHead> {
-        let (_, mut answers) = self.store.answers(id)?;
+        let (head, mut answers) = self.store.answers(id)?;
+        refuse_unknown(self.form_of(&head)?, &patch)?;
         merge_answers(&mut answers, patch);
         Ok(self
             .store
@@ -246,11 +280,58 @@ impl Device {
         Ok(self.store.setting(key)?)
     }
 
+    /// Stores a photo file (as the app does: by content, see [`Device::attach_file`]) and makes it the
+    /// answer of the record's photo field `field`, as a new revision. Returns the head and the hash.
+    pub fn attach_photo(
+        &self,
+        id: Uuid,
+        field: &str,
+        file: &Path,
+        petugas: &str,
+        reason: Option<&str>,
+    ) -> Result<(RecordHead, String)> {
+        let (head, _) = self.store.answers(id)?;
+        let form = self.form_of(&head)?;
+        let top_photo = form.field(field).is_some_and(|f| {
+            f.kind == crate::form::FieldKind::Photo
+                && f.container == crate::form::compile::Container::Top
+        });
+        if !top_photo {
+            return Err(AppError::NotAPhotoField {
+                form: form.id.clone(),
+                field: field.to_string(),
+            });
+        }
+        let hash = self.attach_file(file)?;
+        let mut patch = Answers::new();
+        patch.insert(field.to_string(), serde_json::Value::String(hash.clone()));
+        let head = self.set_answers(id, petugas, patch, reason)?;
+        tracing::info!(record = %id, revision = head.revision, "photo attached");
+        Ok((head, hash))
+    }
+
     /// Checks a record against its form version on `today`.
     pub fn check(&self, id: Uuid, today: NaiveDate) -> Result<(RecordHead, Vec<Issue>)> {
         let (head, answers) = self.store.answers(id)?;
         let form = self.form_of(&head)?;
-        let issues = evaluate(form, &answers, today).issues;
+        let ev = evaluate(form, &answers, today);
+        let mut issues = ev.issues.clone();
+        // A photo answer names stored bytes; a hash with nothing stored under it would export nothing.
+        for (path, hash, field, instance) in ev.photos() {
+            if self.store.attachment(&hash)?.is_none() {
+                issues.push(Issue {
+                    path,
+                    severity: crate::form::Severity::Error,
+                    code: "photo_missing",
+                    message: crate::model::Localized::new(
+                        "Foto tidak ada di tablet ini: ambil atau lampirkan lagi",
+                        "The photo is not on this tablet: take or attach it again",
+                    ),
+                    field: Some(field),
+                    instance,
+                });
+            }
+        }
         Ok((head, issues))
     }
 

@@ -48,6 +48,17 @@ impl AppError {
             AppError::WrongDevice { receipt, this } => plain(format!(
                 "kuitansi ini untuk perangkat {receipt}, padahal tablet ini {this}"
             )),
+            AppError::UnknownFields { form, unknown } => plain(format!(
+                "jawaban untuk pertanyaan yang tidak ada di formulir {form}: {}; tidak ada yang disimpan",
+                unknown
+                    .iter()
+                    .map(|i| i.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            AppError::NotAPhotoField { form, field } => plain(format!(
+                "formulir {form} tidak punya pertanyaan foto `{field}`"
+            )),
             AppError::Stopped(_) => {
                 plain("pekerjaan di latar belakang berhenti sebelum selesai; coba lagi".into())
             }

@@ -62,6 +62,23 @@ pub enum RecordCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Attach a photo (JPEG or PNG, at most 20 MB) to a photo field: stored once by content, as the app
+    /// stores it, and answered as a new revision; prints the photo's SHA-256.
+    Attach {
+        /// The record id.
+        id: String,
+        /// The photo field (e.g. `foto_depan`, `foto_lantai`, `foto_dinding`, `foto_atap`).
+        #[arg(long)]
+        field: String,
+        /// The photo file.
+        file: PathBuf,
+        /// The code of the petugas making the change.
+        #[arg(long)]
+        petugas: String,
+        /// Why a final (or exported, accepted, rejected) record is being corrected.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Finalize a draft: refused while errors remain or warnings are not acknowledged.
     Finalize {
         /// The record id.
@@ -156,6 +173,7 @@ pub fn record_name(command: &RecordCommand) -> &'static str {
     match command {
         RecordCommand::New { .. } => "record new",
         RecordCommand::Set { .. } => "record set",
+        RecordCommand::Attach { .. } => "record attach",
         RecordCommand::Finalize { .. } => "record finalize",
         RecordCommand::List { .. } => "record list",
         RecordCommand::Show { .. } => "record show",
@@ -338,6 +356,20 @@ fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
             let patch = answers_from(&answers)?;
             let head = device.set_answers(id, &petugas, patch, reason.as_deref())?;
             say!("{} r{} {}", head.id, head.revision, head.status);
+            Ok(Exit::Ok)
+        }
+        RecordCommand::Attach {
+            id,
+            field,
+            file,
+            petugas,
+            reason,
+        } => {
+            let id = parse_id(&id)?;
+            let (head, hash) =
+                device.attach_photo(id, &field, &file, &petugas, reason.as_deref())?;
+            say!("{hash}");
+            eprintln!("{} r{} {}: {field}", head.id, head.revision, head.status);
             Ok(Exit::Ok)
         }
         RecordCommand::Finalize {

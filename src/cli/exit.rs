@@ -69,12 +69,14 @@ impl Classify for AppError {
     fn exit(&self) -> Exit {
         match self {
             AppError::Store(e) => e.exit(),
-            AppError::NotReady { .. } | AppError::NoRegistryKey | AppError::Write(_) => {
-                Exit::Refused
-            }
+            AppError::NotReady { .. }
+            | AppError::UnknownFields { .. }
+            | AppError::NoRegistryKey
+            | AppError::Write(_) => Exit::Refused,
             AppError::UnknownForm(_)
             | AppError::UnknownFormVersion(..)
             | AppError::Photo { .. }
+            | AppError::NotAPhotoField { .. }
             | AppError::Bundle(_)
             | AppError::NoFolder(_)
             | AppError::Unreadable(_)

@@ -839,6 +839,16 @@ impl<'e> Checker<'e> {
             return;
         }
         let value = &cell.value;
+        // An answer that could not be read (`invalid_value`) leaves the field empty: that error names
+        // the path once; "required" (or a count of members) would say the same thing again.
+        if value.is_empty()
+            && self
+                .issues
+                .iter()
+                .any(|i| i.field == Some(f.id) && i.instance == instance)
+        {
+            return;
+        }
         let required = match &f.required {
             Required::No => false,
             Required::Yes => true,
@@ -1264,6 +1274,44 @@ impl<'f> Evaluation<'f> {
             .filter(|i| i.severity == Severity::Warning)
     }
 
+    /// How much of the form the petugas has answered: the relevant questions answered, out of those
+    /// answered plus the required ones still empty. Computed values, notes and rosters do not count, nor
+    /// optional questions left empty; so an empty family is at 0 and a complete one at its total.
+    pub fn progress(&self, today: NaiveDate) -> Progress {
+        let mut p = Progress::default();
+        self.walk(|f, i, cell| {
+            if !cell.relevant || !f.kind.is_answered() {
+                return;
+            }
+            if !cell.value.is_empty() {
+                p.answered += 1;
+                p.total += 1;
+            } else if match &f.required {
+                Required::No => false,
+                Required::Yes => true,
+                Required::When(e) => Ctx::new(self.form, &self.state, i, today).truth(e),
+            } {
+                p.total += 1;
+            }
+        });
+        p
+    }
+
+    /// The photos the answers name (relevant photo fields with an answer): each one's path, content
+    /// hash, field and instance, in form order.
+    pub fn photos(&self) -> Vec<(String, String, FieldId, Option<usize>)> {
+        let mut out = Vec::new();
+        self.walk(|f, i, cell| {
+            if cell.relevant
+                && f.kind == FieldKind::Photo
+                && let Value::Str(hash) = &cell.value
+            {
+                out.push((path_of(f, self.form, i), hash.clone(), f.id, i));
+            }
+        });
+        out
+    }
+
     /// Paths of the fields a person sees now (relevant, not calculated), in form order.
     pub fn visible_paths(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -1320,6 +1368,30 @@ impl<'f> Evaluation<'f> {
             computed: self.computed(),
         }
     }
+}
+
+/// How far the answers are: see [`Evaluation::progress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub answered: usize,
+    pub total: usize,
+}
+
+impl Progress {
+    /// The share answered, 0.0 to 1.0 (0 when there is nothing to answer yet).
+    pub fn fraction(self) -> f32 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.answered as f32 / self.total as f32
+        }
+    }
+}
+
+/// Answers to questions the form does not have (`unknown_field` issues), in the answers' order: the
+/// same ones `evaluate` reports, without evaluating.
+pub fn unknown_answers(form: &Form, answers: &Map<String, Json>) -> Vec<Issue> {
+    Sorted::of(form, answers).1
 }
 
 /// What `validate --json` prints.

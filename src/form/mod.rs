@@ -14,6 +14,6 @@ pub mod value;
 pub use compile::{
     Choice, ChoiceList, DataFiles, Field, FieldId, Form, FormProblem, NoDataFiles, Page,
 };
-pub use eval::{Evaluation, Issue, Report, evaluate};
+pub use eval::{Evaluation, Issue, Progress, Report, evaluate, unknown_answers};
 pub use schema::{FieldKind, Severity};
 pub use value::Value;

@@ -171,18 +171,32 @@ fn code_of(v: &Json) -> Option<String> {
     }
 }
 
+/// Whether `s` is a content hash as attachments are named: 64 lowercase hex digits (SHA-256).
+pub fn is_content_hash(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Parses a JSON answer for a field of `kind`. `null` is no answer.
 pub fn parse_answer(kind: FieldKind, v: &Json) -> Result<Value, BadAnswer> {
     if v.is_null() {
         return Ok(Value::Null);
     }
     match kind {
-        FieldKind::Text | FieldKind::Nik | FieldKind::Kk | FieldKind::Phone | FieldKind::Photo => {
-            match v {
-                Json::String(s) => Ok(Value::Str(s.clone())),
-                _ => bad("teks", "text"),
-            }
-        }
+        // A photo is named by the SHA-256 of its stored bytes (how the app and `record attach` store it):
+        // a file name or path typed as text would travel as text, without the photo.
+        FieldKind::Photo => match v {
+            Json::String(s) if is_content_hash(s) => Ok(Value::Str(s.clone())),
+            _ => bad(
+                "foto yang tersimpan di tablet (lampirkan dengan kamera aplikasi atau `pendata record attach`)",
+                "a photo stored on the tablet (attach it in the app or with `pendata record attach`)",
+            ),
+        },
+        FieldKind::Text | FieldKind::Nik | FieldKind::Kk | FieldKind::Phone => match v {
+            Json::String(s) => Ok(Value::Str(s.clone())),
+            _ => bad("teks", "text"),
+        },
         FieldKind::Integer => match v.as_f64() {
             Some(n) if n.fract() == 0.0 && n.abs() < 9e15 => Ok(Value::Num(n)),
             _ => bad("bilangan bulat", "a whole number"),

@@ -115,7 +115,7 @@ impl Editor {
         let pages: Vec<usize> = (0..self.form.pages.len())
             .filter(|p| ev.page_relevant(*p))
             .collect();
-        self.pages_ui(ui, lang, &ev, &pages);
+        self.pages_ui(ui, lang, &ev, today, &pages);
         ui.separator();
         if self.review {
             self.review_ui(ui, lang, &ev, cmd);
@@ -163,16 +163,17 @@ impl Editor {
     }
 
     /// Progress, and a button per relevant page (with its count of errors) and the review.
-    fn pages_ui(&mut self, ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, pages: &[usize]) {
+    fn pages_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        ev: &Evaluation<'_>,
+        today: NaiveDate,
+        pages: &[usize],
+    ) {
         let form = self.form;
-        let step = if self.review {
-            pages.len()
-        } else {
-            pages.iter().position(|p| *p == self.page).unwrap_or(0)
-        };
-        ui.add(
-            egui::ProgressBar::new((step + 1) as f32 / (pages.len() + 1) as f32).show_percentage(),
-        );
+        // What the petugas has answered, not the page they are on: a new family is at 0 %.
+        ui.add(egui::ProgressBar::new(ev.progress(today).fraction()).show_percentage());
         ui.horizontal_wrapped(|ui| {
             for &p in pages {
                 let Some(page) = form.pages.get(p) else {
