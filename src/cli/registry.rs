@@ -790,6 +790,10 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         ConflictKind::TwoDevices => format!("family {} revised on two devices", c.key),
         ConflictKind::SharedNik => format!("NIK {} in {} families", c.key, c.members.len()),
         ConflictKind::SharedKk => format!("KK number {} in {} families", c.key, c.members.len()),
+        ConflictKind::Update => format!(
+            "family {} visited from a version the registry no longer holds (update conflict): compare the versions",
+            c.key
+        ),
     };
     say!(
         "conflict {}: {what}{}",
@@ -823,7 +827,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         say!(
             "  decide: `pendata registry conflicts DIR keep {} N`{}",
             c.id,
-            if c.kind == ConflictKind::TwoDevices {
+            if c.kind.is_one_family() {
                 String::new()
             } else {
                 format!(" or `… distinct {}`", c.id)

@@ -371,6 +371,12 @@ impl<S: Storage> Registry<S> {
                 ),
             }),
             Some(d) if d.state == DeviceState::Approved => {
+                if m.device.age_recipient.is_some() && d.age_recipient != m.device.age_recipient {
+                    t.put_device(&DeviceEntry {
+                        age_recipient: m.device.age_recipient.clone(),
+                        ..d
+                    })?;
+                }
                 let entry = merge_bundle(t, self.catalog, &opened, &file, now)?;
                 Ok(FileOutcome::Merged(entry))
             }
@@ -398,6 +404,7 @@ impl<S: Storage> Registry<S> {
             state: DeviceState::Pending,
             first_seen: now,
             changed_at: now,
+            age_recipient: m.device.age_recipient.clone(),
         });
         if already_held {
             return Ok(FileOutcome::Held {
