@@ -7,6 +7,7 @@ pub mod drives;
 pub mod gps;
 pub mod home;
 pub mod list;
+pub mod package;
 pub mod photos;
 pub mod sync;
 pub mod task;
@@ -61,6 +62,9 @@ pub enum AppError {
     WrongDevice { receipt: String, this: String },
     #[error(transparent)]
     Stopped(#[from] task::Stopped),
+    /// A work package was refused (nothing changed): why, in both languages.
+    #[error("{}", .0.en)]
+    PackageRefused(crate::model::Localized),
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -48,6 +48,7 @@ impl AppError {
             AppError::WrongDevice { receipt, this } => plain(format!(
                 "kuitansi ini untuk perangkat {receipt}, padahal tablet ini {this}"
             )),
+            AppError::PackageRefused(text) => text.clone(),
             AppError::Stopped(_) => {
                 plain("pekerjaan di latar belakang berhenti sebelum selesai; coba lagi".into())
             }

@@ -67,9 +67,10 @@ impl Classify for AppError {
     fn exit(&self) -> Exit {
         match self {
             AppError::Store(e) => e.exit(),
-            AppError::NotReady { .. } | AppError::NoRegistryKey | AppError::Write(_) => {
-                Exit::Refused
-            }
+            AppError::NotReady { .. }
+            | AppError::NoRegistryKey
+            | AppError::Write(_)
+            | AppError::PackageRefused(_) => Exit::Refused,
             AppError::UnknownForm(_)
             | AppError::UnknownFormVersion(..)
             | AppError::Photo { .. }
