@@ -113,7 +113,7 @@ pub struct Revision {
     /// A visit of a family the registry already has (from a work package): what it is based on. Absent
     /// for families entered on this tablet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<VisitBase>,
+    pub base: Option<Box<VisitBase>>,
 }
 
 /// What a visit of a registry family is based on: the family (its id is the record's id), the hash of

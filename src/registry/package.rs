@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::entries::{DeviceState, PackageEntry, PackageState};
+use super::entries::{DeviceEntry, DeviceState, PackageEntry, PackageState};
 use super::family::FamilyState;
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
@@ -81,25 +81,7 @@ impl<S: Storage> Registry<S> {
         req: &PackageRequest<'_>,
         now: DateTime<FixedOffset>,
     ) -> Result<WrittenPackage> {
-        let d = self.find_device(req.device)?;
-        if d.state != DeviceState::Approved {
-            return Err(RegistryError::Invalid(format!(
-                "device {} ({}) is {}: approve it first",
-                short_id(d.id),
-                d.name,
-                d.state.as_str()
-            )));
-        }
-        let recipient = d.age_recipient.as_deref().ok_or_else(|| {
-            RegistryError::Invalid(format!(
-                "device {} ({}) has not told this registry its package key yet: import one bundle exported by its current pendata first",
-                short_id(d.id),
-                d.name
-            ))
-        })?;
-        let recipient = age::x25519::Recipient::from_str(recipient).map_err(|e| {
-            RegistryError::Invalid(format!("device {}: bad age recipient: {e}", short_id(d.id)))
-        })?;
+        let (d, recipient) = self.package_key(req.device)?;
         if req.desa.is_empty() {
             return Err(RegistryError::Invalid("give at least one desa code".into()));
         }
@@ -126,32 +108,7 @@ impl<S: Storage> Registry<S> {
                 busy.first().map(|b| short_id(b.1)).unwrap_or_default()
             )));
         }
-        let forms: BTreeSet<FormRef> = families
-            .iter()
-            .map(|f| FormRef {
-                id: f.form_id.clone(),
-                version: f.form_version,
-            })
-            .collect();
-        let today = now.date_naive();
-        let expires = match req.due {
-            Some(due) => due + Duration::days(GRACE_DAYS),
-            None => today + Duration::days(VALID_DAYS),
-        };
-        let package = Package {
-            format: PACKAGE_FORMAT.into(),
-            format_version: PACKAGE_FORMAT_VERSION,
-            package_id: Uuid::now_v7(),
-            created_at: now,
-            registry: self.keys.public.name.clone(),
-            device: d.id,
-            desa: req.desa.to_vec(),
-            due: req.due,
-            expires,
-            note: req.note.clone(),
-            forms: forms.into_iter().collect(),
-            families,
-        };
+        let package = self.new_package(d.id, req, families, now);
         let bytes = package
             .seal(&self.keys.signing, &recipient)
             .map_err(|e| RegistryError::Invalid(format!("cannot write the package: {e}")))?;
@@ -166,7 +123,7 @@ impl<S: Storage> Registry<S> {
             desa: package.desa.clone(),
             created_at: now,
             due: package.due,
-            expires,
+            expires: package.expires,
             note: package.note.clone(),
             file_name: package.file_name(),
             families: package
@@ -192,6 +149,65 @@ impl<S: Storage> Registry<S> {
             reassigned: busy.len(),
             not_settled,
         })
+    }
+
+    /// The package's contents: its dates (valid 30 days after the due date, else 90 days) and forms.
+    fn new_package(
+        &self,
+        device: Uuid,
+        req: &PackageRequest<'_>,
+        families: Vec<PackagedFamily>,
+        now: DateTime<FixedOffset>,
+    ) -> Package {
+        let forms: BTreeSet<FormRef> = families
+            .iter()
+            .map(|f| FormRef {
+                id: f.form_id.clone(),
+                version: f.form_version,
+            })
+            .collect();
+        let expires = match req.due {
+            Some(due) => due + Duration::days(GRACE_DAYS),
+            None => now.date_naive() + Duration::days(VALID_DAYS),
+        };
+        Package {
+            format: PACKAGE_FORMAT.into(),
+            format_version: PACKAGE_FORMAT_VERSION,
+            package_id: Uuid::now_v7(),
+            created_at: now,
+            registry: self.keys.public.name.clone(),
+            device,
+            desa: req.desa.to_vec(),
+            due: req.due,
+            expires,
+            note: req.note.clone(),
+            forms: forms.into_iter().collect(),
+            families,
+        }
+    }
+
+    /// An approved device and the age recipient its bundles told the registry.
+    fn package_key(&self, device: &str) -> Result<(DeviceEntry, age::x25519::Recipient)> {
+        let d = self.find_device(device)?;
+        if d.state != DeviceState::Approved {
+            return Err(RegistryError::Invalid(format!(
+                "device {} ({}) is {}: approve it first",
+                short_id(d.id),
+                d.name,
+                d.state.as_str()
+            )));
+        }
+        let recipient = d.age_recipient.as_deref().ok_or_else(|| {
+            RegistryError::Invalid(format!(
+                "device {} ({}) has not told this registry its package key yet: import one bundle exported by its current pendata first",
+                short_id(d.id),
+                d.name
+            ))
+        })?;
+        let recipient = age::x25519::Recipient::from_str(recipient).map_err(|e| {
+            RegistryError::Invalid(format!("device {}: bad age recipient: {e}", short_id(d.id)))
+        })?;
+        Ok((d, recipient))
     }
 
     /// The accepted families of the desa (digits only), with their current revision's answers and

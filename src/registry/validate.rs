@@ -40,7 +40,7 @@ pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
         niks,
         kk,
         facts: form.and_then(|f| super::facts_of(f, &rev.answers)),
-        base: rev.base.clone(),
+        base: rev.base.as_deref().cloned(),
     }
 }
 

@@ -1171,6 +1171,10 @@ impl Store {
         if drop_indexes && version < 5 {
             txn.delete_table(EXPORTED)?;
         }
+        if drop_indexes && version < 6 {
+            txn.open_table(META)?.remove(DEVICE_AGE)?;
+            txn.delete_table(PACKAGES)?;
+        }
         txn.commit()?;
         Ok(())
     }
@@ -1275,7 +1279,7 @@ fn append(
         at: now,
         reason,
         acknowledged,
-        base: head.base.clone(),
+        base: head.base.clone().map(Box::new),
     };
     seq.insert(next, (id, head.revision))?;
     if let Some(code) = sync::milestone_code(action) {

@@ -754,6 +754,16 @@ fn mark_items(
     Ok(marked)
 }
 
+/// How many revisions a purged record had on this tablet (a work package bringing it back continues
+/// its numbering, so the registry never sees one revision number twice from this device).
+pub(super) fn purged_revisions(txn: &redb::WriteTransaction, id: u128) -> Result<Option<u32>> {
+    let purged = txn.open_table(PURGED)?;
+    Ok(match purged.get(id)? {
+        Some(v) => Some(decode::<PurgedRecord>(v.value(), "purged record")?.revisions),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -806,14 +816,4 @@ mod tests {
         }
         assert!(action_of(br#"{"action":"eaten"}"#).is_err());
     }
-}
-
-/// How many revisions a purged record had on this tablet (a work package bringing it back continues
-/// its numbering, so the registry never sees one revision number twice from this device).
-pub(super) fn purged_revisions(txn: &redb::WriteTransaction, id: u128) -> Result<Option<u32>> {
-    let purged = txn.open_table(PURGED)?;
-    Ok(match purged.get(id)? {
-        Some(v) => Some(decode::<PurgedRecord>(v.value(), "purged record")?.revisions),
-        None => None,
-    })
 }
