@@ -430,11 +430,60 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
         0,
     );
     let receipt = only_file(&back);
-    code(&run(Some(&b), &["receipt", "apply", p(&receipt)], ""), 0);
+    let applied = json_of(&code(
+        &run(Some(&b), &["receipt", "apply", p(&receipt), "--json"], ""),
+        0,
+    ));
+    let visits = applied["visits"].as_array().unwrap();
+    assert_eq!(visits.len(), 7, "{applied}");
+    let mut outcomes: Vec<&str> = visits
+        .iter()
+        .filter(|v| v["merged"] == "updated")
+        .map(|v| v["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["1", "2", "3", "4", "5", "6"]);
+    let waiting: Vec<&Value> = visits
+        .iter()
+        .filter(|v| v["merged"] == "conflict")
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["record"], stale.as_str());
     let accepted = records(&b)
         .iter()
         .filter(|r| r["status"] == "accepted")
         .count();
     // B's own new family and six visits; the stale one waits for the operator.
     assert_eq!(accepted, 7);
+
+    // The operator keeps the visit: the family takes it, still one family.
+    let member = conflicts[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["device"] == dev_b.as_str())
+        .unwrap()
+        + 1;
+    let id = conflicts[0]["id"].to_string();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "conflicts",
+                p(&reg),
+                "keep",
+                &id,
+                &member.to_string(),
+            ],
+            "",
+        ),
+        0,
+    );
+    let status = json_of(&code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        0,
+    ));
+    assert_eq!(status["families"].as_u64().unwrap(), families_before);
+    assert_eq!(status["open_conflicts"].as_u64().unwrap(), 0, "{status}");
 }

@@ -239,6 +239,13 @@ impl<'m, T: Tables> Merge<'m, T> {
             },
         };
         let rev = self.summary(current.device, current.seq)?;
+        // A visit that became the family's version closes the family's place in its package.
+        if let Some(b) = &rev.base
+            && chain.current.is_some()
+            && self.t.package_of(record)? == Some(b.package)
+        {
+            self.t.set_package_of(record, None)?;
+        }
         let (niks, kk) = match state {
             FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
             _ => (Vec::new(), None),
