@@ -744,8 +744,8 @@ fn copy_keys(from: &Path, to: &Path) {
 }
 
 /// A store of format 1 kept its NIK and KK indexes as multimaps keyed by text; opening it with this
-/// build rebuilds them as format 2's number-keyed tables from the family entries, and the merge goes on
-/// finding shared numbers in it.
+/// build rebuilds them as format 2's number-keyed tables from the family entries (format 3 then adds
+/// the package tables), and the merge goes on finding shared numbers in it.
 #[test]
 fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
     use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
@@ -820,7 +820,7 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
         .unwrap()
         .value()
         .to_vec();
-    assert_eq!(version, b"2");
+    assert_eq!(version, b"3");
     assert!(
         txn.open_multimap_table(niks_v1).is_err(),
         "the old index is gone"

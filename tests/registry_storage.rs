@@ -18,7 +18,7 @@ use pendata::model::record::{Action, Answers, Revision};
 use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Transaction};
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
-    self, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry,
+    self, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry,
     PendingBundle, QuarantineEntry, Registry, RegistryError, Result,
 };
 use serde_json::json;
@@ -43,6 +43,8 @@ struct State {
     open: BTreeSet<(u128, u64)>,
     next_conflict: u64,
     imports: BTreeMap<u64, ImportEntry>,
+    packages: BTreeMap<Uuid, PackageEntry>,
+    packaged: BTreeMap<u128, Uuid>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,9 @@ impl Storage for Mem {
 
     fn imports(&self) -> Result<Vec<ImportEntry>> {
         Ok(self.0.lock().unwrap().imports.values().cloned().collect())
+    }
+    fn packages(&self) -> Result<Vec<PackageEntry>> {
+        Ok(self.0.lock().unwrap().packages.values().cloned().collect())
     }
 }
 
@@ -350,6 +355,23 @@ impl Tables for MemRows<'_> {
     }
     fn put_import(&mut self, e: &ImportEntry) -> Result<()> {
         self.0.imports.insert(e.number, e.clone());
+        Ok(())
+    }
+    fn package(&self, id: Uuid) -> Result<Option<PackageEntry>> {
+        Ok(self.0.packages.get(&id).cloned())
+    }
+    fn put_package(&mut self, p: &PackageEntry) -> Result<()> {
+        self.0.packages.insert(p.package_id, p.clone());
+        Ok(())
+    }
+    fn package_of(&self, record: u128) -> Result<Option<Uuid>> {
+        Ok(self.0.packaged.get(&record).copied())
+    }
+    fn set_package_of(&mut self, record: u128, package: Option<Uuid>) -> Result<()> {
+        match package {
+            Some(p) => self.0.packaged.insert(record, p),
+            None => self.0.packaged.remove(&record),
+        };
         Ok(())
     }
 }

@@ -710,3 +710,23 @@ fn the_store_is_private_to_its_user() {
     let _store = Store::open(&dir).unwrap();
     assert_eq!(mode(&file), 0o600);
 }
+
+#[test]
+fn a_format_5_store_gets_a_device_age_identity_that_stays() {
+    let (dir, store) = new_store();
+    let r = store
+        .create_record("keluarga", 2026112801, answers(1), "P001", now())
+        .unwrap();
+    store.force_format_version(5, true).unwrap();
+    assert!(store.age_identity().is_err(), "format 5 had none");
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let recipient = store.age_recipient().unwrap();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    assert!(store.packages().unwrap().is_empty());
+    assert_eq!(store.record(r.id).unwrap().id, r.id);
+    drop(store);
+    // Opening again keeps the same identity (packages already encrypted to it stay readable).
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.age_recipient().unwrap(), recipient);
+}

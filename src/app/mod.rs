@@ -7,6 +7,7 @@ pub mod drives;
 pub mod gps;
 pub mod home;
 pub mod list;
+pub mod package;
 pub mod photos;
 pub mod sync;
 pub mod task;
@@ -66,6 +67,9 @@ pub enum AppError {
     UnknownFields { form: String, unknown: Vec<Issue> },
     #[error("form {form} has no photo field `{field}`")]
     NotAPhotoField { form: String, field: String },
+    /// A work package was refused (nothing changed): why, in both languages.
+    #[error("{}", .0.en)]
+    PackageRefused(crate::model::Localized),
 }
 
 /// The paths of some issues, `a, b, c`.

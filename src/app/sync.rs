@@ -205,6 +205,7 @@ impl Device {
         };
         let device = self.store.device()?;
         let signing = self.store.signing_key()?;
+        let age_recipient = self.store.age_recipient()?;
         let kind = match selection {
             Selection::SinceLast => ExportKind::Incremental,
             Selection::All => ExportKind::All,
@@ -237,6 +238,7 @@ impl Device {
                         id: device.id,
                         name: device.name.clone(),
                         public_key: device.public_key.clone(),
+                        age_recipient: Some(age_recipient.clone()),
                     },
                     sequence: SeqRange { from, to },
                     kind,

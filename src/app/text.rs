@@ -59,6 +59,7 @@ impl AppError {
             AppError::NotAPhotoField { form, field } => plain(format!(
                 "formulir {form} tidak punya pertanyaan foto `{field}`"
             )),
+            AppError::PackageRefused(text) => text.clone(),
             AppError::Stopped(_) => {
                 plain("pekerjaan di latar belakang berhenti sebelum selesai; coba lagi".into())
             }

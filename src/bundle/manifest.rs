@@ -36,6 +36,10 @@ pub struct DeviceRef {
     /// Ed25519 public key, hex (64 digits). It verifies `manifest.sig`; the registry decides whether it
     /// trusts it.
     pub public_key: String,
+    /// The device's age X25519 recipient (`age1…`): what the registry encrypts work packages to.
+    /// Since 2026-12 (absent in bundles of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 
 pub mod keys;
 pub mod manifest;
+pub mod package;
 pub mod read;
 pub mod receipt;
 pub mod write;

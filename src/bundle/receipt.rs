@@ -29,6 +29,29 @@ pub struct Receipt {
     /// Positions of the device change sequence whose final revisions the registry accepted.
     pub accepted: Vec<SeqRange>,
     pub rejected: Vec<Rejection>,
+    /// What became of the device's visits of registry families (work packages). Since 2026-12.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visits: Vec<VisitResult>,
+}
+
+/// A visit of a registry family, as the registry merged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitResult {
+    pub record: Uuid,
+    pub seq: u64,
+    /// The outcome the petugas recorded (`status_kunjungan`: 1 found … 6 duplicate), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub merged: VisitMerged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitMerged {
+    /// The family's version now.
+    Updated,
+    /// The family changed at the registry since the package: an operator compares the versions.
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +87,7 @@ impl Receipt {
             device,
             accepted,
             rejected,
+            visits: Vec::new(),
         }
     }
 

@@ -487,6 +487,7 @@ mod tests {
             at: chrono::DateTime::parse_from_rfc3339("2026-11-29T08:00:00+08:00").unwrap(),
             reason: Some(r#"salah "petugas":"X" ketik"#.into()),
             acknowledged: vec!["petugas".into()],
+            base: None,
         };
         serde_json::to_vec(&rev).unwrap()
     }

@@ -322,6 +322,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
         | Command::Bundle { .. }
         | Command::Receipt { .. }
         | Command::Purge { .. }
+        | Command::Package { .. }
         | Command::Registry { .. } => Err(Failure::internal(
             "a command reached the device commands by mistake (a bug)",
         )),

@@ -72,7 +72,8 @@ impl Classify for AppError {
             AppError::NotReady { .. }
             | AppError::UnknownFields { .. }
             | AppError::NoRegistryKey
-            | AppError::Write(_) => Exit::Refused,
+            | AppError::Write(_)
+            | AppError::PackageRefused(_) => Exit::Refused,
             AppError::UnknownForm(_)
             | AppError::UnknownFormVersion(..)
             | AppError::Photo { .. }

@@ -24,6 +24,7 @@ macro_rules! say {
 
 mod device;
 pub mod exit;
+mod packages;
 mod registry;
 mod sync;
 
@@ -155,6 +156,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
         accepted_before: NaiveDate,
     },
+    /// Work packages from the registry: families to visit (verivali).
+    Package {
+        #[command(subcommand)]
+        command: packages::PackageCommand,
+    },
     /// The provincial registry's tools.
     Registry {
         #[command(subcommand)]
@@ -247,6 +253,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Command::Bundle { .. } => "bundle",
         Command::Receipt { .. } => "receipt",
         Command::Purge { .. } => "purge",
+        Command::Package { command } => packages::package_name(command),
         Command::Registry { command } => registry::name(command),
     }
 }
@@ -290,6 +297,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
             sync::registry_key(&data_dir(cli.data_dir)?, command)
         }
         Some(Command::Receipt { command }) => sync::receipt(&data_dir(cli.data_dir)?, command),
+        Some(Command::Package { command }) => packages::run(&data_dir(cli.data_dir)?, command),
         Some(Command::Purge { accepted_before }) => {
             sync::purge(&data_dir(cli.data_dir)?, accepted_before)
         }

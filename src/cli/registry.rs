@@ -120,6 +120,16 @@ pub enum RegistryCommand {
         #[command(subcommand)]
         action: Option<ConflictAction>,
     },
+    /// Write a work package for one device: the accepted families of some desa to visit (verivali),
+    /// signed by the registry and encrypted to that device. A family is in at most one open package.
+    Package(super::packages::PackageArgs),
+    /// The work packages issued: list them with progress, show one, or cancel one.
+    Packages {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<super::packages::PackagesAction>,
+    },
 }
 
 // The registry's own formats, as clap reads and lists them.
@@ -236,7 +246,9 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         | RegistryCommand::Export { dir, .. }
         | RegistryCommand::Report { dir, .. }
         | RegistryCommand::Quarantine { dir, .. }
-        | RegistryCommand::Conflicts { dir, .. } => dir,
+        | RegistryCommand::Conflicts { dir, .. }
+        | RegistryCommand::Packages { dir, .. } => dir,
+        RegistryCommand::Package(a) => &a.dir,
     }
 }
 
@@ -252,6 +264,8 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Report { .. } => "registry report",
         RegistryCommand::Quarantine { .. } => "registry quarantine",
         RegistryCommand::Conflicts { .. } => "registry conflicts",
+        RegistryCommand::Package(_) => "registry package",
+        RegistryCommand::Packages { .. } => "registry packages",
     }
 }
 
@@ -296,6 +310,10 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
         } => report(&open(&dir)?, format, to.as_deref(), replace),
         RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
         RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
+        RegistryCommand::Package(a) => super::packages::write(&open(&a.dir)?, &a, now),
+        RegistryCommand::Packages { dir, action } => {
+            super::packages::packages(&open(&dir)?, action, now)
+        }
     }
 }
 
@@ -799,6 +817,10 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         ConflictKind::TwoDevices => format!("family {} revised on two devices", c.key),
         ConflictKind::SharedNik => format!("NIK {} in {} families", c.key, c.members.len()),
         ConflictKind::SharedKk => format!("KK number {} in {} families", c.key, c.members.len()),
+        ConflictKind::Update => format!(
+            "family {} visited from a version the registry no longer holds (update conflict): compare the versions",
+            c.key
+        ),
     };
     say!(
         "conflict {}: {what}{}",
@@ -832,7 +854,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         say!(
             "  decide: `pendata registry conflicts DIR keep {} N`{}",
             c.id,
-            if c.kind == ConflictKind::TwoDevices {
+            if c.kind.is_one_family() {
                 String::new()
             } else {
                 format!(" or `… distinct {}`", c.id)

@@ -380,7 +380,7 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
             if json_out {
                 say!(
                     "{}",
-                    json!({"receipt": receipt.receipt_id, "first_time": first, "outcome": out})
+                    json!({"receipt": receipt.receipt_id, "first_time": first, "outcome": out, "visits": receipt.visits})
                 );
                 return Ok(Exit::Ok);
             }
@@ -397,6 +397,20 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
                 out.stale,
                 out.unknown
             );
+            if !receipt.visits.is_empty() {
+                let conflicts = receipt
+                    .visits
+                    .iter()
+                    .filter(|v| v.merged == crate::bundle::receipt::VisitMerged::Conflict)
+                    .count();
+                say!(
+                    "{} kunjungan memperbarui keluarga di registri, {} menunggu keputusan operator / {} visits updated their families at the registry, {} wait for an operator",
+                    receipt.visits.len() - conflicts,
+                    conflicts,
+                    receipt.visits.len() - conflicts,
+                    conflicts
+                );
+            }
             for r in &receipt.rejected {
                 for reason in &r.reasons {
                     say!(

@@ -6,8 +6,13 @@ use std::sync::OnceLock;
 use super::compile::{DataFiles, Form, FormProblem};
 
 /// Form files shipped with the program, newest version last per id.
-const FORM_FILES: &[(&str, &str)] =
-    &[("keluarga.json", include_str!("../../schemas/keluarga.json"))];
+const FORM_FILES: &[(&str, &str)] = &[
+    (
+        "keluarga-2026112801.json",
+        include_str!("../../schemas/keluarga-2026112801.json"),
+    ),
+    ("keluarga.json", include_str!("../../schemas/keluarga.json")),
+];
 
 /// Data files the shipped forms refer to, by their path relative to `schemas/`. The region list is cut to
 /// Kalimantan Timur by `build.rs`: the shipped forms only offer regions of province 64.

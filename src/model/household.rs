@@ -34,6 +34,30 @@ pub const LIGHTING: &str = "sumber_penerangan";
 pub const TOILET: &str = "fasilitas_bab";
 pub const PKH: &str = "terima_pkh";
 pub const SEMBAKO: &str = "terima_sembako";
+/// A family from a work package: the registry's family id (read-only; set when the package is
+/// applied). The visit's own questions are relevant only when it is set.
+pub const LISTED_FAMILY: &str = "id_keluarga_daftar";
+/// The outcome of a visit of a listed family (`status_kunjungan`): [`visit`] codes.
+pub const VISIT_STATUS: &str = "status_kunjungan";
+/// The fields of a visit's outcome: cleared when a package brings the family again.
+pub const VISIT_FIELDS: &[&str] = &[
+    VISIT_STATUS,
+    "tanggal_kunjungan",
+    "pindah_ke",
+    "keterangan_kunjungan",
+    "duplikat_dari",
+];
+
+/// The codes of [`VISIT_STATUS`] (fixed: other tools and tests depend on them).
+pub mod visit {
+    pub const FOUND: &str = "1";
+    pub const MOVED: &str = "2";
+    pub const ALL_DECEASED: &str = "3";
+    pub const NOT_FOUND: &str = "4";
+    pub const REFUSED: &str = "5";
+    pub const DUPLICATE: &str = "6";
+}
+
 /// The roster: a repeat, one instance per member (fields in [`member`]).
 pub const MEMBERS: &str = "anggota";
 

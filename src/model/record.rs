@@ -110,6 +110,21 @@ pub struct Revision {
     /// Warning codes and paths acknowledged at finalizing (`anggota[1].nik nik_region_mismatch`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledged: Vec<String>,
+    /// A visit of a family the registry already has (from a work package): what it is based on. Absent
+    /// for families entered on this tablet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Box<VisitBase>>,
+}
+
+/// What a visit of a registry family is based on: the family (its id is the record's id), the hash of
+/// the registry's revision the package carried, and the package. The registry merges the visit as an
+/// update of that family when its current revision still has this hash, else as an update conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitBase {
+    pub family: Uuid,
+    /// SHA-256 (hex) of the registry's revision the visit starts from (`registry::package::revision_hash`).
+    pub revision: String,
+    pub package: Uuid,
 }
 
 /// Every quoted 64-digit lowercase hex string in a JSON document: how answers name attachments (photos

@@ -43,6 +43,7 @@ impl<S: Storage> Registry<S> {
             state: DeviceState::Approved,
             first_seen: now,
             changed_at: now,
+            age_recipient: None,
         };
         self.put_device(&d)?;
         Ok(d)
@@ -177,7 +178,7 @@ impl<S: Storage> Registry<S> {
             for m in &losers {
                 // A two-device conflict overrules the losing revision; a duplicate family loses every
                 // revision it has, so that an older one does not take its place.
-                let targets: Vec<(u128, u32, u64)> = if c.kind == ConflictKind::TwoDevices {
+                let targets: Vec<(u128, u32, u64)> = if c.kind.is_one_family() {
                     vec![(m.device.as_u128(), m.revision, m.seq)]
                 } else {
                     merge.candidates_of(m.record.as_u128())?
@@ -214,7 +215,7 @@ impl<S: Storage> Registry<S> {
         let c = {
             let mut t = txn.tables()?;
             let mut c = open_conflict(&t, conflict)?;
-            if c.kind == ConflictKind::TwoDevices {
+            if c.kind.is_one_family() {
                 return Err(RegistryError::Invalid(format!(
                     "conflict {conflict} is one family revised on two devices: keep one revision (`keep {conflict} N`)"
                 )));
@@ -232,7 +233,7 @@ impl<S: Storage> Registry<S> {
 fn overruled(c: &Conflict, kept: &Member) -> Reason {
     let conflict = c.id;
     match c.kind {
-        ConflictKind::TwoDevices => Reason::new(
+        ConflictKind::TwoDevices | ConflictKind::Update => Reason::new(
             "overruled",
             "",
             format!(

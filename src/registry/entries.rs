@@ -49,6 +49,9 @@ pub struct DeviceEntry {
     pub state: DeviceState,
     pub first_seen: DateTime<FixedOffset>,
     pub changed_at: DateTime<FixedOffset>,
+    /// The device's age recipient (`age1…`) from its newest bundle: work packages are encrypted to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_recipient: Option<String>,
 }
 
 /// What one bundle's merge did.
@@ -185,14 +188,24 @@ pub enum ConflictKind {
     SharedNik,
     /// One KK number in two families.
     SharedKk,
+    /// A visit (from a work package) of a family that changed at the registry since the package's
+    /// base, or two visits of the same base: an operator compares the versions.
+    Update,
 }
 
 impl ConflictKind {
+    /// Whether its members are revisions of one family (decided by keeping one revision), not
+    /// different families sharing a number.
+    pub fn is_one_family(self) -> bool {
+        matches!(self, ConflictKind::TwoDevices | ConflictKind::Update)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConflictKind::TwoDevices => "two_devices",
             ConflictKind::SharedNik => "shared_nik",
             ConflictKind::SharedKk => "shared_kk",
+            ConflictKind::Update => "update",
         }
     }
 }
@@ -241,6 +254,7 @@ impl Conflict {
             ConflictKind::TwoDevices => format!("record:{key}"),
             ConflictKind::SharedNik => format!("nik:{key}"),
             ConflictKind::SharedKk => format!("kk:{key}"),
+            ConflictKind::Update => format!("update:{key}"),
         }
     }
 }
@@ -255,4 +269,34 @@ pub struct ImportEntry {
     /// The report's snapshot after this import ("changes since the previous import").
     #[serde(default)]
     pub snapshot: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageState {
+    /// Issued: its families are out for a visit.
+    Open,
+    /// Withdrawn by an operator: its families may go into another package.
+    Cancelled,
+}
+
+/// A work package issued to a device (`registry::package`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageEntry {
+    pub package_id: Uuid,
+    pub device: Uuid,
+    pub desa: Vec<String>,
+    pub created_at: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub due: Option<chrono::NaiveDate>,
+    pub expires: chrono::NaiveDate,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The file written (its name, as on the stick).
+    pub file_name: String,
+    /// The families it lists, with the hash of the revision each is based on.
+    pub families: Vec<(Uuid, String)>,
+    pub state: PackageState,
+    #[serde(default)]
+    pub changed_at: Option<DateTime<FixedOffset>>,
 }

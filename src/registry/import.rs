@@ -620,6 +620,15 @@ impl<S: Storage> Registry<S> {
                     manifest_sha,
                 },
             ) => {
+                if let Some(d) = &known
+                    && manifest.device.age_recipient.is_some()
+                    && d.age_recipient != manifest.device.age_recipient
+                {
+                    t.put_device(&DeviceEntry {
+                        age_recipient: manifest.device.age_recipient.clone(),
+                        ..d.clone()
+                    })?;
+                }
                 let file = File {
                     name: &p.name,
                     sha: &sha,
@@ -653,6 +662,7 @@ impl<S: Storage> Registry<S> {
             state: DeviceState::Pending,
             first_seen: now,
             changed_at: now,
+            age_recipient: m.device.age_recipient.clone(),
         });
         if already_held {
             return Ok(FileOutcome::Held {

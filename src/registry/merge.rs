@@ -198,6 +198,16 @@ pub(crate) fn merge_bundle<T: Tables>(
     Ok(entry)
 }
 
+/// A family's versions sorted by [`Merge::visits`].
+struct Chain {
+    /// The newest version of the chain of visits, if there are visits.
+    current: Option<Final>,
+    /// The latest revision of each device that entered the family (not a visit).
+    origins: Vec<Final>,
+    /// Visits not based on the current version.
+    stale: Vec<Final>,
+}
+
 /// The per-record recomputation inside a merge or a decision.
 pub(crate) struct Merge<'m, T: Tables> {
     t: &'m mut T,
@@ -273,8 +283,12 @@ impl<'m, T: Tables> Merge<'m, T> {
             }
         }
         let rid = Uuid::from_u128(record);
-        let (current, state) = match latest.values().max_by_key(|f| (f.at_ms, f.device)) {
-            Some(f) => (*f, FamilyState::Accepted),
+        let chain = self.visits(&all)?;
+        let (current, state) = match chain
+            .current
+            .or_else(|| latest.values().max_by_key(|f| (f.at_ms, f.device)).copied())
+        {
+            Some(f) => (f, FamilyState::Accepted),
             // Only held revisions: the newest of them stands for the family, quarantined.
             None => match all.iter().max_by_key(|f| (f.at_ms, f.device, f.number)) {
                 Some(f) => (*f, FamilyState::Quarantined),
@@ -282,6 +296,13 @@ impl<'m, T: Tables> Merge<'m, T> {
             },
         };
         let rev = self.summary(current.device, current.seq)?;
+        // A visit that became the family's version closes the family's place in its package.
+        if let Some(b) = &rev.base
+            && chain.current.is_some()
+            && self.t.package_of(record)? == Some(b.package)
+        {
+            self.t.set_package_of(record, None)?;
+        }
         let (niks, kk) = match state {
             FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
             _ => (Vec::new(), None),
@@ -306,19 +327,30 @@ impl<'m, T: Tables> Merge<'m, T> {
         // Written first (conflicts read members' current revisions), then once more only if the
         // conflicts changed its state.
         self.t.put_family(record, &entry)?;
-        if latest.len() > 1 {
-            let members: Vec<Member> = latest
-                .values()
-                .map(|f| Member {
-                    record: rid,
-                    device: Uuid::from_u128(f.device),
-                    revision: f.number,
-                    seq: f.seq,
-                })
-                .collect();
+        let member = |f: &Final| Member {
+            record: rid,
+            device: Uuid::from_u128(f.device),
+            revision: f.number,
+            seq: f.seq,
+        };
+        if chain.origins.len() > 1 {
+            let members = chain.origins.iter().map(member).collect();
             self.ensure(ConflictKind::TwoDevices, &rid.to_string(), members)?;
         } else if old.is_some() {
             self.dissolve(ConflictKind::TwoDevices, &rid.to_string())?;
+        }
+        if chain.stale.is_empty() {
+            if old.is_some() {
+                self.dissolve(ConflictKind::Update, &rid.to_string())?;
+            }
+        } else {
+            let members = chain
+                .stale
+                .iter()
+                .chain(chain.current.as_ref())
+                .map(member)
+                .collect();
+            self.ensure(ConflictKind::Update, &rid.to_string(), members)?;
         }
         let (old_niks, old_kk) = old.map(|o| (o.niks, o.kk)).unwrap_or_default();
         self.reindex(record, ConflictKind::SharedNik, &old_niks, &niks)?;
@@ -340,6 +372,77 @@ impl<'m, T: Tables> Merge<'m, T> {
             }
         }
         Ok(())
+    }
+
+    /// Sorts a family's latest candidates per device into its chain of versions: the revisions made
+    /// where the family was entered (origins; more than one is a two-device conflict) and the visits
+    /// (work packages), each based on the hash of the revision it started from. A visit whose base is
+    /// the current version becomes the current one; one whose base is not (the family changed since,
+    /// or two visits started from the same version) is stale: an update conflict.
+    fn visits(&self, all: &[Final]) -> Result<Chain> {
+        // The latest candidate of each device that entered the family, and of each visit (device and
+        // base: finalizing a visit again after a correction keeps its base).
+        let mut origin: BTreeMap<u128, Final> = BTreeMap::new();
+        let mut visit: BTreeMap<(u128, String), Final> = BTreeMap::new();
+        for f in all.iter().filter(|f| f.candidate) {
+            let slot = match self.summary(f.device, f.seq)?.base.clone() {
+                Some(b) => visit.entry((f.device, b.revision)).or_insert(*f),
+                None => origin.entry(f.device).or_insert(*f),
+            };
+            if f.number > slot.number {
+                *slot = *f;
+            }
+        }
+        let origins: Vec<Final> = origin.into_values().collect();
+        let mut visits: Vec<(Final, String)> =
+            visit.into_iter().map(|((_, base), f)| (f, base)).collect();
+        if visits.is_empty() {
+            return Ok(Chain {
+                current: None,
+                origins,
+                stale: Vec::new(),
+            });
+        }
+        let mut current = origins.iter().max_by_key(|f| (f.at_ms, f.device)).copied();
+        let mut hashes = HashMap::new();
+        for (f, _) in &visits {
+            hashes.insert((f.device, f.seq), self.hash_of(f)?);
+        }
+        if current.is_none() {
+            // No origin left (overruled): the visits not based on another visit start the chain.
+            let roots: Vec<Final> = visits
+                .iter()
+                .filter(|(_, base)| !hashes.values().any(|h| h == base))
+                .map(|(f, _)| *f)
+                .collect();
+            if let [root] = roots.as_slice() {
+                current = Some(*root);
+                visits.retain(|(f, _)| f.seq != root.seq || f.device != root.device);
+            }
+        }
+        while let Some(c) = current {
+            let hash = match hashes.get(&(c.device, c.seq)) {
+                Some(h) => h.clone(),
+                None => self.hash_of(&c)?,
+            };
+            let next: Vec<usize> = (0..visits.len())
+                .filter(|i| visits.get(*i).is_some_and(|(_, b)| *b == hash))
+                .collect();
+            let [only] = next.as_slice() else { break };
+            current = Some(visits.remove(*only).0);
+        }
+        Ok(Chain {
+            current,
+            origins,
+            stale: visits.into_iter().map(|(f, _)| f).collect(),
+        })
+    }
+
+    /// The hash a work package gives as the base of a visit of this revision.
+    fn hash_of(&self, f: &Final) -> Result<String> {
+        Ok(super::package::revision_hash(
+            &self.t.revision(f.device, f.seq)?,
+        ))
     }
 
     /// Moves a record's entries in the NIK or KK index from `old` to `new` and brings the conflicts on

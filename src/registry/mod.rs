@@ -23,6 +23,7 @@ pub mod family;
 pub mod import;
 pub mod keys;
 pub(crate) mod merge;
+pub mod package;
 pub mod query;
 pub mod receipt;
 pub mod report;

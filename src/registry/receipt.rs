@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
 
-use super::entries::{DeviceState, QuarantineState, Reason};
+use uuid::Uuid;
+
+use super::entries::{ConflictKind, DeviceState, QuarantineState, Reason};
 use super::storage::Storage;
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
-use crate::bundle::receipt::{Receipt, Rejection};
+use crate::bundle::receipt::{Receipt, Rejection, VisitMerged, VisitResult};
+use crate::model::record::Revision;
+
 use crate::bundle::short_id;
 
 /// A receipt written for a device.
@@ -80,11 +84,42 @@ impl<S: Storage> Registry<S> {
         }
         let accepted = subtract(&coverage, &held);
         let positions = accepted.iter().map(|r| r.to - r.from + 1).sum();
-        Ok((
-            Receipt::new(&self.keys.public.name, d.id, now, accepted, rejected),
-            positions,
-            conflict_held,
-        ))
+        let mut receipt = Receipt::new(&self.keys.public.name, d.id, now, accepted, rejected);
+        receipt.visits = self.visit_results(d.id)?;
+        Ok((receipt, positions, conflict_held))
+    }
+
+    /// The device's visits: those that are their family's version now, and those waiting in an
+    /// update conflict.
+    fn visit_results(&self, device: Uuid) -> Result<Vec<VisitResult>> {
+        let mut out = Vec::new();
+        self.db.families_with_revisions(|_, rev| {
+            if rev.device == device && rev.base.is_some() {
+                out.push(VisitResult {
+                    record: rev.record,
+                    seq: rev.seq,
+                    outcome: visit_outcome(rev),
+                    merged: VisitMerged::Updated,
+                });
+            }
+            Ok(())
+        })?;
+        for c in self.conflicts(false)? {
+            if c.kind != ConflictKind::Update {
+                continue;
+            }
+            for m in c.members.iter().filter(|m| m.device == device) {
+                if !out.iter().any(|v| v.seq == m.seq) {
+                    out.push(VisitResult {
+                        record: m.record,
+                        seq: m.seq,
+                        outcome: None,
+                        merged: VisitMerged::Conflict,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the signed receipt for a device into `to` (durably; beside a receipt of the same name, under
@@ -114,6 +149,14 @@ impl<S: Storage> Registry<S> {
             held_for_conflicts,
         })
     }
+}
+
+/// The outcome a visit recorded (`status_kunjungan`).
+fn visit_outcome(rev: &Revision) -> Option<String> {
+    rev.answers
+        .get(crate::model::household::VISIT_STATUS)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
+    QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -63,6 +64,8 @@ pub trait Storage: Sync {
     fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>>;
     /// The import runs, oldest first.
     fn imports(&self) -> Result<Vec<ImportEntry>>;
+    /// Every work package issued, in id (time) order.
+    fn packages(&self) -> Result<Vec<PackageEntry>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -171,4 +174,11 @@ pub trait Tables {
     /// The number the next import run gets (1, 2, …).
     fn next_import_number(&self) -> Result<u64>;
     fn put_import(&mut self, e: &ImportEntry) -> Result<()>;
+
+    fn package(&self, id: Uuid) -> Result<Option<PackageEntry>>;
+    fn put_package(&mut self, p: &PackageEntry) -> Result<()>;
+    /// The open package a family is in, if any.
+    fn package_of(&self, record: u128) -> Result<Option<Uuid>>;
+    /// Puts a family into an open package (`Some`) or takes it out (`None`).
+    fn set_package_of(&mut self, record: u128, package: Option<Uuid>) -> Result<()>;
 }

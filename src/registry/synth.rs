@@ -93,6 +93,7 @@ impl SynthTablet {
             at: self.clock,
             reason: (action == Action::Corrected).then(|| "koreksi".to_string()),
             acknowledged,
+            base: None,
         };
         if matches!(action, Action::Finalized | Action::Corrected) {
             self.pending
@@ -132,6 +133,7 @@ impl SynthTablet {
                 id: self.id,
                 name: self.name.clone(),
                 public_key: hex(self.key.verifying_key().as_bytes()),
+                age_recipient: None,
             },
             sequence: SeqRange { from, to },
             kind,

@@ -23,6 +23,8 @@ pub(crate) struct RevisionSummary {
     pub niks: Vec<String>,
     pub kk: Option<String>,
     pub facts: Option<super::facts::Facts>,
+    /// A visit's base (from a work package), if it is one.
+    pub base: Option<crate::model::record::VisitBase>,
 }
 
 pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
@@ -38,6 +40,7 @@ pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
         niks,
         kk,
         facts: form.and_then(|f| super::facts_of(f, &rev.answers)),
+        base: rev.base.as_deref().cloned(),
     }
 }
 

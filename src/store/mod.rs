@@ -9,6 +9,7 @@
 
 mod list;
 mod open;
+mod package;
 #[cfg(feature = "test-support")]
 pub mod power_cut;
 mod sync;
@@ -17,6 +18,7 @@ mod text;
 
 pub use list::{ListFilter, ListRow, ListView};
 pub use open::{Access, Opened, STAMP_FILE};
+pub use package::{PackageApplied, PackageLog, PackagedRecord};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,11 +35,12 @@ use uuid::Uuid;
 use crate::model::Localized;
 use crate::model::household::{self as hh, member};
 use tables::{
-    ATTACHMENTS, EXPORTED, LIST, META, MILESTONES, PETUGAS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTED, LIST, META, MILESTONES, PACKAGES, PETUGAS, RECORDS, REVISIONS, SEARCH,
+    SEQUENCE,
 };
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
 /// far past its budget; the operating system's file cache still holds what is read often.
@@ -230,6 +233,9 @@ pub struct RecordHead {
     pub events: Vec<StatusEvent>,
     #[serde(default)]
     terms: Vec<String>,
+    /// A registry family brought by a work package: the visit's base, stamped on every revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::model::record::VisitBase>,
 }
 
 impl RecordHead {
@@ -254,6 +260,7 @@ impl RecordHead {
             summary: Summary::default(),
             events: Vec::new(),
             terms: Vec::new(),
+            base: None,
         }
     }
 
@@ -427,6 +434,8 @@ impl Store {
             )?;
             meta.insert("device", serde_json::to_vec(&device)?.as_slice())?;
             meta.insert("device_secret", secret.as_slice())?;
+            meta.insert(DEVICE_AGE, new_age_identity().as_bytes())?;
+            txn.open_table(PACKAGES)?;
             txn.open_table(RECORDS)?;
             txn.open_table(LIST)?;
             txn.open_table(REVISIONS)?;
@@ -588,6 +597,14 @@ impl Store {
                 4 => {
                     txn.open_table(EXPORTED)?;
                 }
+                // Format 5 had no age identity (work packages are encrypted to it) and no packages.
+                5 => {
+                    let mut meta = txn.open_table(META)?;
+                    if meta.get(DEVICE_AGE)?.is_none() {
+                        meta.insert(DEVICE_AGE, new_age_identity().as_bytes())?;
+                    }
+                    txn.open_table(PACKAGES)?;
+                }
                 v => {
                     return Err(corrupt(&self.path, format!("unknown store format {v}")));
                 }
@@ -614,6 +631,25 @@ impl Store {
             .get("device")?
             .ok_or_else(|| corrupt(&self.path, "no device"))?;
         decode(raw.value(), "device")
+    }
+
+    /// The device's age identity (never leaves the device; work packages are encrypted to it).
+    pub fn age_identity(&self) -> Result<age::x25519::Identity> {
+        use std::str::FromStr as _;
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let raw = meta
+            .get(DEVICE_AGE)?
+            .ok_or_else(|| corrupt(&self.path, "no device age identity"))?;
+        let text = std::str::from_utf8(raw.value())
+            .map_err(|_| corrupt(&self.path, "device age identity is not text"))?;
+        age::x25519::Identity::from_str(text)
+            .map_err(|e| corrupt(&self.path, format!("device age identity: {e}")))
+    }
+
+    /// The device's age recipient (`age1…`): public, it travels in every bundle's manifest.
+    pub fn age_recipient(&self) -> Result<String> {
+        Ok(self.age_identity()?.to_public().to_string())
     }
 
     /// The device's signing key (never leaves the device; bundles are signed with it).
@@ -1219,6 +1255,10 @@ impl Store {
         if drop_indexes && version < 5 {
             txn.delete_table(EXPORTED)?;
         }
+        if drop_indexes && version < 6 {
+            txn.open_table(META)?.remove(DEVICE_AGE)?;
+            txn.delete_table(PACKAGES)?;
+        }
         txn.commit()?;
         Ok(())
     }
@@ -1241,6 +1281,17 @@ fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn make_private(_path: &Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+/// The `META` key of the device's age identity (`AGE-SECRET-KEY-1…`). Since format 6.
+const DEVICE_AGE: &str = "device_age";
+
+fn new_age_identity() -> String {
+    use age::secrecy::ExposeSecret as _;
+    age::x25519::Identity::generate()
+        .to_string()
+        .expose_secret()
+        .to_string()
 }
 
 fn needed_release(format: u32) -> String {
@@ -1312,6 +1363,7 @@ fn append(
         at: now,
         reason,
         acknowledged,
+        base: head.base.clone().map(Box::new),
     };
     seq.insert(next, (id, head.revision))?;
     if let Some(code) = sync::milestone_code(action) {

@@ -230,7 +230,7 @@ pub(super) fn check_exported(txn: &redb::ReadTransaction) -> Result<Vec<String>>
 }
 
 /// When a stored revision was made, read from the end of its bytes: this build writes `at` after the
-/// answers, followed only by `reason` and `acknowledged`, whose strings escape every quote — so the last
+/// answers, followed only by `reason`, `acknowledged` and `base` (whose keys are not `at`), whose strings escape every quote — so the last
 /// `"at":"` is the revision's own, whatever keys the answers use. `None` when not found or unreadable.
 fn made_at(raw: &[u8]) -> Option<DateTime<FixedOffset>> {
     const KEY: &[u8] = b"\"at\":\"";
@@ -754,6 +754,16 @@ fn mark_items(
     Ok(marked)
 }
 
+/// How many revisions a purged record had on this tablet (a work package bringing it back continues
+/// its numbering, so the registry never sees one revision number twice from this device).
+pub(super) fn purged_revisions(txn: &redb::WriteTransaction, id: u128) -> Result<Option<u32>> {
+    let purged = txn.open_table(PURGED)?;
+    Ok(match purged.get(id)? {
+        Some(v) => Some(decode::<PurgedRecord>(v.value(), "purged record")?.revisions),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,6 +791,7 @@ mod tests {
             at,
             reason: Some(format!(r#"salah "at":"{early}" ketik"#)),
             acknowledged: vec![r#""at":"2020-01-01T00:00:00Z""#.into()],
+            base: None,
         };
         let raw = serde_json::to_vec(&rev).unwrap();
         assert_eq!(made_at(&raw), Some(at));

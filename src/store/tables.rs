@@ -3,7 +3,8 @@
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
-/// `format_version` (u32 as JSON), `device` (DeviceInfo), `device_secret` (32 bytes), `last_export` (u64).
+/// `format_version` (u32 as JSON), `device` (DeviceInfo), `device_secret` (32 bytes), `last_export` (u64),
+/// `device_age` (the age identity, text; since format 6).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Record id (UUIDv7 as u128) → RecordHead: the current view.
@@ -54,3 +55,6 @@ pub const PURGED: TableDefinition<u128, &[u8]> = TableDefinition::new("purged");
 /// marking a bundle of 100,000 families writes one small key each instead of rewriting every head.
 /// Since format 5.
 pub const EXPORTED: TableDefinition<(u128, u32, u128), ()> = TableDefinition::new("exported");
+
+/// Package id → PackageLog: work packages applied (a package applies once). Since format 6.
+pub const PACKAGES: TableDefinition<u128, &[u8]> = TableDefinition::new("packages");

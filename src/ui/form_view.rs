@@ -115,6 +115,12 @@ impl Editor {
         let pages: Vec<usize> = (0..self.form.pages.len())
             .filter(|p| ev.page_relevant(*p))
             .collect();
+        // A page that is not asked (the visit page of a new family) is never the one shown.
+        if !pages.contains(&self.page)
+            && let Some(first) = pages.first()
+        {
+            self.page = *first;
+        }
         self.pages_ui(ui, lang, &ev, today, &pages);
         ui.separator();
         if self.review {

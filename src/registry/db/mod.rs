@@ -17,8 +17,8 @@ pub use rows::Rows;
 use tables::*;
 
 use super::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
-    id_number,
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
+    QuarantineEntry, id_number,
 };
 use super::storage::{Index, Storage, Transaction};
 use super::{RegistryError, Result};
@@ -28,7 +28,8 @@ use crate::model::record::Revision;
 pub const STORE_FILE: &str = "registry.redb";
 /// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
 /// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: work packages (`PACKAGES`, `PACKAGED`).
+pub const FORMAT_VERSION: u32 = 3;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +178,9 @@ impl Db {
         if found < 2 {
             me.migrate_1_to_2()?;
         }
+        if found < 3 {
+            me.migrate_2_to_3()?;
+        }
         Ok(me)
     }
 
@@ -202,6 +206,19 @@ impl Db {
             }
             let mut meta = txn.open_table(META)?;
             meta.insert("format_version", encode(&2u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Format 2 → 3: the work package tables, empty.
+    fn migrate_2_to_3(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(PACKAGES)?;
+            txn.open_table(PACKAGED)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&3u32)?.as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -252,6 +269,8 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_multimap_table(OPEN_BY_RECORD)?;
         txn.open_table(IMPORTS)?;
         txn.open_table(ATTACHMENTS)?;
+        txn.open_table(PACKAGES)?;
+        txn.open_table(PACKAGED)?;
     }
     txn.commit()?;
     drop(db);
@@ -390,6 +409,10 @@ impl Storage for Db {
             out.push(decode(v.value(), "import")?);
         }
         Ok(out)
+    }
+
+    fn packages(&self) -> Result<Vec<PackageEntry>> {
+        Ok(self.all_json(PACKAGES)?)
     }
 }
 

@@ -13,7 +13,8 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PendingBundle, QuarantineEntry,
+    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
+    QuarantineEntry,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -48,6 +49,8 @@ pub struct Rows<'t> {
     open_by_record: MultimapTable<'t, u128, u64>,
     attachments: Table<'t, &'static str, &'static [u8]>,
     imports: Table<'t, u64, &'static [u8]>,
+    packages: Table<'t, u128, &'static [u8]>,
+    packaged: Table<'t, u128, u128>,
 }
 
 impl<'t> Rows<'t> {
@@ -70,6 +73,8 @@ impl<'t> Rows<'t> {
             open_by_record: txn.open_multimap_table(OPEN_BY_RECORD)?,
             attachments: txn.open_table(ATTACHMENTS)?,
             imports: txn.open_table(IMPORTS)?,
+            packages: txn.open_table(PACKAGES)?,
+            packaged: txn.open_table(PACKAGED)?,
         })
     }
 
@@ -320,6 +325,35 @@ impl Tables for Rows<'_> {
 
     fn put_import(&mut self, e: &ImportEntry) -> Result<()> {
         self.imports.insert(e.number, encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    fn package(&self, id: Uuid) -> Result<Option<PackageEntry>> {
+        Ok(doc(&self.packages, id.as_u128(), PACKAGES.name())?)
+    }
+
+    fn put_package(&mut self, p: &PackageEntry) -> Result<()> {
+        self.packages
+            .insert(p.package_id.as_u128(), encode(p)?.as_slice())?;
+        Ok(())
+    }
+
+    fn package_of(&self, record: u128) -> Result<Option<Uuid>> {
+        Ok(self
+            .packaged
+            .get(record)?
+            .map(|v| Uuid::from_u128(v.value())))
+    }
+
+    fn set_package_of(&mut self, record: u128, package: Option<Uuid>) -> Result<()> {
+        match package {
+            Some(p) => {
+                self.packaged.insert(record, p.as_u128())?;
+            }
+            None => {
+                self.packaged.remove(record)?;
+            }
+        }
         Ok(())
     }
 }

@@ -46,5 +46,9 @@ pub const OPEN_BY_RECORD: MultimapTableDefinition<u128, u64> =
     MultimapTableDefinition::new("open_by_record");
 /// Attachments (photos) of merged bundles: SHA-256 (hex) → bytes.
 pub const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attachments");
+/// Since format 3. Package id → PackageEntry: work packages issued.
+pub const PACKAGES: TableDefinition<u128, &[u8]> = TableDefinition::new("packages");
+/// Since format 3. Record → the id of the open package it is in (a family is in at most one).
+pub const PACKAGED: TableDefinition<u128, u128> = TableDefinition::new("packaged");
 /// Import number → ImportEntry (summary and the report snapshot after it).
 pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports");

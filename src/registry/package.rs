@@ -1,0 +1,334 @@
+//! Work packages (verivali): the registry's families of some desa, written for one device to visit —
+//! their current answers and the hash of the revision each is based on, signed with the registry's key
+//! and encrypted to the device (`bundle::package`). A family is in at most one open package; moving it
+//! needs `reassign`. Progress per package: the families whose current revision is this package's visit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entries::{DeviceEntry, DeviceState, PackageEntry, PackageState};
+use super::family::FamilyState;
+use super::storage::{Storage, Tables, Transaction};
+use super::{Registry, RegistryError, Result};
+use crate::bundle::manifest::FormRef;
+use crate::bundle::package::{PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily};
+use crate::bundle::{hex, short_id};
+use crate::model::record::Revision;
+
+/// How long a package without a due date stays valid.
+const VALID_DAYS: i64 = 90;
+/// How long after its due date a package is still accepted by a tablet.
+const GRACE_DAYS: i64 = 30;
+
+/// The hash a visit names as its base: SHA-256 of the revision as the registry reads it.
+pub fn revision_hash(rev: &Revision) -> String {
+    hex(&Sha256::digest(serde_json::to_vec(rev).unwrap_or_default()))
+}
+
+/// What to put into a package.
+pub struct PackageRequest<'a> {
+    /// The device (its id or the first digits).
+    pub device: &'a str,
+    /// Desa codes, dotted (`64.72.01.1001`) or digits only.
+    pub desa: &'a [String],
+    /// The folder to write it into (a stick).
+    pub to: &'a Path,
+    pub due: Option<NaiveDate>,
+    pub note: Option<String>,
+    /// Move families that are in another open package into this one.
+    pub reassign: bool,
+}
+
+/// A package written.
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenPackage {
+    #[serde(serialize_with = "ser_path")]
+    pub path: PathBuf,
+    pub entry: PackageEntry,
+    /// Families taken from another open package.
+    pub reassigned: usize,
+    /// Families of those desa left out: in a conflict or quarantined (an operator decides first).
+    pub not_settled: usize,
+}
+
+fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.display().to_string())
+}
+
+/// Visits done of one package, per desa.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub total: u64,
+    pub visited: u64,
+    /// Desa code → (visited, total).
+    pub desa: BTreeMap<String, (u64, u64)>,
+}
+
+fn digits(code: &str) -> String {
+    code.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl<S: Storage> Registry<S> {
+    /// Writes a work package for a device: the accepted families of the desa given.
+    pub fn write_package(
+        &self,
+        req: &PackageRequest<'_>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<WrittenPackage> {
+        let (d, recipient) = self.package_key(req.device)?;
+        if req.desa.is_empty() {
+            return Err(RegistryError::Invalid("give at least one desa code".into()));
+        }
+        if !req.to.is_dir() {
+            return Err(RegistryError::Invalid(format!(
+                "{} is not a folder (give the stick's folder with --to)",
+                req.to.display()
+            )));
+        }
+        let wanted: BTreeSet<String> = req.desa.iter().map(|c| digits(c)).collect();
+        let (families, not_settled) = self.families_of_desa(&wanted)?;
+        if families.is_empty() {
+            return Err(RegistryError::Invalid(format!(
+                "no accepted family in desa {}",
+                req.desa.join(", ")
+            )));
+        }
+        let busy = self.already_packaged(&families)?;
+        if !busy.is_empty() && !req.reassign {
+            return Err(RegistryError::Invalid(format!(
+                "{} of these families are in another open package (first: {} in package {}): cancel that package or give --reassign",
+                busy.len(),
+                busy.first().map(|b| b.0.to_string()).unwrap_or_default(),
+                busy.first().map(|b| short_id(b.1)).unwrap_or_default()
+            )));
+        }
+        let package = self.new_package(d.id, req, families, now);
+        let bytes = package
+            .seal(&self.keys.signing, &recipient)
+            .map_err(|e| RegistryError::Invalid(format!("cannot write the package: {e}")))?;
+        let written = crate::durable::write_bytes(
+            &req.to.join(package.file_name()),
+            &bytes,
+            &crate::durable::Options::refuse().private(),
+        )?;
+        let entry = PackageEntry {
+            package_id: package.package_id,
+            device: d.id,
+            desa: package.desa.clone(),
+            created_at: now,
+            due: package.due,
+            expires: package.expires,
+            note: package.note.clone(),
+            file_name: package.file_name(),
+            families: package
+                .families
+                .iter()
+                .map(|f| (f.family, f.base.clone()))
+                .collect(),
+            state: PackageState::Open,
+            changed_at: None,
+        };
+        let txn = self.db.begin()?;
+        {
+            let mut t = txn.tables()?;
+            t.put_package(&entry)?;
+            for (family, _) in &entry.families {
+                t.set_package_of(family.as_u128(), Some(entry.package_id))?;
+            }
+        }
+        txn.commit()?;
+        Ok(WrittenPackage {
+            path: written.path,
+            entry,
+            reassigned: busy.len(),
+            not_settled,
+        })
+    }
+
+    /// The package's contents: its dates (valid 30 days after the due date, else 90 days) and forms.
+    fn new_package(
+        &self,
+        device: Uuid,
+        req: &PackageRequest<'_>,
+        families: Vec<PackagedFamily>,
+        now: DateTime<FixedOffset>,
+    ) -> Package {
+        let forms: BTreeSet<FormRef> = families
+            .iter()
+            .map(|f| FormRef {
+                id: f.form_id.clone(),
+                version: f.form_version,
+            })
+            .collect();
+        let expires = match req.due {
+            Some(due) => due + Duration::days(GRACE_DAYS),
+            None => now.date_naive() + Duration::days(VALID_DAYS),
+        };
+        Package {
+            format: PACKAGE_FORMAT.into(),
+            format_version: PACKAGE_FORMAT_VERSION,
+            package_id: Uuid::now_v7(),
+            created_at: now,
+            registry: self.keys.public.name.clone(),
+            device,
+            desa: req.desa.to_vec(),
+            due: req.due,
+            expires,
+            note: req.note.clone(),
+            forms: forms.into_iter().collect(),
+            families,
+        }
+    }
+
+    /// An approved device and the age recipient its bundles told the registry.
+    fn package_key(&self, device: &str) -> Result<(DeviceEntry, age::x25519::Recipient)> {
+        let d = self.find_device(device)?;
+        if d.state != DeviceState::Approved {
+            return Err(RegistryError::Invalid(format!(
+                "device {} ({}) is {}: approve it first",
+                short_id(d.id),
+                d.name,
+                d.state.as_str()
+            )));
+        }
+        let recipient = d.age_recipient.as_deref().ok_or_else(|| {
+            RegistryError::Invalid(format!(
+                "device {} ({}) has not told this registry its package key yet: import one bundle exported by its current pendata first",
+                short_id(d.id),
+                d.name
+            ))
+        })?;
+        let recipient = age::x25519::Recipient::from_str(recipient).map_err(|e| {
+            RegistryError::Invalid(format!("device {}: bad age recipient: {e}", short_id(d.id)))
+        })?;
+        Ok((d, recipient))
+    }
+
+    /// The accepted families of the desa (digits only), with their current revision's answers and
+    /// hash; and how many others (in a conflict, quarantined) were left out.
+    fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<PackagedFamily>, usize)> {
+        let mut out = Vec::new();
+        let mut not_settled = 0;
+        self.db.families_with_revisions(|fam, rev| {
+            let desa = fam
+                .facts
+                .as_ref()
+                .and_then(|f| f.desa.as_deref())
+                .map(digits);
+            if !desa.is_some_and(|d| wanted.contains(&d)) {
+                return Ok(());
+            }
+            if fam.family.state != FamilyState::Accepted {
+                not_settled += 1;
+                return Ok(());
+            }
+            out.push(PackagedFamily {
+                family: fam.family.record,
+                base: revision_hash(rev),
+                form_id: rev.form_id.clone(),
+                form_version: rev.form_version,
+                answers: rev.answers.clone(),
+            });
+            Ok(())
+        })?;
+        Ok((out, not_settled))
+    }
+
+    /// The families already in an open package: (family, package).
+    fn already_packaged(&self, families: &[PackagedFamily]) -> Result<Vec<(Uuid, Uuid)>> {
+        let txn = self.db.begin()?;
+        let t = txn.tables()?;
+        let mut out = Vec::new();
+        for f in families {
+            if let Some(p) = t.package_of(f.family.as_u128())? {
+                out.push((f.family, p));
+            }
+        }
+        // Read only: dropped without a commit.
+        Ok(out)
+    }
+
+    /// Every package issued, oldest first.
+    pub fn packages(&self) -> Result<Vec<PackageEntry>> {
+        self.db.packages()
+    }
+
+    /// A package by its id or the first digits of it.
+    pub fn find_package(&self, text: &str) -> Result<PackageEntry> {
+        let want = text.trim().to_ascii_lowercase().replace('-', "");
+        let mut found: Vec<PackageEntry> = self
+            .packages()?
+            .into_iter()
+            .filter(|p| !want.is_empty() && p.package_id.simple().to_string().starts_with(&want))
+            .collect();
+        match (found.pop(), found.len()) {
+            (Some(p), 0) => Ok(p),
+            (None, _) => Err(RegistryError::Invalid(format!(
+                "no package {text} in this registry (see `pendata registry packages DIR list`)"
+            ))),
+            (Some(_), more) => Err(RegistryError::Invalid(format!(
+                "{} packages start with {text}: give more digits",
+                more + 1
+            ))),
+        }
+    }
+
+    /// Cancels an open package: its families may go into another one.
+    pub fn cancel_package(&self, text: &str, now: DateTime<FixedOffset>) -> Result<PackageEntry> {
+        let mut p = self.find_package(text)?;
+        if p.state != PackageState::Open {
+            return Err(RegistryError::Invalid(format!(
+                "package {} was already cancelled",
+                short_id(p.package_id)
+            )));
+        }
+        p.state = PackageState::Cancelled;
+        p.changed_at = Some(now);
+        let txn = self.db.begin()?;
+        {
+            let mut t = txn.tables()?;
+            t.put_package(&p)?;
+            for (family, _) in &p.families {
+                let r = family.as_u128();
+                if t.package_of(r)? == Some(p.package_id) {
+                    t.set_package_of(r, None)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(p)
+    }
+
+    /// How far the visits of a package are: a family is visited when its current revision is a visit
+    /// from this package.
+    pub fn package_progress(&self, p: &PackageEntry) -> Result<Progress> {
+        let listed: BTreeSet<Uuid> = p.families.iter().map(|(f, _)| *f).collect();
+        let mut progress = Progress::default();
+        self.db.families_with_revisions(|fam, rev| {
+            if !listed.contains(&fam.family.record) {
+                return Ok(());
+            }
+            let desa = fam
+                .facts
+                .as_ref()
+                .and_then(|f| f.desa.clone())
+                .unwrap_or_default();
+            let visited = rev.base.as_ref().is_some_and(|b| b.package == p.package_id);
+            let slot = progress.desa.entry(desa).or_default();
+            slot.1 += 1;
+            progress.total += 1;
+            if visited {
+                slot.0 += 1;
+                progress.visited += 1;
+            }
+            Ok(())
+        })?;
+        Ok(progress)
+    }
+}

@@ -1,0 +1,489 @@
+//! Verivali through the command line: a registry with families → a work package for their desa → a
+//! second tablet applies it → visits with every outcome → export → import: the same families updated,
+//! not duplicated, a stale base an update conflict, receipts applied; packages for another device,
+//! from another registry, altered, cut short or expired refused with nothing changed.
+
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{code, p, run};
+use serde_json::{Value, json};
+
+fn json_of(out: &str) -> Value {
+    let start = out.find(['{', '[']).unwrap();
+    let end = out.rfind(['}', ']']).unwrap();
+    serde_json::from_str(&out[start..=end]).unwrap()
+}
+
+fn tablet(tab: &Path, name: &str, key: &Path, petugas: &str) -> String {
+    let out = code(
+        &run(
+            Some(tab),
+            &["init", "--device-name", name, "--registry-key", p(key)],
+            "",
+        ),
+        0,
+    );
+    code(
+        &run(
+            Some(tab),
+            &[
+                "petugas",
+                "add",
+                "--code",
+                petugas,
+                "--name",
+                "Petugas",
+                "--pin-stdin",
+            ],
+            "1234\n",
+        ),
+        0,
+    );
+    out.lines().next().unwrap().trim().to_string()
+}
+
+/// Exports everything new from a tablet into a fresh folder and imports it at the registry.
+fn export_import(tab: &Path, reg: &Path, stick: &Path) -> String {
+    std::fs::create_dir_all(stick).unwrap();
+    code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
+    let out = run(None, &["registry", "import", p(reg), p(stick), "-q"], "");
+    common::text(&out.stdout) + &common::text(&out.stderr)
+}
+
+fn records(tab: &Path) -> Vec<Value> {
+    let out = code(&run(Some(tab), &["record", "list", "--json"], ""), 0);
+    json_of(&out).as_array().unwrap().clone()
+}
+
+fn set_and_finalize(tab: &Path, id: &str, petugas: &str, answers: &Value, reason: Option<&str>) {
+    let mut args = vec!["record", "set", id, "--petugas", petugas, "--answers", "-"];
+    if let Some(r) = reason {
+        args.extend(["--reason", r]);
+    }
+    code(&run(Some(tab), &args, &answers.to_string()), 0);
+    code(
+        &run(
+            Some(tab),
+            &[
+                "record",
+                "finalize",
+                id,
+                "--petugas",
+                petugas,
+                "--ack-warnings",
+            ],
+            "",
+        ),
+        0,
+    );
+}
+
+fn package(reg: &Path, device: &str, desa: &str, to: &Path, extra: &[&str]) -> (i32, String) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut args = vec![
+        "registry",
+        "package",
+        p(reg),
+        "--device",
+        device,
+        "--desa",
+        desa,
+        "--to",
+        p(to),
+        "--json",
+    ];
+    args.extend(extra);
+    let out = run(None, &args, "");
+    (
+        out.status.code().unwrap(),
+        common::text(&out.stdout) + &common::text(&out.stderr),
+    )
+}
+
+fn only_file(dir: &Path) -> PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+fn apply(tab: &Path, file: &Path, petugas: &str) -> (i32, String) {
+    let out = run(
+        Some(tab),
+        &["package", "apply", p(file), "--petugas", petugas, "--json"],
+        "",
+    );
+    (
+        out.status.code().unwrap(),
+        common::text(&out.stdout) + &common::text(&out.stderr),
+    )
+}
+
+/// The visit answers for each outcome, in order: found (an answer updated), moved, all deceased,
+/// not found, refused, duplicate.
+fn outcomes() -> Vec<Value> {
+    vec![
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "1", "alamat": "Jl. Baru 1"}),
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "2", "pindah_ke": "Kota Bontang"}),
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "3", "keterangan_kunjungan": "ketua RT"}),
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "4", "keterangan_kunjungan": "rumah kosong"}),
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "5"}),
+        json!({"tanggal_kunjungan": "2026-12-01", "status_kunjungan": "6", "duplikat_dari": "keluarga pertama"}),
+    ]
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
+fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let key = reg.join("registry.pub");
+    code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+
+    // Tablet A enters the families; the registry accepts them.
+    let a = tmp.path().join("a");
+    let dev_a = tablet(&a, "Tablet A", &key, "P001");
+    code(
+        &run(
+            Some(&a),
+            &[
+                "demo",
+                "--families",
+                "7",
+                "--petugas",
+                "P001",
+                "--drafts",
+                "0",
+            ],
+            "",
+        ),
+        0,
+    );
+    export_import(&a, &reg, &tmp.path().join("s1"));
+    code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "approve", &dev_a],
+            "",
+        ),
+        0,
+    );
+    let listed = records(&a);
+    let desa: Vec<String> = listed
+        .iter()
+        .map(|r| r["summary"]["desa"].as_str().unwrap().to_string())
+        .collect();
+    let desa = desa.join(",");
+
+    // Tablet B proposes one new family; its first bundle tells the registry its package key.
+    let b = tmp.path().join("b");
+    let dev_b = tablet(&b, "Tablet B", &key, "P002");
+    code(
+        &run(
+            Some(&b),
+            &[
+                "demo",
+                "--families",
+                "1",
+                "--petugas",
+                "P002",
+                "--drafts",
+                "0",
+                "--seed",
+                "99",
+            ],
+            "",
+        ),
+        0,
+    );
+    export_import(&b, &reg, &tmp.path().join("s2"));
+    code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "approve", &dev_b],
+            "",
+        ),
+        0,
+    );
+    let status = json_of(&code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        0,
+    ));
+    let families_before = status["families"].as_u64().unwrap();
+    assert_eq!(families_before, 8);
+
+    // An expired package first (due long ago): its families are then in an open package.
+    let old = tmp.path().join("old");
+    let (c, out) = package(&reg, &dev_b, &desa, &old, &["--due", "2020-01-01"]);
+    assert_eq!(c, 0, "{out}");
+    let expired = only_file(&old);
+    let (c, out) = apply(&b, &expired, "P002");
+    assert_eq!(c, 1, "{out}");
+    assert!(
+        out.contains("kedaluwarsa") && out.contains("expired"),
+        "{out}"
+    );
+    assert_eq!(records(&b).len(), 1, "nothing changed");
+
+    // A family is in at most one open package: a second needs --reassign.
+    let pk = tmp.path().join("pk");
+    let (c, out) = package(&reg, &dev_b, &desa, &pk, &[]);
+    assert_ne!(c, 0, "{out}");
+    assert!(out.contains("--reassign"), "{out}");
+    let (c, out) = package(
+        &reg,
+        &dev_b,
+        &desa,
+        &pk,
+        &["--reassign", "--note", "verivali"],
+    );
+    assert_eq!(c, 0, "{out}");
+    let written = json_of(&out);
+    let in_package = written["entry"]["families"].as_array().unwrap().len();
+    assert!(in_package >= 7, "{written}");
+    let file = only_file(&pk);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with("pendata-paket-dinas-sosial")
+            && name.contains(&dev_b.replace('-', "")[..8]),
+        "{name}"
+    );
+
+    // Refused with nothing changed: for another device, cut short, altered, another registry.
+    let (c, out) = apply(&a, &file, "P001");
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("bukan untuk tablet ini"), "{out}");
+    assert_eq!(records(&a).len(), 7);
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = tmp.path().join("cut.age");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (c, out) = apply(&b, &cut, "P002");
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("terpotong") || out.contains("rusak"), "{out}");
+    let mut bad = bytes.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 0x01;
+    let altered = tmp.path().join("altered.age");
+    std::fs::write(&altered, &bad).unwrap();
+    let (c, out) = apply(&b, &altered, "P002");
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("rusak") && out.contains("altered"), "{out}");
+    let reg2 = tmp.path().join("registry2");
+    code(
+        &run(None, &["registry", "init", p(&reg2), "--name", "Lain"], ""),
+        0,
+    );
+    code(
+        &run(
+            Some(&b),
+            &["registry-key", "set", p(&reg2.join("registry.pub"))],
+            "",
+        ),
+        0,
+    );
+    let (c, out) = apply(&b, &file, "P002");
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("tidak ditandatangani oleh registri"), "{out}");
+    code(&run(Some(&b), &["registry-key", "set", p(&key)], ""), 0);
+    assert_eq!(records(&b).len(), 1, "nothing changed by a refused package");
+
+    // Applied: the families become records carrying their base; again: nothing changes.
+    let (c, out) = apply(&b, &file, "P002");
+    assert_eq!(c, 0, "{out}");
+    let applied = json_of(&out);
+    assert_eq!(applied["first_time"], true);
+    let created = applied["created"].as_u64().unwrap();
+    assert_eq!(
+        created + applied["kept"].as_u64().unwrap(),
+        in_package as u64
+    );
+    let (c, out) = apply(&b, &file, "P002");
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(json_of(&out)["first_time"], false);
+    let on_b = records(&b);
+    assert_eq!(on_b.len() as u64, 1 + created);
+    let list = json_of(&code(&run(Some(&b), &["package", "list", "--json"], ""), 0));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Visits: each of A's families, with every outcome (the 7th found too).
+    let visits: Vec<&Value> = on_b
+        .iter()
+        .filter(|r| r["base"]["family"].is_string())
+        .filter(|r| listed.iter().any(|l| l["id"] == r["id"]))
+        .collect();
+    assert_eq!(visits.len(), 7);
+    let show = json_of(&code(
+        &run(
+            Some(&b),
+            &[
+                "record",
+                "show",
+                visits[0]["id"].as_str().unwrap(),
+                "--json",
+            ],
+            "",
+        ),
+        0,
+    ));
+    assert_eq!(show["record"]["base"]["family"], visits[0]["id"]);
+    assert_eq!(
+        show["record"]["base"]["package"],
+        written["entry"]["package_id"]
+    );
+    let mut answers = outcomes();
+    answers.push(answers[0].clone());
+    for (r, ans) in visits.iter().zip(&answers) {
+        set_and_finalize(&b, r["id"].as_str().unwrap(), "P002", ans, None);
+    }
+
+    // Meanwhile tablet A corrects its 7th family: B's visit of it starts from a stale base.
+    let stale = visits[6]["id"].as_str().unwrap().to_string();
+    set_and_finalize(
+        &a,
+        &stale,
+        "P001",
+        &json!({"alamat": "Jl. Koreksi 7"}),
+        Some("alamat salah"),
+    );
+    export_import(&a, &reg, &tmp.path().join("s3"));
+
+    // B's visits reach the registry: updates of the same families, one update conflict.
+    let out = export_import(&b, &reg, &tmp.path().join("s4"));
+    let status = json_of(&code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        1,
+    ));
+    assert_eq!(
+        status["families"].as_u64().unwrap(),
+        families_before,
+        "{out}"
+    );
+    assert_eq!(status["open_conflicts"].as_u64().unwrap(), 1, "{status}");
+    let conflicts = json_of(&code(
+        &run(
+            None,
+            &["registry", "conflicts", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    ));
+    let conflicts = conflicts.as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["kind"], "update");
+    assert_eq!(conflicts[0]["key"], stale.as_str());
+
+    // The registry's families now hold the visits' outcomes.
+    let csv = tmp.path().join("families.csv");
+    code(
+        &run(None, &["registry", "export", p(&reg), "--to", p(&csv)], ""),
+        0,
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(table.lines().count() as u64, 1 + families_before, "{table}");
+    for word in [
+        "Jl. Baru 1",
+        "Kota Bontang",
+        "rumah kosong",
+        "keluarga pertama",
+    ] {
+        assert!(table.contains(word), "{word} missing:\n{table}");
+    }
+
+    // Progress at the registry, then the receipt back to B.
+    let progress = json_of(&code(
+        &run(
+            None,
+            &["registry", "packages", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    ));
+    let open = progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["package"]["package_id"] == written["entry"]["package_id"])
+        .unwrap();
+    assert_eq!(open["progress"]["visited"], 6, "{open}");
+    let back = tmp.path().join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "receipt",
+                p(&reg),
+                "--device",
+                &dev_b,
+                "--to",
+                p(&back),
+            ],
+            "",
+        ),
+        0,
+    );
+    let receipt = only_file(&back);
+    let applied = json_of(&code(
+        &run(Some(&b), &["receipt", "apply", p(&receipt), "--json"], ""),
+        0,
+    ));
+    let visits = applied["visits"].as_array().unwrap();
+    assert_eq!(visits.len(), 7, "{applied}");
+    let mut outcomes: Vec<&str> = visits
+        .iter()
+        .filter(|v| v["merged"] == "updated")
+        .map(|v| v["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["1", "2", "3", "4", "5", "6"]);
+    let waiting: Vec<&Value> = visits
+        .iter()
+        .filter(|v| v["merged"] == "conflict")
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["record"], stale.as_str());
+    let accepted = records(&b)
+        .iter()
+        .filter(|r| r["status"] == "accepted")
+        .count();
+    // B's own new family and six visits; the stale one waits for the operator.
+    assert_eq!(accepted, 7);
+
+    // The operator keeps the visit: the family takes it, still one family.
+    let member = conflicts[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["device"] == dev_b.as_str())
+        .unwrap()
+        + 1;
+    let id = conflicts[0]["id"].to_string();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "conflicts",
+                p(&reg),
+                "keep",
+                &id,
+                &member.to_string(),
+            ],
+            "",
+        ),
+        0,
+    );
+    let status = json_of(&code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        0,
+    ));
+    assert_eq!(status["families"].as_u64().unwrap(), families_before);
+    assert_eq!(status["open_conflicts"].as_u64().unwrap(), 0, "{status}");
+}
