@@ -332,9 +332,10 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
 fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
     let device = match command {
         RecordCommand::List { .. } | RecordCommand::Show { .. } => open_for_reading(dir)?,
-        RecordCommand::New { .. } | RecordCommand::Set { .. } | RecordCommand::Finalize { .. } => {
-            Device::open(dir)?
-        }
+        RecordCommand::New { .. }
+        | RecordCommand::Set { .. }
+        | RecordCommand::Attach { .. }
+        | RecordCommand::Finalize { .. } => Device::open(dir)?,
     };
     match command {
         RecordCommand::New {

@@ -610,7 +610,18 @@ impl<S: Storage> Registry<S> {
             });
         }
         let known = t.device(manifest.device.id)?;
-        match (trust(known.as_ref(), manifest), p.ready) {
+        let trusted = trust(known.as_ref(), manifest);
+        // An approved tablet's age recipient (for its work packages) as its newest signed manifest says.
+        if let (Trust::Read, Some(d)) = (&trusted, &known)
+            && manifest.device.age_recipient.is_some()
+            && d.age_recipient != manifest.device.age_recipient
+        {
+            t.put_device(&DeviceEntry {
+                age_recipient: manifest.device.age_recipient.clone(),
+                ..d.clone()
+            })?;
+        }
+        match (trusted, p.ready) {
             (Trust::Refuse(reason), _) => Ok(FileOutcome::Refused { reason }),
             (
                 Trust::Read,
@@ -620,15 +631,6 @@ impl<S: Storage> Registry<S> {
                     manifest_sha,
                 },
             ) => {
-                if let Some(d) = &known
-                    && manifest.device.age_recipient.is_some()
-                    && d.age_recipient != manifest.device.age_recipient
-                {
-                    t.put_device(&DeviceEntry {
-                        age_recipient: manifest.device.age_recipient.clone(),
-                        ..d.clone()
-                    })?;
-                }
                 let file = File {
                     name: &p.name,
                     sha: &sha,

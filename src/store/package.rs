@@ -3,7 +3,7 @@
 //! transaction with the package's log entry; a package applies once.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use redb::{ReadableDatabase, ReadableTable, TableError};
+use redb::{ReadableTable, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
