@@ -135,6 +135,12 @@ impl Device {
                 for field in hh::VISIT_FIELDS {
                     answers.remove(*field);
                 }
+                // The visit is entered with the newest version of the form (whose visit questions an
+                // older version may lack); the registry's answers carry over.
+                let form_version = self
+                    .catalog
+                    .latest(&f.form_id)
+                    .map_or(f.form_version, |l| l.version.max(f.form_version));
                 PackagedRecord {
                     base: VisitBase {
                         family: f.family,
@@ -142,7 +148,7 @@ impl Device {
                         package: package.package_id,
                     },
                     form_id: f.form_id,
-                    form_version: f.form_version,
+                    form_version,
                     answers,
                 }
             })
