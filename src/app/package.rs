@@ -188,3 +188,45 @@ impl Device {
 fn refused(id: impl Into<String>, en: impl Into<String>) -> AppError {
     AppError::PackageRefused(Localized::new(id, en))
 }
+
+/// A visit to make (or made): a family from a work package, as the Tugas kunjungan screen lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitRow {
+    pub id: uuid::Uuid,
+    pub desa: String,
+    pub head_name: String,
+    pub no_kk: String,
+    pub address: String,
+    /// Finalized (or later): the visit is done.
+    pub done: bool,
+}
+
+impl Device {
+    /// The families from work packages on this tablet, per desa then head of family.
+    pub fn visits(&self) -> Result<Vec<VisitRow>> {
+        let mut rows: Vec<VisitRow> = self
+            .store
+            .list(None)?
+            .into_iter()
+            .filter(|h| h.base.is_some())
+            .map(|h| VisitRow {
+                id: h.id,
+                done: h.status != crate::store::Status::Draft,
+                desa: h.summary.desa,
+                head_name: h.summary.head_name,
+                no_kk: h.summary.no_kk,
+                address: h.summary.address,
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.desa, &a.head_name).cmp(&(&b.desa, &b.head_name)));
+        Ok(rows)
+    }
+}
+
+/// Reads the visits on their own thread (a package may list a thousand families).
+pub fn read_visits(
+    device: std::sync::Arc<Device>,
+    wake: super::task::Wake,
+) -> super::task::Task<Result<Vec<VisitRow>>> {
+    super::task::Task::start("visits", wake, move || device.visits())
+}

@@ -5,6 +5,7 @@ pub mod form_view;
 pub mod i18n;
 pub mod photo_view;
 pub mod sync_view;
+pub mod visits_view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,6 +181,8 @@ pub enum Screen {
     Settings,
     Export(Box<sync_view::ExportState>),
     Receipts(Box<sync_view::ReceiptsState>),
+    /// Tugas kunjungan: the families from work packages.
+    Visits(Box<visits_view::VisitsState>),
 }
 
 /// What a screen asks the app to do: the one way the screens reach the app. A screen writes it while
@@ -200,6 +203,7 @@ pub enum Command {
     SetPrefs(Prefs),
     Export,
     Receipts,
+    Visits,
     /// Open the photo picker of a field (of a member, in a repeat).
     OpenPicker {
         field: usize,
@@ -450,6 +454,11 @@ impl PendataApp {
                     sync_view::receipts_ui(ui, lang, device, state, cmd);
                 }
             }
+            Screen::Visits(state) => {
+                if let Some(device) = &self.device {
+                    visits_view::visits_ui(ui, lang, device, state, cmd);
+                }
+            }
         }
     }
 
@@ -551,6 +560,7 @@ impl PendataApp {
                         Screen::Export(Box::new(sync_view::ExportState::new(device, self.waker())));
                 }
             }
+            Command::Visits => self.screen = Screen::Visits(Box::default()),
             Command::Receipts => {
                 if let Some(device) = &self.device {
                     self.screen = Screen::Receipts(Box::new(sync_view::ReceiptsState::new(device)));
@@ -991,6 +1001,16 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
     }
     if big_button(ui, tr(lang, "home.family_list")).clicked() {
         *cmd = Some(Command::List);
+    }
+    if let Some((done, total)) = facts.map(|f| f.visits).filter(|v| v.1 > 0) {
+        let text = i18n::trf(
+            lang,
+            "home.visits",
+            &[("done", &done.to_string()), ("total", &total.to_string())],
+        );
+        if big_button(ui, &text).clicked() {
+            *cmd = Some(Command::Visits);
+        }
     }
     if big_button(ui, tr(lang, "home.export")).clicked() {
         *cmd = Some(Command::Export);
