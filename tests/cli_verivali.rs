@@ -486,4 +486,33 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     ));
     assert_eq!(status["families"].as_u64().unwrap(), families_before);
     assert_eq!(status["open_conflicts"].as_u64().unwrap(), 0, "{status}");
+
+    // The visit report: every outcome counted, all seven of A's families visited.
+    let report = json_of(&code(
+        &run(
+            None,
+            &["registry", "packages", p(&reg), "report", "--json"],
+            "",
+        ),
+        0,
+    ));
+    let province = &report["province"];
+    assert_eq!(province["listed"].as_u64().unwrap(), in_package as u64);
+    assert_eq!(province["visited"], 7, "{report}");
+    for (key, n) in [
+        ("found", 2),
+        ("moved", 1),
+        ("deceased", 1),
+        ("not_found", 1),
+        ("refused", 1),
+        ("duplicate", 1),
+    ] {
+        assert_eq!(province[key], n, "{key}: {report}");
+    }
+    assert!(report["data_cut_off"].is_string());
+    let text = code(
+        &run(None, &["registry", "packages", p(&reg), "report"], ""),
+        0,
+    );
+    assert!(text.contains("Provinsi / Province"), "{text}");
 }

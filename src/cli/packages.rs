@@ -58,6 +58,13 @@ pub enum PackagesAction {
         #[arg(long)]
         json: bool,
     },
+    /// The visits per kabupaten/kota, kecamatan and desa: listed, visited, each outcome, new
+    /// proposals, coverage; with the date and the data's cut-off.
+    Report {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Withdraw an open package: its families may go into another one.
     Cancel {
         /// The package's id, or its first 8 hex digits.
@@ -208,6 +215,15 @@ pub fn packages(
                 for (desa, (v, t)) in &g.desa {
                     say!("    desa {desa}: {v}/{t}");
                 }
+            }
+            Ok(Exit::Ok)
+        }
+        PackagesAction::Report { json } => {
+            let r = reg.visit_report(now)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                say!("{}", r.to_text().trim_end());
             }
             Ok(Exit::Ok)
         }

@@ -31,6 +31,7 @@ pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
 pub(crate) mod validate;
+pub mod visits;
 
 use std::path::{Path, PathBuf};
 
