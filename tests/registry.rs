@@ -983,3 +983,74 @@ fn visits_merge_as_updates_in_any_order_and_a_stale_base_is_an_update_conflict()
         (t2.id, FamilyState::Accepted)
     );
 }
+
+/// The address of a family's current revision at the registry.
+fn address_of(reg: &Registry, family: Uuid) -> String {
+    use pendata::registry::storage::Storage;
+    let mut out = String::new();
+    reg.db
+        .families_with_revisions(|f, rev| {
+            if f.family.record == family {
+                out = rev.answers["alamat"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// A family entered as new on another tablet (its KK and NIKs those of a registry family) is merged as
+/// an update of the registry's family when the operator says it is the same family: one family, with
+/// the newer answers; that tablet's later corrections keep updating it.
+#[test]
+fn a_family_entered_again_as_new_is_merged_as_an_update_of_the_registry_family() {
+    let r = registry();
+    let mut rng = Rng::new(43);
+    let (x, z) = (record(601), record(602));
+    let mut t1 = tablet(61);
+    let ax = valid_family(&mut rng);
+    finalize(&mut t1, x, 1, ax.clone());
+    r.import(&t1.bundle(&r.recipients()).unwrap());
+    r.approve(&t1);
+    let mut t2 = tablet(62);
+    let mut az = ax;
+    az.insert("alamat".into(), json!("Jl. Pindahan 2"));
+    finalize(&mut t2, z, 1, az.clone());
+    r.import(&t2.bundle(&r.recipients()).unwrap());
+    r.approve(&t2);
+    let open = r.reg.conflicts(false).unwrap();
+    assert!(!open.is_empty());
+    assert!(
+        open.iter()
+            .all(|c| matches!(c.kind, ConflictKind::SharedNik | ConflictKind::SharedKk))
+    );
+    let c = open
+        .iter()
+        .find(|c| c.kind == ConflictKind::SharedKk)
+        .unwrap();
+    let n = c.members.iter().position(|m| m.record == x).unwrap() + 1;
+    r.reg.same(c.id, n, now()).unwrap();
+
+    assert!(
+        r.reg.conflicts(false).unwrap().is_empty(),
+        "every shared number was this family's"
+    );
+    let mut families = 0;
+    r.reg.family_entries(|_| families += 1).unwrap();
+    assert_eq!(families, 1, "no family added");
+    assert!(r.reg.family(z).unwrap().is_none());
+    let fx = r.reg.family(x).unwrap().unwrap().family;
+    assert_eq!((fx.device, fx.state), (t2.id, FamilyState::Accepted));
+    assert_eq!(address_of(&r.reg, x), "Jl. Pindahan 2");
+
+    // The second tablet corrects its family later: the registry's family follows.
+    az.insert("alamat".into(), json!("Jl. Pindahan 3"));
+    finalize(&mut t2, z, 2, az);
+    r.import(&t2.bundle(&r.recipients()).unwrap());
+    assert!(r.reg.conflicts(false).unwrap().is_empty());
+    assert_eq!(address_of(&r.reg, x), "Jl. Pindahan 3");
+    assert_eq!(r.state(x), Some(FamilyState::Accepted));
+}

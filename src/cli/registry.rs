@@ -225,6 +225,14 @@ pub enum ConflictAction {
         /// The conflict's id, as the list shows it.
         id: u64,
     },
+    /// Conflict ID (a shared NIK or KK number) is one family entered twice: member N (the registry's
+    /// family) stays and the other becomes its update (merge as an update; no family is added).
+    Same {
+        /// The conflict's id, as the list shows it.
+        id: u64,
+        /// The family that stays: its number in the conflict, from 1, as listed.
+        member: usize,
+    },
 }
 
 fn open(dir: &Path) -> Result<Registry, Failure> {
@@ -443,6 +451,15 @@ fn conflicts_cmd(
         ConflictAction::Distinct { id } => {
             reg.distinct(id, now)?;
             say!("conflict {id} decided: different families, all stay accepted");
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Same { id, member } => {
+            let c = reg.same(id, member, now)?;
+            if let Some(crate::registry::Decision::Same { kept, merged }) = &c.decision {
+                say!(
+                    "conflict {id} decided: family {merged} is family {kept}, merged into it as an update (one family)"
+                );
+            }
             Ok(Exit::Ok)
         }
     }
@@ -848,7 +865,10 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             if c.kind.is_one_family() {
                 String::new()
             } else {
-                format!(" or `… distinct {}`", c.id)
+                format!(
+                    " or `… distinct {}`, or the same family: merge as an update `… same {} N`",
+                    c.id, c.id
+                )
             }
         );
     }
