@@ -206,9 +206,8 @@ impl Device {
     pub fn visits(&self) -> Result<Vec<VisitRow>> {
         let mut rows: Vec<VisitRow> = self
             .store
-            .list(None)?
+            .visits()?
             .into_iter()
-            .filter(|h| h.base.is_some())
             .map(|h| VisitRow {
                 id: h.id,
                 done: h.status != crate::store::Status::Draft,
