@@ -515,4 +515,16 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
         0,
     );
     assert!(text.contains("Provinsi / Province"), "{text}");
+    let html = code(
+        &run(
+            None,
+            &["registry", "packages", p(&reg), "report", "--html"],
+            "",
+        ),
+        0,
+    );
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("data cut-off"),
+        "{html}"
+    );
 }

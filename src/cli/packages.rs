@@ -62,8 +62,11 @@ pub enum PackagesAction {
     /// proposals, coverage; with the date and the data's cut-off.
     Report {
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         json: bool,
+        /// Print one self-contained HTML page instead of text.
+        #[arg(long)]
+        html: bool,
     },
     /// Withdraw an open package: its families may go into another one.
     Cancel {
@@ -218,10 +221,12 @@ pub fn packages(
             }
             Ok(Exit::Ok)
         }
-        PackagesAction::Report { json } => {
+        PackagesAction::Report { json, html } => {
             let r = reg.visit_report(now)?;
             if json {
                 print_json(&r)?;
+            } else if html {
+                say!("{}", r.to_html().trim_end());
             } else {
                 say!("{}", r.to_text().trim_end());
             }

@@ -248,3 +248,73 @@ impl VisitReport {
         s
     }
 }
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl VisitReport {
+    /// One self-contained page (no scripts, nothing fetched), headings in both languages.
+    pub fn to_html(&self) -> String {
+        let mut s = String::from(
+            "<!DOCTYPE html>\n<html lang=\"id\"><head><meta charset=\"utf-8\">\
+             <title>Laporan kunjungan / Visit report</title>\
+             <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+             td,th{border:1px solid #444;padding:.3em .6em;text-align:right}\
+             td.l,th.l{text-align:left}tr.kabkota{font-weight:bold}tr.total{font-weight:bold;background:#eee}\
+             </style></head><body>\n<h1>Laporan kunjungan (verivali) / Visit report</h1>\n",
+        );
+        let _ = writeln!(
+            s,
+            "<p>Dibuat / made: {} · data s.d. / data cut-off: {}</p>",
+            self.created_at.format("%Y-%m-%d %H:%M"),
+            self.data_cut_off.map_or_else(
+                || "-".to_string(),
+                |d| d.format("%Y-%m-%d %H:%M").to_string()
+            )
+        );
+        s.push_str(
+            "<table><tr><th class=\"l\">Kode / code</th><th class=\"l\">Wilayah / area</th>\
+             <th>Daftar / listed</th><th>Dikunjungi / visited</th><th>Ditemukan / found</th>\
+             <th>Pindah / moved</th><th>Meninggal semua / all deceased</th>\
+             <th>Tidak ditemukan / not found</th><th>Menolak / refused</th><th>Duplikat / duplicate</th>\
+             <th>Usulan baru / new proposals</th><th>Cakupan / coverage</th></tr>\n",
+        );
+        let row = |s: &mut String, class: &str, code: &str, name: &str, f: &VisitFigures| {
+            let cov = f
+                .coverage()
+                .map_or_else(|| "-".to_string(), |c| format!("{c:.1}%"));
+            let _ = writeln!(
+                s,
+                "<tr class=\"{class}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{cov}</td></tr>",
+                escape(code),
+                escape(name),
+                f.listed,
+                f.visited,
+                f.found,
+                f.moved,
+                f.deceased,
+                f.not_found,
+                f.refused,
+                f.duplicate,
+                f.new_proposals
+            );
+        };
+        for a in &self.areas {
+            row(
+                &mut s,
+                a.level,
+                &a.code,
+                a.name.as_deref().unwrap_or(""),
+                &a.figures,
+            );
+        }
+        row(&mut s, "total", "", "Provinsi / Province", &self.province);
+        s.push_str("</table>\n</body></html>\n");
+        s
+    }
+}
