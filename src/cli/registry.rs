@@ -122,6 +122,11 @@ pub enum RegistryCommand {
     /// Write a work package for one device: the accepted families of some desa to visit (verivali),
     /// signed by the registry and encrypted to that device. A family is in at most one open package.
     Package(super::packages::PackageArgs),
+    /// Families from outside this registry (another registry's export, last year's list).
+    Prelist {
+        #[command(subcommand)]
+        command: PrelistCommand,
+    },
     /// The work packages issued: list them with progress, show one, or cancel one.
     Packages {
         /// The registry's folder (made by `pendata registry init`).
@@ -157,6 +162,22 @@ impl clap::ValueEnum for ReportFormat {
             ReportFormat::Html => "html",
         }))
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrelistCommand {
+    /// Import families in the CSV layout `registry export` writes (FILE, and FILE-anggota.csv beside it
+    /// for the members): every row validated first, each problem named by row, column and why; one bad
+    /// row and nothing is imported.
+    Import {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        /// The families' CSV file (`keluarga.csv`).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +276,9 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         | RegistryCommand::Quarantine { dir, .. }
         | RegistryCommand::Conflicts { dir, .. }
         | RegistryCommand::Packages { dir, .. } => dir,
+        RegistryCommand::Prelist {
+            command: PrelistCommand::Import { dir, .. },
+        } => dir,
         RegistryCommand::Package(a) => &a.dir,
     }
 }
@@ -272,6 +296,7 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Quarantine { .. } => "registry quarantine",
         RegistryCommand::Conflicts { .. } => "registry conflicts",
         RegistryCommand::Package(_) => "registry package",
+        RegistryCommand::Prelist { .. } => "registry prelist import",
         RegistryCommand::Packages { .. } => "registry packages",
     }
 }
@@ -318,6 +343,25 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
         RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
         RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
         RegistryCommand::Package(a) => super::packages::write(&open(&a.dir)?, &a, now),
+        RegistryCommand::Prelist {
+            command: PrelistCommand::Import { dir, file, json },
+        } => {
+            let done = open(&dir)?.import_prelist(&file, now)?;
+            if json {
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&done).unwrap_or_default()
+                );
+            } else {
+                say!(
+                    "{} families ({} members) imported from {}",
+                    done.families,
+                    done.members,
+                    file.display()
+                );
+            }
+            Ok(Exit::Ok)
+        }
         RegistryCommand::Packages { dir, action } => {
             super::packages::packages(&open(&dir)?, action, now)
         }

@@ -24,6 +24,7 @@ pub mod import;
 pub mod keys;
 pub(crate) mod merge;
 pub mod package;
+pub mod prelist;
 pub mod query;
 pub mod receipt;
 pub mod report;
