@@ -532,6 +532,7 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
 /// Families exported by one registry come into another as a prelist: the same families, answers and
 /// members; a file with a bad row is refused naming the row and the column, and nothing is imported.
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 fn a_prelist_in_the_export_layout_is_imported_whole_or_not_at_all() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = tmp.path().join("registry");
