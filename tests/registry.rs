@@ -1054,3 +1054,42 @@ fn a_family_entered_again_as_new_is_merged_as_an_update_of_the_registry_family()
     assert_eq!(address_of(&r.reg, x), "Jl. Pindahan 3");
     assert_eq!(r.state(x), Some(FamilyState::Accepted));
 }
+
+/// Two tablets visiting the same family from the same version: neither becomes the family's version
+/// by itself; an update conflict holds both for the operator, and the family stays one family.
+#[test]
+fn two_visits_of_the_same_version_are_an_update_conflict() {
+    let r = registry();
+    let mut rng = Rng::new(47);
+    let x = record(701);
+    let mut t1 = tablet(71);
+    let ax = valid_family(&mut rng);
+    finalize(&mut t1, x, 1, ax.clone());
+    r.import(&t1.bundle(&r.recipients()).unwrap());
+    r.approve(&t1);
+    let base = base_of(&r.reg, x);
+    for n in [72, 73] {
+        let mut t = tablet(n);
+        let mut a = ax.clone();
+        a.insert("id_keluarga_daftar".into(), json!(x.to_string()));
+        a.insert("tanggal_kunjungan".into(), json!("2026-11-20"));
+        a.insert("status_kunjungan".into(), json!("1"));
+        t.visit = Some(pendata::model::record::VisitBase {
+            family: x,
+            revision: base.clone(),
+            package: Uuid::from_u128(u128::from(n)),
+        });
+        finalize(&mut t, x, 2, a);
+        r.import(&t.bundle(&r.recipients()).unwrap());
+        r.approve(&t);
+    }
+    let conflicts = r.reg.conflicts(false).unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].kind, ConflictKind::Update);
+    let devices: BTreeSet<Uuid> = conflicts[0].members.iter().map(|m| m.device).collect();
+    assert_eq!(devices, [t1.id, tablet(72).id, tablet(73).id].into());
+    assert_eq!(r.state(x), Some(FamilyState::Conflict));
+    let mut families = 0;
+    r.reg.family_entries(|_| families += 1).unwrap();
+    assert_eq!(families, 1);
+}
