@@ -52,7 +52,7 @@ pub enum PackagesAction {
     },
     /// One package: its desa, progress per desa, dates.
     Show {
-        /// The package's id, or its first 8 hex digits.
+        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
         id: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -70,7 +70,7 @@ pub enum PackagesAction {
     },
     /// Withdraw an open package: its families may go into another one.
     Cancel {
-        /// The package's id, or its first 8 hex digits.
+        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
         id: String,
     },
 }
@@ -138,7 +138,7 @@ pub fn write(reg: &Registry, a: &PackageArgs, now: DateTime<FixedOffset>) -> Res
         say!("{}", w.path.display());
         eprintln!(
             "package {} for device {}: {} families of {} desa, valid until {}{}{}",
-            short_id(w.entry.package_id),
+            w.entry.package_id,
             short_id(w.entry.device),
             w.entry.families.len(),
             w.entry.desa.len(),
@@ -184,7 +184,7 @@ pub fn packages(
                 for (p, g) in &rows {
                     say!(
                         "{}  {:<9}  device {}  {}  {}/{} visited  desa {}",
-                        short_id(p.package_id),
+                        p.package_id,
                         format!("{:?}", p.state).to_lowercase(),
                         short_id(p.device),
                         p.created_at.format("%Y-%m-%d"),
