@@ -964,3 +964,132 @@ fn after_a_crash_the_next_start_says_so_once_in_both_languages() {
     );
     assert!(crash::log_path(dir.path()).exists());
 }
+
+/// A tablet with a work package of two families applied (sealed here as the registry would).
+fn tablet_with_a_package(
+    tab: &std::path::Path,
+    reg: &std::path::Path,
+) -> Vec<(uuid::Uuid, String)> {
+    use pendata::app::{Device, demo};
+    use pendata::bundle::manifest::FormRef;
+    use pendata::bundle::package::{
+        PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily,
+    };
+    let now = chrono::Local::now().fixed_offset();
+    pendata::registry::init(reg, "Dinas Sosial Kaltim", now).unwrap();
+    let keys = pendata::registry::load(reg).unwrap();
+    let form = pendata::form::catalog::Catalog::shared()
+        .unwrap()
+        .latest("keluarga")
+        .unwrap();
+    let mut rng = demo::Rng::new(7);
+    let spec = demo::FamilySpec {
+        interview: now.date_naive() - chrono::Duration::days(30),
+    };
+    let families: Vec<PackagedFamily> = (0..2)
+        .map(|_| PackagedFamily {
+            family: uuid::Uuid::now_v7(),
+            base: "ab".repeat(32),
+            form_id: "keluarga".into(),
+            form_version: form.version,
+            answers: demo::family(form, &mut rng, &spec),
+        })
+        .collect();
+    let (device, info) = Device::init(tab, "Tablet Palaran 01").unwrap();
+    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
+        .unwrap();
+    let listed = families
+        .iter()
+        .map(|f| {
+            let name = f.answers["anggota"][0]["nama"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (f.family, name)
+        })
+        .collect();
+    let package = Package {
+        format: PACKAGE_FORMAT.into(),
+        format_version: PACKAGE_FORMAT_VERSION,
+        package_id: uuid::Uuid::now_v7(),
+        created_at: now,
+        registry: "Dinas Sosial Kaltim".into(),
+        device: info.id,
+        desa: vec!["64.72.01.1001".into()],
+        due: None,
+        expires: now.date_naive() + chrono::Duration::days(30),
+        note: None,
+        forms: vec![FormRef {
+            id: "keluarga".into(),
+            version: form.version,
+        }],
+        families,
+    };
+    let recipient = device.store.age_identity().unwrap().to_public();
+    let bytes = package.seal(&keys.signing, &recipient).unwrap();
+    device.apply_package(&bytes, "P001").unwrap();
+    listed
+}
+
+#[test]
+fn a_visit_from_the_tugas_screen_found_with_one_member_deceased_is_finalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let tab = dir.path().join("tablet");
+    let listed = tablet_with_a_package(&tab, &dir.path().join("registry"));
+    let mut h = harness(&tab);
+    h.run();
+    sign_in(&mut h, "2468");
+    wait_for(&mut h, "Tugas kunjungan (0/2 selesai)");
+    click(&mut h, "Tugas kunjungan (0/2 selesai)");
+    wait_for(&mut h, "0 dari 2 kunjungan selesai");
+    let (family, head) = &listed[0];
+    click_contains(&mut h, head);
+    // The visit page comes first: the outcome by touch, the date as the date picker would set it.
+    assert!(h.query_by_label("Hasil kunjungan *").is_some());
+    click(&mut h, "Ditemukan");
+    {
+        let Screen::Edit(e) = &mut h.state_mut().screen else {
+            panic!("not on the form")
+        };
+        assert_eq!(e.answers["id_keluarga_daftar"], family.to_string());
+        let today = chrono::Local::now().date_naive().to_string();
+        e.answers.insert("tanggal_kunjungan".into(), json!(today));
+        // The second member died since the last visit (404 keberadaan 2).
+        let members = e.answers["anggota"].as_array_mut().unwrap();
+        assert!(members.len() >= 2, "the demo family has members");
+        members[1]["keberadaan"] = json!("2");
+        e.dirty_since = Some(std::time::Instant::now());
+    }
+    h.run();
+    assert_eq!(editor_answers(&h)["status_kunjungan"], "1");
+    click(&mut h, "Periksa & finalisasi");
+    assert!(
+        h.query_by_label_contains("0 kesalahan").is_some(),
+        "no errors left"
+    );
+    if h.query_by_label("Saya sudah memeriksa semua peringatan")
+        .is_some()
+    {
+        click(&mut h, "Saya sudah memeriksa semua peringatan");
+    }
+    click(&mut h, "Finalisasi");
+    assert!(
+        h.query_by_label("Keluarga sudah final dan terkunci")
+            .is_some()
+    );
+    click(&mut h, "Beranda");
+    wait_for(&mut h, "Tugas kunjungan (1/2 selesai)");
+    drop(h);
+    let device = pendata::app::Device::open(&tab).unwrap();
+    let (head, answers) = device.store.answers(*family).unwrap();
+    assert_eq!(head.status, pendata::store::Status::Final);
+    assert_eq!(head.base.as_ref().unwrap().family, *family);
+    assert_eq!(answers["anggota"][1]["keberadaan"], "2");
+    let history = device.store.history(*family).unwrap();
+    assert!(
+        history.iter().all(|r| r.base.is_some()),
+        "every revision carries the visit's base"
+    );
+}

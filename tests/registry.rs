@@ -870,3 +870,228 @@ fn a_file_that_cannot_be_read_is_refused_with_its_reason_and_the_others_are_merg
             .all(|o| matches!(o, FileOutcome::AlreadyImported { .. }))
     );
 }
+
+/// The registry's hash of a family's current revision: what a work package gives as a visit's base.
+fn base_of(reg: &Registry, family: Uuid) -> String {
+    use pendata::registry::storage::Storage;
+    let mut hash = None;
+    reg.db
+        .families_with_revisions(|f, rev| {
+            if f.family.record == family {
+                hash = Some(registry::package::revision_hash(rev));
+            }
+            Ok(())
+        })
+        .unwrap();
+    hash.unwrap()
+}
+
+/// Visits (revisions of registry families with their base) merge as updates of those families,
+/// whatever the order of the bundles; a visit whose family changed since its base is an update
+/// conflict, the same in every order; no family is duplicated and no NIK or KK conflicts with itself.
+#[test]
+fn visits_merge_as_updates_in_any_order_and_a_stale_base_is_an_update_conflict() {
+    let (r1, r2) = (registry(), registry());
+    let both: Vec<_> = r1.recipients().into_iter().chain(r2.recipients()).collect();
+    let mut rng = Rng::new(41);
+    let (x, y) = (record(501), record(502));
+    let mut t1 = tablet(51);
+    let (ax, ay) = (valid_family(&mut rng), valid_family(&mut rng));
+    finalize(&mut t1, x, 1, ax.clone());
+    finalize(&mut t1, y, 1, ay.clone());
+    let b1 = t1.bundle(&both).unwrap();
+    // The package's bases, from the registry that has the families.
+    r1.import(&b1);
+    r1.approve(&t1);
+    let (hx, hy) = (base_of(&r1.reg, x), base_of(&r1.reg, y));
+
+    // Tablet 52 visits both families from the package.
+    let mut t2 = tablet(52);
+    let package = Uuid::from_u128(77);
+    let visit = |family: Uuid, base: &str, mut a: Answers| {
+        a.insert("id_keluarga_daftar".into(), json!(family.to_string()));
+        a.insert("tanggal_kunjungan".into(), json!("2026-11-20"));
+        a.insert("status_kunjungan".into(), json!("1"));
+        a.insert("alamat".into(), json!("Jl. Kunjungan"));
+        (
+            pendata::model::record::VisitBase {
+                family,
+                revision: base.to_string(),
+                package,
+            },
+            a,
+        )
+    };
+    for (family, base, answers) in [(x, &hx, ax), (y, &hy, ay.clone())] {
+        let (b, a) = visit(family, base, answers);
+        t2.visit = Some(b);
+        finalize(&mut t2, family, 2, a);
+    }
+    let b2 = t2.bundle(&both).unwrap();
+    // Meanwhile tablet 51 corrects family y: the visit of y started from an older version.
+    let mut corrected = ay;
+    corrected.insert("alamat".into(), json!("Jl. Koreksi"));
+    finalize(&mut t1, y, 2, corrected);
+    let b3 = t1.bundle(&both).unwrap();
+
+    r1.import(&b3);
+    r1.import(&b2);
+    r1.approve(&t2);
+    r2.import(&b2);
+    r2.import(&b3);
+    r2.approve(&t2);
+    r2.import(&b1);
+    r2.approve(&t1);
+
+    for r in [&r1, &r2] {
+        let fx = r.reg.family(x).unwrap().unwrap();
+        assert_eq!(fx.family.device, t2.id, "the visit is x's version now");
+        assert_eq!(fx.family.state, FamilyState::Accepted);
+        assert_eq!(r.state(y), Some(FamilyState::Conflict));
+        let conflicts = r.reg.conflicts(false).unwrap();
+        let kinds: Vec<_> = conflicts.iter().map(|c| (c.kind, c.key.clone())).collect();
+        assert_eq!(kinds, vec![(ConflictKind::Update, y.to_string())]);
+        let mut families = 0;
+        r.reg.family_entries(|_| families += 1).unwrap();
+        assert_eq!(families, 2);
+    }
+    let picture = |r: &Reg| {
+        let fam = |id| {
+            let f = r.reg.family(id).unwrap().unwrap().family;
+            (f.device, f.seq, f.state)
+        };
+        let conflicts: Vec<_> = r
+            .reg
+            .conflicts(false)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.kind, c.key, c.members))
+            .collect();
+        (fam(x), fam(y), conflicts)
+    };
+    assert_eq!(
+        picture(&r1),
+        picture(&r2),
+        "the order of bundles does not matter"
+    );
+
+    // The operator keeps the visit of y: it becomes y's version.
+    let c = r1.reg.conflicts(false).unwrap().remove(0);
+    let n = c.members.iter().position(|m| m.device == t2.id).unwrap() + 1;
+    r1.reg.keep(c.id, n, now()).unwrap();
+    let fy = r1.reg.family(y).unwrap().unwrap();
+    assert_eq!(
+        (fy.family.device, fy.family.state),
+        (t2.id, FamilyState::Accepted)
+    );
+}
+
+/// The address of a family's current revision at the registry.
+fn address_of(reg: &Registry, family: Uuid) -> String {
+    use pendata::registry::storage::Storage;
+    let mut out = String::new();
+    reg.db
+        .families_with_revisions(|f, rev| {
+            if f.family.record == family {
+                out = rev.answers["alamat"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// A family entered as new on another tablet (its KK and NIKs those of a registry family) is merged as
+/// an update of the registry's family when the operator says it is the same family: one family, with
+/// the newer answers; that tablet's later corrections keep updating it.
+#[test]
+fn a_family_entered_again_as_new_is_merged_as_an_update_of_the_registry_family() {
+    let r = registry();
+    let mut rng = Rng::new(43);
+    let (x, z) = (record(601), record(602));
+    let mut t1 = tablet(61);
+    let ax = valid_family(&mut rng);
+    finalize(&mut t1, x, 1, ax.clone());
+    r.import(&t1.bundle(&r.recipients()).unwrap());
+    r.approve(&t1);
+    let mut t2 = tablet(62);
+    let mut az = ax;
+    az.insert("alamat".into(), json!("Jl. Pindahan 2"));
+    finalize(&mut t2, z, 1, az.clone());
+    r.import(&t2.bundle(&r.recipients()).unwrap());
+    r.approve(&t2);
+    let open = r.reg.conflicts(false).unwrap();
+    assert!(!open.is_empty());
+    assert!(
+        open.iter()
+            .all(|c| matches!(c.kind, ConflictKind::SharedNik | ConflictKind::SharedKk))
+    );
+    let c = open
+        .iter()
+        .find(|c| c.kind == ConflictKind::SharedKk)
+        .unwrap();
+    let n = c.members.iter().position(|m| m.record == x).unwrap() + 1;
+    r.reg.same(c.id, n, now()).unwrap();
+
+    assert!(
+        r.reg.conflicts(false).unwrap().is_empty(),
+        "every shared number was this family's"
+    );
+    let mut families = 0;
+    r.reg.family_entries(|_| families += 1).unwrap();
+    assert_eq!(families, 1, "no family added");
+    assert!(r.reg.family(z).unwrap().is_none());
+    let fx = r.reg.family(x).unwrap().unwrap().family;
+    assert_eq!((fx.device, fx.state), (t2.id, FamilyState::Accepted));
+    assert_eq!(address_of(&r.reg, x), "Jl. Pindahan 2");
+
+    // The second tablet corrects its family later: the registry's family follows.
+    az.insert("alamat".into(), json!("Jl. Pindahan 3"));
+    finalize(&mut t2, z, 2, az);
+    r.import(&t2.bundle(&r.recipients()).unwrap());
+    assert!(r.reg.conflicts(false).unwrap().is_empty());
+    assert_eq!(address_of(&r.reg, x), "Jl. Pindahan 3");
+    assert_eq!(r.state(x), Some(FamilyState::Accepted));
+}
+
+/// Two tablets visiting the same family from the same version: neither becomes the family's version
+/// by itself; an update conflict holds both for the operator, and the family stays one family.
+#[test]
+fn two_visits_of_the_same_version_are_an_update_conflict() {
+    let r = registry();
+    let mut rng = Rng::new(47);
+    let x = record(701);
+    let mut t1 = tablet(71);
+    let ax = valid_family(&mut rng);
+    finalize(&mut t1, x, 1, ax.clone());
+    r.import(&t1.bundle(&r.recipients()).unwrap());
+    r.approve(&t1);
+    let base = base_of(&r.reg, x);
+    for n in [72, 73] {
+        let mut t = tablet(n);
+        let mut a = ax.clone();
+        a.insert("id_keluarga_daftar".into(), json!(x.to_string()));
+        a.insert("tanggal_kunjungan".into(), json!("2026-11-20"));
+        a.insert("status_kunjungan".into(), json!("1"));
+        t.visit = Some(pendata::model::record::VisitBase {
+            family: x,
+            revision: base.clone(),
+            package: Uuid::from_u128(u128::from(n)),
+        });
+        finalize(&mut t, x, 2, a);
+        r.import(&t.bundle(&r.recipients()).unwrap());
+        r.approve(&t);
+    }
+    let conflicts = r.reg.conflicts(false).unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].kind, ConflictKind::Update);
+    let devices: BTreeSet<Uuid> = conflicts[0].members.iter().map(|m| m.device).collect();
+    assert_eq!(devices, [t1.id, tablet(72).id, tablet(73).id].into());
+    assert_eq!(r.state(x), Some(FamilyState::Conflict));
+    let mut families = 0;
+    r.reg.family_entries(|_| families += 1).unwrap();
+    assert_eq!(families, 1);
+}

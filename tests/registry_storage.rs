@@ -45,6 +45,7 @@ struct State {
     imports: BTreeMap<u64, ImportEntry>,
     packages: BTreeMap<Uuid, PackageEntry>,
     packaged: BTreeMap<u128, Uuid>,
+    aliases: BTreeMap<u128, (u128, String)>,
 }
 
 #[derive(Default)]
@@ -362,6 +363,26 @@ impl Tables for MemRows<'_> {
     }
     fn put_package(&mut self, p: &PackageEntry) -> Result<()> {
         self.0.packages.insert(p.package_id, p.clone());
+        Ok(())
+    }
+    fn alias_of(&self, record: u128) -> Result<Option<(u128, String)>> {
+        Ok(self.0.aliases.get(&record).cloned())
+    }
+    fn aliases_into(&self, record: u128) -> Result<Vec<u128>> {
+        Ok(self
+            .0
+            .aliases
+            .iter()
+            .filter(|(_, (into, _))| *into == record)
+            .map(|(from, _)| *from)
+            .collect())
+    }
+    fn put_alias(&mut self, from: u128, into: u128, base: &str) -> Result<()> {
+        self.0.aliases.insert(from, (into, base.to_string()));
+        Ok(())
+    }
+    fn remove_family(&mut self, record: u128) -> Result<()> {
+        self.0.families.remove(&record);
         Ok(())
     }
     fn package_of(&self, record: u128) -> Result<Option<Uuid>> {

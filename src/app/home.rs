@@ -12,14 +12,18 @@ use crate::store::{ExportLog, StatusCounts};
 pub struct HomeFacts {
     pub counts: StatusCounts,
     pub last_export: Option<ExportLog>,
+    /// Visits of families from work packages: (done, total).
+    pub visits: (usize, usize),
 }
 
 impl Device {
     /// Families per status and the newest export, read here and now (the worker's job; also tests).
     pub fn home_facts(&self) -> Result<HomeFacts> {
+        let visits = self.visits()?;
         Ok(HomeFacts {
             counts: self.counts()?,
             last_export: self.store.last_export()?,
+            visits: (visits.iter().filter(|v| v.done).count(), visits.len()),
         })
     }
 }

@@ -135,6 +135,12 @@ impl Device {
                 for field in hh::VISIT_FIELDS {
                     answers.remove(*field);
                 }
+                // The visit is entered with the newest version of the form (whose visit questions an
+                // older version may lack); the registry's answers carry over.
+                let form_version = self
+                    .catalog
+                    .latest(&f.form_id)
+                    .map_or(f.form_version, |l| l.version.max(f.form_version));
                 PackagedRecord {
                     base: VisitBase {
                         family: f.family,
@@ -142,7 +148,7 @@ impl Device {
                         package: package.package_id,
                     },
                     form_id: f.form_id,
-                    form_version: f.form_version,
+                    form_version,
                     answers,
                 }
             })
@@ -181,4 +187,45 @@ impl Device {
 
 fn refused(id: impl Into<String>, en: impl Into<String>) -> AppError {
     AppError::PackageRefused(Localized::new(id, en))
+}
+
+/// A visit to make (or made): a family from a work package, as the Tugas kunjungan screen lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitRow {
+    pub id: uuid::Uuid,
+    pub desa: String,
+    pub head_name: String,
+    pub no_kk: String,
+    pub address: String,
+    /// Finalized (or later): the visit is done.
+    pub done: bool,
+}
+
+impl Device {
+    /// The families from work packages on this tablet, per desa then head of family.
+    pub fn visits(&self) -> Result<Vec<VisitRow>> {
+        let mut rows: Vec<VisitRow> = self
+            .store
+            .visits()?
+            .into_iter()
+            .map(|h| VisitRow {
+                id: h.id,
+                done: h.status != crate::store::Status::Draft,
+                desa: h.summary.desa,
+                head_name: h.summary.head_name,
+                no_kk: h.summary.no_kk,
+                address: h.summary.address,
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.desa, &a.head_name).cmp(&(&b.desa, &b.head_name)));
+        Ok(rows)
+    }
+}
+
+/// Reads the visits on their own thread (a package may list a thousand families).
+pub fn read_visits(
+    device: std::sync::Arc<Device>,
+    wake: super::task::Wake,
+) -> super::task::Task<Result<Vec<VisitRow>>> {
+    super::task::Task::start("visits", wake, move || device.visits())
 }

@@ -157,7 +157,11 @@ fn head_line(h: &RecordHead) -> String {
         h.summary.desa,
         h.summary.head_name,
         h.summary.no_kk
-    )
+    ) + if h.base.is_some() {
+        "  [kunjungan/visit]"
+    } else {
+        ""
+    }
 }
 
 /// The name of a petugas command, for the log.

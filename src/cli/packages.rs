@@ -52,15 +52,25 @@ pub enum PackagesAction {
     },
     /// One package: its desa, progress per desa, dates.
     Show {
-        /// The package's id, or its first 8 hex digits.
+        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
         id: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// The visits per kabupaten/kota, kecamatan and desa: listed, visited, each outcome, new
+    /// proposals, coverage; with the date and the data's cut-off.
+    Report {
+        /// Print JSON instead of text.
+        #[arg(long, conflicts_with = "html")]
+        json: bool,
+        /// Print one self-contained HTML page instead of text.
+        #[arg(long)]
+        html: bool,
+    },
     /// Withdraw an open package: its families may go into another one.
     Cancel {
-        /// The package's id, or its first 8 hex digits.
+        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
         id: String,
     },
 }
@@ -128,7 +138,7 @@ pub fn write(reg: &Registry, a: &PackageArgs, now: DateTime<FixedOffset>) -> Res
         say!("{}", w.path.display());
         eprintln!(
             "package {} for device {}: {} families of {} desa, valid until {}{}{}",
-            short_id(w.entry.package_id),
+            w.entry.package_id,
             short_id(w.entry.device),
             w.entry.families.len(),
             w.entry.desa.len(),
@@ -174,7 +184,7 @@ pub fn packages(
                 for (p, g) in &rows {
                     say!(
                         "{}  {:<9}  device {}  {}  {}/{} visited  desa {}",
-                        short_id(p.package_id),
+                        p.package_id,
                         format!("{:?}", p.state).to_lowercase(),
                         short_id(p.device),
                         p.created_at.format("%Y-%m-%d"),
@@ -208,6 +218,17 @@ pub fn packages(
                 for (desa, (v, t)) in &g.desa {
                     say!("    desa {desa}: {v}/{t}");
                 }
+            }
+            Ok(Exit::Ok)
+        }
+        PackagesAction::Report { json, html } => {
+            let r = reg.visit_report(now)?;
+            if json {
+                print_json(&r)?;
+            } else if html {
+                say!("{}", r.to_html().trim_end());
+            } else {
+                say!("{}", r.to_text().trim_end());
             }
             Ok(Exit::Ok)
         }

@@ -123,6 +123,11 @@ pub enum RegistryCommand {
     /// Write a work package for one device: the accepted families of some desa to visit (verivali),
     /// signed by the registry and encrypted to that device. A family is in at most one open package.
     Package(super::packages::PackageArgs),
+    /// Families from outside this registry (another registry's export, last year's list).
+    Prelist {
+        #[command(subcommand)]
+        command: PrelistCommand,
+    },
     /// The work packages issued: list them with progress, show one, or cancel one.
     Packages {
         /// The registry's folder (made by `pendata registry init`).
@@ -158,6 +163,22 @@ impl clap::ValueEnum for ReportFormat {
             ReportFormat::Html => "html",
         }))
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrelistCommand {
+    /// Import families in the CSV layout `registry export` writes (FILE, and FILE-anggota.csv beside it
+    /// for the members): every row validated first, each problem named by row, column and why; one bad
+    /// row and nothing is imported.
+    Import {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        /// The families' CSV file (`keluarga.csv`).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +247,14 @@ pub enum ConflictAction {
         /// The conflict's id, as the list shows it.
         id: u64,
     },
+    /// Conflict ID (a shared NIK or KK number) is one family entered twice: member N (the registry's
+    /// family) stays and the other becomes its update (merge as an update; no family is added).
+    Same {
+        /// The conflict's id, as the list shows it.
+        id: u64,
+        /// The family that stays: its number in the conflict, from 1, as listed.
+        member: usize,
+    },
 }
 
 fn open(dir: &Path) -> Result<Registry, Failure> {
@@ -248,6 +277,9 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         | RegistryCommand::Quarantine { dir, .. }
         | RegistryCommand::Conflicts { dir, .. }
         | RegistryCommand::Packages { dir, .. } => dir,
+        RegistryCommand::Prelist {
+            command: PrelistCommand::Import { dir, .. },
+        } => dir,
         RegistryCommand::Package(a) => &a.dir,
     }
 }
@@ -265,6 +297,7 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Quarantine { .. } => "registry quarantine",
         RegistryCommand::Conflicts { .. } => "registry conflicts",
         RegistryCommand::Package(_) => "registry package",
+        RegistryCommand::Prelist { .. } => "registry prelist import",
         RegistryCommand::Packages { .. } => "registry packages",
     }
 }
@@ -311,6 +344,25 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
         RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
         RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
         RegistryCommand::Package(a) => super::packages::write(&open(&a.dir)?, &a, now),
+        RegistryCommand::Prelist {
+            command: PrelistCommand::Import { dir, file, json },
+        } => {
+            let done = open(&dir)?.import_prelist(&file, now)?;
+            if json {
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&done).unwrap_or_default()
+                );
+            } else {
+                say!(
+                    "{} families ({} members) imported from {}",
+                    done.families,
+                    done.members,
+                    file.display()
+                );
+            }
+            Ok(Exit::Ok)
+        }
         RegistryCommand::Packages { dir, action } => {
             super::packages::packages(&open(&dir)?, action, now)
         }
@@ -444,6 +496,15 @@ fn conflicts_cmd(
         ConflictAction::Distinct { id } => {
             reg.distinct(id, now)?;
             say!("conflict {id} decided: different families, all stay accepted");
+            Ok(Exit::Ok)
+        }
+        ConflictAction::Same { id, member } => {
+            let c = reg.same(id, member, now)?;
+            if let Some(crate::registry::Decision::Same { kept, merged }) = &c.decision {
+                say!(
+                    "conflict {id} decided: family {merged} is family {kept}, merged into it as an update (one family)"
+                );
+            }
             Ok(Exit::Ok)
         }
     }
@@ -857,7 +918,10 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             if c.kind.is_one_family() {
                 String::new()
             } else {
-                format!(" or `… distinct {}`", c.id)
+                format!(
+                    " or `… distinct {}`, or the same family: merge as an update `… same {} N`",
+                    c.id, c.id
+                )
             }
         );
     }

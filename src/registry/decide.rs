@@ -209,6 +209,58 @@ impl<S: Storage> Registry<S> {
         Ok(c)
     }
 
+    /// Resolves a shared NIK or KK conflict between two families as **one** family: member `keep` (its
+    /// number in the listing, from 1; the registry's family) stays, and the other (entered as new, the
+    /// same family visited again) becomes its update: its answers are the family's version now, no family
+    /// is added. Its later revisions keep updating the family.
+    pub fn same(&self, conflict: u64, keep: usize, now: DateTime<FixedOffset>) -> Result<Conflict> {
+        let txn = self.db.begin()?;
+        let c = {
+            let mut t = txn.tables()?;
+            let mut c = open_conflict(&t, conflict)?;
+            if c.kind.is_one_family() {
+                return Err(RegistryError::Invalid(format!(
+                    "conflict {conflict} is already one family: keep one revision (`keep {conflict} N`)"
+                )));
+            }
+            let kept = *c.members.get(keep.wrapping_sub(1)).ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "conflict {conflict} has members 1 to {}; there is no {keep}",
+                    c.members.len()
+                ))
+            })?;
+            let others: BTreeSet<Uuid> = c
+                .members
+                .iter()
+                .map(|m| m.record)
+                .filter(|r| *r != kept.record)
+                .collect();
+            let [merged] = others.into_iter().collect::<Vec<_>>()[..] else {
+                return Err(RegistryError::Invalid(format!(
+                    "conflict {conflict} is between more than two families: decide them two at a time (`keep` or `distinct`)"
+                )));
+            };
+            let family = t.family(kept.record.as_u128())?.ok_or_else(|| {
+                RegistryError::Invalid(format!("family {} is not in the registry", kept.record))
+            })?;
+            let base = super::package::revision_hash(
+                &t.revision(family.family.device.as_u128(), family.family.seq)?,
+            );
+            let mut merge = Merge::new(&mut t, self.catalog, now, Default::default());
+            merge.close(
+                &mut c,
+                Decision::Same {
+                    kept: kept.record,
+                    merged,
+                },
+            )?;
+            merge.absorb(merged.as_u128(), kept.record.as_u128(), &base)?;
+            c
+        };
+        txn.commit()?;
+        Ok(c)
+    }
+
     /// Resolves a shared NIK or KK conflict: these are different families; both stay accepted.
     pub fn distinct(&self, conflict: u64, now: DateTime<FixedOffset>) -> Result<Conflict> {
         let txn = self.db.begin()?;

@@ -228,6 +228,9 @@ pub enum Decision {
     Distinct,
     /// Nothing is shared any more (a later revision fixed it).
     Dissolved,
+    /// The operator found the two are one family: `merged` (entered as new) became an update of
+    /// `kept` (the registry's family).
+    Same { kept: Uuid, merged: Uuid },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -151,7 +151,9 @@ pub(crate) fn merge_bundle<T: Tables>(
                 decided_at: None,
             })?;
         }
-        touched.insert(rev.record.as_u128());
+        // A record merged into another family (`conflicts same`) is recomputed as that family.
+        let record = rev.record.as_u128();
+        touched.insert(t.alias_of(record)?.map_or(record, |(into, _)| into));
     }
     for u in &b.unreadable {
         counts.quarantined += 1;
@@ -261,19 +263,42 @@ impl<'m, T: Tables> Merge<'m, T> {
 
     /// Marks a final revision as a candidate for its family's current revision, or not.
     pub fn set_candidate(&mut self, q: &QuarantineEntry, candidate: bool) -> Result<()> {
-        let record = q.record.as_u128();
-        if let Some(f) = self
-            .t
-            .final_revision(record, q.device.as_u128(), q.revision)?
-        {
-            self.t.put_final(record, &Final { candidate, ..f })?;
+        let family = q.record.as_u128();
+        // The revision may be one of a record merged into this family.
+        for record in std::iter::once(family).chain(self.t.aliases_into(family)?) {
+            if let Some(f) = self
+                .t
+                .final_revision(record, q.device.as_u128(), q.revision)?
+            {
+                self.t.put_final(record, &Final { candidate, ..f })?;
+                return Ok(());
+            }
         }
         Ok(())
     }
 
+    /// Merges family `from` (entered as new) into `into` as an update: its entry and index entries go,
+    /// and its revisions count from now on as visits of `into` based on the revision hashed `base`.
+    pub fn absorb(&mut self, from: u128, into: u128, base: &str) -> Result<()> {
+        if let Some(old) = self.t.family(from)? {
+            self.reindex(from, ConflictKind::SharedNik, &old.niks, &[])?;
+            let kk: Vec<String> = old.kk.into_iter().collect();
+            self.reindex(from, ConflictKind::SharedKk, &kk, &[])?;
+        }
+        let key = Uuid::from_u128(from).to_string();
+        self.dissolve(ConflictKind::TwoDevices, &key)?;
+        self.dissolve(ConflictKind::Update, &key)?;
+        self.t.remove_family(from)?;
+        self.t.put_alias(from, into, base)?;
+        self.recompute(into)
+    }
+
     /// Makes the family's current revision, indexes and conflicts agree with the revisions received.
     pub fn recompute(&mut self, record: u128) -> Result<()> {
-        let all = self.t.finals_of(record)?;
+        if let Some((into, _)) = self.t.alias_of(record)? {
+            return self.recompute(into);
+        }
+        let (all, merged) = self.finals_with_merged(record)?;
         // The latest candidate of each device.
         let mut latest: BTreeMap<u128, Final> = BTreeMap::new();
         for f in all.iter().filter(|f| f.candidate) {
@@ -283,7 +308,7 @@ impl<'m, T: Tables> Merge<'m, T> {
             }
         }
         let rid = Uuid::from_u128(record);
-        let chain = self.visits(&all)?;
+        let chain = self.visits(&all, &merged)?;
         let (current, state) = match chain
             .current
             .or_else(|| latest.values().max_by_key(|f| (f.at_ms, f.device)).copied())
@@ -374,19 +399,47 @@ impl<'m, T: Tables> Merge<'m, T> {
         Ok(())
     }
 
+    /// A family's final revisions, with those of the records merged into it (`conflicts same`), whose
+    /// revisions are visits based on the hash kept with them: (device, position) → base.
+    #[expect(
+        clippy::type_complexity,
+        reason = "a pair of the two lists, named by the caller"
+    )]
+    fn finals_with_merged(
+        &self,
+        record: u128,
+    ) -> Result<(Vec<Final>, HashMap<(u128, u64), String>)> {
+        let mut all = self.t.finals_of(record)?;
+        let mut merged = HashMap::new();
+        for from in self.t.aliases_into(record)? {
+            let Some((_, base)) = self.t.alias_of(from)? else {
+                continue;
+            };
+            for f in self.t.finals_of(from)? {
+                merged.insert((f.device, f.seq), base.clone());
+                all.push(f);
+            }
+        }
+        Ok((all, merged))
+    }
+
     /// Sorts a family's latest candidates per device into its chain of versions: the revisions made
     /// where the family was entered (origins; more than one is a two-device conflict) and the visits
     /// (work packages), each based on the hash of the revision it started from. A visit whose base is
     /// the current version becomes the current one; one whose base is not (the family changed since,
     /// or two visits started from the same version) is stale: an update conflict.
-    fn visits(&self, all: &[Final]) -> Result<Chain> {
+    fn visits(&self, all: &[Final], merged: &HashMap<(u128, u64), String>) -> Result<Chain> {
         // The latest candidate of each device that entered the family, and of each visit (device and
         // base: finalizing a visit again after a correction keeps its base).
         let mut origin: BTreeMap<u128, Final> = BTreeMap::new();
         let mut visit: BTreeMap<(u128, String), Final> = BTreeMap::new();
         for f in all.iter().filter(|f| f.candidate) {
-            let slot = match self.summary(f.device, f.seq)?.base.clone() {
-                Some(b) => visit.entry((f.device, b.revision)).or_insert(*f),
+            let base = match self.summary(f.device, f.seq)?.base.clone() {
+                Some(b) => Some(b.revision),
+                None => merged.get(&(f.device, f.seq)).cloned(),
+            };
+            let slot = match base {
+                Some(b) => visit.entry((f.device, b)).or_insert(*f),
                 None => origin.entry(f.device).or_insert(*f),
             };
             if f.number > slot.number {

@@ -24,6 +24,7 @@ pub mod import;
 pub mod keys;
 pub(crate) mod merge;
 pub mod package;
+pub mod prelist;
 pub mod query;
 pub mod receipt;
 pub mod report;
@@ -31,6 +32,7 @@ pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
 pub(crate) mod validate;
+pub mod visits;
 
 use std::path::{Path, PathBuf};
 

@@ -213,9 +213,10 @@ impl<S: Storage> Registry<S> {
     /// The accepted families of the desa (digits only), with their current revision's answers and
     /// hash; and how many others (in a conflict, quarantined) were left out.
     fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<PackagedFamily>, usize)> {
-        let mut out = Vec::new();
+        // The family entries carry the desa: only the chosen families' revisions are read and unpacked.
+        let mut chosen = Vec::new();
         let mut not_settled = 0;
-        self.db.families_with_revisions(|fam, rev| {
+        self.db.families(|fam| {
             let desa = fam
                 .facts
                 .as_ref()
@@ -224,19 +225,27 @@ impl<S: Storage> Registry<S> {
             if !desa.is_some_and(|d| wanted.contains(&d)) {
                 return Ok(());
             }
-            if fam.family.state != FamilyState::Accepted {
+            if fam.family.state == FamilyState::Accepted {
+                chosen.push((fam.family.record, fam.family.device, fam.family.seq));
+            } else {
                 not_settled += 1;
-                return Ok(());
             }
-            out.push(PackagedFamily {
-                family: fam.family.record,
-                base: revision_hash(rev),
-                form_id: rev.form_id.clone(),
-                form_version: rev.form_version,
-                answers: rev.answers.clone(),
-            });
             Ok(())
         })?;
+        let txn = self.db.begin()?;
+        let t = txn.tables()?;
+        let mut out = Vec::with_capacity(chosen.len());
+        for (family, device, seq) in chosen {
+            let rev = t.revision(device.as_u128(), seq)?;
+            out.push(PackagedFamily {
+                family,
+                base: revision_hash(&rev),
+                form_id: rev.form_id.clone(),
+                form_version: rev.form_version,
+                answers: rev.answers,
+            });
+        }
+        // Read only: dropped without a commit.
         Ok((out, not_settled))
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
 use super::entries::{ConflictKind, DeviceState, QuarantineState, Reason};
-use super::storage::Storage;
+use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
 use crate::bundle::receipt::{Receipt, Rejection, VisitMerged, VisitResult};
@@ -92,18 +92,31 @@ impl<S: Storage> Registry<S> {
     /// The device's visits: those that are their family's version now, and those waiting in an
     /// update conflict.
     fn visit_results(&self, device: Uuid) -> Result<Vec<VisitResult>> {
-        let mut out = Vec::new();
-        self.db.families_with_revisions(|_, rev| {
-            if rev.device == device && rev.base.is_some() {
-                out.push(VisitResult {
-                    record: rev.record,
-                    seq: rev.seq,
-                    outcome: visit_outcome(rev),
-                    merged: VisitMerged::Updated,
-                });
+        // The family entries say whose revision is current: only those of this device are read.
+        let mut current = Vec::new();
+        self.db.families(|fam| {
+            if fam.family.device == device {
+                current.push(fam.family.seq);
             }
             Ok(())
         })?;
+        let mut out = Vec::new();
+        if !current.is_empty() {
+            let txn = self.db.begin()?;
+            let t = txn.tables()?;
+            for seq in current {
+                let rev = t.revision(device.as_u128(), seq)?;
+                if rev.base.is_some() {
+                    out.push(VisitResult {
+                        record: rev.record,
+                        seq: rev.seq,
+                        outcome: visit_outcome(&rev),
+                        merged: VisitMerged::Updated,
+                    });
+                }
+            }
+            // Read only: dropped without a commit.
+        }
         for c in self.conflicts(false)? {
             if c.kind != ConflictKind::Update {
                 continue;

@@ -181,4 +181,13 @@ pub trait Tables {
     fn package_of(&self, record: u128) -> Result<Option<Uuid>>;
     /// Puts a family into an open package (`Some`) or takes it out (`None`).
     fn set_package_of(&mut self, record: u128, package: Option<Uuid>) -> Result<()>;
+
+    /// The family a record was merged into as an update (`conflicts same`), with the hash of that
+    /// family's revision its revisions count as visits of.
+    fn alias_of(&self, record: u128) -> Result<Option<(u128, String)>>;
+    /// The records merged into a family.
+    fn aliases_into(&self, record: u128) -> Result<Vec<u128>>;
+    fn put_alias(&mut self, from: u128, into: u128, base: &str) -> Result<()>;
+    /// Removes a family's entry (a family merged into another).
+    fn remove_family(&mut self, record: u128) -> Result<()>;
 }

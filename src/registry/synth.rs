@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::bundle::manifest::{DeviceRef, ExportKind, SeqRange};
 use crate::bundle::write::{AttachmentSource, Builder, Header};
 use crate::bundle::{Result, hex};
-use crate::model::record::{Action, Answers, Revision, Status};
+use crate::model::record::{Action, Answers, Revision, Status, VisitBase};
 
 struct NoAttachments;
 
@@ -34,6 +34,8 @@ pub struct SynthTablet {
     pub clock: DateTime<FixedOffset>,
     /// The household form's version its revisions name (the latest built-in one).
     pub form_version: u64,
+    /// The base its next revisions carry: set while it makes a visit of a registry family.
+    pub visit: Option<VisitBase>,
 }
 
 impl SynthTablet {
@@ -60,6 +62,7 @@ impl SynthTablet {
                 .ok()
                 .and_then(|c| c.latest("keluarga"))
                 .map_or(1, |f| f.version),
+            visit: None,
         }
     }
 
@@ -93,7 +96,7 @@ impl SynthTablet {
             at: self.clock,
             reason: (action == Action::Corrected).then(|| "koreksi".to_string()),
             acknowledged,
-            base: None,
+            base: self.visit.clone().map(Box::new),
         };
         if matches!(action, Action::Finalized | Action::Corrected) {
             self.pending

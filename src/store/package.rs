@@ -7,8 +7,8 @@ use redb::{ReadableTable, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{PACKAGES, RECORDS};
-use super::{Action, Answers, RecordHead, Result, Store, StoreError, append, decode};
+use super::tables::{EXPORTED, PACKAGES, RECORDS};
+use super::{Action, Answers, RecordHead, Result, Store, StoreError, append, decode, read_head};
 use crate::model::record::VisitBase;
 
 /// A package applied on this tablet.
@@ -106,6 +106,34 @@ impl Store {
             created,
             kept,
         })
+    }
+
+    /// The records the applied packages made (visits), read by id: the cost follows the number of
+    /// visits, not of families on the tablet. Purged ones are skipped.
+    pub fn visits(&self) -> Result<Vec<RecordHead>> {
+        let txn = self.db.begin_read()?;
+        let packages = match txn.open_table(PACKAGES) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::from(e)),
+        };
+        let mut ids = std::collections::BTreeSet::new();
+        for r in packages.iter()? {
+            let (_, v) = r?;
+            let log: PackageLog = decode(v.value(), "package")?;
+            ids.extend(log.families.into_iter().filter(|f| !log.kept.contains(f)));
+        }
+        let records = txn.open_table(RECORDS)?;
+        let exported = txn.open_table(EXPORTED)?;
+        let mut out = Vec::new();
+        for id in ids {
+            match read_head(&records, &exported, id) {
+                Ok(h) if h.base.is_some() => out.push(h),
+                Ok(_) | Err(StoreError::UnknownRecord(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// The packages applied on this tablet, oldest first.

@@ -5,6 +5,7 @@ pub mod form_view;
 pub mod i18n;
 pub mod photo_view;
 pub mod sync_view;
+pub mod visits_view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -183,6 +184,8 @@ pub enum Screen {
     /// The store is there but cannot be opened (damaged, read-only, no permission, busy): said, with
     /// what to do, instead of first-run setup (which would start a second store) or a crash.
     Unavailable(Localized),
+    /// Tugas kunjungan: the families from work packages.
+    Visits(Box<visits_view::VisitsState>),
 }
 
 /// What a screen asks the app to do: the one way the screens reach the app. A screen writes it while
@@ -203,6 +206,7 @@ pub enum Command {
     SetPrefs(Prefs),
     Export,
     Receipts,
+    Visits,
     /// Open the photo picker of a field (of a member, in a repeat).
     OpenPicker {
         field: usize,
@@ -457,6 +461,11 @@ impl PendataApp {
                     sync_view::receipts_ui(ui, lang, device, state, cmd);
                 }
             }
+            Screen::Visits(state) => {
+                if let Some(device) = &self.device {
+                    visits_view::visits_ui(ui, lang, device, state, cmd);
+                }
+            }
         }
     }
 
@@ -558,6 +567,7 @@ impl PendataApp {
                         Screen::Export(Box::new(sync_view::ExportState::new(device, self.waker())));
                 }
             }
+            Command::Visits => self.screen = Screen::Visits(Box::default()),
             Command::Receipts => {
                 if let Some(device) = &self.device {
                     self.screen = Screen::Receipts(Box::new(sync_view::ReceiptsState::new(device)));
@@ -1005,6 +1015,16 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
     }
     if big_button(ui, tr(lang, "home.family_list")).clicked() {
         *cmd = Some(Command::List);
+    }
+    if let Some((done, total)) = facts.map(|f| f.visits).filter(|v| v.1 > 0) {
+        let text = i18n::trf(
+            lang,
+            "home.visits",
+            &[("done", &done.to_string()), ("total", &total.to_string())],
+        );
+        if big_button(ui, &text).clicked() {
+            *cmd = Some(Command::Visits);
+        }
     }
     if big_button(ui, tr(lang, "home.export")).clicked() {
         *cmd = Some(Command::Export);

@@ -28,7 +28,7 @@ use crate::model::record::Revision;
 pub const STORE_FILE: &str = "registry.redb";
 /// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
 /// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
-/// 3: work packages (`PACKAGES`, `PACKAGED`).
+/// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
 pub const FORMAT_VERSION: u32 = 3;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
@@ -217,6 +217,8 @@ impl Db {
         {
             txn.open_table(PACKAGES)?;
             txn.open_table(PACKAGED)?;
+            txn.open_table(ALIASES)?;
+            txn.open_multimap_table(ALIASED)?;
             let mut meta = txn.open_table(META)?;
             meta.insert("format_version", encode(&3u32)?.as_slice())?;
         }
@@ -271,6 +273,8 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_table(ATTACHMENTS)?;
         txn.open_table(PACKAGES)?;
         txn.open_table(PACKAGED)?;
+        txn.open_table(ALIASES)?;
+        txn.open_multimap_table(ALIASED)?;
     }
     txn.commit()?;
     drop(db);

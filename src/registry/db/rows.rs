@@ -51,6 +51,8 @@ pub struct Rows<'t> {
     imports: Table<'t, u64, &'static [u8]>,
     packages: Table<'t, u128, &'static [u8]>,
     packaged: Table<'t, u128, u128>,
+    aliases: Table<'t, u128, (u128, &'static str)>,
+    aliased: MultimapTable<'t, u128, u128>,
 }
 
 impl<'t> Rows<'t> {
@@ -75,6 +77,8 @@ impl<'t> Rows<'t> {
             imports: txn.open_table(IMPORTS)?,
             packages: txn.open_table(PACKAGES)?,
             packaged: txn.open_table(PACKAGED)?,
+            aliases: txn.open_table(ALIASES)?,
+            aliased: txn.open_multimap_table(ALIASED)?,
         })
     }
 
@@ -343,6 +347,32 @@ impl Tables for Rows<'_> {
             .packaged
             .get(record)?
             .map(|v| Uuid::from_u128(v.value())))
+    }
+
+    fn alias_of(&self, record: u128) -> Result<Option<(u128, String)>> {
+        Ok(self.aliases.get(record)?.map(|v| {
+            let (into, base) = v.value();
+            (into, base.to_string())
+        }))
+    }
+
+    fn aliases_into(&self, record: u128) -> Result<Vec<u128>> {
+        let mut out = Vec::new();
+        for v in self.aliased.get(record)? {
+            out.push(v?.value());
+        }
+        Ok(out)
+    }
+
+    fn put_alias(&mut self, from: u128, into: u128, base: &str) -> Result<()> {
+        self.aliases.insert(from, (into, base))?;
+        self.aliased.insert(into, from)?;
+        Ok(())
+    }
+
+    fn remove_family(&mut self, record: u128) -> Result<()> {
+        self.families.remove(record)?;
+        Ok(())
     }
 
     fn set_package_of(&mut self, record: u128, package: Option<Uuid>) -> Result<()> {

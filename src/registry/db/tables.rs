@@ -50,5 +50,10 @@ pub const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("atta
 pub const PACKAGES: TableDefinition<u128, &[u8]> = TableDefinition::new("packages");
 /// Since format 3. Record → the id of the open package it is in (a family is in at most one).
 pub const PACKAGED: TableDefinition<u128, u128> = TableDefinition::new("packaged");
+/// Since format 3. Record → (the family it was merged into as an update, the base hash its revisions
+/// count from).
+pub const ALIASES: TableDefinition<u128, (u128, &str)> = TableDefinition::new("aliases");
+/// Since format 3. Family → the records merged into it.
+pub const ALIASED: MultimapTableDefinition<u128, u128> = MultimapTableDefinition::new("aliased");
 /// Import number → ImportEntry (summary and the report snapshot after it).
 pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports");

@@ -1,0 +1,123 @@
+//! The "Tugas kunjungan" screen: the families from work packages, per desa, done and to do, searchable;
+//! each opens pre-filled in the form. The rows are read on a worker thread (`app::package::read_visits`).
+
+use std::sync::Arc;
+
+use egui::{RichText, Ui};
+
+use super::i18n::{tr, trf};
+use super::{Command, TOUCH, prefixed, severity_color, wake};
+use crate::app::package::{VisitRow, read_visits};
+use crate::app::task::Task;
+use crate::app::{AppError, Device};
+use crate::form::Severity;
+use crate::model::{Lang, Localized};
+
+/// The screen's state: the search and the rows (once read).
+#[derive(Default)]
+pub struct VisitsState {
+    pub query: String,
+    reader: Option<Task<crate::app::Result<Vec<VisitRow>>>>,
+    rows: Option<Result<Vec<VisitRow>, Localized>>,
+}
+
+impl VisitsState {
+    fn refresh(&mut self, device: &Arc<Device>, ctx: &egui::Context) {
+        if self.rows.is_none() && self.reader.is_none() {
+            self.reader = Some(read_visits(device.clone(), wake(ctx)));
+        }
+        if let Some(answer) = self.reader.as_mut().and_then(Task::poll) {
+            self.reader = None;
+            self.rows = Some(match answer {
+                Ok(Ok(rows)) => Ok(rows),
+                Ok(Err(e)) => Err(e.text()),
+                Err(stopped) => Err(AppError::from(stopped).text()),
+            });
+        }
+    }
+}
+
+fn matches(row: &VisitRow, words: &[String]) -> bool {
+    let text = format!(
+        "{} {} {} {}",
+        row.head_name, row.no_kk, row.address, row.desa
+    )
+    .to_lowercase();
+    words.iter().all(|w| text.contains(w.as_str()))
+}
+
+pub fn visits_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    device: &Arc<Device>,
+    st: &mut VisitsState,
+    cmd: &mut Option<Command>,
+) {
+    st.refresh(device, ui.ctx());
+    ui.heading(tr(lang, "visits.title"));
+    let rows = match &st.rows {
+        None => {
+            ui.label(tr(lang, "visits.loading"));
+            return;
+        }
+        Some(Err(e)) => {
+            let text = prefixed("error.prefix", e);
+            ui.label(RichText::new(text.get(lang)).color(severity_color(Severity::Error)));
+            return;
+        }
+        Some(Ok(rows)) => rows,
+    };
+    let done = rows.iter().filter(|r| r.done).count();
+    ui.label(trf(
+        lang,
+        "visits.progress",
+        &[
+            ("done", &done.to_string()),
+            ("total", &rows.len().to_string()),
+        ],
+    ));
+    if rows.is_empty() {
+        ui.label(tr(lang, "visits.none"));
+        return;
+    }
+    ui.horizontal(|ui| {
+        let l = ui.label(tr(lang, "list.search"));
+        ui.add(
+            egui::TextEdit::singleline(&mut st.query)
+                .hint_text(tr(lang, "list.search_hint"))
+                .min_size([360.0, TOUCH].into()),
+        )
+        .labelled_by(l.id);
+    });
+    let words: Vec<String> = st.query.split_whitespace().map(str::to_lowercase).collect();
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        let mut desa: Option<&str> = None;
+        for row in rows.iter().filter(|r| matches(r, &words)) {
+            if desa != Some(row.desa.as_str()) {
+                desa = Some(row.desa.as_str());
+                ui.add_space(8.0);
+                ui.label(RichText::new(trf(lang, "visits.desa", &[("desa", &row.desa)])).strong());
+            }
+            let state = tr(
+                lang,
+                if row.done {
+                    "visits.done"
+                } else {
+                    "visits.todo"
+                },
+            );
+            let name = if row.head_name.is_empty() {
+                tr(lang, "list.no_name")
+            } else {
+                row.head_name.as_str()
+            };
+            let text = format!("{name} · {} · {state}", row.no_kk);
+            if ui
+                .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
+                .clicked()
+            {
+                *cmd = Some(Command::Open(row.id));
+            }
+        }
+    });
+}
