@@ -15,6 +15,11 @@
 //! | `pkh`, `sembako` | `terima_pkh`, `terima_sembako` (`ya_tidak`) | `1` Ya | |
 //! | members present | `anggota[].keberadaan` (`keberadaan`) | `1`, `5` | living with the family, or a new member; not deceased, moved or not found |
 //!
+//! A listed family whose visit (`status_kunjungan`) ended other than `1` found — moved, all members
+//! deceased, not found, refused, a duplicate — has no current answers about its home: its old ones stay
+//! in the history, but its indicators are unknown, so they leave every share's denominator instead of
+//! counting a family that is no longer there.
+//!
 //! An answer that is missing, of the wrong type or not a code of its list gives `None`: unknown, left out of
 //! the denominator of a share.
 
@@ -25,8 +30,9 @@ use crate::form::{FieldKind, Form};
 use crate::model::record::Answers;
 
 pub use crate::model::household::member::PRESENCE;
+pub use crate::model::household::visit::FOUND;
 pub use crate::model::household::{
-    DESA, FLOOR, KABKOTA, KECAMATAN, LIGHTING, MEMBERS, PKH, RESULT, SEMBAKO, TOILET,
+    DESA, FLOOR, KABKOTA, KECAMATAN, LIGHTING, MEMBERS, PKH, RESULT, SEMBAKO, TOILET, VISIT_STATUS,
 };
 
 /// `lantai`: Tanah.
@@ -54,6 +60,10 @@ pub struct Facts {
     pub desa: Option<String>,
     /// `hasil_pendataan` code.
     pub result: Option<String>,
+    /// `status_kunjungan` code of a visit of a listed family (none for a family entered as new; left out
+    /// of the stored JSON then, so facts stored before visits existed read and write back the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visit: Option<String>,
     /// Rows of the `anggota` roster, and how many of them live with the family.
     pub members: Option<u32>,
     pub members_present: Option<u32>,
@@ -71,11 +81,19 @@ pub fn extract(form: &Form, answers: &Answers) -> Facts {
     let code = |name: &str| code_in_list(form, name, answers.get(name));
     let is = |name: &str, yes: &[&str]| code(name).map(|c| yes.contains(&c.as_str()));
     let (members, members_present) = roster(form, answers);
-    Facts {
+    let visit = code(VISIT_STATUS);
+    let region = Facts {
         kabkota: code(KABKOTA),
         kecamatan: code(KECAMATAN),
         desa: code(DESA),
         result: code(RESULT),
+        visit: visit.clone(),
+        ..Facts::default()
+    };
+    if visit.is_some_and(|v| v != FOUND) {
+        return region;
+    }
+    Facts {
         members,
         members_present,
         earth_floor: is(FLOOR, EARTH_FLOOR),
@@ -84,6 +102,7 @@ pub fn extract(form: &Form, answers: &Answers) -> Facts {
         no_own_toilet: code(TOILET).map(|c| c != OWN_TOILET),
         pkh: is(PKH, &[YES]),
         sembako: is(SEMBAKO, &[YES]),
+        ..region
     }
 }
 
@@ -236,8 +255,40 @@ mod tests {
                 no_own_toilet: Some(true),
                 pkh: Some(true),
                 sembako: Some(false),
+                ..Facts::default()
             },
         );
+        // A visit that found the family counts its answers; one that did not (moved) counts none.
+        let home = json!({
+            "wilayah_desa": "64.72.01.1001", "jenis_lantai": "8", "terima_pkh": "1",
+            "anggota": [{"keberadaan": "1"}]
+        });
+        let mut found = home.clone();
+        found["status_kunjungan"] = json!("1");
+        check(
+            found,
+            Facts {
+                desa: Some("64.72.01.1001".into()),
+                visit: Some("1".into()),
+                members: Some(1),
+                members_present: Some(1),
+                earth_floor: Some(true),
+                pkh: Some(true),
+                ..Facts::default()
+            },
+        );
+        for gone in ["2", "3", "4", "5", "6"] {
+            let mut visit = home.clone();
+            visit["status_kunjungan"] = json!(gone);
+            check(
+                visit,
+                Facts {
+                    desa: Some("64.72.01.1001".into()),
+                    visit: Some(gone.into()),
+                    ..Facts::default()
+                },
+            );
+        }
         // Wrong types, unknown codes and numbers for codes.
         check(
             json!({
