@@ -552,3 +552,24 @@ fn a_device_name_with_terminal_codes_reaches_no_terminal() {
     }
     assert!(listed.contains("Tablet\u{fffd}[2J"), "{listed}");
 }
+
+#[cfg(unix)]
+#[test]
+fn dev_zero_given_to_import_or_inspect_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    common::code(
+        &common::run(None, &["registry", "init", common::p(&reg)], ""),
+        0,
+    );
+    let out = common::run(
+        None,
+        &["registry", "import", common::p(&reg), "/dev/zero"],
+        "",
+    );
+    let said = common::code(&out, 1);
+    assert!(said.contains("not a regular file"), "{said}");
+    let out = common::run(None, &["bundle", "inspect", "/dev/zero"], "");
+    let said = common::code(&out, 2);
+    assert!(said.contains("not a regular file"), "{said}");
+}

@@ -544,7 +544,14 @@ impl<S: Storage> Registry<S> {
     ) -> std::result::Result<(String, String), String> {
         let rel = format!("{PENDING_DIR}/{}.{EXTENSION}", m.bundle_id.simple());
         let dir = self.dir.join(PENDING_DIR);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Held bundles are personal data: their folder is the owner's alone.
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut input = source.open(&self.limits)?;
         let (target, file) =
             crate::durable::split(&self.dir.join(&rel)).map_err(|e| e.to_string())?;
