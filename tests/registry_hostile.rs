@@ -500,6 +500,36 @@ fn a_reused_bundle_id_with_other_contents_is_a_forgery_not_already_imported() {
         assert!(refused(&o).contains("FORGERY"), "{o:?}");
     }
     assert_eq!(r.state(record(301)), None);
+    // A held bundle's id, reused by yet another key: refused, not "already held".
+    let mut waiting = tablet(98);
+    finalize(&mut waiting, &mut Rng::new(3), record(302));
+    let held = waiting.bundle(&[r.recipient()]).unwrap();
+    assert!(matches!(
+        r.reg.import_bytes(&held, "held.age", now()).unwrap(),
+        FileOutcome::Held { .. }
+    ));
+    let held_id = r.reg.pending_bundles().unwrap()[0].bundle_id;
+    let one = line(&stranger, record(303), 1, json!({}));
+    let b = craft(
+        &Craft {
+            key: &stranger.key,
+            device: stranger.id,
+            name: "Stranger",
+            bundle_id: held_id,
+            from: 1,
+            to: 1,
+            petugas: &stranger.petugas,
+            form_version: stranger.form_version,
+            declared_plain: None,
+            revisions: 1,
+            records: 1,
+            compress: true,
+        },
+        &[&one[..], b"\n"].concat(),
+        &r.recipient(),
+    );
+    let o = r.reg.import_bytes(&b, "forged-held.age", now()).unwrap();
+    assert!(refused(&o).contains("FORGERY"), "{o:?}");
 }
 
 #[test]

@@ -652,7 +652,16 @@ impl<S: Storage> Registry<S> {
         known: Option<DeviceEntry>,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let already_held = t.pending(m.bundle_id)?.is_some();
+        let held = t.pending(m.bundle_id)?;
+        if let Some(p) = held.as_ref().filter(|p| p.device != m.device.id) {
+            return Ok(FileOutcome::Refused {
+                reason: format!(
+                    "FORGERY: bundle id {} is held for device {}; this file reuses it (signed by device {}): not held — find out where it came from / PEMALSUAN: id berkas ini sudah dipakai perangkat lain",
+                    m.bundle_id, p.device, m.device.id
+                ),
+            });
+        }
+        let already_held = held.is_some();
         let device = known.unwrap_or_else(|| DeviceEntry {
             id: m.device.id,
             name: device_name(&m.device.name),
