@@ -382,3 +382,46 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn a_file_cut_anywhere_past_its_age_header_is_said_to_be_truncated_not_tampered() {
+    let f = fixture(6);
+    let n = f.bundle.len();
+    let header_end = f.bundle.windows(4).position(|w| w == b"\n---").unwrap() + 4;
+    // Past the header's MAC line and its newline: the encrypted stream itself is cut.
+    let first = f.bundle[header_end..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap()
+        + header_end
+        + 1;
+    let step = ((n - first) / 40).max(1);
+    for len in (first..n).step_by(step).chain([n - 17, n - 1]) {
+        let e = check(&f, &f.bundle[..len]).unwrap_err();
+        assert!(
+            matches!(e, BundleError::Truncated(_)),
+            "length {len} of {n}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_receipt_is_said_to_be_no_receipt() {
+    let f = fixture(1);
+    let key = f.keys.signing.verifying_key();
+    for junk in [
+        &b"junk"[..],
+        b"{\"signature\": \"00\", \"payload\": {}}",
+        &f.bundle,
+    ] {
+        let e = pendata::bundle::receipt::Receipt::open(junk, &key).unwrap_err();
+        let said = e.to_string();
+        assert!(!said.contains("bundle"), "{said}");
+        assert!(
+            said.contains("receipt") || matches!(e, BundleError::Signature(_)),
+            "{said}"
+        );
+    }
+    let e = pendata::bundle::receipt::Receipt::open(b"junk", &key).unwrap_err();
+    assert!(e.to_string().contains("not a valid Pendata receipt"), "{e}");
+}

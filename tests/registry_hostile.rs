@@ -129,12 +129,18 @@ struct Craft<'a> {
     /// The number of revisions and families the manifest counts.
     revisions: u64,
     records: u64,
+    /// `plain` compressed (`false`: the part is `plain` as it is, whatever it holds).
+    compress: bool,
 }
 
 /// A bundle made by hand: `plain` (the JSON lines) compressed, a manifest saying what `c` says, signed
 /// with `c.key`, encrypted to the registry. Anyone with a fresh key can make one.
 fn craft(c: &Craft<'_>, plain: &[u8], to: &age::x25519::Recipient) -> Vec<u8> {
-    let zst = zstd::encode_all(plain, 19).unwrap();
+    let zst = if c.compress {
+        zstd::encode_all(plain, 19).unwrap()
+    } else {
+        plain.to_vec()
+    };
     let manifest = json!({
         "format": "pendata-bundle", "format_version": 1, "bundle_id": c.bundle_id,
         "created_at": "2026-11-20T10:00:00+08:00",
@@ -191,6 +197,7 @@ fn bomb(t: &SynthTablet, n: u64, declared: Option<u64>, to: &age::x25519::Recipi
             declared_plain: declared,
             revisions: n,
             records: 1,
+            compress: true,
         },
         &plain,
         to,
@@ -234,11 +241,36 @@ fn a_bomb_from_an_unknown_device_is_held_unread_and_refused_within_the_limits_on
     files.insert(0, stick.join("bomb.age"));
     std::fs::write(&files[0], &b).unwrap();
 
+    // Another stranger's bundle whose lines are not even zstd: only a reader that looked past the
+    // manifest could tell.
+    let other = tablet(67);
+    let junk = craft(
+        &Craft {
+            key: &other.key,
+            device: other.id,
+            name: &other.name,
+            bundle_id: Uuid::now_v7(),
+            from: 1,
+            to: 1,
+            petugas: &other.petugas,
+            form_version: other.form_version,
+            declared_plain: Some(1 << 40),
+            revisions: 1,
+            records: 1,
+            compress: false,
+        },
+        &[0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff],
+        &r.recipient(),
+    );
+    files.push(stick.join("not-zstd.age"));
+    std::fs::write(&files[3], &junk).unwrap();
+
     let out = r.reg.import_files(&files, now(), |_, _, _| {}).unwrap();
     // Held after its signed manifest alone: the limit it breaks was never met, nothing decompressed.
     let FileOutcome::Held { device, .. } = &out[0] else {
         panic!("{:?}", out[0])
     };
+    assert!(matches!(out[3], FileOutcome::Held { .. }), "{:?}", out[3]);
     assert_eq!(device.state, DeviceState::Pending);
     assert!(matches!(out[1], FileOutcome::Merged(_)));
     assert!(matches!(out[2], FileOutcome::Merged(_)));
@@ -254,7 +286,8 @@ fn a_bomb_from_an_unknown_device_is_held_unread_and_refused_within_the_limits_on
     assert!(reason.contains("limit"), "{reason}");
     assert!(reason.contains("more than the 1048576"), "{reason}");
     assert_eq!(r.state(record(9999)), None);
-    assert_eq!(r.reg.pending_bundles().unwrap().len(), 1);
+    let still: Vec<_> = r.reg.pending_bundles().unwrap();
+    assert_eq!(still.iter().filter(|p| p.device == stranger.id).count(), 1);
 }
 
 #[test]
@@ -284,6 +317,7 @@ fn a_manifest_that_lies_about_its_size_is_refused_one_byte_past_what_it_declares
             declared_plain: None,
             revisions: 1,
             records: 1,
+            compress: true,
         },
         &plain,
         &r.recipient(),
@@ -457,6 +491,7 @@ fn a_reused_bundle_id_with_other_contents_is_a_forgery_not_already_imported() {
                 declared_plain: None,
                 revisions: 1,
                 records: 1,
+                compress: true,
             },
             &[&one[..], b"\n"].concat(),
             &r.recipient(),
@@ -465,6 +500,36 @@ fn a_reused_bundle_id_with_other_contents_is_a_forgery_not_already_imported() {
         assert!(refused(&o).contains("FORGERY"), "{o:?}");
     }
     assert_eq!(r.state(record(301)), None);
+    // A held bundle's id, reused by yet another key: refused, not "already held".
+    let mut waiting = tablet(98);
+    finalize(&mut waiting, &mut Rng::new(3), record(302));
+    let held = waiting.bundle(&[r.recipient()]).unwrap();
+    assert!(matches!(
+        r.reg.import_bytes(&held, "held.age", now()).unwrap(),
+        FileOutcome::Held { .. }
+    ));
+    let held_id = r.reg.pending_bundles().unwrap()[0].bundle_id;
+    let one = line(&stranger, record(303), 1, json!({}));
+    let b = craft(
+        &Craft {
+            key: &stranger.key,
+            device: stranger.id,
+            name: "Stranger",
+            bundle_id: held_id,
+            from: 1,
+            to: 1,
+            petugas: &stranger.petugas,
+            form_version: stranger.form_version,
+            declared_plain: None,
+            revisions: 1,
+            records: 1,
+            compress: true,
+        },
+        &[&one[..], b"\n"].concat(),
+        &r.recipient(),
+    );
+    let o = r.reg.import_bytes(&b, "forged-held.age", now()).unwrap();
+    assert!(refused(&o).contains("FORGERY"), "{o:?}");
 }
 
 #[test]
@@ -551,4 +616,25 @@ fn a_device_name_with_terminal_codes_reaches_no_terminal() {
         assert!(!text.lines().any(|l| l.starts_with("fake line")), "{text}");
     }
     assert!(listed.contains("Tablet\u{fffd}[2J"), "{listed}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_zero_given_to_import_or_inspect_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    common::code(
+        &common::run(None, &["registry", "init", common::p(&reg)], ""),
+        0,
+    );
+    let out = common::run(
+        None,
+        &["registry", "import", common::p(&reg), "/dev/zero"],
+        "",
+    );
+    let said = common::code(&out, 1);
+    assert!(said.contains("not a regular file"), "{said}");
+    let out = common::run(None, &["bundle", "inspect", "/dev/zero"], "");
+    let said = common::code(&out, 2);
+    assert!(said.contains("not a regular file"), "{said}");
 }

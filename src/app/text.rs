@@ -101,6 +101,7 @@ impl PhotoError {
 fn bundle_text(e: &BundleError) -> Localized {
     let id = match e {
         BundleError::NotABundle(_) => "bukan berkas Pendata".to_string(),
+        BundleError::NotAReceipt(_) => "bukan tanda terima Pendata yang sah".to_string(),
         BundleError::Truncated(_) => "berkas terpotong (tidak lengkap)".to_string(),
         BundleError::Decrypt(_) => "berkas tidak dapat dibuka dengan kunci ini".to_string(),
         BundleError::Signature(_) => "tanda tangan berkas tidak cocok".to_string(),

@@ -89,6 +89,9 @@ impl Default for Limits {
 pub enum BundleError {
     #[error("not a Pendata bundle: {0}")]
     NotABundle(String),
+    /// A receipt file that cannot be read as one.
+    #[error("not a valid Pendata receipt: {0}")]
+    NotAReceipt(String),
     #[error("the file is truncated: {0}")]
     Truncated(String),
     #[error("cannot decrypt: {0}")]

@@ -49,6 +49,11 @@ pub fn outside(input: impl Read) -> Result<Outside> {
     }
     let mut recipients = Vec::new();
     loop {
+        if r.get_ref().count > MAX_AGE_HEADER as u64 {
+            return Err(BundleError::NotABundle(format!(
+                "the age header is longer than {MAX_AGE_HEADER} bytes"
+            )));
+        }
         if !read_line(&mut r, &mut line)? {
             return Err(BundleError::Truncated(
                 "the age header ends before its MAC line".into(),
@@ -233,8 +238,37 @@ pub fn read_within(
     truncation_is_truncation(read, &eof)
 }
 
-/// The age stream of `input`, opened with `identities`.
-fn decrypt(input: impl Read, identities: &[age::x25519::Identity]) -> Result<impl Read> {
+/// The longest age header the reader accepts: one per registry recipient, a few hundred bytes each.
+const MAX_AGE_HEADER: usize = 64 * 1024;
+
+/// The age stream of `input`, opened with `identities`. The header must end within
+/// [`MAX_AGE_HEADER`] bytes, checked before age parses it (a file of zeros has no line end, and a
+/// parser looking for one would read all of it).
+fn decrypt(mut input: impl Read, identities: &[age::x25519::Identity]) -> Result<impl Read> {
+    let mut head = Vec::with_capacity(4096);
+    input
+        .by_ref()
+        .take(MAX_AGE_HEADER as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| io_to_bundle(e, "the file"))?;
+    if head.is_empty() {
+        return Err(BundleError::Truncated("the file is empty".into()));
+    }
+    if !head.starts_with(b"age-encryption.org/") {
+        return Err(BundleError::NotABundle(
+            "it is not an age-encrypted file (the first line is not age-encryption.org/v1)".into(),
+        ));
+    }
+    if !head.windows(4).any(|w| w == b"\n---") {
+        return Err(if head.len() < MAX_AGE_HEADER {
+            BundleError::Truncated("the age header ends before its MAC line".into())
+        } else {
+            BundleError::NotABundle(format!(
+                "the age header is longer than {MAX_AGE_HEADER} bytes"
+            ))
+        });
+    }
+    let input = io::Cursor::new(head).chain(input);
     let decryptor = age::Decryptor::new_buffered(BufReader::new(input)).map_err(decrypt_error)?;
     decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))

@@ -104,8 +104,9 @@ impl Receipt {
 
     /// Parses a receipt file and checks the registry's signature.
     pub fn open(bytes: &[u8], registry_key: &VerifyingKey) -> Result<Receipt> {
-        let env: Envelope<'_> = serde_json::from_slice(bytes)
-            .map_err(|e| BundleError::NotABundle(format!("not a Pendata receipt: {e}")))?;
+        let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| {
+            BundleError::NotAReceipt(format!("it is not a signed receipt (JSON): {e}"))
+        })?;
         let sig: [u8; 64] = unhex(&env.signature)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| BundleError::Signature("the signature is not 128 hex digits".into()))?;
@@ -117,10 +118,10 @@ impl Receipt {
                 )
             })?;
         let r: Receipt = serde_json::from_str(env.payload.get())
-            .map_err(|e| BundleError::NotABundle(format!("receipt payload: {e}")))?;
+            .map_err(|e| BundleError::NotAReceipt(format!("its contents: {e}")))?;
         if r.format != RECEIPT_FORMAT {
-            return Err(BundleError::NotABundle(format!(
-                "receipt format is {:?}",
+            return Err(BundleError::NotAReceipt(format!(
+                "its format is {:?}",
                 r.format
             )));
         }

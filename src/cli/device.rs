@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Command, Exit, Failure, parse_answers, parse_day, read_input};
 use crate::app::{AppError, Device, demo, now};
+use crate::model::printable::clean;
 use crate::store::{Access, Opened, RecordHead, Status, StoreError};
 
 #[derive(Debug, Subcommand)]
@@ -154,9 +155,9 @@ fn head_line(h: &RecordHead) -> String {
         h.status.as_str(),
         h.revision,
         h.updated_at.format("%Y-%m-%d %H:%M"),
-        h.summary.desa,
-        h.summary.head_name,
-        h.summary.no_kk
+        clean(&h.summary.desa),
+        clean(&h.summary.head_name),
+        clean(&h.summary.no_kk)
     ) + if h.base.is_some() {
         "  [kunjungan/visit]"
     } else {
@@ -248,7 +249,11 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                 device.set_registry_key(&key)?;
             }
             say!("{}", info.id);
-            eprintln!("device `{}` created in {}", info.name, dir.display());
+            eprintln!(
+                "device `{}` created in {}",
+                clean(&info.name),
+                dir.display()
+            );
             Ok(Exit::Ok)
         }
         Command::Petugas { command } => {
@@ -264,7 +269,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                     })?;
                     let pin = pin.lines().next().unwrap_or_default().trim().to_string();
                     let p = device.add_petugas(&code, &name, &pin)?;
-                    say!("{}\t{}", p.code, p.name);
+                    say!("{}\t{}", clean(&p.code), clean(&p.name));
                     Ok(Exit::Ok)
                 }
                 PetugasCommand::List { json } => {
@@ -274,7 +279,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                         print_json(&v)?;
                     } else {
                         for p in list {
-                            say!("{}\t{}", p.code, p.name);
+                            say!("{}\t{}", clean(&p.code), clean(&p.name));
                         }
                     }
                     Ok(Exit::Ok)

@@ -573,9 +573,10 @@ fn describe(o: &FileOutcome) -> String {
 
 /// One imported file in the log: its name (device prefix, date, sequence), outcome, ids and counts.
 fn log_outcome(file: &Path, outcome: &FileOutcome) {
+    // `--verbose` copies the log to a terminal: the stick's names reach it cleaned.
     let file = file
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| clean(&n.to_string_lossy()).into_owned())
         .unwrap_or_default();
     match outcome {
         FileOutcome::Merged(b) => tracing::info!(
@@ -597,7 +598,9 @@ fn log_outcome(file: &Path, outcome: &FileOutcome) {
         FileOutcome::Held { device, .. } => {
             tracing::info!(file, device = %device.id, "bundle held: device not approved");
         }
-        FileOutcome::Refused { reason } => tracing::warn!(file, reason, "bundle refused"),
+        FileOutcome::Refused { reason } => {
+            tracing::warn!(file, reason = %clean(reason), "bundle refused");
+        }
     }
 }
 

@@ -295,7 +295,10 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
     let named = bundle::parse_file_name(&name);
     let refused =
         |e: bundle::BundleError| Failure::of(e).about(format!("{}: refused", file.display()));
-    let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
+    std::fs::metadata(&file).map_err(|e| super::unreadable(&file, &e))?;
+    // Only a regular file of a bundle's size: a pipe or a device would never end.
+    let f = crate::registry::import::open_regular(&file, bundle::MAX_FILE_BYTES)
+        .map_err(|why| Failure::input(format!("{}: {why}", file.display())))?;
     let outside = read::outside(std::io::BufReader::new(f)).map_err(refused)?;
     let Some(identity) = identity else {
         print_outside(&name, &outside, named.as_ref(), json_out)?;

@@ -544,7 +544,14 @@ impl<S: Storage> Registry<S> {
     ) -> std::result::Result<(String, String), String> {
         let rel = format!("{PENDING_DIR}/{}.{EXTENSION}", m.bundle_id.simple());
         let dir = self.dir.join(PENDING_DIR);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Held bundles are personal data: their folder is the owner's alone.
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut input = source.open(&self.limits)?;
         let (target, file) =
             crate::durable::split(&self.dir.join(&rel)).map_err(|e| e.to_string())?;
@@ -656,7 +663,16 @@ impl<S: Storage> Registry<S> {
         known: Option<DeviceEntry>,
         now: DateTime<FixedOffset>,
     ) -> Result<FileOutcome> {
-        let already_held = t.pending(m.bundle_id)?.is_some();
+        let held = t.pending(m.bundle_id)?;
+        if let Some(p) = held.as_ref().filter(|p| p.device != m.device.id) {
+            return Ok(FileOutcome::Refused {
+                reason: format!(
+                    "FORGERY: bundle id {} is held for device {}; this file reuses it (signed by device {}): not held — find out where it came from / PEMALSUAN: id berkas ini sudah dipakai perangkat lain",
+                    m.bundle_id, p.device, m.device.id
+                ),
+            });
+        }
+        let already_held = held.is_some();
         let device = known.unwrap_or_else(|| DeviceEntry {
             id: m.device.id,
             name: device_name(&m.device.name),

@@ -118,8 +118,10 @@ fn csv_line(cells: &[SheetCell], line: &mut String) {
     line.push_str("\r\n");
 }
 
-/// One text field: guarded against formula injection, quoted when it holds `,`, `"`, CR or LF.
+/// One text field: control characters and direction overrides replaced (`model::printable`), guarded
+/// against formula injection, quoted when it holds `,`, `"`, CR or LF.
 fn csv_field(s: &str, line: &mut String) {
+    let s = &*crate::model::printable::clean_text(s);
     let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.trim().parse::<f64>().is_err();
     let quote = s.contains([',', '"', '\r', '\n']);
     if quote {
@@ -369,5 +371,12 @@ mod tests {
             line,
             "\"a,b\",\"say \"\"hi\"\"\",,-2.5,'=1+1,\"'=x,y\",-7,\"line\r\nnext\"\r\n"
         );
+    }
+
+    #[test]
+    fn control_characters_and_direction_overrides_never_reach_a_cell() {
+        let mut line = String::new();
+        csv_field("Siti\u{1b}[2J\u{0}\u{202e}nimdA\nRT 1", &mut line);
+        assert_eq!(line, "\"Siti\u{fffd}[2J\u{fffd}\u{fffd}nimdA\nRT 1\"");
     }
 }

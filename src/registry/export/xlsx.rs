@@ -94,7 +94,8 @@ impl<'f> XlsxExport<'f> {
                 match cell {
                     SheetCell::Empty => {}
                     SheetCell::Text(s) => {
-                        sheet.write_string(*row, col, s).map_err(&err)?;
+                        let s = crate::model::printable::clean_text(s);
+                        sheet.write_string(*row, col, &*s).map_err(&err)?;
                     }
                     SheetCell::Num(n) => {
                         sheet.write_number(*row, col, *n).map_err(&err)?;

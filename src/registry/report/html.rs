@@ -211,7 +211,7 @@ fn hbars(bars: &[Bar], max: f64, colors: &[&str]) -> String {
 /// Escapes text for HTML and SVG content and attribute values.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in crate::model::printable::clean(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
