@@ -307,3 +307,46 @@ fn the_commands_read_without_writing_check_says_intact_or_damaged_and_none_panic
         "no bundle from a damaged store"
     );
 }
+
+#[test]
+fn a_fifty_megabyte_note_is_refused_at_entry_and_nothing_is_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tab");
+    store_with(&dir, 1);
+    let id = Store::open_as(&dir, Access::ReadOnly)
+        .unwrap()
+        .list(None)
+        .unwrap()[0]
+        .id
+        .to_string();
+    let note = "catatan ".repeat(50 * 1024 * 1024 / 8);
+    let answers = serde_json::to_string(&json!({ "catatan": note })).unwrap();
+    let out = code(
+        &run(
+            Some(&dir),
+            &["record", "set", &id, "--petugas", "P001", "--answers", "-"],
+            &answers,
+        ),
+        2,
+    );
+    assert!(
+        out.contains("Terlalu panjang: paling banyak 5000 karakter")
+            && out.contains("Too long: at most 5000 characters")
+            && out.contains("nothing was saved"),
+        "{out}"
+    );
+    let store = Store::open_as(&dir, Access::ReadOnly).unwrap();
+    let head = &store.list(None).unwrap()[0];
+    assert_eq!(head.revision, 2, "no revision was added");
+    // At its length it is saved.
+    drop(store);
+    let answers = serde_json::to_string(&json!({ "catatan": "x".repeat(5000) })).unwrap();
+    code(
+        &run(
+            Some(&dir),
+            &["record", "set", &id, "--petugas", "P001", "--answers", "-"],
+            &answers,
+        ),
+        0,
+    );
+}

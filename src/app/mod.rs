@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::form::catalog::Catalog;
 use crate::form::{Form, Issue, evaluate};
+use crate::model::Localized;
 use crate::store::{Access, Answers, DeviceInfo, RecordHead, Store, StoreError};
 
 /// Why a use case did not happen.
@@ -61,6 +62,9 @@ pub enum AppError {
     WrongDevice { receipt: String, this: String },
     #[error(transparent)]
     Stopped(#[from] task::Stopped),
+    /// An answer longer than its field allows (`form::limits`): refused at entry, nothing saved.
+    #[error("{path}: {}; nothing was saved", message.en)]
+    TooLong { path: String, message: Localized },
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -79,6 +83,20 @@ pub fn merge_answers(answers: &mut Answers, patch: Answers) {
         } else {
             answers.insert(k, v);
         }
+    }
+}
+
+/// Refuses answers holding a text longer than its field allows (`form::limits`), naming the first.
+fn refuse_too_long(form: &Form, answers: &Answers) -> Result<()> {
+    match crate::form::limits::too_long(form, answers)
+        .into_iter()
+        .next()
+    {
+        Some(issue) => Err(AppError::TooLong {
+            path: issue.path,
+            message: issue.message,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -146,6 +164,7 @@ impl Device {
             }
         }
         merge_answers(&mut all, answers);
+        refuse_too_long(form, &all)?;
         let head = self
             .store
             .create_record(&form.id, form.version, all, petugas, now())?;
@@ -161,8 +180,9 @@ impl Device {
         patch: Answers,
         reason: Option<&str>,
     ) -> Result<RecordHead> {
-        let (_, mut answers) = self.store.answers(id)?;
+        let (head, mut answers) = self.store.answers(id)?;
         merge_answers(&mut answers, patch);
+        refuse_too_long(self.form_of(&head)?, &answers)?;
         Ok(self
             .store
             .save_answers(id, answers, petugas, reason, now())?)
@@ -228,6 +248,8 @@ impl Device {
         answers: Answers,
         reason: Option<&str>,
     ) -> Result<RecordHead> {
+        let head = self.store.record(id)?;
+        refuse_too_long(self.form_of(&head)?, &answers)?;
         Ok(self
             .store
             .save_answers(id, answers, petugas, reason, now())?)
