@@ -350,3 +350,62 @@ fn a_fifty_megabyte_note_is_refused_at_entry_and_nothing_is_saved() {
         0,
     );
 }
+
+#[test]
+fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
+    use egui::accesskit::Role;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use pendata::ui::PendataApp;
+
+    fn type_into(h: &mut Harness<'static, PendataApp>, label: &str, text: &str) {
+        let role = [Role::TextInput, Role::PasswordInput]
+            .into_iter()
+            .find(|r| h.query_by_role_and_label(*r, label).is_some())
+            .unwrap();
+        h.get_by_role_and_label(role, label).focus();
+        h.run();
+        h.get_by_role_and_label(role, label).type_text(text);
+        h.run();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::builder()
+        .with_size([800.0, 1280.0])
+        .build_ui_state(
+            |ui, app: &mut PendataApp| app.ui(ui),
+            PendataApp::new(dir.path()),
+        );
+    h.run();
+    type_into(&mut h, "Nama perangkat", "Tablet Palaran 01");
+    type_into(&mut h, "Kode petugas", "P001");
+    type_into(&mut h, "PIN (4–12 angka)", "12");
+    type_into(&mut h, "Ulangi PIN", "12");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("nama petugas belum diisi")
+            .is_some(),
+        "the empty name is said"
+    );
+    type_into(&mut h, "Nama petugas", "Dewi Lestari");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("PIN terdiri dari 4 sampai 12 angka")
+            .is_some(),
+        "the short PIN is said"
+    );
+    assert!(
+        !dir.path().join("pendata.redb").exists(),
+        "a refused setup created no store"
+    );
+    type_into(&mut h, "PIN (4–12 angka)", "3456");
+    type_into(&mut h, "Ulangi PIN", "3456");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label("Perangkat siap. Silakan masuk.").is_some(),
+        "the corrected setup goes through"
+    );
+}

@@ -114,6 +114,22 @@ impl Device {
         Ok((Device { store, catalog }, info))
     }
 
+    /// First-run setup: the device and its first petugas. Everything is checked before anything is
+    /// created, so a refused setup (a short PIN, an empty name) leaves no store behind to block the next
+    /// try.
+    pub fn set_up(
+        dir: &Path,
+        device_name: &str,
+        code: &str,
+        name: &str,
+        pin: &str,
+    ) -> Result<(Device, DeviceInfo)> {
+        crate::store::check_petugas(code, name, pin)?;
+        let (device, info) = Device::init(dir, device_name)?;
+        device.add_petugas(code, name, pin)?;
+        Ok((device, info))
+    }
+
     /// Opens the tablet's store for writing (checked first when not provably closed cleanly).
     pub fn open(dir: &Path) -> Result<Device> {
         Device::open_as(dir, Access::Write)

@@ -716,12 +716,8 @@ impl PendataApp {
             f.name.clone(),
             f.pin.clone(),
         );
-        let result = Device::init(&self.data_dir, &name).and_then(|(device, _)| {
-            device.add_petugas(&code, &pname, &pin)?;
-            Ok(device)
-        });
-        match result {
-            Ok(device) => {
+        match Device::set_up(&self.data_dir, &name, &code, &pname, &pin) {
+            Ok((device, _)) => {
                 self.device = Some(Arc::new(device));
                 self.screen = Screen::SignIn(SignInForm {
                     code,
