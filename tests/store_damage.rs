@@ -409,3 +409,83 @@ fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
         "the corrected setup goes through"
     );
 }
+
+/// Runs `pendata --data-dir DIR ARGS` as an ordinary user: as `nobody` through `setpriv` when the tests
+/// run as root (who may read and write anything), else as the user running them. None when the tests run
+/// as root without `setpriv`.
+#[cfg(unix)]
+fn run_unprivileged(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    use std::process::Command;
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_pendata"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_pendata"))
+    };
+    cmd.arg("--data-dir").arg(dir).args(args);
+    cmd.output().ok().filter(|o| o.status.code().is_some())
+}
+
+#[cfg(unix)]
+#[test]
+fn no_permission_and_a_read_only_file_say_so_and_never_invite_a_second_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("tab");
+    store_with(&dir, 2);
+    let owner = |path: &Path| {
+        // Handed to `nobody` when run as root, so that only the mode bits decide.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "65534"])
+            .arg(path)
+            .status();
+    };
+    owner(&dir);
+    // A data folder this user may not open: "no permission", not "no store, run init".
+    set_mode(&dir, 0o000);
+    let Some(out) = run_unprivileged(&dir, &["record", "list"]) else {
+        set_mode(&dir, 0o700);
+        return;
+    };
+    set_mode(&dir, 0o700);
+    let out = code(&out, 1);
+    assert!(
+        out.contains("no permission") && out.contains("do not run `pendata init`"),
+        "{out}"
+    );
+    assert!(!out.contains("no Pendata store"), "{out}");
+    // A read-only store file: reading works; a write says "read-only", nothing lost, no backup.
+    set_mode(&dir.join("pendata.redb"), 0o400);
+    let before = sha256(&dir.join("pendata.redb"));
+    code(&run_unprivileged(&dir, &["record", "list"]).unwrap(), 0);
+    let out = code(
+        &run_unprivileged(
+            &dir,
+            &[
+                "petugas",
+                "add",
+                "--code",
+                "P2",
+                "--name",
+                "X",
+                "--pin-stdin",
+            ],
+        )
+        .unwrap(),
+        1,
+    );
+    assert!(
+        out.contains("read-only") && out.contains("nothing is lost"),
+        "{out}"
+    );
+    assert!(!out.contains("damaged") && !out.contains("backup"), "{out}");
+    assert_eq!(sha256(&dir.join("pendata.redb")), before);
+    set_mode(&dir.join("pendata.redb"), 0o600);
+}
