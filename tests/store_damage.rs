@@ -489,3 +489,29 @@ fn no_permission_and_a_read_only_file_say_so_and_never_invite_a_second_store() {
     assert_eq!(sha256(&dir.join("pendata.redb")), before);
     set_mode(&dir.join("pendata.redb"), 0o600);
 }
+
+#[test]
+fn the_apps_save_refuses_a_text_past_its_length_and_keeps_the_last_save() {
+    use pendata::app::{AppError, Device};
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 1);
+    let device = Device::open(dir.path()).unwrap();
+    let (head, mut all) = device.record(device.list(None).unwrap()[0].id).unwrap();
+    all.insert("catatan".into(), json!("x".repeat(5001)));
+    let err = device
+        .save(head.id, "P001", all.clone(), None)
+        .err()
+        .unwrap();
+    assert!(matches!(err, AppError::TooLong { .. }), "{err}");
+    assert!(
+        err.text()
+            .id
+            .contains("catatan: Terlalu panjang: paling banyak 5000 karakter"),
+        "{}",
+        err.text().id
+    );
+    assert_eq!(device.record(head.id).unwrap().0.revision, head.revision);
+    all.insert("catatan".into(), json!("x".repeat(5000)));
+    let saved = device.save(head.id, "P001", all, None).unwrap();
+    assert_eq!(saved.revision, head.revision + 1);
+}
