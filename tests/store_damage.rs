@@ -515,3 +515,18 @@ fn the_apps_save_refuses_a_text_past_its_length_and_keeps_the_last_save() {
     let saved = device.save(head.id, "P001", all, None).unwrap();
     assert_eq!(saved.revision, head.revision + 1);
 }
+
+#[test]
+fn a_page_damaged_while_the_app_has_the_store_open_is_found_before_an_export() {
+    use pendata::app::{AppError, Device};
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 300);
+    let mut device = Device::open(dir.path()).unwrap();
+    device.verify_store().unwrap();
+    damage(&dir.path().join("pendata.redb"));
+    let err = device.verify_store().err().unwrap();
+    assert!(
+        matches!(err, AppError::Store(StoreError::Corrupt { .. })),
+        "{err}"
+    );
+}

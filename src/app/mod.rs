@@ -150,6 +150,12 @@ impl Device {
         Ok(Device { store, catalog })
     }
 
+    /// Every page of the store checked (redb's check) before an export from the app; needs the device
+    /// alone (no background work holding it).
+    pub fn verify_store(&mut self) -> Result<()> {
+        Ok(self.store.verify_pages()?)
+    }
+
     /// The store's full check (`pendata check`): redb's page checksums (run by opening it with
     /// [`Access::Checked`]) and the store's own consistency. The problems found, none when clean.
     pub fn check_store(&self) -> Result<Vec<String>> {

@@ -1066,6 +1066,26 @@ impl Store {
         Ok(problems)
     }
 
+    /// redb's check of every page's checksum, on a store open for writing with no transaction alive
+    /// (before an export from the app, whose store was checked only when it opened). Damage is
+    /// [`StoreError::Corrupt`]; a store open read-only is not checked here (its open was).
+    pub fn verify_pages(&mut self) -> Result<()> {
+        let open::Db::Write(db) = &mut self.db else {
+            return Ok(());
+        };
+        match db.check_integrity() {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!("redb repaired the store file during its check");
+                Ok(())
+            }
+            Err(redb::DatabaseError::TransactionInProgress) => Err(StoreError::Storage(
+                "the store is in use; its check waits for another moment".into(),
+            )),
+            Err(e) => Err(corrupt(&self.path, e)),
+        }
+    }
+
     /// Our own consistency check (after redb's, which the open ran or [`Store::check`] runs): every
     /// record's revisions exist and are numbered 1..=n, the sequence has no gaps and points at existing
     /// revisions, the indexes agree. Returns the problems.
