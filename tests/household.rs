@@ -170,6 +170,56 @@ fn cases() -> Vec<Case> {
             vec![("luas_lantai", json!(1500))],
             vec![("luas_lantai", "check", W)],
         ),
+        // Limits at entry (issue 21): every number has an upper bound, every text a length.
+        (
+            "floor area past any house (1e308)",
+            vec![("luas_lantai", json!(1e308))],
+            vec![
+                ("luas_lantai", "constraint", E),
+                ("luas_lantai", "check", W),
+            ],
+        ),
+        (
+            "floor area at its bound",
+            vec![("luas_lantai", json!(10000))],
+            vec![("luas_lantai", "check", W)],
+        ),
+        (
+            "a thousand motorbikes",
+            vec![("aset_sepeda_motor", json!(1000))],
+            vec![
+                ("aset_sepeda_motor", "constraint", E),
+                ("aset_sepeda_motor", "check", W),
+            ],
+        ),
+        (
+            "a hundred thousand goats",
+            vec![("ternak_kambing", json!(100_000))],
+            vec![
+                ("ternak_kambing", "constraint", E),
+                ("ternak_kambing", "check", W),
+            ],
+        ),
+        (
+            "a note at its length",
+            vec![("catatan", json!("x".repeat(5000)))],
+            vec![],
+        ),
+        (
+            "a note past its length",
+            vec![("catatan", json!("é".repeat(5001)))],
+            vec![("catatan", "too_long", E)],
+        ),
+        (
+            "an address past the default length",
+            vec![("alamat", json!("x".repeat(1001)))],
+            vec![("alamat", "too_long", E)],
+        ),
+        (
+            "a member's name past the default length",
+            vec![("anggota[0].nama", json!("x".repeat(1001)))],
+            vec![("anggota[0].nama", "too_long", E)],
+        ),
         (
             "RT with letters",
             vec![("rt", json!("3A"))],

@@ -307,3 +307,226 @@ fn the_commands_read_without_writing_check_says_intact_or_damaged_and_none_panic
         "no bundle from a damaged store"
     );
 }
+
+#[test]
+fn a_fifty_megabyte_note_is_refused_at_entry_and_nothing_is_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tab");
+    store_with(&dir, 1);
+    let id = Store::open_as(&dir, Access::ReadOnly)
+        .unwrap()
+        .list(None)
+        .unwrap()[0]
+        .id
+        .to_string();
+    let note = "catatan ".repeat(50 * 1024 * 1024 / 8);
+    let answers = serde_json::to_string(&json!({ "catatan": note })).unwrap();
+    let out = code(
+        &run(
+            Some(&dir),
+            &["record", "set", &id, "--petugas", "P001", "--answers", "-"],
+            &answers,
+        ),
+        2,
+    );
+    assert!(
+        out.contains("Terlalu panjang: paling banyak 5000 karakter")
+            && out.contains("Too long: at most 5000 characters")
+            && out.contains("nothing was saved"),
+        "{out}"
+    );
+    let store = Store::open_as(&dir, Access::ReadOnly).unwrap();
+    let head = &store.list(None).unwrap()[0];
+    assert_eq!(head.revision, 2, "no revision was added");
+    // At its length it is saved.
+    drop(store);
+    let answers = serde_json::to_string(&json!({ "catatan": "x".repeat(5000) })).unwrap();
+    code(
+        &run(
+            Some(&dir),
+            &["record", "set", &id, "--petugas", "P001", "--answers", "-"],
+            &answers,
+        ),
+        0,
+    );
+}
+
+#[test]
+fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
+    use egui::accesskit::Role;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use pendata::ui::PendataApp;
+
+    fn type_into(h: &mut Harness<'static, PendataApp>, label: &str, text: &str) {
+        let role = [Role::TextInput, Role::PasswordInput]
+            .into_iter()
+            .find(|r| h.query_by_role_and_label(*r, label).is_some())
+            .unwrap();
+        h.get_by_role_and_label(role, label).focus();
+        h.run();
+        h.get_by_role_and_label(role, label).type_text(text);
+        h.run();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::builder()
+        .with_size([800.0, 1280.0])
+        .build_ui_state(
+            |ui, app: &mut PendataApp| app.ui(ui),
+            PendataApp::new(dir.path()),
+        );
+    h.run();
+    type_into(&mut h, "Nama perangkat", "Tablet Palaran 01");
+    type_into(&mut h, "Kode petugas", "P001");
+    type_into(&mut h, "PIN (4–12 angka)", "12");
+    type_into(&mut h, "Ulangi PIN", "12");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("nama petugas belum diisi")
+            .is_some(),
+        "the empty name is said"
+    );
+    type_into(&mut h, "Nama petugas", "Dewi Lestari");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("PIN terdiri dari 4 sampai 12 angka")
+            .is_some(),
+        "the short PIN is said"
+    );
+    assert!(
+        !dir.path().join("pendata.redb").exists(),
+        "a refused setup created no store"
+    );
+    type_into(&mut h, "PIN (4–12 angka)", "3456");
+    type_into(&mut h, "Ulangi PIN", "3456");
+    h.get_by_label("Mulai").click();
+    h.run();
+    assert!(
+        h.query_by_label("Perangkat siap. Silakan masuk.").is_some(),
+        "the corrected setup goes through"
+    );
+}
+
+/// Runs `pendata --data-dir DIR ARGS` as an ordinary user: as `nobody` through `setpriv` when the tests
+/// run as root (who may read and write anything), else as the user running them. None when the tests run
+/// as root without `setpriv`.
+#[cfg(unix)]
+fn run_unprivileged(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    use std::process::Command;
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_pendata"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_pendata"))
+    };
+    cmd.arg("--data-dir").arg(dir).args(args);
+    cmd.output().ok().filter(|o| o.status.code().is_some())
+}
+
+#[cfg(unix)]
+#[test]
+fn no_permission_and_a_read_only_file_say_so_and_never_invite_a_second_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("tab");
+    store_with(&dir, 2);
+    let owner = |path: &Path| {
+        // Handed to `nobody` when run as root, so that only the mode bits decide.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "65534"])
+            .arg(path)
+            .status();
+    };
+    owner(&dir);
+    // A data folder this user may not open: "no permission", not "no store, run init".
+    set_mode(&dir, 0o000);
+    let Some(out) = run_unprivileged(&dir, &["record", "list"]) else {
+        set_mode(&dir, 0o700);
+        return;
+    };
+    set_mode(&dir, 0o700);
+    let out = code(&out, 1);
+    assert!(
+        out.contains("no permission") && out.contains("do not run `pendata init`"),
+        "{out}"
+    );
+    assert!(!out.contains("no Pendata store"), "{out}");
+    // A read-only store file: reading works; a write says "read-only", nothing lost, no backup.
+    set_mode(&dir.join("pendata.redb"), 0o400);
+    let before = sha256(&dir.join("pendata.redb"));
+    code(&run_unprivileged(&dir, &["record", "list"]).unwrap(), 0);
+    let out = code(
+        &run_unprivileged(
+            &dir,
+            &[
+                "petugas",
+                "add",
+                "--code",
+                "P2",
+                "--name",
+                "X",
+                "--pin-stdin",
+            ],
+        )
+        .unwrap(),
+        1,
+    );
+    assert!(
+        out.contains("read-only") && out.contains("nothing is lost"),
+        "{out}"
+    );
+    assert!(!out.contains("damaged") && !out.contains("backup"), "{out}");
+    assert_eq!(sha256(&dir.join("pendata.redb")), before);
+    set_mode(&dir.join("pendata.redb"), 0o600);
+}
+
+#[test]
+fn the_apps_save_refuses_a_text_past_its_length_and_keeps_the_last_save() {
+    use pendata::app::{AppError, Device};
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 1);
+    let device = Device::open(dir.path()).unwrap();
+    let (head, mut all) = device.record(device.list(None).unwrap()[0].id).unwrap();
+    all.insert("catatan".into(), json!("x".repeat(5001)));
+    let err = device
+        .save(head.id, "P001", all.clone(), None)
+        .err()
+        .unwrap();
+    assert!(matches!(err, AppError::TooLong { .. }), "{err}");
+    assert!(
+        err.text()
+            .id
+            .contains("catatan: Terlalu panjang: paling banyak 5000 karakter"),
+        "{}",
+        err.text().id
+    );
+    assert_eq!(device.record(head.id).unwrap().0.revision, head.revision);
+    all.insert("catatan".into(), json!("x".repeat(5000)));
+    let saved = device.save(head.id, "P001", all, None).unwrap();
+    assert_eq!(saved.revision, head.revision + 1);
+}
+
+#[test]
+fn a_page_damaged_while_the_app_has_the_store_open_is_found_before_an_export() {
+    use pendata::app::{AppError, Device};
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), 300);
+    let mut device = Device::open(dir.path()).unwrap();
+    device.verify_store().unwrap();
+    damage(&dir.path().join("pendata.redb"));
+    let err = device.verify_store().err().unwrap();
+    assert!(
+        matches!(err, AppError::Store(StoreError::Corrupt { .. })),
+        "{err}"
+    );
+}

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::form::catalog::Catalog;
 use crate::form::{Form, Issue, evaluate};
+use crate::model::Localized;
 use crate::store::{Access, Answers, DeviceInfo, RecordHead, Store, StoreError};
 
 /// Why a use case did not happen.
@@ -70,6 +71,9 @@ pub enum AppError {
     /// A work package was refused (nothing changed): why, in both languages.
     #[error("{}", .0.en)]
     PackageRefused(crate::model::Localized),
+    /// An answer longer than its field allows (`form::limits`): refused at entry, nothing saved.
+    #[error("{path}: {}; nothing was saved", message.en)]
+    TooLong { path: String, message: Localized },
 }
 
 /// The paths of some issues, `a, b, c`.
@@ -118,6 +122,20 @@ pub fn merge_answers(answers: &mut Answers, patch: Answers) {
     }
 }
 
+/// Refuses answers holding a text longer than its field allows (`form::limits`), naming the first.
+fn refuse_too_long(form: &Form, answers: &Answers) -> Result<()> {
+    match crate::form::limits::too_long(form, answers)
+        .into_iter()
+        .next()
+    {
+        Some(issue) => Err(AppError::TooLong {
+            path: issue.path,
+            message: issue.message,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The tablet: its store and the forms it knows.
 pub struct Device {
     pub store: Store,
@@ -130,6 +148,22 @@ impl Device {
         let (store, info) = Store::create(dir, name, now())?;
         tracing::info!(device = %info.id, "store created");
         Ok((Device { store, catalog }, info))
+    }
+
+    /// First-run setup: the device and its first petugas. Everything is checked before anything is
+    /// created, so a refused setup (a short PIN, an empty name) leaves no store behind to block the next
+    /// try.
+    pub fn set_up(
+        dir: &Path,
+        device_name: &str,
+        code: &str,
+        name: &str,
+        pin: &str,
+    ) -> Result<(Device, DeviceInfo)> {
+        crate::store::check_petugas(code, name, pin)?;
+        let (device, info) = Device::init(dir, device_name)?;
+        device.add_petugas(code, name, pin)?;
+        Ok((device, info))
     }
 
     /// Opens the tablet's store for writing (checked first when not provably closed cleanly).
@@ -150,6 +184,12 @@ impl Device {
             "store opened"
         );
         Ok(Device { store, catalog })
+    }
+
+    /// Every page of the store checked (redb's check) before an export from the app; needs the device
+    /// alone (no background work holding it).
+    pub fn verify_store(&mut self) -> Result<()> {
+        Ok(self.store.verify_pages()?)
     }
 
     /// The store's full check (`pendata check`): redb's page checksums (run by opening it with
@@ -183,6 +223,7 @@ impl Device {
             }
         }
         merge_answers(&mut all, answers);
+        refuse_too_long(form, &all)?;
         let head = self
             .store
             .create_record(&form.id, form.version, all, petugas, now())?;
@@ -201,6 +242,7 @@ impl Device {
         let (head, mut answers) = self.store.answers(id)?;
         refuse_unknown(self.form_of(&head)?, &patch)?;
         merge_answers(&mut answers, patch);
+        refuse_too_long(self.form_of(&head)?, &answers)?;
         Ok(self
             .store
             .save_answers(id, answers, petugas, reason, now())?)
@@ -266,6 +308,8 @@ impl Device {
         answers: Answers,
         reason: Option<&str>,
     ) -> Result<RecordHead> {
+        let head = self.store.record(id)?;
+        refuse_too_long(self.form_of(&head)?, &answers)?;
         Ok(self
             .store
             .save_answers(id, answers, petugas, reason, now())?)

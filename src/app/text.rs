@@ -15,6 +15,10 @@ impl AppError {
         let plain = |id: String| Localized::new(id, self.to_string());
         match self {
             AppError::Store(e) => e.text(),
+            AppError::TooLong { path, message } => Localized::new(
+                format!("{path}: {}; tidak ada yang disimpan", message.id),
+                self.to_string(),
+            ),
             AppError::Photo { file, error } => {
                 let t = error.text();
                 Localized::new(format!("{} ({file})", t.id), format!("{} ({file})", t.en))

@@ -214,10 +214,13 @@ fn check(dir: &Path) -> Result<Exit, Failure> {
     let device = match Device::open_as(dir, Access::Checked) {
         Ok(device) => device,
         Err(AppError::Store(e @ StoreError::Corrupt { .. })) => {
-            let text = e.to_string();
+            let what = match &e {
+                StoreError::Corrupt { path, detail } => format!("{} ({detail})", path.display()),
+                _ => e.to_string(),
+            };
             return Err(Failure {
                 source: Some(Box::new(e)),
-                ..damaged(&text)
+                ..damaged(&what)
             });
         }
         Err(e) => return Err(e.into()),

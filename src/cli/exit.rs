@@ -82,6 +82,7 @@ impl Classify for AppError {
             | AppError::NoFolder(_)
             | AppError::Unreadable(_)
             | AppError::BadRange { .. }
+            | AppError::TooLong { .. }
             | AppError::WrongDevice { .. } => Exit::BadInput,
             AppError::Forms(_) | AppError::Stopped(_) => Exit::Internal,
         }

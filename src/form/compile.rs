@@ -264,6 +264,8 @@ pub struct Field {
     pub repeat_count: Option<CExpr>,
     pub min_count: Option<u32>,
     pub max_count: Option<u32>,
+    /// Text fields: the most characters an answer may have ([`Field::max_chars`]).
+    pub max_length: Option<u32>,
     pub ty: Ty,
 }
 
@@ -566,6 +568,7 @@ impl<'a> Compiler<'a> {
                 repeat_count: None,
                 min_count: fd.min_count,
                 max_count: fd.max_count,
+                max_length: fd.max_length,
                 ty: Ty::of_kind(fd.kind),
             });
         }
@@ -966,6 +969,13 @@ impl<'a> Compiler<'a> {
             && a > b
         {
             self.problem(loc, "min_count is larger than max_count");
+        }
+        match fd.max_length {
+            Some(_) if fd.kind != FieldKind::Text => {
+                self.problem(loc, "max_length belongs to text fields");
+            }
+            Some(0) => self.problem(loc, "max_length is at least 1"),
+            _ => {}
         }
         repeat_count
     }

@@ -728,7 +728,16 @@ impl<'f> Evaluation<'f> {
             return Value::Null;
         };
         match parse_answer(f.kind, answer) {
-            Ok(v) => v,
+            Ok(v) => {
+                if let Some(s) = answer.as_str()
+                    && s.len() > f.max_chars()
+                    && s.chars().count() > f.max_chars()
+                {
+                    let message = super::limits::too_long_message(f.max_chars(), s.chars().count());
+                    self.push(Some(f), instance, Severity::Error, "too_long", message);
+                }
+                v
+            }
             Err(bad) => {
                 self.push(
                     Some(f),

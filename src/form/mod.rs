@@ -8,6 +8,7 @@ pub mod compile;
 pub mod eval;
 pub mod expr;
 pub mod household;
+pub mod limits;
 pub mod schema;
 pub mod value;
 
@@ -15,5 +16,6 @@ pub use compile::{
     Choice, ChoiceList, DataFiles, Field, FieldId, Form, FormProblem, NoDataFiles, Page,
 };
 pub use eval::{Evaluation, Issue, Progress, Report, evaluate, unknown_answers};
+pub use limits::DEFAULT_MAX_LENGTH;
 pub use schema::{FieldKind, Severity};
 pub use value::Value;

@@ -146,6 +146,10 @@ pub struct FieldDef {
     pub min_count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u32>,
+    /// Text fields only: the most characters an answer may have (default
+    /// [`crate::form::DEFAULT_MAX_LENGTH`]); longer answers are refused at entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
 }
 
 /// Severity of a rule: errors block finalizing, warnings must be acknowledged.

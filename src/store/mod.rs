@@ -674,30 +674,8 @@ impl Store {
         pin: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<Petugas> {
+        check_petugas(code, name, pin)?;
         let code = code.trim();
-        if code.is_empty()
-            || code.len() > 32
-            || !code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(StoreError::Invalid(Localized::new(
-                "kode petugas terdiri dari 1–32 huruf, angka, - atau _",
-                "a petugas code is 1–32 letters, digits, - or _",
-            )));
-        }
-        if name.trim().is_empty() {
-            return Err(StoreError::Invalid(Localized::new(
-                "nama petugas belum diisi",
-                "the petugas name is empty",
-            )));
-        }
-        if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
-            return Err(StoreError::Invalid(Localized::new(
-                "PIN terdiri dari 4 sampai 12 angka",
-                "a PIN is 4 to 12 digits",
-            )));
-        }
         let pin_hash = Argon2::default()
             .hash_password(pin.as_bytes())
             .map_err(|e| StoreError::Storage(format!("cannot hash the PIN: {e}")))?
@@ -1124,6 +1102,26 @@ impl Store {
         Ok(problems)
     }
 
+    /// redb's check of every page's checksum, on a store open for writing with no transaction alive
+    /// (before an export from the app, whose store was checked only when it opened). Damage is
+    /// [`StoreError::Corrupt`]; a store open read-only is not checked here (its open was).
+    pub fn verify_pages(&mut self) -> Result<()> {
+        let open::Db::Write(db) = &mut self.db else {
+            return Ok(());
+        };
+        match db.check_integrity() {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!("redb repaired the store file during its check");
+                Ok(())
+            }
+            Err(redb::DatabaseError::TransactionInProgress) => Err(StoreError::Storage(
+                "the store is in use; its check waits for another moment".into(),
+            )),
+            Err(e) => Err(corrupt(&self.path, e)),
+        }
+    }
+
     /// Our own consistency check (after redb's, which the open ran or [`Store::check`] runs): every
     /// record's revisions exist and are numbered 1..=n, the sequence has no gaps and points at existing
     /// revisions, the indexes agree. Returns the problems.
@@ -1262,6 +1260,36 @@ impl Store {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// Whether a new petugas's code, name and PIN are acceptable (a code of 1–32 letters, digits, `-` or
+/// `_`; a name; a PIN of 4 to 12 digits): checked before anything is created (first-run setup).
+pub fn check_petugas(code: &str, name: &str, pin: &str) -> Result<()> {
+    let code = code.trim();
+    if code.is_empty()
+        || code.len() > 32
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(StoreError::Invalid(Localized::new(
+            "kode petugas terdiri dari 1–32 huruf, angka, - atau _",
+            "a petugas code is 1–32 letters, digits, - or _",
+        )));
+    }
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid(Localized::new(
+            "nama petugas belum diisi",
+            "the petugas name is empty",
+        )));
+    }
+    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(StoreError::Invalid(Localized::new(
+            "PIN terdiri dari 4 sampai 12 angka",
+            "a PIN is 4 to 12 digits",
+        )));
+    }
+    Ok(())
 }
 
 /// The first release that writes a given store format, for the "install pendata X or newer" message.

@@ -658,9 +658,12 @@ impl Editor {
         } else {
             egui::TextEdit::singleline(&mut s)
         };
+        // Typing or pasting stops at the field's limit (`form::limits`): a longer answer is never saved.
+        let max = f.max_chars();
         let edit = edit
             .min_size([360.0, TOUCH].into())
             .desired_width(480.0)
+            .char_limit(max)
             .interactive(!f.read_only);
         let resp = ui.add(edit).labelled_by(at.label);
         if resp.changed() {
@@ -668,6 +671,12 @@ impl Editor {
                 s = s.chars().filter(char::is_ascii_digit).take(16).collect();
             }
             self.set(f, at.member, (!s.is_empty()).then(|| json!(s)));
+        }
+        if s.len() >= max && s.chars().count() >= max {
+            ui.label(
+                RichText::new(trf(lang, "form.max_length", &[("max", &max.to_string())]))
+                    .color(severity_color(Severity::Warning)),
+            );
         }
         if digits && !s.is_empty() && s.len() < 16 {
             ui.label(trf(

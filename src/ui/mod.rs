@@ -610,6 +610,9 @@ impl PendataApp {
 
     /// The Export and Receipts screens' commands.
     fn sync(&mut self, cmd: Command) {
+        if matches!(cmd, Command::StartExport) && !self.verify_before_export() {
+            return;
+        }
         let Some(device) = &self.device else { return };
         match (cmd, &mut self.screen) {
             (Command::StartExport, Screen::Export(st)) => {
@@ -620,6 +623,31 @@ impl PendataApp {
             (Command::SetRegistryKey(path), Screen::Export(st)) => st.set_key(device, &path),
             (Command::ApplyReceipt(path), Screen::Receipts(st)) => st.apply(device, &path),
             _ => {}
+        }
+    }
+
+    /// Before an export every page of the store is checked, so that a page damaged since the app
+    /// opened stops the export with the damage said, never a panic half-way. The check needs the store
+    /// alone: while background work still holds it (rare on the export screen), the check made when
+    /// the app opened stands, and the log says so.
+    fn verify_before_export(&mut self) -> bool {
+        let Some(device) = self.device.as_mut().and_then(Arc::get_mut) else {
+            tracing::info!(
+                "store in use by background work: the export relies on the check at opening"
+            );
+            return true;
+        };
+        match device.verify_store() {
+            Ok(()) => true,
+            Err(e @ AppError::Store(crate::store::StoreError::Corrupt { .. })) => {
+                tracing::error!(error = %e, "the store is damaged: export stopped");
+                self.screen = Screen::Unavailable(e.text());
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the store's check before the export did not run");
+                true
+            }
         }
     }
 
@@ -726,12 +754,8 @@ impl PendataApp {
             f.name.clone(),
             f.pin.clone(),
         );
-        let result = Device::init(&self.data_dir, &name).and_then(|(device, _)| {
-            device.add_petugas(&code, &pname, &pin)?;
-            Ok(device)
-        });
-        match result {
-            Ok(device) => {
+        match Device::set_up(&self.data_dir, &name, &code, &pname, &pin) {
+            Ok((device, _)) => {
                 self.device = Some(Arc::new(device));
                 self.screen = Screen::SignIn(SignInForm {
                     code,
