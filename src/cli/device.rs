@@ -259,36 +259,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             );
             Ok(Exit::Ok)
         }
-        Command::Petugas { command } => {
-            let device = match command {
-                PetugasCommand::List { .. } => open_for_reading(dir)?,
-                PetugasCommand::Add { .. } => Device::open(dir)?,
-            };
-            match command {
-                PetugasCommand::Add { code, name, .. } => {
-                    let mut pin = String::new();
-                    std::io::stdin().read_to_string(&mut pin).map_err(|e| {
-                        Failure::input(format!("cannot read the PIN from standard input: {e}"))
-                    })?;
-                    let pin = pin.lines().next().unwrap_or_default().trim().to_string();
-                    let p = device.add_petugas(&code, &name, &pin)?;
-                    say!("{}\t{}", clean(&p.code), clean(&p.name));
-                    Ok(Exit::Ok)
-                }
-                PetugasCommand::List { json } => {
-                    let list = device.petugas()?;
-                    if json {
-                        let v: Vec<_> = list.iter().map(|p| json!({"code": p.code, "name": p.name, "created_at": p.created_at})).collect();
-                        print_json(&v)?;
-                    } else {
-                        for p in list {
-                            say!("{}\t{}", clean(&p.code), clean(&p.name));
-                        }
-                    }
-                    Ok(Exit::Ok)
-                }
-            }
-        }
+        Command::Petugas { command } => petugas(dir, command),
         Command::Record { command } => record(dir, command),
         Command::Check => check(dir),
         Command::Search { text, json, limit } => {
@@ -338,6 +309,41 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
         | Command::Registry { .. } => Err(Failure::internal(
             "a command reached the device commands by mistake (a bug)",
         )),
+    }
+}
+
+/// `petugas add` and `petugas list`.
+fn petugas(dir: &Path, command: PetugasCommand) -> Result<Exit, Failure> {
+    let device = match command {
+        PetugasCommand::List { .. } => open_for_reading(dir)?,
+        PetugasCommand::Add { .. } => Device::open(dir)?,
+    };
+    match command {
+        PetugasCommand::Add { code, name, .. } => {
+            let mut pin = String::new();
+            std::io::stdin().read_to_string(&mut pin).map_err(|e| {
+                Failure::input(format!("cannot read the PIN from standard input: {e}"))
+            })?;
+            let pin = pin.lines().next().unwrap_or_default().trim().to_string();
+            let p = device.add_petugas(&code, &name, &pin)?;
+            say!("{}\t{}", clean(&p.code), clean(&p.name));
+            Ok(Exit::Ok)
+        }
+        PetugasCommand::List { json } => {
+            let list = device.petugas()?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|p| json!({"code": p.code, "name": p.name, "created_at": p.created_at}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                for p in list {
+                    say!("{}\t{}", clean(&p.code), clean(&p.name));
+                }
+            }
+            Ok(Exit::Ok)
+        }
     }
 }
 
@@ -409,43 +415,46 @@ fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
             }
             Ok(Exit::Ok)
         }
-        RecordCommand::Show { id, history, json } => {
-            let id = parse_id(&id)?;
-            let (head, answers) = device.record(id)?;
-            let revisions = if history {
-                Some(device.history(id)?)
-            } else {
-                None
-            };
-            if json {
-                print_json(&json!({"record": head, "answers": answers, "history": revisions}))?;
-                return Ok(Exit::Ok);
-            }
-            say!("{}", head_line(&head));
-            say!(
-                "form {} {} · created {} by {}",
-                head.form_id,
-                head.form_version,
-                head.created_at,
-                head.created_by
-            );
-            for r in head.rejection_reasons() {
-                say!("ditolak / rejected: {} / {}", r.id, r.en);
-            }
-            print_json(&answers)?;
-            for r in revisions.unwrap_or_default() {
-                say!(
-                    "r{:<3} seq {:<6} {:<10} {:<8} {} by {}{}",
-                    r.number,
-                    r.seq,
-                    format!("{:?}", r.action).to_lowercase(),
-                    r.status.as_str(),
-                    r.at,
-                    r.petugas,
-                    r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
-                );
-            }
-            Ok(Exit::Ok)
-        }
+        RecordCommand::Show { id, history, json } => show(&device, &id, history, json),
     }
+}
+
+/// `record show`: the head, the answers and (with `history`) every revision.
+fn show(device: &Device, id: &str, history: bool, json: bool) -> Result<Exit, Failure> {
+    let id = parse_id(id)?;
+    let (head, answers) = device.record(id)?;
+    let revisions = if history {
+        Some(device.history(id)?)
+    } else {
+        None
+    };
+    if json {
+        print_json(&json!({"record": head, "answers": answers, "history": revisions}))?;
+        return Ok(Exit::Ok);
+    }
+    say!("{}", head_line(&head));
+    say!(
+        "form {} {} · created {} by {}",
+        head.form_id,
+        head.form_version,
+        head.created_at,
+        head.created_by
+    );
+    for r in head.rejection_reasons() {
+        say!("ditolak / rejected: {} / {}", r.id, r.en);
+    }
+    print_json(&answers)?;
+    for r in revisions.unwrap_or_default() {
+        say!(
+            "r{:<3} seq {:<6} {:<10} {:<8} {} by {}{}",
+            r.number,
+            r.seq,
+            format!("{:?}", r.action).to_lowercase(),
+            r.status.as_str(),
+            r.at,
+            r.petugas,
+            r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
+        );
+    }
+    Ok(Exit::Ok)
 }
