@@ -14,6 +14,8 @@
 mod inner;
 #[path = "fuzz/src/keys.rs"]
 mod keys;
+#[path = "fuzz/src/package.rs"]
+mod package;
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -131,6 +133,20 @@ fn the_fuzz_seeds_are_real_and_go_past_the_first_check() {
     }
     assert!(passing >= 1, "at least one family passes every rule");
 
+    let packages = files(&seeds("package"));
+    assert!(!packages.is_empty(), "{hint}");
+    let identity = keys::age_identity();
+    for (name, bytes) in &packages {
+        let file = package::file(bytes, &identity.to_public()).unwrap();
+        let p = pendata::bundle::package::Package::open(
+            &file,
+            &identity,
+            &package::registry_key().verifying_key(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
+        assert!(!p.families.is_empty(), "{name}");
+    }
+
     let expressions = files(&seeds("expression"));
     assert!(expressions.len() >= 20, "{hint}");
     for (name, bytes) in &expressions {
@@ -173,6 +189,7 @@ fn write_seeds() {
             .join(fixture);
         answers.push((fixture, std::fs::read(path).unwrap()));
     }
+    write_package_seeds(&answers);
     put("answers", &answers);
 
     // Every expression of the household form, once each.
@@ -190,6 +207,47 @@ fn write_seeds() {
         .map(|e| ("expr", e.into_bytes()))
         .collect();
     put("expression", &expr_seeds);
+}
+
+/// A work package listing the families whose answers are `answers`, as its signed payload (the target
+/// signs and encrypts it), and the same sealed into a file.
+fn write_package_seeds(answers: &[(&str, Vec<u8>)]) {
+    use pendata::bundle::package::{
+        PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily,
+    };
+    let families = answers
+        .iter()
+        .filter(|(word, _)| *word == "family.json")
+        .map(|(_, bytes)| PackagedFamily {
+            family: uuid::Uuid::now_v7(),
+            base: "ab".repeat(32),
+            form_id: "keluarga".into(),
+            form_version: 2026120301,
+            answers: serde_json::from_slice(bytes).unwrap(),
+        })
+        .collect();
+    let p = Package {
+        format: PACKAGE_FORMAT.into(),
+        format_version: PACKAGE_FORMAT_VERSION,
+        package_id: uuid::Uuid::now_v7(),
+        created_at: now(),
+        registry: "Dinas Sosial Fuzz".into(),
+        device: uuid::Uuid::now_v7(),
+        desa: vec!["64.72.01.1001".into()],
+        due: None,
+        expires: now().date_naive() + chrono::Days::new(90),
+        note: Some("kunjungan bulan ini".into()),
+        forms: Vec::new(),
+        families,
+    };
+    let mut payload = vec![1u8];
+    payload.extend(serde_json::to_vec(&p).unwrap());
+    let sealed = p
+        .seal(&package::registry_key(), &keys::age_identity().to_public())
+        .unwrap();
+    let mut raw = vec![package::RAW_FILE];
+    raw.extend(sealed);
+    put("package", &[("payload", payload), ("file.age", raw)]);
 }
 
 /// A tablet with three demo families, one with a photo and a correction, exported to the targets'

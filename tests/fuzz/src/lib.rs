@@ -2,3 +2,4 @@
 
 pub mod inner;
 pub mod keys;
+pub mod package;
