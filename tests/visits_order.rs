@@ -2,7 +2,8 @@
 //! tablets visiting one family, stale bases, a visit made again, a bad one) and new-family bundles
 //! (some sharing a NIK or a KK with a listed family) imported in any order end in the same registry:
 //! the same families with the same current revisions, answers and facts, the same conflicts and the
-//! same quarantine.
+//! same quarantine — whether the tablets were enrolled, held and approved, or all came on one stick,
+//! and with some bundles brought twice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -383,20 +384,73 @@ fn fresh(tablets: &[Enrolled]) -> Reg {
     Reg { _tmp: tmp, reg }
 }
 
-/// The listing bundle, then the others in `order`, each imported on its own.
+/// The listing bundle, then the others in `order`, each imported on its own (every tablet enrolled).
 fn imported(b: &Bundles, order: &[usize]) -> Reg {
-    let r = fresh(&b.tablets);
-    let o = r
-        .reg
-        .import_bytes(&b.listing, "listing.age", now())
-        .unwrap();
-    assert!(matches!(o, FileOutcome::Merged(_)), "{o:?}");
-    for &i in order {
-        let o = r
-            .reg
-            .import_bytes(&b.others[i], "visit.age", now())
-            .unwrap();
-        assert!(matches!(o, FileOutcome::Merged(_)), "bundle {i}: {o:?}");
+    imported_as(b, order, How::Enrolled)
+}
+
+/// How the bundles reach the registry.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    /// Every tablet enrolled before; one import per bundle.
+    Enrolled,
+    /// No tablet known: each device's first bundle is held, then the device approved (which merges
+    /// what was held); one import per bundle.
+    Approved,
+    /// Every tablet enrolled; all the files in one import (one stick).
+    OneStick,
+}
+
+/// The listing bundle, then the others in `order` (a bundle may come more than once: only its first
+/// arrival merges).
+fn imported_as(b: &Bundles, order: &[usize], how: How) -> Reg {
+    let r = fresh(match how {
+        How::Approved => &[],
+        How::Enrolled | How::OneStick => &b.tablets,
+    });
+    let all: Vec<&[u8]> = std::iter::once(b.listing.as_slice())
+        .chain(order.iter().map(|&i| b.others[i].as_slice()))
+        .collect();
+    let mut first = BTreeSet::new();
+    let firsts: Vec<bool> = std::iter::once(true)
+        .chain(order.iter().map(|&i| first.insert(i)))
+        .collect();
+    let outcomes: Vec<FileOutcome> = match how {
+        How::OneStick => {
+            let dir = r._tmp.path().join("stick");
+            std::fs::create_dir_all(&dir).unwrap();
+            let files: Vec<PathBuf> = all
+                .iter()
+                .enumerate()
+                .map(|(k, bytes)| {
+                    let f = dir.join(format!("{k:03}.age"));
+                    std::fs::write(&f, bytes).unwrap();
+                    f
+                })
+                .collect();
+            r.reg.import_files(&files, now(), |_, _, _| {}).unwrap()
+        }
+        How::Enrolled | How::Approved => all
+            .iter()
+            .map(|bytes| {
+                let o = r.reg.import_bytes(bytes, "bundle.age", now()).unwrap();
+                if let FileOutcome::Held { device, .. } = &o {
+                    let (_, merged) = r.reg.approve(&device.id.to_string(), now()).unwrap();
+                    assert!(!merged.is_empty(), "approving merges what was held");
+                }
+                o
+            })
+            .collect(),
+    };
+    for (k, (o, first)) in outcomes.iter().zip(firsts).enumerate() {
+        let ok = match (how, first) {
+            (How::Approved, true) => {
+                matches!(o, FileOutcome::Merged(_) | FileOutcome::Held { .. })
+            }
+            (_, true) => matches!(o, FileOutcome::Merged(_)),
+            (_, false) => matches!(o, FileOutcome::AlreadyImported { .. }),
+        };
+        assert!(ok, "{how:?}, file {k} of {order:?}: {o:?}");
     }
     r
 }
@@ -493,7 +547,7 @@ fn picture(r: &Reg) -> Picture {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Visit and new-family bundles imported in any order (each order into a fresh registry) give the
     /// same registry as in the order they were made.
@@ -501,16 +555,20 @@ proptest! {
     fn visits_and_new_families_in_any_order_end_in_the_same_registry(
         s in scenario(),
         keys in prop::collection::vec(any::<u16>(), 32),
+        repeats in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        how in prop_oneof![Just(How::Enrolled), Just(How::Approved), Just(How::OneStick)],
     ) {
         let b = make_bundles(&s);
         let made: Vec<usize> = (0..b.others.len()).collect();
         let mut order = made.clone();
         order.sort_by_key(|&i| (keys[i % keys.len()], i));
+        // Some bundles brought again (another stick with the same files).
+        order.extend(repeats.iter().map(|i| *i.get(&made)));
         let expected = picture(&imported(&b, &made));
         // Nothing is lost: every listed family and every new one is there, none twice.
         prop_assert_eq!(expected.families.len(), LISTED + s.new.len());
-        let got = picture(&imported(&b, &order));
-        prop_assert_eq!(got, expected, "order {:?} of {:?}", order, made);
+        let got = picture(&imported_as(&b, &order, how));
+        prop_assert_eq!(got, expected, "{:?}: order {:?} of {:?}", how, order, made);
     }
 }
 
