@@ -125,16 +125,23 @@ pub(crate) fn merge_bundle<T: Tables>(
         }
         let reasons = rev.reasons.clone();
         let candidate = reasons.is_empty();
-        t.put_final(
-            rev.record.as_u128(),
-            &Final {
-                device,
-                number: rev.number,
-                seq: rev.seq,
-                at_ms: rev.at.timestamp_millis(),
-                candidate,
-            },
-        )?;
+        // A device that finalized one revision number twice (at two positions): the later position
+        // stands for it, whatever order its bundles came in.
+        let later = t
+            .final_revision(rev.record.as_u128(), device, rev.number)?
+            .is_some_and(|f| f.seq > rev.seq);
+        if !later {
+            t.put_final(
+                rev.record.as_u128(),
+                &Final {
+                    device,
+                    number: rev.number,
+                    seq: rev.seq,
+                    at_ms: rev.at.timestamp_millis(),
+                    candidate,
+                },
+            )?;
+        }
         if candidate {
             counts.accepted += 1;
         } else {
