@@ -146,11 +146,11 @@ impl Editor {
     fn heading_ui(&self, ui: &mut Ui, lang: Lang) {
         ui.horizontal(|ui| {
             let name = if self.head.summary.head_name.is_empty() {
-                tr(lang, "list.no_name")
+                tr(lang, "list.no_name").into()
             } else {
-                &self.head.summary.head_name
+                crate::model::printable::clean(&self.head.summary.head_name)
             };
-            ui.heading(name);
+            ui.heading(name.as_ref());
             ui.label(format!(
                 "· {}",
                 tr(lang, &format!("status.{}", self.head.status.as_str()))

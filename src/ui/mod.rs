@@ -21,6 +21,7 @@ use crate::app::list::{ListAnswer, ListQuery, ListWorker};
 use crate::app::task::{Stopped, Task, Wake};
 use crate::app::{AppError, Device};
 use crate::form::Severity;
+use crate::model::printable::clean;
 use crate::model::{Lang, Localized};
 use crate::store::{Answers, ListFilter, ListRow, ListView, Status};
 use form_view::Editor;
@@ -1161,15 +1162,16 @@ fn list_ui(
 }
 
 fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
+    // Names may have come from outside (a work package): control characters are shown as such.
     let text = format!(
         "{}  ·  {}  ·  {}  ·  {}",
         if row.head_name.is_empty() {
-            tr(lang, "list.no_name")
+            tr(lang, "list.no_name").into()
         } else {
-            &row.head_name
+            clean(&row.head_name)
         },
-        row.no_kk,
-        row.address,
+        clean(&row.no_kk),
+        clean(&row.address),
         status_label(lang, row.status)
     );
     ui.add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))

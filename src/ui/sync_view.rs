@@ -483,14 +483,19 @@ pub fn receipts_ui(
                 ui.label(
                     RichText::new(format!(
                         "{} · KK {}",
-                        head.summary.head_name, head.summary.no_kk
+                        crate::model::printable::clean(&head.summary.head_name),
+                        crate::model::printable::clean(&head.summary.no_kk)
                     ))
                     .strong(),
                 );
                 for r in head.rejection_reasons() {
                     ui.label(RichText::new(format!("• {}", r.get(lang))).color(RED));
                 }
-                let fix = format!("{} — {}", tr(lang, "receipts.fix"), head.summary.head_name);
+                let fix = format!(
+                    "{} — {}",
+                    tr(lang, "receipts.fix"),
+                    crate::model::printable::clean(&head.summary.head_name)
+                );
                 if big_button(ui, &fix).clicked() {
                     open = Some(head.id);
                 }

@@ -106,12 +106,16 @@ pub fn visits_ui(
                     "visits.todo"
                 },
             );
+            // Names come from the registry's package: control characters are shown as such.
             let name = if row.head_name.is_empty() {
-                tr(lang, "list.no_name")
+                tr(lang, "list.no_name").into()
             } else {
-                row.head_name.as_str()
+                crate::model::printable::clean(&row.head_name)
             };
-            let text = format!("{name} · {} · {state}", row.no_kk);
+            let text = format!(
+                "{name} · {} · {state}",
+                crate::model::printable::clean(&row.no_kk)
+            );
             if ui
                 .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
                 .clicked()
