@@ -14,8 +14,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 TPL=$DATA/template
 REG=$DATA/registry
-"$BIN" registry init "$REG" --name "Dinas Sosial Provinsi Kalimantan Timur" >/dev/null 2>&1
-"$BIN" --data-dir "$TPL" init --device-name "Tablet Palaran 01" --registry-key "$REG/registry.pub" >/dev/null
+"$BIN" registry init "$REG" --demo --name "Dinas Sosial Provinsi Kalimantan Timur" >/dev/null 2>&1
+"$BIN" --data-dir "$TPL" init --demo --device-name "Tablet Palaran 01" --registry-key "$REG/registry.pub" >/dev/null
 echo 2468 | "$BIN" --data-dir "$TPL" petugas add --code P001 --name "Dewi Lestari" --pin-stdin >/dev/null
 "$BIN" --data-dir "$TPL" demo --families 300 --seed 4 --petugas P001 >/dev/null
 

@@ -237,6 +237,7 @@ impl Device {
                         id: device.id,
                         name: device.name.clone(),
                         public_key: device.public_key.clone(),
+                        demo: device.demo,
                     },
                     sequence: SeqRange { from, to },
                     kind,

@@ -36,6 +36,10 @@ pub struct DeviceRef {
     /// Ed25519 public key, hex (64 digits). It verifies `manifest.sig`; the registry decides whether it
     /// trusts it.
     pub public_key: String,
+    /// Made by a demo tablet (`pendata init --demo`): synthetic families, which only a demo registry
+    /// takes. Signed with the rest of the manifest; absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

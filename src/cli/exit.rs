@@ -69,6 +69,7 @@ impl Classify for AppError {
             AppError::Store(e) => e.exit(),
             AppError::NotReady { .. }
             | AppError::UnknownFields { .. }
+            | AppError::NotDemo
             | AppError::NoRegistryKey
             | AppError::Write(_) => Exit::Refused,
             AppError::UnknownForm(_)

@@ -132,6 +132,7 @@ impl SynthTablet {
                 id: self.id,
                 name: self.name.clone(),
                 public_key: hex(self.key.verifying_key().as_bytes()),
+                demo: false,
             },
             sequence: SeqRange { from, to },
             kind,
