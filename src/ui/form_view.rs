@@ -145,10 +145,7 @@ impl Editor {
                 &self.head.summary.head_name
             };
             ui.heading(name);
-            ui.label(format!(
-                "· {}",
-                tr(lang, &format!("status.{}", self.head.status.as_str()))
-            ));
+            super::status_chip(ui, lang, self.head.status);
         });
         for r in self.head.rejection_reasons() {
             ui.label(
