@@ -1138,6 +1138,9 @@ fn list_ui(
                     ui.selectable_value(&mut state.status, Some(s), status_label(lang, s));
                 }
             });
+    });
+    // The desa filter on its own line, beside its label, in either orientation.
+    ui.horizontal(|ui| {
         let l = ui.label(tr(lang, "list.desa"));
         ui.add(
             egui::TextEdit::singleline(&mut state.desa)
