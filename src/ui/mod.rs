@@ -1199,8 +1199,9 @@ fn list_ui(
 }
 
 fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
+    use egui::text::{LayoutJob, TextFormat};
     let text = format!(
-        "{}  ·  {}  ·  {}  ·  {}",
+        "{}  ·  {}  ·  {}  ·  ",
         if row.head_name.is_empty() {
             tr(lang, "list.no_name")
         } else {
@@ -1208,9 +1209,24 @@ fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
         },
         row.no_kk,
         row.address,
-        status_label(lang, row.status)
     );
-    ui.add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
+    let font = egui::TextStyle::Button.resolve(ui.style());
+    let mut job = LayoutJob::default();
+    job.append(
+        &text,
+        0.0,
+        TextFormat::simple(font.clone(), ui.visuals().text_color()),
+    );
+    // The status as a coloured chip with its word, as everywhere.
+    job.append(
+        &format!(" {} ", status_label(lang, row.status)),
+        0.0,
+        TextFormat {
+            background: status_fill(row.status),
+            ..TextFormat::simple(font, status_ink(row.status))
+        },
+    );
+    ui.add(egui::Button::new(job).min_size([ui.available_width(), TOUCH].into()))
 }
 
 fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>) {
