@@ -68,11 +68,13 @@ fn main() {
         std::fs::create_dir_all(&root).unwrap();
         let bin = env!("CARGO_BIN_EXE_pendata");
         let t = Instant::now();
-        run(Command::new(bin).args(["registry", "init"]).arg(&reg));
+        run(Command::new(bin)
+            .args(["registry", "init", "--demo"])
+            .arg(&reg));
         run(Command::new(bin)
             .arg("--data-dir")
             .arg(&tab)
-            .args(["init", "--device-name", "Bench", "--registry-key"])
+            .args(["init", "--demo", "--device-name", "Bench", "--registry-key"])
             .arg(reg.join("registry.pub")));
         run(Command::new(bin).arg("--data-dir").arg(&tab).args([
             "demo",

@@ -209,8 +209,8 @@ fn a_petugas_sets_up_signs_in_and_finalizes_a_family() {
     h.run();
     sign_in(&mut h, "2468");
     assert!(
-        h.query_by_label("· Final").is_some(),
-        "the family opens again, final"
+        h.query_by_label("Final").is_some(),
+        "the family opens again, final (its status chip)"
     );
     let answers = editor_answers(&h);
     assert_eq!(answers["anggota"][1]["nik"], "6472016107880002");

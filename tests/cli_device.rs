@@ -273,7 +273,7 @@ fn a_family_from_entry_to_final_through_the_cli() {
 fn demo_fills_the_store_with_valid_families() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&run(d, &["init", "--device-name", "Demo"], ""));
+    ok(&run(d, &["init", "--demo", "--device-name", "Demo"], ""));
     assert!(
         ok(&run(
             d,

@@ -14,7 +14,14 @@ fn tablet(tab: &Path, name: &str, key: &Path, families: &str) {
     code(
         &run(
             Some(tab),
-            &["init", "--device-name", name, "--registry-key", p(key)],
+            &[
+                "init",
+                "--demo",
+                "--device-name",
+                name,
+                "--registry-key",
+                p(key),
+            ],
             "",
         ),
         0,
@@ -60,7 +67,7 @@ fn tablet_to_registry_and_back_through_the_command_line() {
     let tab = tmp.path().join("tablet");
     let stick = tmp.path().join("stick");
     std::fs::create_dir(&stick).unwrap();
-    let out = code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    let out = code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
     assert!(out.contains("back them up"), "{out}");
     assert!(reg.join("registry.redb").exists());
     let key = reg.join("registry.pub");

@@ -30,10 +30,10 @@ fn the_whole_loop_through_the_command_line() {
     let stick = tmp.path().join("stick");
     std::fs::create_dir(&stick).unwrap();
 
-    let out = code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    let out = code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
     assert!(out.contains("back them up"), "{out}");
     // A second init never replaces the keys.
-    let out = code(&run(None, &["registry", "init", p(&reg)], ""), 1);
+    let out = code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 1);
     assert!(out.contains("left untouched"), "{out}");
 
     // A broken key file is refused before the tablet store is created.
@@ -42,7 +42,14 @@ fn the_whole_loop_through_the_command_line() {
     let out = code(
         &run(
             Some(&tab),
-            &["init", "--device-name", "T1", "--registry-key", p(&bad)],
+            &[
+                "init",
+                "--demo",
+                "--device-name",
+                "T1",
+                "--registry-key",
+                p(&bad),
+            ],
             "",
         ),
         2,
@@ -54,7 +61,14 @@ fn the_whole_loop_through_the_command_line() {
     code(
         &run(
             Some(&tab),
-            &["init", "--device-name", "T1", "--registry-key", p(&key)],
+            &[
+                "init",
+                "--demo",
+                "--device-name",
+                "T1",
+                "--registry-key",
+                p(&key),
+            ],
             "",
         ),
         0,

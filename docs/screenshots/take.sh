@@ -14,8 +14,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 TPL=$DATA/template
 REG=$DATA/registry
-"$BIN" registry init "$REG" --name "Dinas Sosial Provinsi Kalimantan Timur" >/dev/null 2>&1
-"$BIN" --data-dir "$TPL" init --device-name "Tablet Palaran 01" --registry-key "$REG/registry.pub" >/dev/null
+"$BIN" registry init "$REG" --demo --name "Dinas Sosial Provinsi Kalimantan Timur" >/dev/null 2>&1
+"$BIN" --data-dir "$TPL" init --demo --device-name "Tablet Palaran 01" --registry-key "$REG/registry.pub" >/dev/null
 echo 2468 | "$BIN" --data-dir "$TPL" petugas add --code P001 --name "Dewi Lestari" --pin-stdin >/dev/null
 "$BIN" --data-dir "$TPL" demo --families 300 --seed 4 --petugas P001 >/dev/null
 
@@ -68,6 +68,8 @@ run_session() { # width height suffix lang
   rm -rf "$DATA/tablet"; cp -a "$TPL" "$DATA/tablet"
   # The top bar is right-aligned: where "Beranda" / "Home" sits.
   local HOME_X; if [ "$L" = id ]; then HOME_X=$((W - 294)); else HOME_X=$((W - 268)); fi
+  # Screens are a column of at most 1000 px in the middle; in portrait Home's status boxes take two rows.
+  local OX=$(( W > 1000 ? (W - 1000) / 2 : 0 )) HY=$(( W < 900 ? 97 : 0 ))
   Xvfb :77 -screen 0 "${W}x${H}x24" -nolisten tcp &
   local XVFB=$!
   sleep 1
@@ -79,32 +81,32 @@ run_session() { # width height suffix lang
   xdotool windowsize "$WID" "$W" "$H"; xdotool windowmove "$WID" 0 0; xdotool windowfocus --sync "$WID" || true
   sleep 1
   shoot "signin-$L-$S"
-  click 188 245                                     # PIN (the only petugas is preselected)
+  click $((OX + 188)) 245                           # PIN (the only petugas is preselected)
   type_text 2468; xdotool key Return
   shoot "home-$L-$S"
-  click 84 297                                      # family list
+  click $((OX + 84)) $((HY + 300))                  # family list
   shoot "list-$L-$S"
-  click 300 215                                     # the first family
+  click $((OX + 300)) 307                           # the first family
   shoot "form-$L-$S"
   if [ "$L-$S" = id-landscape ]; then
     click "$HOME_X" 26                              # home
-    click 77 239                                    # a new family (the first one is final: read-only)
-    click 808 201                                   # Block VI, notes and photos
-    click 127 493                                   # choose the photo of the front of the house
+    click $((OX + 77)) $((HY + 242))                # a new family (the first one is final: read-only)
+    click $((OX + 808)) 201                         # Block VI, notes and photos
+    click $((OX + 127)) 551                         # choose the photo of the front of the house
     xdotool mousemove $((W - 60)) $((H - 30))
     sleep 4                                         # thumbnails are decoded in the background
     shoot "photos-$L-$S"
   fi
   if [ -n "$STICK" ]; then
     click "$HOME_X" 26                              # home
-    click 78 355                                    # export to USB
+    click $((OX + 78)) $((HY + 358))                # export to USB
     shoot "export-$L-$S"
     click $((W / 2)) 506                            # export now
     sleep 2
     shoot "exported-$L-$S"
     click "$HOME_X" 26
-    click 55 413                                    # receipts
-    click 260 272                                   # apply the receipt found on the stick
+    click $((OX + 55)) $((HY + 416))                # receipts
+    click $((OX + 260)) 272                         # apply the receipt found on the stick
     shoot "receipts-$L-$S"
   fi
   kill $APP; wait $APP 2>/dev/null || true

@@ -141,8 +141,152 @@ fn digits(code: &str) -> String {
 }
 
 /// A random answer for a field from its kind and choices (overridden where realism needs it).
+/// Answer shares of a family in Kalimantan Timur, per field: (code, weight in per mille). Approximate,
+/// rounded figures after BPS's published Susenas tables for the province (housing, drinking water,
+/// lighting, sanitation, cooking fuel) and the social-assistance programmes' reach; where they come from
+/// and how they were rounded: `docs/demo-data.md`. A field not listed is answered evenly over its codes.
+pub const SHARES: &[(&str, &[(&str, u32)])] = &[
+    (
+        hh::BUILDING_STATUS,
+        &[("1", 760), ("2", 140), ("3", 80), ("4", 15), ("5", 5)],
+    ),
+    (
+        hh::FLOOR,
+        &[
+            ("1", 10),
+            ("2", 450),
+            ("3", 30),
+            ("4", 30),
+            ("5", 300),
+            ("6", 160),
+            ("7", 8),
+            ("8", 7),
+            ("9", 5),
+        ],
+    ),
+    (
+        hh::WALL,
+        &[
+            ("1", 560),
+            ("2", 10),
+            ("3", 410),
+            ("4", 5),
+            ("5", 5),
+            ("6", 5),
+            ("7", 5),
+        ],
+    ),
+    (
+        hh::ROOF,
+        &[
+            ("1", 20),
+            ("2", 90),
+            ("3", 680),
+            ("4", 90),
+            ("5", 80),
+            ("6", 5),
+            ("7", 30),
+            ("8", 5),
+        ],
+    ),
+    (
+        hh::WATER,
+        &[
+            ("1", 80),
+            ("2", 450),
+            ("3", 250),
+            ("4", 80),
+            ("5", 40),
+            ("6", 15),
+            ("7", 10),
+            ("8", 5),
+            ("9", 30),
+            ("10", 35),
+            ("11", 5),
+        ],
+    ),
+    (hh::LIGHTING, &[("1", 910), ("2", 50), ("3", 30), ("4", 10)]),
+    (
+        hh::POWER,
+        &[("1", 250), ("2", 450), ("3", 200), ("4", 70), ("5", 30)],
+    ),
+    (
+        hh::COOKING_FUEL,
+        &[
+            ("1", 10),
+            ("2", 30),
+            ("3", 50),
+            ("4", 840),
+            ("5", 2),
+            ("6", 1),
+            ("7", 5),
+            ("8", 1),
+            ("9", 1),
+            ("10", 40),
+            ("11", 0),
+            ("12", 20),
+        ],
+    ),
+    (
+        hh::TOILET,
+        &[
+            ("1", 860),
+            ("2", 70),
+            ("3", 20),
+            ("4", 10),
+            ("5", 10),
+            ("6", 30),
+        ],
+    ),
+    (
+        hh::TOILET_TYPE,
+        &[("1", 900), ("2", 50), ("3", 20), ("4", 30)],
+    ),
+    (
+        hh::SEWAGE,
+        &[
+            ("1", 750),
+            ("2", 20),
+            ("3", 120),
+            ("4", 80),
+            ("5", 10),
+            ("6", 20),
+        ],
+    ),
+    (hh::PKH, &[("1", 150), ("2", 850)]),
+    (hh::SEMBAKO, &[("1", 250), ("2", 750)]),
+    (
+        hh::INTERNET,
+        &[("0", 100), ("1", 30), ("2", 120), ("3", 750)],
+    ),
+    (
+        hh::BANK_ACCOUNT,
+        &[("1", 30), ("2", 380), ("3", 40), ("4", 550)],
+    ),
+];
+
+/// A code drawn by its weight.
+fn weighted<'a>(rng: &mut Rng, shares: &[(&'a str, u32)]) -> Option<&'a str> {
+    let total: u32 = shares.iter().map(|(_, w)| w).sum();
+    let mut at = rng.range(0, i64::from(total.max(1)) - 1);
+    for (code, w) in shares {
+        at -= i64::from(*w);
+        if at < 0 {
+            return Some(code);
+        }
+    }
+    shares.last().map(|(c, _)| *c)
+}
+
 fn generic(form: &Form, name: &str, rng: &mut Rng, interview: NaiveDate) -> Option<Value> {
     let f = form.field(name)?;
+    if let Some((_, shares)) = SHARES.iter().find(|(field, _)| *field == name) {
+        return Some(json!(weighted(rng, shares)?));
+    }
+    // The other programmes (BLT Desa, electricity and fertiliser subsidies, …) reach few families.
+    if name.starts_with("terima_") && f.kind == FieldKind::SelectOne {
+        return Some(json!(if rng.chance(8) { "1" } else { "2" }));
+    }
     let codes: Vec<&str> = form
         .choices_of(f)
         .map(|l| l.choices.iter().map(|c| c.value.as_str()).collect())
@@ -419,6 +563,41 @@ pub struct Made {
     pub drafts: usize,
 }
 
+impl Device {
+    /// The `demo` use case: on a demo tablet only ([`Device::init_demo`]; refused with
+    /// [`AppError::NotDemo`] elsewhere, so synthetic families never mix with real ones), adds the
+    /// petugas when missing (PIN 123456) and [`fill`]s. Without a seed, the tablet's own: from its device
+    /// id and its change sequence so far, so two tablets (or two runs) never make the same families.
+    pub fn demo(
+        &self,
+        petugas: &str,
+        families: usize,
+        seed: Option<u64>,
+        drafts_percent: u8,
+    ) -> Result<Made> {
+        let info = self.store.device()?;
+        if !info.demo {
+            return Err(AppError::NotDemo);
+        }
+        match self.find_petugas(petugas) {
+            Ok(_) => {}
+            Err(AppError::Store(crate::store::StoreError::UnknownPetugas(_))) => {
+                self.add_petugas(petugas, "Petugas Demo", "123456")?;
+            }
+            Err(e) => return Err(e),
+        }
+        let seed = match seed {
+            Some(s) => s,
+            None => {
+                let id = info.id.as_u128();
+                let changes = self.store.last_seq()?;
+                (id as u64) ^ ((id >> 64) as u64) ^ changes.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            }
+        };
+        fill(self, petugas, families, seed, drafts_percent)
+    }
+}
+
 /// Creates `families` synthetic families in the device store, `drafts_percent` of them left as drafts
 /// and the rest finalized (after the form engine found no errors), in batches of durable transactions.
 pub fn fill(
@@ -480,6 +659,49 @@ pub fn fill(
 mod tests {
     use super::*;
     use crate::form::catalog::Catalog;
+
+    #[test]
+    fn the_shares_name_real_codes_and_the_families_follow_them() {
+        let form = Catalog::shared().unwrap().latest(hh::FORM_ID).unwrap();
+        for (field, shares) in SHARES {
+            let f = form.field(field).unwrap();
+            let codes: Vec<&str> = form
+                .choices_of(f)
+                .unwrap()
+                .choices
+                .iter()
+                .map(|c| c.value.as_str())
+                .collect();
+            for (code, _) in *shares {
+                assert!(codes.contains(code), "{field}: no code {code}");
+            }
+            let total: u32 = shares.iter().map(|(_, w)| w).sum();
+            assert_eq!(total, 1000, "{field}: per mille");
+        }
+        let spec = FamilySpec {
+            interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        };
+        let mut rng = Rng::new(11);
+        let n = 2000;
+        let share = |fams: &[Answers], field: &str, pred: &dyn Fn(&str) -> bool| {
+            let hits = fams
+                .iter()
+                .filter(|a| a.get(field).and_then(|v| v.as_str()).is_some_and(pred))
+                .count();
+            hits as f64 / fams.len() as f64
+        };
+        let fams: Vec<Answers> = (0..n).map(|_| family(form, &mut rng, &spec)).collect();
+        // What a report shows for these families: near the province's published figures, not the even
+        // spread over codes (83 % without their own toilet, 25 % without electricity) of before.
+        let no_own_toilet = share(&fams, hh::TOILET, &|c| c != "1");
+        assert!((0.08..0.20).contains(&no_own_toilet), "{no_own_toilet}");
+        let no_electricity = share(&fams, hh::LIGHTING, &|c| c == "4");
+        assert!(no_electricity < 0.03, "{no_electricity}");
+        let earth_floor = share(&fams, hh::FLOOR, &|c| c == "8");
+        assert!(earth_floor < 0.03, "{earth_floor}");
+        let pkh = share(&fams, hh::PKH, &|c| c == "1");
+        assert!((0.10..0.20).contains(&pkh), "{pkh}");
+    }
 
     #[test]
     fn generated_families_pass_every_rule_and_are_deterministic() {

@@ -74,6 +74,10 @@ pub enum AppError {
     /// An answer longer than its field allows (`form::limits`): refused at entry, nothing saved.
     #[error("{path}: {}; nothing was saved", message.en)]
     TooLong { path: String, message: Localized },
+    #[error(
+        "this is not a demo tablet: synthetic families go only into a store made for them, in its own data directory (`pendata --data-dir DIR init --demo --device-name NAME`)"
+    )]
+    NotDemo,
 }
 
 /// The paths of some issues, `a, b, c`.
@@ -147,6 +151,14 @@ impl Device {
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
         let (store, info) = Store::create(dir, name, now())?;
         tracing::info!(device = %info.id, "store created");
+        Ok((Device { store, catalog }, info))
+    }
+
+    /// [`Device::init`] for a demo tablet (`pendata init --demo`): see [`Device::demo`].
+    pub fn init_demo(dir: &Path, name: &str) -> Result<(Device, DeviceInfo)> {
+        let catalog = Catalog::shared().map_err(AppError::Forms)?;
+        let (store, info) = Store::create_demo(dir, name, now())?;
+        tracing::info!(device = %info.id, "demo store created");
         Ok((Device { store, catalog }, info))
     }
 

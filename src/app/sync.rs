@@ -239,6 +239,7 @@ impl Device {
                         name: device.name.clone(),
                         public_key: device.public_key.clone(),
                         age_recipient: Some(age_recipient.clone()),
+                        demo: device.demo,
                     },
                     sequence: SeqRange { from, to },
                     kind,

@@ -64,6 +64,9 @@ impl AppError {
                 "formulir {form} tidak punya pertanyaan foto `{field}`"
             )),
             AppError::PackageRefused(text) => text.clone(),
+            AppError::NotDemo => plain(
+                "tablet ini bukan tablet demo: keluarga buatan hanya masuk ke penyimpanan yang dibuat untuknya, di folder datanya sendiri (`pendata --data-dir DIR init --demo --device-name NAMA`)".into(),
+            ),
             AppError::Stopped(_) => {
                 plain("pekerjaan di latar belakang berhenti sebelum selesai; coba lagi".into())
             }

@@ -28,6 +28,10 @@ pub struct RegistryPub {
     pub age_recipients: Vec<String>,
     /// Ed25519 public key that signs receipts, hex.
     pub signing_key: String,
+    /// A demo registry (`pendata registry init DIR --demo`): it takes only demo tablets' bundles, and a
+    /// real registry only real ones. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 impl RegistryPub {
@@ -44,6 +48,7 @@ impl RegistryPub {
             created_at,
             age_recipients: recipients.iter().map(ToString::to_string).collect(),
             signing_key: hex(signing.as_bytes()),
+            demo: false,
         }
     }
 

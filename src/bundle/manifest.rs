@@ -40,6 +40,10 @@ pub struct DeviceRef {
     /// Since 2026-12 (absent in bundles of older builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_recipient: Option<String>,
+    /// Made by a demo tablet (`pendata init --demo`): synthetic families, which only a demo registry
+    /// takes. Signed with the rest of the manifest; absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Command, Exit, Failure, parse_answers, parse_day, read_input};
-use crate::app::{AppError, Device, demo, now};
+use crate::app::{AppError, Device, now};
 use crate::model::printable::clean;
 use crate::store::{Access, Opened, RecordHead, Status, StoreError};
 
@@ -241,13 +241,18 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
         Command::Init {
             device_name,
             registry_key,
+            demo,
         } => {
             // Check the key file before anything is created.
             let key = registry_key
                 .as_deref()
                 .map(super::sync::read_registry_pub)
                 .transpose()?;
-            let (device, info) = Device::init(dir, &device_name)?;
+            let (device, info) = if demo {
+                Device::init_demo(dir, &device_name)?
+            } else {
+                Device::init(dir, &device_name)?
+            };
             if let Some(key) = key {
                 device.set_registry_key(&key)?;
             }
@@ -257,6 +262,11 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                 clean(&info.name),
                 dir.display()
             );
+            if info.demo {
+                eprintln!(
+                    "a DEMO tablet: `pendata demo` fills it with synthetic families; only a demo registry imports its bundles"
+                );
+            }
             Ok(Exit::Ok)
         }
         Command::Petugas { command } => petugas(dir, command),
@@ -282,14 +292,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             petugas,
         } => {
             let device = Device::open(dir)?;
-            match device.find_petugas(&petugas) {
-                Ok(_) => {}
-                Err(AppError::Store(StoreError::UnknownPetugas(_))) => {
-                    device.add_petugas(&petugas, "Petugas Demo", "123456")?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let made = demo::fill(&device, &petugas, families, seed, drafts)?;
+            let made = device.demo(&petugas, families, seed, drafts)?;
             say!(
                 "{} keluarga dibuat / families created ({} draft)",
                 made.total,

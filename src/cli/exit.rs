@@ -71,6 +71,7 @@ impl Classify for AppError {
             AppError::Store(e) => e.exit(),
             AppError::NotReady { .. }
             | AppError::UnknownFields { .. }
+            | AppError::NotDemo
             | AppError::NoRegistryKey
             | AppError::Write(_)
             | AppError::PackageRefused(_) => Exit::Refused,

@@ -85,6 +85,10 @@ pub enum Command {
         /// The registry's public key file (registry.pub), so the tablet can export right away.
         #[arg(long, value_name = "FILE")]
         registry_key: Option<PathBuf>,
+        /// A demo tablet, for training and demonstrations: only it takes `pendata demo`'s synthetic
+        /// families, and its bundles are marked demo, which only a demo registry imports.
+        #[arg(long)]
+        demo: bool,
     },
     /// Petugas (field workers) of this device.
     Petugas {
@@ -110,14 +114,16 @@ pub enum Command {
     /// Check the tablet's store completely: every page's checksum, then each family's history, the
     /// change sequence and the indexes. Exit 0: intact; 1: damaged (said in words, with what to do).
     Check,
-    /// Fill the store with realistic synthetic families (demos, benchmarks).
+    /// Fill a demo tablet's store (`pendata init --demo`) with realistic synthetic families (demos,
+    /// training, benchmarks).
     Demo {
         /// How many families to add.
         #[arg(long)]
         families: usize,
-        /// The random seed: the same seed makes the same families.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// The random seed: the same seed makes the same families. Default: one of this tablet's own
+        /// (from its device id and its changes so far), so two tablets never make the same ones.
+        #[arg(long)]
+        seed: Option<u64>,
         /// Share of families left as drafts, in percent.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
         drafts: u8,

@@ -26,6 +26,10 @@ pub enum RegistryCommand {
         /// The registry's name, shown on tablets.
         #[arg(long, default_value = "Dinas Sosial Provinsi Kalimantan Timur")]
         name: String,
+        /// A demo registry, for training and demonstrations: it imports only demo tablets' bundles
+        /// (`pendata init --demo`), and a real registry refuses those.
+        #[arg(long)]
+        demo: bool,
     },
     /// Import bundles (files, or folders such as a whole stick): decrypt, verify, validate every
     /// revision, merge; quarantine what fails, detect gaps and conflicts. Importing a bundle twice
@@ -305,7 +309,7 @@ pub fn name(command: &RegistryCommand) -> &'static str {
 pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
-        RegistryCommand::Init { dir, name } => init(&dir, &name),
+        RegistryCommand::Init { dir, name, demo } => init(&dir, &name, demo),
         RegistryCommand::Import {
             dir,
             bundles,
@@ -510,8 +514,12 @@ fn conflicts_cmd(
     }
 }
 
-fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
-    let done = crate::registry::init(dir, name, crate::app::now())?;
+fn init(dir: &Path, name: &str, demo: bool) -> Result<Exit, Failure> {
+    let done = if demo {
+        crate::registry::init_demo(dir, name, crate::app::now())?
+    } else {
+        crate::registry::init(dir, name, crate::app::now())?
+    };
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
     Registry::create_store(dir)?;
     say!("{}", done.public_file.display());
@@ -528,6 +536,11 @@ fn init(dir: &Path, name: &str) -> Result<Exit, Failure> {
         done.signing_key_file.display(),
         done.age_key_file.display()
     );
+    if demo {
+        eprintln!(
+            "a DEMO registry: it imports only bundles from demo tablets (`pendata init --demo`) / registri DEMO: hanya menerima bundel dari tablet demo"
+        );
+    }
     Ok(Exit::Ok)
 }
 

@@ -58,6 +58,17 @@ pub mod visit {
     pub const DUPLICATE: &str = "6";
 }
 
+/// Housing and amenities the demo answers with published shares (`app::demo::SHARES`).
+pub const BUILDING_STATUS: &str = "status_bangunan";
+pub const WALL: &str = "jenis_dinding";
+pub const ROOF: &str = "jenis_atap";
+pub const WATER: &str = "sumber_air";
+pub const POWER: &str = "daya_listrik_1";
+pub const COOKING_FUEL: &str = "bahan_bakar";
+pub const TOILET_TYPE: &str = "jenis_kloset";
+pub const SEWAGE: &str = "pembuangan_tinja";
+pub const INTERNET: &str = "internet";
+pub const BANK_ACCOUNT: &str = "rekening";
 /// The roster: a repeat, one instance per member (fields in [`member`]).
 pub const MEMBERS: &str = "anggota";
 

@@ -610,6 +610,9 @@ impl<S: Storage> Registry<S> {
                 manifest_sha,
             } => (&**manifest, manifest_sha),
         };
+        if let Some(reason) = demo_mismatch(manifest.device.demo, self.keys.public.demo) {
+            return Ok(FileOutcome::Refused { reason });
+        }
         if let Some(b) = t.bundle(manifest.bundle_id)? {
             return Ok(match same_bundle(&b, manifest, manifest_sha) {
                 Ok(()) => FileOutcome::AlreadyImported { bundle: b },
@@ -806,4 +809,25 @@ fn open_bundle(
         attachments,
         unreadable,
     })
+}
+
+/// Why a bundle is refused when a demo tablet's bundle reaches a real registry, or a real tablet's a
+/// demo registry (both languages: the operator reads it as it is); `None` when they match.
+fn demo_mismatch(bundle_demo: bool, registry_demo: bool) -> Option<String> {
+    match (bundle_demo, registry_demo) {
+        (true, false) => Some(
+            "bundel demo: keluarga di dalamnya data buatan dari tablet demo (`pendata init --demo`) dan tidak \
+             boleh masuk registri sungguhan; impor ke registri demo (`pendata registry init DIR --demo`) / \
+             a demo bundle: its families are synthetic, from a demo tablet (`pendata init --demo`), and never \
+             enter a real registry; import it into a demo registry (`pendata registry init DIR --demo`)"
+                .to_string(),
+        ),
+        (false, true) => Some(
+            "registri ini registri demo: hanya menerima bundel dari tablet demo; impor bundel tablet ini ke \
+             registri sungguhan / this is a demo registry: it takes only demo tablets' bundles; import this \
+             tablet's bundle into the real registry"
+                .to_string(),
+        ),
+        _ => None,
+    }
 }

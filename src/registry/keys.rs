@@ -52,6 +52,15 @@ pub struct Initialized {
 
 /// Creates the registry's keys in `dir` (created if missing). Refuses to replace existing keys.
 pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
+    init_as(dir, name, now, false)
+}
+
+/// [`init`] for a demo registry: its `registry.pub` says so, and it takes only demo bundles.
+pub fn init_demo(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
+    init_as(dir, name, now, true)
+}
+
+fn init_as(dir: &Path, name: &str, now: DateTime<FixedOffset>, demo: bool) -> Result<Initialized> {
     let keys = dir.join(KEY_DIR);
     let public_file = dir.join(PUB_FILE);
     let age_key_file = keys.join(AGE_KEY_FILE);
@@ -69,7 +78,10 @@ pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initia
         detail: format!("no randomness from the system: {e}"),
     })?;
     let signing = SigningKey::from_bytes(&seed);
-    let public = RegistryPub::new(name, now, &[identity.to_public()], &signing.verifying_key());
+    let public = RegistryPub {
+        demo,
+        ..RegistryPub::new(name, now, &[identity.to_public()], &signing.verifying_key())
+    };
 
     let age_text = format!(
         "# created: {}\n# public key: {}\n{}\n",

@@ -41,8 +41,8 @@ use crate::form::catalog::Catalog;
 pub use entries::*;
 pub use import::FileOutcome;
 pub use keys::{
-    AGE_KEY_FILE, Initialized, KEY_DIR, PUB_FILE, RegistryKeys, SIGNING_KEY_FILE, init, load,
-    read_age_identity,
+    AGE_KEY_FILE, Initialized, KEY_DIR, PUB_FILE, RegistryKeys, SIGNING_KEY_FILE, init, init_demo,
+    load, read_age_identity,
 };
 
 /// An open registry: its keys, its store and the forms it validates against. Everything it does goes

@@ -137,6 +137,7 @@ impl SynthTablet {
                 name: self.name.clone(),
                 public_key: hex(self.key.verifying_key().as_bytes()),
                 age_recipient: None,
+                demo: false,
             },
             sequence: SeqRange { from, to },
             kind,

@@ -147,6 +147,10 @@ pub struct DeviceInfo {
     pub created_at: DateTime<FixedOffset>,
     /// Ed25519 public key, hex.
     pub public_key: String,
+    /// A demo tablet (`pendata init --demo`): only it takes synthetic families, and its bundles say so.
+    /// Absent (false) in stores made before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 /// A petugas as stored (the PIN only as an argon2id hash).
@@ -367,6 +371,24 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
+        Self::create_as(dir, device_name, now, false)
+    }
+
+    /// [`Store::create`] for a demo tablet: marked as such from its first transaction.
+    pub fn create_demo(
+        dir: &Path,
+        device_name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Store, DeviceInfo)> {
+        Self::create_as(dir, device_name, now, true)
+    }
+
+    fn create_as(
+        dir: &Path,
+        device_name: &str,
+        now: DateTime<FixedOffset>,
+        demo: bool,
+    ) -> Result<(Store, DeviceInfo)> {
         let name = device_name.trim();
         if name.is_empty() {
             return Err(StoreError::Invalid(Localized::new(
@@ -398,7 +420,7 @@ impl Store {
             .map_err(|e| corrupt(&tmp, e))?;
         // Private before the device key and any family is written into it.
         make_private(&tmp, 0o600)?;
-        let (store, device) = Store::init(db, tmp.clone(), name, now)?;
+        let (store, device) = Store::init(db, tmp.clone(), name, now, demo)?;
         drop(store);
         std::fs::rename(&tmp, &path)?;
         if let Ok(d) = std::fs::File::open(dir) {
@@ -414,6 +436,7 @@ impl Store {
         path: PathBuf,
         name: &str,
         now: DateTime<FixedOffset>,
+        demo: bool,
     ) -> Result<(Store, DeviceInfo)> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
@@ -424,6 +447,7 @@ impl Store {
             name: name.to_string(),
             created_at: now,
             public_key: hex(key.verifying_key().as_bytes()),
+            demo,
         };
         let txn = db.begin_write()?;
         {

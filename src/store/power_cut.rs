@@ -124,7 +124,7 @@ impl Store {
         let db = Database::builder()
             .create_with_backend(disk)
             .map_err(|e| corrupt(&path, e))?;
-        Store::init(db, path, device_name, now)
+        Store::init(db, path, device_name, now, false)
     }
 
     /// Opens the store left on a simulated disk.

@@ -151,10 +151,7 @@ impl Editor {
                 crate::model::printable::clean(&self.head.summary.head_name)
             };
             ui.heading(name.as_ref());
-            ui.label(format!(
-                "· {}",
-                tr(lang, &format!("status.{}", self.head.status.as_str()))
-            ));
+            super::status_chip(ui, lang, self.head.status);
         });
         for r in self.head.rejection_reasons() {
             ui.label(

@@ -34,6 +34,8 @@ const SAVE_AFTER: Duration = Duration::from_millis(600);
 const LOCK_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Touch target height.
 pub const TOUCH: f32 = 48.0;
+/// The widest the content of a screen gets: lines a person reads at arm's length, centred.
+pub const COLUMN: f32 = 1000.0;
 
 /// Preferences kept on the device (in the store's settings).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -377,7 +379,18 @@ impl PendataApp {
         if self.message.is_some() {
             egui::Panel::bottom("message").show(root, |ui| self.message_ui(ui));
         }
-        egui::CentralPanel::default().show(root, |ui| self.screen_ui(ui, &mut cmd));
+        egui::CentralPanel::default().show(root, |ui| {
+            // A comfortable column in the middle: a 1280 px screen is not a strip at its left edge.
+            let full = ui.available_rect_before_wrap();
+            let width = full.width().min(COLUMN);
+            let column = egui::Rect::from_min_size(
+                egui::pos2(full.center().x - width / 2.0, full.top()),
+                egui::vec2(width, full.height()),
+            );
+            ui.scope_builder(egui::UiBuilder::new().max_rect(column), |ui| {
+                self.screen_ui(ui, &mut cmd);
+            });
+        });
         if let Some(cmd) = cmd {
             self.run(cmd);
         }
@@ -403,11 +416,7 @@ impl PendataApp {
         let Some((text, is_err)) = &self.message else {
             return;
         };
-        let color = if *is_err {
-            Color32::from_rgb(180, 0, 0)
-        } else {
-            Color32::from_rgb(0, 110, 40)
-        };
+        let color = if *is_err { MESSAGE_ERROR } else { MESSAGE_OK };
         let text = text.get(self.prefs.lang).to_string();
         ui.horizontal(|ui| {
             ui.label(RichText::new(text).color(color).strong());
@@ -509,6 +518,10 @@ impl PendataApp {
             ]
             .into();
             s.spacing.interact_size.y = TOUCH;
+            // Check boxes and radio buttons a finger can see and hit (egui's are 14 px).
+            s.spacing.icon_width = 32.0;
+            s.spacing.icon_width_inner = 18.0;
+            s.spacing.icon_spacing = 12.0;
             s.spacing.item_spacing = egui::vec2(10.0, 10.0);
             s.spacing.button_padding = egui::vec2(14.0, 10.0);
         });
@@ -1017,23 +1030,40 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
     let count = |n: fn(&crate::store::StatusCounts) -> usize| {
         facts.map_or_else(|| "–".to_string(), |f| n(&f.counts).to_string())
     };
-    ui.horizontal_wrapped(|ui| {
-        for (key, n) in [
-            ("status.draft", count(|c| c.draft)),
-            ("status.final", count(|c| c.final_)),
-            ("status.exported", count(|c| c.exported)),
-            ("status.accepted", count(|c| c.accepted)),
-            ("status.rejected", count(|c| c.rejected)),
-        ] {
-            ui.group(|ui| {
-                ui.set_min_size([140.0, 70.0].into());
-                ui.vertical(|ui| {
-                    ui.label(RichText::new(n).size(28.0).strong());
-                    ui.label(tr(lang, key));
-                });
-            });
-        }
-    });
+    let boxes = [
+        (Status::Draft, count(|c| c.draft)),
+        (Status::Final, count(|c| c.final_)),
+        (Status::Exported, count(|c| c.exported)),
+        (Status::Accepted, count(|c| c.accepted)),
+        (Status::Rejected, count(|c| c.rejected)),
+    ];
+    // As many boxes a row as fit (five in landscape, three in portrait): none is cut off at the edge.
+    let gap = ui.spacing().item_spacing.x;
+    let per_row = ((ui.available_width() + gap) / (STATUS_BOX + gap))
+        .floor()
+        .max(1.0) as usize;
+    for row in boxes.chunks(per_row) {
+        ui.horizontal(|ui| {
+            for (status, n) in row {
+                egui::Frame::new()
+                    .fill(status_fill(*status))
+                    .stroke(egui::Stroke::new(2.0, status_ink(*status)))
+                    .corner_radius(8.0)
+                    .inner_margin(10.0)
+                    .show(ui, |ui| {
+                        ui.set_width(STATUS_BOX - 24.0);
+                        ui.vertical(|ui| {
+                            ui.label(RichText::new(n).size(28.0).strong().color(Color32::BLACK));
+                            ui.label(
+                                RichText::new(status_label(lang, *status))
+                                    .color(status_ink(*status))
+                                    .strong(),
+                            );
+                        });
+                    });
+            }
+        });
+    }
     ui.add_space(20.0);
     if big_button(ui, tr(lang, "home.new_family")).clicked() {
         *cmd = Some(Command::NewFamily);
@@ -1072,6 +1102,68 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
     };
 }
 
+/// The width of a status box on Home.
+const STATUS_BOX: f32 = 170.0;
+
+/// A status's colour: its word is written in it (at least 7:1 on white and on its own fill).
+pub fn status_ink(s: Status) -> Color32 {
+    match s {
+        Status::Draft => Color32::from_rgb(70, 70, 70),
+        Status::Final => Color32::from_rgb(0, 70, 140),
+        Status::Exported => Color32::from_rgb(90, 40, 130),
+        Status::Accepted => Color32::from_rgb(0, 90, 30),
+        Status::Rejected => Color32::from_rgb(160, 0, 0),
+    }
+}
+
+/// A status chip's background: a pale tint of its colour.
+pub fn status_fill(s: Status) -> Color32 {
+    match s {
+        Status::Draft => Color32::from_rgb(238, 238, 238),
+        Status::Final => Color32::from_rgb(225, 238, 252),
+        Status::Exported => Color32::from_rgb(240, 230, 250),
+        Status::Accepted => Color32::from_rgb(224, 245, 230),
+        Status::Rejected => Color32::from_rgb(253, 236, 236),
+    }
+}
+
+/// A status as a coloured chip with its word.
+pub fn status_chip(ui: &mut Ui, lang: Lang, s: Status) -> egui::Response {
+    egui::Frame::new()
+        .fill(status_fill(s))
+        .stroke(egui::Stroke::new(1.5, status_ink(s)))
+        .corner_radius(12.0)
+        .inner_margin(egui::Margin::symmetric(10, 4))
+        .show(ui, |ui| {
+            ui.label(
+                RichText::new(status_label(lang, s))
+                    .color(status_ink(s))
+                    .strong(),
+            )
+        })
+        .response
+}
+
+/// The sunlight (light, high-contrast) theme's text colours and the background each is read on:
+/// (what, text, background). A test holds every pair to a contrast of at least 7:1.
+pub fn sunlight_text_colors() -> Vec<(&'static str, Color32, Color32)> {
+    let mut out = vec![
+        ("text", Color32::BLACK, Color32::WHITE),
+        ("error", severity_color(Severity::Error), Color32::WHITE),
+        ("warning", severity_color(Severity::Warning), Color32::WHITE),
+        ("message error", MESSAGE_ERROR, Color32::WHITE),
+        ("message ok", MESSAGE_OK, Color32::WHITE),
+    ];
+    for s in Status::ALL {
+        out.push(("status on white", status_ink(s), Color32::WHITE));
+        out.push(("status on its chip", status_ink(s), status_fill(s)));
+    }
+    out
+}
+
+const MESSAGE_ERROR: Color32 = Color32::from_rgb(160, 0, 0);
+const MESSAGE_OK: Color32 = Color32::from_rgb(0, 90, 30);
+
 fn status_label(lang: Lang, s: Status) -> &'static str {
     tr(lang, &format!("status.{}", s.as_str()))
 }
@@ -1084,7 +1176,8 @@ fn list_ui(
     cmd: &mut Option<Command>,
 ) {
     ui.heading(tr(lang, "list.title"));
-    ui.horizontal(|ui| {
+    // Wrapped: in portrait the desa filter goes to the next line instead of past the edge.
+    ui.horizontal_wrapped(|ui| {
         let l = ui.label(tr(lang, "list.search"));
         ui.add(
             egui::TextEdit::singleline(&mut state.query)
@@ -1104,6 +1197,9 @@ fn list_ui(
                     ui.selectable_value(&mut state.status, Some(s), status_label(lang, s));
                 }
             });
+    });
+    // The desa filter on its own line, beside its label, in either orientation.
+    ui.horizontal(|ui| {
         let l = ui.label(tr(lang, "list.desa"));
         ui.add(
             egui::TextEdit::singleline(&mut state.desa)
@@ -1162,9 +1258,10 @@ fn list_ui(
 }
 
 fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
+    use egui::text::{LayoutJob, TextFormat};
     // Names may have come from outside (a work package): control characters are shown as such.
     let text = format!(
-        "{}  ·  {}  ·  {}  ·  {}",
+        "{}  ·  {}  ·  {}  ·  ",
         if row.head_name.is_empty() {
             tr(lang, "list.no_name").into()
         } else {
@@ -1172,9 +1269,24 @@ fn list_row_ui(ui: &mut Ui, lang: Lang, row: &ListRow) -> egui::Response {
         },
         clean(&row.no_kk),
         clean(&row.address),
-        status_label(lang, row.status)
     );
-    ui.add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
+    let font = egui::TextStyle::Button.resolve(ui.style());
+    let mut job = LayoutJob::default();
+    job.append(
+        &text,
+        0.0,
+        TextFormat::simple(font.clone(), ui.visuals().text_color()),
+    );
+    // The status as a coloured chip with its word, as everywhere.
+    job.append(
+        &format!(" {} ", status_label(lang, row.status)),
+        0.0,
+        TextFormat {
+            background: status_fill(row.status),
+            ..TextFormat::simple(font, status_ink(row.status))
+        },
+    );
+    ui.add(egui::Button::new(job).min_size([ui.available_width(), TOUCH].into()))
 }
 
 fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>) {
@@ -1207,8 +1319,9 @@ fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>
 
 pub fn severity_color(s: Severity) -> Color32 {
     match s {
-        Severity::Error => Color32::from_rgb(190, 0, 0),
-        Severity::Warning => Color32::from_rgb(170, 95, 0),
+        // Dark enough for 7:1 on white (sunlight); `sunlight_text_colors` is tested.
+        Severity::Error => Color32::from_rgb(160, 0, 0),
+        Severity::Warning => Color32::from_rgb(130, 70, 0),
     }
 }
 
