@@ -22,7 +22,15 @@ fn tablet(tab: &Path, name: &str, key: &Path, petugas: &str) -> String {
     let out = code(
         &run(
             Some(tab),
-            &["init", "--device-name", name, "--registry-key", p(key)],
+            // Demo tablets: the scenario fills them with `demo` families.
+            &[
+                "init",
+                "--demo",
+                "--device-name",
+                name,
+                "--registry-key",
+                p(key),
+            ],
             "",
         ),
         0,
@@ -144,7 +152,7 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = tmp.path().join("registry");
     let key = reg.join("registry.pub");
-    code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
 
     // Tablet A enters the families; the registry accepts them.
     let a = tmp.path().join("a");
@@ -276,7 +284,11 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     assert!(out.contains("rusak") && out.contains("altered"), "{out}");
     let reg2 = tmp.path().join("registry2");
     code(
-        &run(None, &["registry", "init", p(&reg2), "--name", "Lain"], ""),
+        &run(
+            None,
+            &["registry", "init", p(&reg2), "--name", "Lain", "--demo"],
+            "",
+        ),
         0,
     );
     code(
@@ -536,7 +548,7 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
 fn a_prelist_in_the_export_layout_is_imported_whole_or_not_at_all() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = tmp.path().join("registry");
-    code(&run(None, &["registry", "init", p(&reg)], ""), 0);
+    code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
     let a = tmp.path().join("a");
     let dev_a = tablet(&a, "Tablet A", &reg.join("registry.pub"), "P001");
     code(
@@ -572,7 +584,10 @@ fn a_prelist_in_the_export_layout_is_imported_whole_or_not_at_all() {
 
     // A bad row: nothing imported, the row and column named.
     let other = tmp.path().join("other");
-    code(&run(None, &["registry", "init", p(&other)], ""), 0);
+    code(
+        &run(None, &["registry", "init", p(&other), "--demo"], ""),
+        0,
+    );
     let text = std::fs::read_to_string(&csv).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     let col = header.iter().position(|h| *h == "jumlah_anggota").unwrap();
