@@ -40,6 +40,13 @@ fn export(dir: &Path, stick: &Path) -> std::path::PathBuf {
         .path()
 }
 
+/// A copy of a `registry.pub` with its demo mark set to `demo`.
+fn with_demo_mark(from: &Path, demo: bool, to: &Path) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(from).unwrap()).unwrap();
+    v["demo"] = serde_json::Value::Bool(demo);
+    std::fs::write(to, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "one scenario, step by step, as a person goes through it"
@@ -63,6 +70,25 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
     assert!(out.contains("init --demo"), "{out}");
     assert!(kk_numbers(&real).is_empty());
     assert!(!code(&run(Some(&real), &["petugas", "list"], ""), 0).contains("DEMO"));
+
+    // A real tablet set up with a demo registry's key is refused before anything is created.
+    let wrong = t("wrong");
+    let out = code(
+        &run(
+            Some(&wrong),
+            &[
+                "init",
+                "--device-name",
+                "T",
+                "--registry-key",
+                p(&demo_reg.join("registry.pub")),
+            ],
+            "",
+        ),
+        1,
+    );
+    assert!(out.contains("demo registry's key"), "{out}");
+    assert!(!wrong.join("pendata.redb").exists(), "no store was made");
 
     // Two demo tablets, no seed: different families. The same seed: the same ones.
     let key = demo_reg.join("registry.pub");
@@ -121,14 +147,25 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
     );
     assert!(out.contains("1 held") && out.contains("0 refused"), "{out}");
 
-    // A real registry refuses a demo bundle, with the reason. The same tablet re-keyed to the real
-    // registry is still a demo tablet.
-    code(
+    // A demo tablet refuses a real registry's key at once, saying why.
+    let out = code(
         &run(
             Some(&b),
             &["registry-key", "set", p(&real_reg.join("registry.pub"))],
             "",
         ),
+        1,
+    );
+    assert!(
+        out.contains("demo tablet") && out.contains("tablet demo"),
+        "{out}"
+    );
+    // A real registry still refuses a demo bundle, with the reason, should one reach it (a key file
+    // whose demo mark was edited away: the mark in the signed manifest decides).
+    let real_as_demo = t("real-as-demo.pub");
+    with_demo_mark(&real_reg.join("registry.pub"), true, &real_as_demo);
+    code(
+        &run(Some(&b), &["registry-key", "set", p(&real_as_demo)], ""),
         0,
     );
     let to_real = export(&b, &t("stick-b"));
@@ -186,12 +223,19 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
         ),
         0,
     );
-    code(
+    let out = code(
         &run(
             Some(&real),
             &["registry-key", "set", p(&demo_reg.join("registry.pub"))],
             "",
         ),
+        1,
+    );
+    assert!(out.contains("demo registry's key"), "{out}");
+    let demo_as_real = t("demo-as-real.pub");
+    with_demo_mark(&demo_reg.join("registry.pub"), false, &demo_as_real);
+    code(
+        &run(Some(&real), &["registry-key", "set", p(&demo_as_real)], ""),
         0,
     );
     let real_bundle = export(&real, &t("stick-real"));

@@ -78,6 +78,14 @@ pub enum AppError {
         "this is not a demo tablet: synthetic families go only into a store made for them, in its own data directory (`pendata --data-dir DIR init --demo --device-name NAME`)"
     )]
     NotDemo,
+    /// A registry key of the other kind: a demo registry's on a real tablet, or a real one's on a demo
+    /// tablet (`tablet_demo` says which this tablet is).
+    #[error("{}", if *tablet_demo {
+        "this is a demo tablet and that is a real registry's key: a real registry refuses demo bundles; set a demo registry's key (`pendata registry init DIR --demo`)"
+    } else {
+        "that is a demo registry's key and this is a real tablet: a demo registry refuses real bundles; set the real registry's key"
+    })]
+    DemoMismatch { tablet_demo: bool },
 }
 
 /// The paths of some issues, `a, b, c`.

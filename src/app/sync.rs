@@ -108,6 +108,12 @@ impl Device {
     /// Sets the registry's key from the bytes of a `registry.pub` file (checked first).
     pub fn set_registry_key(&self, bytes: &[u8]) -> Result<RegistryPub> {
         let key = RegistryPub::parse(bytes)?;
+        // A demo tablet's bundles go to a demo registry only, and a real tablet's to a real one: the
+        // registry would refuse every bundle of the other kind, so its key is refused here, at once.
+        let demo = self.store.device()?.demo;
+        if key.demo != demo {
+            return Err(AppError::DemoMismatch { tablet_demo: demo });
+        }
         let value = serde_json::to_value(&key).map_err(|e| AppError::Forms(e.to_string()))?;
         self.store.put_setting(REGISTRY_KEY, &value)?;
         Ok(key)

@@ -64,6 +64,12 @@ impl AppError {
                 "formulir {form} tidak punya pertanyaan foto `{field}`"
             )),
             AppError::PackageRefused(text) => text.clone(),
+            AppError::DemoMismatch { tablet_demo: true } => plain(
+                "ini tablet demo dan itu kunci registri sungguhan: registri sungguhan menolak berkas demo; pasang kunci registri demo (`pendata registry init DIR --demo`)".into(),
+            ),
+            AppError::DemoMismatch { tablet_demo: false } => plain(
+                "itu kunci registri demo dan ini tablet sungguhan: registri demo menolak berkas sungguhan; pasang kunci registri yang sebenarnya".into(),
+            ),
             AppError::NotDemo => plain(
                 "tablet ini bukan tablet demo: keluarga buatan hanya masuk ke penyimpanan yang dibuat untuknya, di folder datanya sendiri (`pendata --data-dir DIR init --demo --device-name NAMA`)".into(),
             ),

@@ -248,6 +248,13 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                 .as_deref()
                 .map(super::sync::read_registry_pub)
                 .transpose()?;
+            if let Some(bytes) = &key {
+                let parsed = crate::bundle::keys::RegistryPub::parse(bytes)
+                    .map_err(|e| Failure::input(format!("the registry key: {e}")))?;
+                if parsed.demo != demo {
+                    return Err(AppError::DemoMismatch { tablet_demo: demo }.into());
+                }
+            }
             let (device, info) = if demo {
                 Device::init_demo(dir, &device_name)?
             } else {

@@ -72,6 +72,7 @@ impl Classify for AppError {
             AppError::NotReady { .. }
             | AppError::UnknownFields { .. }
             | AppError::NotDemo
+            | AppError::DemoMismatch { .. }
             | AppError::NoRegistryKey
             | AppError::Write(_)
             | AppError::PackageRefused(_) => Exit::Refused,

@@ -45,7 +45,7 @@ pub enum DbError {
         supported: u32,
     },
     #[error(
-        "the registry store {path} is damaged ({detail}); it was not changed — restore it from a backup"
+        "the registry store {path} is damaged ({detail}); it was not changed — keep it as it is, copy the whole registry folder and give the copy to support; do not put an older backup over it (what was imported since would be lost)"
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error("registry storage failure: {0}")]
