@@ -134,6 +134,39 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The registry's signed JSON documents (receipts, work packages) are an envelope
+/// `{"signature": "<hex Ed25519>", "payload": {…}}`, the signature over the payload's exact text. Returns
+/// that text once `key`'s signature over it checks. `not_json` says what the bytes are not when they are
+/// no envelope; `what` names the document in the signature's refusal ("the receipt", "the package").
+pub(crate) fn signed_payload<'a>(
+    bytes: &'a [u8],
+    key: &ed25519_dalek::VerifyingKey,
+    not_json: impl FnOnce(serde_json::Error) -> BundleError,
+    what: &str,
+) -> Result<&'a str> {
+    use ed25519_dalek::Verifier as _;
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        signature: String,
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let env: Envelope<'a> = serde_json::from_slice(bytes).map_err(not_json)?;
+    let sig: [u8; 64] = unhex(&env.signature)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BundleError::Signature("the signature is not 128 hex digits".into()))?;
+    key.verify(
+        env.payload.get().as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .map_err(|_| {
+        BundleError::Signature(format!(
+            "{what} was not signed by this tablet's registry (or was altered)"
+        ))
+    })?;
+    Ok(env.payload.get())
+}
+
 /// Bytes from lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.is_ascii() {

@@ -10,13 +10,12 @@
 use std::io::{Read, Write};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::manifest::FormRef;
-use super::{BundleError, Result, hex, short_id, unhex};
+use super::{BundleError, Result, hex, short_id};
 use crate::model::record::Answers;
 
 pub const PACKAGE_FORMAT: &str = "pendata-package";
@@ -62,13 +61,6 @@ pub struct PackagedFamily {
     pub answers: Answers,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    signature: String,
-    #[serde(borrow)]
-    payload: &'a RawValue,
-}
-
 impl Package {
     /// The package file's bytes: signed with the registry's key, compressed, encrypted to the device.
     pub fn seal(&self, key: &SigningKey, device: &age::x25519::Recipient) -> Result<Vec<u8>> {
@@ -110,19 +102,13 @@ impl Package {
             .take(MAX_PACKAGE_BYTES)
             .read_to_end(&mut json)
             .map_err(read_error)?;
-        let env: Envelope<'_> = serde_json::from_slice(&json)
-            .map_err(|e| BundleError::NotABundle(format!("not a Pendata work package: {e}")))?;
-        let sig: [u8; 64] = unhex(&env.signature)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| BundleError::Signature("the signature is not 128 hex digits".into()))?;
-        registry_key
-            .verify(env.payload.get().as_bytes(), &Signature::from_bytes(&sig))
-            .map_err(|_| {
-                BundleError::Signature(
-                    "the package was not signed by this tablet's registry (or was altered)".into(),
-                )
-            })?;
-        let p: Package = serde_json::from_str(env.payload.get())
+        let payload = super::signed_payload(
+            &json,
+            registry_key,
+            |e| BundleError::NotABundle(format!("not a Pendata work package: {e}")),
+            "the package",
+        )?;
+        let p: Package = serde_json::from_str(payload)
             .map_err(|e| BundleError::NotABundle(format!("package payload: {e}")))?;
         if p.format != PACKAGE_FORMAT {
             return Err(BundleError::NotABundle(format!(

@@ -5,13 +5,12 @@
 //! The file is JSON: `{"signature": "<hex Ed25519 over the exact payload bytes>", "payload": {…}}`.
 
 use chrono::{DateTime, FixedOffset};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::manifest::SeqRange;
-use super::{BundleError, Result, hex, short_id, unhex};
+use super::{BundleError, Result, hex, short_id};
 use crate::model::Localized;
 
 pub const RECEIPT_FORMAT: &str = "pendata-receipt";
@@ -63,13 +62,6 @@ pub struct Rejection {
     pub reasons: Vec<Localized>,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    signature: String,
-    #[serde(borrow)]
-    payload: &'a RawValue,
-}
-
 impl Receipt {
     pub fn new(
         registry: &str,
@@ -104,20 +96,13 @@ impl Receipt {
 
     /// Parses a receipt file and checks the registry's signature.
     pub fn open(bytes: &[u8], registry_key: &VerifyingKey) -> Result<Receipt> {
-        let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| {
-            BundleError::NotAReceipt(format!("it is not a signed receipt (JSON): {e}"))
-        })?;
-        let sig: [u8; 64] = unhex(&env.signature)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| BundleError::Signature("the signature is not 128 hex digits".into()))?;
-        registry_key
-            .verify(env.payload.get().as_bytes(), &Signature::from_bytes(&sig))
-            .map_err(|_| {
-                BundleError::Signature(
-                    "the receipt was not signed by this tablet's registry (or was altered)".into(),
-                )
-            })?;
-        let r: Receipt = serde_json::from_str(env.payload.get())
+        let payload = super::signed_payload(
+            bytes,
+            registry_key,
+            |e| BundleError::NotAReceipt(format!("it is not a signed receipt (JSON): {e}")),
+            "the receipt",
+        )?;
+        let r: Receipt = serde_json::from_str(payload)
             .map_err(|e| BundleError::NotAReceipt(format!("its contents: {e}")))?;
         if r.format != RECEIPT_FORMAT {
             return Err(BundleError::NotAReceipt(format!(
