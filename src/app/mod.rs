@@ -86,6 +86,29 @@ pub enum AppError {
         "that is a demo registry's key and this is a real tablet: a demo registry refuses real bundles; set the real registry's key"
     })]
     DemoMismatch { tablet_demo: bool },
+    /// Another registry key than the one set (pinned): replacing it needs `--replace`.
+    #[error("{}", pinned_en(current, new, *same_signer))]
+    RegistryKeyPinned {
+        current: String,
+        new: String,
+        /// The signing key is the same and only the encryption recipients differ.
+        same_signer: bool,
+    },
+}
+
+fn pinned_en(current: &str, new: &str, same_signer: bool) -> String {
+    let what = if same_signer {
+        format!(
+            "that file has the same signing key ({current}) but other encryption keys than the registry key this tablet trusts"
+        )
+    } else {
+        format!(
+            "that is another registry's key (fingerprint {new}); this tablet trusts the registry key with fingerprint {current}"
+        )
+    };
+    format!(
+        "{what}. Nothing was changed. Compare both fingerprints with the registry's office (`pendata registry-key show`, and on the registry PC `pendata registry status DIR`); only if the office confirms the new key, run `pendata registry-key set FILE --replace`"
+    )
 }
 
 /// The paths of some issues, `a, b, c`.

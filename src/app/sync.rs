@@ -105,9 +105,32 @@ impl Device {
         Ok(Some(RegistryPub::parse(&bytes)?))
     }
 
-    /// Sets the registry's key from the bytes of a `registry.pub` file (checked first).
+    /// Sets the registry's key from the bytes of a `registry.pub` file (checked first). The key is
+    /// pinned: once one is set, another (a different signing key or different encryption recipients)
+    /// is refused unless `replace` says a person means it — a swapped `registry.pub` on a stick would
+    /// otherwise send every family to whoever made it and accept its receipts. The same key again is
+    /// accepted (its name may have changed).
     pub fn set_registry_key(&self, bytes: &[u8]) -> Result<RegistryPub> {
+        self.put_registry_key(bytes, false)
+    }
+
+    /// [`Device::set_registry_key`] that replaces a pinned key by another (`registry-key set --replace`).
+    pub fn replace_registry_key(&self, bytes: &[u8]) -> Result<RegistryPub> {
+        self.put_registry_key(bytes, true)
+    }
+
+    fn put_registry_key(&self, bytes: &[u8], replace: bool) -> Result<RegistryPub> {
         let key = RegistryPub::parse(bytes)?;
+        if let Some(current) = self.registry_key()?
+            && !current.same_keys(&key)
+            && !replace
+        {
+            return Err(AppError::RegistryKeyPinned {
+                current: current.fingerprint(),
+                new: key.fingerprint(),
+                same_signer: current.signing_key == key.signing_key,
+            });
+        }
         // A demo tablet's bundles go to a demo registry only, and a real tablet's to a real one: the
         // registry would refuse every bundle of the other kind, so its key is refused here, at once.
         let demo = self.store.device()?.demo;

@@ -70,6 +70,19 @@ impl AppError {
             AppError::DemoMismatch { tablet_demo: false } => plain(
                 "itu kunci registri demo dan ini tablet sungguhan: registri demo menolak berkas sungguhan; pasang kunci registri yang sebenarnya".into(),
             ),
+            AppError::RegistryKeyPinned {
+                current,
+                new,
+                same_signer,
+            } => plain(if *same_signer {
+                format!(
+                    "berkas itu memiliki kunci tanda tangan yang sama ({current}) tetapi kunci enkripsi yang lain dari kunci registri yang dipercaya tablet ini. Tidak ada yang diubah. Bandingkan sidik kedua kunci dengan kantor registri; hanya jika kantor membenarkan kunci baru, jalankan `pendata registry-key set BERKAS --replace`"
+                )
+            } else {
+                format!(
+                    "itu kunci registri lain (sidik {new}); tablet ini mempercayai kunci registri dengan sidik {current}. Tidak ada yang diubah. Bandingkan sidik kedua kunci dengan kantor registri; hanya jika kantor membenarkan kunci baru, jalankan `pendata registry-key set BERKAS --replace`"
+                )
+            }),
             AppError::NotDemo => plain(
                 "tablet ini bukan tablet demo: keluarga buatan hanya masuk ke penyimpanan yang dibuat untuknya, di folder datanya sendiri (`pendata --data-dir DIR init --demo --device-name NAMA`)".into(),
             ),

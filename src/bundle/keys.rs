@@ -103,6 +103,16 @@ impl RegistryPub {
             .map_err(|e| BundleError::invalid(format!("registry key file: signing key {e}")))
     }
 
+    /// Whether `other` holds the same keys (signing key and age recipients, in any order): the name
+    /// and creation time may differ without changing what a tablet trusts and encrypts to.
+    pub fn same_keys(&self, other: &RegistryPub) -> bool {
+        let mut a = self.age_recipients.clone();
+        let mut b = other.age_recipients.clone();
+        a.sort();
+        b.sort();
+        self.signing_key == other.signing_key && a == b
+    }
+
     /// A short fingerprint a person can compare on two screens: first 16 hex digits of the signing key.
     pub fn fingerprint(&self) -> String {
         self.signing_key.chars().take(16).collect()

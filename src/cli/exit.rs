@@ -73,6 +73,7 @@ impl Classify for AppError {
             | AppError::UnknownFields { .. }
             | AppError::NotDemo
             | AppError::DemoMismatch { .. }
+            | AppError::RegistryKeyPinned { .. }
             | AppError::NoRegistryKey
             | AppError::Write(_)
             | AppError::PackageRefused(_) => Exit::Refused,

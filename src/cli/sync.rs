@@ -42,6 +42,10 @@ pub enum RegistryKeyCommand {
     Set {
         /// The `registry.pub` file.
         file: PathBuf,
+        /// Replace the registry key this tablet already trusts by another one (both fingerprints are
+        /// shown; confirm the new one with the registry's office first).
+        #[arg(long)]
+        replace: bool,
     },
     /// Show the registry key this tablet encrypts to.
     Show,
@@ -212,14 +216,28 @@ pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<Exit, Fai
         RegistryKeyCommand::Set { .. } => Device::open(dir)?,
     };
     match command {
-        RegistryKeyCommand::Set { file } => {
+        RegistryKeyCommand::Set { file, replace } => {
             let bytes = read_registry_pub(&file)?;
-            let key = device.set_registry_key(&bytes)?;
-            say!(
-                "registry key set: {} (fingerprint {})",
-                key.name,
-                key.fingerprint()
-            );
+            let before = device.registry_key()?;
+            let key = if replace {
+                device.replace_registry_key(&bytes)?
+            } else {
+                device.set_registry_key(&bytes)?
+            };
+            match before {
+                Some(old) if !old.same_keys(&key) => say!(
+                    "registry key replaced: {} (fingerprint {}) instead of {} (fingerprint {}); receipts and work packages signed by the old key are refused from now on",
+                    key.name,
+                    key.fingerprint(),
+                    old.name,
+                    old.fingerprint()
+                ),
+                _ => say!(
+                    "registry key set: {} (fingerprint {})",
+                    key.name,
+                    key.fingerprint()
+                ),
+            }
             Ok(Exit::Ok)
         }
         RegistryKeyCommand::Show => match device.registry_key()? {
