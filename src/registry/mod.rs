@@ -25,6 +25,7 @@ pub mod keys;
 pub(crate) mod merge;
 pub mod package;
 pub mod prelist;
+pub mod private;
 pub mod query;
 pub mod receipt;
 pub mod report;
@@ -64,6 +65,7 @@ impl Registry {
     /// Opens the registry in `dir` (its keys must be there; the store is created on first use).
     pub fn open(dir: &Path) -> Result<Registry> {
         let keys = load(dir)?;
+        private::tighten(dir);
         let db = db::Db::open_or_create(dir)?;
         let catalog = Catalog::shared().map_err(|e| RegistryError::Key {
             path: dir.to_path_buf(),
@@ -83,6 +85,7 @@ impl Registry {
     /// complete, and a broken folder is noticed at once).
     pub fn create_store(dir: &Path) -> Result<()> {
         db::Db::open_or_create(dir)?;
+        private::tighten(dir);
         Ok(())
     }
 }

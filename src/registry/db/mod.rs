@@ -248,6 +248,15 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
     if tmp.exists() {
         std::fs::remove_file(&tmp)?;
     }
+    // The store holds every family's answers: the owner's alone from its first byte (redb fills an
+    // empty file it is given).
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&tmp)?;
+    }
     let db = Database::builder()
         .create(&tmp)
         .map_err(|e| corrupt(&tmp, e))?;

@@ -191,7 +191,8 @@ pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
     // Large files: the read-back would double the time, and the data are in the registry still.
     let options = Options {
         existing: request.existing,
-        ..Options::refuse().unverified()
+        // Every family's answers: the owner's alone.
+        ..Options::refuse().private().unverified()
     };
     let keep = |f: &FamilyEntry| {
         f.family.form_id == form.id

@@ -44,9 +44,11 @@ impl RegistryReport {
         existing: Existing,
     ) -> Result<Written, ReportError> {
         let text = self.render(format)?;
+        // Owner-only like every file the registry writes: what is private in a report is for its
+        // owner to share, not for every account of the office PC.
         let options = Options {
             existing,
-            ..Options::refuse()
+            ..Options::refuse().private()
         };
         Ok(durable::write_bytes(path, text.as_bytes(), &options)?)
     }
