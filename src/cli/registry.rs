@@ -1,8 +1,12 @@
 //! `pendata registry …`: the provincial registry's tools. Exit codes (`super::exit`): 0 all handled,
 //! 1 something needs an operator (or was refused), 2 bad input, 3 an internal failure.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use age::secrecy::SecretString;
+use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
 
 use clap::Subcommand;
 use serde_json::json;
@@ -30,6 +34,19 @@ pub enum RegistryCommand {
         /// (`pendata init --demo`), and a real registry refuses those.
         #[arg(long)]
         demo: bool,
+        /// Keep the secret keys under a passphrase read from standard input (its first line, at least
+        /// 10 characters): every command that opens the registry then asks for it.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Put the registry's secret keys under a passphrase (read from standard input), or change it:
+    /// the keys themselves stay, so tablets and bundles are unaffected.
+    Protect {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        /// Read the new passphrase from standard input (its first line).
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
     },
     /// Import bundles (files, or folders such as a whole stick): decrypt, verify, validate every
     /// revision, merge; quarantine what fails, detect gaps and conflicts. Importing a bundle twice
@@ -263,15 +280,55 @@ pub enum ConflictAction {
 
 fn open(dir: &Path) -> Result<Registry, Failure> {
     let started = Instant::now();
-    let reg = Registry::open(dir)?;
+    let passphrase = key_passphrase(dir)?;
+    let reg = Registry::open_with(dir, passphrase.as_ref())?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "registry opened");
     Ok(reg)
+}
+
+/// The passphrase of a registry whose secret keys are under one: `PENDATA_REGISTRY_PASSPHRASE`, or asked
+/// once on the terminal; none for a registry without one (or when nobody can be asked: opening then says
+/// what to do).
+pub(crate) fn key_passphrase(dir: &Path) -> Result<Option<SecretString>, Failure> {
+    if !crate::registry::is_protected(dir) {
+        return Ok(None);
+    }
+    ask_passphrase()
+}
+
+/// `PENDATA_REGISTRY_PASSPHRASE`, or the passphrase typed on the terminal (not shown), or none.
+pub(crate) fn ask_passphrase() -> Result<Option<SecretString>, Failure> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(Some(SecretString::from(p)));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    rpassword::prompt_password("Frasa sandi kunci registri / registry key passphrase: ")
+        .map(|p| Some(SecretString::from(p)))
+        .map_err(|e| Failure::input(format!("cannot read the passphrase from the terminal: {e}")))
+}
+
+/// Where a script gives the passphrase of the registry's keys.
+const PASSPHRASE_ENV: &str = "PENDATA_REGISTRY_PASSPHRASE";
+
+/// The first line of standard input, as a passphrase.
+fn passphrase_from_stdin() -> Result<SecretString, Failure> {
+    let mut text = Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut text).map_err(|e| {
+        Failure::input(format!(
+            "cannot read the passphrase from standard input: {e}"
+        ))
+    })?;
+    let line = text.trim_end_matches(['\n', '\r']);
+    Ok(SecretString::from(line.to_string()))
 }
 
 /// The registry folder a command works on (its log goes there).
 pub fn dir_of(command: &RegistryCommand) -> &Path {
     match command {
         RegistryCommand::Init { dir, .. }
+        | RegistryCommand::Protect { dir, .. }
         | RegistryCommand::Import { dir, .. }
         | RegistryCommand::Devices { dir, .. }
         | RegistryCommand::Receipt { dir, .. }
@@ -292,6 +349,7 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
 pub fn name(command: &RegistryCommand) -> &'static str {
     match command {
         RegistryCommand::Init { .. } => "registry init",
+        RegistryCommand::Protect { .. } => "registry protect",
         RegistryCommand::Import { .. } => "registry import",
         RegistryCommand::Devices { .. } => "registry devices",
         RegistryCommand::Receipt { .. } => "registry receipt",
@@ -309,7 +367,26 @@ pub fn name(command: &RegistryCommand) -> &'static str {
 pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
-        RegistryCommand::Init { dir, name, demo } => init(&dir, &name, demo),
+        RegistryCommand::Init {
+            dir,
+            name,
+            demo,
+            passphrase_stdin,
+        } => {
+            let passphrase = passphrase_stdin.then(passphrase_from_stdin).transpose()?;
+            init(&dir, &name, demo, passphrase.as_ref())
+        }
+        RegistryCommand::Protect { dir, .. } => {
+            let new = passphrase_from_stdin()?;
+            crate::registry::keys::check_passphrase(&new)?;
+            let current = key_passphrase(&dir)?;
+            crate::registry::keys::protect(&dir, current.as_ref(), &new)?;
+            say!("{}", dir.join(crate::registry::KEY_DIR).display());
+            eprintln!(
+                "the registry's secret keys are now under the new passphrase / kunci rahasia registri kini dilindungi frasa sandi baru. Every command asks for it (or reads {PASSPHRASE_ENV}); keep it where the key backups are not"
+            );
+            Ok(Exit::Ok)
+        }
         RegistryCommand::Import {
             dir,
             bundles,
@@ -514,12 +591,13 @@ fn conflicts_cmd(
     }
 }
 
-fn init(dir: &Path, name: &str, demo: bool) -> Result<Exit, Failure> {
-    let done = if demo {
-        crate::registry::init_demo(dir, name, crate::app::now())?
-    } else {
-        crate::registry::init(dir, name, crate::app::now())?
-    };
+fn init(
+    dir: &Path,
+    name: &str,
+    demo: bool,
+    passphrase: Option<&SecretString>,
+) -> Result<Exit, Failure> {
+    let done = crate::registry::keys::init_as(dir, name, crate::app::now(), demo, passphrase)?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
     Registry::create_store(dir)?;
     say!("{}", done.public_file.display());
@@ -528,13 +606,25 @@ fn init(dir: &Path, name: &str, demo: bool) -> Result<Exit, Failure> {
          Give {} to every tablet (`pendata registry-key set registry.pub`).\n\
          SECRET keys — back them up now, offline, in two places (e.g. two encrypted USB sticks in a safe):\n  {}\n  {}\n\
          Without the age key no bundle can be opened; without the signing key tablets reject receipts.\n\
-         Check a backup with the standard tools: openssl pkey -in '{}' -noout && age-keygen -y '{}'",
+         Check a backup with the standard tools: {}",
         done.public.name,
         done.public_file.display(),
         done.age_key_file.display(),
         done.signing_key_file.display(),
-        done.signing_key_file.display(),
-        done.age_key_file.display()
+        if passphrase.is_some() {
+            format!(
+                "age -d '{}' | openssl pkey -noout && age -d '{}' | age-keygen -y\n\
+                 The keys are under your passphrase: every command asks for it (or reads {PASSPHRASE_ENV}); without it they cannot be used",
+                done.signing_key_file.display(),
+                done.age_key_file.display()
+            )
+        } else {
+            format!(
+                "openssl pkey -in '{}' -noout && age-keygen -y '{}'",
+                done.signing_key_file.display(),
+                done.age_key_file.display()
+            )
+        }
     );
     if demo {
         eprintln!(

@@ -323,7 +323,12 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     };
     // The identity file is the user's input here, whatever went wrong reading it.
-    let id = crate::registry::read_age_identity(&identity)
+    let passphrase = if crate::registry::keys::is_sealed(&identity) {
+        super::registry::ask_passphrase()?
+    } else {
+        None
+    };
+    let id = crate::registry::read_age_identity_with(&identity, passphrase.as_ref())
         .map_err(|e| Failure::from(e).with_exit(Exit::BadInput))?;
     let f = std::fs::File::open(&file).map_err(|e| super::unreadable(&file, &e))?;
     let mut photos = 0u64;

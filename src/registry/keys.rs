@@ -12,12 +12,20 @@
 //! `openssl genpkey -algorithm ed25519` writes it) and `age-keygen -y registry-age.key`. Registries made by
 //! earlier builds have the signing key as PKCS#8 v2 with the public key appended, which OpenSSL and
 //! Python's `cryptography` refuse ("extra data"); such files are still read.
+//!
+//! The secrets can be kept under a passphrase (`registry init --passphrase-stdin`, or `registry protect`
+//! for an existing registry): each file is then age's passphrase encryption (scrypt) of the same text, so
+//! `age -d registry-age.key | age-keygen -y` and `age -d registry-signing.pem | openssl pkey -noout`
+//! still check a backup. A copied `keys/` folder is then useless without the passphrase; every command
+//! that opens the registry asks for it once (`PENDATA_REGISTRY_PASSPHRASE`, or a prompt on a terminal).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use age::secrecy::ExposeSecret;
+use std::io::{Read as _, Write as _};
+
+use age::secrecy::{ExposeSecret, SecretString};
 use chrono::{DateTime, FixedOffset};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{
@@ -34,6 +42,16 @@ pub const PUB_FILE: &str = "registry.pub";
 pub const KEY_DIR: &str = "keys";
 pub const AGE_KEY_FILE: &str = "registry-age.key";
 pub const SIGNING_KEY_FILE: &str = "registry-signing.pem";
+
+/// How every age file begins (the binary format): a secret file starting so is under a passphrase.
+const AGE_HEADER: &[u8] = b"age-encryption.org/v1\n";
+/// scrypt's work factor for the key files: N = 2^18 (256 MiB, about a second on an office PC; age's own
+/// tool picks about the same). A file asking for more than [`MAX_WORK_FACTOR`] is refused before any
+/// work, so a planted file cannot make a command run for hours.
+const WORK_FACTOR: u8 = 18;
+const MAX_WORK_FACTOR: u8 = 22;
+/// The shortest passphrase accepted for the keys.
+pub const MIN_PASSPHRASE: usize = 10;
 
 /// The registry's secret keys and its public file.
 pub struct RegistryKeys {
@@ -52,15 +70,26 @@ pub struct Initialized {
 
 /// Creates the registry's keys in `dir` (created if missing). Refuses to replace existing keys.
 pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
-    init_as(dir, name, now, false)
+    init_as(dir, name, now, false, None)
 }
 
 /// [`init`] for a demo registry: its `registry.pub` says so, and it takes only demo bundles.
 pub fn init_demo(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
-    init_as(dir, name, now, true)
+    init_as(dir, name, now, true, None)
 }
 
-fn init_as(dir: &Path, name: &str, now: DateTime<FixedOffset>, demo: bool) -> Result<Initialized> {
+/// [`init`] (or [`init_demo`] when `demo`), with the secret keys under `passphrase` when one is given
+/// (checked first: at least [`MIN_PASSPHRASE`] characters).
+pub fn init_as(
+    dir: &Path,
+    name: &str,
+    now: DateTime<FixedOffset>,
+    demo: bool,
+    passphrase: Option<&SecretString>,
+) -> Result<Initialized> {
+    if let Some(p) = passphrase {
+        check_passphrase(p)?;
+    }
     let keys = dir.join(KEY_DIR);
     let public_file = dir.join(PUB_FILE);
     let age_key_file = keys.join(AGE_KEY_FILE);
@@ -93,8 +122,15 @@ fn init_as(dir: &Path, name: &str, now: DateTime<FixedOffset>, demo: bool) -> Re
         path: signing_key_file.clone(),
         detail: e.to_string(),
     })?;
-    write_new(&age_key_file, age_text.as_bytes(), true)?;
-    write_new(&signing_key_file, pem.as_bytes(), true)?;
+    let (age_bytes, pem_bytes) = match passphrase {
+        Some(p) => (
+            seal_secret(age_text.as_bytes(), p, &age_key_file)?,
+            seal_secret(pem.as_bytes(), p, &signing_key_file)?,
+        ),
+        None => (age_text.into_bytes(), pem.as_bytes().to_vec()),
+    };
+    write_new(&age_key_file, &age_bytes, true)?;
+    write_new(&signing_key_file, &pem_bytes, true)?;
     write_new(&public_file, public.to_json().as_bytes(), false)?;
     // The key files' folder entries are synced with each file; the `keys` folder's own, here.
     durable::sync_dir(dir).map_err(io(dir))?;
@@ -116,8 +152,21 @@ pub fn signing_key_pem(key: &SigningKey) -> ed25519_dalek::pkcs8::Result<Zeroizi
     .to_pkcs8_pem(LineEnding::LF)
 }
 
-/// Loads the registry's keys from `dir` and checks that they belong to its `registry.pub`.
+/// Loads the registry's keys from `dir` and checks that they belong to its `registry.pub`; keys under a
+/// passphrase are refused ([`RegistryError::Locked`]): see [`load_with`].
 pub fn load(dir: &Path) -> Result<RegistryKeys> {
+    load_with(dir, None)
+}
+
+/// Whether the registry in `dir` keeps its secret keys under a passphrase.
+pub fn is_protected(dir: &Path) -> bool {
+    [AGE_KEY_FILE, SIGNING_KEY_FILE]
+        .iter()
+        .any(|f| is_sealed(&dir.join(KEY_DIR).join(f)))
+}
+
+/// [`load`] with the passphrase the keys are kept under, if they are.
+pub fn load_with(dir: &Path, passphrase: Option<&SecretString>) -> Result<RegistryKeys> {
     let public_file = dir.join(PUB_FILE);
     if !public_file.exists() {
         return Err(RegistryError::NotInitialized(dir.to_path_buf()));
@@ -130,9 +179,9 @@ pub fn load(dir: &Path) -> Result<RegistryKeys> {
             }
         })?;
     let age_key_file = dir.join(KEY_DIR).join(AGE_KEY_FILE);
-    let identity = read_age_identity(&age_key_file)?;
+    let identity = read_age_identity_with(&age_key_file, passphrase)?;
     let signing_key_file = dir.join(KEY_DIR).join(SIGNING_KEY_FILE);
-    let pem = fs::read_to_string(&signing_key_file).map_err(io(&signing_key_file))?;
+    let pem = read_secret(&signing_key_file, passphrase)?;
     let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| RegistryError::Key {
         path: signing_key_file.clone(),
         detail: format!("not an Ed25519 PKCS#8 key: {e}"),
@@ -159,7 +208,15 @@ pub fn load(dir: &Path) -> Result<RegistryKeys> {
 
 /// Reads an age identity file (comments and one `AGE-SECRET-KEY-1…` line), as `age-keygen` writes it.
 pub fn read_age_identity(path: &Path) -> Result<age::x25519::Identity> {
-    let text = fs::read_to_string(path).map_err(io(path))?;
+    read_age_identity_with(path, None)
+}
+
+/// [`read_age_identity`] of a file that may be under a passphrase.
+pub fn read_age_identity_with(
+    path: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<age::x25519::Identity> {
+    let text = read_secret(path, passphrase)?;
     let line = text
         .lines()
         .map(str::trim)
@@ -172,6 +229,120 @@ pub fn read_age_identity(path: &Path) -> Result<age::x25519::Identity> {
         path: path.to_path_buf(),
         detail: format!("not an age X25519 identity: {e}"),
     })
+}
+
+/// Whether the file at `path` is an age file (a secret under a passphrase).
+pub fn is_sealed(path: &Path) -> bool {
+    let mut head = [0u8; AGE_HEADER.len()];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == AGE_HEADER)
+}
+
+/// The text of a secret key file, opened with `passphrase` when it is under one.
+fn read_secret(path: &Path, passphrase: Option<&SecretString>) -> Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(fs::read(path).map_err(io(path))?);
+    if !bytes.starts_with(AGE_HEADER) {
+        return String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| RegistryError::Key {
+                path: path.to_path_buf(),
+                detail: "not a text key file".into(),
+            });
+    }
+    let Some(passphrase) = passphrase else {
+        return Err(RegistryError::Locked(path.to_path_buf()));
+    };
+    let mut identity = age::scrypt::Identity::new(passphrase.clone());
+    identity.set_max_work_factor(MAX_WORK_FACTOR);
+    let decryptor =
+        age::Decryptor::new_buffered(bytes.as_slice()).map_err(|e| RegistryError::Key {
+            path: path.to_path_buf(),
+            detail: format!("not a readable age file: {e}"),
+        })?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                RegistryError::WrongPassphrase(path.to_path_buf())
+            }
+            e => RegistryError::Key {
+                path: path.to_path_buf(),
+                detail: format!("cannot be opened: {e}"),
+            },
+        })?;
+    let mut text = Zeroizing::new(String::new());
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| RegistryError::Key {
+            path: path.to_path_buf(),
+            detail: format!("cannot be opened: {e}"),
+        })?;
+    Ok(text)
+}
+
+/// `bytes` encrypted under `passphrase` with age's passphrase encryption (scrypt).
+fn seal_secret(bytes: &[u8], passphrase: &SecretString, path: &Path) -> Result<Vec<u8>> {
+    let fail = |e: String| RegistryError::Key {
+        path: path.to_path_buf(),
+        detail: format!("cannot be encrypted: {e}"),
+    };
+    let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+    recipient.set_work_factor(work_factor());
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .map_err(|e| fail(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut writer = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| fail(e.to_string()))?;
+    writer.write_all(bytes).map_err(|e| fail(e.to_string()))?;
+    writer.finish().map_err(|e| fail(e.to_string()))?;
+    Ok(out)
+}
+
+/// The work factor keys are sealed with: [`WORK_FACTOR`]; tests (built with `test-support`) may ask for
+/// a light one through `PENDATA_TEST_SCRYPT_LOG_N`, so that a test does not spend seconds per command.
+fn work_factor() -> u8 {
+    #[cfg(feature = "test-support")]
+    if let Some(n) = std::env::var("PENDATA_TEST_SCRYPT_LOG_N")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|n| (10..=WORK_FACTOR).contains(n))
+    {
+        return n;
+    }
+    WORK_FACTOR
+}
+
+/// Refuses a passphrase too short to protect the keys.
+pub fn check_passphrase(p: &SecretString) -> Result<()> {
+    if p.expose_secret().chars().count() < MIN_PASSPHRASE {
+        return Err(RegistryError::Invalid(format!(
+            "the passphrase is too short: at least {MIN_PASSPHRASE} characters (a few words are easiest to remember)"
+        )));
+    }
+    Ok(())
+}
+
+/// Puts the secret keys of the registry in `dir` under `passphrase` (`registry protect`), or under a
+/// new one when they already are (`current` opens them). Each file is replaced safely (written beside,
+/// read back, renamed); the keys themselves do not change, so tablets and bundles are unaffected.
+pub fn protect(
+    dir: &Path,
+    current: Option<&SecretString>,
+    passphrase: &SecretString,
+) -> Result<()> {
+    check_passphrase(passphrase)?;
+    // Both open (and match registry.pub) before either is rewritten.
+    load_with(dir, current)?;
+    for name in [AGE_KEY_FILE, SIGNING_KEY_FILE] {
+        let path = dir.join(KEY_DIR).join(name);
+        let text = read_secret(&path, current)?;
+        let sealed = seal_secret(text.as_bytes(), passphrase, &path)?;
+        durable::write_bytes(&path, &sealed, &Options::replace().private())?;
+    }
+    Ok(())
 }
 
 /// Writes a new file durably (never replacing one); secrets are readable by the owner only.

@@ -43,7 +43,7 @@ pub use entries::*;
 pub use import::FileOutcome;
 pub use keys::{
     AGE_KEY_FILE, Initialized, KEY_DIR, PUB_FILE, RegistryKeys, SIGNING_KEY_FILE, init, init_demo,
-    load, read_age_identity,
+    is_protected, load, load_with, read_age_identity, read_age_identity_with,
 };
 
 /// An open registry: its keys, its store and the forms it validates against. Everything it does goes
@@ -64,7 +64,16 @@ pub struct Registry<S = db::Db> {
 impl Registry {
     /// Opens the registry in `dir` (its keys must be there; the store is created on first use).
     pub fn open(dir: &Path) -> Result<Registry> {
-        let keys = load(dir)?;
+        Registry::open_with(dir, None)
+    }
+
+    /// [`Registry::open`] of a registry whose secret keys may be under a passphrase
+    /// ([`keys::is_protected`]).
+    pub fn open_with(
+        dir: &Path,
+        passphrase: Option<&age::secrecy::SecretString>,
+    ) -> Result<Registry> {
+        let keys = keys::load_with(dir, passphrase)?;
         private::tighten(dir);
         let db = db::Db::open_or_create(dir)?;
         let catalog = Catalog::shared().map_err(|e| RegistryError::Key {
@@ -100,6 +109,13 @@ pub enum RegistryError {
     NotInitialized(PathBuf),
     #[error("{path}: {detail}")]
     Key { path: PathBuf, detail: String },
+    /// The secret keys are under a passphrase and none was given.
+    #[error(
+        "{0}: the registry's secret keys are kept under a passphrase: give it at the prompt, or in PENDATA_REGISTRY_PASSPHRASE"
+    )]
+    Locked(PathBuf),
+    #[error("{0}: wrong passphrase for the registry's secret keys; nothing was done")]
+    WrongPassphrase(PathBuf),
     /// The redb store failed (`db`); a second storage backend adds its own variant beside it.
     #[error(transparent)]
     Db(#[from] db::DbError),

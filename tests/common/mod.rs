@@ -41,3 +41,21 @@ pub fn code(out: &Output, want: i32) -> String {
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// [`run`] with extra environment variables.
+pub fn run_env(data: Option<&Path>, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+    if let Some(d) = data {
+        cmd.arg("--data-dir").arg(d);
+    }
+    let mut child = cmd
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
