@@ -36,8 +36,55 @@ pub fn install(data_dir: &Path) {
         tracing::error!(thread, location, "panic: details in {LOG_FILE}");
         let backtrace = std::backtrace::Backtrace::force_capture().to_string();
         // Nothing can be reported about a failure here: stderr already has the panic.
-        let _ = write_entry(&dir, &thread, &message, &location, &backtrace);
+        let _ = write_entry(&dir, &thread, &redact(&message), &location, &backtrace);
     }));
+}
+
+/// A panic's message without what could be a family's data: text in double quotes or backticks (how
+/// `Debug` shows a string, e.g. an error's detail inside `unwrap()`'s message) becomes `"…"`, and every
+/// run of six or more digits (a NIK, a KK number, a phone number) `#…`. The program's own words, the
+/// place and the backtrace (code locations only) stay, which is what support needs.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut digits = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 6 {
+            out.push_str("#…");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in message.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                out.push('…');
+                out.push(q);
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        flush(&mut digits, &mut out);
+        out.push(c);
+        if c == '"' || c == '`' {
+            quote = Some(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    if quote.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Appends one entry to the crash log (created 0600 on Unix) in a single write, syncs it, and marks the
@@ -107,4 +154,32 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn quoted_text_and_long_numbers_are_left_out() {
+        assert_eq!(
+            redact(
+                r#"called `Result::unwrap()` on an `Err` value: Invalid("Siti Aminah, NIK 6472015501900001")"#
+            ),
+            r#"called `…` on an `…` value: Invalid("…")"#
+        );
+        assert_eq!(redact("NIK 6472015501900001 at row 12"), "NIK #… at row 12");
+        assert_eq!(
+            redact(r#"a "quoted \" escape" then 3 words"#),
+            r#"a "…" then 3 words"#
+        );
+        assert_eq!(
+            redact(r#"unterminated "Budi Santoso"#),
+            r#"unterminated "…"#
+        );
+        assert_eq!(
+            redact("index out of bounds: the len is 3 but the index is 12345"),
+            "index out of bounds: the len is 3 but the index is 12345"
+        );
+    }
 }
