@@ -32,6 +32,37 @@ pub struct RegistryPub {
     /// real registry only real ones. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub demo: bool,
+    /// The registry's level in the chain: a province's (absent in files of registries made before
+    /// levels, which are provinces) or a kabupaten/kota's.
+    #[serde(default, skip_serializing_if = "Level::is_provinsi")]
+    pub level: Level,
+    /// The region the registry takes families of (`64` a province, `64.72` a kabupaten/kota); absent:
+    /// any region (registries made before levels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wilayah: Option<String>,
+}
+
+/// A registry's level in the DTSEN chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Provinsi,
+    Kabupaten,
+}
+
+impl Level {
+    pub fn is_provinsi(&self) -> bool {
+        *self == Level::Provinsi
+    }
+
+    /// The word shown and typed (`--level`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Provinsi => "provinsi",
+            Level::Kabupaten => "kabupaten",
+        }
+    }
 }
 
 impl RegistryPub {
@@ -49,6 +80,8 @@ impl RegistryPub {
             age_recipients: recipients.iter().map(ToString::to_string).collect(),
             signing_key: hex(signing.as_bytes()),
             demo: false,
+            level: Level::Provinsi,
+            wilayah: None,
         }
     }
 

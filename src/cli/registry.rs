@@ -12,6 +12,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Exit, Failure};
+use crate::bundle::keys::Level;
 use crate::bundle::short_id;
 use crate::durable::{Existing, WriteError};
 use crate::model::printable::clean;
@@ -27,9 +28,10 @@ pub enum RegistryCommand {
     Init {
         /// The folder to create the registry in.
         dir: PathBuf,
-        /// The registry's name, shown on tablets.
-        #[arg(long, default_value = "Dinas Sosial Provinsi Kalimantan Timur")]
-        name: String,
+        /// The registry's name, shown on tablets (default: "Dinas Sosial Provinsi Kalimantan Timur", or
+        /// for a kabupaten/kota "Dinas Sosial" and its region's name).
+        #[arg(long)]
+        name: Option<String>,
         /// A demo registry, for training and demonstrations: it imports only demo tablets' bundles
         /// (`pendata init --demo`), and a real registry refuses those.
         #[arg(long)]
@@ -38,6 +40,13 @@ pub enum RegistryCommand {
         /// 10 characters): every command that opens the registry then asks for it.
         #[arg(long)]
         passphrase_stdin: bool,
+        /// The registry's level in the chain: a province's (the default) or a kabupaten/kota's.
+        #[arg(long, value_parser = ["provinsi", "kabupaten"], default_value = "provinsi")]
+        level: String,
+        /// The region it takes families of: `64` for a province, `64.72` for a kabupaten/kota (required
+        /// for a kabupaten/kota). Families from elsewhere are quarantined with the reason.
+        #[arg(long, value_name = "CODE")]
+        wilayah: Option<String>,
     },
     /// Put the registry's secret keys under a passphrase (read from standard input), or change it:
     /// the keys themselves stay, so tablets and bundles are unaffected.
@@ -372,9 +381,30 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             name,
             demo,
             passphrase_stdin,
+            level,
+            wilayah,
         } => {
             let passphrase = passphrase_stdin.then(passphrase_from_stdin).transpose()?;
-            init(&dir, &name, demo, passphrase.as_ref())
+            let setup = crate::registry::keys::Setup {
+                demo,
+                passphrase: passphrase.as_ref(),
+                level: if level == "kabupaten" {
+                    Level::Kabupaten
+                } else {
+                    Level::Provinsi
+                },
+                wilayah,
+            };
+            let name = match (name, &setup.wilayah) {
+                (Some(n), _) => n,
+                (None, Some(w)) if setup.level == Level::Kabupaten => {
+                    crate::registry::scope::check_wilayah(Level::Kabupaten, w)
+                        .map(|region| format!("Dinas Sosial {region}"))
+                        .map_err(Failure::input)?
+                }
+                (None, _) => "Dinas Sosial Provinsi Kalimantan Timur".to_string(),
+            };
+            init(&dir, &name, &setup)
         }
         RegistryCommand::Protect { dir, .. } => {
             let new = passphrase_from_stdin()?;
@@ -591,13 +621,9 @@ fn conflicts_cmd(
     }
 }
 
-fn init(
-    dir: &Path,
-    name: &str,
-    demo: bool,
-    passphrase: Option<&SecretString>,
-) -> Result<Exit, Failure> {
-    let done = crate::registry::keys::init_as(dir, name, crate::app::now(), demo, passphrase)?;
+fn init(dir: &Path, name: &str, setup: &crate::registry::keys::Setup<'_>) -> Result<Exit, Failure> {
+    let (demo, passphrase) = (setup.demo, setup.passphrase);
+    let done = crate::registry::keys::init_as(dir, name, crate::app::now(), setup)?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
     Registry::create_store(dir)?;
     say!("{}", done.public_file.display());
@@ -626,6 +652,13 @@ fn init(
             )
         }
     );
+    if let Some(w) = &setup.wilayah {
+        eprintln!(
+            "level {} / tingkat {}, wilayah {w}: families of other regions are quarantined with the reason",
+            setup.level.word(),
+            setup.level.word()
+        );
+    }
     if demo {
         eprintln!(
             "a DEMO registry: it imports only bundles from demo tablets (`pendata init --demo`) / registri DEMO: hanya menerima bundel dari tablet demo"
@@ -857,10 +890,18 @@ fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
         families += 1;
         *by_state.entry(f.family.state.as_str()).or_default() += 1;
     })?;
+    let public = &reg.keys.public;
+    let scope = match &public.wilayah {
+        Some(w) => format!("{} {w}", public.level.word()),
+        None => format!("{} (any region)", public.level.word()),
+    };
     if json {
         say!(
             "{}",
             serde_json::to_string_pretty(&json!({
+                "registry": clean(&public.name),
+                "level": public.level.word(),
+                "wilayah": public.wilayah,
                 "families": families,
                 "by_state": by_state,
                 "bundles": reg.bundles()?.len(),
@@ -874,6 +915,7 @@ fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .unwrap_or_default()
         );
     } else {
+        say!("registry {}: {scope}", clean(&public.name));
         say!(
             "{families} families ({})",
             by_state

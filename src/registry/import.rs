@@ -22,6 +22,7 @@ use super::merge::{File, Opened, Slim, Unreadable, merge_bundle};
 use super::storage::{Pack, Storage, Tables, Transaction};
 use super::validate::{check, summarize};
 use super::{Registry, RegistryError, Result};
+use crate::bundle::keys::RegistryPub;
 use crate::bundle::manifest::Manifest;
 use crate::bundle::read::{self, Item};
 use crate::bundle::{BundleError, EXTENSION, Limits, hex};
@@ -525,8 +526,14 @@ impl<S: Storage> Registry<S> {
             ..self.limits
         };
         let z = self.db.packer().map_err(|e| e.to_string())?;
-        let opened = open_bundle(&mut hashed, &self.keys.identity, self.catalog, &limits, z)
-            .map_err(|e| e.to_string())?;
+        let opened = open_bundle(
+            &mut hashed,
+            &self.keys.identity,
+            (self.catalog, &self.keys.public),
+            &limits,
+            z,
+        )
+        .map_err(|e| e.to_string())?;
         if opened.verified.manifest_bytes != manifest_bytes {
             return Err("the file changed while it was read: import it again".into());
         }
@@ -777,7 +784,7 @@ fn device_name(name: &str) -> String {
 fn open_bundle(
     input: impl Read,
     identity: &age::x25519::Identity,
-    catalog: &Catalog,
+    (catalog, registry): (&Catalog, &RegistryPub),
     limits: &Limits,
     mut z: impl Pack,
 ) -> Result<Opened, BundleError> {
@@ -786,16 +793,22 @@ fn open_bundle(
     let mut unreadable = Vec::new();
     let verified = read::read_within(input, std::slice::from_ref(identity), limits, |item| {
         match item {
-            Item::Revision { raw, revision } => revisions.push(Slim {
-                stored: z.pack(raw)?,
-                record: revision.record,
-                number: revision.number,
-                seq: revision.seq,
-                action: revision.action,
-                at: revision.at,
-                reasons: check(catalog, &revision),
-                summary: summarize(catalog, &revision),
-            }),
+            Item::Revision { raw, revision } => {
+                let summary = summarize(catalog, &revision);
+                let mut reasons = check(catalog, &revision);
+                // A family outside the registry's region is held whatever else is wrong with it.
+                reasons.extend(super::scope::outside(registry, summary.facts.as_ref()));
+                revisions.push(Slim {
+                    stored: z.pack(raw)?,
+                    record: revision.record,
+                    number: revision.number,
+                    seq: revision.seq,
+                    action: revision.action,
+                    at: revision.at,
+                    reasons,
+                    summary,
+                });
+            }
             Item::Attachment { sha256, bytes } => {
                 attachments.push((sha256.to_string(), bytes.to_vec()))
             }

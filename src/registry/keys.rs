@@ -33,7 +33,7 @@ use ed25519_dalek::pkcs8::{
     spki::der::{pem::LineEnding, zeroize::Zeroizing},
 };
 
-use crate::bundle::keys::RegistryPub;
+use crate::bundle::keys::{Level, RegistryPub};
 use crate::durable::{self, Options};
 
 use super::{RegistryError, Result, io};
@@ -70,25 +70,52 @@ pub struct Initialized {
 
 /// Creates the registry's keys in `dir` (created if missing). Refuses to replace existing keys.
 pub fn init(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
-    init_as(dir, name, now, false, None)
+    init_as(dir, name, now, &Setup::default())
 }
 
 /// [`init`] for a demo registry: its `registry.pub` says so, and it takes only demo bundles.
 pub fn init_demo(dir: &Path, name: &str, now: DateTime<FixedOffset>) -> Result<Initialized> {
-    init_as(dir, name, now, true, None)
+    let setup = Setup {
+        demo: true,
+        ..Setup::default()
+    };
+    init_as(dir, name, now, &setup)
 }
 
-/// [`init`] (or [`init_demo`] when `demo`), with the secret keys under `passphrase` when one is given
-/// (checked first: at least [`MIN_PASSPHRASE`] characters).
+/// How a registry is made (`registry init`'s options).
+#[derive(Default)]
+pub struct Setup<'a> {
+    /// A demo registry: it takes only demo bundles.
+    pub demo: bool,
+    /// The secret keys under this passphrase (at least [`MIN_PASSPHRASE`] characters).
+    pub passphrase: Option<&'a SecretString>,
+    /// Its level in the chain, and the region it takes families of (checked: [`super::scope`]).
+    pub level: Level,
+    pub wilayah: Option<String>,
+}
+
+/// [`init`] with every option; each is checked before anything is made.
 pub fn init_as(
     dir: &Path,
     name: &str,
     now: DateTime<FixedOffset>,
-    demo: bool,
-    passphrase: Option<&SecretString>,
+    setup: &Setup<'_>,
 ) -> Result<Initialized> {
+    let (demo, passphrase) = (setup.demo, setup.passphrase);
     if let Some(p) = passphrase {
         check_passphrase(p)?;
+    }
+    match (setup.level, setup.wilayah.as_deref()) {
+        (Level::Kabupaten, None) => {
+            return Err(RegistryError::Invalid(
+                "a kabupaten/kota registry needs its region: --wilayah 64.72 (the kabupaten/kota code)"
+                    .into(),
+            ));
+        }
+        (level, Some(w)) => {
+            super::scope::check_wilayah(level, w).map_err(RegistryError::Invalid)?;
+        }
+        (Level::Provinsi, None) => {}
     }
     let keys = dir.join(KEY_DIR);
     let public_file = dir.join(PUB_FILE);
@@ -109,6 +136,8 @@ pub fn init_as(
     let signing = SigningKey::from_bytes(&seed);
     let public = RegistryPub {
         demo,
+        level: setup.level,
+        wilayah: setup.wilayah.clone(),
         ..RegistryPub::new(name, now, &[identity.to_public()], &signing.verifying_key())
     };
 

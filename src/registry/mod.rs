@@ -29,6 +29,7 @@ pub mod private;
 pub mod query;
 pub mod receipt;
 pub mod report;
+pub mod scope;
 pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
