@@ -41,6 +41,10 @@ fn tablet_with_families(tab: &std::path::Path, key: &std::path::Path, families: 
     code(&run(Some(tab), &demo, ""), 0);
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as an operator goes through it"
+)]
 #[test]
 fn a_kabupaten_registry_quarantines_families_of_other_regions() {
     let tmp = tempfile::tempdir().unwrap();

@@ -383,40 +383,8 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             passphrase_stdin,
             level,
             wilayah,
-        } => {
-            let passphrase = passphrase_stdin.then(passphrase_from_stdin).transpose()?;
-            let setup = crate::registry::keys::Setup {
-                demo,
-                passphrase: passphrase.as_ref(),
-                level: if level == "kabupaten" {
-                    Level::Kabupaten
-                } else {
-                    Level::Provinsi
-                },
-                wilayah,
-            };
-            let name = match (name, &setup.wilayah) {
-                (Some(n), _) => n,
-                (None, Some(w)) if setup.level == Level::Kabupaten => {
-                    crate::registry::scope::check_wilayah(Level::Kabupaten, w)
-                        .map(|region| format!("Dinas Sosial {region}"))
-                        .map_err(Failure::input)?
-                }
-                (None, _) => "Dinas Sosial Provinsi Kalimantan Timur".to_string(),
-            };
-            init(&dir, &name, &setup)
-        }
-        RegistryCommand::Protect { dir, .. } => {
-            let new = passphrase_from_stdin()?;
-            crate::registry::keys::check_passphrase(&new)?;
-            let current = key_passphrase(&dir)?;
-            crate::registry::keys::protect(&dir, current.as_ref(), &new)?;
-            say!("{}", dir.join(crate::registry::KEY_DIR).display());
-            eprintln!(
-                "the registry's secret keys are now under the new passphrase / kunci rahasia registri kini dilindungi frasa sandi baru. Every command asks for it (or reads {PASSPHRASE_ENV}); keep it where the key backups are not"
-            );
-            Ok(Exit::Ok)
-        }
+        } => init_cmd(&dir, name, demo, passphrase_stdin, &level, wilayah),
+        RegistryCommand::Protect { dir, .. } => protect(&dir),
         RegistryCommand::Import {
             dir,
             bundles,
@@ -619,6 +587,51 @@ fn conflicts_cmd(
             Ok(Exit::Ok)
         }
     }
+}
+
+/// `registry init`: the options checked, the keys and the store made.
+fn init_cmd(
+    dir: &Path,
+    name: Option<String>,
+    demo: bool,
+    passphrase_stdin: bool,
+    level: &str,
+    wilayah: Option<String>,
+) -> Result<Exit, Failure> {
+    let passphrase = passphrase_stdin.then(passphrase_from_stdin).transpose()?;
+    let setup = crate::registry::keys::Setup {
+        demo,
+        passphrase: passphrase.as_ref(),
+        level: if level == "kabupaten" {
+            Level::Kabupaten
+        } else {
+            Level::Provinsi
+        },
+        wilayah,
+    };
+    let name = match (name, &setup.wilayah) {
+        (Some(n), _) => n,
+        (None, Some(w)) if setup.level == Level::Kabupaten => {
+            crate::registry::scope::check_wilayah(Level::Kabupaten, w)
+                .map(|region| format!("Dinas Sosial {region}"))
+                .map_err(Failure::input)?
+        }
+        (None, _) => "Dinas Sosial Provinsi Kalimantan Timur".to_string(),
+    };
+    init(dir, &name, &setup)
+}
+
+/// `registry protect`: the secret keys under a new passphrase.
+fn protect(dir: &Path) -> Result<Exit, Failure> {
+    let new = passphrase_from_stdin()?;
+    crate::registry::keys::check_passphrase(&new)?;
+    let current = key_passphrase(dir)?;
+    crate::registry::keys::protect(dir, current.as_ref(), &new)?;
+    say!("{}", dir.join(crate::registry::KEY_DIR).display());
+    eprintln!(
+        "the registry's secret keys are now under the new passphrase / kunci rahasia registri kini dilindungi frasa sandi baru. Every command asks for it (or reads {PASSPHRASE_ENV}); keep it where the key backups are not"
+    );
+    Ok(Exit::Ok)
 }
 
 fn init(dir: &Path, name: &str, setup: &crate::registry::keys::Setup<'_>) -> Result<Exit, Failure> {
