@@ -553,6 +553,25 @@ impl Editor {
         } else {
             f.label.get(lang).to_string()
         };
+        // Each field is a named group (screen readers and tests tell "Ya" of one question from "Ya" of
+        // the next by it).
+        let group = egui::UiBuilder::new()
+            .accessibility_role(egui::accesskit::Role::Group)
+            .accessibility_label(title.clone());
+        ui.scope_builder(group, |ui| self.field_body_ui(ui, cx, f, member, title));
+        ui.add_space(8.0);
+    }
+
+    /// A field's label, hint, widget and messages.
+    fn field_body_ui(
+        &mut self,
+        ui: &mut Ui,
+        cx: &mut Cx<'_, '_>,
+        f: &'static Field,
+        member: Option<usize>,
+        title: String,
+    ) {
+        let lang = cx.lang;
         let label = ui.label(RichText::new(title).size(17.0).strong());
         if let Some(h) = &f.hint {
             ui.label(RichText::new(h.get(lang)).italics().weak());
@@ -581,7 +600,6 @@ impl Editor {
             FieldKind::Gps => self.gps_field_ui(ui, cx, &at, current),
         }
         show_issues(ui, lang, cx.ev, f.id, member);
-        ui.add_space(8.0);
     }
 
     /// A photo field: the stored photo with Change and Remove, or Choose; why the last one was refused.
@@ -839,6 +857,11 @@ impl Editor {
         let date = current
             .and_then(Value::as_str)
             .and_then(crate::form::value::parse_date);
+        // Typed as written on the KK or KTP (14-08-1979): one answer instead of hunting a year in a list.
+        if let Some(typed) = self.typed_date_ui(ui, lang, at, date) {
+            self.set(f, member, Some(json!(typed.format("%Y-%m-%d").to_string())));
+            return;
+        }
         let (mut y, mut m, mut d) = date.map_or((0, 0, 0), |d| (d.year(), d.month(), d.day()));
         let before = (y, m, d);
         ui.horizontal(|ui| {
@@ -894,6 +917,44 @@ impl Editor {
                 day.map(|d| json!(d.format("%Y-%m-%d").to_string())),
             );
         }
+    }
+
+    /// The date typed (day, month, year: `14-08-1979`, `14/08/1979`, `14081979`): the date once it is
+    /// one, with a hint while it is not. Shows the answer as a person writes it.
+    fn typed_date_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        at: &At,
+        date: Option<NaiveDate>,
+    ) -> Option<NaiveDate> {
+        let key = format!("{}.typed", at.key);
+        let shown = date.map_or_else(String::new, |d| d.format("%d-%m-%Y").to_string());
+        let buf = self.buffers.entry(key.clone()).or_insert(shown.clone());
+        // The answer changed elsewhere (the lists, Today): the box follows it unless it is being typed.
+        let id = ui.make_persistent_id(("typed-date", &key));
+        let typing = ui.memory(|m| m.focused()) == Some(id);
+        if !typing && parse_typed_date(buf) != date && date.is_some() {
+            *buf = shown;
+        }
+        let resp = ui.add(
+            egui::TextEdit::singleline(buf)
+                .id(id)
+                .hint_text(tr(lang, "form.date_hint"))
+                .min_size([200.0, TOUCH].into())
+                .desired_width(200.0),
+        );
+        resp.clone().labelled_by(at.label);
+        let parsed = parse_typed_date(buf);
+        if !buf.trim().is_empty() && parsed.is_none() {
+            ui.label(
+                RichText::new(tr(lang, "form.date_invalid"))
+                    .color(severity_color(Severity::Warning)),
+            );
+        }
+        (resp.changed() && parsed != date)
+            .then_some(parsed)
+            .flatten()
     }
 
     /// A select-one field: radio buttons, or (a long list, or an appearance asks) a searchable list that
@@ -995,6 +1056,26 @@ impl Editor {
     }
 }
 
+/// A date as a person types it: day, month and year (four digits) split by `-`, `/`, `.` or a space,
+/// or eight digits in a row.
+fn parse_typed_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    let parts: Vec<&str> = if text.len() == 8 && text.chars().all(|c| c.is_ascii_digit()) {
+        vec![text.get(..2)?, text.get(2..4)?, text.get(4..)?]
+    } else {
+        text.split(['-', '/', '.', ' '])
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    let [d, m, y] = parts.as_slice() else {
+        return None;
+    };
+    if y.len() != 4 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
 fn photo_error_text(lang: Lang, e: &crate::app::AppError) -> String {
     format!(
         "{}: {}",
@@ -1029,5 +1110,35 @@ fn show_issues(ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, id: usize, member: 
             continue;
         }
         ui.label(RichText::new(issue.message.get(lang)).color(severity_color(issue.severity)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_date_is_read_as_day_month_year() {
+        let d = NaiveDate::from_ymd_opt(1979, 8, 14);
+        for text in [
+            "14-08-1979",
+            "14/8/1979",
+            " 14.08.1979 ",
+            "14081979",
+            "14 08 1979",
+        ] {
+            assert_eq!(parse_typed_date(text), d, "{text}");
+        }
+        for text in [
+            "",
+            "14-08",
+            "31-02-1979",
+            "1979-08-14",
+            "14-08-79",
+            "abc",
+            "140819790",
+        ] {
+            assert_eq!(parse_typed_date(text), None, "{text}");
+        }
     }
 }
