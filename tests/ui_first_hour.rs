@@ -310,7 +310,7 @@ fn member(p: &mut Petugas, m: &Member<'_>) {
     if let Some(pip) = m.pip {
         p.answer("Apakah menerima Program Indonesia Pintar (PIP)? *", pip);
     }
-    p.tap("Kembali ke daftar anggota");
+    p.tap("Selesai, kembali ke daftar anggota");
 }
 
 fn members(p: &mut Petugas) {

@@ -103,7 +103,12 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     go(&mut h, Command::NewFamily);
     found.extend(problems(&h, &name("form"), width));
     // Blok IV is asked once the interview was completed (Blok II).
-    for label in ["Blok II.", "Terisi lengkap", "Blok IV.", "Tambah anggota keluarga"] {
+    for label in [
+        "Blok II.",
+        "Terisi lengkap",
+        "Blok IV.",
+        "Tambah anggota keluarga",
+    ] {
         h.get_by_label_contains(label).scroll_to_me();
         h.run();
         h.get_by_label_contains(label).click();

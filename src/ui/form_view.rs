@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::i18n::{tr, trf};
 use super::photo_view::{self, Picked, Picker, Thumbs};
-use super::{Command, TOUCH, big_button, severity_color};
+use super::{Command, TOUCH, big_button, primary_button, primary_button_enabled, severity_color};
 use crate::app::Device;
 use crate::form::compile::Container;
 use crate::form::{Evaluation, Field, FieldKind, Form, Issue, Severity, evaluate};
@@ -138,7 +138,10 @@ impl Editor {
             .show(ui, |ui| {
                 ui.add_enabled_ui(!self.locked, |ui| self.page_ui(ui, &mut cx));
                 ui.add_space(12.0);
-                ui.horizontal(|ui| self.back_next_ui(ui, lang, &pages));
+                // A member's card ends with its own Done; the page's Back and Next come after it.
+                if self.member.is_none() {
+                    ui.horizontal(|ui| self.back_next_ui(ui, lang, &pages));
+                }
             });
     }
 
@@ -252,13 +255,13 @@ impl Editor {
         }
         match pos.and_then(|i| pages.get(i + 1)) {
             Some(next) => {
-                if big_button(ui, tr(lang, "action.next")).clicked() {
+                if primary_button(ui, tr(lang, "action.next")).clicked() {
                     self.page = *next;
                     self.member = None;
                 }
             }
             None => {
-                if big_button(ui, tr(lang, "review.title")).clicked() {
+                if primary_button(ui, tr(lang, "review.title")).clicked() {
                     self.review = true;
                 }
             }
@@ -334,7 +337,7 @@ impl Editor {
             let l = ui.label(tr(lang, "review.reason"));
             ui.add(egui::TextEdit::singleline(&mut self.reason).min_size([360.0, TOUCH].into()))
                 .labelled_by(l.id);
-            if big_button(ui, tr(lang, "review.start_correction")).clicked()
+            if primary_button(ui, tr(lang, "review.start_correction")).clicked()
                 && !self.reason.trim().is_empty()
             {
                 *cmd = Some(Command::StartCorrection(self.reason.trim().to_string()));
@@ -345,12 +348,7 @@ impl Editor {
             ui.checkbox(&mut self.ack, tr(lang, "review.ack_warnings"));
         }
         let ready = errors == 0 && (warnings == 0 || self.ack);
-        let button = ui.add_enabled(
-            ready,
-            egui::Button::new(RichText::new(tr(lang, "review.finalize")).size(18.0))
-                .min_size([TOUCH * 3.0, TOUCH].into()),
-        );
-        if button.clicked() {
+        if primary_button_enabled(ui, ready, tr(lang, "review.finalize")).clicked() {
             *cmd = Some(Command::Finalize { ack: self.ack });
         }
     }
@@ -466,6 +464,10 @@ impl Editor {
             if cx.ev.is_relevant(c, Some(i)) {
                 self.field_ui(ui, cx, f, Some(i));
             }
+        }
+        // At the card's foot, where the last answer was given: no scrolling back up to leave it.
+        if primary_button(ui, tr(lang, "form.member_done")).clicked() {
+            self.member = None;
         }
     }
 
