@@ -25,6 +25,8 @@ struct Petugas {
     h: Harness<'static, PendataApp>,
     taps: usize,
     typed: usize,
+    /// Taps and typed answers at the end of each part of the hour.
+    parts: Vec<(&'static str, usize, usize)>,
 }
 
 const TEXT_ROLES: [Role; 3] = [
@@ -43,6 +45,7 @@ impl Petugas {
             h,
             taps: 0,
             typed: 0,
+            parts: Vec::new(),
         };
         p.h.run();
         p
@@ -122,6 +125,16 @@ impl Petugas {
     fn search(&mut self, field: &str, letters: &str, choice: &str) {
         self.type_in(field, letters);
         self.answer(field, choice);
+    }
+
+    /// Ends a part of the hour: what it took is what was done since the last part ended.
+    fn part(&mut self, name: &'static str) {
+        let (taps, typed) = self
+            .parts
+            .iter()
+            .fold((0, 0), |(a, b), (_, t, y)| (a + t, b + y));
+        self.parts
+            .push((name, self.taps - taps, self.typed - typed));
     }
 
     fn sees(&self, text: &str) -> bool {
@@ -462,6 +475,7 @@ fn a_new_petugas_sets_up_enters_a_family_of_three_exports_it_and_sees_it_accepte
     p.type_in("PIN", "2468");
     p.tap("Masuk");
     assert!(p.sees("Ringkasan pendataan"), "signed in, on Home");
+    p.part("setup and sign-in");
 
     // One family, page by page.
     p.tap("Keluarga baru");
@@ -475,6 +489,7 @@ fn a_new_petugas_sets_up_enters_a_family_of_three_exports_it_and_sees_it_accepte
     );
     p.tap("Finalisasi");
     assert!(p.sees("Keluarga sudah final dan terkunci"));
+    p.part("the family, review and finalize");
 
     // Export to the stick: the key from the stick, the stick chosen by itself.
     p.tap("Beranda");
@@ -488,6 +503,7 @@ fn a_new_petugas_sets_up_enters_a_family_of_three_exports_it_and_sees_it_accepte
         .map(|e| e.unwrap().path())
         .find(|f| f.extension().is_some_and(|e| e == "age"))
         .expect("a bundle on the stick");
+    p.part("export");
 
     // At the office: import (the tablet is new: held), approve the device, write the receipt.
     let reg = Registry::open(&office).unwrap();
@@ -527,6 +543,9 @@ fn a_new_petugas_sets_up_enters_a_family_of_three_exports_it_and_sees_it_accepte
          export, receipt)",
         p.taps, p.typed
     );
+    for (part, taps, typed) in &p.parts {
+        println!("  {part}: {taps} taps, {typed} typed");
+    }
     let (taps, typed) = (p.taps, p.typed);
     drop(p);
     let device = Device::open(&tablet).unwrap();

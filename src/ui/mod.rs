@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Align, Color32, Layout, RichText, Ui};
+use egui::{Align, AtomExt, Color32, Layout, RichText, Ui};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -967,15 +967,16 @@ pub const ACCENT: Color32 = Color32::from_rgb(0, 80, 160);
 /// The primary action of a screen (one a screen): filled with the accent colour, white bold text, a
 /// little larger than the others.
 pub fn primary(text: &str) -> egui::Button<'static> {
-    egui::Button::new(
-        RichText::new(text)
-            .size(20.0)
-            .strong()
-            .color(Color32::WHITE),
-    )
-    .fill(ACCENT)
-    .stroke(egui::Stroke::new(1.0, ACCENT))
-    .min_size([TOUCH * 3.0, TOUCH * 1.2].into())
+    // The text grows to the button's width, and so sits in its middle however wide it is made.
+    let text = RichText::new(text)
+        .size(20.0)
+        .strong()
+        .color(Color32::WHITE)
+        .atom_grow(true);
+    egui::Button::new(text)
+        .fill(ACCENT)
+        .stroke(egui::Stroke::new(1.0, ACCENT))
+        .min_size([TOUCH * 3.0, TOUCH * 1.2].into())
 }
 
 pub fn primary_button(ui: &mut Ui, text: &str) -> egui::Response {
@@ -987,6 +988,9 @@ pub fn primary_button(ui: &mut Ui, text: &str) -> egui::Response {
 pub fn primary_button_enabled(ui: &mut Ui, enabled: bool, text: &str) -> egui::Response {
     ui.add_enabled(enabled, primary(text))
 }
+
+/// A primary button under a column of text fields, as wide as they are.
+const FIELD_WIDE: [f32; 2] = [360.0, TOUCH * 1.2];
 
 fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) {
     let label = ui.label(label);
@@ -1007,7 +1011,10 @@ fn setup_ui(ui: &mut Ui, lang: Lang, f: &mut SetupForm, cmd: &mut Option<Command
     text_field(ui, tr(lang, "setup.petugas_name"), &mut f.name, false);
     text_field(ui, tr(lang, "setup.pin"), &mut f.pin, true);
     text_field(ui, tr(lang, "setup.pin_again"), &mut f.pin2, true);
-    if primary_button(ui, tr(lang, "setup.start")).clicked() {
+    if ui
+        .add(primary(tr(lang, "setup.start")).min_size(FIELD_WIDE.into()))
+        .clicked()
+    {
         *cmd = Some(Command::Setup);
     }
 }
@@ -1047,7 +1054,8 @@ fn signin_ui(
     }
     text_field(ui, tr(lang, "signin.pin"), &mut f.pin, true);
     let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
-    if primary_button(ui, tr(lang, "signin.button")).clicked() || (enter && !f.pin.is_empty()) {
+    let button = ui.add(primary(tr(lang, "signin.button")).min_size(FIELD_WIDE.into()));
+    if button.clicked() || (enter && !f.pin.is_empty()) {
         *cmd = Some(Command::SignIn);
     }
 }
@@ -1102,9 +1110,8 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
         *cmd = Some(Command::NewFamily);
     }
     let big_button = |ui: &mut Ui, text: &str| {
-        ui.add(
-            egui::Button::new(RichText::new(text).size(18.0)).min_size([HOME_ACTION, TOUCH].into()),
-        )
+        let text = RichText::new(text).size(18.0).atom_grow(true);
+        ui.add(egui::Button::new(text).min_size([HOME_ACTION, TOUCH].into()))
     };
     if big_button(ui, tr(lang, "home.family_list")).clicked() {
         *cmd = Some(Command::List);

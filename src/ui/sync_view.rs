@@ -200,7 +200,10 @@ pub fn export_ui(
         let can_export = what_ui(ui, lang, device, st);
         let ready =
             can_export && st.key.is_some() && !st.folder.trim().is_empty() && st.job.is_none();
-        if super::primary_button_enabled(ui, ready, tr(lang, "export.start")).clicked() {
+        // The one big action of the screen, the full width of the column.
+        let start = super::primary(tr(lang, "export.start"))
+            .min_size([ui.available_width(), TOUCH * 1.4].into());
+        if ui.add_enabled(ready, start).clicked() {
             *cmd = Some(Command::StartExport);
         }
         outcome_ui(ui, lang, st);
