@@ -179,7 +179,12 @@ impl Editor {
     ) {
         let form = self.form;
         // What the petugas has answered, not the page they are on: a new family is at 0 %.
-        ui.add(egui::ProgressBar::new(ev.progress(today).fraction()).show_percentage());
+        // Outlined: the bar's track is the page's white, and at 0 % nothing else would show its length.
+        let bar = egui::ProgressBar::new(ev.progress(today).fraction()).show_percentage();
+        egui::Frame::new()
+            .stroke(egui::Stroke::new(1.0, egui::Color32::from_gray(60)))
+            .corner_radius(TOUCH / 2.0)
+            .show(ui, |ui| ui.add(bar));
         ui.horizontal_wrapped(|ui| {
             for &p in pages {
                 let Some(page) = form.pages.get(p) else {
@@ -248,7 +253,13 @@ impl Editor {
         if let Some(prev) = pos
             .and_then(|i| i.checked_sub(1))
             .and_then(|i| pages.get(i))
-            && big_button(ui, tr(lang, "action.back")).clicked()
+            // As tall as Next beside it.
+            && ui
+                .add(
+                    egui::Button::new(RichText::new(tr(lang, "action.back")).size(18.0))
+                        .min_size([TOUCH * 2.0, TOUCH * 1.2].into()),
+                )
+                .clicked()
         {
             self.page = *prev;
             self.member = None;

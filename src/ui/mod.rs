@@ -491,6 +491,8 @@ impl PendataApp {
             visuals.panel_fill = Color32::WHITE;
             visuals.widgets.noninteractive.bg_stroke.color = Color32::from_gray(60);
             visuals.widgets.inactive.bg_stroke = egui::Stroke::new(1.0, Color32::from_gray(40));
+            // Light enough that red text on a button (the review's errors) keeps 7:1.
+            visuals.widgets.inactive.weak_bg_fill = BUTTON_FILL;
         }
         ctx.set_visuals(visuals);
         ctx.set_zoom_factor(self.prefs.text_scale);
@@ -1202,6 +1204,17 @@ pub fn sunlight_text_colors() -> Vec<(&'static str, Color32, Color32)> {
         ("message error", MESSAGE_ERROR, Color32::WHITE),
         ("message ok", MESSAGE_OK, Color32::WHITE),
         ("primary button", Color32::WHITE, ACCENT),
+        ("text on a button", Color32::BLACK, BUTTON_FILL),
+        (
+            "error on a button",
+            severity_color(Severity::Error),
+            BUTTON_FILL,
+        ),
+        (
+            "warning on a button",
+            severity_color(Severity::Warning),
+            BUTTON_FILL,
+        ),
     ];
     for s in Status::ALL {
         out.push(("status on white", status_ink(s), Color32::WHITE));
@@ -1209,6 +1222,9 @@ pub fn sunlight_text_colors() -> Vec<(&'static str, Color32, Color32)> {
     }
     out
 }
+
+/// A button's fill in the sunlight theme.
+const BUTTON_FILL: Color32 = Color32::from_gray(242);
 
 const MESSAGE_ERROR: Color32 = Color32::from_rgb(160, 0, 0);
 const MESSAGE_OK: Color32 = Color32::from_rgb(0, 90, 30);
@@ -1370,7 +1386,7 @@ pub fn severity_color(s: Severity) -> Color32 {
     match s {
         // Dark enough for 7:1 on white (sunlight); `sunlight_text_colors` is tested.
         Severity::Error => Color32::from_rgb(160, 0, 0),
-        Severity::Warning => Color32::from_rgb(130, 70, 0),
+        Severity::Warning => Color32::from_rgb(115, 60, 0),
     }
 }
 
