@@ -59,6 +59,8 @@ done
 shoot() { # name
   sleep 1.5
   import -window root "$OUT/$1.png"
+  # 128 colours: a third of the size, the text as sharp.
+  convert "$OUT/$1.png" -strip -colors 128 "PNG8:$OUT/$1.png"
   echo "saved $OUT/$1.png"
 }
 click() { xdotool mousemove "$1" "$2" click 1; sleep 0.8; }
