@@ -1047,7 +1047,10 @@ fn a_visit_from_the_tugas_screen_found_with_one_member_deceased_is_finalized() {
     let (family, head) = &listed[0];
     click_contains(&mut h, head);
     // The visit page comes first: the outcome by touch, the date as the date picker would set it.
-    assert!(h.query_by_label("Hasil kunjungan *").is_some());
+    assert!(
+        h.query_by_role_and_label(Role::Group, "Hasil kunjungan *")
+            .is_some()
+    );
     click(&mut h, "Ditemukan");
     {
         let Screen::Edit(e) = &mut h.state_mut().screen else {

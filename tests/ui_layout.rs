@@ -1,5 +1,6 @@
-//! The tablet screens fit a tablet: walked at 1280×800 (landscape) and 800×1280 (portrait), every widget
-//! a finger can touch is at least 48×48 px and nothing reaches past the screen's right edge. And the
+//! The tablet screens fit a tablet: walked at 1280×800 (landscape), 800×1280 (portrait) and 1920×1200 (a
+//! 10" tablet's full HD), every widget a finger can touch is at least 48×48 px and nothing reaches past
+//! the screen's right edge. And the
 //! sunlight theme's text colours keep a contrast of at least 7:1 on its background.
 
 #![expect(
@@ -14,6 +15,9 @@ use pendata::app::{Device, demo};
 use pendata::ui::{Command, PendataApp};
 
 const TOUCH: f64 = 48.0;
+
+/// Landscape, portrait, and a 10" tablet's full HD in landscape.
+const SIZES: [[f32; 2]; 3] = [[1280.0, 800.0], [800.0, 1280.0], [1920.0, 1200.0]];
 
 /// Roles a petugas touches.
 const TOUCHABLE: [Role; 8] = [
@@ -72,6 +76,7 @@ fn go(h: &mut Harness<'static, PendataApp>, cmd: Command) {
 }
 
 fn walk(size: [f32; 2]) -> Vec<String> {
+    let name = |screen: &str| format!("{screen} {}×{}", size[0], size[1]);
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
     device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
@@ -80,7 +85,7 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     let width = f64::from(size[0]);
     let mut h = harness(dir.path(), size);
     h.run();
-    let mut found = problems(&h, "sign-in", width);
+    let mut found = problems(&h, &name("sign-in"), width);
     h.get_by_label("Dewi Lestari · P001").click();
     h.run();
     h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
@@ -92,35 +97,55 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     h.run();
     h.state_mut().wait_home();
     h.run();
-    found.extend(problems(&h, "home", width));
+    found.extend(problems(&h, &name("home"), width));
     go(&mut h, Command::List);
-    found.extend(problems(&h, "list", width));
+    found.extend(problems(&h, &name("list"), width));
     go(&mut h, Command::NewFamily);
-    found.extend(problems(&h, "form", width));
+    found.extend(problems(&h, &name("form"), width));
+    // Blok IV is asked once the interview was completed (Blok II).
+    for label in [
+        "Blok II.",
+        "Terisi lengkap",
+        "Blok IV.",
+        "Tambah anggota keluarga",
+    ] {
+        h.get_by_label_contains(label).scroll_to_me();
+        h.run();
+        h.get_by_label_contains(label).click();
+        h.run();
+    }
+    found.extend(problems(&h, &name("member card"), width));
+    h.get_all_by_label("Periksa & finalisasi")
+        .next()
+        .unwrap()
+        .click();
+    h.run();
+    found.extend(problems(&h, &name("review"), width));
+    go(&mut h, Command::Visits);
+    found.extend(problems(&h, &name("visits"), width));
     go(&mut h, Command::Export);
-    found.extend(problems(&h, "export", width));
+    found.extend(problems(&h, &name("export"), width));
     go(&mut h, Command::Receipts);
-    found.extend(problems(&h, "receipts", width));
+    found.extend(problems(&h, &name("receipts"), width));
     go(&mut h, Command::Settings);
-    found.extend(problems(&h, "settings", width));
+    found.extend(problems(&h, &name("settings"), width));
     go(&mut h, Command::SignOut);
     found
 }
 
 #[test]
-fn every_screen_fits_a_tablet_in_both_orientations_with_touch_sized_widgets() {
-    let mut found = walk([1280.0, 800.0]);
-    found.extend(walk([800.0, 1280.0]));
+fn every_screen_fits_a_tablet_in_every_size_with_touch_sized_widgets() {
+    let found: Vec<String> = SIZES.into_iter().flat_map(walk).collect();
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 #[test]
-fn first_run_setup_fits_a_tablet_in_both_orientations() {
-    for size in [[1280.0, 800.0], [800.0, 1280.0]] {
+fn first_run_setup_fits_a_tablet_in_every_size() {
+    for size in SIZES {
         let dir = tempfile::tempdir().unwrap();
         let mut h = harness(dir.path(), size);
         h.run();
-        let found = problems(&h, "setup", f64::from(size[0]));
+        let found = problems(&h, &format!("setup {size:?}"), f64::from(size[0]));
         assert!(found.is_empty(), "{}", found.join("\n"));
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real app under Xvfb (Mesa llvmpipe) and saves screenshots of the main screens, in Indonesian
-# and English, landscape (1280×800) and portrait (800×1280), into docs/screenshots/.
+# and English, landscape (1280×800) and portrait (800×1280), and in Indonesian at 1920×1200 (fullhd), into
+# docs/screenshots/.
 # Needs: xvfb xauth libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxi6
 #        imagemagick xdotool   (apt-get install -y ...)
 # Usage: bash docs/screenshots/take.sh [path/to/pendata]
@@ -58,6 +59,8 @@ done
 shoot() { # name
   sleep 1.5
   import -window root "$OUT/$1.png"
+  # 128 colours: a third of the size, the text as sharp.
+  convert "$OUT/$1.png" -strip -colors 128 "PNG8:$OUT/$1.png"
   echo "saved $OUT/$1.png"
 }
 click() { xdotool mousemove "$1" "$2" click 1; sleep 0.8; }
@@ -117,3 +120,4 @@ run_session 1280 800 landscape id
 run_session 1280 800 landscape en
 run_session 800 1280 portrait id
 run_session 800 1280 portrait en
+run_session 1920 1200 fullhd id

@@ -13,9 +13,31 @@ pub struct Drive {
     pub free: Option<u64>,
 }
 
+#[cfg(feature = "test-support")]
+thread_local! {
+    /// Folders this thread treats as mounted sticks instead of the machine's (tests: the app's frames
+    /// run on the test's thread, so another test's sticks are never seen).
+    static PRETEND: std::cell::RefCell<Option<Vec<PathBuf>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, on this thread, `folders` are the removable drives mounted (and no others).
+#[cfg(feature = "test-support")]
+pub fn pretend_mounted(folders: Vec<PathBuf>) {
+    PRETEND.with(|p| *p.borrow_mut() = Some(folders));
+}
+
+/// Mount points of the removable drives (or the pretended ones).
+fn mounted() -> Vec<PathBuf> {
+    #[cfg(feature = "test-support")]
+    if let Some(folders) = PRETEND.with(|p| p.borrow().clone()) {
+        return folders;
+    }
+    mount_points()
+}
+
 /// Removable drives mounted now.
 pub fn removable() -> Vec<Drive> {
-    let mut out: Vec<Drive> = mount_points()
+    let mut out: Vec<Drive> = mounted()
         .into_iter()
         .map(|path| Drive {
             label: path

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::i18n::{tr, trf};
 use super::photo_view::{self, Picked, Picker, Thumbs};
-use super::{Command, TOUCH, big_button, severity_color};
+use super::{Command, TOUCH, big_button, primary_button, primary_button_enabled, severity_color};
 use crate::app::Device;
 use crate::form::compile::Container;
 use crate::form::{Evaluation, Field, FieldKind, Form, Issue, Severity, evaluate};
@@ -138,7 +138,10 @@ impl Editor {
             .show(ui, |ui| {
                 ui.add_enabled_ui(!self.locked, |ui| self.page_ui(ui, &mut cx));
                 ui.add_space(12.0);
-                ui.horizontal(|ui| self.back_next_ui(ui, lang, &pages));
+                // A member's card ends with its own Done; the page's Back and Next come after it.
+                if self.member.is_none() {
+                    ui.horizontal(|ui| self.back_next_ui(ui, lang, &pages));
+                }
             });
     }
 
@@ -176,7 +179,12 @@ impl Editor {
     ) {
         let form = self.form;
         // What the petugas has answered, not the page they are on: a new family is at 0 %.
-        ui.add(egui::ProgressBar::new(ev.progress(today).fraction()).show_percentage());
+        // Outlined: the bar's track is the page's white, and at 0 % nothing else would show its length.
+        let bar = egui::ProgressBar::new(ev.progress(today).fraction()).show_percentage();
+        egui::Frame::new()
+            .stroke(egui::Stroke::new(1.0, egui::Color32::from_gray(60)))
+            .corner_radius(TOUCH / 2.0)
+            .show(ui, |ui| ui.add(bar));
         ui.horizontal_wrapped(|ui| {
             for &p in pages {
                 let Some(page) = form.pages.get(p) else {
@@ -245,20 +253,26 @@ impl Editor {
         if let Some(prev) = pos
             .and_then(|i| i.checked_sub(1))
             .and_then(|i| pages.get(i))
-            && big_button(ui, tr(lang, "action.back")).clicked()
+            // As tall as Next beside it.
+            && ui
+                .add(
+                    egui::Button::new(RichText::new(tr(lang, "action.back")).size(18.0))
+                        .min_size([TOUCH * 2.0, TOUCH * 1.2].into()),
+                )
+                .clicked()
         {
             self.page = *prev;
             self.member = None;
         }
         match pos.and_then(|i| pages.get(i + 1)) {
             Some(next) => {
-                if big_button(ui, tr(lang, "action.next")).clicked() {
+                if primary_button(ui, tr(lang, "action.next")).clicked() {
                     self.page = *next;
                     self.member = None;
                 }
             }
             None => {
-                if big_button(ui, tr(lang, "review.title")).clicked() {
+                if primary_button(ui, tr(lang, "review.title")).clicked() {
                     self.review = true;
                 }
             }
@@ -334,7 +348,7 @@ impl Editor {
             let l = ui.label(tr(lang, "review.reason"));
             ui.add(egui::TextEdit::singleline(&mut self.reason).min_size([360.0, TOUCH].into()))
                 .labelled_by(l.id);
-            if big_button(ui, tr(lang, "review.start_correction")).clicked()
+            if primary_button(ui, tr(lang, "review.start_correction")).clicked()
                 && !self.reason.trim().is_empty()
             {
                 *cmd = Some(Command::StartCorrection(self.reason.trim().to_string()));
@@ -345,12 +359,7 @@ impl Editor {
             ui.checkbox(&mut self.ack, tr(lang, "review.ack_warnings"));
         }
         let ready = errors == 0 && (warnings == 0 || self.ack);
-        let button = ui.add_enabled(
-            ready,
-            egui::Button::new(RichText::new(tr(lang, "review.finalize")).size(18.0))
-                .min_size([TOUCH * 3.0, TOUCH].into()),
-        );
-        if button.clicked() {
+        if primary_button_enabled(ui, ready, tr(lang, "review.finalize")).clicked() {
             *cmd = Some(Command::Finalize { ack: self.ack });
         }
     }
@@ -467,6 +476,10 @@ impl Editor {
                 self.field_ui(ui, cx, f, Some(i));
             }
         }
+        // At the card's foot, where the last answer was given: no scrolling back up to leave it.
+        if primary_button(ui, tr(lang, "form.member_done")).clicked() {
+            self.member = None;
+        }
     }
 
     /// Sets a GPS field from a reading of the location service.
@@ -553,6 +566,25 @@ impl Editor {
         } else {
             f.label.get(lang).to_string()
         };
+        // Each field is a named group (screen readers and tests tell "Ya" of one question from "Ya" of
+        // the next by it).
+        let group = egui::UiBuilder::new()
+            .accessibility_role(egui::accesskit::Role::Group)
+            .accessibility_label(title.clone());
+        ui.scope_builder(group, |ui| self.field_body_ui(ui, cx, f, member, title));
+        ui.add_space(8.0);
+    }
+
+    /// A field's label, hint, widget and messages.
+    fn field_body_ui(
+        &mut self,
+        ui: &mut Ui,
+        cx: &mut Cx<'_, '_>,
+        f: &'static Field,
+        member: Option<usize>,
+        title: String,
+    ) {
+        let lang = cx.lang;
         let label = ui.label(RichText::new(title).size(17.0).strong());
         if let Some(h) = &f.hint {
             ui.label(RichText::new(h.get(lang)).italics().weak());
@@ -581,7 +613,6 @@ impl Editor {
             FieldKind::Gps => self.gps_field_ui(ui, cx, &at, current),
         }
         show_issues(ui, lang, cx.ev, f.id, member);
-        ui.add_space(8.0);
     }
 
     /// A photo field: the stored photo with Change and Remove, or Choose; why the last one was refused.
@@ -839,6 +870,11 @@ impl Editor {
         let date = current
             .and_then(Value::as_str)
             .and_then(crate::form::value::parse_date);
+        // Typed as written on the KK or KTP (14-08-1979): one answer instead of hunting a year in a list.
+        if let Some(typed) = self.typed_date_ui(ui, lang, at, date) {
+            self.set(f, member, Some(json!(typed.format("%Y-%m-%d").to_string())));
+            return;
+        }
         let (mut y, mut m, mut d) = date.map_or((0, 0, 0), |d| (d.year(), d.month(), d.day()));
         let before = (y, m, d);
         ui.horizontal(|ui| {
@@ -894,6 +930,44 @@ impl Editor {
                 day.map(|d| json!(d.format("%Y-%m-%d").to_string())),
             );
         }
+    }
+
+    /// The date typed (day, month, year: `14-08-1979`, `14/08/1979`, `14081979`): the date once it is
+    /// one, with a hint while it is not. Shows the answer as a person writes it.
+    fn typed_date_ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        at: &At,
+        date: Option<NaiveDate>,
+    ) -> Option<NaiveDate> {
+        let key = format!("{}.typed", at.key);
+        let shown = date.map_or_else(String::new, |d| d.format("%d-%m-%Y").to_string());
+        let buf = self.buffers.entry(key.clone()).or_insert(shown.clone());
+        // The answer changed elsewhere (the lists, Today): the box follows it unless it is being typed.
+        let id = ui.make_persistent_id(("typed-date", &key));
+        let typing = ui.memory(|m| m.focused()) == Some(id);
+        if !typing && parse_typed_date(buf) != date && date.is_some() {
+            *buf = shown;
+        }
+        let resp = ui.add(
+            egui::TextEdit::singleline(buf)
+                .id(id)
+                .hint_text(tr(lang, "form.date_hint"))
+                .min_size([200.0, TOUCH].into())
+                .desired_width(200.0),
+        );
+        resp.clone().labelled_by(at.label);
+        let parsed = parse_typed_date(buf);
+        if !buf.trim().is_empty() && parsed.is_none() {
+            ui.label(
+                RichText::new(tr(lang, "form.date_invalid"))
+                    .color(severity_color(Severity::Warning)),
+            );
+        }
+        (resp.changed() && parsed != date)
+            .then_some(parsed)
+            .flatten()
     }
 
     /// A select-one field: radio buttons, or (a long list, or an appearance asks) a searchable list that
@@ -995,6 +1069,26 @@ impl Editor {
     }
 }
 
+/// A date as a person types it: day, month and year (four digits) split by `-`, `/`, `.` or a space,
+/// or eight digits in a row.
+fn parse_typed_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    let parts: Vec<&str> = if text.len() == 8 && text.chars().all(|c| c.is_ascii_digit()) {
+        vec![text.get(..2)?, text.get(2..4)?, text.get(4..)?]
+    } else {
+        text.split(['-', '/', '.', ' '])
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    let [d, m, y] = parts.as_slice() else {
+        return None;
+    };
+    if y.len() != 4 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
 fn photo_error_text(lang: Lang, e: &crate::app::AppError) -> String {
     format!(
         "{}: {}",
@@ -1029,5 +1123,35 @@ fn show_issues(ui: &mut Ui, lang: Lang, ev: &Evaluation<'_>, id: usize, member: 
             continue;
         }
         ui.label(RichText::new(issue.message.get(lang)).color(severity_color(issue.severity)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_date_is_read_as_day_month_year() {
+        let d = NaiveDate::from_ymd_opt(1979, 8, 14);
+        for text in [
+            "14-08-1979",
+            "14/8/1979",
+            " 14.08.1979 ",
+            "14081979",
+            "14 08 1979",
+        ] {
+            assert_eq!(parse_typed_date(text), d, "{text}");
+        }
+        for text in [
+            "",
+            "14-08",
+            "31-02-1979",
+            "1979-08-14",
+            "14-08-79",
+            "abc",
+            "140819790",
+        ] {
+            assert_eq!(parse_typed_date(text), None, "{text}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Align, Color32, Layout, RichText, Ui};
+use egui::{Align, AtomExt, Color32, Layout, RichText, Ui};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -491,6 +491,8 @@ impl PendataApp {
             visuals.panel_fill = Color32::WHITE;
             visuals.widgets.noninteractive.bg_stroke.color = Color32::from_gray(60);
             visuals.widgets.inactive.bg_stroke = egui::Stroke::new(1.0, Color32::from_gray(40));
+            // Light enough that red text on a button (the review's errors) keeps 7:1.
+            visuals.widgets.inactive.weak_bg_fill = BUTTON_FILL;
         }
         ctx.set_visuals(visuals);
         ctx.set_zoom_factor(self.prefs.text_scale);
@@ -956,9 +958,41 @@ impl eframe::App for PendataApp {
     }
 }
 
+/// A secondary action: outlined, on the page's colour.
 pub fn big_button(ui: &mut Ui, text: &str) -> egui::Response {
     ui.add(egui::Button::new(RichText::new(text).size(18.0)).min_size([TOUCH * 2.0, TOUCH].into()))
 }
+
+/// The colour of a screen's primary action (white text on it keeps 7:1).
+pub const ACCENT: Color32 = Color32::from_rgb(0, 80, 160);
+
+/// The primary action of a screen (one a screen): filled with the accent colour, white bold text, a
+/// little larger than the others.
+pub fn primary(text: &str) -> egui::Button<'static> {
+    // The text grows to the button's width, and so sits in its middle however wide it is made.
+    let text = RichText::new(text)
+        .size(20.0)
+        .strong()
+        .color(Color32::WHITE)
+        .atom_grow(true);
+    egui::Button::new(text)
+        .fill(ACCENT)
+        .stroke(egui::Stroke::new(1.0, ACCENT))
+        .min_size([TOUCH * 3.0, TOUCH * 1.2].into())
+}
+
+pub fn primary_button(ui: &mut Ui, text: &str) -> egui::Response {
+    ui.add(primary(text))
+}
+
+/// The primary action, shown but not usable until `enabled` (Finalize with errors left, Export without
+/// a key).
+pub fn primary_button_enabled(ui: &mut Ui, enabled: bool, text: &str) -> egui::Response {
+    ui.add_enabled(enabled, primary(text))
+}
+
+/// A primary button under a column of text fields, as wide as they are.
+const FIELD_WIDE: [f32; 2] = [360.0, TOUCH * 1.2];
 
 fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) {
     let label = ui.label(label);
@@ -979,7 +1013,10 @@ fn setup_ui(ui: &mut Ui, lang: Lang, f: &mut SetupForm, cmd: &mut Option<Command
     text_field(ui, tr(lang, "setup.petugas_name"), &mut f.name, false);
     text_field(ui, tr(lang, "setup.pin"), &mut f.pin, true);
     text_field(ui, tr(lang, "setup.pin_again"), &mut f.pin2, true);
-    if big_button(ui, tr(lang, "setup.start")).clicked() {
+    if ui
+        .add(primary(tr(lang, "setup.start")).min_size(FIELD_WIDE.into()))
+        .clicked()
+    {
         *cmd = Some(Command::Setup);
     }
 }
@@ -1019,7 +1056,8 @@ fn signin_ui(
     }
     text_field(ui, tr(lang, "signin.pin"), &mut f.pin, true);
     let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
-    if big_button(ui, tr(lang, "signin.button")).clicked() || (enter && !f.pin.is_empty()) {
+    let button = ui.add(primary(tr(lang, "signin.button")).min_size(FIELD_WIDE.into()));
+    if button.clicked() || (enter && !f.pin.is_empty()) {
         *cmd = Some(Command::SignIn);
     }
 }
@@ -1065,9 +1103,18 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
         });
     }
     ui.add_space(20.0);
-    if big_button(ui, tr(lang, "home.new_family")).clicked() {
+    // One width for the actions, so they read as a set; the first is the one of this screen.
+    let wide = [HOME_ACTION, TOUCH * 1.2];
+    if ui
+        .add(primary(tr(lang, "home.new_family")).min_size(wide.into()))
+        .clicked()
+    {
         *cmd = Some(Command::NewFamily);
     }
+    let big_button = |ui: &mut Ui, text: &str| {
+        let text = RichText::new(text).size(18.0).atom_grow(true);
+        ui.add(egui::Button::new(text).min_size([HOME_ACTION, TOUCH].into()))
+    };
     if big_button(ui, tr(lang, "home.family_list")).clicked() {
         *cmd = Some(Command::List);
     }
@@ -1101,6 +1148,9 @@ fn home_ui(ui: &mut Ui, lang: Lang, facts: Option<&HomeFacts>, cmd: &mut Option<
         None => ui.label(tr(lang, "home.no_export")),
     };
 }
+
+/// The width of Home's action buttons.
+const HOME_ACTION: f32 = 340.0;
 
 /// The width of a status box on Home.
 const STATUS_BOX: f32 = 170.0;
@@ -1153,6 +1203,18 @@ pub fn sunlight_text_colors() -> Vec<(&'static str, Color32, Color32)> {
         ("warning", severity_color(Severity::Warning), Color32::WHITE),
         ("message error", MESSAGE_ERROR, Color32::WHITE),
         ("message ok", MESSAGE_OK, Color32::WHITE),
+        ("primary button", Color32::WHITE, ACCENT),
+        ("text on a button", Color32::BLACK, BUTTON_FILL),
+        (
+            "error on a button",
+            severity_color(Severity::Error),
+            BUTTON_FILL,
+        ),
+        (
+            "warning on a button",
+            severity_color(Severity::Warning),
+            BUTTON_FILL,
+        ),
     ];
     for s in Status::ALL {
         out.push(("status on white", status_ink(s), Color32::WHITE));
@@ -1160,6 +1222,9 @@ pub fn sunlight_text_colors() -> Vec<(&'static str, Color32, Color32)> {
     }
     out
 }
+
+/// A button's fill in the sunlight theme.
+const BUTTON_FILL: Color32 = Color32::from_gray(242);
 
 const MESSAGE_ERROR: Color32 = Color32::from_rgb(160, 0, 0);
 const MESSAGE_OK: Color32 = Color32::from_rgb(0, 90, 30);
@@ -1321,7 +1386,7 @@ pub fn severity_color(s: Severity) -> Color32 {
     match s {
         // Dark enough for 7:1 on white (sunlight); `sunlight_text_colors` is tested.
         Severity::Error => Color32::from_rgb(160, 0, 0),
-        Severity::Warning => Color32::from_rgb(130, 70, 0),
+        Severity::Warning => Color32::from_rgb(115, 60, 0),
     }
 }
 

@@ -9,7 +9,7 @@ use egui::{Color32, RichText, Ui};
 use uuid::Uuid;
 
 use super::i18n::{tr, trf};
-use super::{Command, TOUCH, big_button};
+use super::{Command, TOUCH, big_button, primary_button};
 use crate::app::drives::{self, Drive};
 use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage};
 use crate::app::task::{Task, Wake};
@@ -200,14 +200,10 @@ pub fn export_ui(
         let can_export = what_ui(ui, lang, device, st);
         let ready =
             can_export && st.key.is_some() && !st.folder.trim().is_empty() && st.job.is_none();
-        if ui
-            .add_enabled(
-                ready,
-                egui::Button::new(RichText::new(tr(lang, "export.start")).size(20.0))
-                    .min_size([ui.available_width(), TOUCH * 1.4].into()),
-            )
-            .clicked()
-        {
+        // The one big action of the screen, the full width of the column.
+        let start = super::primary(tr(lang, "export.start"))
+            .min_size([ui.available_width(), TOUCH * 1.4].into());
+        if ui.add_enabled(ready, start).clicked() {
             *cmd = Some(Command::StartExport);
         }
         outcome_ui(ui, lang, st);
@@ -235,7 +231,8 @@ fn key_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Comman
                     "export.use_key",
                     &[("file", &f.display().to_string())],
                 );
-                if big_button(ui, &text).clicked() {
+                // Without the key nothing can be exported: setting it is this screen's action now.
+                if primary_button(ui, &text).clicked() {
                     *cmd = Some(Command::SetRegistryKey(f));
                 }
             }
@@ -442,7 +439,7 @@ pub fn receipts_ui(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if big_button(ui, &trf(lang, "receipts.apply", &[("file", &name)])).clicked() {
+            if primary_button(ui, &trf(lang, "receipts.apply", &[("file", &name)])).clicked() {
                 *cmd = Some(Command::ApplyReceipt(f));
             }
         }
