@@ -196,10 +196,19 @@ pub fn file_name(device: Uuid, created_at: DateTime<FixedOffset>, from: u64, to:
     )
 }
 
-/// The first 8 hex digits of an id: how file names and screens show a device.
+/// The first 8 hex digits of an id: how file names show a device (kept, so that names stay as they
+/// were; screens and listings use [`short`]).
 pub fn short_id(id: Uuid) -> String {
     let s = id.simple().to_string();
     s.get(..8).unwrap_or(&s).to_string()
+}
+
+/// How a person sees an id (device, package, bundle): its last 8 hex digits. In a UUIDv7 they are
+/// random, where the first 8 are the time and so the same for tablets set up within a minute. The
+/// registry accepts either end of an id as its short form (`registry::query::find_id`).
+pub fn short(id: Uuid) -> String {
+    let s = id.simple().to_string();
+    s.get(s.len().saturating_sub(8)..).unwrap_or(&s).to_string()
 }
 
 /// What a bundle's file name says, if it is one of ours.

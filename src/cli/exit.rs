@@ -112,7 +112,8 @@ impl Classify for RegistryError {
             // run `registry init` or point at the right folder.
             RegistryError::AlreadyInitialized(_)
             | RegistryError::NotInitialized(_)
-            | RegistryError::Write(_) => Exit::Refused,
+            | RegistryError::Write(_)
+            | RegistryError::Operator(_) => Exit::Refused,
             RegistryError::Invalid(_) => Exit::BadInput,
             RegistryError::Db(e) => e.exit(),
             RegistryError::Unsaved { source, .. } => source.exit(),

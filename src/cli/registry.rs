@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Exit, Failure};
-use crate::bundle::short_id;
+use crate::bundle::short;
 use crate::durable::{Existing, WriteError};
 use crate::model::printable::clean;
 use crate::registry::export::{ExportError, ExportFormat};
@@ -323,7 +323,7 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             say!("{}", w.path.display());
             eprintln!(
                 "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
-                short_id(w.receipt.device),
+                short(w.receipt.device),
                 w.accepted_positions,
                 w.receipt.accepted.len(),
                 w.receipt.rejected.len(),
@@ -445,7 +445,7 @@ fn quarantine_cmd(
             let q = reg.decide_quarantine(&key, true, now)?;
             say!(
                 "released {}:{} (family {}, revision {})",
-                short_id(q.device),
+                short(q.device),
                 q.seq,
                 q.record,
                 q.revision
@@ -456,7 +456,7 @@ fn quarantine_cmd(
             let q = reg.decide_quarantine(&key, false, now)?;
             say!(
                 "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                short_id(q.device),
+                short(q.device),
                 q.seq,
                 q.record,
                 q.revision
@@ -575,10 +575,10 @@ fn describe(o: &FileOutcome) -> String {
         } => format!(
             "held{}: device {} ({}) is {} — approve it with `pendata registry devices DIR approve {}`",
             if *already_held { " (already)" } else { "" },
-            short_id(device.id),
+            short(device.id),
             clean(&device.name),
             device.state.as_str(),
-            short_id(device.id)
+            short(device.id)
         ),
         FileOutcome::Refused { reason } => format!("REFUSED: {}", clean(reason)),
     }
@@ -749,7 +749,7 @@ fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure>
     for g in &a.gaps {
         say!(
             "  gap: device {} positions {}..{} never arrived — ask for `pendata export --range {}..{}` on that tablet",
-            short_id(g.device),
+            short(g.device),
             g.from,
             g.to,
             g.from,
@@ -849,7 +849,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .join(",");
         say!(
             "{:<10} {:<9} {:>7} {:>5}  {:<20} {}",
-            short_id(d.id),
+            short(d.id),
             d.state.as_str(),
             bundles.iter().filter(|b| b.device == d.id).count(),
             pending.iter().filter(|p| p.device == d.id).count(),
@@ -872,7 +872,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
     say!(
         "{}:{}  family {} revision {}  [{}]",
-        short_id(e.device),
+        short(e.device),
         e.seq,
         e.record,
         e.revision,
@@ -917,7 +917,7 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             i + 1,
             m.record,
             m.revision,
-            short_id(m.device),
+            short(m.device),
             m.seq,
             fam.map(|f| format!(
                 ", by {} at {}",

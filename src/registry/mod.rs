@@ -23,6 +23,7 @@ pub mod family;
 pub mod import;
 pub mod keys;
 pub(crate) mod merge;
+pub mod operators;
 pub mod package;
 pub mod prelist;
 pub mod query;
@@ -58,6 +59,8 @@ pub struct Registry<S = db::Db> {
     /// What an import reads of a bundle at most (the file, its decompressed lines, their count and
     /// size); a test sets small ones.
     pub limits: crate::bundle::Limits,
+    /// Who is signed in, and the reason given for the decisions made (`operators`).
+    pub session: operators::Session,
 }
 
 impl Registry {
@@ -76,6 +79,7 @@ impl Registry {
             catalog,
             save_every: import::SAVE_EVERY,
             limits: crate::bundle::Limits::default(),
+            session: operators::Session::default(),
         })
     }
 
@@ -102,6 +106,9 @@ pub enum RegistryError {
     Db(#[from] db::DbError),
     #[error("{0}")]
     Invalid(String),
+    /// Not signed in, a wrong passphrase, or a decision the signed-in operator's role may not make.
+    #[error("{0}")]
+    Operator(String),
     /// A merge failed partway through an import: the bundles merged since its last save were dropped
     /// with the failed one (nothing else was changed).
     #[error(
