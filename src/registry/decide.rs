@@ -282,7 +282,14 @@ impl<S: Storage> Registry<S> {
             }
             let detail = Some(format!("kept member {keep}"));
             let objects = conflict_objects(&c);
-            self.audit_in(merge.tables(), &actor, now, "conflict.keep", objects, detail)?;
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "conflict.keep",
+                objects,
+                detail,
+            )?;
             c
         };
         txn.commit()?;
@@ -338,7 +345,14 @@ impl<S: Storage> Registry<S> {
             merge.absorb(merged.as_u128(), kept.record.as_u128(), &base)?;
             let detail = Some(format!("family {merged} merged into {}", kept.record));
             let objects = conflict_objects(&c);
-            self.audit_in(merge.tables(), &actor, now, "conflict.same", objects, detail)?;
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "conflict.same",
+                objects,
+                detail,
+            )?;
             c
         };
         txn.commit()?;

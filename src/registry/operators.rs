@@ -61,8 +61,8 @@ fn judge(
             })
         }
         _ if any_operators => Err(refused(
-                "registri ini memiliki operator: masuk dengan --operator NAMA (kata sandi dari stdin atau PENDATA_OPERATOR_PASSPHRASE)",
-                "this registry has operators: sign in with --operator NAME (the passphrase on stdin or in PENDATA_OPERATOR_PASSPHRASE)",
+            "registri ini memiliki operator: masuk dengan --operator NAMA (kata sandi dari stdin atau PENDATA_OPERATOR_PASSPHRASE)",
+            "this registry has operators: sign in with --operator NAME (the passphrase on stdin or in PENDATA_OPERATOR_PASSPHRASE)",
         )),
         other => Ok(other.cloned().unwrap_or(Actor::Account {
             name: "unknown".into(),
@@ -238,7 +238,11 @@ impl<S: Storage> Registry<S> {
 
     /// Disables an operator (kept, for the audit trail, but can no longer sign in). The last enabled
     /// supervisor stays.
-    pub fn disable_operator(&self, name: &str, now: DateTime<FixedOffset>) -> Result<OperatorEntry> {
+    pub fn disable_operator(
+        &self,
+        name: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<OperatorEntry> {
         let name = name.trim();
         let others_supervising = self
             .operators()?
@@ -255,7 +259,9 @@ impl<S: Storage> Registry<S> {
             };
             if o.role == Role::Supervisor && !others_supervising {
                 return Err(refused(
-                    format!("{name} adalah supervisor aktif terakhir; tambahkan supervisor lain dulu"),
+                    format!(
+                        "{name} adalah supervisor aktif terakhir; tambahkan supervisor lain dulu"
+                    ),
                     format!("{name} is the last enabled supervisor; add another supervisor first"),
                 ));
             }

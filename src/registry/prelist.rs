@@ -364,7 +364,14 @@ impl<S: Storage> Registry<S> {
             let actor = self.authorize(merge.tables(), super::Role::Operator)?;
             let objects = vec![format!("device:{device}")];
             let detail = Some(format!("{count} families, {members} members"));
-            self.audit_in(merge.tables(), &actor, now, "prelist.import", objects, detail)?;
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "prelist.import",
+                objects,
+                detail,
+            )?;
         }
         txn.commit()?;
         Ok(PrelistImported {

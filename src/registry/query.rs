@@ -61,7 +61,9 @@ pub fn find_id<T>(
         .into_iter()
         .filter(|x| {
             let s = id(x).simple().to_string();
-            s.starts_with(&want) || s.ends_with(&want) || crate::bundle::short(id(x)).starts_with(&want)
+            s.starts_with(&want)
+                || s.ends_with(&want)
+                || crate::bundle::short(id(x)).starts_with(&want)
         })
         .collect();
     match (found.pop(), found.len()) {

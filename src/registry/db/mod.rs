@@ -243,6 +243,29 @@ impl Db {
         Ok(())
     }
 
+    /// Makes the store look like one of format 3 (no operator or audit tables), for the test that such
+    /// a store opens and is brought up to date. Test support only.
+    #[cfg(feature = "test-support")]
+    pub fn downgrade_to_3(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        txn.delete_table(OPERATORS)?;
+        txn.delete_table(AUDIT)?;
+        txn.open_table(META)?
+            .insert("format_version", encode(&3u32)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The store's format version as recorded in it.
+    pub fn format_version(&self) -> DbResult<u32> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let v = meta
+            .get("format_version")?
+            .ok_or_else(|| corrupt(&self.path, "no format version"))?;
+        decode(v.value(), "format version")
+    }
+
     /// Every document of a table keyed by id, in key order.
     fn all_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -406,11 +406,7 @@ impl Tables for Rows<'_> {
     }
 
     fn add_audit(&mut self, e: &AuditEntry) -> Result<u64> {
-        let number = self
-            .audit
-            .last()?
-            .map(|(k, _)| k.value() + 1)
-            .unwrap_or(1);
+        let number = self.audit.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
         let entry = AuditEntry {
             number,
             ..e.clone()
