@@ -705,11 +705,16 @@ fn quarantine_cmd(
             if json {
                 say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
             } else if q.is_empty() {
-                say!("nothing in quarantine");
+                say!(
+                    "nothing in quarantine: no revision waits to be released or rejected / tidak ada revisi di karantina"
+                );
             } else {
                 for e in &q {
                     print_quarantined(e)?;
                 }
+            }
+            if !json {
+                not_accepted_note(&reg)?;
             }
             Ok(Exit::Ok)
         }
@@ -1135,7 +1140,10 @@ fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             "{families} families ({})",
             by_state
                 .iter()
-                .map(|(k, v)| format!("{v} {k}"))
+                .map(|(k, v)| match *k {
+                    "quarantined" => format!("{v} not accepted"),
+                    k => format!("{v} {k}"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -1268,6 +1276,23 @@ fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure
             .join(",")
     );
     Ok(Exit::Ok)
+}
+
+/// Families none of whose revisions is accepted are not "in quarantine" unless a revision of theirs
+/// waits there: said beside the quarantine list, so that it and the report's "Not accepted" agree.
+fn not_accepted_note(reg: &Registry) -> Result<(), Failure> {
+    let mut n = 0u64;
+    reg.family_entries(|f| {
+        if f.family.state == crate::registry::family::FamilyState::Quarantined {
+            n += 1;
+        }
+    })?;
+    if n > 0 {
+        say!(
+            "{n} family(ies) not accepted (the report's \"Tidak diterima\"): every revision waits here, was rejected or was overruled — `quarantine list --all` shows them all"
+        );
+    }
+    Ok(())
 }
 
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
@@ -1411,8 +1436,7 @@ fn report(
     to: Option<&Path>,
     replace: bool,
 ) -> Result<Exit, Failure> {
-    let previous = crate::registry::previous_snapshot(reg)?;
-    let report = crate::registry::report(reg, previous.as_ref())?;
+    let report = crate::registry::report_now(reg, crate::app::now())?;
     match to {
         Some(path) => {
             report

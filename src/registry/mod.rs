@@ -165,6 +165,22 @@ pub fn report(
     Ok(report::RegistryReport::build(rows, previous, &names(reg)))
 }
 
+/// The report as shown to a person: with the registry's name, the time `now` and the data's cut-off
+/// (the newest import).
+pub fn report_now(
+    reg: &Registry<impl storage::Storage>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<report::RegistryReport> {
+    let previous = previous_snapshot(reg)?;
+    let mut r = report(reg, previous.as_ref())?;
+    r.about = Some(report::About {
+        registry: reg.keys.public.name.clone(),
+        made_at: now,
+        data_cut_off: reg.imports()?.last().map(|i| i.at),
+    });
+    Ok(r)
+}
+
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous
 /// import".
 pub fn snapshot(reg: &Registry<impl storage::Storage>) -> Result<Option<serde_json::Value>> {
