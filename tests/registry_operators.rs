@@ -316,3 +316,126 @@ fn a_format_3_registry_opens_upgraded_and_takes_operators() {
     assert_eq!(log[1].reason.as_deref(), Some("tablet hilang"));
     assert_eq!(log[1].actor.name(), "ana");
 }
+
+fn demo_tablet(tab: &Path, key: &Path, stick: &Path, name: &str) {
+    let init = [
+        "init",
+        "--demo",
+        "--device-name",
+        name,
+        "--registry-key",
+        p(key),
+    ];
+    code(&run(Some(tab), &init, ""), 0);
+    // The same seed on both tablets: the same families (names, NIKs, KK numbers) under other ids.
+    let demo = ["demo", "--families", "6", "--seed", "7", "--drafts", "0"];
+    code(&run(Some(tab), &demo, ""), 0);
+    code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
+}
+
+/// `registry conflicts DIR list --json EXTRA…`.
+fn conflicts(r: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["registry", "conflicts", r, "list", "--json"];
+    args.extend(extra);
+    let out = code(&run(None, &args, ""), 0);
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Two demo tablets with the same families, imported and approved: conflicts of every shared number.
+fn registry_with_conflicts(tmp: &Path) -> std::path::PathBuf {
+    let reg = tmp.join("registry");
+    let stick = tmp.join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
+    let key = reg.join("registry.pub");
+    demo_tablet(&tmp.join("t1"), &key, &stick, "Tablet A");
+    demo_tablet(&tmp.join("t2"), &key, &stick, "Tablet B");
+    let r = p(&reg);
+    code(&as_op(&["registry", "import", r, p(&stick)], None, ""), 1);
+    let list = code(
+        &run(None, &["registry", "devices", r, "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    for d in v.as_array().unwrap() {
+        let id = d["short_id"].as_str().unwrap();
+        as_op(&["registry", "devices", r, "approve", id], None, "");
+    }
+    reg
+}
+
+#[test]
+fn conflicts_show_names_and_desa_filter_and_decide_in_bulk_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = registry_with_conflicts(tmp.path());
+    let r = p(&reg);
+    let all = conflicts(r, &[]);
+    assert!(!all.is_empty());
+    // Each family with its name and desa, read from its revision.
+    let first = &all[0]["families"][0];
+    assert!(
+        first["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{first}"
+    );
+    let desa = first["desa"].as_str().unwrap().to_string();
+    let text = code(&run(None, &["registry", "conflicts", r, "list"], ""), 0);
+    assert!(text.contains(first["name"].as_str().unwrap()), "{text}");
+    assert!(text.contains(&format!("desa {desa}")), "{text}");
+    // Filters: by kind, by desa.
+    let kk = conflicts(r, &["--kind", "shared-kk"]);
+    assert!(!kk.is_empty() && kk.len() < all.len());
+    assert!(kk.iter().all(|c| c["kind"] == "shared_kk"));
+    let in_desa = conflicts(r, &["--desa", &desa]);
+    assert!(!in_desa.is_empty());
+    assert!(in_desa.iter().all(|c| {
+        c["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["desa"] == desa.as_str())
+    }));
+    // A bulk decision needs a reason; with one, each conflict of the set is decided and logged.
+    let bulk = [
+        "registry",
+        "conflicts",
+        r,
+        "decide",
+        "--all",
+        "--kind",
+        "shared-kk",
+        "--distinct",
+    ];
+    let out = code(&as_op(&bulk, None, ""), 2);
+    assert!(out.contains("needs a reason"), "{out}");
+    let mut with = bulk.to_vec();
+    with.extend(["--reason", "keluarga pecahan, Musdes 2026-11-30"]);
+    let out = code(&as_op(&with, None, ""), 0);
+    assert!(
+        out.contains(&format!("{} conflict(s) decided", kk.len())),
+        "{out}"
+    );
+    assert!(conflicts(r, &["--kind", "shared-kk"]).is_empty());
+    assert_eq!(conflicts(r, &[]).len(), all.len() - kk.len());
+    let log = code(&run(None, &["registry", "log", r, "--json"], ""), 0);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let decided: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "conflict.distinct")
+        .collect();
+    assert_eq!(decided.len(), kk.len());
+    assert!(
+        decided
+            .iter()
+            .all(|e| e["reason"] == "keluarga pecahan, Musdes 2026-11-30"
+                && e["actor"]["name"] == "kantor")
+    );
+    // The shared KK number is not in the log: ids only.
+    let key = kk[0]["key"].as_str().unwrap();
+    assert!(!log.to_string().contains(key));
+}

@@ -179,6 +179,12 @@ impl Storage for Mem {
     fn packages(&self) -> Result<Vec<PackageEntry>> {
         Ok(self.0.lock().unwrap().packages.values().cloned().collect())
     }
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>> {
+        let s = self.0.lock().unwrap();
+        Ok(s.revisions
+            .get(&(device.as_u128(), seq))
+            .map(|l| serde_json::from_slice(l).unwrap()))
+    }
     fn operators(&self) -> Result<Vec<OperatorEntry>> {
         Ok(self.0.lock().unwrap().operators.values().cloned().collect())
     }

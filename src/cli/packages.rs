@@ -18,7 +18,7 @@ use crate::registry::package::PackageRequest;
 pub struct PackageArgs {
     /// The registry's folder (made by `pendata registry init`).
     pub dir: PathBuf,
-    /// The device to visit the families: its id, or its first 8 hex digits.
+    /// The device to visit the families: its id, or its 8 hex digits as `devices DIR list` shows them.
     #[arg(long)]
     pub device: String,
     /// Desa codes (`64.72.01.1001`), comma-separated: their accepted families go into the package.

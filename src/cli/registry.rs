@@ -13,8 +13,9 @@ use crate::bundle::short;
 use crate::durable::{Existing, WriteError};
 use crate::model::printable::clean;
 use crate::registry::export::{ExportError, ExportFormat};
+use crate::registry::queue::ConflictView;
 use crate::registry::report::{ReportError, ReportFormat};
-use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::registry::{ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry};
 
 /// Who runs a registry command, and why: every decision and import records them in the audit log
@@ -74,7 +75,7 @@ pub enum RegistryCommand {
     Receipt {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
-        /// The device id, or its first 8 hex digits (as bundle file names show it).
+        /// The device id, or its 8 hex digits as `devices DIR list` and bundle file names show them.
         #[arg(long)]
         device: String,
         /// The folder to write the receipt to (the tablet's stick).
@@ -202,6 +203,43 @@ pub enum OperatorAction {
     },
 }
 
+/// Which conflicts (all given must hold).
+#[derive(Debug, clap::Args)]
+pub struct ConflictFilter {
+    /// Only conflicts with a family in this kabupaten/kota (`6472` or `64.72`).
+    #[arg(long, value_name = "CODE")]
+    kabupaten: Option<String>,
+    /// Only conflicts with a family in this desa (`6472011001` or `64.72.01.1001`).
+    #[arg(long, value_name = "CODE")]
+    desa: Option<String>,
+    /// Only conflicts of this kind.
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    TwoDevices,
+    SharedNik,
+    SharedKk,
+    Update,
+}
+
+impl ConflictFilter {
+    fn filter(&self) -> crate::registry::queue::Filter {
+        crate::registry::queue::Filter {
+            kabupaten: self.kabupaten.clone(),
+            desa: self.desa.clone(),
+            kind: self.kind.map(|k| match k {
+                KindArg::TwoDevices => ConflictKind::TwoDevices,
+                KindArg::SharedNik => ConflictKind::SharedNik,
+                KindArg::SharedKk => ConflictKind::SharedKk,
+                KindArg::Update => ConflictKind::Update,
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum RoleArg {
     Operator,
@@ -312,7 +350,7 @@ pub enum QuarantineAction {
 
 #[derive(Debug, Subcommand)]
 pub enum ConflictAction {
-    /// List the open conflicts and the families in each.
+    /// List the open conflicts and the families in each (name, kabupaten/kota, desa), filtered.
     List {
         /// Decided ones too.
         #[arg(long)]
@@ -320,6 +358,26 @@ pub enum ConflictAction {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        filter: ConflictFilter,
+    },
+    /// Decide every open conflict the filters let through the same way (each one recorded in the audit
+    /// log with the reason, which is required): keep member N, distinct families, or the same family.
+    Decide {
+        /// Required, so that no filter means every open conflict knowingly.
+        #[arg(long, required = true)]
+        all: bool,
+        #[command(flatten)]
+        filter: ConflictFilter,
+        /// Keep member N (from 1, as listed) of each.
+        #[arg(long, value_name = "N", group = "how")]
+        keep: Option<usize>,
+        /// Different families (shared NIK or KK): all stay.
+        #[arg(long, group = "how")]
+        distinct: bool,
+        /// The same family: member N stays, the other becomes its update.
+        #[arg(long, value_name = "N", group = "how")]
+        same: Option<usize>,
     },
     /// Keep member N (from 1, as listed) of conflict ID; the others are overruled and rejected.
     Keep {
@@ -752,24 +810,57 @@ fn conflicts_cmd(
     let action = action.unwrap_or(ConflictAction::List {
         all: false,
         json: false,
+        filter: ConflictFilter {
+            kabupaten: None,
+            desa: None,
+            kind: None,
+        },
     });
     let reg = match &action {
         ConflictAction::List { .. } => open(dir)?,
         _ => signed(dir, who)?,
     };
     match action {
-        ConflictAction::List { all, json } => {
-            let cs = reg.conflicts(all)?;
+        ConflictAction::List { all, json, filter } => {
+            let cs = reg.conflict_views(all, &filter.filter())?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
             } else if cs.is_empty() {
-                say!("no open conflicts");
+                say!("no open conflicts (with these filters) / tidak ada konflik");
             } else {
                 for c in &cs {
                     print_conflict(&reg, c)?;
                 }
+                say!("{} conflict(s)", cs.len());
             }
             Ok(Exit::Ok)
+        }
+        ConflictAction::Decide {
+            filter,
+            keep,
+            distinct,
+            same,
+            ..
+        } => {
+            use crate::registry::queue::Bulk;
+            let how = match (keep, distinct, same) {
+                (Some(n), _, _) => Bulk::Keep(n),
+                (_, true, _) => Bulk::Distinct,
+                (_, _, Some(n)) => Bulk::Same(n),
+                _ => {
+                    return Err(Failure::input("say how: --keep N, --distinct or --same N"));
+                }
+            };
+            let done = reg.decide_all(&filter.filter(), how, now)?;
+            say!("{} conflict(s) decided", done.decided.len());
+            for (id, why) in &done.skipped {
+                say!("  conflict {id} left open: {}", clean(why));
+            }
+            Ok(if done.skipped.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Refused
+            })
         }
         ConflictAction::Keep { id, member } => {
             let c = reg.keep(id, member, now)?;
@@ -1315,7 +1406,8 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
+fn print_conflict(reg: &Registry, v: &ConflictView) -> Result<(), Failure> {
+    let c = &v.conflict;
     let what = match c.kind {
         ConflictKind::TwoDevices => format!("family {} revised on two devices", c.key),
         ConflictKind::SharedNik => format!("NIK {} in {} families", c.key, c.members.len()),
@@ -1326,8 +1418,9 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         ),
     };
     say!(
-        "conflict {}: {what}{}",
+        "conflict {} [{}]: {what}{}",
         c.id,
+        c.kind.as_str(),
         match &c.decision {
             None => String::new(),
             Some(d) => format!(
@@ -1336,11 +1429,19 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             ),
         }
     );
-    for (i, m) in c.members.iter().enumerate() {
+    for (i, f) in v.families.iter().enumerate() {
+        let m = &f.member;
         let fam = reg.family(m.record)?;
         say!(
-            "  {}. family {} revision {} from device {} (position {}){}",
+            "  {}. {} — desa {} {}, kab/kota {}",
             i + 1,
+            f.name.as_deref().unwrap_or("(no name)"),
+            f.desa.as_deref().unwrap_or("?"),
+            f.desa_name.as_deref().unwrap_or(""),
+            f.kabupaten.as_deref().unwrap_or("?"),
+        );
+        say!(
+            "     family {} revision {} from device {} (position {}){}",
             m.record,
             m.revision,
             short(m.device),

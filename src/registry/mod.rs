@@ -27,6 +27,7 @@ pub mod operators;
 pub mod package;
 pub mod prelist;
 pub mod query;
+pub mod queue;
 pub mod receipt;
 pub mod report;
 pub mod storage;

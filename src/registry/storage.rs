@@ -66,6 +66,8 @@ pub trait Storage: Sync {
     fn imports(&self) -> Result<Vec<ImportEntry>>;
     /// Every work package issued, in id (time) order.
     fn packages(&self) -> Result<Vec<PackageEntry>>;
+    /// The revision stored at a device's sequence position, if any.
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>>;
     /// Every operator (enabled or not), by name.
     fn operators(&self) -> Result<Vec<OperatorEntry>>;
     /// The audit trail, oldest first.

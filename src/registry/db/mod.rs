@@ -461,6 +461,15 @@ impl Storage for Db {
         Ok(self.all_json(PACKAGES)?)
     }
 
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>> {
+        let txn = self.db.begin_read()?;
+        let revs = txn.open_table(REVISIONS)?;
+        let Some(raw) = revs.get((device.as_u128(), seq))? else {
+            return Ok(None);
+        };
+        Ok(Some(decode(&lines::unpack(raw.value())?, "revision")?))
+    }
+
     fn operators(&self) -> Result<Vec<OperatorEntry>> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(OPERATORS)?;
