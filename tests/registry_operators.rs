@@ -439,3 +439,94 @@ fn conflicts_show_names_and_desa_filter_and_decide_in_bulk_with_a_reason() {
     let key = kk[0]["key"].as_str().unwrap();
     assert!(!log.to_string().contains(key));
 }
+
+#[test]
+fn a_revoked_tablets_held_bundles_are_discarded_and_refusals_are_not_all_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let stick = tmp.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let init = [
+        "registry",
+        "init",
+        p(&reg),
+        "--demo",
+        "--name",
+        "Dinsos Kaltim Uji",
+    ];
+    code(&run(None, &init, ""), 0);
+    tablet(&tmp.path().join("tab"), &reg.join("registry.pub"), &stick);
+    let r = p(&reg);
+    code(&as_op(&["registry", "import", r, p(&stick)], None, ""), 1);
+    let held = || std::fs::read_dir(reg.join("pending")).map_or(0, |d| d.count());
+    assert_eq!(held(), 1);
+    let list = code(
+        &run(None, &["registry", "devices", r, "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = v[0]["short_id"].as_str().unwrap().to_string();
+    let revoke = [
+        "registry",
+        "devices",
+        r,
+        "revoke",
+        &id,
+        "--reason",
+        "tablet hilang",
+    ];
+    let out = code(&as_op(&revoke, None, ""), 0);
+    assert!(out.contains("1 held bundle(s) discarded"), "{out}");
+    assert_eq!(held(), 0);
+    let status = code(&run(None, &["registry", "status", r, "--json"], ""), 0);
+    let s: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(s["pending_bundles"], 0, "{status}");
+    let log = code(&run(None, &["registry", "log", r, "--json"], ""), 0);
+    let actions: Vec<String> = serde_json::from_str::<serde_json::Value>(&log)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        ["import", "device.revoke", "device.discard"],
+        "{log}"
+    );
+
+    // The revoked tablet's bundle is refused now: the summary says so, not "nothing needs an operator".
+    let out = code(&as_op(&["registry", "import", r, p(&stick)], None, ""), 1);
+    assert!(
+        out.contains("REFUSED") && out.contains("1 file(s) refused"),
+        "{out}"
+    );
+    assert!(!out.contains("nothing needs an operator"), "{out}");
+
+    // The report says whose it is, when it was made and how new its data are.
+    let report = code(&run(None, &["registry", "report", r], ""), 0);
+    assert!(report.contains("Dinsos Kaltim Uji"), "{report}");
+    assert!(
+        report.contains("dibuat / made") && report.contains("data cut-off"),
+        "{report}"
+    );
+    let html = tmp.path().join("laporan.html");
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "report",
+                r,
+                "--format",
+                "html",
+                "--to",
+                p(&html),
+            ],
+            "",
+        ),
+        0,
+    );
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("Dinsos Kaltim Uji") && html.contains("data cut-off"));
+}
