@@ -259,7 +259,7 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
     assert!(
         name.starts_with("pendata-paket-dinas-sosial")
-            && name.contains(&dev_b.replace('-', "")[..8]),
+            && name.contains(&dev_b.replace('-', "")[24..]),
         "{name}"
     );
 

@@ -820,7 +820,7 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
         .unwrap()
         .value()
         .to_vec();
-    assert_eq!(version, b"3");
+    assert_eq!(version, b"4");
     assert!(
         txn.open_multimap_table(niks_v1).is_err(),
         "the old index is gone"

@@ -18,8 +18,8 @@ use pendata::model::record::{Action, Answers, Revision};
 use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Transaction};
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
-    self, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry,
-    PendingBundle, QuarantineEntry, Registry, RegistryError, Result,
+    self, AuditEntry, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry,
+    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, Registry, RegistryError, Result,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -46,6 +46,8 @@ struct State {
     packages: BTreeMap<Uuid, PackageEntry>,
     packaged: BTreeMap<u128, Uuid>,
     aliases: BTreeMap<u128, (u128, String)>,
+    operators: BTreeMap<String, OperatorEntry>,
+    audit: BTreeMap<u64, AuditEntry>,
 }
 
 #[derive(Default)]
@@ -176,6 +178,18 @@ impl Storage for Mem {
     }
     fn packages(&self) -> Result<Vec<PackageEntry>> {
         Ok(self.0.lock().unwrap().packages.values().cloned().collect())
+    }
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>> {
+        let s = self.0.lock().unwrap();
+        Ok(s.revisions
+            .get(&(device.as_u128(), seq))
+            .map(|l| serde_json::from_slice(l).unwrap()))
+    }
+    fn operators(&self) -> Result<Vec<OperatorEntry>> {
+        Ok(self.0.lock().unwrap().operators.values().cloned().collect())
+    }
+    fn audit(&self) -> Result<Vec<AuditEntry>> {
+        Ok(self.0.lock().unwrap().audit.values().cloned().collect())
     }
 }
 
@@ -385,6 +399,27 @@ impl Tables for MemRows<'_> {
         self.0.families.remove(&record);
         Ok(())
     }
+    fn operator(&self, name: &str) -> Result<Option<OperatorEntry>> {
+        Ok(self.0.operators.get(name).cloned())
+    }
+    fn put_operator(&mut self, o: &OperatorEntry) -> Result<()> {
+        self.0.operators.insert(o.name.clone(), o.clone());
+        Ok(())
+    }
+    fn has_operators(&self) -> Result<bool> {
+        Ok(!self.0.operators.is_empty())
+    }
+    fn add_audit(&mut self, e: &AuditEntry) -> Result<u64> {
+        let number = self.0.audit.keys().next_back().map_or(1, |n| n + 1);
+        self.0.audit.insert(
+            number,
+            AuditEntry {
+                number,
+                ..e.clone()
+            },
+        );
+        Ok(number)
+    }
     fn package_of(&self, record: u128) -> Result<Option<Uuid>> {
         Ok(self.0.packaged.get(&record).copied())
     }
@@ -480,6 +515,7 @@ fn a_second_backend_runs_the_same_rules_to_the_same_state() {
         catalog: Catalog::shared().unwrap(),
         save_every: std::time::Duration::from_secs(5),
         limits: Default::default(),
+        session: Default::default(),
     };
     let recipients = vec![on_redb.keys.identity.to_public()];
 

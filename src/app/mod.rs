@@ -172,6 +172,17 @@ fn refuse_too_long(form: &Form, answers: &Answers) -> Result<()> {
 }
 
 /// The tablet: its store and the forms it knows.
+/// A tablet as its registry knows it (`Device::identity`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    pub id: Uuid,
+    pub name: String,
+    /// The key's fingerprint (`bundle::keys::key_fingerprint`): what the operator compares.
+    pub fingerprint: String,
+    /// The Ed25519 public key, hex.
+    pub public_key: String,
+}
+
 pub struct Device {
     pub store: Store,
     catalog: &'static Catalog,
@@ -319,6 +330,18 @@ impl Device {
 
     pub fn record(&self, id: Uuid) -> Result<(RecordHead, Answers)> {
         Ok(self.store.answers(id)?)
+    }
+
+    /// What identifies this tablet to a registry: its id, name and key fingerprint, as Settings and
+    /// `pendata device` show them (the registry's device listing shows the same fingerprint).
+    pub fn identity(&self) -> Result<Identity> {
+        let d = self.store.device()?;
+        Ok(Identity {
+            fingerprint: crate::bundle::keys::key_fingerprint(&d.public_key),
+            id: d.id,
+            name: d.name,
+            public_key: d.public_key,
+        })
     }
 
     pub fn petugas(&self) -> Result<Vec<crate::store::Petugas>> {

@@ -152,6 +152,23 @@ impl RegistryPub {
     }
 }
 
+/// A device key's fingerprint, the one form every screen and listing shows it in (the tablet's
+/// Settings and `pendata device`, the registry's `devices list` and `show`): the first 20 bytes of the
+/// SHA-256 of the Ed25519 public key, in 10 groups of 4 upper-case hex digits, to read aloud and compare
+/// (`3F2A 9C01 …`). A key that is not 64 hex digits is fingerprinted as its text.
+pub fn key_fingerprint(public_key_hex: &str) -> String {
+    use sha2::Digest as _;
+    let bytes = unhex(public_key_hex).unwrap_or_else(|| public_key_hex.as_bytes().to_vec());
+    let digest = sha2::Sha256::digest(&bytes);
+    let hexed = hex(digest.get(..20).unwrap_or_default()).to_ascii_uppercase();
+    hexed
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// An Ed25519 public key from 64 hex digits.
 pub fn parse_verifying_key(s: &str) -> Result<VerifyingKey, String> {
     let bytes: [u8; 32] = unhex(s)
@@ -163,6 +180,28 @@ pub fn parse_verifying_key(s: &str) -> Result<VerifyingKey, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_key_fingerprint_is_ten_groups_of_its_sha256() {
+        let key = hex(ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+            .verifying_key()
+            .as_bytes());
+        let fp = key_fingerprint(&key);
+        let groups: Vec<&str> = fp.split(' ').collect();
+        assert_eq!(groups.len(), 10, "{fp}");
+        assert!(groups.iter().all(|g| {
+            g.len() == 4
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        }));
+        use sha2::Digest as _;
+        let want = hex(&sha2::Sha256::digest(unhex(&key).unwrap())[..20]).to_ascii_uppercase();
+        assert_eq!(fp.replace(' ', ""), want);
+        let other = hex(ed25519_dalek::SigningKey::from_bytes(&[8; 32])
+            .verifying_key()
+            .as_bytes());
+        assert_ne!(key_fingerprint(&other), fp);
+    }
 
     #[test]
     fn pub_file_round_trip_and_refusals() {

@@ -186,20 +186,24 @@ pub fn is_sha256_hex(s: &str) -> bool {
 }
 
 /// The file name of a bundle: device, date and sequence range readable by a person, e.g.
-/// `pendata-0193a1b2-20261128-153000-000101-000250.age` (first 8 hex digits of the device id, the
+/// `pendata-9c4e7d21-20261128-153000-000101-000250.age` (last 8 hex digits of the device id, the
 /// export's local date and time, the first and last position of the device change sequence it covers).
 pub fn file_name(device: Uuid, created_at: DateTime<FixedOffset>, from: u64, to: u64) -> String {
     format!(
         "pendata-{}-{}-{from:06}-{to:06}.{EXTENSION}",
-        short_id(device),
+        short(device),
         created_at.format("%Y%m%d-%H%M%S")
     )
 }
 
-/// The first 8 hex digits of an id: how file names and screens show a device.
-pub fn short_id(id: Uuid) -> String {
+/// How file names, screens and listings show an id (device, package, bundle): its last 8 hex digits.
+/// In a UUIDv7 they are random, where the first 8 are the time and so the same for tablets set up
+/// within a minute (whose bundles, exported in the same second, would also get the same file name).
+/// The registry accepts either end of an id as its short form (`registry::query::find_id`): files
+/// written before 2026-12 show the first 8.
+pub fn short(id: Uuid) -> String {
     let s = id.simple().to_string();
-    s.get(..8).unwrap_or(&s).to_string()
+    s.get(s.len().saturating_sub(8)..).unwrap_or(&s).to_string()
 }
 
 /// What a bundle's file name says, if it is one of ours.
@@ -239,7 +243,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00+08:00").unwrap();
-        let id = Uuid::parse_str("0193a1b2-0000-7000-8000-000000000000").unwrap();
+        let id = Uuid::parse_str("0193a1b2-0000-7000-8000-00000193a1b2").unwrap();
         let name = file_name(id, at, 101, 250);
         assert_eq!(name, "pendata-0193a1b2-20261128-100000-000101-000250.age");
         let info = parse_file_name(&name).unwrap();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::manifest::FormRef;
-use super::{BundleError, Result, hex, short_id};
+use super::{BundleError, Result, hex, short};
 use crate::model::record::Answers;
 
 pub const PACKAGE_FORMAT: &str = "pendata-package";
@@ -163,7 +163,7 @@ impl Package {
             } else {
                 &registry
             },
-            short_id(self.device),
+            short(self.device),
             self.created_at.format("%Y%m%d-%H%M%S"),
             super::EXTENSION
         )
@@ -219,7 +219,7 @@ mod tests {
             package_id: Uuid::from_u128(7),
             created_at: at,
             registry: "Dinas Sosial Kaltim".into(),
-            device: Uuid::parse_str("0193a1b2-0000-7000-8000-000000000000").unwrap(),
+            device: Uuid::parse_str("0193a1b2-0000-7000-8000-00000193a1b2").unwrap(),
             desa: vec!["64.72.01.1001".into(), "64.72.01.1002".into()],
             due: None,
             expires: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::manifest::SeqRange;
-use super::{BundleError, Result, hex, short_id};
+use super::{BundleError, Result, hex, short};
 use crate::model::Localized;
 
 pub const RECEIPT_FORMAT: &str = "pendata-receipt";
@@ -126,11 +126,11 @@ impl Receipt {
         Ok(r)
     }
 
-    /// `pendata-receipt-0193a1b2-20261128-153000.json`.
+    /// `pendata-receipt-9c4e7d21-20261128-153000.json`.
     pub fn file_name(&self) -> String {
         format!(
             "pendata-receipt-{}-{}.json",
-            short_id(self.device),
+            short(self.device),
             self.created_at.format("%Y%m%d-%H%M%S")
         )
     }

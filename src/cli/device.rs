@@ -307,6 +307,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             );
             Ok(Exit::Ok)
         }
+        Command::Device { json } => identity(dir, json),
         Command::Form { .. }
         | Command::Validate { .. }
         | Command::Export(_)
@@ -320,6 +321,27 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             "a command reached the device commands by mistake (a bug)",
         )),
     }
+}
+
+/// `pendata device`: this tablet's id, name and key fingerprint, as the registry will show them.
+fn identity(dir: &Path, json: bool) -> Result<Exit, Failure> {
+    let i = open_for_reading(dir)?.identity()?;
+    let name = crate::model::printable::clean(&i.name);
+    if json {
+        let v = json!({
+            "id": i.id,
+            "short_id": crate::bundle::short(i.id),
+            "name": name,
+            "fingerprint": i.fingerprint,
+            "public_key": i.public_key,
+        });
+        say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        say!("device      {} ({})", i.id, crate::bundle::short(i.id));
+        say!("name        {name}");
+        say!("fingerprint {}", i.fingerprint);
+    }
+    Ok(Exit::Ok)
 }
 
 /// `petugas add` and `petugas list`.

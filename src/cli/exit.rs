@@ -115,7 +115,8 @@ impl Classify for RegistryError {
             | RegistryError::NotInitialized(_)
             | RegistryError::Write(_)
             | RegistryError::Locked(_)
-            | RegistryError::WrongPassphrase(_) => Exit::Refused,
+            | RegistryError::WrongPassphrase(_)
+            | RegistryError::Operator(_) => Exit::Refused,
             RegistryError::Invalid(_) => Exit::BadInput,
             RegistryError::Db(e) => e.exit(),
             RegistryError::Unsaved { source, .. } => source.exit(),

@@ -167,8 +167,17 @@ pub enum Command {
         #[command(subcommand)]
         command: packages::PackageCommand,
     },
+    /// This tablet as the registry knows it: device id, name and key fingerprint (the operator compares
+    /// the fingerprint with `pendata registry devices DIR list` before approving the tablet).
+    Device {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The provincial registry's tools.
     Registry {
+        #[command(flatten)]
+        who: registry::Who,
         #[command(subcommand)]
         command: registry::RegistryCommand,
     },
@@ -225,7 +234,7 @@ pub fn main() -> ExitCode {
 /// a registry, or that the command creates one in: a mistyped `--data-dir /tmp` leaves no log in /tmp.
 fn log_dir(cli: &Cli) -> Option<PathBuf> {
     let (dir, creates, marker) = match &cli.command {
-        Some(Command::Registry { command }) => (
+        Some(Command::Registry { command, .. }) => (
             registry::dir_of(command).to_path_buf(),
             matches!(command, registry::RegistryCommand::Init { .. }),
             crate::registry::PUB_FILE,
@@ -260,7 +269,8 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Command::Receipt { .. } => "receipt",
         Command::Purge { .. } => "purge",
         Command::Package { command } => packages::package_name(command),
-        Command::Registry { command } => registry::name(command),
+        Command::Device { .. } => "device",
+        Command::Registry { command, .. } => registry::name(command),
     }
 }
 
@@ -296,7 +306,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
             today,
         }) => validate(&form, form_version, &answers, json, today),
         Some(Command::Bundle { command }) => sync::bundle(command),
-        Some(Command::Registry { command }) => registry::run(command),
+        Some(Command::Registry { who, command }) => registry::run(command, &who),
         Some(Command::Export(args)) => sync::export(&data_dir(cli.data_dir)?, args),
         Some(Command::ExportLog { json }) => sync::export_log(&data_dir(cli.data_dir)?, json),
         Some(Command::RegistryKey { command }) => {

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{Exit, Failure, parse_day};
 use crate::app::Device;
-use crate::bundle::short_id;
+use crate::bundle::short;
 use crate::registry::Registry;
 use crate::registry::package::PackageRequest;
 
@@ -18,7 +18,7 @@ use crate::registry::package::PackageRequest;
 pub struct PackageArgs {
     /// The registry's folder (made by `pendata registry init`).
     pub dir: PathBuf,
-    /// The device to visit the families: its id, or its first 8 hex digits.
+    /// The device to visit the families: its id, or its 8 hex digits as `devices DIR list` shows them.
     #[arg(long)]
     pub device: String,
     /// Desa codes (`64.72.01.1001`), comma-separated: their accepted families go into the package.
@@ -139,7 +139,7 @@ pub fn write(reg: &Registry, a: &PackageArgs, now: DateTime<FixedOffset>) -> Res
         eprintln!(
             "package {} for device {}: {} families of {} desa, valid until {}{}{}",
             w.entry.package_id,
-            short_id(w.entry.device),
+            short(w.entry.device),
             w.entry.families.len(),
             w.entry.desa.len(),
             w.entry.expires,
@@ -186,7 +186,7 @@ pub fn packages(
                         "{}  {:<9}  device {}  {}  {}/{} visited  desa {}",
                         p.package_id,
                         format!("{:?}", p.state).to_lowercase(),
-                        short_id(p.device),
+                        short(p.device),
                         p.created_at.format("%Y-%m-%d"),
                         g.visited,
                         g.total,
@@ -259,11 +259,11 @@ pub fn run(dir: &Path, command: PackageCommand) -> Result<Exit, Failure> {
             } else if a.outcome.first_time {
                 say!(
                     "paket {} dari {}: {} keluarga menjadi kunjungan ({} sudah ada di tablet) / package {} from {}: {} families to visit ({} already on this tablet)",
-                    short_id(a.package_id),
+                    short(a.package_id),
                     a.registry,
                     a.outcome.created,
                     a.outcome.kept,
-                    short_id(a.package_id),
+                    short(a.package_id),
                     a.registry,
                     a.outcome.created,
                     a.outcome.kept
@@ -271,8 +271,8 @@ pub fn run(dir: &Path, command: PackageCommand) -> Result<Exit, Failure> {
             } else {
                 say!(
                     "paket {} sudah diterapkan sebelumnya: tidak ada yang berubah / package {} was applied before: nothing changed",
-                    short_id(a.package_id),
-                    short_id(a.package_id)
+                    short(a.package_id),
+                    short(a.package_id)
                 );
             }
             Ok(Exit::Ok)
@@ -285,7 +285,7 @@ pub fn run(dir: &Path, command: PackageCommand) -> Result<Exit, Failure> {
                 for p in &list {
                     say!(
                         "{}  {}  {} keluarga/families  desa {}  berlaku s.d./valid until {}",
-                        short_id(p.package_id),
+                        short(p.package_id),
                         p.registry,
                         p.families.len(),
                         p.desa.join(","),

@@ -12,14 +12,28 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Exit, Failure};
-use crate::bundle::keys::Level;
-use crate::bundle::short_id;
+use crate::bundle::keys::{Level, key_fingerprint};
+use crate::bundle::short;
 use crate::durable::{Existing, WriteError};
 use crate::model::printable::clean;
 use crate::registry::export::{ExportError, ExportFormat};
+use crate::registry::queue::ConflictView;
 use crate::registry::report::{ReportError, ReportFormat};
-use crate::registry::{Conflict, ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
+use crate::registry::{ConflictKind, DeviceState, MergeCounts, QuarantineEntry};
 use crate::registry::{FileOutcome, Registry};
+
+/// Who runs a registry command, and why: every decision and import records them in the audit log
+/// (`pendata registry log DIR`).
+#[derive(Debug, clap::Args)]
+pub struct Who {
+    /// Sign in as this operator; the passphrase is read from PENDATA_OPERATOR_PASSPHRASE, or else from
+    /// the first line on stdin. Decisions need it once the registry has operators.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Why: recorded with each decision in the audit log.
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -86,7 +100,7 @@ pub enum RegistryCommand {
     Receipt {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
-        /// The device id, or its first 8 hex digits (as bundle file names show it).
+        /// The device id, or its 8 hex digits as `devices DIR list` and bundle file names show them.
         #[arg(long)]
         device: String,
         /// The folder to write the receipt to (the tablet's stick).
@@ -165,6 +179,96 @@ pub enum RegistryCommand {
         #[command(subcommand)]
         action: Option<super::packages::PackagesAction>,
     },
+    /// The people who sign in to the registry: add one (a supervisor's decision; the first one must be
+    /// a supervisor and is added by the computer's account), list them, disable one.
+    Operator {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+    /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
+    Log {
+        /// The registry's folder (made by `pendata registry init`).
+        dir: PathBuf,
+        /// Only entries from this day on (the registry's local time).
+        #[arg(long, value_parser = super::parse_day, value_name = "YYYY-MM-DD")]
+        since: Option<chrono::NaiveDate>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorAction {
+    /// Add an operator; the passphrase (at least 8 characters) is read from stdin and kept only as an
+    /// argon2id hash.
+    Add {
+        /// The operator's name (how they sign in with --operator).
+        #[arg(long)]
+        name: String,
+        /// What they may do: operator (import and decide) or supervisor (also operators, revoking devices).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the new passphrase from stdin (after the signed-in supervisor's, if that comes from stdin too).
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
+    },
+    /// The operators, with their role and whether they may sign in.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an operator from signing in (their entries in the log stay).
+    Disable {
+        /// The operator's name.
+        name: String,
+    },
+}
+
+/// Which conflicts (all given must hold).
+#[derive(Debug, clap::Args)]
+pub struct ConflictFilter {
+    /// Only conflicts with a family in this kabupaten/kota (`6472` or `64.72`).
+    #[arg(long, value_name = "CODE")]
+    kabupaten: Option<String>,
+    /// Only conflicts with a family in this desa (`6472011001` or `64.72.01.1001`).
+    #[arg(long, value_name = "CODE")]
+    desa: Option<String>,
+    /// Only conflicts of this kind.
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    TwoDevices,
+    SharedNik,
+    SharedKk,
+    Update,
+}
+
+impl ConflictFilter {
+    fn filter(&self) -> crate::registry::queue::Filter {
+        crate::registry::queue::Filter {
+            kabupaten: self.kabupaten.clone(),
+            desa: self.desa.clone(),
+            kind: self.kind.map(|k| match k {
+                KindArg::TwoDevices => ConflictKind::TwoDevices,
+                KindArg::SharedNik => ConflictKind::SharedNik,
+                KindArg::SharedKk => ConflictKind::SharedKk,
+                KindArg::Update => ConflictKind::Update,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Operator,
+    Supervisor,
 }
 
 // The registry's own formats, as clap reads and lists them.
@@ -219,14 +323,29 @@ pub enum DevicesAction {
         #[arg(long)]
         json: bool,
     },
-    /// Trust the device's key; its held bundles are merged now.
+    /// Trust the device's key (compare its fingerprint with the tablet's Settings or `pendata device`
+    /// first); its held bundles are merged now.
     Approve {
-        /// The device id, or its first 8 hex digits.
+        /// The device id, or its 8 hex digits as the list shows them.
         device: String,
     },
-    /// Refuse the device's bundles from now on (what was merged stays).
+    /// Refuse the device's bundles from now on (what was merged stays); the bundles held for it are
+    /// discarded. A supervisor's decision.
     Revoke {
-        /// The device id, or its first 8 hex digits.
+        /// The device id, or its 8 hex digits as the list shows them.
+        device: String,
+    },
+    /// One device: id, name, state, key fingerprint, bundles.
+    Show {
+        /// The device id, or its 8 hex digits as the list shows them.
+        device: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discard the bundles still held for a revoked device (a supervisor's decision).
+    Discard {
+        /// The device id, or its 8 hex digits as the list shows them.
         device: String,
     },
 }
@@ -256,7 +375,7 @@ pub enum QuarantineAction {
 
 #[derive(Debug, Subcommand)]
 pub enum ConflictAction {
-    /// List the open conflicts and the families in each.
+    /// List the open conflicts and the families in each (name, kabupaten/kota, desa), filtered.
     List {
         /// Decided ones too.
         #[arg(long)]
@@ -264,6 +383,26 @@ pub enum ConflictAction {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        filter: ConflictFilter,
+    },
+    /// Decide every open conflict the filters let through the same way (each one recorded in the audit
+    /// log with the reason, which is required): keep member N, distinct families, or the same family.
+    Decide {
+        /// Required, so that no filter means every open conflict knowingly.
+        #[arg(long, required = true)]
+        all: bool,
+        #[command(flatten)]
+        filter: ConflictFilter,
+        /// Keep member N (from 1, as listed) of each.
+        #[arg(long, value_name = "N", group = "how")]
+        keep: Option<usize>,
+        /// Different families (shared NIK or KK): all stay.
+        #[arg(long, group = "how")]
+        distinct: bool,
+        /// The same family: member N stays, the other becomes its update.
+        #[arg(long, value_name = "N", group = "how")]
+        same: Option<usize>,
     },
     /// Keep member N (from 1, as listed) of conflict ID; the others are overruled and rejected.
     Keep {
@@ -285,6 +424,58 @@ pub enum ConflictAction {
         /// The family that stays: its number in the conflict, from 1, as listed.
         member: usize,
     },
+}
+
+/// The computer's account running this command (recorded while the registry has no operators).
+fn os_account() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .map(|s| clean(s.trim()).into_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// One line from stdin, without its line end.
+fn stdin_line(what: &str) -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Failure::input(format!("cannot read {what} from stdin: {e}")))?;
+    let line = line.trim_end_matches(['\n', '\r']).to_string();
+    if line.is_empty() {
+        return Err(Failure::input(format!("no {what} on stdin")));
+    }
+    Ok(line)
+}
+
+/// Opens the registry for a decision: signs the operator in (`--operator`), or, while the registry has
+/// no operators, records the computer's account (and says so); the reason goes with each decision.
+fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
+    use crate::registry::{Actor, Role};
+    let mut reg = open(dir)?;
+    reg.session.reason = who
+        .reason
+        .as_deref()
+        .map(|r| clean(r.trim()).chars().take(500).collect());
+    match &who.operator {
+        Some(name) => {
+            let pass = match std::env::var("PENDATA_OPERATOR_PASSPHRASE") {
+                Ok(p) if !p.is_empty() => p,
+                _ => stdin_line("the operator's passphrase")?,
+            };
+            reg.session.actor = Some(reg.sign_in(name, &pass)?);
+        }
+        None if reg.operators()?.is_empty() => {
+            let name = os_account();
+            eprintln!(
+                "catatan: registri ini belum memiliki operator; keputusan dicatat atas akun {name} / note: this registry has no operators yet; decisions are recorded under the computer's account {name} (add one: `pendata registry operator DIR add`)"
+            );
+            reg.session.actor = Some(Actor::Account { name });
+        }
+        None => {}
+    }
+    reg.check_allowed(Role::Operator)?;
+    Ok(reg)
 }
 
 fn open(dir: &Path) -> Result<Registry, Failure> {
@@ -346,7 +537,9 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         | RegistryCommand::Report { dir, .. }
         | RegistryCommand::Quarantine { dir, .. }
         | RegistryCommand::Conflicts { dir, .. }
-        | RegistryCommand::Packages { dir, .. } => dir,
+        | RegistryCommand::Packages { dir, .. }
+        | RegistryCommand::Operator { dir, .. }
+        | RegistryCommand::Log { dir, .. } => dir,
         RegistryCommand::Prelist {
             command: PrelistCommand::Import { dir, .. },
         } => dir,
@@ -370,10 +563,12 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Package(_) => "registry package",
         RegistryCommand::Prelist { .. } => "registry prelist import",
         RegistryCommand::Packages { .. } => "registry packages",
+        RegistryCommand::Operator { .. } => "registry operator",
+        RegistryCommand::Log { .. } => "registry log",
     }
 }
 
-pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
+pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
     let now = crate::app::now();
     match command {
         RegistryCommand::Init {
@@ -390,15 +585,15 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             bundles,
             quiet,
             json,
-        } => import(&dir, &bundles, quiet, json),
-        RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now),
+        } => import(&signed(&dir, who)?, &bundles, quiet, json),
+        RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now, who),
         RegistryCommand::Receipt { dir, device, to } => {
             let reg = open(&dir)?;
             let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());
             eprintln!(
                 "receipt for {}: {} positions accepted in {} range(s), {} revisions rejected, {} waiting for a conflict decision",
-                short_id(w.receipt.device),
+                short(w.receipt.device),
                 w.accepted_positions,
                 w.receipt.accepted.len(),
                 w.receipt.rejected.len(),
@@ -420,13 +615,13 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             to,
             replace,
         } => report(&open(&dir)?, format, to.as_deref(), replace),
-        RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now),
-        RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now),
-        RegistryCommand::Package(a) => super::packages::write(&open(&a.dir)?, &a, now),
+        RegistryCommand::Quarantine { dir, action } => quarantine_cmd(&dir, action, now, who),
+        RegistryCommand::Conflicts { dir, action } => conflicts_cmd(&dir, action, now, who),
+        RegistryCommand::Package(a) => super::packages::write(&signed(&a.dir, who)?, &a, now),
         RegistryCommand::Prelist {
             command: PrelistCommand::Import { dir, file, json },
         } => {
-            let done = open(&dir)?.import_prelist(&file, now)?;
+            let done = signed(&dir, who)?.import_prelist(&file, now)?;
             if json {
                 say!(
                     "{}",
@@ -443,19 +638,138 @@ pub fn run(command: RegistryCommand) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         RegistryCommand::Packages { dir, action } => {
-            super::packages::packages(&open(&dir)?, action, now)
+            let reg = if matches!(action, Some(super::packages::PackagesAction::Cancel { .. })) {
+                signed(&dir, who)?
+            } else {
+                open(&dir)?
+            };
+            super::packages::packages(&reg, action, now)
+        }
+        RegistryCommand::Operator { dir, action } => operator_cmd(&dir, action, now, who),
+        RegistryCommand::Log { dir, since, json } => audit_log(&open(&dir)?, since, json),
+    }
+}
+
+fn operator_cmd(
+    dir: &Path,
+    action: OperatorAction,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    who: &Who,
+) -> Result<Exit, Failure> {
+    use crate::registry::Role;
+    match action {
+        OperatorAction::Add { name, role, .. } => {
+            let reg = signed(dir, who)?;
+            let pass = stdin_line("the new operator's passphrase")?;
+            let role = match role {
+                RoleArg::Operator => Role::Operator,
+                RoleArg::Supervisor => Role::Supervisor,
+            };
+            let o = reg.add_operator(&name, role, &pass, now)?;
+            say!("operator {} added ({})", o.name, o.role.as_str());
+            Ok(Exit::Ok)
+        }
+        OperatorAction::Disable { name } => {
+            let o = signed(dir, who)?.disable_operator(&name, now)?;
+            say!("operator {} disabled: can no longer sign in", o.name);
+            Ok(Exit::Ok)
+        }
+        OperatorAction::List { json } => {
+            let ops = open(dir)?.operators()?;
+            if json {
+                let rows: Vec<_> = ops
+                    .iter()
+                    .map(|o| {
+                        json!({"name": o.name, "role": o.role, "enabled": o.enabled,
+                               "created_at": o.created_at, "changed_at": o.changed_at})
+                    })
+                    .collect();
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                );
+            } else if ops.is_empty() {
+                say!(
+                    "no operators yet: decisions are recorded under the computer's account / belum ada operator"
+                );
+            } else {
+                for o in &ops {
+                    say!(
+                        "{:<24} {:<10} {}",
+                        o.name,
+                        o.role.as_str(),
+                        if o.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+            Ok(Exit::Ok)
         }
     }
+}
+
+fn audit_log(
+    reg: &Registry,
+    since: Option<chrono::NaiveDate>,
+    json: bool,
+) -> Result<Exit, Failure> {
+    let offset = *crate::app::now().offset();
+    let since = since
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(offset).single());
+    let entries = reg.audit_log(since)?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        );
+        return Ok(Exit::Ok);
+    }
+    if entries.is_empty() {
+        say!(
+            "nothing in the audit log{}",
+            if since.is_some() { " since then" } else { "" }
+        );
+    }
+    for e in &entries {
+        say!(
+            "{:>5}  {}  {:<28} {:<20} {}{}{}",
+            e.number,
+            e.at.format("%Y-%m-%d %H:%M:%S %:z"),
+            clean(&e.actor.to_string()),
+            e.action,
+            e.objects.join(" "),
+            e.detail
+                .as_deref()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default(),
+            e.reason
+                .as_deref()
+                .map(|r| format!("  — {}", clean(r)))
+                .unwrap_or_default()
+        );
+    }
+    Ok(Exit::Ok)
 }
 
 fn devices_cmd(
     dir: &Path,
     action: Option<DevicesAction>,
     now: chrono::DateTime<chrono::FixedOffset>,
+    who: &Who,
 ) -> Result<Exit, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(DevicesAction::List { json: false }) {
+    let action = action.unwrap_or(DevicesAction::List { json: false });
+    let reg = match &action {
+        DevicesAction::List { .. } | DevicesAction::Show { .. } => open(dir)?,
+        _ => signed(dir, who)?,
+    };
+    match action {
         DevicesAction::List { json } => devices(&reg, json),
+        DevicesAction::Show { device, json } => device_show(&reg, &device, json),
+        DevicesAction::Discard { device } => {
+            let gone = reg.discard_held(&device, now)?;
+            say!("{} held bundle(s) discarded", gone.len());
+            Ok(Exit::Ok)
+        }
         DevicesAction::Approve { device } => {
             let (d, merged) = reg.approve(&device, now)?;
             say!("approved {} ({})", d.id, clean(&d.name));
@@ -482,11 +796,21 @@ fn devices_cmd(
             Ok(code)
         }
         DevicesAction::Revoke { device } => {
+            let held = reg
+                .pending_bundles()?
+                .iter()
+                .filter(|p| reg.find_device(&device).is_ok_and(|d| d.id == p.device))
+                .count();
             let d = reg.revoke(&device, now)?;
             say!(
-                "revoked {} ({}): its bundles are refused from now on",
+                "revoked {} ({}): its bundles are refused from now on{}",
                 d.id,
-                clean(&d.name)
+                clean(&d.name),
+                if held > 0 {
+                    format!("; {held} held bundle(s) discarded")
+                } else {
+                    String::new()
+                }
             );
             Ok(Exit::Ok)
         }
@@ -497,22 +821,32 @@ fn quarantine_cmd(
     dir: &Path,
     action: Option<QuarantineAction>,
     now: chrono::DateTime<chrono::FixedOffset>,
+    who: &Who,
 ) -> Result<Exit, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(QuarantineAction::List {
+    let action = action.unwrap_or(QuarantineAction::List {
         all: false,
         json: false,
-    }) {
+    });
+    let reg = match &action {
+        QuarantineAction::List { .. } => open(dir)?,
+        _ => signed(dir, who)?,
+    };
+    match action {
         QuarantineAction::List { all, json } => {
             let q = reg.quarantine(all)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&q).unwrap_or_default());
             } else if q.is_empty() {
-                say!("nothing in quarantine");
+                say!(
+                    "nothing in quarantine: no revision waits to be released or rejected / tidak ada revisi di karantina"
+                );
             } else {
                 for e in &q {
                     print_quarantined(e)?;
                 }
+            }
+            if !json {
+                not_accepted_note(&reg)?;
             }
             Ok(Exit::Ok)
         }
@@ -520,7 +854,7 @@ fn quarantine_cmd(
             let q = reg.decide_quarantine(&key, true, now)?;
             say!(
                 "released {}:{} (family {}, revision {})",
-                short_id(q.device),
+                short(q.device),
                 q.seq,
                 q.record,
                 q.revision
@@ -531,7 +865,7 @@ fn quarantine_cmd(
             let q = reg.decide_quarantine(&key, false, now)?;
             say!(
                 "rejected {}:{} (family {}, revision {}); the next receipt tells the tablet",
-                short_id(q.device),
+                short(q.device),
                 q.seq,
                 q.record,
                 q.revision
@@ -545,24 +879,62 @@ fn conflicts_cmd(
     dir: &Path,
     action: Option<ConflictAction>,
     now: chrono::DateTime<chrono::FixedOffset>,
+    who: &Who,
 ) -> Result<Exit, Failure> {
-    let reg = open(dir)?;
-    match action.unwrap_or(ConflictAction::List {
+    let action = action.unwrap_or(ConflictAction::List {
         all: false,
         json: false,
-    }) {
-        ConflictAction::List { all, json } => {
-            let cs = reg.conflicts(all)?;
+        filter: ConflictFilter {
+            kabupaten: None,
+            desa: None,
+            kind: None,
+        },
+    });
+    let reg = match &action {
+        ConflictAction::List { .. } => open(dir)?,
+        _ => signed(dir, who)?,
+    };
+    match action {
+        ConflictAction::List { all, json, filter } => {
+            let cs = reg.conflict_views(all, &filter.filter())?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&cs).unwrap_or_default());
             } else if cs.is_empty() {
-                say!("no open conflicts");
+                say!("no open conflicts (with these filters) / tidak ada konflik");
             } else {
                 for c in &cs {
                     print_conflict(&reg, c)?;
                 }
+                say!("{} conflict(s)", cs.len());
             }
             Ok(Exit::Ok)
+        }
+        ConflictAction::Decide {
+            filter,
+            keep,
+            distinct,
+            same,
+            ..
+        } => {
+            use crate::registry::queue::Bulk;
+            let how = match (keep, distinct, same) {
+                (Some(n), _, _) => Bulk::Keep(n),
+                (_, true, _) => Bulk::Distinct,
+                (_, _, Some(n)) => Bulk::Same(n),
+                _ => {
+                    return Err(Failure::input("say how: --keep N, --distinct or --same N"));
+                }
+            };
+            let done = reg.decide_all(&filter.filter(), how, now)?;
+            say!("{} conflict(s) decided", done.decided.len());
+            for (id, why) in &done.skipped {
+                say!("  conflict {id} left open: {}", clean(why));
+            }
+            Ok(if done.skipped.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Refused
+            })
         }
         ConflictAction::Keep { id, member } => {
             let c = reg.keep(id, member, now)?;
@@ -711,10 +1083,10 @@ fn describe(o: &FileOutcome) -> String {
         } => format!(
             "held{}: device {} ({}) is {} — approve it with `pendata registry devices DIR approve {}`",
             if *already_held { " (already)" } else { "" },
-            short_id(device.id),
+            short(device.id),
             clean(&device.name),
             device.state.as_str(),
-            short_id(device.id)
+            short(device.id)
         ),
         FileOutcome::Refused { reason } => format!("REFUSED: {}", clean(reason)),
     }
@@ -753,8 +1125,65 @@ fn log_outcome(file: &Path, outcome: &FileOutcome) {
     }
 }
 
-fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
-    let reg = open(dir)?;
+/// The import run in the audit trail: who, the bundles merged, the counts.
+fn record_import(
+    reg: &Registry,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    outcomes: &[FileOutcome],
+    n: usize,
+    [merged, again, held, refused]: [u64; 4],
+    total: &MergeCounts,
+) -> Result<(), Failure> {
+    let objects = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            FileOutcome::Merged(b) => Some(format!("bundle:{}", b.bundle_id)),
+            _ => None,
+        })
+        .collect();
+    let detail = format!(
+        "{n} file(s): {merged} merged, {again} already imported, {held} held, {refused} refused; {} revisions accepted, {} quarantined, {} new conflict(s)",
+        total.accepted, total.quarantined, total.conflicts
+    );
+    reg.record(
+        crate::registry::Role::Operator,
+        now,
+        "import",
+        objects,
+        Some(detail),
+    )?;
+    Ok(())
+}
+
+/// What the import summary says needs an operator: refused files first (the attention list does not
+/// count them), then what waits in the registry.
+fn print_needs(
+    refused: u64,
+    total: &MergeCounts,
+    attention: &crate::registry::query::Attention,
+) -> Result<(), Failure> {
+    if refused == 0 && total.mismatched == 0 {
+        return print_attention(attention);
+    }
+    say!(
+        "needs an operator / perlu tindakan operator: {refused} file(s) refused{} — see the lines above",
+        if total.mismatched > 0 {
+            format!(
+                ", {} position(s) differ from copies imported before",
+                total.mismatched
+            )
+        } else {
+            String::new()
+        }
+    );
+    if !attention.is_empty() {
+        print_attention(attention)?;
+    }
+    Ok(())
+}
+
+/// The bundle files given (files, or folders such as a stick); none is bad input.
+fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     let files =
         // The paths are the operator's input, whatever went wrong reading them.
         crate::registry::import::bundle_files(paths)
@@ -770,6 +1199,11 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
                 .join(", ")
         )));
     }
+    Ok(files)
+}
+
+fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
+    let files = bundle_files(paths)?;
     let started = Instant::now();
     let now = crate::app::now();
     let mut total = MergeCounts::default();
@@ -809,10 +1243,18 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
         }));
     }
     let attention = reg.attention()?;
-    let snapshot = crate::registry::snapshot(&reg)?;
+    let snapshot = crate::registry::snapshot(reg)?;
     if merged > 0 {
         reg.log_import(now, merged, total, snapshot)?;
     }
+    record_import(
+        reg,
+        now,
+        &outcomes,
+        n,
+        [merged, again, held, refused],
+        &total,
+    )?;
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
         say!(
@@ -849,7 +1291,7 @@ fn import(dir: &Path, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit
                 String::new()
             }
         );
-        print_attention(&attention)?;
+        print_needs(refused, &total, &attention)?;
         if !quiet {
             eprintln!("{:.1} s", started.elapsed().as_secs_f64());
         }
@@ -885,7 +1327,7 @@ fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure>
     for g in &a.gaps {
         say!(
             "  gap: device {} positions {}..{} never arrived — ask for `pendata export --range {}..{}` on that tablet",
-            short_id(g.device),
+            short(g.device),
             g.from,
             g.to,
             g.from,
@@ -933,7 +1375,10 @@ fn status(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             "{families} families ({})",
             by_state
                 .iter()
-                .map(|(k, v)| format!("{v} {k}"))
+                .map(|(k, v)| match *k {
+                    "quarantined" => format!("{v} not accepted"),
+                    k => format!("{v} {k}"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -958,7 +1403,9 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
                     "id": d.id,
                     "name": clean(&d.name),
                     "state": d.state,
+                    "short_id": short(d.id),
                     "public_key": d.public_key,
+                    "fingerprint": key_fingerprint(&d.public_key),
                     "first_seen": d.first_seen,
                     "changed_at": d.changed_at,
                     "bundles": bundles.iter().filter(|b| b.device == d.id).count(),
@@ -978,12 +1425,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     }
     say!(
-        "{:<10} {:<9} {:>7} {:>5}  {:<20} name",
+        "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} name",
         "device",
         "state",
         "bundles",
         "held",
-        "sequence"
+        "sequence",
+        "key fingerprint"
     );
     for d in &ds {
         let cov = reg
@@ -993,12 +1441,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .collect::<Vec<_>>()
             .join(",");
         say!(
-            "{:<10} {:<9} {:>7} {:>5}  {:<20} {}",
-            short_id(d.id),
+            "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} {}",
+            short(d.id),
             d.state.as_str(),
             bundles.iter().filter(|b| b.device == d.id).count(),
             pending.iter().filter(|p| p.device == d.id).count(),
             if cov.is_empty() { "-".into() } else { cov },
+            key_fingerprint(&d.public_key),
             clean(&d.name)
         );
     }
@@ -1008,16 +1457,83 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
         .count();
     if waiting > 0 {
         eprintln!(
-            "{waiting} device(s) wait for approval: check each key with the tablet's own `pendata device` before `approve`"
+            "{waiting} device(s) wait for approval: compare each key fingerprint with the tablet's Settings screen (or `pendata device` on it) before `approve` / cocokkan sidik kunci dengan layar Pengaturan tablet sebelum menyetujui"
         );
     }
     Ok(Exit::Ok)
 }
 
+fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure> {
+    let d = reg.find_device(device)?;
+    let bundles = reg
+        .bundles()?
+        .into_iter()
+        .filter(|b| b.device == d.id)
+        .count();
+    let held = reg
+        .pending_bundles()?
+        .into_iter()
+        .filter(|p| p.device == d.id)
+        .count();
+    let cov = reg.coverage(d.id)?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "id": d.id,
+                "short_id": short(d.id),
+                "name": clean(&d.name),
+                "state": d.state,
+                "public_key": d.public_key,
+                "fingerprint": key_fingerprint(&d.public_key),
+                "first_seen": d.first_seen,
+                "changed_at": d.changed_at,
+                "bundles": bundles,
+                "held": held,
+                "coverage": cov,
+            }))
+            .unwrap_or_default()
+        );
+        return Ok(Exit::Ok);
+    }
+    say!("device      {} ({})", d.id, short(d.id));
+    say!("name        {}", clean(&d.name));
+    say!("state       {}", d.state.as_str());
+    say!("fingerprint {}", key_fingerprint(&d.public_key));
+    say!("first seen  {}", d.first_seen.format("%Y-%m-%d %H:%M %:z"));
+    say!("changed     {}", d.changed_at.format("%Y-%m-%d %H:%M %:z"));
+    say!("bundles     {bundles} merged, {held} held");
+    say!(
+        "sequence    {}",
+        cov.iter()
+            .map(|r| format!("{}..{}", r.from, r.to))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    Ok(Exit::Ok)
+}
+
+/// Families none of whose revisions is accepted are not "in quarantine" unless a revision of theirs
+/// waits there: said beside the quarantine list, so that it and the report's "Not accepted" agree.
+fn not_accepted_note(reg: &Registry) -> Result<(), Failure> {
+    let mut n = 0u64;
+    reg.family_entries(|f| {
+        if f.family.state == crate::registry::family::FamilyState::Quarantined {
+            n += 1;
+        }
+    })?;
+    if n > 0 {
+        say!(
+            "{n} family(ies) not accepted (the report's \"Tidak diterima\"): every revision waits here, was rejected or was overruled — `quarantine list --all` shows them all"
+        );
+    }
+    Ok(())
+}
+
 fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
     say!(
         "{}:{}  family {} revision {}  [{}]",
-        short_id(e.device),
+        short(e.device),
         e.seq,
         e.record,
         e.revision,
@@ -1034,7 +1550,8 @@ fn print_quarantined(e: &QuarantineEntry) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
+fn print_conflict(reg: &Registry, v: &ConflictView) -> Result<(), Failure> {
+    let c = &v.conflict;
     let what = match c.kind {
         ConflictKind::TwoDevices => format!("family {} revised on two devices", c.key),
         ConflictKind::SharedNik => format!("NIK {} in {} families", c.key, c.members.len()),
@@ -1045,8 +1562,9 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
         ),
     };
     say!(
-        "conflict {}: {what}{}",
+        "conflict {} [{}]: {what}{}",
         c.id,
+        c.kind.as_str(),
         match &c.decision {
             None => String::new(),
             Some(d) => format!(
@@ -1055,14 +1573,22 @@ fn print_conflict(reg: &Registry, c: &Conflict) -> Result<(), Failure> {
             ),
         }
     );
-    for (i, m) in c.members.iter().enumerate() {
+    for (i, f) in v.families.iter().enumerate() {
+        let m = &f.member;
         let fam = reg.family(m.record)?;
         say!(
-            "  {}. family {} revision {} from device {} (position {}){}",
+            "  {}. {} — desa {} {}, kab/kota {}",
             i + 1,
+            f.name.as_deref().unwrap_or("(no name)"),
+            f.desa.as_deref().unwrap_or("?"),
+            f.desa_name.as_deref().unwrap_or(""),
+            f.kabupaten.as_deref().unwrap_or("?"),
+        );
+        say!(
+            "     family {} revision {} from device {} (position {}){}",
             m.record,
             m.revision,
-            short_id(m.device),
+            short(m.device),
             m.seq,
             fam.map(|f| format!(
                 ", by {} at {}",
@@ -1155,8 +1681,7 @@ fn report(
     to: Option<&Path>,
     replace: bool,
 ) -> Result<Exit, Failure> {
-    let previous = crate::registry::previous_snapshot(reg)?;
-    let report = crate::registry::report(reg, previous.as_ref())?;
+    let report = crate::registry::report_now(reg, crate::app::now())?;
     match to {
         Some(path) => {
             report

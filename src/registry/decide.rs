@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use super::entries::{
     Conflict, ConflictKind, Decision, DeviceEntry, DeviceState, Member, PendingBundle,
-    QuarantineEntry, QuarantineState, Reason,
+    QuarantineEntry, QuarantineState, Reason, Role,
 };
 use super::merge::{LINE_TOO_LONG, Merge, NOT_A_REVISION};
 use super::storage::{Storage, Tables, Transaction};
 use super::{FileOutcome, Registry, RegistryError, Result};
-use crate::bundle::short_id;
+use crate::bundle::short;
 
 impl<S: Storage> Registry<S> {
     /// Registers a device as approved before its first bundle (provisioning: the operator knows the
@@ -45,13 +45,35 @@ impl<S: Storage> Registry<S> {
             changed_at: now,
             age_recipient: None,
         };
-        self.put_device(&d)?;
+        self.put_device(&d, "device.enrol", Vec::new(), now)?;
         Ok(d)
     }
 
-    fn put_device(&self, d: &DeviceEntry) -> Result<()> {
+    /// Stores a device's entry (unless `d` is `None`: the decision changed nothing) with its audit line
+    /// (`action`, the device and `more` objects), in one transaction.
+    fn put_device(
+        &self,
+        d: &DeviceEntry,
+        action: &str,
+        more: Vec<String>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<()> {
+        let need = if action == "device.revoke" {
+            Role::Supervisor
+        } else {
+            Role::Operator
+        };
         let txn = self.db.begin()?;
-        txn.tables()?.put_device(d)?;
+        {
+            let mut t = txn.tables()?;
+            let actor = self.authorize(&t, need)?;
+            if t.device(d.id)?.as_ref() != Some(d) {
+                t.put_device(d)?;
+            }
+            let mut objects = vec![format!("device:{}", d.id)];
+            objects.extend(more);
+            self.audit_in(&mut t, &actor, now, action, objects, None)?;
+        }
         txn.commit()
     }
 
@@ -68,17 +90,18 @@ impl<S: Storage> Registry<S> {
                 d.id, d.name
             )));
         }
-        if d.state != DeviceState::Approved {
-            d.state = DeviceState::Approved;
-            d.changed_at = now;
-            self.put_device(&d)?;
-        }
         let mut held: Vec<PendingBundle> = self
             .pending_bundles()?
             .into_iter()
             .filter(|p| p.device == d.id)
             .collect();
         held.sort_by_key(|p| (p.sequence.from, p.sequence.to));
+        if d.state != DeviceState::Approved {
+            d.state = DeviceState::Approved;
+            d.changed_at = now;
+        }
+        let bundles = held.iter().map(|p| format!("bundle:{}", p.bundle_id));
+        self.put_device(&d, "device.approve", bundles.collect(), now)?;
         let mut out = Vec::new();
         for p in held {
             let path = self.dir.join(&p.file);
@@ -104,15 +127,57 @@ impl<S: Storage> Registry<S> {
         Ok((d, out))
     }
 
-    /// Stops trusting a device: its bundles are refused from now on (what was merged stays).
+    /// Stops trusting a device (a supervisor's decision): its bundles are refused from now on (what was
+    /// merged stays), and the bundles held for it are discarded, as they can never be merged.
     pub fn revoke(&self, device: &str, now: DateTime<FixedOffset>) -> Result<DeviceEntry> {
         let mut d = self.find_device(device)?;
         if d.state != DeviceState::Revoked {
             d.state = DeviceState::Revoked;
             d.changed_at = now;
-            self.put_device(&d)?;
         }
+        self.put_device(&d, "device.revoke", Vec::new(), now)?;
+        self.discard_held(&d.id.to_string(), now)?;
         Ok(d)
+    }
+
+    /// Discards the bundles held for a revoked device (a supervisor's decision): their entries and their
+    /// copies under `pending/`. Returns the bundles discarded.
+    pub fn discard_held(
+        &self,
+        device: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<PendingBundle>> {
+        let d = self.find_device(device)?;
+        if d.state != DeviceState::Revoked {
+            return Err(RegistryError::Invalid(format!(
+                "device {} is {}: only a revoked device's held bundles are discarded (approve merges them)",
+                short(d.id),
+                d.state.as_str()
+            )));
+        }
+        let held: Vec<PendingBundle> = self
+            .pending_bundles()?
+            .into_iter()
+            .filter(|p| p.device == d.id)
+            .collect();
+        if held.is_empty() {
+            return Ok(held);
+        }
+        let txn = self.db.begin()?;
+        {
+            let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Supervisor)?;
+            let mut objects = vec![format!("device:{}", d.id)];
+            for p in &held {
+                t.remove_pending(p.bundle_id)?;
+                objects.push(format!("bundle:{}", p.bundle_id));
+            }
+            let detail = Some(format!("{} held bundle(s) discarded", held.len()));
+            self.audit_in(&mut t, &actor, now, "device.discard", objects, detail)?;
+        }
+        txn.commit()?;
+        self.tidy_pending()?;
+        Ok(held)
     }
 
     /// Lets a quarantined revision in (`release`) or confirms its rejection.
@@ -126,10 +191,11 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         let q = {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Operator)?;
             let Some(mut q) = t.quarantined(device, seq)? else {
                 return Err(RegistryError::Invalid(format!(
                     "nothing quarantined at {}:{seq}",
-                    short_id(device)
+                    short(device)
                 )));
             };
             let kept = !q
@@ -139,7 +205,7 @@ impl<S: Storage> Registry<S> {
             if release && !kept {
                 return Err(RegistryError::Invalid(format!(
                     "{}:{seq} cannot be released: its revision could not be read and was not kept; reject it, and the tablet corrects the family / revisi ini tidak disimpan dan tidak dapat dilepas: tolak, lalu perbaiki di tablet",
-                    short_id(device)
+                    short(device)
                 )));
             }
             q.state = if release {
@@ -149,6 +215,16 @@ impl<S: Storage> Registry<S> {
             };
             q.decided_at = Some(now);
             t.put_quarantine(&q)?;
+            let action = if release {
+                "quarantine.release"
+            } else {
+                "quarantine.reject"
+            };
+            let objects = vec![
+                format!("revision:{}:{seq}", q.device),
+                format!("family:{}", q.record),
+            ];
+            self.audit_in(&mut t, &actor, now, action, objects, None)?;
             let mut merge = Merge::new(&mut t, self.catalog, now, Default::default());
             merge.set_candidate(&q, release)?;
             merge.recompute(q.record.as_u128())?;
@@ -164,6 +240,7 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         let c = {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Operator)?;
             let mut merge = Merge::new(&mut t, self.catalog, now, Default::default());
             let mut c = open_conflict(merge.tables(), conflict)?;
             let kept = *c.members.get(keep.wrapping_sub(1)).ok_or_else(|| {
@@ -203,6 +280,16 @@ impl<S: Storage> Registry<S> {
             for r in records {
                 merge.recompute(r)?;
             }
+            let detail = Some(format!("kept member {keep}"));
+            let objects = conflict_objects(&c);
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "conflict.keep",
+                objects,
+                detail,
+            )?;
             c
         };
         txn.commit()?;
@@ -217,6 +304,7 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         let c = {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Operator)?;
             let mut c = open_conflict(&t, conflict)?;
             if c.kind.is_one_family() {
                 return Err(RegistryError::Invalid(format!(
@@ -255,6 +343,16 @@ impl<S: Storage> Registry<S> {
                 },
             )?;
             merge.absorb(merged.as_u128(), kept.record.as_u128(), &base)?;
+            let detail = Some(format!("family {merged} merged into {}", kept.record));
+            let objects = conflict_objects(&c);
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "conflict.same",
+                objects,
+                detail,
+            )?;
             c
         };
         txn.commit()?;
@@ -266,6 +364,7 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         let c = {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Operator)?;
             let mut c = open_conflict(&t, conflict)?;
             if c.kind.is_one_family() {
                 return Err(RegistryError::Invalid(format!(
@@ -274,6 +373,8 @@ impl<S: Storage> Registry<S> {
             }
             Merge::new(&mut t, self.catalog, now, Default::default())
                 .close(&mut c, Decision::Distinct)?;
+            let objects = conflict_objects(&c);
+            self.audit_in(&mut t, &actor, now, "conflict.distinct", objects, None)?;
             c
         };
         txn.commit()?;
@@ -290,11 +391,11 @@ fn overruled(c: &Conflict, kept: &Member) -> Reason {
             "",
             format!(
                 "registri menyimpan revisi keluarga ini dari perangkat {} (konflik {conflict})",
-                short_id(kept.device)
+                short(kept.device)
             ),
             format!(
                 "the registry kept this family's revision from device {} (conflict {conflict})",
-                short_id(kept.device)
+                short(kept.device)
             ),
         ),
         ConflictKind::SharedNik | ConflictKind::SharedKk => {
@@ -317,6 +418,14 @@ fn overruled(c: &Conflict, kept: &Member) -> Reason {
             )
         }
     }
+}
+
+/// A conflict's audit objects: the conflict and its families (ids; never the NIK or KK it shares).
+fn conflict_objects(c: &Conflict) -> Vec<String> {
+    let families: BTreeSet<Uuid> = c.members.iter().map(|m| m.record).collect();
+    std::iter::once(format!("conflict:{}", c.id))
+        .chain(families.iter().map(|f| format!("family:{f}")))
+        .collect()
 }
 
 fn open_conflict(t: &impl Tables, id: u64) -> Result<Conflict> {

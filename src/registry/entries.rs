@@ -303,3 +303,77 @@ pub struct PackageEntry {
     #[serde(default)]
     pub changed_at: Option<DateTime<FixedOffset>>,
 }
+
+/// What an operator may do (`registry::operators`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Imports and decides (devices, quarantine, conflicts, packages).
+    Operator,
+    /// Also adds and disables operators, revokes devices and discards a revoked device's bundles.
+    Supervisor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Supervisor => "supervisor",
+        }
+    }
+}
+
+/// A person who signs in to the registry (since format 4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorEntry {
+    pub name: String,
+    pub role: Role,
+    /// The passphrase as an argon2id PHC string; never the passphrase itself.
+    pub passphrase_hash: String,
+    pub enabled: bool,
+    pub created_at: DateTime<FixedOffset>,
+    pub changed_at: DateTime<FixedOffset>,
+}
+
+/// Who made a decision: a signed-in operator, or (while the registry has no operators) the computer's
+/// account that ran the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Actor {
+    Operator { name: String, role: Role },
+    Account { name: String },
+}
+
+impl Actor {
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Operator { name, .. } | Actor::Account { name } => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Operator { name, role } => write!(f, "{name} ({})", role.as_str()),
+            Actor::Account { name } => write!(f, "account {name}"),
+        }
+    }
+}
+
+/// One line of the audit trail (since format 4): who did what to which objects, and why. Objects are
+/// ids (device, bundle, family record, conflict, package), never names or identity numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub number: u64,
+    pub at: DateTime<FixedOffset>,
+    pub actor: Actor,
+    /// A stable code: `device.approve`, `conflict.keep`, `import`, …
+    pub action: String,
+    pub objects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Counts and outcomes (an import's files merged, held, refused), no personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}

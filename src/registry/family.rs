@@ -14,7 +14,9 @@ pub enum FamilyState {
     /// Its current revision is valid but waits for an operator's decision (same NIK or KK in another
     /// family, or revised by two devices).
     Conflict,
-    /// Only quarantined revisions exist (they failed validation); nothing of it is accepted yet.
+    /// None of its revisions is accepted: each failed validation (waiting in quarantine, or rejected)
+    /// or was overruled by a conflict decision. Reports call it "Tidak diterima / Not accepted";
+    /// "quarantine" (`registry quarantine list`) means only revisions waiting for an operator.
     Quarantined,
 }
 

@@ -23,10 +23,12 @@ pub mod family;
 pub mod import;
 pub mod keys;
 pub(crate) mod merge;
+pub mod operators;
 pub mod package;
 pub mod prelist;
 pub mod private;
 pub mod query;
+pub mod queue;
 pub mod receipt;
 pub mod report;
 pub mod scope;
@@ -60,6 +62,8 @@ pub struct Registry<S = db::Db> {
     /// What an import reads of a bundle at most (the file, its decompressed lines, their count and
     /// size); a test sets small ones.
     pub limits: crate::bundle::Limits,
+    /// Who is signed in, and the reason given for the decisions made (`operators`).
+    pub session: operators::Session,
 }
 
 impl Registry {
@@ -88,6 +92,7 @@ impl Registry {
             catalog,
             save_every: import::SAVE_EVERY,
             limits: crate::bundle::Limits::default(),
+            session: operators::Session::default(),
         })
     }
 
@@ -122,6 +127,9 @@ pub enum RegistryError {
     Db(#[from] db::DbError),
     #[error("{0}")]
     Invalid(String),
+    /// Not signed in, a wrong passphrase, or a decision the signed-in operator's role may not make.
+    #[error("{0}")]
+    Operator(String),
     /// A merge failed partway through an import: the bundles merged since its last save were dropped
     /// with the failed one (nothing else was changed).
     #[error(
@@ -176,6 +184,22 @@ pub fn report(
         rows.push((f.family.state, f.facts.clone().unwrap_or_default()));
     })?;
     Ok(report::RegistryReport::build(rows, previous, &names(reg)))
+}
+
+/// The report as shown to a person: with the registry's name, the time `now` and the data's cut-off
+/// (the newest import).
+pub fn report_now(
+    reg: &Registry<impl storage::Storage>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<report::RegistryReport> {
+    let previous = previous_snapshot(reg)?;
+    let mut r = report(reg, previous.as_ref())?;
+    r.about = Some(report::About {
+        registry: reg.keys.public.name.clone(),
+        made_at: now,
+        data_cut_off: reg.imports()?.last().map(|i| i.at),
+    });
+    Ok(r)
 }
 
 /// The report's snapshot of the registry now, kept with each import for "changes since the previous

@@ -18,7 +18,7 @@ use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::FormRef;
 use crate::bundle::package::{PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily};
-use crate::bundle::{hex, short_id};
+use crate::bundle::{hex, short};
 use crate::model::record::Revision;
 
 /// How long a package without a due date stays valid.
@@ -81,6 +81,7 @@ impl<S: Storage> Registry<S> {
         req: &PackageRequest<'_>,
         now: DateTime<FixedOffset>,
     ) -> Result<WrittenPackage> {
+        self.check_allowed(super::Role::Operator)?;
         let (d, recipient) = self.package_key(req.device)?;
         if req.desa.is_empty() {
             return Err(RegistryError::Invalid("give at least one desa code".into()));
@@ -105,7 +106,7 @@ impl<S: Storage> Registry<S> {
                 "{} of these families are in another open package (first: {} in package {}): cancel that package or give --reassign",
                 busy.len(),
                 busy.first().map(|b| b.0.to_string()).unwrap_or_default(),
-                busy.first().map(|b| short_id(b.1)).unwrap_or_default()
+                busy.first().map(|b| short(b.1)).unwrap_or_default()
             )));
         }
         let package = self.new_package(d.id, req, families, now);
@@ -137,10 +138,21 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, super::Role::Operator)?;
             t.put_package(&entry)?;
             for (family, _) in &entry.families {
                 t.set_package_of(family.as_u128(), Some(entry.package_id))?;
             }
+            let objects = vec![
+                format!("package:{}", entry.package_id),
+                format!("device:{}", entry.device),
+            ];
+            let detail = Some(format!(
+                "{} families of desa {}",
+                entry.families.len(),
+                entry.desa.join(", ")
+            ));
+            self.audit_in(&mut t, &actor, now, "package.issue", objects, detail)?;
         }
         txn.commit()?;
         Ok(WrittenPackage {
@@ -192,7 +204,7 @@ impl<S: Storage> Registry<S> {
         if d.state != DeviceState::Approved {
             return Err(RegistryError::Invalid(format!(
                 "device {} ({}) is {}: approve it first",
-                short_id(d.id),
+                short(d.id),
                 d.name,
                 d.state.as_str()
             )));
@@ -200,12 +212,12 @@ impl<S: Storage> Registry<S> {
         let recipient = d.age_recipient.as_deref().ok_or_else(|| {
             RegistryError::Invalid(format!(
                 "device {} ({}) has not told this registry its package key yet: import one bundle exported by its current pendata first",
-                short_id(d.id),
+                short(d.id),
                 d.name
             ))
         })?;
         let recipient = age::x25519::Recipient::from_str(recipient).map_err(|e| {
-            RegistryError::Invalid(format!("device {}: bad age recipient: {e}", short_id(d.id)))
+            RegistryError::Invalid(format!("device {}: bad age recipient: {e}", short(d.id)))
         })?;
         Ok((d, recipient))
     }
@@ -268,24 +280,15 @@ impl<S: Storage> Registry<S> {
         self.db.packages()
     }
 
-    /// A package by its id or the first digits of it.
+    /// A package by its id, or the first or last digits of it (`query::find_id`).
     pub fn find_package(&self, text: &str) -> Result<PackageEntry> {
-        let want = text.trim().to_ascii_lowercase().replace('-', "");
-        let mut found: Vec<PackageEntry> = self
-            .packages()?
-            .into_iter()
-            .filter(|p| !want.is_empty() && p.package_id.simple().to_string().starts_with(&want))
-            .collect();
-        match (found.pop(), found.len()) {
-            (Some(p), 0) => Ok(p),
-            (None, _) => Err(RegistryError::Invalid(format!(
-                "no package {text} in this registry (see `pendata registry packages DIR list`)"
-            ))),
-            (Some(_), more) => Err(RegistryError::Invalid(format!(
-                "{} packages start with {text}: give more digits",
-                more + 1
-            ))),
-        }
+        super::query::find_id(
+            self.packages()?,
+            |p| p.package_id,
+            text,
+            "package",
+            "pendata registry packages DIR list",
+        )
     }
 
     /// Cancels an open package: its families may go into another one.
@@ -294,7 +297,7 @@ impl<S: Storage> Registry<S> {
         if p.state != PackageState::Open {
             return Err(RegistryError::Invalid(format!(
                 "package {} was already cancelled",
-                short_id(p.package_id)
+                short(p.package_id)
             )));
         }
         p.state = PackageState::Cancelled;
@@ -302,6 +305,7 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         {
             let mut t = txn.tables()?;
+            let actor = self.authorize(&t, super::Role::Operator)?;
             t.put_package(&p)?;
             for (family, _) in &p.families {
                 let r = family.as_u128();
@@ -309,6 +313,8 @@ impl<S: Storage> Registry<S> {
                     t.set_package_of(r, None)?;
                 }
             }
+            let objects = vec![format!("package:{}", p.package_id)];
+            self.audit_in(&mut t, &actor, now, "package.cancel", objects, None)?;
         }
         txn.commit()?;
         Ok(p)

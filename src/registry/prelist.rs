@@ -169,6 +169,7 @@ impl<S: Storage> Registry<S> {
         file: &Path,
         now: DateTime<FixedOffset>,
     ) -> Result<PrelistImported> {
+        self.check_allowed(super::Role::Operator)?;
         let families = Sheet::read(file)?;
         let members_path = members_file(file);
         let members = if members_path.exists() {
@@ -360,6 +361,17 @@ impl<S: Storage> Registry<S> {
             for r in records {
                 merge.recompute(r)?;
             }
+            let actor = self.authorize(merge.tables(), super::Role::Operator)?;
+            let objects = vec![format!("device:{device}")];
+            let detail = Some(format!("{count} families, {members} members"));
+            self.audit_in(
+                merge.tables(),
+                &actor,
+                now,
+                "prelist.import",
+                objects,
+                detail,
+            )?;
         }
         txn.commit()?;
         Ok(PrelistImported {

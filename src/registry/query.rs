@@ -41,6 +41,51 @@ impl Attention {
     }
 }
 
+/// The one item whose id `text` names: the whole id (with or without dashes), or its first or last
+/// digits, at least 4 — listings show the last 8 ([`crate::bundle::short`]), bundle file names the
+/// first 8. Several matches: refused, listing them.
+pub fn find_id<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> Uuid,
+    text: &str,
+    what: &str,
+    listing: &str,
+) -> Result<T> {
+    let want = text.trim().to_ascii_lowercase().replace('-', "");
+    if want.len() < 4 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RegistryError::Invalid(format!(
+            "`{text}` is not a {what} id: give the id or its 8 hex digits as `{listing}` shows them"
+        )));
+    }
+    let mut found: Vec<T> = items
+        .into_iter()
+        .filter(|x| {
+            let s = id(x).simple().to_string();
+            s.starts_with(&want)
+                || s.ends_with(&want)
+                || crate::bundle::short(id(x)).starts_with(&want)
+        })
+        .collect();
+    match (found.pop(), found.len()) {
+        (Some(x), 0) => Ok(x),
+        (None, _) => Err(RegistryError::Invalid(format!(
+            "no {what} {text} in this registry (see `{listing}`)"
+        ))),
+        (Some(x), _) => {
+            found.push(x);
+            let names: Vec<String> = found
+                .iter()
+                .map(|x| format!("{} ({})", crate::bundle::short(id(x)), id(x)))
+                .collect();
+            Err(RegistryError::Invalid(format!(
+                "{} {what}s match {text}: {} — give more digits",
+                found.len(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
 /// The holes below the highest covered position.
 pub fn holes(device: Uuid, ranges: &[SeqRange]) -> Vec<Gap> {
     let mut out = Vec::new();
@@ -64,29 +109,16 @@ impl<S: Storage> Registry<S> {
         self.db.devices()
     }
 
-    /// Finds a device by its full id or a prefix of at least 4 hex digits (as file names show it).
+    /// Finds a device by its id, or the first or last digits of it (at least 4, as file names and
+    /// listings show it).
     pub fn find_device(&self, text: &str) -> Result<DeviceEntry> {
-        let want = text.trim().to_ascii_lowercase().replace('-', "");
-        if want.len() < 4 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RegistryError::Invalid(format!(
-                "`{text}` is not a device id: give the id or at least its first 8 hex digits (see `pendata registry devices DIR list`)"
-            )));
-        }
-        let mut found: Vec<DeviceEntry> = self
-            .devices()?
-            .into_iter()
-            .filter(|d| d.id.simple().to_string().starts_with(&want))
-            .collect();
-        match (found.pop(), found.len()) {
-            (Some(d), 0) => Ok(d),
-            (None, _) => Err(RegistryError::Invalid(format!(
-                "no device {text} in this registry (see `pendata registry devices DIR list`)"
-            ))),
-            (Some(_), more) => Err(RegistryError::Invalid(format!(
-                "{} devices start with {text}: give more digits",
-                more + 1
-            ))),
-        }
+        find_id(
+            self.devices()?,
+            |d| d.id,
+            text,
+            "device",
+            "pendata registry devices DIR list",
+        )
     }
 
     /// Bundles held for devices not yet approved.

@@ -16,7 +16,7 @@ use crate::bundle::manifest::SeqRange;
 use crate::bundle::receipt::{Receipt, Rejection, VisitMerged, VisitResult};
 use crate::model::record::Revision;
 
-use crate::bundle::short_id;
+use crate::bundle::short;
 
 /// A receipt written for a device.
 #[derive(Debug, Clone)]
@@ -53,10 +53,10 @@ impl<S: Storage> Registry<S> {
         if d.state != DeviceState::Approved {
             return Err(RegistryError::Invalid(format!(
                 "device {} ({}) is {}: approve it first (`pendata registry devices DIR approve {}`)",
-                short_id(d.id),
+                short(d.id),
                 d.name,
                 d.state.as_str(),
-                short_id(d.id)
+                short(d.id)
             )));
         }
         let coverage = self.coverage(d.id)?;

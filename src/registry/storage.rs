@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
-    QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
+    PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -66,6 +66,12 @@ pub trait Storage: Sync {
     fn imports(&self) -> Result<Vec<ImportEntry>>;
     /// Every work package issued, in id (time) order.
     fn packages(&self) -> Result<Vec<PackageEntry>>;
+    /// The revision stored at a device's sequence position, if any.
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>>;
+    /// Every operator (enabled or not), by name.
+    fn operators(&self) -> Result<Vec<OperatorEntry>>;
+    /// The audit trail, oldest first.
+    fn audit(&self) -> Result<Vec<AuditEntry>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -190,4 +196,11 @@ pub trait Tables {
     fn put_alias(&mut self, from: u128, into: u128, base: &str) -> Result<()>;
     /// Removes a family's entry (a family merged into another).
     fn remove_family(&mut self, record: u128) -> Result<()>;
+
+    fn operator(&self, name: &str) -> Result<Option<OperatorEntry>>;
+    fn put_operator(&mut self, o: &OperatorEntry) -> Result<()>;
+    /// Whether any operator was ever added (from then on, decisions need one signed in).
+    fn has_operators(&self) -> Result<bool>;
+    /// Appends an entry to the audit trail under the next number (1, 2, …); returns the number.
+    fn add_audit(&mut self, e: &AuditEntry) -> Result<u64>;
 }

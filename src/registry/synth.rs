@@ -45,7 +45,7 @@ impl SynthTablet {
         seed[..8].copy_from_slice(&n.to_le_bytes());
         seed[8] = 0x5e;
         SynthTablet {
-            // The tablet number in the first 8 hex digits, so that file names (which show those) differ.
+            // The tablet number in the first and the last 8 hex digits: its file names and short id differ.
             id: Uuid::from_u128(
                 (u128::from(0x0193_0000u32.wrapping_add(n as u32)) << 96)
                     | 0x0000_0000_0000_7000_8000_0000_0000_0000

@@ -459,7 +459,12 @@ impl PendataApp {
                     editor.ui(ui, lang, device, cmd);
                 }
             }
-            Screen::Settings => settings_ui(ui, lang, &self.prefs, cmd),
+            Screen::Settings => {
+                settings_ui(ui, lang, &self.prefs, cmd);
+                if let Some(device) = &self.device {
+                    identity_ui(ui, lang, device);
+                }
+            }
             Screen::Unavailable(why) => unavailable_ui(ui, lang, why),
             Screen::Export(state) => {
                 if let Some(device) = &self.device {
@@ -1379,6 +1384,30 @@ fn settings_ui(ui: &mut Ui, lang: Lang, prefs: &Prefs, cmd: &mut Option<Command>
     });
     if p != *prefs {
         *cmd = Some(Command::SetPrefs(p));
+    }
+}
+
+/// The tablet's id, name and key fingerprint, for the registry's operator to compare before approving
+/// it (one small read of the store's device entry).
+fn identity_ui(ui: &mut Ui, lang: Lang, device: &Device) {
+    ui.separator();
+    match device.identity() {
+        Ok(i) => {
+            ui.label(format!(
+                "{}: {} ({})",
+                tr(lang, "settings.device"),
+                crate::model::printable::clean(&i.name),
+                crate::bundle::short(i.id)
+            ));
+            ui.label(format!(
+                "{}: {}",
+                tr(lang, "settings.fingerprint"),
+                i.fingerprint
+            ));
+        }
+        Err(e) => {
+            ui.label(e.text().get(lang));
+        }
     }
 }
 

@@ -17,8 +17,8 @@ pub use rows::Rows;
 use tables::*;
 
 use super::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
-    QuarantineEntry, id_number,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
+    PackageEntry, PendingBundle, QuarantineEntry, id_number,
 };
 use super::storage::{Index, Storage, Transaction};
 use super::{RegistryError, Result};
@@ -29,7 +29,8 @@ pub const STORE_FILE: &str = "registry.redb";
 /// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
 /// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
 /// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: operators (`OPERATORS`) and the audit trail (`AUDIT`).
+pub const FORMAT_VERSION: u32 = 4;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,9 @@ impl Db {
         if found < 3 {
             me.migrate_2_to_3()?;
         }
+        if found < 4 {
+            me.migrate_3_to_4()?;
+        }
         Ok(me)
     }
 
@@ -224,6 +228,42 @@ impl Db {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Format 3 → 4: the operator and audit tables, empty (decisions made before have no author).
+    fn migrate_3_to_4(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(OPERATORS)?;
+            txn.open_table(AUDIT)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&4u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Makes the store look like one of format 3 (no operator or audit tables), for the test that such
+    /// a store opens and is brought up to date. Test support only.
+    #[cfg(feature = "test-support")]
+    pub fn downgrade_to_3(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        txn.delete_table(OPERATORS)?;
+        txn.delete_table(AUDIT)?;
+        txn.open_table(META)?
+            .insert("format_version", encode(&3u32)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The store's format version as recorded in it.
+    pub fn format_version(&self) -> DbResult<u32> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let v = meta
+            .get("format_version")?
+            .ok_or_else(|| corrupt(&self.path, "no format version"))?;
+        decode(v.value(), "format version")
     }
 
     /// Every document of a table keyed by id, in key order.
@@ -284,6 +324,8 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_table(PACKAGED)?;
         txn.open_table(ALIASES)?;
         txn.open_multimap_table(ALIASED)?;
+        txn.open_table(OPERATORS)?;
+        txn.open_table(AUDIT)?;
     }
     txn.commit()?;
     drop(db);
@@ -426,6 +468,37 @@ impl Storage for Db {
 
     fn packages(&self) -> Result<Vec<PackageEntry>> {
         Ok(self.all_json(PACKAGES)?)
+    }
+
+    fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>> {
+        let txn = self.db.begin_read()?;
+        let revs = txn.open_table(REVISIONS)?;
+        let Some(raw) = revs.get((device.as_u128(), seq))? else {
+            return Ok(None);
+        };
+        Ok(Some(decode(&lines::unpack(raw.value())?, "revision")?))
+    }
+
+    fn operators(&self) -> Result<Vec<OperatorEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(OPERATORS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), OPERATORS.name())?);
+        }
+        Ok(out)
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(AUDIT)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(decode(v.value(), AUDIT.name())?);
+        }
+        Ok(out)
     }
 }
 

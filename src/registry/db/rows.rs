@@ -13,8 +13,8 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, PackageEntry, PendingBundle,
-    QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
+    PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -53,6 +53,8 @@ pub struct Rows<'t> {
     packaged: Table<'t, u128, u128>,
     aliases: Table<'t, u128, (u128, &'static str)>,
     aliased: MultimapTable<'t, u128, u128>,
+    operators: Table<'t, &'static str, &'static [u8]>,
+    audit: Table<'t, u64, &'static [u8]>,
 }
 
 impl<'t> Rows<'t> {
@@ -79,6 +81,8 @@ impl<'t> Rows<'t> {
             packaged: txn.open_table(PACKAGED)?,
             aliases: txn.open_table(ALIASES)?,
             aliased: txn.open_multimap_table(ALIASED)?,
+            operators: txn.open_table(OPERATORS)?,
+            audit: txn.open_table(AUDIT)?,
         })
     }
 
@@ -385,5 +389,29 @@ impl Tables for Rows<'_> {
             }
         }
         Ok(())
+    }
+
+    fn operator(&self, name: &str) -> Result<Option<OperatorEntry>> {
+        Ok(doc(&self.operators, name, OPERATORS.name())?)
+    }
+
+    fn put_operator(&mut self, o: &OperatorEntry) -> Result<()> {
+        self.operators
+            .insert(o.name.as_str(), encode(o)?.as_slice())?;
+        Ok(())
+    }
+
+    fn has_operators(&self) -> Result<bool> {
+        Ok(self.operators.first()?.is_some())
+    }
+
+    fn add_audit(&mut self, e: &AuditEntry) -> Result<u64> {
+        let number = self.audit.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+        let entry = AuditEntry {
+            number,
+            ..e.clone()
+        };
+        self.audit.insert(number, encode(&entry)?.as_slice())?;
+        Ok(number)
     }
 }

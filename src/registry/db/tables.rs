@@ -57,3 +57,7 @@ pub const ALIASES: TableDefinition<u128, (u128, &str)> = TableDefinition::new("a
 pub const ALIASED: MultimapTableDefinition<u128, u128> = MultimapTableDefinition::new("aliased");
 /// Import number → ImportEntry (summary and the report snapshot after it).
 pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports");
+/// Since format 4. Operator name → OperatorEntry.
+pub const OPERATORS: TableDefinition<&str, &[u8]> = TableDefinition::new("operators");
+/// Since format 4. Number → AuditEntry: who decided or imported what, in order.
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");

@@ -141,6 +141,7 @@ impl RegistryReport {
             results,
             province,
             kabupaten,
+            about: None,
         }
     }
 

@@ -22,6 +22,9 @@ impl RegistryReport {
             esc(&TITLE.id),
             esc(&TITLE.en)
         );
+        if let Some(a) = &self.about {
+            let _ = writeln!(h, "<p class=\"about\">{}</p>", esc(&a.line()));
+        }
         for (i, s) in self.sections().into_iter().enumerate() {
             let _ = write!(
                 h,

@@ -227,6 +227,34 @@ pub struct RegistryReport {
     pub province: Figures,
     /// By code; families of an unknown region last.
     pub kabupaten: Vec<Kabupaten>,
+    /// Whose report, when it was made and how new its data are (set by whoever shows it: a snapshot
+    /// kept with an import has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
+}
+
+/// The report's header: the registry's name, when the report was made, the data's cut-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct About {
+    pub registry: String,
+    pub made_at: chrono::DateTime<chrono::FixedOffset>,
+    /// The newest import's time (`None`: nothing imported yet).
+    pub data_cut_off: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+impl About {
+    /// One line, Indonesian then English.
+    pub fn line(&self) -> String {
+        format!(
+            "{} — dibuat / made {} — data s.d. / data cut-off {}",
+            crate::model::printable::clean(&self.registry),
+            self.made_at.format("%Y-%m-%d %H:%M %:z"),
+            self.data_cut_off.map_or_else(
+                || "belum ada impor / nothing imported yet".to_string(),
+                |t| t.format("%Y-%m-%d %H:%M %:z").to_string()
+            )
+        )
+    }
 }
 
 /// What the registry keeps of a report after each import, to show the next one's changes: families per

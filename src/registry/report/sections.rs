@@ -113,7 +113,7 @@ impl RegistryReport {
             Label::new("Keluarga", "Families"),
             Label::new("Diterima", "Accepted"),
             Label::new("Konflik", "Conflict"),
-            Label::new("Karantina", "Quarantined"),
+            Label::new("Tidak diterima", "Not accepted"),
             Label::new("Anggota", "Members"),
             Label::new("Tinggal bersama", "Present"),
         ];
@@ -185,7 +185,7 @@ pub(super) fn state_label(s: FamilyState) -> Label {
     match s {
         FamilyState::Accepted => Label::new("Diterima", "Accepted"),
         FamilyState::Conflict => Label::new("Konflik", "Conflict"),
-        FamilyState::Quarantined => Label::new("Karantina", "Quarantined"),
+        FamilyState::Quarantined => Label::new("Tidak diterima", "Not accepted"),
     }
 }
 
@@ -248,7 +248,7 @@ fn changes_table<'a>(
         Label::new("Keluarga", "Families"),
         Label::new("Diterima", "Accepted"),
         Label::new("Konflik", "Conflict"),
-        Label::new("Karantina", "Quarantined"),
+        Label::new("Tidak diterima", "Not accepted"),
     ];
     let rows = rows
         .map(|(code, name, f)| {

@@ -11,6 +11,9 @@ impl RegistryReport {
         let mut out = String::new();
         let title = format!("{} — {}", TITLE.id, TITLE.en);
         let _ = writeln!(out, "{title}\n{}", "=".repeat(title.chars().count()));
+        if let Some(a) = &self.about {
+            let _ = writeln!(out, "{}", a.line());
+        }
         for s in self.sections() {
             let heading = format!("{} — {}", s.title.id, s.title.en);
             let _ = writeln!(out, "\n{heading}\n{}", "-".repeat(heading.chars().count()));
