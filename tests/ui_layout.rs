@@ -82,8 +82,28 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
     demo::fill(&device, "P001", 40, 5, 20).unwrap();
     drop(device);
+    // A stick with the registry's key and a receipt on it, so Export and Receipts show their buttons
+    // with long file names; a camera folder for the photo picker.
+    let stick = tempfile::tempdir().unwrap();
+    let reg = stick.path().join("kantor");
+    pendata::registry::init(
+        &reg,
+        "Dinas Sosial Kaltim",
+        chrono::Local::now().fixed_offset(),
+    )
+    .unwrap();
+    std::fs::copy(reg.join("registry.pub"), stick.path().join("registry.pub")).unwrap();
+    std::fs::write(
+        stick
+            .path()
+            .join("pendata-receipt-01a23b72-20261203-102836.json"),
+        "{}",
+    )
+    .unwrap();
+    pendata::app::drives::pretend_mounted(vec![stick.path().to_path_buf()]);
     let width = f64::from(size[0]);
     let mut h = harness(dir.path(), size);
+    h.state_mut().photo_folders = Some(vec![stick.path().to_path_buf()]);
     h.run();
     let mut found = problems(&h, &name("sign-in"), width);
     h.get_by_label("Dewi Lestari · P001").click();
@@ -114,18 +134,37 @@ fn walk(size: [f32; 2]) -> Vec<String> {
         h.get_by_label_contains(label).click();
         h.run();
     }
+    assert!(
+        h.query_by_label("Selesai, kembali ke daftar anggota")
+            .is_some()
+    );
     found.extend(problems(&h, &name("member card"), width));
     h.get_all_by_label("Periksa & finalisasi")
         .next()
         .unwrap()
         .click();
     h.run();
+    assert!(h.query_by_label("Finalisasi").is_some());
     found.extend(problems(&h, &name("review"), width));
+    for label in ["Blok VI.", "Pilih foto"] {
+        h.get_all_by_label_contains(label).next().unwrap().click();
+        h.run();
+    }
+    assert!(
+        h.query_by_label("Batal").is_some(),
+        "the photo picker is open"
+    );
+    found.extend(problems(&h, &name("photo picker"), width));
     go(&mut h, Command::Visits);
     found.extend(problems(&h, &name("visits"), width));
     go(&mut h, Command::Export);
+    assert!(h.query_by_label_contains("Pasang kunci dari").is_some());
     found.extend(problems(&h, &name("export"), width));
     go(&mut h, Command::Receipts);
+    assert!(
+        h.query_by_label_contains("Terapkan pendata-receipt-")
+            .is_some()
+    );
     found.extend(problems(&h, &name("receipts"), width));
     go(&mut h, Command::Settings);
     found.extend(problems(&h, &name("settings"), width));
