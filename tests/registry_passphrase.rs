@@ -138,4 +138,9 @@ fn an_existing_registry_is_protected_in_place() {
     assert_eq!(after.signing.to_bytes(), before.signing.to_bytes());
     assert_eq!(after.public, before.public);
     code(&status(&reg, &with_pass(GOOD)), 0);
+    // Recorded, under the computer's account while the registry has no operators.
+    let env = with_pass(GOOD);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let log = code(&run_env(None, &["registry", "log", p(&reg)], "", &env), 0);
+    assert!(log.contains("keys_protected"), "{log}");
 }

@@ -451,8 +451,12 @@ fn stdin_line(what: &str) -> Result<String, Failure> {
 /// Opens the registry for a decision: signs the operator in (`--operator`), or, while the registry has
 /// no operators, records the computer's account (and says so); the reason goes with each decision.
 fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
+    sign_in(open(dir)?, who)
+}
+
+/// [`signed`] for a registry already open.
+fn sign_in(mut reg: Registry, who: &Who) -> Result<Registry, Failure> {
     use crate::registry::{Actor, Role};
-    let mut reg = open(dir)?;
     reg.session.reason = who
         .reason
         .as_deref()
@@ -579,7 +583,7 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
             level,
             wilayah,
         } => init_cmd(&dir, name, demo, passphrase_stdin, &level, wilayah),
-        RegistryCommand::Protect { dir, .. } => protect(&dir),
+        RegistryCommand::Protect { dir, .. } => protect(&dir, who),
         RegistryCommand::Import {
             dir,
             bundles,
@@ -993,12 +997,28 @@ fn init_cmd(
     init(dir, &name, &setup)
 }
 
-/// `registry protect`: the secret keys under a new passphrase.
-fn protect(dir: &Path) -> Result<Exit, Failure> {
+/// `registry protect`: the secret keys under a new passphrase — a supervisor's decision once the
+/// registry has operators, recorded in the audit log.
+fn protect(dir: &Path, who: &Who) -> Result<Exit, Failure> {
     let new = passphrase_from_stdin()?;
     crate::registry::keys::check_passphrase(&new)?;
+    // The current passphrase is asked once: it opens the registry (to sign in) and the key files.
     let current = key_passphrase(dir)?;
+    let reg = sign_in(Registry::open_with(dir, current.as_ref())?, who)?;
+    reg.check_allowed(crate::registry::Role::Supervisor)?;
     crate::registry::keys::protect(dir, current.as_ref(), &new)?;
+    let action = if current.is_some() {
+        "keys_passphrase_changed"
+    } else {
+        "keys_protected"
+    };
+    reg.record(
+        crate::registry::Role::Supervisor,
+        crate::app::now(),
+        action,
+        Vec::new(),
+        None,
+    )?;
     say!("{}", dir.join(crate::registry::KEY_DIR).display());
     eprintln!(
         "the registry's secret keys are now under the new passphrase / kunci rahasia registri kini dilindungi frasa sandi baru. Every command asks for it (or reads {PASSPHRASE_ENV}); keep it where the key backups are not"
