@@ -382,6 +382,7 @@ fn conflicts_show_names_and_desa_filter_and_decide_in_bulk_with_a_reason() {
         "{first}"
     );
     let desa = first["desa"].as_str().unwrap().to_string();
+    assert!(first["desa_name"].as_str().is_some() && first["kabupaten_name"].as_str().is_some());
     let text = code(&run(None, &["registry", "conflicts", r, "list"], ""), 0);
     assert!(text.contains(first["name"].as_str().unwrap()), "{text}");
     assert!(text.contains(&format!("desa {desa}")), "{text}");

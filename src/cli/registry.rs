@@ -722,10 +722,11 @@ fn devices_cmd(
             Ok(code)
         }
         DevicesAction::Revoke { device } => {
+            let id = reg.find_device(&device)?.id;
             let held = reg
                 .pending_bundles()?
                 .iter()
-                .filter(|p| reg.find_device(&device).is_ok_and(|d| d.id == p.device))
+                .filter(|p| p.device == id)
                 .count();
             let d = reg.revoke(&device, now)?;
             say!(
@@ -1433,12 +1434,13 @@ fn print_conflict(reg: &Registry, v: &ConflictView) -> Result<(), Failure> {
         let m = &f.member;
         let fam = reg.family(m.record)?;
         say!(
-            "  {}. {} — desa {} {}, kab/kota {}",
+            "  {}. {} — desa {} {}, kab/kota {} {}",
             i + 1,
             f.name.as_deref().unwrap_or("(no name)"),
             f.desa.as_deref().unwrap_or("?"),
-            f.desa_name.as_deref().unwrap_or(""),
+            f.desa_name.as_deref().map(clean).unwrap_or_default(),
             f.kabupaten.as_deref().unwrap_or("?"),
+            f.kabupaten_name.as_deref().map(clean).unwrap_or_default(),
         );
         say!(
             "     family {} revision {} from device {} (position {}){}",
