@@ -539,7 +539,22 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
         html.starts_with("<!DOCTYPE html>") && html.contains("data cut-off"),
         "{html}"
     );
-    // Packages issued and conflicts decided are in the audit trail.
+    // A package cancelled by its short id (the id's last 8 hex digits).
+    let list = code(
+        &run(
+            None,
+            &["registry", "packages", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let id = json_of(&list)[0]["package"]["package_id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+    let cancel = ["registry", "packages", p(&reg), "cancel", &id[24..]];
+    code(&run(None, &cancel, ""), 0);
+    // Packages issued and cancelled, conflicts decided: in the audit trail.
     let log = code(&run(None, &["registry", "log", p(&reg), "--json"], ""), 0);
     let actions: Vec<String> = serde_json::from_str::<Value>(&log)
         .unwrap()
@@ -548,7 +563,7 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_string())
         .collect();
-    for want in ["package.issue", "conflict.keep", "import"] {
+    for want in ["package.issue", "package.cancel", "conflict.keep", "import"] {
         assert!(actions.iter().any(|a| a == want), "{want}: {actions:?}");
     }
 }
