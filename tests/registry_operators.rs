@@ -364,6 +364,13 @@ fn registry_with_conflicts(tmp: &Path) -> std::path::PathBuf {
     for d in v.as_array().unwrap() {
         let id = d["short_id"].as_str().unwrap();
         as_op(&["registry", "devices", r, "approve", id], None, "");
+        let show = code(
+            &run(None, &["registry", "devices", r, "show", id, "--json"], ""),
+            0,
+        );
+        let show: serde_json::Value = serde_json::from_str(&show).unwrap();
+        assert_eq!(show["state"], "approved", "{show}");
+        assert!(show["first_bundle"].is_string() && show["last_bundle"].is_string());
     }
     reg
 }

@@ -1322,11 +1322,14 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
 
 fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure> {
     let d = reg.find_device(device)?;
-    let bundles = reg
+    let mine: Vec<_> = reg
         .bundles()?
         .into_iter()
         .filter(|b| b.device == d.id)
-        .count();
+        .collect();
+    let bundles = mine.len();
+    let first = mine.iter().map(|b| b.created_at).min();
+    let last = mine.iter().map(|b| b.created_at).max();
     let held = reg
         .pending_bundles()?
         .into_iter()
@@ -1346,6 +1349,8 @@ fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure
                 "first_seen": d.first_seen,
                 "changed_at": d.changed_at,
                 "bundles": bundles,
+                "first_bundle": first,
+                "last_bundle": last,
                 "held": held,
                 "coverage": cov,
             }))
@@ -1359,7 +1364,14 @@ fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure
     say!("fingerprint {}", key_fingerprint(&d.public_key));
     say!("first seen  {}", d.first_seen.format("%Y-%m-%d %H:%M %:z"));
     say!("changed     {}", d.changed_at.format("%Y-%m-%d %H:%M %:z"));
-    say!("bundles     {bundles} merged, {held} held");
+    let when = |t: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    say!(
+        "bundles     {bundles} merged (first made {}, last {}), {held} held",
+        when(first),
+        when(last)
+    );
     say!(
         "sequence    {}",
         cov.iter()
