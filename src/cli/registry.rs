@@ -991,36 +991,6 @@ fn log_outcome(file: &Path, outcome: &FileOutcome) {
     }
 }
 
-/// The import run in the audit trail: who, the bundles merged, the counts.
-fn record_import(
-    reg: &Registry,
-    now: chrono::DateTime<chrono::FixedOffset>,
-    outcomes: &[FileOutcome],
-    n: usize,
-    [merged, again, held, refused]: [u64; 4],
-    total: &MergeCounts,
-) -> Result<(), Failure> {
-    let objects = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            FileOutcome::Merged(b) => Some(format!("bundle:{}", b.bundle_id)),
-            _ => None,
-        })
-        .collect();
-    let detail = format!(
-        "{n} file(s): {merged} merged, {again} already imported, {held} held, {refused} refused; {} revisions accepted, {} quarantined, {} new conflict(s)",
-        total.accepted, total.quarantined, total.conflicts
-    );
-    reg.record(
-        crate::registry::Role::Operator,
-        now,
-        "import",
-        objects,
-        Some(detail),
-    )?;
-    Ok(())
-}
-
 /// What the import summary says needs an operator: refused files first (the attention list does not
 /// count them), then what waits in the registry.
 fn print_needs(
@@ -1113,14 +1083,6 @@ fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<
     if merged > 0 {
         reg.log_import(now, merged, total, snapshot)?;
     }
-    record_import(
-        reg,
-        now,
-        &outcomes,
-        n,
-        [merged, again, held, refused],
-        &total,
-    )?;
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
         say!(
