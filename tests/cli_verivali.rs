@@ -539,6 +539,33 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
         html.starts_with("<!DOCTYPE html>") && html.contains("data cut-off"),
         "{html}"
     );
+    // A package cancelled by its short id (the id's last 8 hex digits).
+    let list = code(
+        &run(
+            None,
+            &["registry", "packages", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let id = json_of(&list)[0]["package"]["package_id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+    let cancel = ["registry", "packages", p(&reg), "cancel", &id[24..]];
+    code(&run(None, &cancel, ""), 0);
+    // Packages issued and cancelled, conflicts decided: in the audit trail.
+    let log = code(&run(None, &["registry", "log", p(&reg), "--json"], ""), 0);
+    let actions: Vec<String> = serde_json::from_str::<Value>(&log)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["package.issue", "package.cancel", "conflict.keep", "import"] {
+        assert!(actions.iter().any(|a| a == want), "{want}: {actions:?}");
+    }
 }
 
 /// Families exported by one registry come into another as a prelist: the same families, answers and
@@ -681,4 +708,6 @@ fn a_prelist_in_the_export_layout_is_imported_whole_or_not_at_all() {
     );
     assert_ne!(out.status.code(), Some(0));
     assert!(common::text(&out.stderr).contains("already in this registry"));
+    let log = code(&run(None, &["registry", "log", p(&other)], ""), 0);
+    assert_eq!(log.matches("prelist.import").count(), 1, "{log}");
 }

@@ -247,6 +247,11 @@ fn bad_revisions_are_quarantined_next_to_good_ones_and_the_receipt_says_why() {
     let (receipt, accepted, _) = r.reg.receipt(&t.id.to_string(), now()).unwrap();
     assert_eq!((accepted, receipt.rejected.len()), (2, 0));
     assert!(r.reg.decide_quarantine("zz:1", true, now()).is_err());
+    // The release is in the audit trail, with the revision and the family it let in.
+    let log = r.reg.audit_log(None).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last.action, "quarantine.release");
+    assert!(last.objects.contains(&format!("family:{bad}")), "{last:?}");
 }
 
 #[test]

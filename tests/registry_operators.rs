@@ -364,6 +364,13 @@ fn registry_with_conflicts(tmp: &Path) -> std::path::PathBuf {
     for d in v.as_array().unwrap() {
         let id = d["short_id"].as_str().unwrap();
         as_op(&["registry", "devices", r, "approve", id], None, "");
+        let show = code(
+            &run(None, &["registry", "devices", r, "show", id, "--json"], ""),
+            0,
+        );
+        let show: serde_json::Value = serde_json::from_str(&show).unwrap();
+        assert_eq!(show["state"], "approved", "{show}");
+        assert!(show["first_bundle"].is_string() && show["last_bundle"].is_string());
     }
     reg
 }
@@ -382,6 +389,7 @@ fn conflicts_show_names_and_desa_filter_and_decide_in_bulk_with_a_reason() {
         "{first}"
     );
     let desa = first["desa"].as_str().unwrap().to_string();
+    assert!(first["desa_name"].as_str().is_some() && first["kabupaten_name"].as_str().is_some());
     let text = code(&run(None, &["registry", "conflicts", r, "list"], ""), 0);
     assert!(text.contains(first["name"].as_str().unwrap()), "{text}");
     assert!(text.contains(&format!("desa {desa}")), "{text}");

@@ -52,7 +52,7 @@ pub enum PackagesAction {
     },
     /// One package: its desa, progress per desa, dates.
     Show {
-        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
+        /// The package's id (as the list prints it), or its first or last 8 hex digits.
         id: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -70,7 +70,7 @@ pub enum PackagesAction {
     },
     /// Withdraw an open package: its families may go into another one.
     Cancel {
-        /// The package's id (as the list prints it), or enough of its first digits to tell it apart.
+        /// The package's id (as the list prints it), or its first or last 8 hex digits.
         id: String,
     },
 }

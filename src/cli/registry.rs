@@ -800,10 +800,11 @@ fn devices_cmd(
             Ok(code)
         }
         DevicesAction::Revoke { device } => {
+            let id = reg.find_device(&device)?.id;
             let held = reg
                 .pending_bundles()?
                 .iter()
-                .filter(|p| reg.find_device(&device).is_ok_and(|d| d.id == p.device))
+                .filter(|p| p.device == id)
                 .count();
             let d = reg.revoke(&device, now)?;
             say!(
@@ -1145,36 +1146,6 @@ fn log_outcome(file: &Path, outcome: &FileOutcome) {
     }
 }
 
-/// The import run in the audit trail: who, the bundles merged, the counts.
-fn record_import(
-    reg: &Registry,
-    now: chrono::DateTime<chrono::FixedOffset>,
-    outcomes: &[FileOutcome],
-    n: usize,
-    [merged, again, held, refused]: [u64; 4],
-    total: &MergeCounts,
-) -> Result<(), Failure> {
-    let objects = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            FileOutcome::Merged(b) => Some(format!("bundle:{}", b.bundle_id)),
-            _ => None,
-        })
-        .collect();
-    let detail = format!(
-        "{n} file(s): {merged} merged, {again} already imported, {held} held, {refused} refused; {} revisions accepted, {} quarantined, {} new conflict(s)",
-        total.accepted, total.quarantined, total.conflicts
-    );
-    reg.record(
-        crate::registry::Role::Operator,
-        now,
-        "import",
-        objects,
-        Some(detail),
-    )?;
-    Ok(())
-}
-
 /// What the import summary says needs an operator: refused files first (the attention list does not
 /// count them), then what waits in the registry.
 fn print_needs(
@@ -1267,14 +1238,6 @@ fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<
     if merged > 0 {
         reg.log_import(now, merged, total, snapshot)?;
     }
-    record_import(
-        reg,
-        now,
-        &outcomes,
-        n,
-        [merged, again, held, refused],
-        &total,
-    )?;
     let needs = refused > 0 || total.mismatched > 0 || !attention.is_empty();
     if json {
         say!(
@@ -1485,11 +1448,14 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
 
 fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure> {
     let d = reg.find_device(device)?;
-    let bundles = reg
+    let mine: Vec<_> = reg
         .bundles()?
         .into_iter()
         .filter(|b| b.device == d.id)
-        .count();
+        .collect();
+    let bundles = mine.len();
+    let first = mine.iter().map(|b| b.created_at).min();
+    let last = mine.iter().map(|b| b.created_at).max();
     let held = reg
         .pending_bundles()?
         .into_iter()
@@ -1509,6 +1475,8 @@ fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure
                 "first_seen": d.first_seen,
                 "changed_at": d.changed_at,
                 "bundles": bundles,
+                "first_bundle": first,
+                "last_bundle": last,
                 "held": held,
                 "coverage": cov,
             }))
@@ -1522,7 +1490,14 @@ fn device_show(reg: &Registry, device: &str, json: bool) -> Result<Exit, Failure
     say!("fingerprint {}", key_fingerprint(&d.public_key));
     say!("first seen  {}", d.first_seen.format("%Y-%m-%d %H:%M %:z"));
     say!("changed     {}", d.changed_at.format("%Y-%m-%d %H:%M %:z"));
-    say!("bundles     {bundles} merged, {held} held");
+    let when = |t: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    say!(
+        "bundles     {bundles} merged (first made {}, last {}), {held} held",
+        when(first),
+        when(last)
+    );
     say!(
         "sequence    {}",
         cov.iter()
@@ -1597,12 +1572,13 @@ fn print_conflict(reg: &Registry, v: &ConflictView) -> Result<(), Failure> {
         let m = &f.member;
         let fam = reg.family(m.record)?;
         say!(
-            "  {}. {} — desa {} {}, kab/kota {}",
+            "  {}. {} — desa {} {}, kab/kota {} {}",
             i + 1,
             f.name.as_deref().unwrap_or("(no name)"),
             f.desa.as_deref().unwrap_or("?"),
-            f.desa_name.as_deref().unwrap_or(""),
+            f.desa_name.as_deref().map(clean).unwrap_or_default(),
             f.kabupaten.as_deref().unwrap_or("?"),
+            f.kabupaten_name.as_deref().map(clean).unwrap_or_default(),
         );
         say!(
             "     family {} revision {} from device {} (position {}){}",

@@ -45,24 +45,20 @@ impl<S: Storage> Registry<S> {
             changed_at: now,
             age_recipient: None,
         };
-        self.put_device(&d, "device.enrol", Vec::new(), now)?;
+        self.put_device(&d, Role::Operator, "device.enrol", Vec::new(), now)?;
         Ok(d)
     }
 
-    /// Stores a device's entry (unless `d` is `None`: the decision changed nothing) with its audit line
-    /// (`action`, the device and `more` objects), in one transaction.
+    /// Stores a device's entry (if it changed) with its audit line (`action`, the device and `more`
+    /// objects), in one transaction, after checking the session may make a decision needing `need`.
     fn put_device(
         &self,
         d: &DeviceEntry,
+        need: Role,
         action: &str,
         more: Vec<String>,
         now: DateTime<FixedOffset>,
     ) -> Result<()> {
-        let need = if action == "device.revoke" {
-            Role::Supervisor
-        } else {
-            Role::Operator
-        };
         let txn = self.db.begin()?;
         {
             let mut t = txn.tables()?;
@@ -101,7 +97,7 @@ impl<S: Storage> Registry<S> {
             d.changed_at = now;
         }
         let bundles = held.iter().map(|p| format!("bundle:{}", p.bundle_id));
-        self.put_device(&d, "device.approve", bundles.collect(), now)?;
+        self.put_device(&d, Role::Operator, "device.approve", bundles.collect(), now)?;
         let mut out = Vec::new();
         for p in held {
             let path = self.dir.join(&p.file);
@@ -128,20 +124,33 @@ impl<S: Storage> Registry<S> {
     }
 
     /// Stops trusting a device (a supervisor's decision): its bundles are refused from now on (what was
-    /// merged stays), and the bundles held for it are discarded, as they can never be merged.
+    /// merged stays), and the bundles held for it are discarded in the same transaction, as they can
+    /// never be merged.
     pub fn revoke(&self, device: &str, now: DateTime<FixedOffset>) -> Result<DeviceEntry> {
         let mut d = self.find_device(device)?;
         if d.state != DeviceState::Revoked {
             d.state = DeviceState::Revoked;
             d.changed_at = now;
         }
-        self.put_device(&d, "device.revoke", Vec::new(), now)?;
-        self.discard_held(&d.id.to_string(), now)?;
+        let held = self.held_for(&d)?;
+        let txn = self.db.begin()?;
+        {
+            let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Supervisor)?;
+            if t.device(d.id)?.as_ref() != Some(&d) {
+                t.put_device(&d)?;
+            }
+            let objects = vec![format!("device:{}", d.id)];
+            self.audit_in(&mut t, &actor, now, "device.revoke", objects, None)?;
+            self.discard_in(&mut t, &actor, &d, &held, now)?;
+        }
+        txn.commit()?;
+        self.tidy_pending()?;
         Ok(d)
     }
 
-    /// Discards the bundles held for a revoked device (a supervisor's decision): their entries and their
-    /// copies under `pending/`. Returns the bundles discarded.
+    /// Discards the bundles still held for a device revoked earlier (a supervisor's decision): their
+    /// entries and their copies under `pending/`. Returns the bundles discarded.
     pub fn discard_held(
         &self,
         device: &str,
@@ -155,29 +164,44 @@ impl<S: Storage> Registry<S> {
                 d.state.as_str()
             )));
         }
-        let held: Vec<PendingBundle> = self
-            .pending_bundles()?
-            .into_iter()
-            .filter(|p| p.device == d.id)
-            .collect();
-        if held.is_empty() {
-            return Ok(held);
-        }
+        let held = self.held_for(&d)?;
         let txn = self.db.begin()?;
         {
             let mut t = txn.tables()?;
             let actor = self.authorize(&t, Role::Supervisor)?;
-            let mut objects = vec![format!("device:{}", d.id)];
-            for p in &held {
-                t.remove_pending(p.bundle_id)?;
-                objects.push(format!("bundle:{}", p.bundle_id));
-            }
-            let detail = Some(format!("{} held bundle(s) discarded", held.len()));
-            self.audit_in(&mut t, &actor, now, "device.discard", objects, detail)?;
+            self.discard_in(&mut t, &actor, &d, &held, now)?;
         }
         txn.commit()?;
         self.tidy_pending()?;
         Ok(held)
+    }
+
+    fn held_for(&self, d: &DeviceEntry) -> Result<Vec<PendingBundle>> {
+        let mut held = self.pending_bundles()?;
+        held.retain(|p| p.device == d.id);
+        Ok(held)
+    }
+
+    /// Ends the hold of `held` (their copies go with the next `tidy_pending`), with an audit line.
+    fn discard_in(
+        &self,
+        t: &mut impl Tables,
+        actor: &super::Actor,
+        d: &DeviceEntry,
+        held: &[PendingBundle],
+        now: DateTime<FixedOffset>,
+    ) -> Result<()> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let mut objects = vec![format!("device:{}", d.id)];
+        for p in held {
+            t.remove_pending(p.bundle_id)?;
+            objects.push(format!("bundle:{}", p.bundle_id));
+        }
+        let detail = Some(format!("{} held bundle(s) discarded", held.len()));
+        self.audit_in(t, actor, now, "device.discard", objects, detail)?;
+        Ok(())
     }
 
     /// Lets a quarantined revision in (`release`) or confirms its rejection.

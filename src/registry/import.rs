@@ -326,6 +326,8 @@ impl<S: Storage> Registry<S> {
         now: DateTime<FixedOffset>,
         each: impl FnMut(usize, &Path, &FileOutcome),
     ) -> Result<Vec<FileOutcome>> {
+        // Nothing is imported for someone who may not; the run goes into the audit trail.
+        self.check_allowed(super::Role::Operator)?;
         // Readers take files in turn (the CPU work: decrypt, verify, validate, one per core, at least
         // two and at most eight); this thread merges them in the given order.
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
@@ -351,6 +353,39 @@ impl<S: Storage> Registry<S> {
             drop(receivers);
             result.map(|()| saved.out)
         })
+        .and_then(|out| {
+            self.record_run(&out, now)?;
+            Ok(out)
+        })
+    }
+
+    /// An import run in the audit trail: who, the bundles merged, what became of the files.
+    fn record_run(&self, outcomes: &[FileOutcome], now: DateTime<FixedOffset>) -> Result<()> {
+        let mut total = MergeCounts::default();
+        let [mut merged, mut again, mut held, mut refused] = [0u64; 4];
+        let mut objects = Vec::new();
+        for o in outcomes {
+            match o {
+                FileOutcome::Merged(b) => {
+                    merged += 1;
+                    total.add(&b.merged);
+                    objects.push(format!("bundle:{}", b.bundle_id));
+                }
+                FileOutcome::AlreadyImported { .. } => again += 1,
+                FileOutcome::Held { .. } => held += 1,
+                FileOutcome::Refused { .. } => refused += 1,
+            }
+        }
+        let detail = format!(
+            "{} file(s): {merged} merged, {again} already imported, {held} held, {refused} refused; {} revisions accepted, {} quarantined, {} new conflict(s)",
+            outcomes.len(),
+            total.accepted,
+            total.quarantined,
+            total.conflicts
+        );
+        let role = super::Role::Operator;
+        self.record(role, now, "import", objects, Some(detail))?;
+        Ok(())
     }
 
     /// A reader thread: prepares every `readers`-th file from the `k`-th, until one fails or the merge

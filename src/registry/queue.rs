@@ -3,8 +3,6 @@
 //! kabupaten, desa and kind; and one decision for a whole filtered set, each recorded in the audit
 //! trail like a single one. Read-only except [`Registry::decide_all`].
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
@@ -22,6 +20,7 @@ pub struct MemberView {
     /// The head of the family's name in that revision.
     pub name: Option<String>,
     pub kabupaten: Option<String>,
+    pub kabupaten_name: Option<String>,
     pub desa: Option<String>,
     pub desa_name: Option<String>,
 }
@@ -82,25 +81,9 @@ pub struct BulkOutcome {
 }
 
 impl<S: Storage> Registry<S> {
-    /// Desa code → name, from the latest household form's desa list.
-    fn desa_names(&self) -> HashMap<String, String> {
-        let Some(form) = self.catalog.latest(hh::FORM_ID) else {
-            return HashMap::new();
-        };
-        form.field(hh::DESA)
-            .and_then(|f| form.choices_of(f))
-            .map(|l| {
-                l.choices
-                    .iter()
-                    .map(|c| (c.value.clone(), c.label.id.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// The conflicts (`all`: decided ones too) with their families, those `filter` lets through.
     pub fn conflict_views(&self, all: bool, filter: &Filter) -> Result<Vec<ConflictView>> {
-        let names = self.desa_names();
+        let regions = self.region_names();
         let text = |v: Option<&serde_json::Value>| {
             v.and_then(serde_json::Value::as_str)
                 .map(|s| clean(s.trim()).into_owned())
@@ -112,11 +95,13 @@ impl<S: Storage> Registry<S> {
                 let rev = self.db.stored_revision(m.device, m.seq)?;
                 let a = rev.as_ref().map(|r| &r.answers);
                 let desa = text(a.and_then(|a| a.get(hh::DESA)));
+                let kabupaten = text(a.and_then(|a| a.get(hh::KABKOTA)));
                 families.push(MemberView {
                     member: *m,
                     name: text(a.and_then(|a| a.get(hh::HEAD_NAME))),
-                    kabupaten: text(a.and_then(|a| a.get(hh::KABKOTA))),
-                    desa_name: desa.as_ref().and_then(|d| names.get(d)).cloned(),
+                    kabupaten_name: kabupaten.as_ref().and_then(|k| regions.get(k)).cloned(),
+                    kabupaten,
+                    desa_name: desa.as_ref().and_then(|d| regions.get(d)).cloned(),
                     desa,
                 });
             }

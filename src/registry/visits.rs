@@ -152,8 +152,9 @@ impl<S: Storage> Registry<S> {
         })
     }
 
-    /// Region names from the newest household form: kabupaten/kota, kecamatan and desa.
-    fn region_names(&self) -> HashMap<String, String> {
+    /// Region names from the newest household form: kabupaten/kota, kecamatan and desa (also the
+    /// conflicts queue's, `queue`).
+    pub(crate) fn region_names(&self) -> HashMap<String, String> {
         let Some(form) = self.catalog.latest(hh::FORM_ID) else {
             return HashMap::new();
         };
