@@ -29,7 +29,8 @@ pub const STORE_FILE: &str = "registry.redb";
 /// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
 /// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
 /// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: the desa index (`DESA_INDEX`): a work package reads its desa's families, not every family.
+pub const FORMAT_VERSION: u32 = 4;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,9 @@ impl Db {
         if found < 3 {
             me.migrate_2_to_3()?;
         }
+        if found < 4 {
+            me.migrate_3_to_4()?;
+        }
         Ok(me)
     }
 
@@ -226,6 +230,27 @@ impl Db {
         Ok(())
     }
 
+    /// Format 3 → 4: the desa index, built from the family entries (which name their desa), in one
+    /// transaction.
+    fn migrate_3_to_4(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut desa = txn.open_table(DESA_INDEX)?;
+            let families = txn.open_table(FAMILIES)?;
+            for e in families.iter()? {
+                let (k, v) = e?;
+                let entry: FamilyEntry = decode(v.value(), "family")?;
+                if let Some(d) = rows::entry_desa(&entry) {
+                    desa.insert((d, k.value()), ())?;
+                }
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&4u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Every document of a table keyed by id, in key order.
     fn all_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -265,6 +290,7 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_table(FAMILIES)?;
         txn.open_table(NIK_INDEX)?;
         txn.open_table(KK_INDEX)?;
+        txn.open_table(DESA_INDEX)?;
         txn.open_table(QUARANTINE)?;
         txn.open_table(CONFLICTS)?;
         txn.open_table(CONFLICT_KEYS)?;
@@ -369,6 +395,25 @@ impl Storage for Db {
         for e in fams.iter()? {
             let (_, v) = e?;
             f(&decode(v.value(), "family")?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn families_in_desa(
+        &self,
+        desa: u64,
+        mut f: impl FnMut(&FamilyEntry) -> Result<()>,
+    ) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(DESA_INDEX)?;
+        let fams = txn.open_table(FAMILIES)?;
+        let mut n = 0;
+        for record in rows::indexed(&index, desa)? {
+            let fam: FamilyEntry = doc(&fams, record, FAMILIES.name())?.ok_or_else(|| {
+                DbError::Storage("the desa index names a family that is missing".into())
+            })?;
+            f(&fam)?;
             n += 1;
         }
         Ok(n)
