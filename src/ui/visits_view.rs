@@ -27,13 +27,27 @@ impl VisitsState {
             self.reader = Some(read_visits(device.clone(), wake(ctx)));
         }
         if let Some(answer) = self.reader.as_mut().and_then(Task::poll) {
-            self.reader = None;
-            self.rows = Some(match answer {
-                Ok(Ok(rows)) => Ok(rows),
-                Ok(Err(e)) => Err(e.text()),
-                Err(stopped) => Err(AppError::from(stopped).text()),
-            });
+            self.take(answer);
         }
+    }
+
+    /// Blocks until the rows asked for are read, and takes them (tests, benchmarks).
+    pub fn wait(&mut self) {
+        if let Some(answer) = self.reader.as_mut().map(Task::wait) {
+            self.take(answer);
+        }
+    }
+
+    fn take(
+        &mut self,
+        answer: Result<crate::app::Result<Vec<VisitRow>>, crate::app::task::Stopped>,
+    ) {
+        self.reader = None;
+        self.rows = Some(match answer {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(e.text()),
+            Err(stopped) => Err(AppError::from(stopped).text()),
+        });
     }
 }
 
