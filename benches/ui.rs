@@ -2,6 +2,7 @@
 //! egui_kittest), side by side in one run:
 //! - the family list with 100,000 families while a search is typed;
 //! - a 30-member family: the member roster and one member's page;
+//! - the Tugas kunjungan list with 1,000 visits (a work package applied): idle, flicking, searching;
 //! - cold start to the first frame (opening the store, building the app, first frame);
 //! - resident memory afterwards.
 //!
@@ -112,6 +113,7 @@ fn main() {
         .unwrap()
         .id;
     drop(store);
+    apply_package(&dir, 1000);
     std::fs::write(dir.join("big-id"), big_id.to_string()).unwrap();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .env("PENDATA_BENCH_UI_MEASURE", "1")
@@ -153,6 +155,7 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
     stats("home screen, figures of 100,000 families", home_frames);
     let list = list(&mut h);
     family_of_30(&mut h, form, big_id);
+    visits(&mut h);
     println!();
     println!(
         "Worker answers (not frames: the UI draws meanwhile), from the change to its rows drawn:\n"
@@ -315,4 +318,113 @@ fn family_of_30(
         step_timed(h, &mut member);
     }
     stats("30-member family, one member's page", member);
+}
+
+/// A work package of `n` families (five desa of one kecamatan) applied on the bench's tablet, as
+/// `pendata package apply` does: signed by a registry made for it, encrypted to the tablet.
+fn apply_package(dir: &std::path::Path, n: usize) {
+    use pendata::bundle::manifest::FormRef;
+    use pendata::bundle::package::{
+        PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily,
+    };
+    let reg = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-ui-registry");
+    let _ = std::fs::remove_dir_all(&reg);
+    pendata::registry::init(&reg, "Bench", now()).unwrap();
+    let keys = pendata::registry::load(&reg).unwrap();
+    let device = pendata::app::Device::open(dir).unwrap();
+    device
+        .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
+        .unwrap();
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
+    };
+    let mut rng = Rng::new(17);
+    let desa: Vec<String> = (1..=5).map(|d| format!("64.72.01.100{d}")).collect();
+    let families = (0..n)
+        .map(|i| {
+            let mut answers = family(form, &mut rng, &spec);
+            answers.insert("wilayah_kabkota".into(), json!("64.72"));
+            answers.insert("wilayah_kecamatan".into(), json!("64.72.01"));
+            answers.insert("wilayah_desa".into(), json!(desa[i % desa.len()]));
+            PackagedFamily {
+                family: uuid::Uuid::now_v7(),
+                base: format!("{i:064x}"),
+                form_id: form.id.clone(),
+                form_version: form.version,
+                answers,
+            }
+        })
+        .collect();
+    let package = Package {
+        format: PACKAGE_FORMAT.into(),
+        format_version: PACKAGE_FORMAT_VERSION,
+        package_id: uuid::Uuid::now_v7(),
+        created_at: now(),
+        registry: "Bench".into(),
+        device: device.store.device().unwrap().id,
+        desa,
+        due: None,
+        expires: now().date_naive() + chrono::Duration::days(30),
+        note: None,
+        forms: vec![FormRef {
+            id: form.id.clone(),
+            version: form.version,
+        }],
+        families,
+    };
+    let bytes = package
+        .seal(
+            &keys.signing,
+            &device.store.age_identity().unwrap().to_public(),
+        )
+        .unwrap();
+    assert_eq!(device.apply_package(&bytes, "P001").unwrap().families, n);
+}
+
+/// The Tugas kunjungan list of 1,000 visits: idle, flicking through it, typing a search.
+fn visits(h: &mut Harness<'static, PendataApp>) {
+    h.state_mut().run(pendata::ui::Command::Visits);
+    h.step();
+    if let Screen::Visits(state) = &mut h.state_mut().screen {
+        state.wait();
+    }
+    h.run();
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        step_timed(h, &mut idle);
+    }
+    stats("Tugas kunjungan, 1,000 visits, idle", idle);
+    let mut scrolling = Vec::new();
+    h.hover_at(egui::pos2(640.0, 500.0));
+    for n in 0..40 {
+        let pages = match n {
+            30 => -100_000.0,
+            35 => 100_000.0,
+            _ => -3.0,
+        };
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, pages),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: egui::Modifiers::NONE,
+        });
+        step_timed(h, &mut scrolling);
+        step_timed(h, &mut scrolling);
+    }
+    stats(
+        "Tugas kunjungan, flicking through 1,000 (and to the end and back)",
+        scrolling,
+    );
+    let mut typing = Vec::new();
+    for ch in "siti".chars() {
+        h.get_by_role_and_label(Role::TextInput, "Cari").focus();
+        h.step();
+        h.get_by_role_and_label(Role::TextInput, "Cari")
+            .type_text(&ch.to_string());
+        step_timed(h, &mut typing);
+        step_timed(h, &mut typing);
+    }
+    stats("Tugas kunjungan, typing a search", typing);
 }

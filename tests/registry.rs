@@ -825,7 +825,7 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
         .unwrap()
         .value()
         .to_vec();
-    assert_eq!(version, b"4");
+    assert_eq!(version, b"5");
     assert!(
         txn.open_multimap_table(niks_v1).is_err(),
         "the old index is gone"
@@ -1099,4 +1099,137 @@ fn two_visits_of_the_same_version_are_an_update_conflict() {
     let mut families = 0;
     r.reg.family_entries(|_| families += 1).unwrap();
     assert_eq!(families, 1);
+}
+
+/// The families of a desa a package for it lists.
+fn packaged(reg: &Registry, device: Uuid, desa: &str, to: &Path) -> BTreeSet<Uuid> {
+    // Each package into a folder of its own (two written in the same second have the same name).
+    let to = &to.join(Uuid::now_v7().simple().to_string());
+    std::fs::create_dir_all(to).unwrap();
+    let desa = vec![desa.to_string()];
+    let req = registry::package::PackageRequest {
+        device: &device.simple().to_string(),
+        desa: &desa,
+        to,
+        due: None,
+        note: None,
+        reassign: true,
+    };
+    let written = reg.write_package(&req, now()).unwrap();
+    written.entry.families.iter().map(|(f, _)| *f).collect()
+}
+
+#[test]
+fn a_format_3_store_gets_its_desa_index_and_a_package_lists_only_its_desa_families() {
+    use redb::{ReadableDatabase, TableDefinition};
+    let r = registry();
+    let dir = r._tmp.path().join("registry");
+    let to = r._tmp.path().join("stick");
+    std::fs::create_dir_all(&to).unwrap();
+    let mut t = tablet(18);
+    t.age_recipient = Some(age::x25519::Identity::generate().to_public().to_string());
+    let mut rng = Rng::new(18);
+    let mut made: Vec<(Uuid, Answers)> = Vec::new();
+    let desa_of = |a: &Answers| a["wilayah_desa"].as_str().unwrap().to_string();
+    // Families of two desa at least: the first family's desa, and another one.
+    while made.len() < 6 || made.iter().all(|(_, a)| desa_of(a) == desa_of(&made[0].1)) {
+        let a = valid_family(&mut rng);
+        let id = record(40 + made.len() as u128);
+        finalize(&mut t, id, 1, a.clone());
+        made.push((id, a));
+    }
+    let home = desa_of(&made[0].1);
+    let (moved, other) = made
+        .iter()
+        .find(|(_, a)| desa_of(a) != home)
+        .map(|(id, a)| (*id, a.clone()))
+        .unwrap();
+    let of_home: BTreeSet<Uuid> = made
+        .iter()
+        .filter(|(_, a)| desa_of(a) == home)
+        .map(|(id, _)| *id)
+        .collect();
+    r.import(&t.bundle(&r.recipients()).unwrap());
+    r.approve(&t);
+    let Reg { _tmp, reg } = r;
+    drop(reg);
+
+    // Turn the store into format 3: the desa index gone.
+    let meta: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let path = dir.join("registry.redb");
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let desa_index: TableDefinition<(u64, u128), ()> = TableDefinition::new("desa_index");
+            assert!(txn.delete_table(desa_index).unwrap());
+            txn.open_table(meta)
+                .unwrap()
+                .insert("format_version", b"3".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let reg = Registry::open(&dir).unwrap();
+    assert_eq!(packaged(&reg, t.id, &home, &to), of_home);
+    // Dotted or digits only, the same desa.
+    assert_eq!(packaged(&reg, t.id, &home.replace('.', ""), &to), of_home);
+
+    // A correction that moves a family to the first family's desa: the index follows it.
+    let mut corrected = other.clone();
+    for k in ["wilayah_kabkota", "wilayah_kecamatan", "wilayah_desa"] {
+        corrected[k] = made[0].1[k].clone();
+    }
+    finalize(&mut t, moved, 2, corrected);
+    let out = reg
+        .import_bytes(
+            &t.bundle(std::slice::from_ref(&reg.keys.identity.to_public()))
+                .unwrap(),
+            "t.age",
+            now(),
+        )
+        .unwrap();
+    assert!(matches!(out, FileOutcome::Merged(_)), "{out:?}");
+    let mut with_moved = of_home.clone();
+    with_moved.insert(moved);
+    assert_eq!(packaged(&reg, t.id, &home, &to), with_moved);
+    let old = desa_of(&other);
+    assert!(
+        !packaged_or_none(&reg, t.id, &old, &to).contains(&moved),
+        "the family moved out of desa {old}"
+    );
+    drop(reg);
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(meta)
+        .unwrap()
+        .get("format_version")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert_eq!(version, b"5");
+}
+
+/// Like `packaged`, but a desa left without accepted families gives none (the registry refuses to
+/// write an empty package).
+fn packaged_or_none(reg: &Registry, device: Uuid, desa: &str, to: &Path) -> BTreeSet<Uuid> {
+    // Each package into a folder of its own (two written in the same second have the same name).
+    let to = &to.join(Uuid::now_v7().simple().to_string());
+    std::fs::create_dir_all(to).unwrap();
+    let desa_list = vec![desa.to_string()];
+    let req = registry::package::PackageRequest {
+        device: &device.simple().to_string(),
+        desa: &desa_list,
+        to,
+        due: None,
+        note: None,
+        reassign: true,
+    };
+    match reg.write_package(&req, now()) {
+        Ok(w) => w.entry.families.iter().map(|(f, _)| *f).collect(),
+        Err(_) => BTreeSet::new(),
+    }
 }

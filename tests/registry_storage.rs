@@ -152,6 +152,27 @@ impl Storage for Mem {
         Ok(s.families.len() as u64)
     }
 
+    fn families_in_desa(
+        &self,
+        desa: u64,
+        mut f: impl FnMut(&FamilyEntry) -> Result<()>,
+    ) -> Result<u64> {
+        // No index here: the entries that name the desa, found by looking at each.
+        let s = self.0.lock().unwrap().clone();
+        let mut n = 0;
+        for e in s.families.values().filter(|e| {
+            e.facts
+                .as_ref()
+                .and_then(|f| f.desa.as_deref())
+                .and_then(pendata::registry::entries::desa_number)
+                == Some(desa)
+        }) {
+            f(e)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn families_with_revisions(
         &self,
         mut f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,

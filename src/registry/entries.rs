@@ -20,6 +20,16 @@ pub fn id_number(text: &str) -> Option<u64> {
     }
 }
 
+/// A desa code as the desa index keys it: its digits (`64.72.01.1001` → 6472011001). `None` when it has
+/// no digits or more than a u64 holds (not a region code: such a family is in no desa a package can name).
+pub fn desa_number(code: &str) -> Option<u64> {
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::entries::{DeviceEntry, DeviceState, PackageEntry, PackageState};
+use super::entries::{DeviceEntry, DeviceState, PackageEntry, PackageState, desa_number};
 use super::family::FamilyState;
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
@@ -225,25 +225,20 @@ impl<S: Storage> Registry<S> {
     /// The accepted families of the desa (digits only), with their current revision's answers and
     /// hash; and how many others (in a conflict, quarantined) were left out.
     fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<PackagedFamily>, usize)> {
-        // The family entries carry the desa: only the chosen families' revisions are read and unpacked.
+        // The desa index names the families of each desa: only theirs are read, and only the chosen
+        // families' revisions unpacked.
         let mut chosen = Vec::new();
         let mut not_settled = 0;
-        self.db.families(|fam| {
-            let desa = fam
-                .facts
-                .as_ref()
-                .and_then(|f| f.desa.as_deref())
-                .map(digits);
-            if !desa.is_some_and(|d| wanted.contains(&d)) {
-                return Ok(());
-            }
-            if fam.family.state == FamilyState::Accepted {
-                chosen.push((fam.family.record, fam.family.device, fam.family.seq));
-            } else {
-                not_settled += 1;
-            }
-            Ok(())
-        })?;
+        for desa in wanted.iter().filter_map(|d| desa_number(d)) {
+            self.db.families_in_desa(desa, |fam| {
+                if fam.family.state == FamilyState::Accepted {
+                    chosen.push((fam.family.record, fam.family.device, fam.family.seq));
+                } else {
+                    not_settled += 1;
+                }
+                Ok(())
+            })?;
+        }
         let txn = self.db.begin()?;
         let t = txn.tables()?;
         let mut out = Vec::with_capacity(chosen.len());

@@ -36,6 +36,8 @@ pub struct SynthTablet {
     pub form_version: u64,
     /// The base its next revisions carry: set while it makes a visit of a registry family.
     pub visit: Option<VisitBase>,
+    /// The age recipient its bundles' manifests give (a real tablet's work package key), if any.
+    pub age_recipient: Option<String>,
 }
 
 impl SynthTablet {
@@ -63,6 +65,7 @@ impl SynthTablet {
                 .and_then(|c| c.latest("keluarga"))
                 .map_or(1, |f| f.version),
             visit: None,
+            age_recipient: None,
         }
     }
 
@@ -136,7 +139,7 @@ impl SynthTablet {
                 id: self.id,
                 name: self.name.clone(),
                 public_key: hex(self.key.verifying_key().as_bytes()),
-                age_recipient: None,
+                age_recipient: self.age_recipient.clone(),
                 demo: false,
             },
             sequence: SeqRange { from, to },

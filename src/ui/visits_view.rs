@@ -19,6 +19,31 @@ pub struct VisitsState {
     pub query: String,
     reader: Option<Task<crate::app::Result<Vec<VisitRow>>>>,
     rows: Option<Result<Vec<VisitRow>, Localized>>,
+    /// The lines the list shows for a search (made again when the search or the rows change, not every
+    /// frame): the search, then each line.
+    lines: Option<(String, Vec<Line>)>,
+}
+
+/// One line of the list: a desa's heading before its first row, or a row (indexes into the rows).
+#[derive(Debug, Clone, Copy)]
+enum Line {
+    Desa(usize),
+    Row(usize),
+}
+
+/// The lines for a search: the matching rows, each desa's heading before its first.
+fn lines_of(rows: &[VisitRow], query: &str) -> Vec<Line> {
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let mut out = Vec::new();
+    let mut desa: Option<&str> = None;
+    for (i, row) in rows.iter().enumerate().filter(|(_, r)| matches(r, &words)) {
+        if desa != Some(row.desa.as_str()) {
+            desa = Some(row.desa.as_str());
+            out.push(Line::Desa(i));
+        }
+        out.push(Line::Row(i));
+    }
+    out
 }
 
 impl VisitsState {
@@ -27,13 +52,27 @@ impl VisitsState {
             self.reader = Some(read_visits(device.clone(), wake(ctx)));
         }
         if let Some(answer) = self.reader.as_mut().and_then(Task::poll) {
-            self.reader = None;
-            self.rows = Some(match answer {
-                Ok(Ok(rows)) => Ok(rows),
-                Ok(Err(e)) => Err(e.text()),
-                Err(stopped) => Err(AppError::from(stopped).text()),
-            });
+            self.take(answer);
         }
+    }
+
+    /// Blocks until the rows asked for are read, and takes them (tests, benchmarks).
+    pub fn wait(&mut self) {
+        if let Some(answer) = self.reader.as_mut().map(Task::wait) {
+            self.take(answer);
+        }
+    }
+
+    fn take(
+        &mut self,
+        answer: Result<crate::app::Result<Vec<VisitRow>>, crate::app::task::Stopped>,
+    ) {
+        self.reader = None;
+        self.rows = Some(match answer {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(e.text()),
+            Err(stopped) => Err(AppError::from(stopped).text()),
+        });
     }
 }
 
@@ -89,39 +128,69 @@ pub fn visits_ui(
         )
         .labelled_by(l.id);
     });
-    let words: Vec<String> = st.query.split_whitespace().map(str::to_lowercase).collect();
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        let mut desa: Option<&str> = None;
-        for row in rows.iter().filter(|r| matches(r, &words)) {
-            if desa != Some(row.desa.as_str()) {
-                desa = Some(row.desa.as_str());
-                ui.add_space(8.0);
-                ui.label(RichText::new(trf(lang, "visits.desa", &[("desa", &row.desa)])).strong());
+    if st.lines.as_ref().is_none_or(|(q, _)| *q != st.query) {
+        st.lines = Some((st.query.clone(), lines_of(rows, &st.query)));
+    }
+    let lines = st
+        .lines
+        .as_ref()
+        .map(|(_, l)| l.as_slice())
+        .unwrap_or_default();
+    // Only the lines in view are laid out (one height for headings and rows): smooth with thousands.
+    egui::ScrollArea::vertical().auto_shrink(false).show_rows(
+        ui,
+        TOUCH,
+        lines.len(),
+        |ui, range| {
+            for line in lines.get(range).unwrap_or_default() {
+                match *line {
+                    Line::Desa(i) => {
+                        let Some(row) = rows.get(i) else { continue };
+                        let (rect, _) = ui.allocate_exact_size(
+                            egui::vec2(ui.available_width(), TOUCH),
+                            egui::Sense::hover(),
+                        );
+                        ui.new_child(
+                            egui::UiBuilder::new()
+                                .max_rect(rect)
+                                .layout(egui::Layout::left_to_right(egui::Align::Max)),
+                        )
+                        .label(
+                            RichText::new(trf(lang, "visits.desa", &[("desa", &row.desa)]))
+                                .strong(),
+                        );
+                    }
+                    Line::Row(i) => {
+                        let Some(row) = rows.get(i) else { continue };
+                        if visit_row_ui(ui, lang, row).clicked() {
+                            *cmd = Some(Command::Open(row.id));
+                        }
+                    }
+                }
             }
-            let state = tr(
-                lang,
-                if row.done {
-                    "visits.done"
-                } else {
-                    "visits.todo"
-                },
-            );
-            // Names come from the registry's package: control characters are shown as such.
-            let name = if row.head_name.is_empty() {
-                tr(lang, "list.no_name").into()
-            } else {
-                crate::model::printable::clean(&row.head_name)
-            };
-            let text = format!(
-                "{name} · {} · {state}",
-                crate::model::printable::clean(&row.no_kk)
-            );
-            if ui
-                .add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
-                .clicked()
-            {
-                *cmd = Some(Command::Open(row.id));
-            }
-        }
-    });
+        },
+    );
+}
+
+/// One visit: the head's name, the KK number, done or to do.
+fn visit_row_ui(ui: &mut Ui, lang: Lang, row: &VisitRow) -> egui::Response {
+    let state = tr(
+        lang,
+        if row.done {
+            "visits.done"
+        } else {
+            "visits.todo"
+        },
+    );
+    // Names come from the registry's package: control characters are shown as such.
+    let name = if row.head_name.is_empty() {
+        tr(lang, "list.no_name").into()
+    } else {
+        crate::model::printable::clean(&row.head_name)
+    };
+    let text = format!(
+        "{name} · {} · {state}",
+        crate::model::printable::clean(&row.no_kk)
+    );
+    ui.add(egui::Button::new(text).min_size([ui.available_width(), TOUCH].into()))
 }

@@ -30,7 +30,8 @@ pub const STORE_FILE: &str = "registry.redb";
 /// 2: the NIK and KK indexes are plain tables keyed by the number (format 1: multimaps keyed by text).
 /// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
 /// 4: operators (`OPERATORS`) and the audit trail (`AUDIT`).
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: the desa index (`DESA_INDEX`): a work package reads its desa's families, not every family.
+pub const FORMAT_VERSION: u32 = 5;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,9 @@ impl Db {
         if found < 4 {
             me.migrate_3_to_4()?;
         }
+        if found < 5 {
+            me.migrate_4_to_5()?;
+        }
         Ok(me)
     }
 
@@ -243,13 +247,35 @@ impl Db {
         Ok(())
     }
 
-    /// Makes the store look like one of format 3 (no operator or audit tables), for the test that such
+    /// Format 4 → 5: the desa index, built from the family entries (which name their desa), in one
+    /// transaction.
+    fn migrate_4_to_5(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut desa = txn.open_table(DESA_INDEX)?;
+            let families = txn.open_table(FAMILIES)?;
+            for e in families.iter()? {
+                let (k, v) = e?;
+                let entry: FamilyEntry = decode(v.value(), "family")?;
+                if let Some(d) = rows::entry_desa(&entry) {
+                    desa.insert((d, k.value()), ())?;
+                }
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&5u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Makes the store look like one of format 3 (no operator, audit or desa index tables), for the test that such
     /// a store opens and is brought up to date. Test support only.
     #[cfg(feature = "test-support")]
     pub fn downgrade_to_3(&self) -> DbResult<()> {
         let txn = self.db.begin_write()?;
         txn.delete_table(OPERATORS)?;
         txn.delete_table(AUDIT)?;
+        txn.delete_table(DESA_INDEX)?;
         txn.open_table(META)?
             .insert("format_version", encode(&3u32)?.as_slice())?;
         txn.commit()?;
@@ -314,6 +340,7 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_table(FAMILIES)?;
         txn.open_table(NIK_INDEX)?;
         txn.open_table(KK_INDEX)?;
+        txn.open_table(DESA_INDEX)?;
         txn.open_table(QUARANTINE)?;
         txn.open_table(CONFLICTS)?;
         txn.open_table(CONFLICT_KEYS)?;
@@ -420,6 +447,25 @@ impl Storage for Db {
         for e in fams.iter()? {
             let (_, v) = e?;
             f(&decode(v.value(), "family")?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn families_in_desa(
+        &self,
+        desa: u64,
+        mut f: impl FnMut(&FamilyEntry) -> Result<()>,
+    ) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(DESA_INDEX)?;
+        let fams = txn.open_table(FAMILIES)?;
+        let mut n = 0;
+        for record in rows::indexed(&index, desa)? {
+            let fam: FamilyEntry = doc(&fams, record, FAMILIES.name())?.ok_or_else(|| {
+                DbError::Storage("the desa index names a family that is missing".into())
+            })?;
+            f(&fam)?;
             n += 1;
         }
         Ok(n)

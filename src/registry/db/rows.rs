@@ -14,7 +14,7 @@ use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
     AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry,
+    PackageEntry, PendingBundle, QuarantineEntry, desa_number,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -30,6 +30,33 @@ pub(super) fn indexed<T: ReadableTable<(u64, u128), ()>>(
     Ok(out)
 }
 
+/// The desa index's key of a family entry.
+pub(super) fn entry_desa(e: &FamilyEntry) -> Option<u64> {
+    e.facts
+        .as_ref()
+        .and_then(|f| f.desa.as_deref())
+        .and_then(desa_number)
+}
+
+/// Just the desa of a stored family entry (the rest of the document is skipped, not built).
+fn stored_desa(bytes: &[u8]) -> DbResult<Option<u64>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        facts: Option<Facts>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Facts {
+        #[serde(default)]
+        desa: Option<String>,
+    }
+    let e: Entry = decode(bytes, "family")?;
+    Ok(e.facts
+        .and_then(|f| f.desa)
+        .as_deref()
+        .and_then(desa_number))
+}
+
 /// Every table of the store, open in one write transaction.
 pub struct Rows<'t> {
     meta: Table<'t, &'static str, &'static [u8]>,
@@ -43,6 +70,7 @@ pub struct Rows<'t> {
     families: Table<'t, u128, &'static [u8]>,
     niks: Table<'t, (u64, u128), ()>,
     kks: Table<'t, (u64, u128), ()>,
+    desa: Table<'t, (u64, u128), ()>,
     quarantine: Table<'t, (u128, u64), &'static [u8]>,
     conflicts: Table<'t, u64, &'static [u8]>,
     conflict_keys: Table<'t, &'static str, u64>,
@@ -71,6 +99,7 @@ impl<'t> Rows<'t> {
             families: txn.open_table(FAMILIES)?,
             niks: txn.open_table(NIK_INDEX)?,
             kks: txn.open_table(KK_INDEX)?,
+            desa: txn.open_table(DESA_INDEX)?,
             quarantine: txn.open_table(QUARANTINE)?,
             conflicts: txn.open_table(CONFLICTS)?,
             conflict_keys: txn.open_table(CONFLICT_KEYS)?,
@@ -259,7 +288,19 @@ impl Tables for Rows<'_> {
     }
 
     fn put_family(&mut self, record: u128, e: &FamilyEntry) -> Result<()> {
-        self.families.insert(record, encode(e)?.as_slice())?;
+        let new = entry_desa(e);
+        let old = match self.families.insert(record, encode(e)?.as_slice())? {
+            Some(v) => stored_desa(v.value())?,
+            None => None,
+        };
+        if old != new {
+            if let Some(d) = old {
+                self.desa.remove((d, record))?;
+            }
+            if let Some(d) = new {
+                self.desa.insert((d, record), ())?;
+            }
+        }
         Ok(())
     }
 
@@ -375,7 +416,13 @@ impl Tables for Rows<'_> {
     }
 
     fn remove_family(&mut self, record: u128) -> Result<()> {
-        self.families.remove(record)?;
+        let old = match self.families.remove(record)? {
+            Some(v) => stored_desa(v.value())?,
+            None => None,
+        };
+        if let Some(d) = old {
+            self.desa.remove((d, record))?;
+        }
         Ok(())
     }
 

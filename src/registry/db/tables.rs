@@ -30,6 +30,9 @@ pub const FAMILIES: TableDefinition<u128, &[u8]> = TableDefinition::new("familie
 pub const NIK_INDEX: TableDefinition<(u64, u128), ()> = TableDefinition::new("nik_index");
 /// Since format 2. (KK number as a number, record) → (): the records whose current revision has it.
 pub const KK_INDEX: TableDefinition<(u64, u128), ()> = TableDefinition::new("kk_index");
+/// Since format 4. (desa code's digits as a number, record) → (): the families whose entry names that desa
+/// (see [`crate::registry::entries::desa_number`]), so a work package reads only its desa's families.
+pub const DESA_INDEX: TableDefinition<(u64, u128), ()> = TableDefinition::new("desa_index");
 /// Format 1's indexes (text → records), read only to bring a store up to format 2.
 pub(super) const NIKS_V1: MultimapTableDefinition<&str, u128> =
     MultimapTableDefinition::new("niks");
