@@ -294,7 +294,12 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     code(
         &run(
             Some(&b),
-            &["registry-key", "set", p(&reg2.join("registry.pub"))],
+            &[
+                "registry-key",
+                "set",
+                p(&reg2.join("registry.pub")),
+                "--replace",
+            ],
             "",
         ),
         0,
@@ -302,7 +307,10 @@ fn visits_of_listed_families_come_back_as_updates_of_the_same_families() {
     let (c, out) = apply(&b, &file, "P002");
     assert_eq!(c, 1, "{out}");
     assert!(out.contains("tidak ditandatangani oleh registri"), "{out}");
-    code(&run(Some(&b), &["registry-key", "set", p(&key)], ""), 0);
+    code(
+        &run(Some(&b), &["registry-key", "set", p(&key), "--replace"], ""),
+        0,
+    );
     assert_eq!(records(&b).len(), 1, "nothing changed by a refused package");
 
     // Applied: the families become records carrying their base; again: nothing changes.
