@@ -40,7 +40,7 @@ fn bench_dir(name: &str) -> std::path::PathBuf {
 fn save_latency() {
     let dir = bench_dir("bench-save");
     let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
-    store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+    store.add_petugas("P001", "Bench", "246810", now()).unwrap();
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
     let spec = FamilySpec {
         interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
@@ -132,14 +132,14 @@ fn search_and_size(sizes: &[usize]) {
     for &n in sizes {
         let dir = bench_dir(&format!("bench-search-{n}"));
         let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
-        store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+        store.add_petugas("P001", "Bench", "246810", now()).unwrap();
         let t = Instant::now();
         fill(&store, n, 9);
         let fill_time = t.elapsed();
         drop(store);
         let bytes = std::fs::metadata(dir.join("pendata.redb")).unwrap().len();
         let t = Instant::now();
-        let store = Store::open(&dir).unwrap();
+        let store = Store::open(&dir, pendata::store::Unlock::Secret("246810")).unwrap();
         let open = t.elapsed();
 
         // Queries a petugas types: name prefixes, two words, NIK and KK prefixes, a miss.

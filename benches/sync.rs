@@ -92,7 +92,7 @@ fn main() {
     let rss_before = peak_rss_mb();
 
     // The same JSON lines the bundle carries, in a file, for the standard pipeline.
-    let device = Device::open(&tab).unwrap();
+    let device = Device::open(&tab, pendata::store::Unlock::Secret("246810")).unwrap();
     // What reading alone costs: one pass over the store's revisions, doing nothing with them.
     for _ in 0..2 {
         let t = Instant::now();
@@ -157,7 +157,7 @@ fn main() {
         std::fs::create_dir_all(&stick).unwrap();
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
-        let device = Device::open(&copy).unwrap();
+        let device = Device::open(&copy, pendata::store::Unlock::Secret("246810")).unwrap();
         let cpu = cpu_secs().0;
         let t = Instant::now();
         let mut stages: Vec<(Stage, f64)> = Vec::new();

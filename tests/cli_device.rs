@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pendata"))
+        // The PIN that unlocks the store (every test petugas has it).
+        .env("PENDATA_PIN", "246810")
         .arg("--data-dir")
         .arg(dir)
         .args(args)
@@ -69,7 +71,7 @@ fn a_family_from_entry_to_final_through_the_cli() {
             "Dewi Lestari",
             "--pin-stdin",
         ],
-        "2468\n",
+        "246810\n",
     ));
     let bad_pin = run(
         d,
@@ -85,7 +87,7 @@ fn a_family_from_entry_to_final_through_the_cli() {
         "ab\n",
     );
     assert_eq!(bad_pin.status.code(), Some(2));
-    assert!(text(&bad_pin.stderr).contains("4 to 12 digits"));
+    assert!(text(&bad_pin.stderr).contains("6 to 12 digits"));
     assert!(ok(&run(d, &["petugas", "list"], "")).contains("P001\tDewi Lestari"));
 
     let family = std::fs::read_to_string("tests/fixtures/family_valid.json").unwrap();
@@ -344,7 +346,7 @@ fn record_set_names_unknown_fields_at_once_and_saves_nothing() {
             "Dewi",
             "--pin-stdin",
         ],
-        "2468\n",
+        "246810\n",
     ));
     let new = [
         "record",

@@ -35,7 +35,11 @@ fn child_save_loop() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let store = Store::open(
+        std::path::Path::new(&dir),
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     let out = std::io::stdout();
     let mut out = out.lock();
     // Alternate between new records and revisions of the last one: both paths must be durable.
@@ -79,7 +83,7 @@ fn acknowledged_saves_survive_sigkill() {
         .unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::create(dir.path(), "Tablet Uji", now()).unwrap();
-    store.add_petugas("P001", "Dewi", "1234", now()).unwrap();
+    store.add_petugas("P001", "Dewi", "246810", now()).unwrap();
     drop(store);
     let mut rng = seed();
     let mut total_acked = 0;
@@ -124,7 +128,7 @@ fn acknowledged_saves_survive_sigkill() {
         let acked = reader.join().unwrap();
         total_acked += acked.len();
 
-        let mut store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
         assert_eq!(
             store.check().unwrap(),
             Vec::<String>::new(),

@@ -74,7 +74,9 @@ fn go(h: &mut Harness<'static, PendataApp>, cmd: Command) {
 fn walk(size: [f32; 2]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     demo::fill(&device, "P001", 40, 5, 20).unwrap();
     drop(device);
     let width = f64::from(size[0]);
@@ -86,7 +88,7 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
     h.run();
     h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text("2468");
+        .type_text("246810");
     h.run();
     h.get_by_label("Masuk").click();
     h.run();
