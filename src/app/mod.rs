@@ -151,7 +151,7 @@ fn refuse_too_long(form: &Form, answers: &Answers) -> Result<()> {
 /// The tablet: its store and the forms it knows.
 pub struct Device {
     pub store: Store,
-    catalog: &'static Catalog,
+    pub(crate) catalog: &'static Catalog,
 }
 
 impl Device {

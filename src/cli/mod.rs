@@ -98,7 +98,16 @@ pub(crate) fn open_device(
         Some(s) => crate::store::Unlock::Secret(s),
         None => crate::store::Unlock::Setup,
     };
-    crate::app::Device::open_as(dir, access, unlock)
+    let device = crate::app::Device::open_as(dir, access, unlock)?;
+    // A store of an earlier build was encrypted on this open: its new recovery code, shown once.
+    if let Some(code) = device.store.recovery_code() {
+        eprintln!(
+            "data tablet kini terenkripsi / the store is now encrypted.\n\
+             KODE PEMULIHAN / RECOVERY CODE: {code}\n\
+             Tulis dan simpan oleh supervisor; ditampilkan sekali ini saja. / Write it down and give it to the supervisor to keep; it is shown this once only."
+        );
+    }
+    Ok(device)
 }
 
 #[derive(Debug, Subcommand)]

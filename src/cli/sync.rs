@@ -450,6 +450,10 @@ pub fn purge(dir: &Path, before: NaiveDate) -> Result<Exit, Failure> {
         )));
     }
     let p = device.purge_accepted_before(before)?;
+    // Deleted rows leave their bytes in free pages: the live data goes into a new file.
+    if p.records > 0 && device.store.is_encrypted() {
+        device.erase_freed()?;
+    }
     say!(
         "{} keluarga dihapus dari tablet / families removed ({} revisions, {} photos, {} bytes of photos)",
         p.records,

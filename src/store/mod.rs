@@ -14,6 +14,7 @@ mod open;
 mod package;
 #[cfg(feature = "test-support")]
 pub mod power_cut;
+mod rewrite;
 mod sync;
 mod tables;
 mod text;
@@ -533,6 +534,22 @@ impl Store {
         // read-only medium or file still opens).
         let _ = make_private(&Self::file(dir), 0o600);
         let o = open::open_db(dir, access, unlock)?;
+        let plaintext = o.keys.is_none();
+        let store = Store::from_opened(dir, o, unlock)?;
+        if plaintext && !matches!(unlock, Unlock::Setup) {
+            return store.upgrade(dir, access, unlock);
+        }
+        Ok(store)
+    }
+
+    /// Opens the store of `dir` for writing with keys already unlocked (after a rewrite).
+    fn open_with_keys(dir: &Path, keys: open::Keys) -> Result<Store> {
+        let o = open::open_db_with(dir, keys)?;
+        Store::from_opened(dir, o, Unlock::Setup)
+    }
+
+    /// The store on an opened database: a newer format refused, an older one migrated.
+    fn from_opened(dir: &Path, o: open::OpenedDb, unlock: Unlock<'_>) -> Result<Store> {
         let read_only = matches!(o.db, open::Db::Read(_));
         let store = Store {
             db: o.db,
@@ -556,6 +573,33 @@ impl Store {
             }
             None => Ok(store),
         }
+    }
+
+    /// A plaintext store of an earlier build, opened with a PIN: when the PIN is one of its petugas's,
+    /// the file is encrypted (`store::rewrite`) with a slot for that petugas and a new recovery code
+    /// (shown once: [`Store::recovery_code`]); the other petugas get theirs when a signed-in petugas
+    /// adds them again. A store with no petugas stays as it is.
+    fn upgrade(self, dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<Store> {
+        let candidates = self.petugas_list()?;
+        if candidates.is_empty() {
+            return Ok(self);
+        }
+        let found = match unlock {
+            Unlock::Pin { code, pin } => Some((self.verify_pin(code, pin)?, pin)),
+            Unlock::Secret(secret) => candidates
+                .into_iter()
+                .find(|p| self.verify_pin(&p.code, secret.trim()).is_ok())
+                .map(|p| (p, secret.trim())),
+            Unlock::Setup => None,
+        };
+        let Some((p, pin)) = found else {
+            return Err(StoreError::WrongSecret);
+        };
+        drop(self);
+        let recovery = rewrite::upgrade(dir, (&p.code, &p.name, pin))?;
+        let mut store = Store::open_as(dir, access, Unlock::Pin { code: &p.code, pin })?;
+        store.recovery = Some(recovery);
+        Ok(store)
     }
 
     /// What opening did to the file beyond what was asked (a command that only reads says so).
@@ -769,8 +813,29 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(PETUGAS)?;
-            if table.get(code)?.is_some() {
-                return Err(StoreError::PetugasExists(code.to_string()));
+            let known = table.get(code)?.map(|g| g.value().to_vec());
+            match known {
+                // A petugas of a store that was upgraded by another one's PIN has no slot yet: a
+                // signed-in petugas gives them one (their PIN set anew).
+                Some(bytes)
+                    if keys
+                        .as_ref()
+                        .is_some_and(|k| !k.header.petugas().iter().any(|(c, _)| c == code)) =>
+                {
+                    let old: Petugas = decode(&bytes, "petugas")?;
+                    if let Some(k) = keys.as_mut() {
+                        let holder = keys::Holder::Petugas {
+                            code: old.code.clone(),
+                            name: old.name.clone(),
+                        };
+                        k.header.add_slot(holder, pin, &k.master)?;
+                        let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+                        k.header.write(&file, false)?;
+                    }
+                    return Ok(old);
+                }
+                Some(_) => return Err(StoreError::PetugasExists(code.to_string())),
+                None => {}
             }
             table.insert(code, serde_json::to_vec(&petugas)?.as_slice())?;
         }

@@ -350,6 +350,18 @@ pub(super) fn open_db(dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<
     })
 }
 
+/// Opens the encrypted store file of `dir` for writing with keys already unlocked (after a rewrite).
+pub(super) fn open_db_with(dir: &Path, keys: Keys) -> Result<OpenedDb> {
+    let path = locate(dir)?;
+    let (db, opened) = open_unlocked(dir, &path, Access::Write, Some(&keys.data))?;
+    Ok(OpenedDb {
+        db,
+        path,
+        opened,
+        keys: Some(keys),
+    })
+}
+
 fn open_unlocked(
     dir: &Path,
     path: &Path,

@@ -715,6 +715,23 @@ impl PendataApp {
                 self.user = Some((p.code, p.name));
                 self.message = None;
                 self.resume();
+                // A store of an earlier build was encrypted by this sign-in: its recovery code, once.
+                let recovery = self.device.as_ref().and_then(|d| d.store.recovery_code());
+                if let Some(code) = recovery {
+                    let text = Localized::new(
+                        format!(
+                            "{}: {code}. {}",
+                            tr(Lang::Id, "setup.recovery_title"),
+                            tr(Lang::Id, "setup.recovery_note")
+                        ),
+                        format!(
+                            "{}: {code}. {}",
+                            tr(Lang::En, "setup.recovery_title"),
+                            tr(Lang::En, "setup.recovery_note")
+                        ),
+                    );
+                    self.message = Some((text, false));
+                }
             }
             Err(AppError::Store(crate::store::StoreError::WrongPin(_))) => {
                 self.info_err("signin.wrong_pin");
