@@ -303,3 +303,45 @@ fn a_plaintext_store_is_encrypted_on_its_first_open_with_a_pin() {
     assert_eq!(store.record(id).unwrap().id, id);
     assert!(store.consistency().unwrap().is_empty());
 }
+
+#[test]
+fn the_apps_sign_in_encrypts_a_store_of_an_earlier_build_and_sign_out_locks_it() {
+    use pendata::ui::{Command, PendataApp, Screen};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::create_plaintext(dir.path(), "Tablet Lama", now()).unwrap();
+    store
+        .add_petugas("P001", "Dewi Lestari", PIN, now())
+        .unwrap();
+    drop(store);
+    let mut app = PendataApp::new(dir.path());
+    let mut sign_in = |app: &mut PendataApp, pin: &str| {
+        match &mut app.screen {
+            Screen::SignIn(f) => {
+                f.code = "P001".into();
+                f.pin = pin.into();
+            }
+            _ => panic!("not on the sign-in screen"),
+        }
+        app.run(Command::SignIn);
+    };
+    sign_in(&mut app, "111111");
+    assert!(
+        matches!(app.screen, Screen::SignIn(_)),
+        "a wrong PIN is refused"
+    );
+    assert!(
+        pendata::store::holders(dir.path()).unwrap().is_none(),
+        "and changes nothing"
+    );
+    sign_in(&mut app, PIN);
+    assert!(!matches!(app.screen, Screen::SignIn(_)), "signed in");
+    assert!(
+        pendata::store::holders(dir.path()).unwrap().is_some(),
+        "the store is encrypted"
+    );
+    app.run(Command::SignOut);
+    // Signed out, the store is closed: another program can open it (with the PIN).
+    drop(Store::open(dir.path(), Unlock::Secret(PIN)).unwrap());
+    sign_in(&mut app, PIN);
+    assert!(!matches!(app.screen, Screen::SignIn(_)), "signed in again");
+}

@@ -181,9 +181,10 @@ impl Device {
         pin: &str,
     ) -> Result<(Device, DeviceInfo)> {
         crate::store::check_petugas(code, name, pin)?;
-        let (device, info) = Device::init(dir, device_name)?;
-        device.add_petugas(code, name, pin)?;
-        Ok((device, info))
+        let catalog = Catalog::shared().map_err(AppError::Forms)?;
+        let (store, info) = Store::create_with_petugas(dir, device_name, (code, name, pin), now())?;
+        tracing::info!(device = %info.id, "store created");
+        Ok((Device { store, catalog }, info))
     }
 
     /// Opens the tablet's store for writing (checked first when not provably closed cleanly), unlocked

@@ -390,7 +390,21 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
-        Self::create_as(dir, device_name, now, false)
+        Self::create_as(dir, device_name, now, false, None)
+    }
+
+    /// [`Store::create`] with its first petugas (`code`, `name`, `pin`): the first-run setup. The
+    /// store's key is wrapped for that petugas and the recovery code from the start: it never has a
+    /// setup slot.
+    pub fn create_with_petugas(
+        dir: &Path,
+        device_name: &str,
+        first: (&str, &str, &str),
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Store, DeviceInfo)> {
+        let (code, name, pin) = first;
+        check_petugas(code, name, pin)?;
+        Self::create_as(dir, device_name, now, false, Some(first))
     }
 
     /// [`Store::create`] for a demo tablet: marked as such from its first transaction.
@@ -399,7 +413,7 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
-        Self::create_as(dir, device_name, now, true)
+        Self::create_as(dir, device_name, now, true, None)
     }
 
     fn create_as(
@@ -407,6 +421,7 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
         demo: bool,
+        first: Option<(&str, &str, &str)>,
     ) -> Result<(Store, DeviceInfo)> {
         let name = device_name.trim();
         if name.is_empty() {
@@ -438,7 +453,17 @@ impl Store {
         let (mut header, master, data) = keys::Header::new()?;
         let recovery = keys::new_recovery_code()?;
         header.add_slot(keys::Holder::Recovery, &recovery, &master)?;
-        header.add_slot(keys::Holder::Setup, "", &master)?;
+        match first {
+            Some((code, pname, pin)) => header.add_slot(
+                keys::Holder::Petugas {
+                    code: code.trim().to_string(),
+                    name: pname.trim().to_string(),
+                },
+                pin,
+                &master,
+            )?,
+            None => header.add_slot(keys::Holder::Setup, "", &master)?,
+        }
         {
             let file = std::fs::OpenOptions::new()
                 .read(true)
@@ -451,15 +476,42 @@ impl Store {
         }
         let db = open::encrypted_db(&tmp, &data, false, true)?;
         let (store, device) = Store::init(db, tmp.clone(), name, now, demo)?;
+        if let Some((code, pname, _)) = first {
+            store.insert_petugas(&Petugas {
+                code: code.trim().to_string(),
+                name: pname.trim().to_string(),
+                pin_hash: String::new(),
+                created_at: now,
+            })?;
+        }
         drop(store);
         std::fs::rename(&tmp, &path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             // Makes the rename durable where directories can be synced (not on Windows).
             let _ = d.sync_all();
         }
-        let mut store = Store::open_as(dir, Access::Write, Unlock::Setup)?;
+        let mut store = Store::open_with_keys(
+            dir,
+            open::Keys {
+                header,
+                master,
+                data,
+                signed_in: first.map(|(code, _, _)| code.trim().to_string()),
+            },
+        )?;
         store.recovery = Some(recovery);
         Ok((store, device))
+    }
+
+    /// Adds the row of a petugas whose key slot is already in the header (the first-run setup).
+    fn insert_petugas(&self, petugas: &Petugas) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(PETUGAS)?.insert(
+            petugas.code.as_str(),
+            serde_json::to_vec(petugas)?.as_slice(),
+        )?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// The recovery code of a store this instance just made (`init`): to be shown once, written down

@@ -702,13 +702,35 @@ impl PendataApp {
             return;
         };
         let (code, pin) = (f.code.clone(), std::mem::take(&mut f.pin));
-        let signed = match &self.device {
-            Some(device) => device.sign_in(&code, &pin),
-            // The PIN unlocks the store and opens it.
-            None => Device::unlock(&self.data_dir, &code, &pin).map(|(device, p)| {
-                self.opened(device);
-                p
-            }),
+        let signed = match self.device.take() {
+            Some(device) if device.store.is_encrypted() => {
+                let signed = device.sign_in(&code, &pin);
+                self.device = Some(device);
+                signed
+            }
+            // The PIN unlocks the store and opens it; a store of an earlier build (open without a
+            // key) is closed and opened again with the PIN, which encrypts it.
+            other => {
+                let was_open = other.is_some();
+                drop(other);
+                let signed = Device::unlock(&self.data_dir, &code, &pin);
+                match signed {
+                    Ok((device, p)) => {
+                        self.opened(device);
+                        Ok(p)
+                    }
+                    Err(e) => {
+                        // Refused: a store that was open without a key stays open for the next try.
+                        if was_open
+                            && let Ok(device) =
+                                Device::open(&self.data_dir, crate::store::Unlock::Setup)
+                        {
+                            self.device = Some(Arc::new(device));
+                        }
+                        Err(e)
+                    }
+                }
+            }
         };
         match signed {
             Ok(p) => {
