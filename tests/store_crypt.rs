@@ -314,7 +314,7 @@ fn the_apps_sign_in_encrypts_a_store_of_an_earlier_build_and_sign_out_locks_it()
         .unwrap();
     drop(store);
     let mut app = PendataApp::new(dir.path());
-    let mut sign_in = |app: &mut PendataApp, pin: &str| {
+    let sign_in = |app: &mut PendataApp, pin: &str| {
         match &mut app.screen {
             Screen::SignIn(f) => {
                 f.code = "P001".into();
