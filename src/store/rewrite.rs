@@ -138,6 +138,9 @@ fn put_in_place(dir: &Path, tmp: &Path) -> Result<()> {
     crash_point("before-rename");
     std::fs::rename(tmp, dir.join(STORE_FILE))?;
     crate::durable::sync_dir(dir)?;
+    // The new file was closed cleanly (a redb close, or a copy of a closed file): stamped as such, so
+    // the next open need not check every page.
+    open::stamp(dir);
     Ok(())
 }
 
@@ -269,6 +272,50 @@ impl Store {
         body.truncate(body.len() / 16 * 16);
         BlockCipher::new(&k.data).decrypt(0, &mut body);
         Ok(body)
+    }
+
+    /// Test support (benchmarks): the store's database decrypted into `to` (a file), block for block: a
+    /// plaintext store of an earlier build holding the same data, to compare the two side by side.
+    pub fn write_plaintext_copy(&self, to: &Path) -> Result<()> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let k = keys
+            .as_ref()
+            .ok_or_else(|| StoreError::Storage("a plaintext store".into()))?;
+        let cipher = BlockCipher::new(&k.data);
+        let mut src = std::fs::File::open(&self.path)?;
+        std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(HEADER_LEN))?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(to)?);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0u64;
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let whole = n / 16 * 16;
+            let chunk = buf.get_mut(..n).unwrap_or_default();
+            if whole != n {
+                // Read on to a whole block.
+                let mut rest = vec![0u8; 16 - (n - whole)];
+                src.read_exact(&mut rest)?;
+                let mut all = chunk.to_vec();
+                all.extend_from_slice(&rest);
+                cipher.decrypt(offset, &mut all);
+                out.write_all(&all)?;
+                offset += all.len() as u64;
+                continue;
+            }
+            cipher.decrypt(offset, chunk);
+            out.write_all(chunk)?;
+            offset += n as u64;
+        }
+        out.into_inner()
+            .map_err(|e| StoreError::Storage(e.to_string()))?
+            .sync_all()?;
+        Ok(())
     }
 
     /// Test support: a plaintext store as builds before encryption made them, in `dir`.
