@@ -94,8 +94,9 @@ fn main() {
     }
     let rss_before = peak_rss_mb();
 
-    // The same JSON lines the bundle carries, in a file, for the standard pipeline.
-    let device = Device::open(&tab, pendata::store::Unlock::Secret("246810")).unwrap();
+    // The same JSON lines the bundle carries, in a file, for the standard pipeline. (The demo petugas's
+    // PIN: `pendata demo` gave it none.)
+    let device = Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
     // What reading alone costs: one pass over the store's revisions, doing nothing with them.
     for _ in 0..2 {
         let t = Instant::now();
@@ -168,7 +169,7 @@ fn main() {
         std::fs::create_dir_all(&stick).unwrap();
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
-        let device = Device::open(&copy, pendata::store::Unlock::Secret("246810")).unwrap();
+        let device = Device::open(&copy, pendata::store::Unlock::Secret("123456")).unwrap();
         let cpu = cpu_secs().0;
         let t = Instant::now();
         let mut stages: Vec<(Stage, f64)> = Vec::new();

@@ -26,7 +26,7 @@ pub const HEADER_LEN: u64 = 64 * 1024;
 const COPY_LEN: usize = 32 * 1024;
 const MAGIC: &[u8; 16] = b"PENDATA-KEYS-01\n";
 /// What the database's encryption is (a later build may add others).
-const CIPHER: &str = "aes-256-xex-16";
+const CIPHER: &str = "aes-256-xts-4096";
 
 /// The master key the slots wrap.
 pub type MasterKey = Zeroizing<[u8; 32]>;
@@ -47,7 +47,7 @@ impl Kdf {
     /// "PIN key derivation").
     pub const SHIPPED: Kdf = Kdf {
         m_kib: 64 * 1024,
-        t: 3,
+        t: 10,
         p: 1,
     };
 
