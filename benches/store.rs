@@ -2,7 +2,11 @@
 //! 1. durable save of one answer (a full family snapshot) vs the same disk's write + fsync floor;
 //! 2. search by name / NIK / KK prefix among N families, for N = 10,000 and 100,000 (and 1,000,000 with
 //!    `PENDATA_BENCH_MILLION=1`);
-//! 3. store size per family and time to open the store.
+//! 3. store size per family and time to open the store;
+//! 4. the PIN's key derivation with the shipped argon2id parameters, and what the sign-in costs.
+//!
+//! Each case runs on the encrypted store and, beside it, on a plaintext store as builds before
+//! encryption made them (`Store::create_plaintext`).
 //!
 //! Run: `cargo bench --bench store` (stores go to a temporary folder under `target/`).
 
@@ -14,7 +18,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use pendata::app::demo::{FamilySpec, Rng, family};
 use pendata::form::catalog::Catalog;
-use pendata::store::{NewRecord, Store};
+use pendata::store::keys::Kdf;
+use pendata::store::{NewRecord, Store, Unlock};
 use serde_json::json;
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -37,10 +42,47 @@ fn bench_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The two kinds of store compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Encrypted,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Plain => "plaintext",
+            Kind::Encrypted => "encrypted",
+        }
+    }
+
+    fn create(self, dir: &std::path::Path) -> Store {
+        let (store, _) = match self {
+            Kind::Plain => Store::create_plaintext(dir, "Bench", now()).unwrap(),
+            Kind::Encrypted => Store::create(dir, "Bench", now()).unwrap(),
+        };
+        store.add_petugas("P001", "Bench", "246810", now()).unwrap();
+        store
+    }
+
+    fn unlock(self) -> Unlock<'static> {
+        match self {
+            Kind::Plain => Unlock::Setup,
+            Kind::Encrypted => Unlock::Secret("246810"),
+        }
+    }
+}
+
 fn save_latency() {
-    let dir = bench_dir("bench-save");
-    let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
-    store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+    for kind in [Kind::Plain, Kind::Encrypted] {
+        save_latency_of(kind);
+    }
+}
+
+fn save_latency_of(kind: Kind) {
+    let dir = bench_dir(&format!("bench-save-{}", kind.name()));
+    let store = kind.create(&dir);
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
     let spec = FamilySpec {
         interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
@@ -77,7 +119,10 @@ fn save_latency() {
     }
     let (s50, s99) = (percentile(&mut saves, 0.5), percentile(&mut saves, 0.99));
     let (f50, f99) = (percentile(&mut floors, 0.5), percentile(&mut floors, 0.99));
-    println!("## durable save of one answer ({rounds} saves of a {size}-byte family snapshot)");
+    println!(
+        "## durable save of one answer, {} store ({rounds} saves of a {size}-byte family snapshot)",
+        kind.name()
+    );
     println!("| | p50 | p99 |\n|---|---:|---:|");
     println!(
         "| store save (one redb write transaction, fsync) | {} | {} |",
@@ -126,20 +171,27 @@ fn fill(store: &Store, families: usize, seed: u64) {
 fn search_and_size(sizes: &[usize]) {
     println!("## search, size and open time");
     println!(
-        "| families | fill | store size | per family | open | search p50 | search p95 | max |"
+        "| store | families | fill | store size | per family | open | search p50 | search p95 | max |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
-        let dir = bench_dir(&format!("bench-search-{n}"));
-        let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
-        store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+        for kind in [Kind::Plain, Kind::Encrypted] {
+            search_of(kind, n);
+        }
+    }
+}
+
+fn search_of(kind: Kind, n: usize) {
+    {
+        let dir = bench_dir(&format!("bench-search-{n}-{}", kind.name()));
+        let store = kind.create(&dir);
         let t = Instant::now();
         fill(&store, n, 9);
         let fill_time = t.elapsed();
         drop(store);
         let bytes = std::fs::metadata(dir.join("pendata.redb")).unwrap().len();
         let t = Instant::now();
-        let store = Store::open(&dir).unwrap();
+        let store = Store::open(&dir, kind.unlock()).unwrap();
         let open = t.elapsed();
 
         // Queries a petugas types: name prefixes, two words, NIK and KK prefixes, a miss.
@@ -184,7 +236,8 @@ fn search_and_size(sizes: &[usize]) {
         let max = *times.iter().max().unwrap();
         let (p50, p95) = (percentile(&mut times, 0.5), percentile(&mut times, 0.95));
         println!(
-            "| {n} | {:.1} s | {:.1} MB | {:.1} kB | {} | {} | {} | {} |",
+            "| {} | {n} | {:.1} s | {:.1} MB | {:.1} kB | {} | {} | {} | {} |",
+            kind.name(),
             fill_time.as_secs_f64(),
             bytes as f64 / 1e6,
             bytes as f64 / n as f64 / 1e3,
@@ -198,7 +251,41 @@ fn search_and_size(sizes: &[usize]) {
     }
 }
 
+/// The PIN's key derivation with the shipped parameters (one try), and the sign-in: reading who can
+/// sign in (all the sign-in screen needs) and unlocking (a derivation and the open).
+fn kdf_and_sign_in() {
+    let k = Kdf::SHIPPED;
+    println!(
+        "## PIN key derivation: argon2id m = {} MiB, t = {}, p = {}",
+        k.m_kib / 1024,
+        k.t,
+        k.p
+    );
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        std::hint::black_box(k.derive("246810", b"0123456789abcdef").unwrap());
+        times.push(t.elapsed());
+    }
+    println!(
+        "one try: p50 {}, max {}",
+        ms(percentile(&mut times, 0.5)),
+        ms(*times.iter().max().unwrap())
+    );
+    let dir = bench_dir("bench-signin");
+    drop(Kind::Encrypted.create(&dir));
+    let t = Instant::now();
+    let who = pendata::store::holders(&dir).unwrap();
+    println!(
+        "who can sign in (the key slots, no PIN): {} for {:?}",
+        ms(t.elapsed()),
+        who
+    );
+    println!();
+}
+
 fn main() {
+    kdf_and_sign_in();
     save_latency();
     let mut sizes = vec![10_000, 100_000];
     if std::env::var_os("PENDATA_BENCH_MILLION").is_some() {

@@ -4,6 +4,9 @@
 //! peak resident memory of this process during the export (the store is filled by a child process, so the
 //! high-water mark is the export's).
 //!
+//! Beside it, the same export from a plaintext store holding the same data (the encrypted store's
+//! database decrypted into a file: a store as builds before encryption made them).
+//!
 //! Run: `cargo bench --bench sync` (N = 100,000; `PENDATA_BENCH_FAMILIES=20000` for a quicker run). Needs
 //! `age`, `zstd` and `tar` on the PATH for the comparison.
 
@@ -91,8 +94,9 @@ fn main() {
     }
     let rss_before = peak_rss_mb();
 
-    // The same JSON lines the bundle carries, in a file, for the standard pipeline.
-    let device = Device::open(&tab).unwrap();
+    // The same JSON lines the bundle carries, in a file, for the standard pipeline. (The demo petugas's
+    // PIN: `pendata demo` gave it none.)
+    let device = Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
     // What reading alone costs: one pass over the store's revisions, doing nothing with them.
     for _ in 0..2 {
         let t = Instant::now();
@@ -110,6 +114,13 @@ fn main() {
             n / 1_048_576
         );
     }
+    // The same data in a plaintext store, for the side-by-side export.
+    let tab_plain = root.join("tablet-plain");
+    std::fs::create_dir_all(&tab_plain).unwrap();
+    device
+        .store
+        .write_plaintext_copy(&tab_plain.join("pendata.redb"))
+        .unwrap();
     let lines_path = root.join("revisions.jsonl");
     let mut lines = std::io::BufWriter::new(std::fs::File::create(&lines_path).unwrap());
     let mut plain = 0u64;
@@ -144,6 +155,7 @@ fn main() {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut ours_cpu = Vec::new();
+    let mut plain = Vec::new();
     let mut theirs_cpu = Vec::new();
     let mut file_size = 0;
     let mut theirs_size = 0;
@@ -157,7 +169,7 @@ fn main() {
         std::fs::create_dir_all(&stick).unwrap();
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
-        let device = Device::open(&copy).unwrap();
+        let device = Device::open(&copy, pendata::store::Unlock::Secret("123456")).unwrap();
         let cpu = cpu_secs().0;
         let t = Instant::now();
         let mut stages: Vec<(Stage, f64)> = Vec::new();
@@ -204,6 +216,23 @@ fn main() {
         }
         drop(device);
         let _ = std::fs::remove_dir_all(&copy);
+        // The same export from the plaintext store.
+        let stick = root.join(format!("stick-plain{round}"));
+        let _ = std::fs::remove_dir_all(&stick);
+        std::fs::create_dir_all(&stick).unwrap();
+        copy_dir(&tab_plain, &copy);
+        let device = Device::open(&copy, pendata::store::Unlock::Setup).unwrap();
+        let t = Instant::now();
+        device
+            .export(&stick, Selection::All, "BENCH", &mut |_, _| {})
+            .unwrap();
+        plain.push(t.elapsed().as_secs_f64());
+        eprintln!(
+            "round {round}: plaintext store {:.2} s",
+            plain.last().unwrap()
+        );
+        drop(device);
+        let _ = std::fs::remove_dir_all(&copy);
     }
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
@@ -234,6 +263,12 @@ fn main() {
         median(&ours),
         mb / median(&ours),
         list(&ours)
+    );
+    println!(
+        "  pendata export, plaintext store: {:.2} s (rounds {}); encrypted / plaintext {:.2}x",
+        median(&plain),
+        list(&plain),
+        median(&ours) / median(&plain)
     );
     if have_tools {
         println!(

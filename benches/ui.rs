@@ -74,7 +74,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let (store, _) = Store::create(&dir, "Bench", now()).unwrap();
-    store.add_petugas("P001", "Bench", "1234", now()).unwrap();
+    store.add_petugas("P001", "Bench", "246810", now()).unwrap();
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
     let spec = FamilySpec {
         interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
@@ -137,7 +137,7 @@ fn measure(dir: &std::path::Path, big_id: uuid::Uuid) {
     h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
     h.run();
     h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text("1234");
+        .type_text("246810");
     h.run();
     h.get_by_label("Masuk").click();
     h.run();
@@ -331,7 +331,7 @@ fn apply_package(dir: &std::path::Path, n: usize) {
     let _ = std::fs::remove_dir_all(&reg);
     pendata::registry::init(&reg, "Bench", now()).unwrap();
     let keys = pendata::registry::load(&reg).unwrap();
-    let device = pendata::app::Device::open(dir).unwrap();
+    let device = pendata::app::Device::open(dir, pendata::store::Unlock::Secret("246810")).unwrap();
     device
         .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
         .unwrap();

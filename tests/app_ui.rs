@@ -66,16 +66,20 @@ fn setup_and_sign_in(h: &mut Harness<'static, PendataApp>) {
     type_into(h, "Nama perangkat", "Tablet Palaran 01");
     type_into(h, "Kode petugas", "P001");
     type_into(h, "Nama petugas", "Dewi Lestari");
-    type_into(h, "PIN (4–12 angka)", "2468");
-    type_into(h, "Ulangi PIN", "2468");
+    type_into(h, "PIN (6–12 angka)", "246810");
+    type_into(h, "Ulangi PIN", "246810");
     click(h, "Mulai");
     assert!(h.query_by_label("Perangkat siap. Silakan masuk.").is_some());
-    sign_in(h, "1111");
+    // The recovery code is shown once; signing in waits until the petugas says it is written down.
+    assert!(h.query_by_label("Kode pemulihan").is_some());
+    assert!(h.query_by_label("Masuk").is_none());
+    click(h, "Sudah saya tulis");
+    sign_in(h, "111111");
     assert!(
         h.query_by_label("PIN salah").is_some(),
         "a wrong PIN is refused"
     );
-    sign_in(h, "2468");
+    sign_in(h, "246810");
 }
 
 fn sign_in(h: &mut Harness<'static, PendataApp>, pin: &str) {
@@ -207,7 +211,7 @@ fn a_petugas_sets_up_signs_in_and_finalizes_a_family() {
     // Reopen on the same store: sign in and the app returns to the family, now final.
     let mut h = harness(dir.path());
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     assert!(
         h.query_by_label("Final").is_some(),
         "the family opens again, final (its status chip)"
@@ -283,8 +287,8 @@ fn a_setup_error_is_said_in_the_language_of_the_moment() {
     // No device name: the store refuses, and the petugas reads why in Indonesian only.
     type_into(&mut h, "Kode petugas", "P001");
     type_into(&mut h, "Nama petugas", "Dewi Lestari");
-    type_into(&mut h, "PIN (4–12 angka)", "2468");
-    type_into(&mut h, "Ulangi PIN", "2468");
+    type_into(&mut h, "PIN (6–12 angka)", "246810");
+    type_into(&mut h, "Ulangi PIN", "246810");
     click(&mut h, "Mulai");
     assert!(
         h.query_by_label("Kesalahan: nama perangkat belum diisi")
@@ -306,8 +310,8 @@ fn a_setup_error_is_said_in_the_language_of_the_moment() {
     h.run();
     type_into(&mut h, "Petugas code", "P001");
     type_into(&mut h, "Petugas name", "Dewi Lestari");
-    type_into(&mut h, "PIN (4–12 digits)", "2468");
-    type_into(&mut h, "Repeat PIN", "2468");
+    type_into(&mut h, "PIN (6–12 digits)", "246810");
+    type_into(&mut h, "Repeat PIN", "246810");
     click(&mut h, "Start");
     assert!(
         h.query_by_label("Error: the device name is empty")
@@ -346,7 +350,7 @@ fn answers_are_saved_within_a_second_and_the_app_reopens_where_it_was() {
     drop(h);
     let mut h = harness(dir.path());
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     let answers = editor_answers(&h);
     assert_eq!(answers["nama_petugas"], "Dewi Lestari");
     let Screen::Edit(e) = &h.state().screen else {
@@ -469,7 +473,8 @@ fn a_photo_is_chosen_by_touch_from_the_camera_folder() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     h.run();
     drop(h);
-    let device = pendata::app::Device::open(&data).unwrap();
+    let device =
+        pendata::app::Device::open(&data, pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(device.attachment_size(&hash).unwrap(), Some(newest.len()));
     let id = device.list(None).unwrap()[0].id;
     assert_eq!(device.record(id).unwrap().1["foto_depan"], json!(hash));
@@ -600,7 +605,9 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
     use pendata::app::{Device, demo};
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     let made = demo::fill(&device, "P001", 700, 5, 20).unwrap();
     assert!(made.drafts > 0 && made.drafts < 700);
     // The expected answers, the slow way: every head.
@@ -612,7 +619,7 @@ fn the_family_list_counts_filters_and_pages_from_the_store() {
 
     let mut h = harness(dir.path());
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     // Home's figures are read off the frame (a worker thread) and drawn when they arrive.
     assert!(h.query_by_label("Ringkasan pendataan").is_some());
     h.state_mut().wait_home();
@@ -698,7 +705,9 @@ fn search_results_arrive_from_the_worker_and_the_list_updates() {
     use pendata::app::{Device, demo};
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     demo::fill(&device, "P001", 300, 5, 20).unwrap();
     let heads = device.list(None).unwrap();
     // A family found alone by the first ten digits of its KK number (asked of the store directly).
@@ -718,7 +727,7 @@ fn search_results_arrive_from_the_worker_and_the_list_updates() {
 
     let mut h = harness(dir.path());
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     click(&mut h, "Daftar keluarga");
     list_answered(&mut h);
     assert!(h.query_by_label("300 keluarga").is_some());
@@ -832,12 +841,14 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     pendata::registry::init(&reg, "Dinas Sosial Kaltim", now).unwrap();
     {
         let (device, _) = Device::init(&tab, "Tablet Palaran 01").unwrap();
-        device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+        device
+            .add_petugas("P001", "Dewi Lestari", "246810")
+            .unwrap();
         demo::fill(&device, "P001", 12, 5, 0).unwrap();
     }
     let mut h = harness(&tab);
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     wait_for(&mut h, "Belum pernah ekspor");
     click(&mut h, "Ekspor ke USB");
     assert!(
@@ -904,7 +915,7 @@ fn export_to_a_stick_then_a_receipt_with_a_rejection_to_fix() {
     click(&mut h, &format!("Perbaiki — {name}"));
     assert!(matches!(h.state().screen, Screen::Edit(_)));
     drop(h);
-    let device = Device::open(&tab).unwrap();
+    let device = Device::open(&tab, pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(device.record(bad).unwrap().0.status, Status::Rejected);
     assert_eq!(device.list(Some(Status::Accepted)).unwrap().len(), 11);
 }
@@ -914,7 +925,9 @@ fn after_a_crash_the_next_start_says_so_once_in_both_languages() {
     use pendata::app::{Device, crash};
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     drop(device);
 
     // No crash: no notice.
@@ -940,7 +953,7 @@ fn after_a_crash_the_next_start_says_so_once_in_both_languages() {
             .is_some()
     );
     // It stays through sign-in (messages come and go) until dismissed; in English after the switch.
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     click(&mut h, "English");
     assert!(
         h.query_by_label_contains("Pendata closed unexpectedly last time")
@@ -996,7 +1009,9 @@ fn tablet_with_a_package(
         })
         .collect();
     let (device, info) = Device::init(tab, "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     device
         .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
         .unwrap();
@@ -1040,7 +1055,7 @@ fn a_visit_from_the_tugas_screen_found_with_one_member_deceased_is_finalized() {
     let listed = tablet_with_a_package(&tab, &dir.path().join("registry"));
     let mut h = harness(&tab);
     h.run();
-    sign_in(&mut h, "2468");
+    sign_in(&mut h, "246810");
     wait_for(&mut h, "Tugas kunjungan (0/2 selesai)");
     click(&mut h, "Tugas kunjungan (0/2 selesai)");
     wait_for(&mut h, "0 dari 2 kunjungan selesai");
@@ -1085,7 +1100,8 @@ fn a_visit_from_the_tugas_screen_found_with_one_member_deceased_is_finalized() {
     click(&mut h, "Beranda");
     wait_for(&mut h, "Tugas kunjungan (1/2 selesai)");
     drop(h);
-    let device = pendata::app::Device::open(&tab).unwrap();
+    let device =
+        pendata::app::Device::open(&tab, pendata::store::Unlock::Secret("246810")).unwrap();
     let (head, answers) = device.store.answers(*family).unwrap();
     assert_eq!(head.status, pendata::store::Status::Final);
     assert_eq!(head.base.as_ref().unwrap().family, *family);

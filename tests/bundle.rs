@@ -37,7 +37,7 @@ fn now() -> chrono::DateTime<chrono::FixedOffset> {
 fn setup(families: usize) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Samarinda 01").unwrap();
-    device.add_petugas("P001", "Siti", "1234").unwrap();
+    device.add_petugas("P001", "Siti", "246810").unwrap();
     demo::fill(&device, "P001", families, 7, 20).unwrap();
     let reg = tmp.path().join("registry");
     registry::init(&reg, "Dinas Sosial Kaltim", now()).unwrap();
@@ -278,7 +278,7 @@ fn exports_are_kept_apart_from_the_heads_and_read_as_before() {
     // A store reopened reads the same.
     let dir = s.device.store.path().parent().unwrap().to_path_buf();
     drop(s.device);
-    s.device = Device::open(&dir).unwrap();
+    s.device = Device::open(&dir, pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(s.device.record(fam).unwrap().0.status, Status::Exported);
     assert_eq!(s.device.store.counts().unwrap().exported, finals);
     assert_eq!(s.device.store.check().unwrap(), Vec::<String>::new());
@@ -402,7 +402,7 @@ impl SigningKeyPair {
 fn export_without_a_registry_key_says_how_to_get_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(tmp.path(), "T").unwrap();
-    device.add_petugas("P001", "Siti", "1234").unwrap();
+    device.add_petugas("P001", "Siti", "246810").unwrap();
     demo::fill(&device, "P001", 3, 1, 0).unwrap();
     let e = device
         .export(tmp.path(), Selection::SinceLast, "P001", &mut |_, _| {})

@@ -26,7 +26,7 @@ fn fixture(families: usize) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let now = chrono::Local::now().fixed_offset();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "T1").unwrap();
-    device.add_petugas("P001", "Siti", "1234").unwrap();
+    device.add_petugas("P001", "Siti", "246810").unwrap();
     demo::fill(&device, "P001", families, 3, 0).unwrap();
     registry::init(&tmp.path().join("reg"), "Kaltim", now).unwrap();
     let keys = registry::load(&tmp.path().join("reg")).unwrap();

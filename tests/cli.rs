@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 fn pendata(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .env("PENDATA_PIN", "246810")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

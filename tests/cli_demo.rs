@@ -193,7 +193,7 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
                 "Dewi",
                 "--pin-stdin",
             ],
-            "2468\n",
+            "246810\n",
         ),
         0,
     );

@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pendata"))
+        // The PIN that unlocks the store (every test petugas has it).
+        .env("PENDATA_PIN", "246810")
         .arg("--data-dir")
         .arg(dir)
         .args(args)
@@ -69,7 +71,7 @@ fn a_family_from_entry_to_final_through_the_cli() {
             "Dewi Lestari",
             "--pin-stdin",
         ],
-        "2468\n",
+        "246810\n",
     ));
     let bad_pin = run(
         d,
@@ -85,7 +87,7 @@ fn a_family_from_entry_to_final_through_the_cli() {
         "ab\n",
     );
     assert_eq!(bad_pin.status.code(), Some(2));
-    assert!(text(&bad_pin.stderr).contains("4 to 12 digits"));
+    assert!(text(&bad_pin.stderr).contains("6 to 12 digits"));
     assert!(ok(&run(d, &["petugas", "list"], "")).contains("P001\tDewi Lestari"));
 
     let family = std::fs::read_to_string("tests/fixtures/family_valid.json").unwrap();
@@ -344,7 +346,7 @@ fn record_set_names_unknown_fields_at_once_and_saves_nothing() {
             "Dewi",
             "--pin-stdin",
         ],
-        "2468\n",
+        "246810\n",
     ));
     let new = [
         "record",
@@ -385,4 +387,94 @@ fn record_set_names_unknown_fields_at_once_and_saves_nothing() {
 
     // Removing an answer with null is allowed, even for a question the form does not have.
     ok(&set(r#"{"luas_lantai": 40, "lama": null}"#));
+}
+
+#[test]
+fn commands_that_open_the_store_need_a_pin_from_stdin_or_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let init = run(d, &["init", "--device-name", "Tablet Palaran 01"], "");
+    let said = text(&init.stderr);
+    assert!(said.contains("RECOVERY CODE"), "{said}");
+    let recovery = said
+        .lines()
+        .find_map(|l| l.split("RECOVERY CODE: ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    ok(&run(
+        d,
+        &[
+            "petugas",
+            "add",
+            "--code",
+            "P001",
+            "--name",
+            "Dewi",
+            "--pin-stdin",
+        ],
+        "246810\n",
+    ));
+    let without = |args: &[&str], env_pin: Option<&str>, stdin: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+        cmd.env_remove("PENDATA_PIN");
+        if let Some(p) = env_pin {
+            cmd.env("PENDATA_PIN", p);
+        }
+        let mut child = cmd
+            .arg("--data-dir")
+            .arg(d)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let locked = without(&["record", "list"], None, "");
+    assert_eq!(locked.status.code(), Some(2));
+    let said = text(&locked.stderr);
+    assert!(
+        said.contains("terkunci") && said.contains("locked"),
+        "{said}"
+    );
+    let wrong = without(&["record", "list"], Some("999999"), "");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong.stderr).contains("PIN (atau kode pemulihan) salah"));
+    assert_eq!(
+        without(&["--pin-stdin", "record", "list"], None, "246810\n")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        without(&["record", "list"], Some(&recovery), "")
+            .status
+            .code(),
+        Some(0),
+        "the recovery code opens it"
+    );
+    // Adding a petugas needs a signed-in one: a wrong PIN adds nobody.
+    let refused = without(
+        &[
+            "petugas",
+            "add",
+            "--code",
+            "P002",
+            "--name",
+            "Rina",
+            "--pin-stdin",
+        ],
+        Some("999999"),
+        "135790\n",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(!ok(&run(d, &["petugas", "list"], "")).contains("P002"));
+    let raw = std::fs::read(d.join("pendata.redb")).unwrap();
+    assert!(
+        !raw.windows(7).any(|w| w == b"Palaran"),
+        "the device name is encrypted"
+    );
 }

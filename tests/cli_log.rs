@@ -84,7 +84,7 @@ fn a_session_leaves_a_private_log_without_personal_data() {
                     name,
                     "--pin-stdin",
                 ],
-                "1234\n",
+                "246810\n",
             ),
             0,
         );
@@ -143,7 +143,7 @@ fn a_session_leaves_a_private_log_without_personal_data() {
                 "Rina Kartika",
                 "--pin-stdin",
             ],
-            "1234\n",
+            "246810\n",
         ),
         1,
     );

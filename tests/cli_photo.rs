@@ -55,7 +55,7 @@ fn a_photo_attached_from_the_command_line_is_stored_checked_and_exported() {
                 "Siti",
                 "--pin-stdin",
             ],
-            "1234\n",
+            "246810\n",
         ),
         0,
     );

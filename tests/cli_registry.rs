@@ -38,7 +38,7 @@ fn tablet(tab: &Path, name: &str, key: &Path, families: &str) {
                 "Siti",
                 "--pin-stdin",
             ],
-            "1234\n",
+            "246810\n",
         ),
         0,
     );
@@ -363,6 +363,7 @@ fn spreadsheets(tmp: &Path, reg: &Path, after: &serde_json::Value) {
 /// `pendata ARGS` run in the working folder `cwd`.
 fn run_in(cwd: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_pendata"))
+        .env("PENDATA_PIN", "246810")
         .current_dir(cwd)
         .args(args)
         .stdin(std::process::Stdio::null())

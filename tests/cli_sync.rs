@@ -85,7 +85,7 @@ fn the_whole_loop_through_the_command_line() {
                 "Siti",
                 "--pin-stdin",
             ],
-            "1234\n",
+            "246810\n",
         ),
         0,
     );

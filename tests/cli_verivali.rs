@@ -47,7 +47,7 @@ fn tablet(tab: &Path, name: &str, key: &Path, petugas: &str) -> String {
                 "Petugas",
                 "--pin-stdin",
             ],
-            "1234\n",
+            "246810\n",
         ),
         0,
     );

@@ -15,6 +15,7 @@ fn root() -> PathBuf {
 
 fn pendata(data_dir: Option<&Path>, args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+    cmd.env("PENDATA_PIN", "246810");
     cmd.current_dir(root());
     if let Some(d) = data_dir {
         cmd.arg("--data-dir").arg(d);
@@ -159,7 +160,7 @@ fn the_complete_example_family_finalizes_through_record_set() {
             "Dewi Lestari",
             "--pin-stdin",
         ],
-        "2468\n",
+        "246810\n",
     ));
     let id = ok(&pendata(
         d,

@@ -255,7 +255,7 @@ fn write_package_seeds(answers: &[(&str, Vec<u8>)]) {
 fn export() -> (Vec<u8>, SeqRange) {
     let tmp = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Fuzz 01").unwrap();
-    device.add_petugas("P001", "Siti", "1234").unwrap();
+    device.add_petugas("P001", "Siti", "246810").unwrap();
     demo::fill(&device, "P001", 3, 11, 0).unwrap();
     let public = RegistryPub::new(
         "Registri Fuzz",

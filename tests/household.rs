@@ -561,7 +561,7 @@ fn a_valid_family_shows_in_the_list_and_is_found_by_its_names_and_numbers() {
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:15:00+08:00").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::create(dir.path(), "Tablet Uji", now).unwrap();
-    store.add_petugas("P001", "Dewi", "1234", now).unwrap();
+    store.add_petugas("P001", "Dewi", "246810", now).unwrap();
     let head = store
         .create_record(&form.id, form.version, family, "P001", now)
         .unwrap();

@@ -35,7 +35,11 @@ fn child_save_loop() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let store = Store::open(
+        std::path::Path::new(&dir),
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     let out = std::io::stdout();
     let mut out = out.lock();
     // Alternate between new records and revisions of the last one: both paths must be durable.
@@ -79,7 +83,7 @@ fn acknowledged_saves_survive_sigkill() {
         .unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::create(dir.path(), "Tablet Uji", now()).unwrap();
-    store.add_petugas("P001", "Dewi", "1234", now()).unwrap();
+    store.add_petugas("P001", "Dewi", "246810", now()).unwrap();
     drop(store);
     let mut rng = seed();
     let mut total_acked = 0;
@@ -124,7 +128,7 @@ fn acknowledged_saves_survive_sigkill() {
         let acked = reader.join().unwrap();
         total_acked += acked.len();
 
-        let mut store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
         assert_eq!(
             store.check().unwrap(),
             Vec::<String>::new(),
@@ -143,4 +147,124 @@ fn acknowledged_saves_survive_sigkill() {
         );
     }
     assert!(total_acked > 0, "the child never saved anything");
+}
+
+const UPGRADE_ENV: &str = "PENDATA_KILL_UPGRADE_DIR";
+
+/// The child of the upgrade test: opens a plaintext store with a PIN, which encrypts it.
+#[test]
+fn child_upgrade() {
+    let Ok(dir) = std::env::var(UPGRADE_ENV) else {
+        return;
+    };
+    let store = Store::open(
+        std::path::Path::new(&dir),
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
+    assert!(store.is_encrypted());
+    println!("upgraded");
+}
+
+/// The store after a killed upgrade: the old plaintext one (opens without a PIN) or the new encrypted
+/// one (needs it), with every family either way.
+fn families_after_kill(dir: &std::path::Path, round: &str) -> (bool, usize) {
+    let (store, encrypted) = match Store::open(dir, pendata::store::Unlock::Setup) {
+        Ok(store) => (store, false),
+        Err(pendata::store::StoreError::PinNeeded) => (
+            Store::open(
+                dir,
+                pendata::store::Unlock::Pin {
+                    code: "P001",
+                    pin: "246810",
+                },
+            )
+            .unwrap_or_else(|e| panic!("{round}: the new store does not open: {e}")),
+            true,
+        ),
+        Err(e) => panic!("{round}: neither store opens: {e}"),
+    };
+    assert_eq!(store.is_encrypted(), encrypted);
+    assert!(
+        store.consistency().unwrap().is_empty(),
+        "{round}: consistency"
+    );
+    (encrypted, store.list(None).unwrap().len())
+}
+
+#[test]
+fn a_kill_during_the_upgrade_leaves_the_old_store_or_the_new_one() {
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(UPGRADE_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::create_plaintext(dir.path(), "Tablet Lama", now()).unwrap();
+    store.add_petugas("P001", "Dewi", "246810", now()).unwrap();
+    for n in 0..200 {
+        store
+            .create_record("keluarga", 2026112801, answers(n), "P001", now())
+            .unwrap();
+    }
+    // Photos make the file a few megabytes, so the copy takes several steps.
+    for i in 0..12u8 {
+        store.put_attachment(&vec![i; 300_000]).unwrap();
+    }
+    drop(store);
+    let spawn = |crash: Option<&str>| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child_upgrade",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(UPGRADE_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if let Some(point) = crash {
+            cmd.env("PENDATA_CRASH_AT", point);
+        }
+        cmd.spawn().unwrap()
+    };
+    // Stopped at the known moments: half-way through the copy, and after the sync before the rename.
+    for point in ["mid-copy", "before-rename"] {
+        let status = spawn(Some(point)).wait().unwrap();
+        assert!(!status.success(), "{point}: the child went on");
+        let (encrypted, n) = families_after_kill(dir.path(), point);
+        assert!(
+            !encrypted,
+            "{point}: stopped before the rename, the old store stays"
+        );
+        assert_eq!(n, 200, "{point}: families");
+        assert!(dir.path().join("pendata.redb.rewriting").exists());
+    }
+    // SIGKILL at random moments, until one lets the upgrade finish.
+    let mut rng = seed();
+    let mut upgraded = false;
+    for round in 0..12 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut child = spawn(None);
+        std::thread::sleep(Duration::from_millis(rng % (20 + 40 * round)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let (encrypted, n) = families_after_kill(dir.path(), &format!("round {round}"));
+        assert_eq!(n, 200, "round {round}: families");
+        if encrypted {
+            upgraded = true;
+            break;
+        }
+    }
+    if !upgraded {
+        let out = spawn(None).wait_with_output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("upgraded"));
+        assert!(families_after_kill(dir.path(), "last").0);
+    }
+    let raw = std::fs::read(dir.path().join("pendata.redb")).unwrap();
+    assert!(
+        !raw.windows(9).any(|w| w == b"Jl. Uji N"),
+        "the new file is encrypted"
+    );
 }

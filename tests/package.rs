@@ -26,7 +26,7 @@ fn setup() -> Setup {
     let reg = tmp.path().join("registry");
     pendata::registry::init(&reg, "Dinas Sosial Kaltim", now()).unwrap();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet 01").unwrap();
-    device.add_petugas("P001", "Dewi", "2468").unwrap();
+    device.add_petugas("P001", "Dewi", "246810").unwrap();
     device
         .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
         .unwrap();

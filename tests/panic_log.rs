@@ -18,11 +18,11 @@ fn child_panics_after_saving() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    let device = match Device::open(&dir) {
+    let device = match Device::open(&dir, pendata::store::Unlock::Secret("246810")) {
         Ok(d) => d,
         Err(_) => {
             let (d, _) = Device::init(&dir, "Tablet Uji").unwrap();
-            d.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+            d.add_petugas("P001", "Dewi Lestari", "246810").unwrap();
             d
         }
     };
@@ -87,7 +87,7 @@ fn a_panic_is_written_to_the_crash_log_and_told_once() {
     }
 
     // The family saved before the panic is there.
-    let device = Device::open(&data).unwrap();
+    let device = Device::open(&data, pendata::store::Unlock::Secret("246810")).unwrap();
     let heads = device.list(None).unwrap();
     assert_eq!(heads.len(), 1);
     assert_eq!(heads[0].summary.address, "Jl. Panik No. 1");

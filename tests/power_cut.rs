@@ -28,7 +28,7 @@ fn workload(disk: &PowerCutDisk) -> Vec<(u64, Uuid, u64)> {
     let Ok((store, _)) = Store::create_on(disk.clone(), "Tablet Uji", now()) else {
         return acked;
     };
-    store.add_petugas("P001", "Dewi", "1234", now()).unwrap();
+    store.add_petugas("P001", "Dewi", "246810", now()).unwrap();
     let mut current = None;
     for n in 0..24u64 {
         let id = match current {

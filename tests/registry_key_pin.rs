@@ -88,7 +88,8 @@ fn another_registry_key_needs_replace_and_then_only_its_receipts_count() {
         0,
     );
     code(&run(Some(&tab), &["export", "--to", p(&stick)], ""), 0);
-    let device = pendata::app::Device::open(&tab).unwrap();
+    let device =
+        pendata::app::Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
     let id = device.store.device().unwrap().id;
     let last = device.store.last_seq().unwrap();
     drop(device);

@@ -30,7 +30,7 @@ fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::create(dir.path(), "Tablet Uji", now()).unwrap();
     store
-        .add_petugas("P001", "Dewi Lestari", "1234", now())
+        .add_petugas("P001", "Dewi Lestari", "246810", now())
         .unwrap();
     (dir, store)
 }
@@ -202,26 +202,27 @@ fn status_changes_follow_the_machine_and_keep_reasons() {
 fn petugas_pins_are_hashed_and_checked() {
     let (dir, store) = new_store();
     assert_eq!(
-        store.verify_pin("P001", "1234").unwrap().name,
+        store.verify_pin("P001", "246810").unwrap().name,
         "Dewi Lestari"
     );
     assert!(matches!(
-        store.verify_pin("P001", "4321"),
+        store.verify_pin("P001", "135790"),
         Err(StoreError::WrongPin(_))
     ));
     assert!(matches!(
-        store.verify_pin("P999", "1234"),
+        store.verify_pin("P999", "246810"),
         Err(StoreError::UnknownPetugas(_))
     ));
     assert!(matches!(
-        store.add_petugas("P001", "Lagi", "5555", now()),
+        store.add_petugas("P001", "Lagi", "555555", now()),
         Err(StoreError::PetugasExists(_))
     ));
     for (code, name, pin) in [
-        ("", "A", "1234"),
-        ("P 2", "A", "1234"),
-        ("P002", " ", "1234"),
+        ("", "A", "246810"),
+        ("P 2", "A", "246810"),
+        ("P002", " ", "246810"),
         ("P002", "A", "12"),
+        ("P002", "A", "12345"),
         ("P002", "A", "12ab"),
     ] {
         assert!(
@@ -239,8 +240,12 @@ fn petugas_pins_are_hashed_and_checked() {
     drop(store);
     let raw = std::fs::read(dir.path().join("pendata.redb")).unwrap();
     assert!(
-        raw.windows(8).any(|w| w == b"argon2id"),
-        "PIN stored as an argon2id hash"
+        raw.windows(7).any(|w| w == b"\"m_kib\""),
+        "the PIN wraps the store's key through argon2id, its parameters kept with the slot"
+    );
+    assert!(
+        !raw.windows(6).any(|w| w == b"246810"),
+        "the PIN itself is nowhere in the file"
     );
 }
 
@@ -318,11 +323,17 @@ fn an_existing_store_is_never_overwritten() {
         Err(StoreError::AlreadyInitialized(_))
     ));
     assert_eq!(
-        Store::open(dir.path()).unwrap().record(r.id).unwrap().id,
+        Store::open(dir.path(), pendata::store::Unlock::Secret("246810"))
+            .unwrap()
+            .record(r.id)
+            .unwrap()
+            .id,
         r.id
     );
     let empty = tempfile::tempdir().unwrap();
-    let err = Store::open(empty.path()).err().unwrap();
+    let err = Store::open(empty.path(), pendata::store::Unlock::Secret("246810"))
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::NotInitialized(_)));
     assert!(err.to_string().contains("pendata init"));
     assert!(
@@ -341,7 +352,9 @@ fn a_newer_format_is_refused_and_an_older_one_migrated() {
         .force_format_version(FORMAT_VERSION + 1, false)
         .unwrap();
     drop(store);
-    let err = Store::open(dir.path()).err().unwrap();
+    let err = Store::open(dir.path(), pendata::store::Unlock::Secret("246810"))
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
     assert!(err.to_string().contains("install pendata"), "{err}");
 
@@ -352,7 +365,7 @@ fn a_newer_format_is_refused_and_an_older_one_migrated() {
     // Format 1 had no search index.
     store.force_format_version(1, true).unwrap();
     drop(store);
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(
         store
             .search("budi", 5)
@@ -487,7 +500,7 @@ fn a_format_3_store_gets_its_milestone_index_and_exports_the_same() {
     assert_eq!(before.1, 100 + drafts.len());
     store.force_format_version(3, true).unwrap();
     drop(store);
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(exported(&store), before);
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
 }
@@ -505,7 +518,7 @@ fn a_format_4_store_keeps_its_exported_heads() {
     let counts = store.counts().unwrap();
     store.force_format_version(4, true).unwrap();
     drop(store);
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(store.list(None).unwrap(), before);
     assert_eq!(store.counts().unwrap(), counts);
     assert_eq!(counts.exported, ids.len());
@@ -529,14 +542,14 @@ fn a_format_2_store_gets_its_list_index() {
     // Format 2 had no list index.
     store.force_format_version(2, true).unwrap();
     drop(store);
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     let view = store.list_view(ListFilter::default()).unwrap();
     assert_eq!(view.len(), 300);
     assert_eq!(store.list_rows(&view, 0..300).unwrap(), before);
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
     drop(store);
     // Migrated once: the format is now current, and opening again changes nothing.
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     store.force_format_version(FORMAT_VERSION, false).unwrap();
     let view = store.list_view(ListFilter::default()).unwrap();
     assert_eq!(store.list_rows(&view, 0..300).unwrap(), before);
@@ -548,7 +561,9 @@ fn a_damaged_file_is_reported_and_left_alone() {
     let file = dir.path().join("pendata.redb");
     let junk: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&file, &junk).unwrap();
-    let err = Store::open(dir.path()).err().unwrap();
+    let err = Store::open(dir.path(), pendata::store::Unlock::Secret("246810"))
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("copy the whole data folder"));
     assert_eq!(
@@ -558,7 +573,9 @@ fn a_damaged_file_is_reported_and_left_alone() {
     );
     std::fs::write(&file, b"").unwrap();
     assert!(matches!(
-        Store::open(dir.path()).err().unwrap(),
+        Store::open(dir.path(), pendata::store::Unlock::Secret("246810"))
+            .err()
+            .unwrap(),
         StoreError::Corrupt { .. }
     ));
 }
@@ -707,7 +724,7 @@ fn the_store_is_private_to_its_user() {
     drop(store);
     // A store an earlier build left readable by everyone is closed when opened.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let _store = Store::open(&dir).unwrap();
+    let _store = Store::open(&dir, pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(mode(&file), 0o600);
 }
 
@@ -720,13 +737,13 @@ fn a_format_5_store_gets_a_device_age_identity_that_stays() {
     store.force_format_version(5, true).unwrap();
     assert!(store.age_identity().is_err(), "format 5 had none");
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     let recipient = store.age_recipient().unwrap();
     assert!(recipient.starts_with("age1"), "{recipient}");
     assert!(store.packages().unwrap().is_empty());
     assert_eq!(store.record(r.id).unwrap().id, r.id);
     drop(store);
     // Opening again keeps the same identity (packages already encrypted to it stay readable).
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(store.age_recipient().unwrap(), recipient);
 }

@@ -30,7 +30,7 @@ fn answers(n: usize) -> Answers {
 fn store_with(dir: &Path, families: usize) {
     let (store, _) = Store::create(dir, "Tablet Uji", now()).unwrap();
     store
-        .add_petugas("P001", "Dewi Lestari", "1234", now())
+        .add_petugas("P001", "Dewi Lestari", "246810", now())
         .unwrap();
     for n in 0..families {
         let head = store
@@ -75,7 +75,9 @@ fn four_kib_of_random_bytes_in_the_middle_are_found_on_every_open_and_the_file_i
     damage(&file);
     let damaged = sha256(&file);
     for access in [Access::ReadOnly, Access::Write, Access::Checked] {
-        let err = Store::open_as(dir.path(), access).err().unwrap();
+        let err = Store::open_as(dir.path(), access, pendata::store::Unlock::Secret("246810"))
+            .err()
+            .unwrap();
         assert!(
             matches!(err, StoreError::Corrupt { .. }),
             "{access:?}: {err}"
@@ -98,7 +100,12 @@ fn reading_commands_leave_the_file_unchanged_and_writers_stamp_it_again() {
     let file = dir.path().join("pendata.redb");
     let before = sha256(&file);
     for _ in 0..3 {
-        let store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+        let store = Store::open_as(
+            dir.path(),
+            Access::ReadOnly,
+            pendata::store::Unlock::Secret("246810"),
+        )
+        .unwrap();
         assert_eq!(store.opened(), Opened::AsAsked);
         let list = store.list(None).unwrap();
         assert_eq!(list.len(), 20);
@@ -115,12 +122,17 @@ fn reading_commands_leave_the_file_unchanged_and_writers_stamp_it_again() {
         assert_eq!(sha256(&file), before, "a read-only open wrote the file");
     }
     // A writer changes the file and stamps it at its close: the next read-only open trusts it again.
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     store.put_setting("x", &json!(1)).unwrap();
     drop(store);
     let after = sha256(&file);
     assert_ne!(after, before);
-    let store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+    let store = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     assert_eq!(store.opened(), Opened::AsAsked);
     drop(store);
     assert_eq!(sha256(&file), after);
@@ -132,7 +144,12 @@ fn a_store_not_closed_cleanly_is_checked_on_open_even_by_a_reading_command() {
     store_with(dir.path(), 5);
     // No stamp: as after a crash, a power cut, or a store made by an older build.
     std::fs::remove_file(dir.path().join(STAMP_FILE)).unwrap();
-    let mut store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+    let mut store = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     assert_eq!(
         store.opened(),
         Opened::Checked,
@@ -141,7 +158,12 @@ fn a_store_not_closed_cleanly_is_checked_on_open_even_by_a_reading_command() {
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
     drop(store);
     // Checked and closed cleanly: read-only again.
-    let store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+    let store = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     assert_eq!(store.opened(), Opened::AsAsked);
 }
 
@@ -155,7 +177,12 @@ fn a_file_changed_outside_pendata_is_checked_even_when_its_bytes_still_read() {
     let bytes = std::fs::read(&file).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&file, &bytes).unwrap();
-    let store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+    let store = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     assert_eq!(store.opened(), Opened::Checked);
     assert_eq!(store.list(None).unwrap().len(), 5);
 }
@@ -163,14 +190,25 @@ fn a_file_changed_outside_pendata_is_checked_even_when_its_bytes_still_read() {
 #[test]
 fn missing_and_read_only_stores_are_told_apart_from_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Store::open_as(dir.path(), Access::ReadOnly).err().unwrap();
+    let err = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, StoreError::NotInitialized(_)), "{err}");
     store_with(dir.path(), 3);
     let file = dir.path().join("pendata.redb");
     let before = sha256(&file);
     set_mode(&file, 0o400);
     // Reading a read-only file works and changes nothing.
-    let store = Store::open_as(dir.path(), Access::ReadOnly).unwrap();
+    let store = Store::open_as(
+        dir.path(),
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     assert_eq!(store.list(None).unwrap().len(), 3);
     drop(store);
     assert_eq!(sha256(&file), before);
@@ -179,7 +217,9 @@ fn missing_and_read_only_stores_are_told_apart_from_damage() {
         set_mode(&file, 0o600);
         return;
     }
-    let err = Store::open(dir.path()).err().unwrap();
+    let err = Store::open(dir.path(), pendata::store::Unlock::Secret("246810"))
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::ReadOnlyFile(_)), "{err}");
     assert!(err.to_string().contains("nothing is lost"), "{err}");
     assert!(!err.to_string().contains("backup"), "{err}");
@@ -214,7 +254,16 @@ fn the_app_shows_a_damaged_store_on_a_screen_of_its_own_and_offers_no_setup() {
     let file = dir.path().join("pendata.redb");
     damage(&file);
     let damaged = sha256(&file);
-    let app = PendataApp::new(dir.path());
+    let mut app = PendataApp::new(dir.path());
+    // Locked, the store shows only who can sign in: the damage is found when the PIN opens it.
+    match &mut app.screen {
+        Screen::SignIn(f) => {
+            f.code = "P001".into();
+            f.pin = "246810".into();
+        }
+        _ => panic!("the locked store asks for the PIN first"),
+    }
+    app.run(pendata::ui::Command::SignIn);
     assert!(
         matches!(app.screen, Screen::Unavailable(_)),
         "neither setup nor sign-in"
@@ -245,10 +294,14 @@ fn the_commands_read_without_writing_check_says_intact_or_damaged_and_none_panic
     let dir = tmp.path().join("tab");
     store_with(&dir, 300);
     let file = dir.join("pendata.redb");
-    let id = Store::open_as(&dir, Access::ReadOnly)
-        .unwrap()
-        .list(None)
-        .unwrap()[0]
+    let id = Store::open_as(
+        &dir,
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap()
+    .list(None)
+    .unwrap()[0]
         .id
         .to_string();
     let before = sha256(&file);
@@ -313,10 +366,14 @@ fn a_fifty_megabyte_note_is_refused_at_entry_and_nothing_is_saved() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tab");
     store_with(&dir, 1);
-    let id = Store::open_as(&dir, Access::ReadOnly)
-        .unwrap()
-        .list(None)
-        .unwrap()[0]
+    let id = Store::open_as(
+        &dir,
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap()
+    .list(None)
+    .unwrap()[0]
         .id
         .to_string();
     let note = "catatan ".repeat(50 * 1024 * 1024 / 8);
@@ -335,7 +392,12 @@ fn a_fifty_megabyte_note_is_refused_at_entry_and_nothing_is_saved() {
             && out.contains("nothing was saved"),
         "{out}"
     );
-    let store = Store::open_as(&dir, Access::ReadOnly).unwrap();
+    let store = Store::open_as(
+        &dir,
+        Access::ReadOnly,
+        pendata::store::Unlock::Secret("246810"),
+    )
+    .unwrap();
     let head = &store.list(None).unwrap()[0];
     assert_eq!(head.revision, 2, "no revision was added");
     // At its length it is saved.
@@ -379,7 +441,7 @@ fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
     h.run();
     type_into(&mut h, "Nama perangkat", "Tablet Palaran 01");
     type_into(&mut h, "Kode petugas", "P001");
-    type_into(&mut h, "PIN (4–12 angka)", "12");
+    type_into(&mut h, "PIN (6–12 angka)", "12");
     type_into(&mut h, "Ulangi PIN", "12");
     h.get_by_label("Mulai").click();
     h.run();
@@ -392,7 +454,7 @@ fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
     h.get_by_label("Mulai").click();
     h.run();
     assert!(
-        h.query_by_label_contains("PIN terdiri dari 4 sampai 12 angka")
+        h.query_by_label_contains("PIN terdiri dari 6 sampai 12 angka")
             .is_some(),
         "the short PIN is said"
     );
@@ -400,7 +462,7 @@ fn a_refused_first_run_setup_creates_nothing_and_the_next_try_succeeds() {
         !dir.path().join("pendata.redb").exists(),
         "a refused setup created no store"
     );
-    type_into(&mut h, "PIN (4–12 angka)", "3456");
+    type_into(&mut h, "PIN (6–12 angka)", "3456");
     type_into(&mut h, "Ulangi PIN", "3456");
     h.get_by_label("Mulai").click();
     h.run();
@@ -428,7 +490,10 @@ fn run_unprivileged(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
     } else {
         Command::new(env!("CARGO_BIN_EXE_pendata"))
     };
-    cmd.arg("--data-dir").arg(dir).args(args);
+    cmd.env("PENDATA_PIN", "246810")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args);
     cmd.output().ok().filter(|o| o.status.code().is_some())
 }
 
@@ -495,7 +560,7 @@ fn the_apps_save_refuses_a_text_past_its_length_and_keeps_the_last_save() {
     use pendata::app::{AppError, Device};
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), 1);
-    let device = Device::open(dir.path()).unwrap();
+    let device = Device::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     let (head, mut all) = device.record(device.list(None).unwrap()[0].id).unwrap();
     all.insert("catatan".into(), json!("x".repeat(5001)));
     let err = device
@@ -521,7 +586,7 @@ fn a_page_damaged_while_the_app_has_the_store_open_is_found_before_an_export() {
     use pendata::app::{AppError, Device};
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), 300);
-    let mut device = Device::open(dir.path()).unwrap();
+    let mut device = Device::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     device.verify_store().unwrap();
     damage(&dir.path().join("pendata.redb"));
     let err = device.verify_store().err().unwrap();

@@ -79,7 +79,9 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     let name = |screen: &str| format!("{screen} {}×{}", size[0], size[1]);
     let dir = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(dir.path(), "Tablet Palaran 01").unwrap();
-    device.add_petugas("P001", "Dewi Lestari", "2468").unwrap();
+    device
+        .add_petugas("P001", "Dewi Lestari", "246810")
+        .unwrap();
     demo::fill(&device, "P001", 40, 5, 20).unwrap();
     drop(device);
     // A stick with the registry's key and a receipt on it, so Export and Receipts show their buttons
@@ -111,7 +113,7 @@ fn walk(size: [f32; 2]) -> Vec<String> {
     h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
     h.run();
     h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text("2468");
+        .type_text("246810");
     h.run();
     h.get_by_label("Masuk").click();
     h.run();

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::form::catalog::Catalog;
 use crate::form::{Form, Issue, evaluate};
 use crate::model::Localized;
-use crate::store::{Access, Answers, DeviceInfo, RecordHead, Store, StoreError};
+use crate::store::{Access, Answers, DeviceInfo, RecordHead, Store, StoreError, Unlock};
 
 /// Why a use case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +185,7 @@ pub struct Identity {
 
 pub struct Device {
     pub store: Store,
-    catalog: &'static Catalog,
+    pub(crate) catalog: &'static Catalog,
 }
 
 impl Device {
@@ -215,22 +215,41 @@ impl Device {
         pin: &str,
     ) -> Result<(Device, DeviceInfo)> {
         crate::store::check_petugas(code, name, pin)?;
-        let (device, info) = Device::init(dir, device_name)?;
-        device.add_petugas(code, name, pin)?;
-        Ok((device, info))
+        let catalog = Catalog::shared().map_err(AppError::Forms)?;
+        let (store, info) = Store::create_with_petugas(dir, device_name, (code, name, pin), now())?;
+        tracing::info!(device = %info.id, "store created");
+        Ok((Device { store, catalog }, info))
     }
 
-    /// Opens the tablet's store for writing (checked first when not provably closed cleanly).
-    pub fn open(dir: &Path) -> Result<Device> {
-        Device::open_as(dir, Access::Write)
+    /// Opens the tablet's store for writing (checked first when not provably closed cleanly), unlocked
+    /// by `unlock`.
+    pub fn open(dir: &Path, unlock: Unlock<'_>) -> Result<Device> {
+        Device::open_as(dir, Access::Write, unlock)
     }
 
-    /// Opens the tablet's store as `access` asks: read-only for what only reads, checked completely
-    /// before an export or `check`.
-    pub fn open_as(dir: &Path, access: Access) -> Result<Device> {
+    /// Sign-in with the store closed: the petugas's PIN unlocks and opens it.
+    pub fn unlock(dir: &Path, code: &str, pin: &str) -> Result<(Device, crate::store::Petugas)> {
+        let device = Device::open(dir, Unlock::Pin { code, pin })?;
+        let petugas = if device.store.is_encrypted() {
+            device.store.petugas(code)?
+        } else {
+            device.store.verify_pin(code, pin)?
+        };
+        Ok((device, petugas))
+    }
+
+    /// The petugas who can sign in (code, name), read without opening the store; `None` for a store of
+    /// an earlier build, which opens without a PIN.
+    pub fn holders(dir: &Path) -> Result<Option<Vec<(String, String)>>> {
+        Ok(crate::store::holders(dir)?)
+    }
+
+    /// Opens the tablet's store as `access` asks, unlocked by `unlock`: read-only for what only reads,
+    /// checked completely before an export or `check`.
+    pub fn open_as(dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<Device> {
         let started = std::time::Instant::now();
         let catalog = Catalog::shared().map_err(AppError::Forms)?;
-        let store = Store::open_as(dir, access)?;
+        let store = Store::open_as(dir, access, unlock)?;
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             ?access,

@@ -480,6 +480,16 @@ impl Device {
         let cutoff = start_of(date, now().offset());
         Ok(self.store.purge_accepted_before(cutoff, now())?)
     }
+
+    /// After a purge: the live data rewritten into a new store file under a new data key, so that
+    /// nothing of the purged families is left in the file's free pages (`store::rewrite`).
+    pub fn erase_freed(self) -> Result<Device> {
+        let Device { store, catalog } = self;
+        Ok(Device {
+            store: store.rewrite()?,
+            catalog,
+        })
+    }
 }
 
 /// Midnight at the start of `date` in the device's offset.

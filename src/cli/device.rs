@@ -188,7 +188,7 @@ pub fn record_name(command: &RecordCommand) -> &'static str {
 /// Opens the store for a command that only reads: the file is left as it is, unless it had to be
 /// checked (not closed cleanly, or changed outside Pendata) or migrated, which the command then says.
 pub fn open_for_reading(dir: &Path) -> Result<Device, Failure> {
-    let device = Device::open_as(dir, Access::ReadOnly)?;
+    let device = super::open_device(dir, Access::ReadOnly)?;
     match device.store.opened() {
         Opened::AsAsked => {}
         Opened::Checked => eprintln!(
@@ -211,7 +211,7 @@ fn check(dir: &Path) -> Result<Exit, Failure> {
             dir = dir.display()
         ))
     };
-    let device = match Device::open_as(dir, Access::Checked) {
+    let device = match super::open_device(dir, Access::Checked) {
         Ok(device) => device,
         Err(AppError::Store(e @ StoreError::Corrupt { .. })) => {
             let what = match &e {
@@ -269,6 +269,14 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
                 clean(&info.name),
                 dir.display()
             );
+            if let Some(code) = device.store.recovery_code() {
+                eprintln!(
+                    "KODE PEMULIHAN / RECOVERY CODE: {code}\n\
+                     Tulis dan simpan oleh supervisor; ditampilkan sekali ini saja. Kode ini membuka data tablet bila semua petugasnya tidak ada.\n\
+                     Write it down and give it to the supervisor to keep; it is shown this once only. It opens the tablet's data when none of its petugas can.\n\
+                     Add the first petugas now (`pendata petugas add`): until then the store is not protected by a PIN."
+                );
+            }
             if info.demo {
                 eprintln!(
                     "a DEMO tablet: `pendata demo` fills it with synthetic families; only a demo registry imports its bundles"
@@ -298,7 +306,16 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             drafts,
             petugas,
         } => {
-            let device = Device::open(dir)?;
+            let device = super::open_device(dir, crate::store::Access::Write)?;
+            // A demo petugas made now takes the PIN this command was given (else the demo's 123456).
+            if let (Err(_), Some(pin), true) = (
+                device.find_petugas(&petugas),
+                super::given_pin(),
+                device.store.device()?.demo,
+            ) && crate::store::check_petugas(&petugas, "Petugas Demo", &pin).is_ok()
+            {
+                device.add_petugas(&petugas, "Petugas Demo", &pin)?;
+            }
             let made = device.demo(&petugas, families, seed, drafts)?;
             say!(
                 "{} keluarga dibuat / families created ({} draft)",
@@ -348,7 +365,7 @@ fn identity(dir: &Path, json: bool) -> Result<Exit, Failure> {
 fn petugas(dir: &Path, command: PetugasCommand) -> Result<Exit, Failure> {
     let device = match command {
         PetugasCommand::List { .. } => open_for_reading(dir)?,
-        PetugasCommand::Add { .. } => Device::open(dir)?,
+        PetugasCommand::Add { .. } => super::open_device(dir, crate::store::Access::Write)?,
     };
     match command {
         PetugasCommand::Add { code, name, .. } => {
@@ -385,7 +402,7 @@ fn record(dir: &Path, command: RecordCommand) -> Result<Exit, Failure> {
         RecordCommand::New { .. }
         | RecordCommand::Set { .. }
         | RecordCommand::Attach { .. }
-        | RecordCommand::Finalize { .. } => Device::open(dir)?,
+        | RecordCommand::Finalize { .. } => super::open_device(dir, crate::store::Access::Write)?,
     };
     match command {
         RecordCommand::New {

@@ -50,6 +50,8 @@ impl Classify for StoreError {
             | StoreError::ReasonRequired(_)
             | StoreError::Stale { .. }
             | StoreError::WrongPin(_)
+            | StoreError::WrongSecret
+            | StoreError::TooManyTries { .. }
             | StoreError::AlreadyInitialized(_)
             | StoreError::PetugasExists(_)
             | StoreError::TooNew { .. }
@@ -57,6 +59,7 @@ impl Classify for StoreError {
             | StoreError::NoPermission(_)
             | StoreError::Busy => Exit::Refused,
             StoreError::NotInitialized(_)
+            | StoreError::PinNeeded
             | StoreError::UnknownRecord(_)
             | StoreError::UnknownPetugas(_)
             | StoreError::Invalid(_) => Exit::BadInput,

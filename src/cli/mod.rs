@@ -48,8 +48,66 @@ pub struct Cli {
     /// Also print the log's lines (what the program does, with timings) on standard error.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Read the PIN that unlocks the store (a petugas's, or the recovery code) from the first line of
+    /// standard input; without it, from `PENDATA_PIN`.
+    #[arg(long)]
+    pub pin_stdin: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The secret that unlocks the store for this command (`--pin-stdin` or `PENDATA_PIN`).
+static SECRET: std::sync::Mutex<Option<zeroize::Zeroizing<String>>> = std::sync::Mutex::new(None);
+
+/// Takes the unlocking secret for the command about to run.
+fn take_secret(pin_stdin: bool) -> Result<(), Failure> {
+    let secret = if pin_stdin {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::input(format!("cannot read the PIN from standard input: {e}")))?;
+        Some(zeroize::Zeroizing::new(line.trim().to_string()))
+    } else {
+        std::env::var("PENDATA_PIN")
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| zeroize::Zeroizing::new(p.trim().to_string()))
+    };
+    *SECRET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = secret;
+    Ok(())
+}
+
+/// The PIN this command was given (`--pin-stdin`, `PENDATA_PIN`), if any.
+pub(crate) fn given_pin() -> Option<zeroize::Zeroizing<String>> {
+    SECRET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Opens the device's store as `access` asks, unlocked by the command's secret (a store with no
+/// petugas yet opens without one).
+pub(crate) fn open_device(
+    dir: &Path,
+    access: crate::store::Access,
+) -> crate::app::Result<crate::app::Device> {
+    let secret = given_pin();
+    let unlock = match secret.as_deref() {
+        Some(s) => crate::store::Unlock::Secret(s),
+        None => crate::store::Unlock::Setup,
+    };
+    let device = crate::app::Device::open_as(dir, access, unlock)?;
+    // A store of an earlier build was encrypted on this open: its new recovery code, shown once.
+    if let Some(code) = device.store.recovery_code() {
+        eprintln!(
+            "data tablet kini terenkripsi / the store is now encrypted.\n\
+             KODE PEMULIHAN / RECOVERY CODE: {code}\n\
+             Tulis dan simpan oleh supervisor; ditampilkan sekali ini saja. / Write it down and give it to the supervisor to keep; it is shown this once only."
+        );
+    }
+    Ok(device)
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +334,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
 
 /// Runs a parsed command; returns how it ended, or a failure to print.
 pub fn run(cli: Cli) -> Result<Exit, Failure> {
+    take_secret(cli.pin_stdin)?;
     match cli.command {
         None => {
             let dir = data_dir(cli.data_dir)?;

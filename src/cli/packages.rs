@@ -8,7 +8,6 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use clap::{Args, Subcommand};
 
 use super::{Exit, Failure, parse_day};
-use crate::app::Device;
 use crate::bundle::short;
 use crate::registry::Registry;
 use crate::registry::package::PackageRequest;
@@ -246,7 +245,7 @@ pub fn packages(
 
 /// `pendata package …` on the tablet.
 pub fn run(dir: &Path, command: PackageCommand) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = super::open_device(dir, crate::store::Access::Write)?;
     match command {
         PackageCommand::Apply {
             file,

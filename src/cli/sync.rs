@@ -7,7 +7,6 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::{Exit, Failure};
-use crate::app::Device;
 use crate::app::sync::{ExportOutcome, Selection, Stage};
 use crate::bundle::keys::RegistryPub;
 use crate::bundle::{self, read};
@@ -121,7 +120,7 @@ pub fn read_registry_pub(path: &Path) -> Result<Vec<u8>, Failure> {
 
 pub fn export(dir: &Path, args: ExportArgs) -> Result<Exit, Failure> {
     // Checked completely first: a damaged page read during the export would stop it half-way.
-    let device = Device::open_as(dir, Access::Checked)?;
+    let device = super::open_device(dir, Access::Checked)?;
     let selection = match (args.all, args.range) {
         (true, _) => Selection::All,
         (_, Some((a, b))) => Selection::Range(a, b),
@@ -213,7 +212,7 @@ pub fn export_log(dir: &Path, json_out: bool) -> Result<Exit, Failure> {
 pub fn registry_key(dir: &Path, command: RegistryKeyCommand) -> Result<Exit, Failure> {
     let device = match command {
         RegistryKeyCommand::Show => super::device::open_for_reading(dir)?,
-        RegistryKeyCommand::Set { .. } => Device::open(dir)?,
+        RegistryKeyCommand::Set { .. } => super::open_device(dir, crate::store::Access::Write)?,
     };
     match command {
         RegistryKeyCommand::Set { file, replace } => {
@@ -392,7 +391,7 @@ pub fn bundle(command: BundleCommand) -> Result<Exit, Failure> {
 pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
     let device = match command {
         ReceiptCommand::List => super::device::open_for_reading(dir)?,
-        ReceiptCommand::Apply { .. } => Device::open(dir)?,
+        ReceiptCommand::Apply { .. } => super::open_device(dir, crate::store::Access::Write)?,
     };
     match command {
         ReceiptCommand::Apply {
@@ -467,13 +466,17 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<Exit, Failure> {
 }
 
 pub fn purge(dir: &Path, before: NaiveDate) -> Result<Exit, Failure> {
-    let device = Device::open(dir)?;
+    let device = super::open_device(dir, crate::store::Access::Write)?;
     if before > crate::app::now().date_naive() + chrono::Duration::days(1) {
         return Err(Failure::input(format!(
             "{before} is in the future: purge removes families accepted before a date that has passed"
         )));
     }
     let p = device.purge_accepted_before(before)?;
+    // Deleted rows leave their bytes in free pages: the live data goes into a new file.
+    if p.records > 0 && device.store.is_encrypted() {
+        device.erase_freed()?;
+    }
     say!(
         "{} keluarga dihapus dari tablet / families removed ({} revisions, {} photos, {} bytes of photos)",
         p.records,

@@ -7,17 +7,20 @@
 //! [`Store::finalize`], which refuses when the record changed since it was validated. Of the household
 //! form it knows only the names of the fields the list and search show (`model::household`).
 
+mod crypt;
+pub mod keys;
 mod list;
 mod open;
 mod package;
 #[cfg(feature = "test-support")]
 pub mod power_cut;
+mod rewrite;
 mod sync;
 mod tables;
 mod text;
 
 pub use list::{ListFilter, ListRow, ListView};
-pub use open::{Access, Opened, STAMP_FILE};
+pub use open::{Access, Opened, STAMP_FILE, Unlock, holders};
 pub use package::{PackageApplied, PackageLog, PackagedRecord};
 
 use std::collections::BTreeSet;
@@ -92,6 +95,14 @@ pub enum StoreError {
     PetugasExists(String),
     #[error("wrong PIN for petugas `{0}`")]
     WrongPin(String),
+    #[error(
+        "the store is locked: give a petugas's PIN (or the recovery code) with --pin-stdin or PENDATA_PIN"
+    )]
+    PinNeeded,
+    #[error("wrong PIN (or recovery code): no petugas of this tablet has it")]
+    WrongSecret,
+    #[error("too many wrong PINs: wait {wait_secs} seconds before the next try")]
+    TooManyTries { wait_secs: u64 },
     /// Bad input, said in both languages (the petugas reads it in the app).
     #[error("{}", .0.en)]
     Invalid(crate::model::Localized),
@@ -112,6 +123,8 @@ impl StoreError {
                 | StoreError::ReasonRequired(_)
                 | StoreError::Stale { .. }
                 | StoreError::WrongPin(_)
+                | StoreError::WrongSecret
+                | StoreError::TooManyTries { .. }
                 | StoreError::AlreadyInitialized(_)
                 | StoreError::PetugasExists(_)
         )
@@ -153,11 +166,13 @@ pub struct DeviceInfo {
     pub demo: bool,
 }
 
-/// A petugas as stored (the PIN only as an argon2id hash).
+/// A petugas as stored. Their PIN unwraps the store's key (`store::keys`); a plaintext store of an
+/// earlier build kept an argon2id hash of it instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Petugas {
     pub code: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pin_hash: String,
     pub created_at: DateTime<FixedOffset>,
 }
@@ -304,6 +319,10 @@ pub struct Store {
     /// disk).
     dir: Option<PathBuf>,
     opened: Opened,
+    /// The keys of an encrypted store (`None`: a plaintext store of an earlier build).
+    keys: std::sync::Mutex<Option<open::Keys>>,
+    /// The recovery code, only on the store `init` just made (shown once).
+    recovery: Option<String>,
 }
 
 impl Drop for Store {
@@ -371,7 +390,21 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
-        Self::create_as(dir, device_name, now, false)
+        Self::create_as(dir, device_name, now, false, None)
+    }
+
+    /// [`Store::create`] with its first petugas (`code`, `name`, `pin`): the first-run setup. The
+    /// store's key is wrapped for that petugas and the recovery code from the start: it never has a
+    /// setup slot.
+    pub fn create_with_petugas(
+        dir: &Path,
+        device_name: &str,
+        first: (&str, &str, &str),
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Store, DeviceInfo)> {
+        let (code, name, pin) = first;
+        check_petugas(code, name, pin)?;
+        Self::create_as(dir, device_name, now, false, Some(first))
     }
 
     /// [`Store::create`] for a demo tablet: marked as such from its first transaction.
@@ -380,7 +413,7 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Store, DeviceInfo)> {
-        Self::create_as(dir, device_name, now, true)
+        Self::create_as(dir, device_name, now, true, None)
     }
 
     fn create_as(
@@ -388,6 +421,7 @@ impl Store {
         device_name: &str,
         now: DateTime<FixedOffset>,
         demo: bool,
+        first: Option<(&str, &str, &str)>,
     ) -> Result<(Store, DeviceInfo)> {
         let name = device_name.trim();
         if name.is_empty() {
@@ -414,20 +448,76 @@ impl Store {
         if tmp.exists() {
             std::fs::remove_file(&tmp)?;
         }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&tmp)
-            .map_err(|e| corrupt(&tmp, e))?;
-        // Private before the device key and any family is written into it.
-        make_private(&tmp, 0o600)?;
+        // The key header first: a data key under a new master key, wrapped for the recovery code and
+        // (until the first petugas is added) in the setup slot.
+        let (mut header, master, data) = keys::Header::new()?;
+        let recovery = keys::new_recovery_code()?;
+        header.add_slot(keys::Holder::Recovery, &recovery, &master)?;
+        match first {
+            Some((code, pname, pin)) => header.add_slot(
+                keys::Holder::Petugas {
+                    code: code.trim().to_string(),
+                    name: pname.trim().to_string(),
+                },
+                pin,
+                &master,
+            )?,
+            None => header.add_slot(keys::Holder::Setup, "", &master)?,
+        }
+        {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            // Private before the device key and any family is written into it.
+            make_private(&tmp, 0o600)?;
+            header.write(&file, true)?;
+        }
+        let db = open::encrypted_db(&tmp, &data, false, true)?;
         let (store, device) = Store::init(db, tmp.clone(), name, now, demo)?;
+        if let Some((code, pname, _)) = first {
+            store.insert_petugas(&Petugas {
+                code: code.trim().to_string(),
+                name: pname.trim().to_string(),
+                pin_hash: String::new(),
+                created_at: now,
+            })?;
+        }
         drop(store);
         std::fs::rename(&tmp, &path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             // Makes the rename durable where directories can be synced (not on Windows).
             let _ = d.sync_all();
         }
-        Ok((Store::open(dir)?, device))
+        let mut store = Store::open_with_keys(
+            dir,
+            open::Keys {
+                header,
+                master,
+                data,
+                signed_in: first.map(|(code, _, _)| code.trim().to_string()),
+            },
+        )?;
+        store.recovery = Some(recovery);
+        Ok((store, device))
+    }
+
+    /// Adds the row of a petugas whose key slot is already in the header (the first-run setup).
+    fn insert_petugas(&self, petugas: &Petugas) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(PETUGAS)?.insert(
+            petugas.code.as_str(),
+            serde_json::to_vec(petugas)?.as_slice(),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The recovery code of a store this instance just made (`init`): to be shown once, written down
+    /// and kept by the supervisor. `None` on a store opened later.
+    pub fn recovery_code(&self) -> Option<&str> {
+        self.recovery.as_deref()
     }
 
     /// Writes the device identity and the empty tables into a new database.
@@ -476,35 +566,56 @@ impl Store {
             path,
             dir: None,
             opened: Opened::AsAsked,
+            keys: std::sync::Mutex::new(None),
+            recovery: None,
         };
         Ok((store, device))
     }
 
-    /// Opens the store in `dir` for writing, migrating an older format. Never creates or replaces a file.
-    /// A file not provably closed cleanly by this program is checked completely first (`store::open`).
-    pub fn open(dir: &Path) -> Result<Store> {
-        Store::open_as(dir, Access::Write)
+    /// Opens the store in `dir` for writing, unlocked by `unlock`, migrating an older format. Never
+    /// creates or replaces a file. A file not provably closed cleanly by this program is checked
+    /// completely first (`store::open`).
+    pub fn open(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
+        Store::open_as(dir, Access::Write, unlock)
     }
 
-    /// Opens the store in `dir` as `access` asks (see [`Access`]); [`Store::opened`] says what the open
-    /// did to the file beyond that.
-    pub fn open_as(dir: &Path, access: Access) -> Result<Store> {
+    /// Opens the store in `dir` as `access` asks (see [`Access`]), unlocked by `unlock`;
+    /// [`Store::opened`] says what the open did to the file beyond that.
+    pub fn open_as(dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<Store> {
         // Stores made by earlier builds were readable by other local users: closed now (best effort: a
         // read-only medium or file still opens).
         let _ = make_private(&Self::file(dir), 0o600);
-        let (db, path, opened) = open::open_db(dir, access)?;
-        let read_only = matches!(db, open::Db::Read(_));
+        let o = open::open_db(dir, access, unlock)?;
+        let plaintext = o.keys.is_none();
+        let store = Store::from_opened(dir, o, unlock)?;
+        if plaintext && !matches!(unlock, Unlock::Setup) {
+            return store.upgrade(dir, access, unlock);
+        }
+        Ok(store)
+    }
+
+    /// Opens the store of `dir` for writing with keys already unlocked (after a rewrite).
+    fn open_with_keys(dir: &Path, keys: open::Keys) -> Result<Store> {
+        let o = open::open_db_with(dir, keys)?;
+        Store::from_opened(dir, o, Unlock::Setup)
+    }
+
+    /// The store on an opened database: a newer format refused, an older one migrated.
+    fn from_opened(dir: &Path, o: open::OpenedDb, unlock: Unlock<'_>) -> Result<Store> {
+        let read_only = matches!(o.db, open::Db::Read(_));
         let store = Store {
-            db,
-            path,
+            db: o.db,
+            path: o.path,
             dir: Some(dir.to_path_buf()),
-            opened,
+            opened: o.opened,
+            keys: std::sync::Mutex::new(o.keys),
+            recovery: None,
         };
         match store.check_format()? {
             // Reading an older format needs its migration, which writes: opened again for writing.
             Some(_) if read_only => {
                 drop(store);
-                let mut store = Store::open_as(dir, Access::Write)?;
+                let mut store = Store::open_as(dir, Access::Write, unlock)?;
                 store.opened = Opened::Migrated;
                 Ok(store)
             }
@@ -514,6 +625,33 @@ impl Store {
             }
             None => Ok(store),
         }
+    }
+
+    /// A plaintext store of an earlier build, opened with a PIN: when the PIN is one of its petugas's,
+    /// the file is encrypted (`store::rewrite`) with a slot for that petugas and a new recovery code
+    /// (shown once: [`Store::recovery_code`]); the other petugas get theirs when a signed-in petugas
+    /// adds them again. A store with no petugas stays as it is.
+    fn upgrade(self, dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<Store> {
+        let candidates = self.petugas_list()?;
+        if candidates.is_empty() {
+            return Ok(self);
+        }
+        let found = match unlock {
+            Unlock::Pin { code, pin } => Some((self.verify_pin(code, pin)?, pin)),
+            Unlock::Secret(secret) => candidates
+                .into_iter()
+                .find(|p| self.verify_pin(&p.code, secret.trim()).is_ok())
+                .map(|p| (p, secret.trim())),
+            Unlock::Setup => None,
+        };
+        let Some((p, pin)) = found else {
+            return Err(StoreError::WrongSecret);
+        };
+        drop(self);
+        let recovery = rewrite::upgrade(dir, (&p.code, &p.name, pin))?;
+        let mut store = Store::open_as(dir, access, Unlock::Pin { code: &p.code, pin })?;
+        store.recovery = Some(recovery);
+        Ok(store)
     }
 
     /// What opening did to the file beyond what was asked (a command that only reads says so).
@@ -529,6 +667,8 @@ impl Store {
             path,
             dir: None,
             opened: Opened::AsAsked,
+            keys: std::sync::Mutex::new(None),
+            recovery: None,
         };
         if let Some(version) = store.check_format()? {
             store.migrate(version)?;
@@ -690,7 +830,10 @@ impl Store {
         Ok(SigningKey::from_bytes(&secret))
     }
 
-    /// Adds a petugas; the PIN (4–12 digits) is stored only as an argon2id hash.
+    /// Adds a petugas (the store is open, so unlocked by a signed-in petugas, or it is a new store with
+    /// no petugas yet). On an encrypted store their PIN (6–12 digits) wraps the store's key in a new
+    /// slot; the first petugas also removes the setup slot. A plaintext store of an earlier build keeps
+    /// an argon2id hash of the PIN.
     pub fn add_petugas(
         &self,
         code: &str,
@@ -700,23 +843,66 @@ impl Store {
     ) -> Result<Petugas> {
         check_petugas(code, name, pin)?;
         let code = code.trim();
-        let pin_hash = Argon2::default()
-            .hash_password(pin.as_bytes())
-            .map_err(|e| StoreError::Storage(format!("cannot hash the PIN: {e}")))?
-            .to_string();
+        let name = name.trim();
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pin_hash = if keys.is_some() {
+            String::new()
+        } else {
+            Argon2::default()
+                .hash_password(pin.as_bytes())
+                .map_err(|e| StoreError::Storage(format!("cannot hash the PIN: {e}")))?
+                .to_string()
+        };
         let petugas = Petugas {
             code: code.to_string(),
-            name: name.trim().to_string(),
+            name: name.to_string(),
             pin_hash,
             created_at: now,
         };
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(PETUGAS)?;
-            if table.get(code)?.is_some() {
-                return Err(StoreError::PetugasExists(code.to_string()));
+            let known = table.get(code)?.map(|g| g.value().to_vec());
+            match known {
+                // A petugas of a store that was upgraded by another one's PIN has no slot yet: a
+                // signed-in petugas gives them one (their PIN set anew).
+                Some(bytes)
+                    if keys
+                        .as_ref()
+                        .is_some_and(|k| !k.header.petugas().iter().any(|(c, _)| c == code)) =>
+                {
+                    let old: Petugas = decode(&bytes, "petugas")?;
+                    if let Some(k) = keys.as_mut() {
+                        let holder = keys::Holder::Petugas {
+                            code: old.code.clone(),
+                            name: old.name.clone(),
+                        };
+                        k.header.add_slot(holder, pin, &k.master)?;
+                        let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+                        k.header.write(&file, false)?;
+                    }
+                    return Ok(old);
+                }
+                Some(_) => return Err(StoreError::PetugasExists(code.to_string())),
+                None => {}
             }
             table.insert(code, serde_json::to_vec(&petugas)?.as_slice())?;
+        }
+        // The slot first: a crash between the two leaves a slot whose petugas the store does not
+        // know yet (refused at sign-in as unknown), never a petugas who cannot sign in.
+        if let Some(k) = keys.as_mut() {
+            let holder = keys::Holder::Petugas {
+                code: code.to_string(),
+                name: name.to_string(),
+            };
+            k.header.add_slot(holder, pin, &k.master)?;
+            let first = k.header.has(&keys::Holder::Setup);
+            k.header.remove(&keys::Holder::Setup);
+            let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+            k.header.write(&file, first)?;
         }
         txn.commit()?;
         Ok(petugas)
@@ -743,13 +929,57 @@ impl Store {
             .collect()
     }
 
-    /// Sign-in: checks a petugas's PIN.
+    /// Sign-in on the open store: checks a petugas's PIN (against their key slot, with the waits after
+    /// wrong PINs; on a plaintext store of an earlier build, against its hash).
     pub fn verify_pin(&self, code: &str, pin: &str) -> Result<Petugas> {
         let p = self.petugas(code)?;
-        Argon2::default()
-            .verify_password(pin.as_bytes(), p.pin_hash.as_str())
-            .map_err(|_| StoreError::WrongPin(code.to_string()))?;
-        Ok(p)
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(k) = keys.as_ref() else {
+            Argon2::default()
+                .verify_password(pin.as_bytes(), p.pin_hash.as_str())
+                .map_err(|_| StoreError::WrongPin(code.to_string()))?;
+            return Ok(p);
+        };
+        let holder = keys::Holder::Petugas {
+            code: p.code.clone(),
+            name: p.name.clone(),
+        };
+        if !k.header.has(&holder) {
+            return Err(StoreError::UnknownPetugas(code.to_string()));
+        }
+        if let Some(dir) = &self.dir {
+            keys::check_wait(dir, code)?;
+        }
+        let right = k.header.try_slot(&holder, pin)?.is_some();
+        if let Some(dir) = &self.dir {
+            keys::record_try(dir, code, right);
+        }
+        if right {
+            Ok(p)
+        } else {
+            Err(StoreError::WrongPin(code.to_string()))
+        }
+    }
+
+    /// The petugas whose PIN opened the store, if one did.
+    pub fn signed_in(&self) -> Option<String> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.as_ref().and_then(|k| k.signed_in.clone())
+    }
+
+    /// Whether the store file is encrypted (a plaintext store of an earlier build is not).
+    pub fn is_encrypted(&self) -> bool {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.is_some()
     }
 
     /// Creates a record with its first revision. One durable transaction.
@@ -1307,10 +1537,10 @@ pub fn check_petugas(code: &str, name: &str, pin: &str) -> Result<()> {
             "the petugas name is empty",
         )));
     }
-    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+    if !(6..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
         return Err(StoreError::Invalid(Localized::new(
-            "PIN terdiri dari 4 sampai 12 angka",
-            "a PIN is 4 to 12 digits",
+            "PIN terdiri dari 6 sampai 12 angka",
+            "a PIN is 6 to 12 digits",
         )));
     }
     Ok(())

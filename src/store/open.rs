@@ -17,10 +17,146 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use redb::backends::FileBackend;
 use redb::{Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, StorageError};
 use serde::{Deserialize, Serialize};
 
+use super::crypt::{DataKey, Encrypted};
+use super::keys::{self, HEADER_LEN, Header, Holder, MasterKey};
 use super::{CACHE_BYTES, Result, STORE_FILE, StoreError};
+
+/// How the store is unlocked (see `store::keys`).
+#[derive(Debug, Clone, Copy)]
+pub enum Unlock<'a> {
+    /// A petugas signs in with their PIN.
+    Pin { code: &'a str, pin: &'a str },
+    /// Any petugas's PIN, or the recovery code (the command line: `--pin-stdin`, `PENDATA_PIN`).
+    Secret(&'a str),
+    /// No secret: opens only a store made by `init` that has no petugas yet.
+    Setup,
+}
+
+/// The keys of an unlocked store.
+pub(super) struct Keys {
+    pub header: Header,
+    pub master: MasterKey,
+    pub data: DataKey,
+    /// The petugas whose PIN opened it.
+    pub signed_in: Option<String>,
+}
+
+/// The master key `unlock` opens in `header`, and who it was.
+fn resolve(dir: &Path, header: &Header, unlock: Unlock<'_>) -> Result<(MasterKey, Option<String>)> {
+    if let Some(master) = header.setup_master() {
+        return Ok((master, None));
+    }
+    match unlock {
+        Unlock::Pin { code, pin } => {
+            let holder = header
+                .slots
+                .iter()
+                .find(|s| matches!(&s.holder, Holder::Petugas { code: c, .. } if c == code))
+                .map(|s| s.holder.clone())
+                .ok_or_else(|| StoreError::UnknownPetugas(code.to_string()))?;
+            keys::check_wait(dir, code)?;
+            let master = header.try_slot(&holder, pin)?;
+            keys::record_try(dir, code, master.is_some());
+            let master = master.ok_or_else(|| StoreError::WrongPin(code.to_string()))?;
+            Ok((master, Some(code.to_string())))
+        }
+        Unlock::Secret(secret) => {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(StoreError::PinNeeded);
+            }
+            keys::check_wait(dir, "*")?;
+            let found = if keys::is_recovery_code(secret) {
+                header
+                    .try_slot(&Holder::Recovery, secret)?
+                    .map(|m| (m, None))
+            } else {
+                let mut found = None;
+                for (code, name) in header.petugas() {
+                    let holder = Holder::Petugas {
+                        code: code.clone(),
+                        name,
+                    };
+                    if let Some(m) = header.try_slot(&holder, secret)? {
+                        found = Some((m, Some(code)));
+                        break;
+                    }
+                }
+                found
+            };
+            keys::record_try(dir, "*", found.is_some());
+            found.ok_or(StoreError::WrongSecret)
+        }
+        Unlock::Setup => Err(StoreError::PinNeeded),
+    }
+}
+
+/// Unlocks the header of the store file at `path`: its keys, or `None` for a plaintext store of an
+/// earlier build.
+fn unlock_header(dir: &Path, path: &Path, unlock: Unlock<'_>) -> Result<Option<Keys>> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| open_error(path, DatabaseError::from(e)))?;
+    let Some(header) = Header::read_from(&mut file, path)? else {
+        return Ok(None);
+    };
+    if file.metadata()?.len() <= HEADER_LEN {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "no database after the key header".into(),
+        });
+    }
+    let (master, signed_in) = resolve(dir, &header, unlock)?;
+    let data = header
+        .data_key(&master)
+        .ok_or_else(|| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the data key does not open with the master key".into(),
+        })?;
+    Ok(Some(Keys {
+        header,
+        master,
+        data,
+        signed_in,
+    }))
+}
+
+/// The petugas who can sign in to the store in `dir` (code, name), read without a PIN; `None` for a
+/// plaintext store of an earlier build.
+pub fn holders(dir: &Path) -> Result<Option<Vec<(String, String)>>> {
+    let path = locate(dir)?;
+    let mut file =
+        std::fs::File::open(&path).map_err(|e| open_error(&path, DatabaseError::from(e)))?;
+    Ok(Header::read_from(&mut file, &path)?.map(|h| h.petugas()))
+}
+
+/// Opens the encrypted database in `path` for writing (creating it when `create`).
+pub(super) fn encrypted_db(
+    path: &Path,
+    data: &DataKey,
+    check: bool,
+    create: bool,
+) -> Result<Database> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| open_error(path, DatabaseError::from(e)))?;
+    let backend = FileBackend::new(file).map_err(|e| open_error(path, e))?;
+    let mut builder = redb::Builder::new();
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(check);
+    if create {
+        builder.set_check_integrity_on_open(false);
+    }
+    builder
+        .create_with_backend(Encrypted::new(backend, data, HEADER_LEN))
+        .map_err(|e| open_error(path, e))
+}
 
 /// The stamp's file name, beside the store.
 pub const STAMP_FILE: &str = "pendata.redb.clean";
@@ -191,18 +327,67 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
     }
 }
 
-/// Opens the store file of `dir` as `access` asks: the database, the file's path, and what the open did
-/// beyond what was asked.
-pub(super) fn open_db(dir: &Path, access: Access) -> Result<(Db, PathBuf, Opened)> {
+/// What [`open_db`] opened.
+pub(super) struct OpenedDb {
+    pub db: Db,
+    pub path: PathBuf,
+    pub opened: Opened,
+    /// `None` for a plaintext store of an earlier build.
+    pub keys: Option<Keys>,
+}
+
+/// Opens the store file of `dir` as `access` asks, unlocked by `unlock`: the database, the file's path,
+/// what the open did beyond what was asked, and its keys.
+pub(super) fn open_db(dir: &Path, access: Access, unlock: Unlock<'_>) -> Result<OpenedDb> {
     let path = locate(dir)?;
+    let keys = unlock_header(dir, &path, unlock)?;
+    let (db, opened) = open_unlocked(dir, &path, access, keys.as_ref().map(|k| &k.data))?;
+    Ok(OpenedDb {
+        db,
+        path,
+        opened,
+        keys,
+    })
+}
+
+/// Opens the encrypted store file of `dir` for writing with keys already unlocked (after a rewrite).
+pub(super) fn open_db_with(dir: &Path, keys: Keys) -> Result<OpenedDb> {
+    let path = locate(dir)?;
+    let (db, opened) = open_unlocked(dir, &path, Access::Write, Some(&keys.data))?;
+    Ok(OpenedDb {
+        db,
+        path,
+        opened,
+        keys: Some(keys),
+    })
+}
+
+fn open_unlocked(
+    dir: &Path,
+    path: &Path,
+    access: Access,
+    data: Option<&DataKey>,
+) -> Result<(Db, Opened)> {
+    let path = path.to_path_buf();
     let clean = stamped(dir, &path);
     let mut check = access == Access::Checked || !clean;
     if access == Access::ReadOnly && clean {
-        match redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .open_read_only(&path)
-        {
-            Ok(db) => return Ok((Db::Read(db), path, Opened::AsAsked)),
+        let builder = {
+            let mut b = redb::Builder::new();
+            b.set_cache_size(CACHE_BYTES);
+            b
+        };
+        let db = match data {
+            Some(data) => std::fs::File::open(&path)
+                .map_err(DatabaseError::from)
+                .and_then(FileBackend::new)
+                .and_then(|f| {
+                    builder.open_read_only_with_backend(Encrypted::new(f, data, HEADER_LEN))
+                }),
+            None => builder.open_read_only(&path),
+        };
+        match db {
+            Ok(db) => return Ok((Db::Read(db), Opened::AsAsked)),
             // Stamped, yet redb finds it not closed cleanly: checked below like any unstamped file.
             Err(DatabaseError::RepairAborted) => check = true,
             Err(e) => return Err(open_error(&path, e)),
@@ -220,16 +405,19 @@ pub(super) fn open_db(dir: &Path, access: Access) -> Result<(Db, PathBuf, Opened
     if check {
         tracing::info!("store file not provably closed cleanly, or asked: checking it completely");
     }
-    let db = redb::Builder::new()
-        .set_cache_size(CACHE_BYTES)
-        .set_check_integrity_on_open(check)
-        .open(&path)
-        .map_err(|e| open_error(&path, e))?;
+    let db = match data {
+        Some(data) => encrypted_db(&path, data, check, false)?,
+        None => redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(check)
+            .open(&path)
+            .map_err(|e| open_error(&path, e))?,
+    };
     // A command that only reads got a file opened for writing: it says so.
     let opened = if access == Access::ReadOnly {
         Opened::Checked
     } else {
         Opened::AsAsked
     };
-    Ok((Db::Write(db), path, opened))
+    Ok((Db::Write(db), opened))
 }

@@ -113,8 +113,13 @@ impl StorageBackend for PowerCutDisk {
     }
 }
 
+/// The simulated disk's data key (test support only: the store on it is encrypted as on a real disk).
+fn sim_key() -> super::crypt::DataKey {
+    zeroize::Zeroizing::new([0x5a; 64])
+}
+
 impl Store {
-    /// A new store on a simulated disk.
+    /// A new store on a simulated disk (encrypted as the store file is).
     pub fn create_on(
         disk: PowerCutDisk,
         device_name: &str,
@@ -122,7 +127,7 @@ impl Store {
     ) -> Result<(Store, DeviceInfo)> {
         let path = std::path::PathBuf::from("<simulated disk>");
         let db = Database::builder()
-            .create_with_backend(disk)
+            .create_with_backend(super::crypt::Encrypted::new(disk, &sim_key(), 0))
             .map_err(|e| corrupt(&path, e))?;
         Store::init(db, path, device_name, now, false)
     }
@@ -130,13 +135,12 @@ impl Store {
     /// Opens the store left on a simulated disk.
     pub fn open_on(disk: PowerCutDisk) -> Result<Store> {
         let path = std::path::PathBuf::from("<simulated disk>");
-        let db =
-            Database::builder()
-                .create_with_backend(disk)
-                .map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    detail: e.to_string(),
-                })?;
+        let db = Database::builder()
+            .create_with_backend(super::crypt::Encrypted::new(disk, &sim_key(), 0))
+            .map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         Store::opened_on(db, path)
     }
 }

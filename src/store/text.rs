@@ -60,6 +60,9 @@ impl StoreError {
             StoreError::UnknownPetugas(code) => format!("tidak ada petugas dengan kode `{code}`"),
             StoreError::PetugasExists(code) => format!("petugas `{code}` sudah ada"),
             StoreError::WrongPin(code) => format!("PIN salah untuk petugas `{code}`"),
+            StoreError::PinNeeded => "data terkunci: masukkan PIN petugas (atau kode pemulihan) dengan --pin-stdin atau PENDATA_PIN".into(),
+            StoreError::WrongSecret => "PIN (atau kode pemulihan) salah: tidak ada petugas tablet ini dengan PIN itu".into(),
+            StoreError::TooManyTries { wait_secs } => format!("terlalu banyak PIN salah: tunggu {wait_secs} detik sebelum mencoba lagi"),
             StoreError::IllegalTransition { id, from, to } => format!(
                 "data {id} berstatus {}; tidak dapat menjadi {}",
                 status_id(*from),

@@ -79,6 +79,10 @@ pub struct SetupForm {
 pub struct SignInForm {
     pub code: String,
     pub pin: String,
+    /// The recovery code, right after first-run setup: shown once, and sign-in waits until the petugas
+    /// says it is written down.
+    pub recovery: Option<String>,
+    pub written: bool,
 }
 
 #[derive(Default)]
@@ -237,6 +241,8 @@ pub enum Command {
 pub struct PendataApp {
     data_dir: PathBuf,
     device: Option<Arc<Device>>,
+    /// Who can sign in, read from the store's key slots while it is locked (code, name).
+    holders: Vec<(String, String)>,
     pub screen: Screen,
     pub prefs: Prefs,
     user: Option<(String, String)>,
@@ -295,6 +301,7 @@ impl PendataApp {
         let mut app = PendataApp {
             data_dir: data_dir.to_path_buf(),
             device: None,
+            holders: Vec::new(),
             screen: Screen::Setup(SetupForm::default()),
             prefs: Prefs::default(),
             user: None,
@@ -309,14 +316,20 @@ impl PendataApp {
             gpsd: crate::app::gps::gpsd_address(),
             photo_folders: None,
         };
-        match Device::open(data_dir) {
+        // An encrypted store stays locked until a petugas signs in: only who can sign in is read.
+        let opened = match Device::holders(data_dir) {
+            Ok(Some(holders)) if !holders.is_empty() => {
+                app.holders = holders;
+                app.screen = Screen::SignIn(SignInForm::default());
+                return app;
+            }
+            // A store with no petugas yet (made by `init`) or of an earlier build opens without a PIN.
+            Ok(_) => Device::open(data_dir, crate::store::Unlock::Setup),
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(device) => {
-                match device.setting("prefs") {
-                    Ok(Some(p)) => app.prefs = serde_json::from_value(p).unwrap_or_default(),
-                    Ok(None) => {}
-                    Err(e) => app.fail(&e),
-                }
-                app.device = Some(Arc::new(device));
+                app.opened(device);
                 app.screen = Screen::SignIn(SignInForm::default());
             }
             Err(AppError::Store(crate::store::StoreError::NotInitialized(_))) => {}
@@ -326,6 +339,16 @@ impl PendataApp {
             }
         }
         app
+    }
+
+    /// Takes the opened store: its preferences apply.
+    fn opened(&mut self, device: Device) {
+        match device.setting("prefs") {
+            Ok(Some(p)) => self.prefs = serde_json::from_value(p).unwrap_or_default(),
+            Ok(None) => {}
+            Err(e) => self.fail(&e),
+        }
+        self.device = Some(Arc::new(device));
     }
 
     fn t(&self, key: &str) -> &'static str {
@@ -436,7 +459,7 @@ impl PendataApp {
             Screen::Setup(f) => setup_ui(ui, lang, f, cmd),
             Screen::SignIn(f) => {
                 let petugas = match self.device.as_ref().map(|d| d.petugas()) {
-                    Some(Ok(petugas)) => petugas,
+                    Some(Ok(petugas)) => petugas.into_iter().map(|p| (p.code, p.name)).collect(),
                     Some(Err(e)) => {
                         let text = prefixed("error.prefix", &e.text());
                         ui.label(
@@ -444,7 +467,7 @@ impl PendataApp {
                         );
                         Vec::new()
                     }
-                    None => Vec::new(),
+                    None => self.holders.clone(),
                 };
                 signin_ui(ui, lang, f, &petugas, cmd);
             }
@@ -578,6 +601,15 @@ impl PendataApp {
             Command::SignOut => {
                 self.user = None;
                 self.screen = Screen::SignIn(SignInForm::default());
+                // An encrypted store is closed again: the tablet is locked.
+                if let Some(device) = self.device.take() {
+                    if device.store.is_encrypted() {
+                        let petugas = device.petugas().unwrap_or_default();
+                        self.holders = petugas.into_iter().map(|p| (p.code, p.name)).collect();
+                    } else {
+                        self.device = Some(device);
+                    }
+                }
             }
             Command::Home => self.home(),
             Command::List => self.screen = Screen::List(Box::default()),
@@ -677,15 +709,69 @@ impl PendataApp {
             return;
         };
         let (code, pin) = (f.code.clone(), std::mem::take(&mut f.pin));
-        let Some(device) = &self.device else { return };
-        match device.sign_in(&code, &pin) {
+        let signed = match self.device.take() {
+            Some(device) if device.store.is_encrypted() => {
+                let signed = device.sign_in(&code, &pin);
+                self.device = Some(device);
+                signed
+            }
+            // The PIN unlocks the store and opens it; a store of an earlier build (open without a
+            // key) is closed and opened again with the PIN, which encrypts it.
+            other => {
+                let was_open = other.is_some();
+                drop(other);
+                let signed = Device::unlock(&self.data_dir, &code, &pin);
+                match signed {
+                    Ok((device, p)) => {
+                        self.opened(device);
+                        Ok(p)
+                    }
+                    Err(e) => {
+                        // Refused: a store that was open without a key stays open for the next try.
+                        if was_open
+                            && let Ok(device) =
+                                Device::open(&self.data_dir, crate::store::Unlock::Setup)
+                        {
+                            self.device = Some(Arc::new(device));
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        };
+        match signed {
             Ok(p) => {
                 self.user = Some((p.code, p.name));
                 self.message = None;
                 self.resume();
+                // A store of an earlier build was encrypted by this sign-in: its recovery code, once.
+                let recovery = self.device.as_ref().and_then(|d| d.store.recovery_code());
+                if let Some(code) = recovery {
+                    let text = Localized::new(
+                        format!(
+                            "{}: {code}. {}",
+                            tr(Lang::Id, "setup.recovery_title"),
+                            tr(Lang::Id, "setup.recovery_note")
+                        ),
+                        format!(
+                            "{}: {code}. {}",
+                            tr(Lang::En, "setup.recovery_title"),
+                            tr(Lang::En, "setup.recovery_note")
+                        ),
+                    );
+                    self.message = Some((text, false));
+                }
             }
             Err(AppError::Store(crate::store::StoreError::WrongPin(_))) => {
                 self.info_err("signin.wrong_pin");
+            }
+            Err(AppError::Store(crate::store::StoreError::TooManyTries { .. })) => {
+                self.info_err("signin.wait");
+            }
+            // A store found damaged when the PIN opened it: its own screen, as at start.
+            Err(e @ AppError::Store(crate::store::StoreError::Corrupt { .. })) => {
+                tracing::error!(error = %e, "the store cannot be opened");
+                self.screen = Screen::Unavailable(e.text());
             }
             Err(e) => self.fail(&e),
         }
@@ -777,10 +863,13 @@ impl PendataApp {
         );
         match Device::set_up(&self.data_dir, &name, &code, &pname, &pin) {
             Ok((device, _)) => {
+                let recovery = device.store.recovery_code().map(str::to_string);
                 self.device = Some(Arc::new(device));
                 self.screen = Screen::SignIn(SignInForm {
                     code,
                     pin: String::new(),
+                    recovery,
+                    written: false,
                 });
                 self.info("setup.done");
                 self.save_prefs();
@@ -1037,26 +1126,36 @@ fn signin_ui(
     ui: &mut Ui,
     lang: Lang,
     f: &mut SignInForm,
-    petugas: &[crate::store::Petugas],
+    petugas: &[(String, String)],
     cmd: &mut Option<Command>,
 ) {
+    if let Some(code) = &f.recovery {
+        ui.heading(tr(lang, "setup.recovery_title"));
+        ui.label(RichText::new(code).monospace().size(28.0));
+        ui.label(tr(lang, "setup.recovery_note"));
+        ui.checkbox(&mut f.written, tr(lang, "setup.recovery_written"));
+        if !f.written {
+            return;
+        }
+        ui.separator();
+    }
     ui.heading(tr(lang, "signin.title"));
     ui.label(tr(lang, "signin.choose"));
     if f.code.is_empty()
-        && let [only] = petugas
+        && let [(only, _)] = petugas
     {
-        f.code = only.code.clone();
+        f.code = only.clone();
     }
-    for p in petugas {
-        let selected = f.code == p.code;
+    for (code, name) in petugas {
+        let selected = &f.code == code;
         if ui
             .add(
-                egui::Button::selectable(selected, format!("{} · {}", p.name, p.code))
+                egui::Button::selectable(selected, format!("{name} · {code}"))
                     .min_size([320.0, TOUCH].into()),
             )
             .clicked()
         {
-            f.code = p.code.clone();
+            f.code = code.clone();
         }
     }
     text_field(ui, tr(lang, "signin.pin"), &mut f.pin, true);

@@ -6,9 +6,15 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// The PIN of every test petugas.
+pub const PIN: &str = "246810";
+
 /// Runs `pendata [--data-dir DATA] ARGS` with `stdin` on its standard input.
 pub fn run(data: Option<&Path>, args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+    // The PIN that unlocks the store: every test petugas has it (a build with `test-support` derives
+    // keys with light parameters, `store::keys::Kdf::for_new_slots`).
+    cmd.env("PENDATA_PIN", PIN);
     if let Some(d) = data {
         cmd.arg("--data-dir").arg(d);
     }
