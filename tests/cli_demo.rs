@@ -165,7 +165,11 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
     let real_as_demo = t("real-as-demo.pub");
     with_demo_mark(&real_reg.join("registry.pub"), true, &real_as_demo);
     code(
-        &run(Some(&b), &["registry-key", "set", p(&real_as_demo)], ""),
+        &run(
+            Some(&b),
+            &["registry-key", "set", p(&real_as_demo), "--replace"],
+            "",
+        ),
         0,
     );
     let to_real = export(&b, &t("stick-b"));
@@ -235,7 +239,11 @@ fn demo_data_is_made_only_on_demo_tablets_and_reaches_only_demo_registries() {
     let demo_as_real = t("demo-as-real.pub");
     with_demo_mark(&demo_reg.join("registry.pub"), false, &demo_as_real);
     code(
-        &run(Some(&real), &["registry-key", "set", p(&demo_as_real)], ""),
+        &run(
+            Some(&real),
+            &["registry-key", "set", p(&demo_as_real), "--replace"],
+            "",
+        ),
         0,
     );
     let real_bundle = export(&real, &t("stick-real"));

@@ -75,7 +75,7 @@ fn another_registry_key_needs_replace_and_then_only_its_receipts_count() {
                 "Siti",
                 "--pin-stdin",
             ],
-            "123456\n",
+            &format!("{}\n", common::PIN),
         ),
         0,
     );
@@ -89,7 +89,7 @@ fn another_registry_key_needs_replace_and_then_only_its_receipts_count() {
     );
     code(&run(Some(&tab), &["export", "--to", p(&stick)], ""), 0);
     let device =
-        pendata::app::Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
+        pendata::app::Device::open(&tab, pendata::store::Unlock::Secret(common::PIN)).unwrap();
     let id = device.store.device().unwrap().id;
     let last = device.store.last_seq().unwrap();
     drop(device);

@@ -28,7 +28,7 @@ fn tablet_with_families(tab: &std::path::Path, key: &std::path::Path, families: 
         "Siti",
         "--pin-stdin",
     ];
-    code(&run(Some(tab), &add, "123456\n"), 0);
+    code(&run(Some(tab), &add, &format!("{}\n", common::PIN)), 0);
     let demo = [
         "demo",
         "--families",

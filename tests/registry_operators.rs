@@ -54,7 +54,7 @@ fn tablet(tab: &Path, key: &Path, stick: &Path) {
         "Siti",
         "--pin-stdin",
     ];
-    code(&run(Some(tab), &petugas, "1234\n"), 0);
+    code(&run(Some(tab), &petugas, &format!("{}\n", common::PIN)), 0);
     let demo = [
         "demo",
         "--families",

@@ -23,7 +23,7 @@ fn settings_show_the_key_fingerprint_that_pendata_device_prints() {
         "Dewi Lestari",
         "--pin-stdin",
     ];
-    common::code(&common::run(Some(dir), &petugas, "2468\n"), 0);
+    common::code(&common::run(Some(dir), &petugas, "246810\n"), 0);
     let out = common::code(&common::run(Some(dir), &["device", "--json"], ""), 0);
     let device: serde_json::Value = serde_json::from_str(&out).unwrap();
     let fingerprint = device["fingerprint"].as_str().unwrap();
@@ -40,7 +40,7 @@ fn settings_show_the_key_fingerprint_that_pendata_device_prints() {
     h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
     h.run();
     h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text("2468");
+        .type_text("246810");
     h.run();
     h.get_by_label("Masuk").click();
     h.run();

@@ -121,6 +121,12 @@ impl Device {
 
     fn put_registry_key(&self, bytes: &[u8], replace: bool) -> Result<RegistryPub> {
         let key = RegistryPub::parse(bytes)?;
+        // A demo tablet's bundles go to a demo registry only, and a real tablet's to a real one: the
+        // registry would refuse every bundle of the other kind, so its key is refused here, at once.
+        let demo = self.store.device()?.demo;
+        if key.demo != demo {
+            return Err(AppError::DemoMismatch { tablet_demo: demo });
+        }
         if let Some(current) = self.registry_key()?
             && !current.same_keys(&key)
             && !replace
@@ -130,12 +136,6 @@ impl Device {
                 new: key.fingerprint(),
                 same_signer: current.signing_key == key.signing_key,
             });
-        }
-        // A demo tablet's bundles go to a demo registry only, and a real tablet's to a real one: the
-        // registry would refuse every bundle of the other kind, so its key is refused here, at once.
-        let demo = self.store.device()?.demo;
-        if key.demo != demo {
-            return Err(AppError::DemoMismatch { tablet_demo: demo });
         }
         let value = serde_json::to_value(&key).map_err(|e| AppError::Forms(e.to_string()))?;
         self.store.put_setting(REGISTRY_KEY, &value)?;
