@@ -7,6 +7,7 @@ pub mod drives;
 pub mod gps;
 pub mod home;
 pub mod list;
+pub mod office;
 pub mod package;
 pub mod photos;
 pub mod sync;

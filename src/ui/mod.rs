@@ -3,6 +3,7 @@
 
 pub mod form_view;
 pub mod i18n;
+pub mod office;
 pub mod photo_view;
 pub mod sync_view;
 pub mod visits_view;

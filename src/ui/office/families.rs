@@ -1,0 +1,1 @@
+//! The families screen: search, and a family's page with its history.
