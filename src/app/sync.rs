@@ -95,6 +95,17 @@ impl AttachmentSource for StoreAttachments<'_> {
     }
 }
 
+/// A registry key file set beside the one the tablet trusts ([`Device::registry_key_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// The trusted key's registry name and fingerprint, if one is set.
+    pub current: Option<(String, String)>,
+    /// The file's.
+    pub new: (String, String),
+    /// The file holds the same keys as the trusted one (nothing to replace).
+    pub same: bool,
+}
+
 impl Device {
     /// The registry's public key file this tablet encrypts to, if one was set.
     pub fn registry_key(&self) -> Result<Option<RegistryPub>> {
@@ -117,6 +128,34 @@ impl Device {
     /// [`Device::set_registry_key`] that replaces a pinned key by another (`registry-key set --replace`).
     pub fn replace_registry_key(&self, bytes: &[u8]) -> Result<RegistryPub> {
         self.put_registry_key(bytes, true)
+    }
+
+    /// [`Device::replace_registry_key`] in the app: a petugas alone may not replace the pinned key; the
+    /// supervisor proves presence with the tablet's recovery code (checked first, with the growing
+    /// waits of wrong secrets). Nothing changes on a wrong code.
+    pub fn replace_registry_key_as_supervisor(
+        &self,
+        bytes: &[u8],
+        recovery_code: &str,
+    ) -> Result<RegistryPub> {
+        // The file is checked before the code: a broken file costs no try.
+        RegistryPub::parse(bytes)?;
+        self.store.verify_recovery_code(recovery_code)?;
+        let key = self.replace_registry_key(bytes)?;
+        tracing::warn!(fingerprint = %key.fingerprint(), "registry key replaced by a supervisor");
+        Ok(key)
+    }
+
+    /// What replacing the registry key by the file's would change: the key trusted now and the file's
+    /// (name and fingerprint), for a person to compare with the registry's office before replacing.
+    pub fn registry_key_change(&self, bytes: &[u8]) -> Result<KeyChange> {
+        let new = RegistryPub::parse(bytes)?;
+        let current = self.registry_key()?;
+        Ok(KeyChange {
+            same: current.as_ref().is_some_and(|c| c.same_keys(&new)),
+            current: current.map(|c| (c.name.clone(), c.fingerprint())),
+            new: (new.name.clone(), new.fingerprint()),
+        })
     }
 
     fn put_registry_key(&self, bytes: &[u8], replace: bool) -> Result<RegistryPub> {
@@ -530,6 +569,24 @@ impl Device {
         let bytes = std::fs::read(path)
             .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
         self.set_registry_key(&bytes)
+    }
+
+    /// [`Device::registry_key_change`] of a file (e.g. `registry.pub` on the stick).
+    pub fn registry_key_change_file(&self, path: &Path) -> Result<KeyChange> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
+        self.registry_key_change(&bytes)
+    }
+
+    /// [`Device::replace_registry_key_as_supervisor`] from a file.
+    pub fn replace_registry_key_file_as_supervisor(
+        &self,
+        path: &Path,
+        recovery_code: &str,
+    ) -> Result<RegistryPub> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AppError::Unreadable(format!("{}: {e}", path.display())))?;
+        self.replace_registry_key_as_supervisor(&bytes, recovery_code)
     }
 
     /// Applies a receipt file (e.g. on the stick). See [`Device::apply_receipt`].

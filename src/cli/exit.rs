@@ -51,6 +51,7 @@ impl Classify for StoreError {
             | StoreError::Stale { .. }
             | StoreError::WrongPin(_)
             | StoreError::WrongSecret
+            | StoreError::WrongRecoveryCode
             | StoreError::TooManyTries { .. }
             | StoreError::AlreadyInitialized(_)
             | StoreError::PetugasExists(_)

@@ -101,6 +101,10 @@ pub enum StoreError {
     PinNeeded,
     #[error("wrong PIN (or recovery code): no petugas of this tablet has it")]
     WrongSecret,
+    #[error(
+        "wrong recovery code: nothing was changed (the supervisor keeps the code shown at setup)"
+    )]
+    WrongRecoveryCode,
     #[error("too many wrong PINs: wait {wait_secs} seconds before the next try")]
     TooManyTries { wait_secs: u64 },
     /// Bad input, said in both languages (the petugas reads it in the app).
@@ -124,6 +128,7 @@ impl StoreError {
                 | StoreError::Stale { .. }
                 | StoreError::WrongPin(_)
                 | StoreError::WrongSecret
+                | StoreError::WrongRecoveryCode
                 | StoreError::TooManyTries { .. }
                 | StoreError::AlreadyInitialized(_)
                 | StoreError::PetugasExists(_)
@@ -961,6 +966,35 @@ impl Store {
             Ok(p)
         } else {
             Err(StoreError::WrongPin(code.to_string()))
+        }
+    }
+
+    /// Checks the store's recovery code (kept by the supervisor): the proof a supervisor is present
+    /// for what a petugas alone may not do on the tablet (replacing the pinned registry key). Wrong
+    /// codes count towards the same growing waits as wrong secrets at sign-in. A plaintext store of an
+    /// earlier build has no recovery code: refused.
+    pub fn verify_recovery_code(&self, code: &str) -> Result<()> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(k) = keys.as_ref() else {
+            return Err(StoreError::WrongRecoveryCode);
+        };
+        if !keys::is_recovery_code(code) {
+            return Err(StoreError::WrongRecoveryCode);
+        }
+        if let Some(dir) = &self.dir {
+            keys::check_wait(dir, "*")?;
+        }
+        let right = k.header.try_slot(&keys::Holder::Recovery, code)?.is_some();
+        if let Some(dir) = &self.dir {
+            keys::record_try(dir, "*", right);
+        }
+        if right {
+            Ok(())
+        } else {
+            Err(StoreError::WrongRecoveryCode)
         }
     }
 

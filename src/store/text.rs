@@ -62,6 +62,7 @@ impl StoreError {
             StoreError::WrongPin(code) => format!("PIN salah untuk petugas `{code}`"),
             StoreError::PinNeeded => "data terkunci: masukkan PIN petugas (atau kode pemulihan) dengan --pin-stdin atau PENDATA_PIN".into(),
             StoreError::WrongSecret => "PIN (atau kode pemulihan) salah: tidak ada petugas tablet ini dengan PIN itu".into(),
+            StoreError::WrongRecoveryCode => "kode pemulihan salah: tidak ada yang diubah (kode itu disimpan supervisor sejak tablet disiapkan)".into(),
             StoreError::TooManyTries { wait_secs } => format!("terlalu banyak PIN salah: tunggu {wait_secs} detik sebelum mencoba lagi"),
             StoreError::IllegalTransition { id, from, to } => format!(
                 "data {id} berstatus {}; tidak dapat menjadi {}",

@@ -235,6 +235,13 @@ pub enum Command {
     StartExport,
     /// Take the registry's key from a file (`registry.pub`).
     SetRegistryKey(PathBuf),
+    /// Show what replacing the trusted registry key by a file's would change (both fingerprints).
+    CheckRegistryKey(PathBuf),
+    /// Replace the trusted registry key by a file's, the supervisor's recovery code given.
+    ReplaceRegistryKey {
+        path: PathBuf,
+        code: String,
+    },
     /// Apply a receipt file from the registry.
     ApplyReceipt(PathBuf),
 }
@@ -655,7 +662,11 @@ impl PendataApp {
                 path,
             } => self.attach_photo(field, member, &path),
             Command::ReadGps { field, member } => self.read_gps(field, member),
-            Command::StartExport | Command::SetRegistryKey(_) | Command::ApplyReceipt(_) => {
+            Command::StartExport
+            | Command::SetRegistryKey(_)
+            | Command::CheckRegistryKey(_)
+            | Command::ReplaceRegistryKey { .. }
+            | Command::ApplyReceipt(_) => {
                 self.sync(cmd);
             }
         }
@@ -675,6 +686,10 @@ impl PendataApp {
                 }
             }
             (Command::SetRegistryKey(path), Screen::Export(st)) => st.set_key(device, &path),
+            (Command::CheckRegistryKey(path), Screen::Export(st)) => st.check_key(device, &path),
+            (Command::ReplaceRegistryKey { path, code }, Screen::Export(st)) => {
+                st.replace_key(device, &path, &code);
+            }
             (Command::ApplyReceipt(path), Screen::Receipts(st)) => st.apply(device, &path),
             _ => {}
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::i18n::{tr, trf};
 use super::{Command, TOUCH, big_button, primary_button};
 use crate::app::drives::{self, Drive};
-use crate::app::sync::{ExportOutcome, Exported, Preview, Selection, Stage};
+use crate::app::sync::{ExportOutcome, Exported, KeyChange, Preview, Selection, Stage};
 use crate::app::task::{Task, Wake};
 use crate::app::{AppError, Device};
 use crate::model::Lang;
@@ -44,7 +44,19 @@ pub struct ExportState {
     nothing: bool,
     /// Why the registry's key could not be read.
     error: Option<AppError>,
+    /// Replacing the trusted registry key, while open.
+    replace: Option<ReplaceKey>,
     wake: Wake,
+}
+
+/// Replacing the pinned registry key: a file, what it would change, and the supervisor's recovery code.
+#[derive(Default)]
+struct ReplaceKey {
+    path: String,
+    code: String,
+    change: Option<Result<KeyChange, AppError>>,
+    /// Why the last replacement was refused.
+    refused: Option<AppError>,
 }
 
 /// Why the export, or setting the registry key, did not happen.
@@ -222,6 +234,20 @@ fn key_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Comman
                 "export.key",
                 &[("name", name), ("fingerprint", fp)],
             ));
+            if st.replace.is_none() {
+                if big_button(ui, tr(lang, "export.replace_key")).clicked() {
+                    st.replace = Some(ReplaceKey {
+                        path: st
+                            .key_files
+                            .first()
+                            .map(|f| f.display().to_string())
+                            .unwrap_or_default(),
+                        ..ReplaceKey::default()
+                    });
+                }
+            } else {
+                replace_ui(ui, lang, st, cmd);
+            }
         }
         None => {
             ui.label(RichText::new(tr(lang, "export.no_key")).color(RED).strong());
@@ -243,6 +269,81 @@ fn key_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Comman
             ui.separator();
         }
     }
+}
+
+/// Replacing the trusted registry key: the file, both fingerprints to compare with the registry's
+/// office, then the supervisor's recovery code. A petugas alone cannot do it (DESIGN: the key is
+/// pinned; a swapped `registry.pub` on a stick would send every family to whoever made it).
+fn replace_ui(ui: &mut Ui, lang: Lang, st: &mut ExportState, cmd: &mut Option<Command>) {
+    let Some(r) = st.replace.as_mut() else {
+        return;
+    };
+    ui.separator();
+    ui.label(RichText::new(tr(lang, "export.replace_title")).strong());
+    ui.label(tr(lang, "export.replace_why"));
+    labelled_field(ui, tr(lang, "export.key_path"), &mut r.path);
+    if big_button(ui, tr(lang, "export.replace_check")).clicked() {
+        *cmd = Some(Command::CheckRegistryKey(PathBuf::from(r.path.trim())));
+    }
+    let mut ready = false;
+    match &r.change {
+        Some(Ok(change)) => {
+            if let Some((name, fp)) = &change.current {
+                ui.label(trf(
+                    lang,
+                    "export.replace_current",
+                    &[("name", name), ("fingerprint", fp)],
+                ));
+            }
+            let (name, fp) = &change.new;
+            ui.label(
+                RichText::new(trf(
+                    lang,
+                    "export.replace_new",
+                    &[("name", name), ("fingerprint", fp)],
+                ))
+                .strong(),
+            );
+            if change.same {
+                ui.label(tr(lang, "export.replace_same"));
+            } else {
+                ready = true;
+            }
+        }
+        Some(Err(e)) => {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+        }
+        None => {}
+    }
+    if ready {
+        let label = ui.label(tr(lang, "export.replace_code"));
+        ui.add(
+            egui::TextEdit::singleline(&mut r.code)
+                .password(true)
+                .min_size([ui.available_width(), TOUCH].into()),
+        )
+        .labelled_by(label.id);
+        if let Some(e) = &r.refused {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+        }
+        let can = !r.code.trim().is_empty();
+        if ui
+            .add_enabled(
+                can,
+                egui::Button::new(tr(lang, "export.replace_do")).min_size([0.0, TOUCH].into()),
+            )
+            .clicked()
+        {
+            *cmd = Some(Command::ReplaceRegistryKey {
+                path: PathBuf::from(r.path.trim()),
+                code: r.code.trim().to_string(),
+            });
+        }
+    }
+    if big_button(ui, tr(lang, "action.cancel")).clicked() {
+        st.replace = None;
+    }
+    ui.separator();
 }
 
 /// Where to: the drives seen, or a folder typed in.
@@ -367,6 +468,33 @@ impl ExportState {
         match device.set_registry_key_file(path) {
             Ok(_) => self.refresh(device),
             Err(e) => self.done = Some(Err(Refused::Key(e))),
+        }
+    }
+}
+
+impl ExportState {
+    /// Shows what replacing the key by the file's would change ([`Command::CheckRegistryKey`]).
+    pub fn check_key(&mut self, device: &Arc<Device>, path: &std::path::Path) {
+        if let Some(r) = self.replace.as_mut() {
+            r.change = Some(device.registry_key_change_file(path));
+            r.refused = None;
+        }
+    }
+
+    /// Replaces the key, the supervisor's recovery code given ([`Command::ReplaceRegistryKey`]); on
+    /// success the replacement closes and the screen shows the new key.
+    pub fn replace_key(&mut self, device: &Arc<Device>, path: &std::path::Path, code: &str) {
+        match device.replace_registry_key_file_as_supervisor(path, code) {
+            Ok(_) => {
+                self.replace = None;
+                self.refresh(device);
+            }
+            Err(e) => {
+                if let Some(r) = self.replace.as_mut() {
+                    r.code.clear();
+                    r.refused = Some(e);
+                }
+            }
         }
     }
 }
