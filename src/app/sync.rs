@@ -95,6 +95,10 @@ impl AttachmentSource for StoreAttachments<'_> {
     }
 }
 
+/// How long families accepted by the registry stay on the tablet before the app offers to remove them
+/// (DESIGN: accepted records are purged after a retention period; the CLI's `purge` takes any date).
+pub const RETENTION_DAYS: i64 = 30;
+
 /// A registry key file set beside the one the tablet trusts ([`Device::registry_key_change`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChange {
@@ -518,6 +522,36 @@ impl Device {
     pub fn purge_accepted_before(&self, date: NaiveDate) -> Result<Purged> {
         let cutoff = start_of(date, now().offset());
         Ok(self.store.purge_accepted_before(cutoff, now())?)
+    }
+
+    /// How many families [`Device::purge_accepted_before`] would remove for `date`: accepted by the
+    /// registry before that day.
+    pub fn purgeable(&self, date: NaiveDate) -> Result<usize> {
+        let cutoff = start_of(date, now().offset());
+        Ok(self
+            .store
+            .list(Some(crate::store::Status::Accepted))?
+            .iter()
+            .filter(|h| h.accepted_at().is_some_and(|at| at < cutoff))
+            .count())
+    }
+
+    /// The app's purge: the families accepted before `date` removed, then (on an encrypted store, when
+    /// any went) the live data rewritten under a new data key so nothing of them stays in free pages.
+    /// The device is consumed by the rewrite and given back; when the rewrite fails the removal stands
+    /// and the store must be opened again (sign in again), which the error says.
+    pub fn purge_and_erase(self, date: NaiveDate) -> (Result<Purged>, Option<Device>) {
+        let purged = match self.purge_accepted_before(date) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), Some(self)),
+        };
+        if purged.records == 0 || !self.store.is_encrypted() {
+            return (Ok(purged), Some(self));
+        }
+        match self.erase_freed() {
+            Ok(device) => (Ok(purged), Some(device)),
+            Err(e) => (Err(e), None),
+        }
     }
 
     /// After a purge: the live data rewritten into a new store file under a new data key, so that

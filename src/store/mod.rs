@@ -263,6 +263,18 @@ pub struct RecordHead {
 }
 
 impl RecordHead {
+    /// When the registry accepted the family (the latest acceptance), if it is accepted now.
+    pub fn accepted_at(&self) -> Option<DateTime<FixedOffset>> {
+        if self.status != Status::Accepted {
+            return None;
+        }
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.status == Status::Accepted)
+            .map(|e| e.at)
+    }
+
     /// A new draft with no revision yet.
     fn new(
         id: Uuid,

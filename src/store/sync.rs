@@ -617,13 +617,7 @@ impl Store {
             for r in records.iter()? {
                 let (k, v) = r?;
                 let head: RecordHead = decode(v.value(), "record")?;
-                let accepted_at = head
-                    .events
-                    .iter()
-                    .rev()
-                    .find(|e| e.status == Status::Accepted)
-                    .map(|e| e.at);
-                if head.status == Status::Accepted && accepted_at.is_some_and(|at| at < cutoff) {
+                if head.accepted_at().is_some_and(|at| at < cutoff) {
                     victims.push((k.value(), head));
                 }
             }

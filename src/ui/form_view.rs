@@ -1071,7 +1071,7 @@ impl Editor {
 
 /// A date as a person types it: day, month and year (four digits) split by `-`, `/`, `.` or a space,
 /// or eight digits in a row.
-fn parse_typed_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_typed_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
     let parts: Vec<&str> = if text.len() == 8 && text.chars().all(|c| c.is_ascii_digit()) {
         vec![text.get(..2)?, text.get(2..4)?, text.get(4..)?]

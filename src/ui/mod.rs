@@ -244,6 +244,9 @@ pub enum Command {
     },
     /// Apply a receipt file from the registry.
     ApplyReceipt(PathBuf),
+    /// Remove the families accepted before the day chosen on the Receipts screen, and erase them from
+    /// the file.
+    PurgeAccepted,
 }
 
 pub struct PendataApp {
@@ -269,6 +272,8 @@ pub struct PendataApp {
     home_stale: bool,
     /// A GPS reading in progress.
     gps: Option<GpsReading>,
+    /// Accepted families being removed and erased: the store is the task's until it gives it back.
+    purge: Option<PurgeJob>,
     /// Asks for a frame when background work is done (made from the first frame's context).
     wake: Option<Wake>,
     /// Where the location service (gpsd) listens.
@@ -276,6 +281,9 @@ pub struct PendataApp {
     /// Where the photo picker looks instead of the platform's camera folders (tests, odd devices).
     pub photo_folders: Option<Vec<PathBuf>>,
 }
+
+/// The purge on its thread, with the device it took (given back with the outcome).
+type PurgeJob = Task<(crate::app::Result<crate::store::Purged>, Option<Device>)>;
 
 /// A reading of the location service for a GPS field (of a member, in a repeat).
 struct GpsReading {
@@ -320,6 +328,7 @@ impl PendataApp {
             home_reader: None,
             home_stale: false,
             gps: None,
+            purge: None,
             wake: None,
             gpsd: crate::app::gps::gpsd_address(),
             photo_folders: None,
@@ -397,11 +406,12 @@ impl PendataApp {
         if ctx.input(|i| !i.events.is_empty() || i.pointer.any_down()) {
             self.last_input = Instant::now();
         }
-        if self.user.is_some() && self.last_input.elapsed() > LOCK_AFTER {
+        if self.user.is_some() && self.purge.is_none() && self.last_input.elapsed() > LOCK_AFTER {
             self.run(Command::SignOut);
         }
         self.poll_home();
         self.poll_gps(ctx);
+        self.poll_purge();
         let mut cmd = None;
         egui::Panel::top("top").show(root, |ui| self.top_bar(ui, &mut cmd));
         if self.crash_notice {
@@ -419,7 +429,14 @@ impl PendataApp {
                 egui::vec2(width, full.height()),
             );
             ui.scope_builder(egui::UiBuilder::new().max_rect(column), |ui| {
-                self.screen_ui(ui, &mut cmd);
+                if self.purge.is_some() {
+                    // The store is the purge's until it is done: no screen can reach it.
+                    ui.heading(self.t("purge.title"));
+                    ui.add(egui::Spinner::new().size(TOUCH));
+                    ui.label(self.t("purge.running"));
+                } else {
+                    self.screen_ui(ui, &mut cmd);
+                }
             });
         });
         if let Some(cmd) = cmd {
@@ -602,6 +619,10 @@ impl PendataApp {
 
     /// Runs a command from the UI through the use cases.
     pub fn run(&mut self, cmd: Command) {
+        if self.purge.is_some() {
+            // The store is the purge's until it gives it back (a few seconds).
+            return;
+        }
         self.flush();
         match cmd {
             Command::Setup => self.setup(),
@@ -662,6 +683,7 @@ impl PendataApp {
                 path,
             } => self.attach_photo(field, member, &path),
             Command::ReadGps { field, member } => self.read_gps(field, member),
+            Command::PurgeAccepted => self.start_purge(),
             Command::StartExport
             | Command::SetRegistryKey(_)
             | Command::CheckRegistryKey(_)
@@ -671,6 +693,60 @@ impl PendataApp {
             }
         }
         self.remember();
+    }
+
+    /// Starts removing the accepted families the Receipts screen chose. The removal rewrites the store
+    /// file, so the task takes the store: refused (said) while other background work still reads it.
+    fn start_purge(&mut self) {
+        let Screen::Receipts(st) = &mut self.screen else {
+            return;
+        };
+        let Some(day) = st.purge_day() else { return };
+        let Some(shared) = self.device.take() else {
+            return;
+        };
+        let device = match Arc::try_unwrap(shared) {
+            Ok(device) => device,
+            Err(shared) => {
+                self.device = Some(shared);
+                self.message = Some((both("purge.busy"), true));
+                return;
+            }
+        };
+        let wake = self.waker();
+        self.purge = Some(Task::start("purge", wake, move || {
+            device.purge_and_erase(day)
+        }));
+    }
+
+    /// Takes the purge's outcome and the store back; when the store could not be given back (its
+    /// rewrite failed), the petugas signs in again, which opens it anew.
+    fn poll_purge(&mut self) {
+        let Some(job) = self.purge.as_mut() else {
+            return;
+        };
+        let Some(done) = job.poll() else { return };
+        self.purge = None;
+        let (outcome, device) = match done {
+            Ok(done) => done,
+            Err(stopped) => (Err(crate::app::AppError::Stopped(stopped)), None),
+        };
+        match device {
+            Some(device) => {
+                let device = Arc::new(device);
+                let mut st = sync_view::ReceiptsState::new(&device);
+                st.purged = Some(outcome);
+                self.device = Some(device);
+                self.screen = Screen::Receipts(Box::new(st));
+            }
+            None => {
+                if let Err(e) = &outcome {
+                    self.fail(e);
+                }
+                self.user = None;
+                self.screen = Screen::SignIn(SignInForm::default());
+            }
+        }
     }
 
     /// The Export and Receipts screens' commands.

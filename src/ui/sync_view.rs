@@ -15,7 +15,7 @@ use crate::app::sync::{ExportOutcome, Exported, KeyChange, Preview, Selection, S
 use crate::app::task::{Task, Wake};
 use crate::app::{AppError, Device};
 use crate::model::Lang;
-use crate::store::{ReceiptLog, ReceiptOutcome, RecordHead, Status};
+use crate::store::{Purged, ReceiptLog, ReceiptOutcome, RecordHead, Status};
 
 const GREEN: Color32 = Color32::from_rgb(0, 110, 40);
 const RED: Color32 = Color32::from_rgb(180, 0, 0);
@@ -499,6 +499,90 @@ impl ExportState {
     }
 }
 
+impl ReceiptsState {
+    /// Counts the families accepted before the day typed, when it is a day other than the one counted.
+    fn count_purgeable(&mut self, device: &Device) {
+        let Some(day) = super::form_view::parse_typed_date(&self.purge_date) else {
+            return;
+        };
+        if self.purgeable.as_ref().is_some_and(|(d, _)| *d == day) {
+            return;
+        }
+        self.confirm = false;
+        self.purgeable = Some((day, device.purgeable(day)));
+    }
+
+    /// The day chosen for removing accepted families, when it is one.
+    pub fn purge_day(&self) -> Option<chrono::NaiveDate> {
+        super::form_view::parse_typed_date(&self.purge_date)
+    }
+}
+
+/// Removing the families the registry accepted (DESIGN: purged after a retention period): the count
+/// for the day typed, then a confirmation. The removal erases them from the file (a new data key).
+fn purge_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    device: &Device,
+    st: &mut ReceiptsState,
+    cmd: &mut Option<Command>,
+) {
+    ui.separator();
+    ui.label(RichText::new(tr(lang, "purge.title")).strong());
+    ui.label(tr(lang, "purge.why"));
+    labelled_field(ui, tr(lang, "purge.before"), &mut st.purge_date);
+    st.count_purgeable(device);
+    match &st.purgeable {
+        _ if st.purge_day().is_none() => {
+            ui.label(RichText::new(tr(lang, "purge.bad_date")).color(RED));
+        }
+        Some((_, Ok(0))) => {
+            ui.label(tr(lang, "purge.none"));
+        }
+        Some((_, Ok(n))) => {
+            let n = n.to_string();
+            if st.confirm {
+                ui.label(
+                    RichText::new(trf(lang, "purge.sure", &[("count", &n)]))
+                        .color(RED)
+                        .strong(),
+                );
+                ui.horizontal(|ui| {
+                    if big_button(ui, &trf(lang, "purge.do", &[("count", &n)])).clicked() {
+                        *cmd = Some(Command::PurgeAccepted);
+                    }
+                    if big_button(ui, tr(lang, "action.cancel")).clicked() {
+                        st.confirm = false;
+                    }
+                });
+            } else if big_button(ui, &trf(lang, "purge.ask", &[("count", &n)])).clicked() {
+                st.confirm = true;
+            }
+        }
+        Some((_, Err(e))) => {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+        }
+        None => {}
+    }
+    match &st.purged {
+        Some(Ok(p)) => {
+            ui.label(
+                RichText::new(trf(
+                    lang,
+                    "purge.done",
+                    &[("count", &p.records.to_string())],
+                ))
+                .color(GREEN)
+                .strong(),
+            );
+        }
+        Some(Err(e)) => {
+            ui.label(RichText::new(error_text(lang, e)).color(RED).strong());
+        }
+        None => {}
+    }
+}
+
 /// The Receipts screen's state.
 #[derive(Default)]
 pub struct ReceiptsState {
@@ -510,6 +594,12 @@ pub struct ReceiptsState {
     last: Option<Result<(ReceiptOutcome, bool), AppError>>,
     /// Why the rejected families or the receipts applied could not be read.
     error: Option<AppError>,
+    /// Removing families the registry accepted: the day typed (as on a KK: dd-mm-yyyy), how many
+    /// were accepted before it, whether the petugas was asked to confirm, and how the last one went.
+    pub purge_date: String,
+    purgeable: Option<(chrono::NaiveDate, Result<usize, AppError>)>,
+    confirm: bool,
+    pub purged: Option<Result<Purged, AppError>>,
 }
 
 impl ReceiptsState {
@@ -533,6 +623,13 @@ impl ReceiptsState {
     }
 
     fn refresh(&mut self, device: &Device) {
+        if self.purge_date.is_empty() {
+            let day = crate::app::now().date_naive()
+                - chrono::Duration::days(crate::app::sync::RETENTION_DAYS);
+            self.purge_date = day.format("%d-%m-%Y").to_string();
+        }
+        self.purgeable = None;
+        self.count_purgeable(device);
         self.files = drives::receipt_files(&self.folder);
         self.error = None;
         match device.list(Some(Status::Rejected)) {
@@ -629,6 +726,7 @@ pub fn receipts_ui(
         if let Some(id) = open {
             *cmd = Some(Command::Open(id));
         }
+        purge_ui(ui, lang, device, st, cmd);
         if !st.history.is_empty() {
             ui.separator();
             ui.label(RichText::new(tr(lang, "receipts.history")).strong());
