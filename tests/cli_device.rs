@@ -478,3 +478,77 @@ fn commands_that_open_the_store_need_a_pin_from_stdin_or_the_environment() {
         "the device name is encrypted"
     );
 }
+
+/// A command that acts as a petugas (`--petugas`) opens the store with that petugas's PIN only: another
+/// petugas's PIN — valid for the tablet — does not let them enter or change families in a colleague's
+/// name. The supervisor's recovery code still opens it.
+#[test]
+fn a_petugas_cannot_act_as_another_with_their_own_pin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let with_pin = |args: &[&str], pin: &str, stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pendata"))
+            .env("PENDATA_PIN", pin)
+            .arg("--data-dir")
+            .arg(d)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let init = run(d, &["init", "--device-name", "Tablet Palaran 02"], "");
+    let recovery = text(&init.stderr)
+        .lines()
+        .find_map(|l| l.split("RECOVERY CODE: ").nth(1).map(str::to_string))
+        .unwrap();
+    let add = |code: &str, name: &str, pin: &str, signed_in: &str| {
+        with_pin(
+            &[
+                "petugas",
+                "add",
+                "--code",
+                code,
+                "--name",
+                name,
+                "--pin-stdin",
+            ],
+            signed_in,
+            &format!("{pin}\n"),
+        )
+    };
+    ok(&add("P001", "Dewi", "246810", "246810"));
+    ok(&add("P002", "Rina", "135790", "246810"));
+    let new_as = |petugas: &str, pin: &str| {
+        with_pin(
+            &[
+                "record",
+                "new",
+                "--form",
+                "keluarga",
+                "--petugas",
+                petugas,
+                "--answers",
+                "-",
+            ],
+            pin,
+            "{}",
+        )
+    };
+    let refused = new_as("P001", "135790");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("PIN salah untuk petugas `P001`"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let listed = ok(&run(d, &["record", "list"], ""));
+    assert!(listed.trim().is_empty(), "nothing entered: {listed}");
+    ok(&new_as("P002", "135790"));
+    ok(&new_as("P001", "246810"));
+    ok(&new_as("P001", recovery.trim()));
+    assert_eq!(ok(&run(d, &["record", "list"], "")).lines().count(), 3);
+}

@@ -185,6 +185,17 @@ pub fn record_name(command: &RecordCommand) -> &'static str {
     }
 }
 
+/// The petugas a record command acts as (`--petugas`): the PIN given must be theirs.
+pub fn record_petugas(command: &RecordCommand) -> Option<&str> {
+    match command {
+        RecordCommand::New { petugas, .. }
+        | RecordCommand::Set { petugas, .. }
+        | RecordCommand::Attach { petugas, .. }
+        | RecordCommand::Finalize { petugas, .. } => Some(petugas),
+        RecordCommand::List { .. } | RecordCommand::Show { .. } => None,
+    }
+}
+
 /// Opens the store for a command that only reads: the file is left as it is, unless it had to be
 /// checked (not closed cleanly, or changed outside Pendata) or migrated, which the command then says.
 pub fn open_for_reading(dir: &Path) -> Result<Device, Failure> {

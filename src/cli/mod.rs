@@ -59,6 +59,24 @@ pub struct Cli {
 /// The secret that unlocks the store for this command (`--pin-stdin` or `PENDATA_PIN`).
 static SECRET: std::sync::Mutex<Option<zeroize::Zeroizing<String>>> = std::sync::Mutex::new(None);
 
+/// The petugas the command acts as (its `--petugas`), whose PIN must unlock the store: a petugas cannot
+/// act as another with their own PIN, and only that petugas's key slot is tried (one key derivation
+/// instead of one per petugas).
+static ACTING: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The petugas a command names with `--petugas`, if it acts as one.
+fn acting_petugas(command: Option<&Command>) -> Option<&str> {
+    let code = match command? {
+        Command::Record { command } => device::record_petugas(command)?,
+        Command::Package { command } => packages::package_petugas(command)?,
+        Command::Demo { petugas, .. } => petugas,
+        // `-`: the export's default, nobody named.
+        Command::Export(args) if args.petugas.trim() != "-" => &args.petugas,
+        _ => return None,
+    };
+    Some(code.trim())
+}
+
 /// Takes the unlocking secret for the command about to run.
 fn take_secret(pin_stdin: bool) -> Result<(), Failure> {
     let secret = if pin_stdin {
@@ -93,12 +111,33 @@ pub(crate) fn open_device(
     dir: &Path,
     access: crate::store::Access,
 ) -> crate::app::Result<crate::app::Device> {
+    use crate::app::AppError;
+    use crate::store::{StoreError, Unlock};
     let secret = given_pin();
-    let unlock = match secret.as_deref() {
-        Some(s) => crate::store::Unlock::Secret(s),
-        None => crate::store::Unlock::Setup,
+    let acting = ACTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let unlock = match (secret.as_deref(), acting.as_deref()) {
+        (Some(s), Some(code)) if !crate::store::keys::is_recovery_code(s) => {
+            Unlock::Pin { code, pin: s }
+        }
+        (Some(s), _) => Unlock::Secret(s),
+        (None, _) => Unlock::Setup,
     };
-    let device = crate::app::Device::open_as(dir, access, unlock)?;
+    let device = match (
+        crate::app::Device::open_as(dir, access, unlock),
+        secret.as_deref(),
+    ) {
+        // A petugas the store does not know yet (`demo` adds its own): opened by whose PIN it is; the
+        // command itself then refuses a petugas it cannot use.
+        (Err(AppError::Store(StoreError::UnknownPetugas(_))), Some(s))
+            if matches!(unlock, Unlock::Pin { .. }) =>
+        {
+            crate::app::Device::open_as(dir, access, Unlock::Secret(s))?
+        }
+        (opened, _) => opened?,
+    };
     // A store of an earlier build was encrypted on this open: its new recovery code, shown once.
     if let Some(code) = device.store.recovery_code() {
         eprintln!(
@@ -335,6 +374,10 @@ fn command_name(command: Option<&Command>) -> &'static str {
 /// Runs a parsed command; returns how it ended, or a failure to print.
 pub fn run(cli: Cli) -> Result<Exit, Failure> {
     take_secret(cli.pin_stdin)?;
+    *ACTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        acting_petugas(cli.command.as_ref()).map(str::to_string);
     match cli.command {
         None => {
             let dir = data_dir(cli.data_dir)?;

@@ -112,6 +112,14 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The petugas `package apply` acts as.
+pub fn package_petugas(command: &PackageCommand) -> Option<&str> {
+    match command {
+        PackageCommand::Apply { petugas, .. } => Some(petugas),
+        PackageCommand::List { .. } => None,
+    }
+}
+
 /// `pendata registry package`.
 pub fn write(reg: &Registry, a: &PackageArgs, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
     let w = reg.write_package(
