@@ -202,6 +202,16 @@ impl OfficeApp {
         self.message = None;
     }
 
+    /// Waits for the background work of the screens (tests, screenshots, benchmarks).
+    pub fn wait(&mut self) {
+        if let Some(s) = self.screens.as_mut() {
+            s.dashboard.wait();
+            s.import.wait();
+            s.devices.wait();
+            s.outputs.wait();
+        }
+    }
+
     fn fail(&mut self, text: &Localized) {
         self.message = Some((text.clone(), true));
     }
