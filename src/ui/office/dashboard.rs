@@ -50,6 +50,13 @@ impl DashboardScreen {
         }
     }
 
+    /// Reads the figures again (the last reading stays on screen meanwhile).
+    pub fn refresh(&mut self) {
+        if self.reading.is_none() {
+            self.read();
+        }
+    }
+
     /// Starts a reading (the report reads every family: never on the frame).
     fn read(&mut self) {
         let office = self.office.clone();
@@ -222,41 +229,54 @@ fn about_ui(ui: &mut Ui, lang: Lang, d: &Dashboard) {
     };
 }
 
-/// Accepted and waiting families per area, stacked bars.
+/// Accepted and waiting families per area: stacked horizontal bars, the areas' names beside them.
 fn chart_ui(ui: &mut Ui, lang: Lang, rows: &[Row]) {
     if rows.is_empty() {
         return;
     }
-    let accepted: Vec<Bar> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Bar::new(i as f64, r.figures.states.accepted as f64).name(&r.name))
-        .collect();
-    let waiting: Vec<Bar> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Bar::new(i as f64, dashboard::waiting(r.figures) as f64).name(&r.name))
-        .collect();
-    let accepted = BarChart::new(tr(lang, "office.col.accepted"), accepted)
-        .color(ACCEPTED)
-        .width(0.6);
-    let waiting = BarChart::new(tr(lang, "office.col.waiting"), waiting)
+    // The first area at the top.
+    let at = |i: usize| (rows.len() - 1 - i) as f64;
+    let bars = |value: &dyn Fn(&Figures) -> u64, color: Color32| -> Vec<Bar> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Bar::new(at(i), value(r.figures) as f64)
+                    .name(&r.name)
+                    .fill(color)
+                    .stroke(egui::Stroke::new(1.0, color))
+            })
+            .collect()
+    };
+    let accepted = BarChart::new(
+        tr(lang, "office.col.accepted"),
+        bars(&|f| f.states.accepted, ACCEPTED),
+    )
+    .color(ACCEPTED)
+    .width(0.7)
+    .horizontal();
+    let waiting = BarChart::new(tr(lang, "office.col.waiting"), bars(&dashboard::waiting, WAITING))
         .color(WAITING)
-        .width(0.6)
+        .width(0.7)
+        .horizontal()
         .stack_on(&[&accepted]);
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    let n = names.len();
     Plot::new("office_chart")
-        .height(260.0)
-        .legend(Legend::default())
+        .height((n as f32 * 30.0).clamp(140.0, 420.0))
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
-        .show_x(false)
-        .include_y(0.0)
-        .x_axis_formatter(move |mark, _| {
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_y(false)
+        .include_x(0.0)
+        .y_axis_min_width(260.0)
+        .y_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
+        .y_axis_formatter(move |mark, _| {
             let i = mark.value.round();
-            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
@@ -298,10 +318,11 @@ fn table_ui(ui: &mut Ui, lang: Lang, rows: &[Row], total: Option<&Figures>) -> O
     ];
     egui::Grid::new("office_table")
         .striped(true)
-        .spacing([18.0, 8.0])
+        .spacing([14.0, 8.0])
         .show(ui, |ui| {
+            // Two lines a heading: the table fits beside the navigation at 1280 px.
             for h in heads {
-                ui.label(RichText::new(tr(lang, h)).strong());
+                ui.label(RichText::new(tr(lang, h).replacen(' ', "\n", 1)).strong());
             }
             ui.end_row();
             for (i, r) in rows.iter().enumerate() {

@@ -41,6 +41,13 @@ impl DevicesScreen {
         }
     }
 
+    /// Reads the devices again (the last reading stays on screen meanwhile).
+    pub fn refresh(&mut self) {
+        if self.reading.is_none() {
+            self.read();
+        }
+    }
+
     fn read(&mut self) {
         let office = self.office.clone();
         self.reading = Some(Task::start("devices", self.wake.clone(), move || {

@@ -136,7 +136,7 @@ impl ImportScreen {
         }
         for l in &self.lines {
             let color = if l.needs_person {
-                Color32::from_rgb(150, 60, 0)
+                Color32::from_rgb(130, 50, 0)
             } else {
                 Color32::BLACK
             };

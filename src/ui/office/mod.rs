@@ -212,6 +212,14 @@ impl OfficeApp {
         }
     }
 
+    /// Opens `page`, its figures read again (an import or a decision elsewhere may have changed them).
+    fn go(&mut self, page: Page) {
+        if let Some(s) = self.screens.as_mut() {
+            s.refresh(page);
+        }
+        self.stage = Stage::Work(page);
+    }
+
     fn fail(&mut self, text: &Localized) {
         self.message = Some((text.clone(), true));
     }
@@ -233,7 +241,20 @@ impl OfficeApp {
                 .exact_size(230.0)
                 .show(root, |ui| self.nav_ui(ui, page));
         }
-        egui::CentralPanel::default().show(root, |ui| self.stage_ui(ui));
+        egui::CentralPanel::default().show(root, |ui| {
+            if matches!(self.stage, Stage::Work(_)) {
+                self.stage_ui(ui);
+            } else {
+                // Sign-in and its steps: a narrow column in the middle, as on the tablet.
+                let full = ui.available_rect_before_wrap();
+                let width = full.width().min(520.0);
+                let column = egui::Rect::from_min_size(
+                    egui::pos2(full.center().x - width / 2.0, full.top() + 40.0),
+                    egui::vec2(width, full.height() - 40.0),
+                );
+                ui.scope_builder(egui::UiBuilder::new().max_rect(column), |ui| self.stage_ui(ui));
+            }
+        });
     }
 
     fn top_bar(&mut self, ui: &mut Ui) {
@@ -285,7 +306,7 @@ impl OfficeApp {
             let text = RichText::new(tr(self.lang, key)).size(18.0);
             let button = egui::Button::selectable(p == page, text).min_size([210.0, TOUCH].into());
             if ui.add(button).clicked() {
-                self.stage = Stage::Work(p);
+                self.go(p);
             }
         }
     }
@@ -319,13 +340,13 @@ impl OfficeApp {
                 let Some(screens) = self.screens.as_mut() else {
                     return;
                 };
-                let jump = egui::ScrollArea::vertical()
+                let jump = egui::ScrollArea::both()
                     .id_salt(("office_page", page as u8))
                     .auto_shrink(false)
                     .show(ui, |ui| screens.ui(ui, lang, page))
                     .inner;
                 if let Some(p) = jump {
-                    self.stage = Stage::Work(p);
+                    self.go(p);
                 }
             }
         }
@@ -333,6 +354,15 @@ impl OfficeApp {
 }
 
 impl Screens {
+    fn refresh(&mut self, page: Page) {
+        match page {
+            Page::Dashboard => self.dashboard.refresh(),
+            Page::Devices => self.devices.refresh(),
+            Page::Packages => self.outputs.refresh(),
+            _ => {}
+        }
+    }
+
     /// Draws `page`; returns the page a link on it asks for.
     fn ui(&mut self, ui: &mut Ui, lang: Lang, page: Page) -> Option<Page> {
         match page {

@@ -50,6 +50,11 @@ impl OutputsScreen {
         }
     }
 
+    /// Reads the work packages again.
+    pub fn refresh(&mut self) {
+        self.package_rows = None;
+    }
+
     fn start(&mut self, work: impl FnOnce(&Office) -> Result<Said, OfficeError> + Send + 'static) {
         let office = self.office.clone();
         self.said = None;
