@@ -167,16 +167,16 @@ office_session() { # width height suffix lang
   xdotool key Return; sleep 2
   xdotool mousemove $((W - 30)) $((H - 20))           # no chart tooltip
   shoot "office-dashboard-$L-$S"
-  click 112 145                                     # Import
-  click 448 284; type_text "$DATA/office/stick3"
-  click 320 342; sleep 2                            # Import from folder
+  click 95 145                                     # Import
+  click 408 284; type_text "$DATA/office/stick3"
+  click 280 342; sleep 2                            # Import from folder
   shoot "office-import-$L-$S"
-  click 112 203; sleep 1                            # Devices
-  click 373 203                                     # the tablet waiting for approval
+  click 95 203; sleep 1                            # Devices
+  click 333 203                                     # the tablet waiting for approval
   shoot "office-devices-$L-$S"
-  click 112 435                                     # Reports
+  click 95 435                                     # Reports
   shoot "office-reports-$L-$S"
-  click 112 493                                     # Work packages
+  click 95 493                                     # Work packages
   shoot "office-packages-$L-$S"
   kill $APP; wait $APP 2>/dev/null || true
   kill $XVFB; wait $XVFB 2>/dev/null || true

@@ -254,11 +254,14 @@ fn chart_ui(ui: &mut Ui, lang: Lang, rows: &[Row]) {
     .color(ACCEPTED)
     .width(0.7)
     .horizontal();
-    let waiting = BarChart::new(tr(lang, "office.col.waiting"), bars(&dashboard::waiting, WAITING))
-        .color(WAITING)
-        .width(0.7)
-        .horizontal()
-        .stack_on(&[&accepted]);
+    let waiting = BarChart::new(
+        tr(lang, "office.col.waiting"),
+        bars(&dashboard::waiting, WAITING),
+    )
+    .color(WAITING)
+    .width(0.7)
+    .horizontal()
+    .stack_on(&[&accepted]);
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     let n = names.len();
     Plot::new("office_chart")

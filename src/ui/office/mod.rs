@@ -238,7 +238,7 @@ impl OfficeApp {
         if let Stage::Work(page) = self.stage {
             egui::Panel::left("office_nav")
                 .resizable(false)
-                .exact_size(230.0)
+                .exact_size(190.0)
                 .show(root, |ui| self.nav_ui(ui, page));
         }
         egui::CentralPanel::default().show(root, |ui| {
@@ -252,7 +252,9 @@ impl OfficeApp {
                     egui::pos2(full.center().x - width / 2.0, full.top() + 40.0),
                     egui::vec2(width, full.height() - 40.0),
                 );
-                ui.scope_builder(egui::UiBuilder::new().max_rect(column), |ui| self.stage_ui(ui));
+                ui.scope_builder(egui::UiBuilder::new().max_rect(column), |ui| {
+                    self.stage_ui(ui)
+                });
             }
         });
     }
@@ -304,7 +306,7 @@ impl OfficeApp {
         ui.add_space(8.0);
         for (p, key) in PAGES {
             let text = RichText::new(tr(self.lang, key)).size(18.0);
-            let button = egui::Button::selectable(p == page, text).min_size([210.0, TOUCH].into());
+            let button = egui::Button::selectable(p == page, text).min_size([170.0, TOUCH].into());
             if ui.add(button).clicked() {
                 self.go(p);
             }
