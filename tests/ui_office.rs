@@ -7,6 +7,8 @@
     reason = "test set-up: a failure is the test's failure"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -83,13 +85,13 @@ fn harness(dir: &Path) -> Harness<'static, OfficeApp> {
 
 fn type_into(h: &mut Harness<'_, OfficeApp>, role: Role, label: &str, text: &str) {
     h.get_by_role_and_label(role, label).focus();
-    h.run();
+    h.run_steps(3);
     h.get_by_role_and_label(role, label).type_text(text);
-    h.run();
+    h.run_steps(3);
 }
 
 fn sign_in(h: &mut Harness<'_, OfficeApp>, pass: &str) {
-    h.run();
+    h.run_steps(3);
     sign_in_again(h, OPERATOR, pass);
 }
 
@@ -100,18 +102,19 @@ fn sign_in_again(h: &mut Harness<'_, OfficeApp>, name: &str, pass: &str) {
     }
     type_into(h, Role::PasswordInput, "Kata sandi", pass);
     h.get_by_label("Masuk").click();
-    h.run();
+    h.run_steps(3);
     h.state_mut().wait();
-    h.run();
+    h.run_steps(3);
 }
 
 /// Runs frames, waiting for the screens' background work between them.
 fn settle(h: &mut Harness<'_, OfficeApp>) {
+    // Steps, not `run`: a spinner repaints until a reading is in, however slow the machine is.
     for _ in 0..3 {
-        h.run();
+        h.run_steps(3);
         h.state_mut().wait();
     }
-    h.run();
+    h.run_steps(3);
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn an_operator_signs_in_with_the_right_passphrase_and_is_told_a_wrong_one() {
     assert!(h.query_by_label("Dasbor per kabupaten/kota").is_some());
     // Sign-out: the sign-in screen again, nothing of the registry on screen.
     h.get_by_label("Keluar").click();
-    h.run();
+    h.run_steps(3);
     assert!(h.query_by_label("Masuk operator").is_some());
     assert!(h.query_by_label("Dasbor").is_none());
 }
@@ -144,7 +147,7 @@ fn a_registry_under_a_passphrase_asks_for_it_first_and_says_a_wrong_one() {
     let secret = age::secrecy::SecretString::from("kunci-registri-99".to_string());
     registry::keys::protect(&dir, None, &secret).unwrap();
     let mut h = harness(&dir);
-    h.run();
+    h.run_steps(3);
     assert!(h.query_by_label("Kunci registri").is_some());
     type_into(
         &mut h,
@@ -153,7 +156,7 @@ fn a_registry_under_a_passphrase_asks_for_it_first_and_says_a_wrong_one() {
         "bukan-ini-123",
     );
     h.get_by_label("Buka kunci").click();
-    h.run();
+    h.run_steps(3);
     assert!(
         h.query_by_label("Kata sandi registri salah. Coba lagi.")
             .is_some()
@@ -165,7 +168,7 @@ fn a_registry_under_a_passphrase_asks_for_it_first_and_says_a_wrong_one() {
         "kunci-registri-99",
     );
     h.get_by_label("Buka kunci").click();
-    h.run();
+    h.run_steps(3);
     assert!(
         h.query_by_label("Masuk operator").is_some(),
         "the keys opened"
@@ -245,7 +248,7 @@ fn an_import_from_a_folder_says_its_outcome_in_words_and_links_to_devices() {
     let mut h = harness(&dir);
     sign_in(&mut h, PASS);
     h.get_by_label("Impor").click();
-    h.run();
+    h.run_steps(3);
     type_into(
         &mut h,
         Role::TextInput,
@@ -360,4 +363,17 @@ fn every_office_text_key_exists_in_both_languages() {
         "office keys not translated: {missing:?}"
     );
     assert_eq!(id, keys(Lang::En).collect::<Vec<_>>());
+}
+
+#[test]
+fn registry_init_records_the_registry_the_office_then_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let known = tmp.path().join("known.txt");
+    let dir = tmp.path().join("registry-kaltim");
+    let env = [("PENDATA_OFFICE_REGISTRIES", common::p(&known))];
+    let out = common::run_env(None, &["registry", "init", common::p(&dir)], "", &env);
+    common::code(&out, 0);
+    let list = std::fs::read_to_string(&known).unwrap();
+    let first = list.lines().next().unwrap();
+    assert_eq!(Path::new(first), std::fs::canonicalize(&dir).unwrap());
 }

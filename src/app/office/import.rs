@@ -57,6 +57,8 @@ pub fn run(
     now: DateTime<FixedOffset>,
     updates: &Updates<FileDone>,
 ) -> Result<Imported> {
+    // Shared, not alone: the store orders its own write transactions, and the screens' readings go on
+    // while a long import runs (the session was checked when the import started).
     let reg = office.read();
     let of = files.len();
     let mut out = Imported {

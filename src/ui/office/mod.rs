@@ -78,6 +78,9 @@ struct Screens {
 pub struct OfficeApp {
     dir: Option<PathBuf>,
     office: Option<Office>,
+    /// The registry's name, read once when it opened: a frame never waits for the registry (an import
+    /// or a decision may hold it).
+    name: String,
     pub lang: Lang,
     pub stage: Stage,
     /// Who is signed in (shown in the top bar).
@@ -94,6 +97,7 @@ impl OfficeApp {
         let mut app = OfficeApp {
             dir: None,
             office: None,
+            name: String::new(),
             lang: Lang::Id,
             stage: Stage::Choose {
                 folder: String::new(),
@@ -144,6 +148,7 @@ impl OfficeApp {
         match opened {
             Ok((office, operators)) => {
                 session::remember_registry(&dir);
+                self.name = office.name();
                 self.office = Some(office);
                 self.message = None;
                 self.stage = Stage::SignIn {
@@ -262,9 +267,7 @@ impl OfficeApp {
     fn top_bar(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             ui.heading(tr(self.lang, "office.title"));
-            if let Some(office) = &self.office {
-                ui.label(RichText::new(office.name()).strong());
-            }
+            ui.label(RichText::new(&self.name).strong());
             if let Some(user) = &self.user {
                 ui.label(format!("· {user}"));
             }
