@@ -345,6 +345,7 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
         | Command::Receipt { .. }
         | Command::Purge { .. }
         | Command::Package { .. }
+        | Command::Office { .. }
         | Command::Registry { .. } => Err(Failure::internal(
             "a command reached the device commands by mistake (a bug)",
         )),

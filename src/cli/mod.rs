@@ -271,6 +271,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The registry office's screens (dashboard, import, devices, work queue, families, receipts,
+    /// reports) on the registry in DIR, or on the one set up on this PC most recently.
+    Office {
+        /// The registry's folder (default: the one `registry init` or the office opened last here).
+        dir: Option<PathBuf>,
+    },
     /// The provincial registry's tools.
     Registry {
         #[command(flatten)]
@@ -336,6 +342,7 @@ fn log_dir(cli: &Cli) -> Option<PathBuf> {
             matches!(command, registry::RegistryCommand::Init { .. }),
             crate::registry::PUB_FILE,
         ),
+        Some(Command::Office { dir: Some(dir) }) => (dir.clone(), false, crate::registry::PUB_FILE),
         command => (
             data_dir(cli.data_dir.clone()).ok()?,
             matches!(command, None | Some(Command::Init { .. })),
@@ -367,6 +374,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Command::Purge { .. } => "purge",
         Command::Package { command } => packages::package_name(command),
         Command::Device { .. } => "device",
+        Command::Office { .. } => "office",
         Command::Registry { command, .. } => registry::name(command),
     }
 }
@@ -384,6 +392,14 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
             crate::ui::run(&dir).map_err(|e| {
                 Failure::internal(format!(
                     "cannot open the app window: {e}; start it from a graphical session (or use the commands, `pendata --help`)"
+                ))
+            })?;
+            Ok(Exit::Ok)
+        }
+        Some(Command::Office { dir }) => {
+            crate::ui::office::run(dir.as_deref()).map_err(|e| {
+                Failure::internal(format!(
+                    "cannot open the office window: {e}; start it from a graphical session (or use `pendata registry …`)"
                 ))
             })?;
             Ok(Exit::Ok)

@@ -1032,6 +1032,8 @@ fn init(dir: &Path, name: &str, setup: &crate::registry::keys::Setup<'_>) -> Res
     let done = crate::registry::keys::init_as(dir, name, crate::app::now(), setup)?;
     // The store too, so that a fresh registry is complete (and a broken folder is noticed now).
     Registry::create_store(dir)?;
+    // The office app (`pendata office`, the tablet app's start screen) offers it on this PC.
+    crate::app::office::session::remember_registry(dir);
     say!("{}", done.public_file.display());
     eprintln!(
         "registry `{}` created.\n\

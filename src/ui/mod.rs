@@ -247,6 +247,8 @@ pub enum Command {
     /// Remove the families accepted before the day chosen on the Receipts screen, and erase them from
     /// the file.
     PurgeAccepted,
+    /// Open the registry office set up on this PC (start screen).
+    Office,
 }
 
 pub struct PendataApp {
@@ -280,6 +282,10 @@ pub struct PendataApp {
     pub gpsd: String,
     /// Where the photo picker looks instead of the platform's camera folders (tests, odd devices).
     pub photo_folders: Option<Vec<PathBuf>>,
+    /// A registry is set up on this PC: the start screen offers its office.
+    registry_here: bool,
+    /// The registry office, when opened from the start screen: it has the window from then on.
+    office: Option<Box<office::OfficeApp>>,
 }
 
 /// The purge on its thread, with the device it took (given back with the outcome).
@@ -332,6 +338,8 @@ impl PendataApp {
             wake: None,
             gpsd: crate::app::gps::gpsd_address(),
             photo_folders: None,
+            registry_here: !crate::app::office::session::known_registries().is_empty(),
+            office: None,
         };
         // An encrypted store stays locked until a petugas signs in: only who can sign in is read.
         let opened = match Device::holders(data_dir) {
@@ -397,6 +405,10 @@ impl PendataApp {
 
     /// Draws one frame and runs what it asked for.
     pub fn ui(&mut self, root: &mut Ui) {
+        if let Some(office) = self.office.as_mut() {
+            office.ui(root);
+            return;
+        }
         let ctx = root.ctx().clone();
         let ctx = &ctx;
         if self.wake.is_none() {
@@ -481,7 +493,10 @@ impl PendataApp {
     fn screen_ui(&mut self, ui: &mut Ui, cmd: &mut Option<Command>) {
         let lang = self.prefs.lang;
         match &mut self.screen {
-            Screen::Setup(f) => setup_ui(ui, lang, f, cmd),
+            Screen::Setup(f) => {
+                setup_ui(ui, lang, f, cmd);
+                office_offer_ui(ui, lang, self.registry_here, cmd);
+            }
             Screen::SignIn(f) => {
                 let petugas = match self.device.as_ref().map(|d| d.petugas()) {
                     Some(Ok(petugas)) => petugas.into_iter().map(|p| (p.code, p.name)).collect(),
@@ -495,6 +510,7 @@ impl PendataApp {
                     None => self.holders.clone(),
                 };
                 signin_ui(ui, lang, f, &petugas, cmd);
+                office_offer_ui(ui, lang, self.registry_here, cmd);
             }
             Screen::Home => home_ui(ui, lang, self.home_facts.as_ref(), cmd),
             Screen::List(state) => {
@@ -641,6 +657,11 @@ impl PendataApp {
                 }
             }
             Command::Home => self.home(),
+            Command::Office => {
+                let mut office = office::OfficeApp::new(None);
+                office.lang = self.prefs.lang;
+                self.office = Some(Box::new(office));
+            }
             Command::List => self.screen = Screen::List(Box::default()),
             Command::Settings => self.screen = Screen::Settings,
             Command::Export => {
@@ -1189,6 +1210,16 @@ fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) {
             .desired_width(360.0),
     )
     .labelled_by(label.id);
+}
+
+/// The start screen's offer of the registry office, when a registry is set up on this PC.
+fn office_offer_ui(ui: &mut Ui, lang: Lang, registry_here: bool, cmd: &mut Option<Command>) {
+    if registry_here {
+        ui.add_space(16.0);
+        if big_button(ui, tr(lang, "home.office")).clicked() {
+            *cmd = Some(Command::Office);
+        }
+    }
 }
 
 fn setup_ui(ui: &mut Ui, lang: Lang, f: &mut SetupForm, cmd: &mut Option<Command>) {

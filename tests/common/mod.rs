@@ -15,6 +15,7 @@ pub fn run(data: Option<&Path>, args: &[&str], stdin: &str) -> Output {
     // The PIN that unlocks the store: every test petugas has it (a build with `test-support` derives
     // keys with light parameters, `store::keys::Kdf::for_new_slots`).
     cmd.env("PENDATA_PIN", PIN);
+    cmd.env("PENDATA_OFFICE_REGISTRIES", known_registries());
     if let Some(d) = data {
         cmd.arg("--data-dir").arg(d);
     }
@@ -27,6 +28,11 @@ pub fn run(data: Option<&Path>, args: &[&str], stdin: &str) -> Output {
         .unwrap();
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
+}
+
+/// Where the tests' `registry init` records its registry for the office app (not the user's own list).
+pub fn known_registries() -> std::path::PathBuf {
+    std::env::temp_dir().join("pendata-tests-registries.txt")
 }
 
 pub fn text(b: &[u8]) -> String {
@@ -51,6 +57,7 @@ pub fn p(path: &Path) -> &str {
 /// [`run`] with extra environment variables.
 pub fn run_env(data: Option<&Path>, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pendata"));
+    cmd.env("PENDATA_OFFICE_REGISTRIES", known_registries());
     if let Some(d) = data {
         cmd.arg("--data-dir").arg(d);
     }

@@ -5,10 +5,20 @@
 //!
 //! - [`Office`]: the open registry, read by many tasks at once and written by one decision at a time;
 //! - `queue`: the work queue (quarantine, conflicts, update conflicts) and its decisions;
-//! - `families`: search among the families and a family's page with its history.
+//! - `families`: search among the families and a family's page with its history;
+//! - `session`: opening a registry (its passphrase), signing in and out, the registries on this PC;
+//! - `dashboard`: the figures per kabupaten/kota and kecamatan, and their change since a date;
+//! - `import`: bundle files from a stick or a folder, with an update per file and the outcome in words;
+//! - `devices`: the devices with their key fingerprints, approve / revoke / discard held bundles;
+//! - `outputs`: receipts to the sticks, the report and the CSV/XLSX export, the work packages.
 
+pub mod dashboard;
+pub mod devices;
 pub mod families;
+pub mod import;
+pub mod outputs;
 pub mod queue;
+pub mod session;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -37,6 +47,11 @@ impl Office {
     /// The registry's folder.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// The registry's name (from its `registry.pub`), for the top bar.
+    pub fn name(&self) -> String {
+        crate::model::printable::clean(&self.read().keys.public.name).into_owned()
     }
 
     /// The registry for reading. A task that panicked while holding it left nothing half-written (the
