@@ -198,7 +198,12 @@ impl<S: Storage> Registry<S> {
 
     /// A decision for many needs a reason and someone who may decide.
     fn bulk_allowed(&self) -> Result<()> {
-        if self.session.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        if self
+            .session
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
             return Err(RegistryError::Invalid(
                 "a decision for many conflicts needs a reason (--reason TEXT) / keputusan massal wajib disertai alasan"
                     .into(),

@@ -314,11 +314,18 @@ fn history(reg: &Registry, f: &FamilyEntry) -> crate::registry::Result<Vec<Histo
         let key = format!("revision:{device}:{}", fin.seq);
         let in_conflicts: Vec<String> = conflicts
             .iter()
-            .filter(|c| c.members.iter().any(|m| m.device == device && m.seq == fin.seq))
+            .filter(|c| {
+                c.members
+                    .iter()
+                    .any(|m| m.device == device && m.seq == fin.seq)
+            })
             .map(|c| format!("conflict:{}", c.id))
             .collect();
         let open_conflict = conflicts.iter().any(|c| {
-            c.is_open() && c.members.iter().any(|m| m.device == device && m.seq == fin.seq)
+            c.is_open()
+                && c.members
+                    .iter()
+                    .any(|m| m.device == device && m.seq == fin.seq)
         });
         let outcome = if device == f.family.device && fin.seq == f.family.seq {
             if open_conflict {

@@ -40,14 +40,20 @@ pub enum About {
     Invalid,
     TwoDevices,
     /// Shared numbers: how many NIKs, and whether the KK number too.
-    Shared { niks: usize, kk: bool },
+    Shared {
+        niks: usize,
+        kk: bool,
+    },
     Update,
 }
 
 /// Which registry entries an item stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ItemKey {
-    Quarantine { device: Uuid, seq: u64 },
+    Quarantine {
+        device: Uuid,
+        seq: u64,
+    },
     /// The open conflicts of one pair of families (or of one family's revisions).
     Conflicts(Vec<u64>),
 }
@@ -353,7 +359,11 @@ pub fn answer_rows(form: &Form, answers: &[Answers]) -> Vec<Row> {
         if field.kind == FieldKind::Repeat {
             let count = answers
                 .iter()
-                .map(|a| a.get(&field.name).and_then(|v| v.as_array()).map_or(0, Vec::len))
+                .map(|a| {
+                    a.get(&field.name)
+                        .and_then(|v| v.as_array())
+                        .map_or(0, Vec::len)
+                })
                 .max()
                 .unwrap_or(0);
             for i in 0..count {
@@ -454,9 +464,7 @@ impl Choice {
         match self {
             Choice::Release | Choice::Reject => item.kind == Kind::Quarantine,
             Choice::Keep(n) => item.kind != Kind::Quarantine && n < item.sides.len(),
-            Choice::Same(n) => {
-                matches!(item.about, About::Shared { .. }) && n < item.sides.len()
-            }
+            Choice::Same(n) => matches!(item.about, About::Shared { .. }) && n < item.sides.len(),
             Choice::Distinct => matches!(item.about, About::Shared { .. }),
         }
     }
@@ -544,7 +552,8 @@ fn decide_in(
             Ok(())
         }
         _ => Err(RegistryError::Invalid(
-            "keputusan ini tidak cocok untuk butir ini / this decision does not fit this item".into(),
+            "keputusan ini tidak cocok untuk butir ini / this decision does not fit this item"
+                .into(),
         )),
     }
 }
