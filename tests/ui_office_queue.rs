@@ -345,3 +345,36 @@ fn the_versions_are_compared_answer_by_answer_with_labels_and_the_differences_ma
         row.values
     );
 }
+
+#[test]
+fn the_registry_rejects_a_desas_quarantine_in_one_call_with_a_reason_and_refuses_without() {
+    use pendata::registry::queue::Filter;
+    let w = world();
+    let mut reg = w.office.write();
+    let views = reg.quarantine_views(false, &Filter::default()).unwrap();
+    assert_eq!(views.len(), 3);
+    let desa = views[0].family.desa.clone().unwrap();
+    let in_desa = views
+        .iter()
+        .filter(|v| v.family.desa.as_deref() == Some(desa.as_str()))
+        .count();
+    let f = Filter {
+        desa: Some(desa.clone()),
+        ..Filter::default()
+    };
+    assert!(
+        reg.decide_quarantine_all(&f, false, now()).is_err(),
+        "no reason"
+    );
+    reg.session.reason = Some("dicek ulang".into());
+    let done = reg.decide_quarantine_all(&f, false, now()).unwrap();
+    assert_eq!(done.decided.len(), in_desa);
+    let open = reg.quarantine(false).unwrap();
+    assert_eq!(open.len(), 3 - in_desa, "only that desa's were decided");
+    let audited = reg
+        .db_audit()
+        .into_iter()
+        .filter(|a| a.action == "quarantine.reject" && a.reason.as_deref() == Some("dicek ulang"))
+        .count();
+    assert_eq!(audited, in_desa);
+}

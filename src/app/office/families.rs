@@ -17,7 +17,7 @@ use crate::model::Localized;
 use crate::model::household as hh;
 use crate::model::printable::clean;
 use crate::registry::entries::{QuarantineState, desa_number, id_number};
-use crate::registry::family::FamilyState;
+pub use crate::registry::family::FamilyState;
 use crate::registry::storage::{Index, Storage};
 use crate::registry::{FamilyEntry, Registry};
 

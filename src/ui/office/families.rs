@@ -4,10 +4,9 @@ use egui::{Color32, RichText, Ui};
 use uuid::Uuid;
 
 use crate::app::office::Office;
-use crate::app::office::families::{self as f, FamilyPage, Found, NameIndex, Outcome};
+use crate::app::office::families::{self as f, FamilyPage, FamilyState, Found, NameIndex, Outcome};
 use crate::app::task::{Task, Wake};
 use crate::model::{Lang, Localized};
-use crate::registry::family::FamilyState;
 use crate::ui::i18n::{tr, trf};
 use crate::ui::{TOUCH, big_button};
 
