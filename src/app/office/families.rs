@@ -42,6 +42,8 @@ pub struct Found {
     pub query: String,
     pub rows: Vec<FamilyRow>,
     pub more: bool,
+    /// The name index given was built before the latest import: build it again.
+    pub stale: bool,
 }
 
 /// Every family's head's name, lower-cased, for searching by name in memory.
@@ -52,6 +54,8 @@ pub struct NameIndex {
     /// Where each name starts in `names`, and its family.
     starts: Vec<u32>,
     records: Vec<u128>,
+    /// The number of the latest import when it was built (new families come only with imports).
+    stamp: Option<u64>,
 }
 
 impl NameIndex {
@@ -90,7 +94,10 @@ impl NameIndex {
 /// `progress` hears how many were read now and then.
 pub fn name_index(office: &Office, mut progress: impl FnMut(u64)) -> Result<NameIndex, Localized> {
     let reg = office.read();
-    let mut ix = NameIndex::default();
+    let mut ix = NameIndex {
+        stamp: latest_import(&reg).map_err(|e| registry_text(&e))?,
+        ..NameIndex::default()
+    };
     let mut n = 0u64;
     reg.for_each_family(|f, rev| {
         let name = rev
@@ -167,6 +174,7 @@ pub fn search(office: &Office, names: Option<&NameIndex>, query: &str) -> Result
             .map_err(text)?;
     }
     if !digits_only && let Some(ix) = names {
+        found.stale = ix.stamp != latest_import(&reg).map_err(text)?;
         for r in ix.find(q, LIMIT) {
             add(r, &mut records);
         }
@@ -180,6 +188,10 @@ pub fn search(office: &Office, names: Option<&NameIndex>, query: &str) -> Result
         }
     }
     Ok(found)
+}
+
+fn latest_import(reg: &Registry) -> crate::registry::Result<Option<u64>> {
+    Ok(reg.imports()?.last().map(|i| i.number))
 }
 
 fn row_of(

@@ -520,7 +520,7 @@ fn decide_in(
         (ItemKey::Conflicts(ids), _) => {
             let mut decided = 0;
             for id in ids {
-                let Some(c) = reg.conflicts(false)?.into_iter().find(|c| c.id == *id) else {
+                let Some(c) = reg.db.conflict(*id)?.filter(|c| c.is_open()) else {
                     continue; // settled by the pair's decision just made
                 };
                 let pick = |n: usize| -> Option<usize> {

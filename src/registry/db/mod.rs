@@ -547,6 +547,12 @@ impl Storage for Db {
         Ok(out)
     }
 
+    fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CONFLICTS)?;
+        Ok(doc(&t, id, CONFLICTS.name())?)
+    }
+
     fn finals_of(&self, record: Uuid) -> Result<Vec<Final>> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(FINALS)?;

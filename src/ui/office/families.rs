@@ -31,16 +31,19 @@ pub struct FamiliesScreen {
     error: Option<Localized>,
 }
 
+/// Builds the name index in the background (every family read once).
+fn build_names(office: &Office, wake: &Wake) -> NameTask {
+    let office = office.clone();
+    Task::with_updates("office-names", wake.clone(), move |up| {
+        f::name_index(&office, |n| {
+            up.send(n);
+        })
+    })
+}
+
 impl FamiliesScreen {
     pub fn new(office: Office, wake: Wake) -> FamiliesScreen {
-        let building = {
-            let office = office.clone();
-            Task::with_updates("office-names", wake.clone(), move |up| {
-                f::name_index(&office, |n| {
-                    up.send(n);
-                })
-            })
-        };
+        let building = build_names(&office, &wake);
         FamiliesScreen {
             office,
             wake,
@@ -94,7 +97,13 @@ impl FamiliesScreen {
         if let Some(r) = self.searching.as_mut().and_then(Task::poll) {
             self.searching = None;
             match r {
-                Ok(Ok(found)) if found.query == self.query => self.found = found,
+                Ok(Ok(found)) if found.query == self.query => {
+                    if found.stale && self.building.is_none() {
+                        // Families imported since: names are read again (the old index serves meanwhile).
+                        self.building = Some(build_names(&self.office, &self.wake));
+                    }
+                    self.found = found;
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => self.error = Some(e),
                 Err(e) => self.error = Some(Localized::new(e.to_string(), e.to_string())),
