@@ -12,7 +12,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use pendata::app::demo::{self, FamilySpec, Rng};
 use pendata::app::office::Office;
 use pendata::app::office::queue::{self as q, About, Choice, Kind, QueueFilter};
@@ -139,11 +139,10 @@ fn until(h: &mut Harness<'static, QueueScreen>, text: &str) {
     panic!("nothing labelled {text:?} appeared");
 }
 
-fn type_reason(h: &mut Harness<'static, QueueScreen>, text: &str) {
-    h.get_by_role_and_label(Role::TextInput, "Alasan keputusan")
-        .focus();
+fn type_into(h: &mut Harness<'static, QueueScreen>, label: &str, text: &str) {
+    h.get_by_role_and_label(Role::TextInput, label).focus();
     h.run_steps(3);
-    h.get_by_role_and_label(Role::TextInput, "Alasan keputusan")
+    h.get_by_role_and_label(Role::TextInput, label)
         .type_text(text);
     h.run_steps(3);
 }
@@ -161,7 +160,7 @@ fn a_conflict_decided_with_a_reason_is_decided_in_the_registry_and_audited_with_
     assert!(h.query_by_label("Versi 1").is_some() && h.query_by_label("Versi 2").is_some());
     // No reason, no decision.
     assert!(h.query_by_label_contains("Tulis alasan dulu").is_some());
-    type_reason(&mut h, "alamat dicek ke desa");
+    type_into(&mut h, "Alasan keputusan", "alamat dicek ke desa");
     let keep = h.get_by_label("Pertahankan versi 1");
     keep.click();
     h.run_steps(3);
@@ -217,7 +216,17 @@ fn a_decision_for_the_filtered_set_decides_exactly_that_set_each_audited() {
         h.query_by_label_contains("satu keluarga dari dua perangkat")
             .is_none()
     );
-    type_reason(&mut h, "NIK tidak lengkap, dikembalikan");
+    // Without a reason the decision for all cannot be made.
+    assert!(
+        h.get_by_label("Semua: tolak")
+            .accesskit_node()
+            .is_disabled()
+    );
+    type_into(
+        &mut h,
+        "Alasan keputusan untuk semua",
+        "NIK tidak lengkap, dikembalikan",
+    );
     h.get_by_label("Semua: tolak").click();
     h.run_steps(3);
     h.get_by_label("Ya, putuskan semua").click();

@@ -42,7 +42,7 @@ pub struct Found {
     pub query: String,
     pub rows: Vec<FamilyRow>,
     pub more: bool,
-    /// The name index given was built before the latest import: build it again.
+    /// The name index given was built before the latest bundle was merged: build it again.
     pub stale: bool,
 }
 
@@ -54,8 +54,9 @@ pub struct NameIndex {
     /// Where each name starts in `names`, and its family.
     starts: Vec<u32>,
     records: Vec<u128>,
-    /// The number of the latest import when it was built (new families come only with imports).
-    stamp: Option<u64>,
+    /// How many bundles were merged when it was built (new families come only with bundles, imported
+    /// or merged when their device is approved).
+    stamp: usize,
 }
 
 impl NameIndex {
@@ -95,7 +96,7 @@ impl NameIndex {
 pub fn name_index(office: &Office, mut progress: impl FnMut(u64)) -> Result<NameIndex, Localized> {
     let reg = office.read();
     let mut ix = NameIndex {
-        stamp: latest_import(&reg).map_err(|e| registry_text(&e))?,
+        stamp: merged_bundles(&reg).map_err(|e| registry_text(&e))?,
         ..NameIndex::default()
     };
     let mut n = 0u64;
@@ -174,7 +175,7 @@ pub fn search(office: &Office, names: Option<&NameIndex>, query: &str) -> Result
             .map_err(text)?;
     }
     if !digits_only && let Some(ix) = names {
-        found.stale = ix.stamp != latest_import(&reg).map_err(text)?;
+        found.stale = ix.stamp != merged_bundles(&reg).map_err(text)?;
         for r in ix.find(q, LIMIT) {
             add(r, &mut records);
         }
@@ -190,8 +191,8 @@ pub fn search(office: &Office, names: Option<&NameIndex>, query: &str) -> Result
     Ok(found)
 }
 
-fn latest_import(reg: &Registry) -> crate::registry::Result<Option<u64>> {
-    Ok(reg.imports()?.last().map(|i| i.number))
+fn merged_bundles(reg: &Registry) -> crate::registry::Result<usize> {
+    Ok(reg.bundles()?.len())
 }
 
 fn row_of(

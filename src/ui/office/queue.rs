@@ -29,6 +29,8 @@ pub struct QueueScreen {
     comparing: Option<(ItemKey, Task<Result<Comparison, Localized>>)>,
     comparison: Option<(ItemKey, Comparison)>,
     reason: String,
+    /// The reason for a decision over the filtered set (its own field, so the two are never confused).
+    bulk_reason: String,
     deciding: Option<Task<Result<BulkDone, Localized>, usize>>,
     /// How many items the running decision covers (its progress bar's end).
     deciding_of: usize,
@@ -51,6 +53,7 @@ impl QueueScreen {
             comparing: None,
             comparison: None,
             reason: String::new(),
+            bulk_reason: String::new(),
             deciding: None,
             deciding_of: 0,
             confirm: None,
@@ -119,6 +122,7 @@ impl QueueScreen {
                 Ok(Ok(done)) => {
                     self.message = Some(done_text(&done));
                     self.reason.clear();
+                    self.bulk_reason.clear();
                 }
                 Ok(Err(e)) => self.error = Some(e),
                 Err(e) => self.error = Some(stopped(&e)),
@@ -297,8 +301,13 @@ impl QueueScreen {
             "office.queue.bulk_title",
             &[("n", &self.shown.len().to_string())],
         ));
-        reason_field(ui, lang, &mut self.reason, "office-queue-bulk-reason");
-        let idle = self.deciding.is_none();
+        reason_field(
+            ui,
+            tr(lang, "office.queue.bulk_reason"),
+            &mut self.bulk_reason,
+            "office-queue-bulk-reason",
+        );
+        let idle = self.deciding.is_none() && !self.bulk_reason.trim().is_empty();
         ui.horizontal_wrapped(|ui| {
             for (choice, key) in choices {
                 if ui
@@ -338,7 +347,7 @@ impl QueueScreen {
             .collect();
         self.deciding_of = items.len();
         let office = self.office.clone();
-        let reason = self.reason.clone();
+        let reason = self.bulk_reason.clone();
         self.message = None;
         self.error = None;
         self.deciding = Some(Task::with_updates(
@@ -386,7 +395,12 @@ impl QueueScreen {
             }
         }
         ui.separator();
-        reason_field(ui, lang, &mut self.reason, "office-queue-reason");
+        reason_field(
+            ui,
+            tr(lang, "office.queue.reason"),
+            &mut self.reason,
+            "office-queue-reason",
+        );
         let idle = self.deciding.is_none() && !self.reason.trim().is_empty();
         let mut chosen = None;
         ui.horizontal_wrapped(|ui| {
@@ -459,8 +473,8 @@ fn pick(
         .labelled_by(l.id);
 }
 
-fn reason_field(ui: &mut Ui, lang: Lang, reason: &mut String, id: &str) {
-    let label = ui.label(tr(lang, "office.queue.reason"));
+fn reason_field(ui: &mut Ui, label: &str, reason: &mut String, id: &str) {
+    let label = ui.label(label);
     ui.add(
         egui::TextEdit::singleline(reason)
             .id_salt(id)
