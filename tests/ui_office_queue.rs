@@ -59,8 +59,8 @@ const OPERATOR: &str = "Siti Rahma";
 const PASS: &str = "kata-sandi-kantor-7";
 
 /// A registry with: family 1 revised on two devices (its address differs), families 2 and 3 sharing
-/// their KK number and the head's NIK (one pair, several conflicts), and three quarantined revisions
-/// (families 4–6, a broken NIK each). An operator is signed in.
+/// their KK number and the head's NIK (one pair, several conflicts), and four quarantined revisions
+/// (families 4–6, a broken NIK each, and a broken correction of family 7). An operator is signed in.
 struct World {
     _tmp: tempfile::TempDir,
     office: Office,
@@ -101,6 +101,13 @@ fn world() -> World {
         names.push(bad["nama_kepala_keluarga"].as_str().unwrap().to_string());
         t1.revise(record(n), 1, Action::Finalized, bad, Vec::new());
     }
+    // Family 7: accepted, then a correction with a broken NIK (held; the accepted version stays).
+    let good = family(&mut rng);
+    names.push(good["nama_kepala_keluarga"].as_str().unwrap().to_string());
+    let mut broken = good.clone();
+    finalize(&mut t1, record(7), 1, good);
+    broken["anggota"][0]["nik"] = json!("12345");
+    t1.revise(record(7), 2, Action::Finalized, broken, Vec::new());
     for t in [&mut t1, &mut t2] {
         let bytes = t.bundle(&[reg.keys.identity.to_public()]).unwrap();
         reg.import_bytes(&bytes, "t.age", now()).unwrap();
@@ -187,7 +194,7 @@ fn a_conflict_decided_with_a_reason_is_decided_in_the_registry_and_audited_with_
     assert_eq!(reg.session.reason, None, "the reason is not carried over");
     drop(reg);
     // The item left the queue.
-    until(&mut h, "4 butir menunggu keputusan");
+    until(&mut h, "5 butir menunggu keputusan");
 }
 
 trait AuditOf {
@@ -205,13 +212,13 @@ impl AuditOf for Registry {
 fn a_decision_for_the_filtered_set_decides_exactly_that_set_each_audited() {
     let w = world();
     let mut h = harness(&w.office);
-    until(&mut h, "5 butir menunggu keputusan");
+    until(&mut h, "6 butir menunggu keputusan");
     // Filter to the quarantine.
     h.get_by_role_and_label(Role::ComboBox, "Jenis").click();
     h.run_steps(3);
     h.get_by_label("Karantina").click();
     h.run_steps(3);
-    until(&mut h, "3 butir menunggu keputusan");
+    until(&mut h, "4 butir menunggu keputusan");
     assert!(
         h.query_by_label_contains("satu keluarga dari dua perangkat")
             .is_none()
@@ -231,11 +238,11 @@ fn a_decision_for_the_filtered_set_decides_exactly_that_set_each_audited() {
     h.run_steps(3);
     h.get_by_label("Ya, putuskan semua").click();
     h.run_steps(3);
-    until(&mut h, "3 diputuskan, 0 dilewati");
+    until(&mut h, "4 diputuskan, 0 dilewati");
 
     let reg = w.office.read();
     let held = reg.quarantine(true).unwrap();
-    assert_eq!(held.len(), 3);
+    assert_eq!(held.len(), 4);
     assert!(held.iter().all(|q| q.state == QuarantineState::Rejected));
     assert_eq!(
         reg.conflicts(false).unwrap().len(),
@@ -247,7 +254,7 @@ fn a_decision_for_the_filtered_set_decides_exactly_that_set_each_audited() {
         .into_iter()
         .filter(|a| a.action == "quarantine.reject")
         .collect();
-    assert_eq!(rejects.len(), 3);
+    assert_eq!(rejects.len(), 4);
     assert!(rejects.iter().all(|a| a.actor.name() == OPERATOR
         && a.reason.as_deref() == Some("NIK tidak lengkap, dikembalikan")));
 }
@@ -256,7 +263,7 @@ fn a_decision_for_the_filtered_set_decides_exactly_that_set_each_audited() {
 fn a_pair_sharing_a_kk_and_niks_is_one_item_that_one_decision_settles() {
     let w = world();
     let queue = q::load(&w.office).unwrap();
-    assert_eq!(queue.items.len(), 5, "{:?}", queue.items);
+    assert_eq!(queue.items.len(), 6, "{:?}", queue.items);
     let pair = queue
         .items
         .iter()
@@ -311,7 +318,7 @@ fn a_pair_sharing_a_kk_and_niks_is_one_item_that_one_decision_settles() {
         kind: Some(Kind::Quarantine),
         ..QueueFilter::default()
     };
-    assert_eq!(queue.items.iter().filter(|i| kinds.matches(i)).count(), 3);
+    assert_eq!(queue.items.iter().filter(|i| kinds.matches(i)).count(), 4);
 }
 
 #[test]
@@ -334,6 +341,24 @@ fn the_versions_are_compared_answer_by_answer_with_labels_and_the_differences_ma
         .collect();
     let address = form().field("alamat").unwrap().label.id.clone();
     assert_eq!(differs, vec![address.as_str()], "only the address differs");
+    // A held correction beside the family's accepted version: the NIK is what differs.
+    let held = queue
+        .items
+        .iter()
+        .find(|i| i.kind == Kind::Quarantine && i.sides.len() == 2)
+        .unwrap();
+    assert_eq!(held.sides[0].record, record(7));
+    assert_eq!(held.sides[0].revision, 2);
+    assert_eq!(held.sides[1].revision, 1);
+    let c7 = q::compare(&w.office, held).unwrap();
+    let nik = form().field("nik").unwrap().label.id.clone();
+    let differs: Vec<&str> = c7
+        .rows
+        .iter()
+        .filter(|r| r.differs)
+        .map(|r| r.label.id.as_str())
+        .collect();
+    assert_eq!(differs, vec![format!("Anggota 1 · {nik}").as_str()]);
     // Choices read as their labels, not codes.
     let floor = form().field("jenis_lantai").unwrap();
     let row = c
@@ -361,7 +386,7 @@ fn the_registry_rejects_a_desas_quarantine_in_one_call_with_a_reason_and_refuses
     let w = world();
     let mut reg = w.office.write();
     let views = reg.quarantine_views(false, &Filter::default()).unwrap();
-    assert_eq!(views.len(), 3);
+    assert_eq!(views.len(), 4);
     let desa = views[0].family.desa.clone().unwrap();
     let in_desa = views
         .iter()
@@ -379,7 +404,7 @@ fn the_registry_rejects_a_desas_quarantine_in_one_call_with_a_reason_and_refuses
     let done = reg.decide_quarantine_all(&f, false, now()).unwrap();
     assert_eq!(done.decided.len(), in_desa);
     let open = reg.quarantine(false).unwrap();
-    assert_eq!(open.len(), 3 - in_desa, "only that desa's were decided");
+    assert_eq!(open.len(), 4 - in_desa, "only that desa's were decided");
     let audited = reg
         .db_audit()
         .into_iter()

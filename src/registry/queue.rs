@@ -80,6 +80,10 @@ pub struct QuarantineView {
     #[serde(flatten)]
     pub entry: QuarantineEntry,
     pub family: MemberView,
+    /// The family's version in the registry now, when it has another one (what the held revision
+    /// would replace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<MemberView>,
 }
 
 /// What a bulk quarantine decision did: the revisions decided (`DEVICE:SEQ`), and those left open
@@ -167,7 +171,23 @@ impl<S: Storage> Registry<S> {
             };
             let family = self.member_view(&regions, m)?;
             if region.matches_member(&family) {
-                out.push(QuarantineView { entry: q, family });
+                let current = match self.db.family(q.record)? {
+                    Some(f) if (f.family.device, f.family.seq) != (q.device, q.seq) => {
+                        let m = Member {
+                            record: f.family.record,
+                            device: f.family.device,
+                            revision: f.family.revision,
+                            seq: f.family.seq,
+                        };
+                        Some(self.member_view(&regions, m)?)
+                    }
+                    _ => None,
+                };
+                out.push(QuarantineView {
+                    entry: q,
+                    family,
+                    current,
+                });
             }
         }
         Ok(out)

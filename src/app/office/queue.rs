@@ -103,7 +103,8 @@ pub struct Item {
     pub key: ItemKey,
     pub kind: Kind,
     pub about: About,
-    /// The revisions to compare, one per family (or per version of one family).
+    /// The revisions to compare, one per family (or per version of one family); a quarantined
+    /// revision first, then the family's version in the registry now if it has one.
     pub sides: Vec<Side>,
     /// Why a quarantined revision is held.
     pub reasons: Vec<Localized>,
@@ -223,7 +224,9 @@ fn quarantine_item(v: &QuarantineView) -> Item {
         },
         kind: Kind::Quarantine,
         about: About::Invalid,
-        sides: vec![Side::of(&v.family)],
+        sides: std::iter::once(Side::of(&v.family))
+            .chain(v.current.as_ref().map(Side::of))
+            .collect(),
         reasons: v.entry.reasons.iter().map(|r| r.localized()).collect(),
         detected_at: v.entry.held_at,
     }

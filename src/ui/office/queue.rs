@@ -507,8 +507,15 @@ fn comparison_ui(ui: &mut Ui, lang: Lang, item: &Item, c: &Comparison) {
                                 )
                             },
                         );
+                        let title = match (item.kind, n) {
+                            (Kind::Quarantine, 0) => tr(lang, "office.queue.held").to_string(),
+                            (Kind::Quarantine, _) => {
+                                tr(lang, "office.queue.in_registry").to_string()
+                            }
+                            _ => trf(lang, "office.queue.version", &[("n", &v)]),
+                        };
                         ui.vertical(|ui| {
-                            ui.strong(trf(lang, "office.queue.version", &[("n", &v)]));
+                            ui.strong(title);
                             ui.label(side.desa_text());
                             ui.small(made);
                         });

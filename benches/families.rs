@@ -3,7 +3,7 @@
 //! name, NIK, KK number, desa code and desa name, and a family's page. The frame itself never waits
 //! for any of it; these are the times until the answer shows.
 //!
-//! Run: `cargo bench --bench office` (1,000,000 families; `PENDATA_BENCH_FAMILIES=100000` for a quicker
+//! Run: `cargo bench --bench families` (1,000,000 families; `PENDATA_BENCH_FAMILIES=100000` for a quicker
 //! run). The registry is made once per size (synthetic tablets, real signed and encrypted bundles,
 //! imported) and kept under target/ for the next run.
 
@@ -105,7 +105,7 @@ fn main() {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(1_000_000);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-office-{n}"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-families-{n}"));
     make(&dir, n);
     let office = Office::new(Registry::open(&dir).unwrap());
 
