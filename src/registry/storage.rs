@@ -76,6 +76,18 @@ pub trait Storage: Sync {
     fn operators(&self) -> Result<Vec<OperatorEntry>>;
     /// The audit trail, oldest first.
     fn audit(&self) -> Result<Vec<AuditEntry>>;
+    /// One conflict (open or decided). The default looks through every conflict; a backend reads one.
+    fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
+        Ok(self.conflicts()?.into_iter().find(|c| c.id == id))
+    }
+    /// Every final revision received of a record, by (device, number): a family's history. The
+    /// default reads them in a write transaction it then drops (nothing is written); a backend
+    /// answers from a read-only view.
+    fn finals_of(&self, record: Uuid) -> Result<Vec<Final>> {
+        let txn = self.begin()?;
+        let t = txn.tables()?;
+        t.finals_of(record.as_u128())
+    }
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line

@@ -20,7 +20,7 @@ use super::entries::{
     AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
     PackageEntry, PendingBundle, QuarantineEntry, id_number,
 };
-use super::storage::{Index, Storage, Transaction};
+use super::storage::{Final, Index, Storage, Transaction};
 use super::{RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
@@ -543,6 +543,32 @@ impl Storage for Db {
         for e in t.iter()? {
             let (_, v) = e?;
             out.push(decode(v.value(), AUDIT.name())?);
+        }
+        Ok(out)
+    }
+
+    fn conflict(&self, id: u64) -> Result<Option<Conflict>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CONFLICTS)?;
+        Ok(doc(&t, id, CONFLICTS.name())?)
+    }
+
+    fn finals_of(&self, record: Uuid) -> Result<Vec<Final>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(FINALS)?;
+        let r = record.as_u128();
+        let mut out = Vec::new();
+        for e in t.range((r, 0, 0)..=(r, u128::MAX, u32::MAX))? {
+            let (k, v) = e?;
+            let (_, device, number) = k.value();
+            let (seq, at_ms, candidate) = v.value();
+            out.push(Final {
+                device,
+                number,
+                seq,
+                at_ms,
+                candidate,
+            });
         }
         Ok(out)
     }
