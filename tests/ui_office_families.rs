@@ -230,4 +230,45 @@ fn searches_use_the_indexes_and_stay_bounded() {
             .iter()
             .any(|d| d.action == "conflict.keep" && d.who.contains(OPERATOR))
     }));
+
+    // The registry read in parts (as the name index reads it): every family once, in record order.
+    {
+        use pendata::registry::storage::Storage;
+        let reg = w.office.read();
+        let (mut seen, mut after) = (Vec::new(), None);
+        while let Some(last) = reg
+            .db
+            .families_with_revisions_from(after, 7, |fam, _| {
+                seen.push(fam.family.record);
+                Ok(())
+            })
+            .unwrap()
+        {
+            after = Some(last);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!((seen.len(), &sorted), (20, &seen));
+    }
+
+    // A family merged after the index was built: the search says the index is stale.
+    assert!(!f::search(&w.office, Some(&ix), "YOHANES").unwrap().stale);
+    let mut t = SynthTablet::new(13, now());
+    let mut g = family(&mut Rng::new(99));
+    g["nama_kepala_keluarga"] = json!("Bartholomeus Kadang");
+    finalize(&mut t, record(30), 1, g);
+    {
+        let reg = w.office.write();
+        let key = pendata::bundle::hex(t.key.verifying_key().as_bytes());
+        reg.enrol(t.id, &t.name, &key, now()).unwrap();
+        let bytes = t.bundle(&[reg.keys.identity.to_public()]).unwrap();
+        reg.import_bytes(&bytes, "t.age", now()).unwrap();
+    }
+    let stale = f::search(&w.office, Some(&ix), "bartholo").unwrap();
+    assert!(stale.stale && stale.rows.is_empty());
+    let ix = f::name_index(&w.office, |_| {}).unwrap();
+    let fresh = f::search(&w.office, Some(&ix), "bartholo").unwrap();
+    assert!(!fresh.stale);
+    assert_eq!(fresh.rows.len(), 1);
 }

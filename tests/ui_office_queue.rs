@@ -412,3 +412,24 @@ fn the_registry_rejects_a_desas_quarantine_in_one_call_with_a_reason_and_refuses
         .count();
     assert_eq!(audited, in_desa);
 }
+
+#[test]
+fn every_text_key_of_the_queue_and_families_screens_is_in_both_languages() {
+    use pendata::ui::i18n::keys;
+    let id: Vec<&str> = keys(Lang::Id).collect();
+    let en: Vec<&str> = keys(Lang::En).collect();
+    let mut missing = Vec::new();
+    for file in ["src/ui/office/queue.rs", "src/ui/office/families.rs"] {
+        let src = std::fs::read_to_string(file).unwrap();
+        for part in src.split('"').skip(1).step_by(2) {
+            let key = part.starts_with("office.")
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+            if key && !(id.contains(&part) && en.contains(&part)) {
+                missing.push(format!("{file}: {part}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not translated: {missing:?}");
+}

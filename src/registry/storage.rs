@@ -64,6 +64,28 @@ pub trait Storage: Sync {
         &self,
         f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
     ) -> Result<u64>;
+    /// Visits at most `max` families after record `after` (`None`: from the first), in record order,
+    /// each with its current revision; returns the last record visited (`None`: none was left). A
+    /// reader that must not hold the registry for long (the office's name search) reads in such
+    /// parts. The default walks every family to find the part; a backend seeks to it.
+    fn families_with_revisions_from(
+        &self,
+        after: Option<Uuid>,
+        max: usize,
+        mut f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
+    ) -> Result<Option<Uuid>> {
+        let mut last = None;
+        let mut n = 0;
+        self.families_with_revisions(|e, r| {
+            if n < max && after.is_none_or(|a| e.family.record > a) {
+                f(e, r)?;
+                last = Some(e.family.record);
+                n += 1;
+            }
+            Ok(())
+        })?;
+        Ok(last)
+    }
     /// The records whose current revision lists this NIK or KK number (see `entries::id_number`).
     fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>>;
     /// The import runs, oldest first.

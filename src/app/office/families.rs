@@ -91,33 +91,44 @@ impl NameIndex {
     }
 }
 
-/// Reads every family's current name (a scan of the registry: seconds for a million families);
-/// `progress` hears how many were read now and then.
+/// How many families the name index reads under one hold of the registry: between two parts a
+/// decision or an import gets its turn.
+const PART: usize = 20_000;
+
+/// Reads every family's current name (a scan of the registry: seconds for a million families, in parts
+/// of [`PART`], so decisions are not held up); `progress` hears how many were read after each part.
 pub fn name_index(office: &Office, mut progress: impl FnMut(u64)) -> Result<NameIndex, Localized> {
-    let reg = office.read();
+    let text = |e| registry_text(&e);
     let mut ix = NameIndex {
-        stamp: merged_bundles(&reg).map_err(|e| registry_text(&e))?,
+        stamp: merged_bundles(&office.read()).map_err(text)?,
         ..NameIndex::default()
     };
-    let mut n = 0u64;
-    reg.for_each_family(|f, rev| {
-        let name = rev
-            .answers
-            .get(hh::HEAD_NAME)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("");
-        ix.starts
-            .push(u32::try_from(ix.names.len()).unwrap_or(u32::MAX));
-        ix.names.push_str(&name.to_lowercase().replace('\n', " "));
-        ix.names.push('\n');
-        ix.records.push(f.family.record.as_u128());
-        n += 1;
-        if n.is_multiple_of(20_000) {
-            progress(n);
+    let mut after = None;
+    loop {
+        let reg = office.read();
+        let last = reg
+            .db
+            .families_with_revisions_from(after, PART, |f, rev| {
+                let name = rev
+                    .answers
+                    .get(hh::HEAD_NAME)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                ix.starts
+                    .push(u32::try_from(ix.names.len()).unwrap_or(u32::MAX));
+                ix.names.push_str(&name.to_lowercase().replace('\n', " "));
+                ix.names.push('\n');
+                ix.records.push(f.family.record.as_u128());
+                Ok(())
+            })
+            .map_err(text)?;
+        drop(reg);
+        match last {
+            Some(l) => after = Some(l),
+            None => break,
         }
-        Ok(())
-    })
-    .map_err(|e| registry_text(&e))?;
+        progress(ix.len() as u64);
+    }
     Ok(ix)
 }
 

@@ -492,6 +492,31 @@ impl Storage for Db {
         Ok(n)
     }
 
+    fn families_with_revisions_from(
+        &self,
+        after: Option<Uuid>,
+        max: usize,
+        mut f: impl FnMut(&FamilyEntry, &Revision) -> Result<()>,
+    ) -> Result<Option<Uuid>> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read()?;
+        let fams = txn.open_table(FAMILIES)?;
+        let revs = txn.open_table(REVISIONS)?;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_u128()));
+        let mut last = None;
+        for e in fams.range((from, Bound::Unbounded))?.take(max) {
+            let (_, v) = e?;
+            let fam: FamilyEntry = decode(v.value(), "family")?;
+            let raw = revs
+                .get((fam.family.device.as_u128(), fam.family.seq))?
+                .ok_or_else(|| DbError::Storage("a family's revision is missing".into()))?;
+            let rev: Revision = decode(&lines::unpack(raw.value())?, "revision")?;
+            f(&fam, &rev)?;
+            last = Some(fam.family.record);
+        }
+        Ok(last)
+    }
+
     fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(index_table(index))?;
