@@ -199,6 +199,8 @@ fn main() {
     let first = t0.elapsed();
     // No operators in the bench registry: sign-in continues under the computer's account.
     h.get_by_label("Lanjut").click();
+    // The click's frame signs in; the next one starts the dashboard's reading.
+    h.step();
     h.step();
     let t0 = Instant::now();
     h.state_mut().wait();
@@ -227,6 +229,7 @@ fn main() {
         }),
     );
     h.get_by_label("Perangkat").click();
+    h.step();
     h.step();
     let t0 = Instant::now();
     h.state_mut().wait();

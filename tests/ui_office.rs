@@ -322,14 +322,13 @@ fn the_dashboard_shows_the_families_per_kabupaten() {
         "the province's total"
     );
     for (name, n) in &want {
-        assert!(
-            h.query_by_role_and_label(Role::Button, name).is_some(),
-            "{name} has a row"
-        );
-        assert!(
-            h.query_all_by_label(&n.to_string()).next().is_some(),
-            "{name}: {n}"
-        );
+        // The kabupaten's row: its button, and on the same line its families and accepted counts.
+        let row = h.get_by_role_and_label(Role::Button, name).rect();
+        let on_row = h
+            .query_all_by_label(&n.to_string())
+            .filter(|l| (l.rect().center().y - row.center().y).abs() < 4.0)
+            .count();
+        assert_eq!(on_row, 2, "{name}: {n} families, {n} accepted on its row");
     }
     // A tap opens the kabupaten's kecamatan.
     let (first, n) = want.iter().next().unwrap();

@@ -658,7 +658,7 @@ impl PendataApp {
             }
             Command::Home => self.home(),
             Command::Office => {
-                let mut office = office::OfficeApp::new(None);
+                let mut office = office::OfficeApp::remembering(None);
                 office.lang = self.prefs.lang;
                 self.office = Some(Box::new(office));
             }

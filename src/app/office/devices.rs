@@ -32,8 +32,9 @@ pub struct DeviceRow {
     pub first_bundle: Option<DateTime<FixedOffset>>,
     pub last_bundle: Option<DateTime<FixedOffset>>,
     pub bundles: usize,
-    /// Bundles held until a decision.
+    /// Bundles held until a decision, and when the first of them arrived.
     pub held: usize,
+    pub held_since: Option<DateTime<FixedOffset>>,
 }
 
 /// Every device, pending first, then approved, then revoked, by name. Reads every family once (the
@@ -69,6 +70,11 @@ pub fn list(office: &Office) -> Result<Vec<DeviceRow>> {
                 last_bundle: mine.clone().map(|b| b.created_at).max(),
                 bundles: mine.count(),
                 held: pending.iter().filter(|p| p.device == d.id).count(),
+                held_since: pending
+                    .iter()
+                    .filter(|p| p.device == d.id)
+                    .map(|p| p.received_at)
+                    .min(),
             }
         })
         .collect();

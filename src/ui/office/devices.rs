@@ -232,6 +232,18 @@ fn when(t: Option<chrono::DateTime<chrono::FixedOffset>>) -> String {
 }
 
 fn details_ui(ui: &mut Ui, lang: Lang, d: &DeviceRow) {
+    // A device not yet approved has sent nothing that was read: what arrived, and when.
+    if d.bundles == 0 {
+        ui.label(trf(
+            lang,
+            "office.devices.held_since",
+            &[
+                ("held", &d.held.to_string()),
+                ("since", &when(d.held_since)),
+            ],
+        ));
+        return;
+    }
     let petugas = if d.petugas.is_empty() {
         "–".to_string()
     } else {

@@ -89,11 +89,22 @@ pub struct OfficeApp {
     message: Option<(Localized, bool)>,
     wake: Option<Wake>,
     screens: Option<Box<Screens>>,
+    /// Whether a registry opened is remembered on this PC (the window's; not tests and benchmarks).
+    remember: bool,
 }
 
 impl OfficeApp {
     /// The office on the registry in `dir`, or on the one set up on this PC most recently (or asks).
     pub fn new(dir: Option<&Path>) -> OfficeApp {
+        OfficeApp::build(dir, false)
+    }
+
+    /// [`OfficeApp::new`] for the window: the registry opened is remembered on this PC.
+    pub fn remembering(dir: Option<&Path>) -> OfficeApp {
+        OfficeApp::build(dir, true)
+    }
+
+    fn build(dir: Option<&Path>, remember: bool) -> OfficeApp {
         let mut app = OfficeApp {
             dir: None,
             office: None,
@@ -106,6 +117,7 @@ impl OfficeApp {
             message: None,
             wake: None,
             screens: None,
+            remember,
         };
         let dir = dir
             .map(Path::to_path_buf)
@@ -147,7 +159,9 @@ impl OfficeApp {
         });
         match opened {
             Ok((office, operators)) => {
-                session::remember_registry(&dir);
+                if self.remember {
+                    session::remember_registry(&dir);
+                }
                 self.name = office.name();
                 self.office = Some(office);
                 self.message = None;
@@ -496,7 +510,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), String> {
         "Pendata",
         options,
         Box::new(move |_cc| {
-            let mut app = OfficeApp::new(dir.as_deref());
+            let mut app = OfficeApp::remembering(dir.as_deref());
             if lang.as_deref() == Some("en") {
                 app.lang = Lang::En;
             }
