@@ -18,8 +18,9 @@ use pendata::model::record::{Action, Answers, Revision};
 use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Transaction};
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
-    self, AuditEntry, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry,
-    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, Registry, RegistryError, Result,
+    self, AuditEntry, BundleEntry, Conflict, ConflictKind, DeviceEntry, EndorsementEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    Registry, RegistryError, Result,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -48,6 +49,7 @@ struct State {
     aliases: BTreeMap<u128, (u128, String)>,
     operators: BTreeMap<String, OperatorEntry>,
     audit: BTreeMap<u64, AuditEntry>,
+    endorsements: BTreeMap<u128, EndorsementEntry>,
 }
 
 #[derive(Default)]
@@ -211,6 +213,16 @@ impl Storage for Mem {
     }
     fn audit(&self) -> Result<Vec<AuditEntry>> {
         Ok(self.0.lock().unwrap().audit.values().cloned().collect())
+    }
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .endorsements
+            .values()
+            .cloned()
+            .collect())
     }
 }
 
@@ -449,6 +461,13 @@ impl Tables for MemRows<'_> {
             Some(p) => self.0.packaged.insert(record, p),
             None => self.0.packaged.remove(&record),
         };
+        Ok(())
+    }
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>> {
+        Ok(self.0.endorsements.get(&record).cloned())
+    }
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
+        self.0.endorsements.insert(e.record.as_u128(), e.clone());
         Ok(())
     }
 }

@@ -187,6 +187,10 @@ pub enum RegistryCommand {
         #[command(subcommand)]
         action: OperatorAction,
     },
+    /// Pengesahan at a kabupaten/kota registry: endorse families for forwarding to the province with
+    /// the musyawarah desa minutes (--minutes REF --date YYYY-MM-DD), or hold them back (--hold --reason
+    /// TEXT). Recorded with who decided.
+    Endorse(super::chain::EndorseArgs),
     /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
     Log {
         /// The registry's folder (made by `pendata registry init`).
@@ -450,7 +454,7 @@ fn stdin_line(what: &str) -> Result<String, Failure> {
 
 /// Opens the registry for a decision: signs the operator in (`--operator`), or, while the registry has
 /// no operators, records the computer's account (and says so); the reason goes with each decision.
-fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
+pub(super) fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
     sign_in(open(dir)?, who)
 }
 
@@ -482,7 +486,7 @@ fn sign_in(mut reg: Registry, who: &Who) -> Result<Registry, Failure> {
     Ok(reg)
 }
 
-fn open(dir: &Path) -> Result<Registry, Failure> {
+pub(super) fn open(dir: &Path) -> Result<Registry, Failure> {
     let started = Instant::now();
     let passphrase = key_passphrase(dir)?;
     let reg = Registry::open_with(dir, passphrase.as_ref())?;
@@ -548,6 +552,7 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
             command: PrelistCommand::Import { dir, .. },
         } => dir,
         RegistryCommand::Package(a) => &a.dir,
+        RegistryCommand::Endorse(a) => super::chain::dir_of(a),
     }
 }
 
@@ -569,6 +574,7 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Packages { .. } => "registry packages",
         RegistryCommand::Operator { .. } => "registry operator",
         RegistryCommand::Log { .. } => "registry log",
+        RegistryCommand::Endorse(_) => "registry endorse",
     }
 }
 
@@ -651,6 +657,7 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
         }
         RegistryCommand::Operator { dir, action } => operator_cmd(&dir, action, now, who),
         RegistryCommand::Log { dir, since, json } => audit_log(&open(&dir)?, since, json),
+        RegistryCommand::Endorse(a) => super::chain::endorse(&a, who, now),
     }
 }
 

@@ -387,3 +387,43 @@ pub struct AuditEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
+
+/// What a kabupaten/kota decided about forwarding a family (pengesahan, since format 6): endorsed with
+/// the reference and date of the musyawarah desa/kelurahan minutes (berita acara), or held back with a
+/// reason. One per family, the latest; every decision is also a line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndorsementEntry {
+    pub record: Uuid,
+    /// The family's current revision when it was decided (device, sequence position, number): a later
+    /// revision needs a new decision.
+    pub device: Uuid,
+    pub seq: u64,
+    pub revision: u32,
+    pub decision: Endorsement,
+    pub at: DateTime<FixedOffset>,
+    pub actor: Actor,
+    /// The audit line that records it.
+    pub audit: u64,
+}
+
+/// A kabupaten/kota's decision about forwarding a family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Endorsement {
+    /// Approved for forwarding to the province (disahkan).
+    Endorsed {
+        /// The reference of the minutes (nomor berita acara).
+        minutes: String,
+        /// The date of the musyawarah desa/kelurahan.
+        date: chrono::NaiveDate,
+    },
+    /// Held back (ditahan), with the reason.
+    Held { reason: String },
+}
+
+impl EndorsementEntry {
+    /// Whether it still speaks for the family's current revision.
+    pub fn is_current(&self, f: &Family) -> bool {
+        self.device == f.device && self.seq == f.seq
+    }
+}

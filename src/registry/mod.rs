@@ -16,6 +16,7 @@
 
 pub mod db;
 pub mod decide;
+pub mod endorse;
 pub mod entries;
 pub mod export;
 pub mod facts;

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, EndorsementEntry, FamilyEntry, ImportEntry,
+    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -76,6 +76,8 @@ pub trait Storage: Sync {
     fn operators(&self) -> Result<Vec<OperatorEntry>>;
     /// The audit trail, oldest first.
     fn audit(&self) -> Result<Vec<AuditEntry>>;
+    /// Every family's latest pengesahan decision (a kabupaten/kota's), in record order.
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -207,4 +209,8 @@ pub trait Tables {
     fn has_operators(&self) -> Result<bool>;
     /// Appends an entry to the audit trail under the next number (1, 2, …); returns the number.
     fn add_audit(&mut self, e: &AuditEntry) -> Result<u64>;
+
+    /// A family's latest pengesahan decision.
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>>;
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()>;
 }

@@ -17,8 +17,8 @@ pub use rows::Rows;
 use tables::*;
 
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry, id_number,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, EndorsementEntry, FamilyEntry, ImportEntry,
+    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, id_number,
 };
 use super::storage::{Index, Storage, Transaction};
 use super::{RegistryError, Result};
@@ -31,7 +31,8 @@ pub const STORE_FILE: &str = "registry.redb";
 /// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
 /// 4: operators (`OPERATORS`) and the audit trail (`AUDIT`).
 /// 5: the desa index (`DESA_INDEX`): a work package reads its desa's families, not every family.
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: a kabupaten/kota's pengesahan decisions (`ENDORSEMENTS`).
+pub const FORMAT_VERSION: u32 = 6;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +190,9 @@ impl Db {
         if found < 5 {
             me.migrate_4_to_5()?;
         }
+        if found < 6 {
+            me.migrate_5_to_6()?;
+        }
         Ok(me)
     }
 
@@ -268,6 +272,18 @@ impl Db {
         Ok(())
     }
 
+    /// Format 5 → 6: the pengesahan table, empty.
+    fn migrate_5_to_6(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(ENDORSEMENTS)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&6u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Makes the store look like one of format 3 (no operator, audit or desa index tables), for the test that such
     /// a store opens and is brought up to date. Test support only.
     #[cfg(feature = "test-support")]
@@ -276,6 +292,7 @@ impl Db {
         txn.delete_table(OPERATORS)?;
         txn.delete_table(AUDIT)?;
         txn.delete_table(DESA_INDEX)?;
+        txn.delete_table(ENDORSEMENTS)?;
         txn.open_table(META)?
             .insert("format_version", encode(&3u32)?.as_slice())?;
         txn.commit()?;
@@ -353,6 +370,7 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_multimap_table(ALIASED)?;
         txn.open_table(OPERATORS)?;
         txn.open_table(AUDIT)?;
+        txn.open_table(ENDORSEMENTS)?;
     }
     txn.commit()?;
     drop(db);
@@ -545,6 +563,10 @@ impl Storage for Db {
             out.push(decode(v.value(), AUDIT.name())?);
         }
         Ok(out)
+    }
+
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>> {
+        Ok(self.all_json(ENDORSEMENTS)?)
     }
 }
 

@@ -13,8 +13,8 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry, desa_number,
+    AuditEntry, BundleEntry, Conflict, DeviceEntry, EndorsementEntry, FamilyEntry, ImportEntry,
+    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, desa_number,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -83,6 +83,7 @@ pub struct Rows<'t> {
     aliased: MultimapTable<'t, u128, u128>,
     operators: Table<'t, &'static str, &'static [u8]>,
     audit: Table<'t, u64, &'static [u8]>,
+    endorsements: Table<'t, u128, &'static [u8]>,
 }
 
 impl<'t> Rows<'t> {
@@ -112,6 +113,7 @@ impl<'t> Rows<'t> {
             aliased: txn.open_multimap_table(ALIASED)?,
             operators: txn.open_table(OPERATORS)?,
             audit: txn.open_table(AUDIT)?,
+            endorsements: txn.open_table(ENDORSEMENTS)?,
         })
     }
 
@@ -460,5 +462,15 @@ impl Tables for Rows<'_> {
         };
         self.audit.insert(number, encode(&entry)?.as_slice())?;
         Ok(number)
+    }
+
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>> {
+        Ok(doc(&self.endorsements, record, ENDORSEMENTS.name())?)
+    }
+
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
+        self.endorsements
+            .insert(e.record.as_u128(), encode(e)?.as_slice())?;
+        Ok(())
     }
 }

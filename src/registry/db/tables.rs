@@ -64,3 +64,5 @@ pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports")
 pub const OPERATORS: TableDefinition<&str, &[u8]> = TableDefinition::new("operators");
 /// Since format 4. Number → AuditEntry: who decided or imported what, in order.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Since format 6. Record → EndorsementEntry: a kabupaten/kota's latest pengesahan decision on the family.
+pub const ENDORSEMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("endorsements");
