@@ -255,3 +255,192 @@ fn a_kabupaten_endorses_its_accepted_families_with_the_minutes_and_holds_others_
     );
     assert!(out.contains("kabupaten/kota registry"), "{out}");
 }
+
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as an operator goes through it"
+)]
+#[test]
+fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_province_opens_it() {
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let kab = tmp.path().join("samarinda");
+    let prov = tmp.path().join("kaltim");
+    let other = tmp.path().join("balikpapan");
+    registry(&kab, "kabupaten", "64.72");
+    registry(&prov, "provinsi", "64");
+    registry(&other, "kabupaten", "64.71");
+    for (n, t) in ["tab1", "tab2"].iter().enumerate() {
+        let tab = tmp.path().join(t);
+        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
+        sync(&tab, &kab, &tmp.path().join(format!("stick{n}")));
+    }
+    let endorsed = code(
+        &endorse(
+            &kab,
+            &[
+                "--all",
+                "--minutes",
+                "BA/64.72/2026/11",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&endorsed[..endorsed.rfind('}').unwrap() + 1]).unwrap();
+    let endorsed: Vec<String> = v["decided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    assert!(!endorsed.is_empty());
+
+    // No province yet; a kabupaten's key is not a province's.
+    let up = tmp.path().join("up");
+    std::fs::create_dir(&up).unwrap();
+    let forward = |args: &[&str]| {
+        let mut all = vec!["registry", "forward", p(&kab), "--to", p(&up)];
+        all.extend_from_slice(args);
+        run(None, &all, "")
+    };
+    let out = code(&forward(&[]), 2);
+    assert!(out.contains("upstream set"), "{out}");
+    let set = |file: &Path| run(None, &["registry", "upstream", "set", p(&kab), p(file)], "");
+    code(&set(&other.join("registry.pub")), 2);
+    let out = code(&set(&prov.join("registry.pub")), 0);
+    assert!(out.contains("fingerprint"), "{out}");
+
+    // The upward bundle: one file, private, only for the province.
+    code(&forward(&[]), 0);
+    let files = files_in(&up);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("pendata-usulan-6472-000001-"), "{name}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let kab_keys = pendata::registry::load(&kab).unwrap();
+    let (u, _) = Upward::open(&bytes, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    assert_eq!(u.registry.signing_key, kab_keys.public.signing_key);
+    assert_eq!(u.registry.wilayah.as_deref(), Some("64.72"));
+    let mut got: Vec<String> = u.families.iter().map(|f| f.record.to_string()).collect();
+    let mut want = endorsed.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(u.families.iter().all(|f| f.minutes == "BA/64.72/2026/11"));
+    // Every revision verifies back to its tablet's signature; the tablets' keys travel with them.
+    let verified = u.verified().unwrap();
+    assert_eq!(verified.len(), endorsed.len());
+    let devices: std::collections::BTreeSet<_> =
+        verified.iter().map(|r| r.revision.device).collect();
+    assert_eq!(u.devices.len(), devices.len());
+    assert!(verified.iter().all(|r| r.revision.record == r.record));
+
+    // Wrong recipient: the kabupaten itself cannot open it.
+    let e = Upward::open(&bytes, std::slice::from_ref(&kab_keys.identity)).unwrap_err();
+    assert!(
+        e.to_string().contains("not encrypted to this registry"),
+        "{e}"
+    );
+    // Tampered and truncated files.
+    let mut bad = bytes.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 1;
+    assert!(Upward::open(&bad, std::slice::from_ref(&prov_keys.identity)).is_err());
+    let cut = &bytes[..bytes.len() - 100];
+    assert!(Upward::open(cut, std::slice::from_ref(&prov_keys.identity)).is_err());
+    // Signed by someone else than the kabupaten it names: refused.
+    let forged = u
+        .seal(
+            &pendata::registry::load(&other).unwrap().signing,
+            &[prov_keys.identity.to_public()],
+        )
+        .unwrap();
+    let e = Upward::open(&forged, std::slice::from_ref(&prov_keys.identity)).unwrap_err();
+    assert!(e.to_string().contains("not signed by the kabupaten"), "{e}");
+    // A revision changed and the bundle re-signed by the kabupaten itself: the tablet's signature
+    // still catches it.
+    let mut changed = u.clone();
+    let line = &mut changed.families[0].revisions[0].line;
+    *line = line.replacen("\"P001\"", "\"P002\"", 1);
+    let resealed = changed
+        .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+        .unwrap();
+    let (opened, _) = Upward::open(&resealed, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    let e = opened.verified().unwrap_err();
+    assert!(e.to_string().contains("fails its device signature"), "{e}");
+
+    // Nothing new to forward; a range again writes a second file of the same families.
+    let out = code(&forward(&[]), 2);
+    assert!(out.contains("no new endorsements"), "{out}");
+    let n = endorsed.len().to_string();
+    code(&forward(&["--range", &format!("1..{n}")]), 0);
+    let files = files_in(&up);
+    assert_eq!(files.len(), 2);
+    // An endorsement later forwards on its own.
+    let hold_then = &endorsed[0];
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                hold_then,
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                hold_then,
+                "--minutes",
+                "BA/2",
+                "--date",
+                "2026-12-01",
+            ],
+        ),
+        0,
+    );
+    code(&forward(&[]), 0);
+    let newest = files_in(&up)
+        .into_iter()
+        .find(|f| !files.contains(f))
+        .unwrap();
+    let (u2, _) = Upward::open(
+        &std::fs::read(newest).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
+    assert_eq!(u2.families.len(), 1);
+    assert_eq!(u2.families[0].record.to_string(), *hold_then);
+    assert_eq!(u2.families[0].minutes, "BA/2");
+    assert_eq!(u2.sequence.from, endorsed.len() as u64 + 1);
+}

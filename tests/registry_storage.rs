@@ -18,7 +18,7 @@ use pendata::model::record::{Action, Answers, Revision};
 use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Transaction};
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
-    self, AuditEntry, BundleEntry, Conflict, ConflictKind, DeviceEntry, EndorsementEntry,
+    self, AuditEntry, BundleEntry, Conflict, ConflictKind, Custody, DeviceEntry, EndorsementEntry,
     FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
     Registry, RegistryError, Result,
 };
@@ -50,6 +50,8 @@ struct State {
     operators: BTreeMap<String, OperatorEntry>,
     audit: BTreeMap<u64, AuditEntry>,
     endorsements: BTreeMap<u128, EndorsementEntry>,
+    custody: BTreeMap<Uuid, Custody>,
+    counters: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -213,6 +215,23 @@ impl Storage for Mem {
     }
     fn audit(&self) -> Result<Vec<AuditEntry>> {
         Ok(self.0.lock().unwrap().audit.values().cloned().collect())
+    }
+    fn custody(&self, bundle: Uuid) -> Result<Option<Custody>> {
+        Ok(self.0.lock().unwrap().custody.get(&bundle).cloned())
+    }
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .counters
+            .get(name)
+            .copied()
+            .unwrap_or(0))
+    }
+    fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>> {
+        let s = self.0.lock().unwrap();
+        Ok(s.revisions.get(&(device.as_u128(), seq)).cloned())
     }
     fn endorsements(&self) -> Result<Vec<EndorsementEntry>> {
         Ok(self
@@ -468,6 +487,17 @@ impl Tables for MemRows<'_> {
     }
     fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
         self.0.endorsements.insert(e.record.as_u128(), e.clone());
+        Ok(())
+    }
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()> {
+        self.0.custody.insert(bundle, c.clone());
+        Ok(())
+    }
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.0.counters.get(name).copied().unwrap_or(0))
+    }
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
+        self.0.counters.insert(name.to_string(), value);
         Ok(())
     }
 }

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod package;
 pub mod read;
 pub mod receipt;
+pub mod upward;
 pub mod write;
 
 use std::fmt::Write as _;

@@ -172,6 +172,8 @@ pub enum BadLine {
 pub struct Verified {
     pub manifest: Manifest,
     pub manifest_bytes: Vec<u8>,
+    /// `manifest.sig`, verified: the device's Ed25519 signature of `manifest_bytes`.
+    pub signature: [u8; 64],
     /// Distinct records seen.
     pub records: u64,
     /// `revisions.sha256` (format 2 on): the SHA-256 of each line, 32 bytes each, each checked
@@ -220,7 +222,7 @@ pub fn manifest(
         let mut entries = archive
             .entries()
             .map_err(|e| io_to_bundle(e, "the archive"))?;
-        signed_manifest(&mut entries)
+        signed_manifest(&mut entries).map(|(m, bytes, _)| (m, bytes))
     })();
     truncation_is_truncation(found, &eof)
 }
@@ -319,7 +321,7 @@ fn read_all(
         .map_err(|e| io_to_bundle(e, "the archive"))?;
 
     // 1. manifest.json, then its signature.
-    let (manifest, manifest_bytes) = signed_manifest(&mut entries)?;
+    let (manifest, manifest_bytes, signature) = signed_manifest(&mut entries)?;
     within_limits(&manifest, limits)?;
 
     // 2. Every part, in manifest order, hashed as it streams.
@@ -400,6 +402,7 @@ fn read_all(
     Ok(Verified {
         manifest,
         manifest_bytes,
+        signature,
         records: records.len() as u64,
         line_hashes,
     })
@@ -419,7 +422,9 @@ fn next_entry<'a, R: Read>(
 }
 
 /// `manifest.json` and `manifest.sig`, the signature verified with the device key the manifest names.
-fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manifest, Vec<u8>)> {
+fn signed_manifest<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+) -> Result<(Manifest, Vec<u8>, [u8; 64])> {
     let mut entry = next_entry(entries, MANIFEST_FILE)?;
     expect_name(&entry, MANIFEST_FILE)?;
     if entry.size() > MAX_MANIFEST_BYTES {
@@ -451,7 +456,7 @@ fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manife
                 "manifest.sig was not made by the device key named in the manifest".into(),
             )
         })?;
-    Ok((manifest, manifest_bytes))
+    Ok((manifest, manifest_bytes, sig))
 }
 
 /// What the revisions seen so far must agree with, and what they add up to.

@@ -1,15 +1,17 @@
-//! The chain from the shell: pengesahan at a kabupaten/kota registry (`pendata registry endorse`). A thin
-//! face over `registry::endorse`.
+//! The chain from the shell: pengesahan at a kabupaten/kota registry (`pendata registry endorse`), the
+//! province it forwards to (`registry upstream set`) and the upward bundle (`registry forward`). Thin
+//! faces over `registry::endorse` and `registry::forward`.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use clap::{ArgGroup, Args};
+use clap::{ArgGroup, Args, Subcommand};
 
 use super::registry::{Who, signed};
 use super::{Exit, Failure, parse_day};
 use crate::registry::Endorsement;
 use crate::registry::endorse::Selection;
+use crate::registry::forward::Forward;
 
 /// `pendata registry endorse DIR …`.
 #[derive(Debug, Args)]
@@ -97,6 +99,96 @@ pub fn endorse(a: &EndorseArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
             Exit::Ok
         },
     )
+}
+
+/// `pendata registry forward DIR …`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").args(["since_last", "all", "range"])))]
+pub struct ForwardArgs {
+    /// The kabupaten/kota registry's folder.
+    pub dir: PathBuf,
+    /// The folder to write the upward bundle to (the stick for the province).
+    #[arg(long, value_name = "FOLDER")]
+    pub to: PathBuf,
+    /// The families endorsed since the previous forward (the default).
+    #[arg(long)]
+    pub since_last: bool,
+    /// Every family endorsed, again.
+    #[arg(long)]
+    pub all: bool,
+    /// Positions A..B of the upward sequence again (a lost stick; the watermark stays).
+    #[arg(long, value_parser = super::sync::parse_range, value_name = "A..B")]
+    pub range: Option<(u64, u64)>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pendata registry upstream …`.
+#[derive(Debug, Subcommand)]
+pub enum UpstreamAction {
+    /// Set the province this kabupaten/kota forwards to, from the province's registry.pub (compare its
+    /// fingerprint, printed, with the province's office).
+    Set {
+        /// The kabupaten/kota registry's folder.
+        dir: PathBuf,
+        /// The province's registry.pub.
+        file: PathBuf,
+    },
+}
+
+/// `registry upstream set`.
+pub fn upstream(
+    a: &UpstreamAction,
+    who: &Who,
+    now: DateTime<FixedOffset>,
+) -> Result<Exit, Failure> {
+    match a {
+        UpstreamAction::Set { dir, file } => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+            let reg = signed(dir, who)?;
+            let p = reg.set_upstream(&bytes, now)?;
+            say!(
+                "forwarding to {} (provinsi {}); key fingerprint {} — compare it with the province's office / bandingkan sidik kunci dengan kantor provinsi",
+                p.name,
+                p.wilayah.as_deref().unwrap_or("-"),
+                p.fingerprint()
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// `registry forward`.
+pub fn forward(a: &ForwardArgs, who: &Who, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
+    let which = match (a.all, a.range) {
+        (true, _) => Forward::All,
+        (false, Some((from, to))) => Forward::Range(from, to),
+        (false, None) => Forward::SinceLast,
+    };
+    let reg = signed(&a.dir, who)?;
+    let done = reg.forward(which, &a.to, now)?;
+    if a.json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&done).unwrap_or_default()
+        );
+    } else {
+        say!("{}", done.path.display());
+        eprintln!(
+            "upward bundle {}..{}: {} families / keluarga",
+            done.sequence.from, done.sequence.to, done.families
+        );
+    }
+    if !done.without_custody.is_empty() {
+        eprintln!(
+            "{} endorsed families not forwarded: their revision came from a tablet bundle without line hashes (an older pendata): update the tablet and export again (`pendata export --all`) / {} keluarga tidak diteruskan",
+            done.without_custody.len(),
+            done.without_custody.len()
+        );
+    }
+    Ok(Exit::Ok)
 }
 
 /// The registry folder of a chain command.

@@ -191,6 +191,14 @@ pub enum RegistryCommand {
     /// the musyawarah desa minutes (--minutes REF --date YYYY-MM-DD), or hold them back (--hold --reason
     /// TEXT). Recorded with who decided.
     Endorse(super::chain::EndorseArgs),
+    /// The province a kabupaten/kota registry forwards to.
+    Upstream {
+        #[command(subcommand)]
+        action: super::chain::UpstreamAction,
+    },
+    /// Write the upward bundle for the province: the families endorsed (since the last forward, all,
+    /// or a range again), signed by this registry and encrypted to the province.
+    Forward(super::chain::ForwardArgs),
     /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
     Log {
         /// The registry's folder (made by `pendata registry init`).
@@ -553,6 +561,10 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         } => dir,
         RegistryCommand::Package(a) => &a.dir,
         RegistryCommand::Endorse(a) => super::chain::dir_of(a),
+        RegistryCommand::Forward(a) => &a.dir,
+        RegistryCommand::Upstream { action } => match action {
+            super::chain::UpstreamAction::Set { dir, .. } => dir,
+        },
     }
 }
 
@@ -575,6 +587,8 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Operator { .. } => "registry operator",
         RegistryCommand::Log { .. } => "registry log",
         RegistryCommand::Endorse(_) => "registry endorse",
+        RegistryCommand::Forward(_) => "registry forward",
+        RegistryCommand::Upstream { .. } => "registry upstream",
     }
 }
 
@@ -658,6 +672,8 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
         RegistryCommand::Operator { dir, action } => operator_cmd(&dir, action, now, who),
         RegistryCommand::Log { dir, since, json } => audit_log(&open(&dir)?, since, json),
         RegistryCommand::Endorse(a) => super::chain::endorse(&a, who, now),
+        RegistryCommand::Forward(a) => super::chain::forward(&a, who, now),
+        RegistryCommand::Upstream { action } => super::chain::upstream(&action, who, now),
     }
 }
 

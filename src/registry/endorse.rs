@@ -17,6 +17,11 @@ use super::{Registry, RegistryError, Result};
 use crate::bundle::keys::Level;
 use crate::model::printable::clean;
 
+/// The store's counter of the upward sequence: the last position given to an endorsement.
+pub const UPWARD_LAST: &str = "upward_last";
+/// The store's counter of the last position forwarded (`registry forward --since-last`).
+pub const UPWARD_WATERMARK: &str = "upward_watermark";
+
 /// The longest minutes reference or hold reason kept.
 pub const MAX_TEXT: usize = 200;
 
@@ -123,6 +128,7 @@ impl<S: Storage> Registry<S> {
                     at: now,
                     actor: actor.clone(),
                     audit: 0,
+                    position: None,
                 });
             }
             if !fresh.is_empty() {
@@ -135,11 +141,17 @@ impl<S: Storage> Registry<S> {
                 let objects = fresh.iter().map(|e| format!("family:{}", e.record));
                 let n =
                     self.audit_in(&mut t, &actor, now, action, objects.collect(), Some(detail))?;
+                let mut last = t.counter(UPWARD_LAST)?;
                 for mut e in fresh {
                     e.audit = n;
+                    if matches!(e.decision, Endorsement::Endorsed { .. }) {
+                        last += 1;
+                        e.position = Some(last);
+                    }
                     t.put_endorsement(&e)?;
                     done.decided.push(e.record);
                 }
+                t.set_counter(UPWARD_LAST, last)?;
                 done.audit = Some(n);
             }
             done

@@ -21,6 +21,7 @@ pub mod entries;
 pub mod export;
 pub mod facts;
 pub mod family;
+pub mod forward;
 pub mod import;
 pub mod keys;
 pub(crate) mod merge;

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, EndorsementEntry, FamilyEntry, ImportEntry,
-    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, FamilyEntry,
+    ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -78,6 +78,12 @@ pub trait Storage: Sync {
     fn audit(&self) -> Result<Vec<AuditEntry>>;
     /// Every family's latest pengesahan decision (a kabupaten/kota's), in record order.
     fn endorsements(&self) -> Result<Vec<EndorsementEntry>>;
+    /// What was kept of a device bundle's signature (format 2 bundles), if anything.
+    fn custody(&self, bundle: Uuid) -> Result<Option<Custody>>;
+    /// A counter of the store (0 until set).
+    fn counter(&self, name: &str) -> Result<u64>;
+    /// The exact line stored at a device's sequence position, as the device sent it, if any.
+    fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -213,4 +219,10 @@ pub trait Tables {
     /// A family's latest pengesahan decision.
     fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>>;
     fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()>;
+    /// Keeps a merged bundle's signed manifest and line hashes.
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()>;
+    /// A counter of the store (0 until set): `upward_last`, the last position of the upward sequence;
+    /// `upward_watermark`, the last one forwarded.
+    fn counter(&self, name: &str) -> Result<u64>;
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()>;
 }

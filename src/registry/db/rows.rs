@@ -13,8 +13,8 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, EndorsementEntry, FamilyEntry, ImportEntry,
-    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, desa_number,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, FamilyEntry,
+    ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, desa_number,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -84,6 +84,7 @@ pub struct Rows<'t> {
     operators: Table<'t, &'static str, &'static [u8]>,
     audit: Table<'t, u64, &'static [u8]>,
     endorsements: Table<'t, u128, &'static [u8]>,
+    custody: Table<'t, u128, &'static [u8]>,
 }
 
 impl<'t> Rows<'t> {
@@ -114,6 +115,7 @@ impl<'t> Rows<'t> {
             operators: txn.open_table(OPERATORS)?,
             audit: txn.open_table(AUDIT)?,
             endorsements: txn.open_table(ENDORSEMENTS)?,
+            custody: txn.open_table(CUSTODY)?,
         })
     }
 
@@ -471,6 +473,24 @@ impl Tables for Rows<'_> {
     fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
         self.endorsements
             .insert(e.record.as_u128(), encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()> {
+        self.custody
+            .insert(bundle.as_u128(), c.to_bytes().as_slice())?;
+        Ok(())
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(match self.meta.get(name)? {
+            Some(v) => decode(v.value(), name)?,
+            None => 0,
+        })
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
+        self.meta.insert(name, encode(&value)?.as_slice())?;
         Ok(())
     }
 }

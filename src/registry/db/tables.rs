@@ -66,3 +66,6 @@ pub const OPERATORS: TableDefinition<&str, &[u8]> = TableDefinition::new("operat
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// Since format 6. Record → EndorsementEntry: a kabupaten/kota's latest pengesahan decision on the family.
 pub const ENDORSEMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("endorsements");
+/// Since format 6. Bundle id → `Custody::to_bytes`: the signed manifest, its signature and the line
+/// hashes of each device bundle of format 2 merged (what forwarding carries upward).
+pub const CUSTODY: TableDefinition<u128, &[u8]> = TableDefinition::new("custody");
