@@ -114,7 +114,7 @@ fn endorse(reg: &Path, args: &[&str]) -> std::process::Output {
 fn a_kabupaten_endorses_its_accepted_families_with_the_minutes_and_holds_others_back() {
     let tmp = tempfile::tempdir().unwrap();
     let kab = tmp.path().join("samarinda");
-    registry(&kab, "kabupaten", "64.72");
+    registry(&kab, "kabupaten", "64.02");
     let tab = tmp.path().join("tablet");
     tablet_with_families(&tab, &kab.join("registry.pub"), "Tablet 01", "40");
     sync(&tab, &kab, &tmp.path().join("stick"));
@@ -276,7 +276,7 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
     let kab = tmp.path().join("samarinda");
     let prov = tmp.path().join("kaltim");
     let other = tmp.path().join("balikpapan");
-    registry(&kab, "kabupaten", "64.72");
+    registry(&kab, "kabupaten", "64.02");
     registry(&prov, "provinsi", "64");
     registry(&other, "kabupaten", "64.71");
     for (n, t) in ["tab1", "tab2"].iter().enumerate() {
@@ -328,7 +328,7 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
     let files = files_in(&up);
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-    assert!(name.starts_with("pendata-usulan-6472-000001-"), "{name}");
+    assert!(name.starts_with("pendata-usulan-6402-000001-"), "{name}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -340,7 +340,7 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
     let kab_keys = pendata::registry::load(&kab).unwrap();
     let (u, _) = Upward::open(&bytes, std::slice::from_ref(&prov_keys.identity)).unwrap();
     assert_eq!(u.registry.signing_key, kab_keys.public.signing_key);
-    assert_eq!(u.registry.wilayah.as_deref(), Some("64.72"));
+    assert_eq!(u.registry.wilayah.as_deref(), Some("64.02"));
     let mut got: Vec<String> = u.families.iter().map(|f| f.record.to_string()).collect();
     let mut want = endorsed.clone();
     got.sort();
@@ -443,4 +443,311 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
     assert_eq!(u2.families[0].record.to_string(), *hold_then);
     assert_eq!(u2.families[0].minutes, "BA/2");
     assert_eq!(u2.sequence.from, endorsed.len() as u64 + 1);
+}
+
+/// A kabupaten registry with two tablets whose accepted families are all endorsed, set to forward to
+/// `prov`; returns the families endorsed.
+fn kabupaten_with_tablets(tmp: &Path, kab: &Path, wilayah: &str, prov: &Path) -> Vec<String> {
+    registry(kab, "kabupaten", wilayah);
+    for t in ["tab1", "tab2"] {
+        let tab = tmp.join(format!("{wilayah}-{t}"));
+        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
+        sync(&tab, kab, &tmp.join(format!("stick-{wilayah}-{t}")));
+    }
+    let out = code(
+        &endorse(
+            kab,
+            &[
+                "--all",
+                "--minutes",
+                "BA/1",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "upstream",
+                "set",
+                p(kab),
+                p(&prov.join("registry.pub")),
+            ],
+            "",
+        ),
+        0,
+    );
+    v["decided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn forward_to(kab: &Path, folder: &Path, args: &[&str]) -> std::path::PathBuf {
+    std::fs::create_dir_all(folder).unwrap();
+    let before = files_in(folder);
+    let mut all = vec!["registry", "forward", p(kab), "--to", p(folder)];
+    all.extend_from_slice(args);
+    code(&run(None, &all, ""), 0);
+    files_in(folder)
+        .into_iter()
+        .find(|f| !before.contains(f))
+        .unwrap()
+}
+
+fn import(reg: &Path, what: &Path, want: i32) -> String {
+    code(
+        &run(None, &["registry", "import", p(reg), p(what), "--json"], ""),
+        want,
+    )
+}
+
+fn family_count(reg: &Path) -> u64 {
+    let s = common::text(&run(None, &["registry", "status", p(reg), "--json"], "").stdout);
+    let s: serde_json::Value = serde_json::from_str(&s[..s.rfind('}').unwrap() + 1]).unwrap();
+    s["families"].as_u64().unwrap()
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as the province's operator goes through it"
+)]
+#[test]
+fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_refuses_bad_bundles()
+{
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let prov = tmp.path().join("kaltim");
+    registry(&prov, "provinsi", "64");
+    let samarinda = tmp.path().join("kukar");
+    let balikpapan = tmp.path().join("kubar");
+    let a = kabupaten_with_tablets(tmp.path(), &samarinda, "64.02", &prov);
+    let b = kabupaten_with_tablets(tmp.path(), &balikpapan, "64.07", &prov);
+    let stick_a = forward_to(&samarinda, &tmp.path().join("up-a"), &[]);
+    let stick_b = forward_to(&balikpapan, &tmp.path().join("up-b"), &[]);
+
+    // A kabupaten registry is enrolled like a tablet: pending until approved, nothing merged.
+    let out = import(&prov, &stick_a, 1);
+    assert!(out.contains("not approved yet"), "{out}");
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&prov), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let entry = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().contains("64.02"))
+        .unwrap();
+    assert_eq!(entry["state"], "pending");
+    let kab_id = entry["id"].as_str().unwrap().to_string();
+    let approve = |id: &str| run(None, &["registry", "devices", p(&prov), "approve", id], "");
+    let _ = approve(&kab_id);
+    let out = import(&prov, &stick_a, 0);
+    assert!(out.contains("\"merged\": 1"), "{out}");
+    assert_eq!(family_count(&prov), a.len() as u64);
+    // Idempotent.
+    let out = import(&prov, &stick_a, 0);
+    assert!(out.contains("\"already_imported\": 1"), "{out}");
+    assert_eq!(family_count(&prov), a.len() as u64);
+
+    // The second kabupaten: its tablets are new to the province, approved through it.
+    import(&prov, &stick_b, 1);
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&prov), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let kab_b = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().contains("64.07"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _ = approve(&kab_b);
+    import(&prov, &stick_b, 0);
+    assert_eq!(family_count(&prov), (a.len() + b.len()) as u64);
+    // The province's families per kabupaten/kota are what each endorsed.
+    let fams = families(&prov, tmp.path());
+    for id in a.iter().chain(&b) {
+        assert!(fams.iter().any(|f| &f.0 == id), "{id} reached the province");
+    }
+
+    // Refused, nothing changed: altered, truncated, for another province, a tablet's line altered
+    // under a valid kabupaten signature, a family outside the kabupaten's region.
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let kab_keys = pendata::registry::load(&samarinda).unwrap();
+    let bytes = std::fs::read(&stick_a).unwrap();
+    let (u, _) = Upward::open(&bytes, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let put = |name: &str, b: &[u8]| {
+        let dir = bad.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let f = dir.join(format!(
+            "pendata-usulan-6472-000001-000009-20261203-000000-{name}.age"
+        ));
+        std::fs::write(&f, b).unwrap();
+        f
+    };
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x40;
+    let mut changed = u.clone();
+    changed.bundle_id = uuid::Uuid::now_v7();
+    let line = &mut changed.families[0].revisions[0].line;
+    *line = line.replacen("\"P001\"", "\"P002\"", 1);
+    let mut outside = u.clone();
+    outside.bundle_id = uuid::Uuid::now_v7();
+    outside.registry.wilayah = Some("64.07".into());
+    let other_prov = tmp.path().join("other-prov");
+    registry(&other_prov, "provinsi", "64");
+    let other_keys = pendata::registry::load(&other_prov).unwrap();
+    let cases = [
+        (put("flipped", &flipped), "authenticate"),
+        (put("cut", &bytes[..bytes.len() - 64]), "upward bundle"),
+        (
+            put(
+                "elsewhere",
+                &u.seal(&kab_keys.signing, &[other_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "not encrypted to this registry",
+        ),
+        (
+            put(
+                "line",
+                &changed
+                    .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "fails its device signature",
+        ),
+        (
+            put(
+                "outside",
+                &outside
+                    .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "outside the kabupaten/kota 64.07",
+        ),
+    ];
+    let count = family_count(&prov);
+    for (file, why) in &cases {
+        let out = import(&prov, file, 1);
+        assert!(
+            out.contains("\"refused\": 1") && out.contains(why),
+            "{why}: {out}"
+        );
+    }
+    assert_eq!(family_count(&prov), count);
+    // A replay under the same id with other contents is refused too.
+    let mut replay = u.clone();
+    replay.families.truncate(1);
+    let f = put(
+        "replay",
+        &replay
+            .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+            .unwrap(),
+    );
+    let out = import(&prov, &f, 1);
+    assert!(out.contains("replay or forgery"), "{out}");
+
+    // A missing upward bundle shows as a gap, with the command that fills it.
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&samarinda),
+                "--family",
+                &a[0],
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &samarinda,
+            &[
+                "--family",
+                &a[0],
+                "--minutes",
+                "BA/2",
+                "--date",
+                "2026-12-01",
+            ],
+        ),
+        0,
+    );
+    let _lost = forward_to(&samarinda, &tmp.path().join("lost"), &[]);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&samarinda),
+                "--family",
+                &a[0],
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &samarinda,
+            &[
+                "--family",
+                &a[0],
+                "--minutes",
+                "BA/3",
+                "--date",
+                "2026-12-02",
+            ],
+        ),
+        0,
+    );
+    let next = forward_to(&samarinda, &tmp.path().join("next"), &[]);
+    let out = code(
+        &run(None, &["registry", "import", p(&prov), p(&next)], ""),
+        1,
+    );
+    let n = a.len() + 1;
+    assert!(
+        out.contains(&format!(
+            "registry forward DIR --to FOLDER --range {n}..{n}"
+        )),
+        "{out}"
+    );
 }

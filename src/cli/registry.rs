@@ -1216,15 +1216,21 @@ fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
-    let files = bundle_files(paths)?;
-    let started = Instant::now();
-    let now = crate::app::now();
-    let mut total = MergeCounts::default();
-    let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
-    let mut results = Vec::new();
+/// Imports the tablets' bundles, then the upward bundles (from kabupaten/kota registries), saying each
+/// file's outcome as it is known; returns the files in that order with their outcomes.
+fn import_each(
+    reg: &Registry,
+    files: Vec<PathBuf>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    quiet: bool,
+) -> Result<(Vec<PathBuf>, Vec<FileOutcome>), Failure> {
     let n = files.len();
-    let outcomes = reg.import_files(&files, now, |i, f, outcome| {
+    // Upward bundles (from kabupaten/kota registries) beside the tablets' bundles: after them.
+    let (upward, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| {
+        f.file_name()
+            .is_some_and(|x| crate::bundle::upward::is_upward_name(&x.to_string_lossy()))
+    });
+    let say_one = |i: usize, f: &Path, outcome: &FileOutcome| {
         log_outcome(f, outcome);
         if !quiet {
             eprintln!(
@@ -1234,7 +1240,29 @@ fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<
                 describe(outcome)
             );
         }
-    })?;
+    };
+    let mut outcomes = if files.is_empty() {
+        Vec::new()
+    } else {
+        reg.import_files(&files, now, say_one)?
+    };
+    for f in &upward {
+        let outcome = reg.import_upward_path(f, now)?;
+        say_one(outcomes.len(), f, &outcome);
+        outcomes.push(outcome);
+    }
+    Ok((files.into_iter().chain(upward).collect(), outcomes))
+}
+
+fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
+    let files = bundle_files(paths)?;
+    let started = Instant::now();
+    let now = crate::app::now();
+    let mut total = MergeCounts::default();
+    let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    let mut results = Vec::new();
+    let (files, outcomes) = import_each(reg, files, now, quiet)?;
+    let n = files.len();
     for (f, outcome) in files.iter().zip(&outcomes) {
         match outcome {
             FileOutcome::Merged(b) => {
@@ -1331,6 +1359,17 @@ fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure>
         );
     }
     for g in &a.gaps {
+        if g.kabupaten {
+            say!(
+                "  gap: kabupaten/kota registry {} positions {}..{} never arrived — ask for `pendata registry forward DIR --to FOLDER --range {}..{}` there",
+                short(g.device),
+                g.from,
+                g.to,
+                g.from,
+                g.to
+            );
+            continue;
+        }
         say!(
             "  gap: device {} positions {}..{} never arrived — ask for `pendata export --range {}..{}` on that tablet",
             short(g.device),

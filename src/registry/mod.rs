@@ -37,6 +37,7 @@ pub mod scope;
 pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
+pub mod upward_import;
 pub(crate) mod validate;
 pub mod visits;
 
