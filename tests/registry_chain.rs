@@ -593,6 +593,76 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         assert!(fams.iter().any(|f| &f.0 == id), "{id} reached the province");
     }
 
+    // Evaluation per kabupaten/kota and per family; the figures per kabupaten/kota.
+    let evaluate = |args: &[&str]| {
+        let mut all = vec!["registry", "evaluate", p(&prov)];
+        all.extend_from_slice(args);
+        run(None, &all, "")
+    };
+    code(&evaluate(&["--kabupaten", "64.07", "--return"]), 2);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "evaluate",
+                p(&samarinda),
+                "--kabupaten",
+                "64.02",
+                "--accept",
+            ],
+            "",
+        ),
+        2,
+    );
+    let out = code(
+        &evaluate(&["--kabupaten", "64.02", "--accept", "--json"]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["decided"].as_array().unwrap().len(), a.len(), "{out}");
+    code(
+        &evaluate(&[
+            "--family",
+            &b[0],
+            "--return",
+            "--reason",
+            "KK tidak cocok dengan Dukcapil",
+        ]),
+        0,
+    );
+    let out = code(
+        &run(None, &["registry", "proposals", p(&prov), "--json"], ""),
+        0,
+    );
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |k: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kabkota"] == k)
+            .unwrap()
+            .clone()
+    };
+    let (ra, rb) = (row("64.02"), row("64.07"));
+    assert_eq!(ra["received"], a.len() as u64);
+    assert_eq!(ra["accepted"], a.len() as u64);
+    assert_eq!(ra["waiting"], 0);
+    assert_eq!(rb["received"], b.len() as u64);
+    assert_eq!(rb["returned"], 1);
+    assert_eq!(rb["waiting"], b.len() as u64 - 1);
+    assert_eq!(
+        rb["new"].as_u64().unwrap() + rb["updated"].as_u64().unwrap(),
+        b.len() as u64
+    );
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(text.contains("64.07") && text.contains("waiting"), "{text}");
+    let log = code(&run(None, &["registry", "log", p(&prov), "--json"], ""), 0);
+    assert!(
+        log.contains("family.evaluate.return") && log.contains("KK tidak cocok"),
+        "{log}"
+    );
+
     // Refused, nothing changed: altered, truncated, for another province, a tablet's line altered
     // under a valid kabupaten signature, a family outside the kabupaten's region.
     let prov_keys = pendata::registry::load(&prov).unwrap();

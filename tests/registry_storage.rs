@@ -19,8 +19,8 @@ use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Tra
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
     self, AuditEntry, BundleEntry, Conflict, ConflictKind, Custody, DeviceEntry, EndorsementEntry,
-    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
-    Registry, RegistryError, Result,
+    EvaluationEntry, FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle,
+    QuarantineEntry, Registry, RegistryError, Result,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -52,6 +52,7 @@ struct State {
     endorsements: BTreeMap<u128, EndorsementEntry>,
     custody: BTreeMap<Uuid, Custody>,
     counters: BTreeMap<String, u64>,
+    evaluations: BTreeMap<u128, EvaluationEntry>,
 }
 
 #[derive(Default)]
@@ -228,6 +229,16 @@ impl Storage for Mem {
             .get(name)
             .copied()
             .unwrap_or(0))
+    }
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .evaluations
+            .values()
+            .cloned()
+            .collect())
     }
     fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>> {
         let s = self.0.lock().unwrap();
@@ -495,6 +506,10 @@ impl Tables for MemRows<'_> {
     }
     fn counter(&self, name: &str) -> Result<u64> {
         Ok(self.0.counters.get(name).copied().unwrap_or(0))
+    }
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()> {
+        self.0.evaluations.insert(e.record.as_u128(), e.clone());
+        Ok(())
     }
     fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
         self.0.counters.insert(name.to_string(), value);

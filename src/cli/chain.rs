@@ -191,6 +191,118 @@ pub fn forward(a: &ForwardArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
     Ok(Exit::Ok)
 }
 
+/// `pendata registry evaluate DIR …`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").args(["family", "desa", "kabupaten"]).required(true)))]
+#[command(group(ArgGroup::new("verdict").args(["accept", "return_"]).required(true)))]
+pub struct EvaluateArgs {
+    /// The province's registry folder.
+    pub dir: PathBuf,
+    /// One family: its record id.
+    #[arg(long, value_name = "ID")]
+    pub family: Option<uuid::Uuid>,
+    /// Every forwarded family of a desa/kelurahan (`64.72.01.1001`).
+    #[arg(long, value_name = "CODE")]
+    pub desa: Option<String>,
+    /// Every forwarded family of a kabupaten/kota (`64.72`).
+    #[arg(long, value_name = "CODE")]
+    pub kabupaten: Option<String>,
+    /// Accept them.
+    #[arg(long)]
+    pub accept: bool,
+    /// Return them to the kabupaten/kota, with the reason given in --reason.
+    #[arg(long = "return")]
+    pub return_: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `registry evaluate`.
+pub fn evaluate(a: &EvaluateArgs, who: &Who, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
+    use crate::registry::Evaluation;
+    let decision = if a.accept {
+        Evaluation::Accepted
+    } else {
+        Evaluation::Returned {
+            reason: who.reason.clone().unwrap_or_default(),
+        }
+    };
+    let selection = match (&a.family, &a.desa, &a.kabupaten) {
+        (Some(id), _, _) => Selection::Family(*id),
+        (None, Some(d), _) => Selection::Desa(d.clone()),
+        (None, None, Some(k)) if k.matches('.').count() == 1 => Selection::Desa(k.clone()),
+        (None, None, Some(k)) => {
+            return Err(Failure::input(format!(
+                "`{k}` is not a kabupaten/kota code such as 64.72 / bukan kode kabupaten/kota"
+            )));
+        }
+        (None, None, None) => Selection::All,
+    };
+    let done = signed(&a.dir, who)?.evaluate(&selection, decision, now)?;
+    if a.json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&done).unwrap_or_default()
+        );
+    } else {
+        say!(
+            "{} families {} / keluarga {}; {} already so; {} not forwarded by a kabupaten/kota",
+            done.decided.len(),
+            if a.accept { "accepted" } else { "returned" },
+            if a.accept { "diterima" } else { "dikembalikan" },
+            done.unchanged,
+            done.not_forwarded
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// `registry proposals`: the figures per kabupaten/kota.
+pub fn proposals(dir: &Path, json: bool) -> Result<Exit, Failure> {
+    let rows = super::registry::open(dir)?.proposals()?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(Exit::Ok);
+    }
+    say!(
+        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+        "kab/kota",
+        "diterima",
+        "baru",
+        "ubahan",
+        "disetujui",
+        "dikembali",
+        "menunggu"
+    );
+    say!(
+        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+        "",
+        "received",
+        "new",
+        "updated",
+        "accepted",
+        "returned",
+        "waiting"
+    );
+    for r in &rows {
+        say!(
+            "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+            r.kabkota,
+            r.received,
+            r.new,
+            r.updated,
+            r.accepted,
+            r.returned,
+            r.waiting
+        );
+    }
+    Ok(Exit::Ok)
+}
+
 /// The registry folder of a chain command.
 pub fn dir_of(a: &EndorseArgs) -> &Path {
     &a.dir

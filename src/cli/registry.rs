@@ -199,6 +199,18 @@ pub enum RegistryCommand {
     /// Write the upward bundle for the province: the families endorsed (since the last forward, all,
     /// or a range again), signed by this registry and encrypted to the province.
     Forward(super::chain::ForwardArgs),
+    /// At a province: accept the families a kabupaten/kota forwarded, or return them with --reason
+    /// TEXT — one family, a desa's or a kabupaten/kota's.
+    Evaluate(super::chain::EvaluateArgs),
+    /// At a province: per kabupaten/kota, the proposals received (new, updated), accepted, returned and
+    /// waiting.
+    Proposals {
+        /// The province's registry folder.
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
     Log {
         /// The registry's folder (made by `pendata registry init`).
@@ -562,6 +574,8 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         RegistryCommand::Package(a) => &a.dir,
         RegistryCommand::Endorse(a) => super::chain::dir_of(a),
         RegistryCommand::Forward(a) => &a.dir,
+        RegistryCommand::Evaluate(a) => &a.dir,
+        RegistryCommand::Proposals { dir, .. } => dir,
         RegistryCommand::Upstream { action } => match action {
             super::chain::UpstreamAction::Set { dir, .. } => dir,
         },
@@ -588,6 +602,8 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Log { .. } => "registry log",
         RegistryCommand::Endorse(_) => "registry endorse",
         RegistryCommand::Forward(_) => "registry forward",
+        RegistryCommand::Evaluate(_) => "registry evaluate",
+        RegistryCommand::Proposals { .. } => "registry proposals",
         RegistryCommand::Upstream { .. } => "registry upstream",
     }
 }
@@ -673,6 +689,8 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
         RegistryCommand::Log { dir, since, json } => audit_log(&open(&dir)?, since, json),
         RegistryCommand::Endorse(a) => super::chain::endorse(&a, who, now),
         RegistryCommand::Forward(a) => super::chain::forward(&a, who, now),
+        RegistryCommand::Evaluate(a) => super::chain::evaluate(&a, who, now),
+        RegistryCommand::Proposals { dir, json } => super::chain::proposals(&dir, json),
         RegistryCommand::Upstream { action } => super::chain::upstream(&action, who, now),
     }
 }

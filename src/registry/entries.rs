@@ -477,3 +477,25 @@ impl Custody {
         self.line_hashes.chunks_exact(32).any(|c| c == h.as_slice())
     }
 }
+
+/// The province's evaluation of a family a kabupaten/kota forwarded (since format 6): accepted, or
+/// returned with a reason. One per family, the latest; every decision is also a line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationEntry {
+    pub record: Uuid,
+    /// The revision evaluated (device, sequence position).
+    pub device: Uuid,
+    pub seq: u64,
+    pub decision: Evaluation,
+    pub at: DateTime<FixedOffset>,
+    pub actor: Actor,
+    pub audit: u64,
+}
+
+/// The province's decision on a forwarded family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Evaluation {
+    Accepted,
+    Returned { reason: String },
+}

@@ -18,6 +18,7 @@ pub mod db;
 pub mod decide;
 pub mod endorse;
 pub mod entries;
+pub mod evaluate;
 pub mod export;
 pub mod facts;
 pub mod family;

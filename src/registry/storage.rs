@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, FamilyEntry,
-    ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -84,6 +84,8 @@ pub trait Storage: Sync {
     fn counter(&self, name: &str) -> Result<u64>;
     /// The exact line stored at a device's sequence position, as the device sent it, if any.
     fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>>;
+    /// Every forwarded family's latest evaluation (a province's), in record order.
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -225,4 +227,5 @@ pub trait Tables {
     /// `upward_watermark`, the last one forwarded.
     fn counter(&self, name: &str) -> Result<u64>;
     fn set_counter(&mut self, name: &str, value: u64) -> Result<()>;
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()>;
 }

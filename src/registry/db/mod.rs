@@ -17,8 +17,9 @@ pub use rows::Rows;
 use tables::*;
 
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, FamilyEntry,
-    ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, id_number,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    id_number,
 };
 use super::storage::{Index, Storage, Transaction};
 use super::{RegistryError, Result};
@@ -32,7 +33,7 @@ pub const STORE_FILE: &str = "registry.redb";
 /// 4: operators (`OPERATORS`) and the audit trail (`AUDIT`).
 /// 5: the desa index (`DESA_INDEX`): a work package reads its desa's families, not every family.
 /// 6: a kabupaten/kota's pengesahan decisions (`ENDORSEMENTS`) and the signed manifests and line hashes
-///    of the device bundles merged (`CUSTODY`).
+///    of the device bundles merged (`CUSTODY`), a province's evaluations (`EVALUATIONS`).
 pub const FORMAT_VERSION: u32 = 6;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
@@ -279,6 +280,7 @@ impl Db {
         {
             txn.open_table(ENDORSEMENTS)?;
             txn.open_table(CUSTODY)?;
+            txn.open_table(EVALUATIONS)?;
             let mut meta = txn.open_table(META)?;
             meta.insert("format_version", encode(&6u32)?.as_slice())?;
         }
@@ -296,6 +298,7 @@ impl Db {
         txn.delete_table(DESA_INDEX)?;
         txn.delete_table(ENDORSEMENTS)?;
         txn.delete_table(CUSTODY)?;
+        txn.delete_table(EVALUATIONS)?;
         txn.open_table(META)?
             .insert("format_version", encode(&3u32)?.as_slice())?;
         txn.commit()?;
@@ -375,6 +378,7 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_table(AUDIT)?;
         txn.open_table(ENDORSEMENTS)?;
         txn.open_table(CUSTODY)?;
+        txn.open_table(EVALUATIONS)?;
     }
     txn.commit()?;
     drop(db);
@@ -582,6 +586,10 @@ impl Storage for Db {
         Custody::from_bytes(v.value())
             .map(Some)
             .ok_or_else(|| corrupt(&self.path, format!("custody of bundle {bundle}")).into())
+    }
+
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>> {
+        Ok(self.all_json(EVALUATIONS)?)
     }
 
     fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>> {

@@ -13,8 +13,9 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, FamilyEntry,
-    ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, desa_number,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    desa_number,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -85,6 +86,7 @@ pub struct Rows<'t> {
     audit: Table<'t, u64, &'static [u8]>,
     endorsements: Table<'t, u128, &'static [u8]>,
     custody: Table<'t, u128, &'static [u8]>,
+    evaluations: Table<'t, u128, &'static [u8]>,
 }
 
 impl<'t> Rows<'t> {
@@ -116,6 +118,7 @@ impl<'t> Rows<'t> {
             audit: txn.open_table(AUDIT)?,
             endorsements: txn.open_table(ENDORSEMENTS)?,
             custody: txn.open_table(CUSTODY)?,
+            evaluations: txn.open_table(EVALUATIONS)?,
         })
     }
 
@@ -491,6 +494,12 @@ impl Tables for Rows<'_> {
 
     fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
         self.meta.insert(name, encode(&value)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()> {
+        self.evaluations
+            .insert(e.record.as_u128(), encode(e)?.as_slice())?;
         Ok(())
     }
 }

@@ -69,3 +69,5 @@ pub const ENDORSEMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("end
 /// Since format 6. Bundle id → `Custody::to_bytes`: the signed manifest, its signature and the line
 /// hashes of each device bundle of format 2 merged (what forwarding carries upward).
 pub const CUSTODY: TableDefinition<u128, &[u8]> = TableDefinition::new("custody");
+/// Since format 6. Record → EvaluationEntry: a province's latest evaluation of a forwarded family.
+pub const EVALUATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("evaluations");
