@@ -663,6 +663,115 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         "{log}"
     );
 
+    // The province's decisions flow down: to the kabupaten, and from it to the petugas's tablet.
+    let rdir = tmp.path().join("receipts");
+    std::fs::create_dir(&rdir).unwrap();
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "receipt",
+                p(&prov),
+                "--registry",
+                &kab_b,
+                "--to",
+                p(&rdir),
+            ],
+            "",
+        ),
+        0,
+    );
+    let receipt = out.lines().next().unwrap().trim().to_string();
+    let forged = tmp.path().join("forged.json");
+    std::fs::write(
+        &forged,
+        std::fs::read_to_string(&receipt)
+            .unwrap()
+            .replace("KK tidak", "KK sudah"),
+    )
+    .unwrap();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "upstream",
+                "receipt",
+                p(&balikpapan),
+                p(&forged),
+            ],
+            "",
+        ),
+        2,
+    );
+    code(
+        &run(
+            None,
+            &["registry", "upstream", "receipt", p(&samarinda), &receipt],
+            "",
+        ),
+        2,
+    );
+    let out = code(
+        &run(
+            None,
+            &["registry", "upstream", "receipt", p(&balikpapan), &receipt],
+            "",
+        ),
+        0,
+    );
+    assert!(out.contains("1 returned"), "{out}");
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&balikpapan), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut said = String::new();
+    let mut rejected = 0;
+    for d in v.as_array().unwrap() {
+        let tab = tmp
+            .path()
+            .join(format!("64.07-{}", d["name"].as_str().unwrap()));
+        let stick = tmp
+            .path()
+            .join(format!("back-{}", d["name"].as_str().unwrap()));
+        std::fs::create_dir(&stick).unwrap();
+        let id = d["id"].as_str().unwrap();
+        let out = code(
+            &run(
+                None,
+                &[
+                    "registry",
+                    "receipt",
+                    p(&balikpapan),
+                    "--device",
+                    id,
+                    "--to",
+                    p(&stick),
+                ],
+                "",
+            ),
+            0,
+        );
+        let file = out.lines().next().unwrap().trim().to_string();
+        said.push_str(&code(&run(Some(&tab), &["receipt", "apply", &file], ""), 0));
+        let list = code(
+            &run(Some(&tab), &["record", "list", "--status", "rejected"], ""),
+            0,
+        );
+        rejected += list.lines().filter(|l| l.contains(b[0].as_str())).count();
+    }
+    assert!(
+        said.contains("returned by the province: KK tidak cocok dengan Dukcapil"),
+        "{said}"
+    );
+    assert_eq!(rejected, 1, "{said}");
+
     // Refused, nothing changed: altered, truncated, for another province, a tablet's line altered
     // under a valid kabupaten signature, a family outside the kabupaten's region.
     let prov_keys = pendata::registry::load(&prov).unwrap();

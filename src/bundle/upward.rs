@@ -396,3 +396,81 @@ fn read_error(e: std::io::Error) -> BundleError {
         _ => BundleError::Io(e),
     }
 }
+
+pub const UPWARD_RECEIPT_FORMAT: &str = "pendata-upward-receipt";
+pub const UPWARD_RECEIPT_FORMAT_VERSION: u32 = 1;
+
+/// The province's answer to a kabupaten/kota: its evaluation of each family forwarded (accepted, or
+/// returned with the reason), signed with the province's key (the one in the `upstream.pub` the
+/// kabupaten keeps). Plain signed JSON like a tablet's receipt: ids and reasons, no answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpwardReceipt {
+    pub format: String,
+    pub format_version: u32,
+    pub receipt_id: Uuid,
+    pub created_at: DateTime<FixedOffset>,
+    /// The province's name.
+    pub province: String,
+    /// The kabupaten/kota registry it is for (its id at the province).
+    pub kabupaten: Uuid,
+    pub decisions: Vec<ProvinceDecision>,
+}
+
+/// The province's decision on one forwarded family's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceDecision {
+    pub record: Uuid,
+    /// The revision evaluated: its device and sequence position.
+    pub device: Uuid,
+    pub seq: u64,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl UpwardReceipt {
+    /// The file's bytes, signed with the province's key.
+    pub fn sign(&self, key: &SigningKey) -> Vec<u8> {
+        let payload = serde_json::to_string_pretty(self).unwrap_or_default();
+        let sig = key.sign(payload.as_bytes());
+        format!(
+            "{{\n\"signature\": \"{}\",\n\"payload\": {payload}\n}}\n",
+            hex(&sig.to_bytes())
+        )
+        .into_bytes()
+    }
+
+    /// Parses a receipt file and checks the province's signature.
+    pub fn open(bytes: &[u8], province: &ed25519_dalek::VerifyingKey) -> Result<UpwardReceipt> {
+        let payload = super::signed_payload(
+            bytes,
+            province,
+            |e| BundleError::NotAReceipt(format!("it is not a signed receipt (JSON): {e}")),
+            "the province's receipt",
+        )
+        .map_err(|e| match e {
+            BundleError::Signature(_) => BundleError::Signature(
+                "the receipt was not signed by the province this registry forwards to (or was altered)".into(),
+            ),
+            other => other,
+        })?;
+        let r: UpwardReceipt = serde_json::from_str(payload)
+            .map_err(|e| BundleError::NotAReceipt(format!("its contents: {e}")))?;
+        if r.format != UPWARD_RECEIPT_FORMAT || r.format_version != UPWARD_RECEIPT_FORMAT_VERSION {
+            return Err(BundleError::NotAReceipt(format!(
+                "its format is {:?} version {}",
+                r.format, r.format_version
+            )));
+        }
+        Ok(r)
+    }
+
+    /// `pendata-kuitansi-provinsi-<kabupaten>-<YYYYMMDD-HHMMSS>.json`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "pendata-kuitansi-provinsi-{}-{}.json",
+            super::short(self.kabupaten),
+            self.created_at.format("%Y%m%d-%H%M%S")
+        )
+    }
+}

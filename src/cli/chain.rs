@@ -135,6 +135,14 @@ pub enum UpstreamAction {
         /// The province's registry.pub.
         file: PathBuf,
     },
+    /// Apply the province's receipt: its evaluations (accepted, returned with the reason) of what this
+    /// registry forwarded; the next receipts to the tablets carry them.
+    Receipt {
+        /// The kabupaten/kota registry's folder.
+        dir: PathBuf,
+        /// The receipt file (pendata-kuitansi-provinsi-….json).
+        file: PathBuf,
+    },
 }
 
 /// `registry upstream set`.
@@ -154,6 +162,15 @@ pub fn upstream(
                 p.name,
                 p.wilayah.as_deref().unwrap_or("-"),
                 p.fingerprint()
+            );
+            Ok(Exit::Ok)
+        }
+        UpstreamAction::Receipt { dir, file } => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+            let (accepted, returned) = signed(dir, who)?.apply_upward_receipt(&bytes, now)?;
+            say!(
+                "province's receipt applied: {accepted} accepted, {returned} returned / diterima {accepted}, dikembalikan {returned}; the next receipts to the tablets carry them"
             );
             Ok(Exit::Ok)
         }

@@ -97,12 +97,17 @@ pub enum RegistryCommand {
         action: Option<DevicesAction>,
     },
     /// Write the signed receipt for a device into a folder (the stick), for `pendata receipt apply`.
+    #[command(group(clap::ArgGroup::new("for").args(["device", "registry"]).required(true)))]
     Receipt {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         /// The device id, or its 8 hex digits as `devices DIR list` and bundle file names show them.
         #[arg(long)]
-        device: String,
+        device: Option<String>,
+        /// At a province: the kabupaten/kota registry's id (as `devices DIR list` shows it): its receipt
+        /// carries the province's evaluations of what it forwarded.
+        #[arg(long, value_name = "KAB")]
+        registry: Option<String>,
         /// The folder to write the receipt to (the tablet's stick).
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
@@ -577,7 +582,8 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         RegistryCommand::Evaluate(a) => &a.dir,
         RegistryCommand::Proposals { dir, .. } => dir,
         RegistryCommand::Upstream { action } => match action {
-            super::chain::UpstreamAction::Set { dir, .. } => dir,
+            super::chain::UpstreamAction::Set { dir, .. }
+            | super::chain::UpstreamAction::Receipt { dir, .. } => dir,
         },
     }
 }
@@ -627,7 +633,21 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
             json,
         } => import(&signed(&dir, who)?, &bundles, quiet, json),
         RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now, who),
-        RegistryCommand::Receipt { dir, device, to } => {
+        RegistryCommand::Receipt {
+            dir,
+            registry: Some(kab),
+            to,
+            ..
+        } => {
+            let (path, n) = open(&dir)?.write_upward_receipt(&kab, &to, now)?;
+            say!("{}", path.display());
+            eprintln!("receipt for kabupaten/kota registry {kab}: {n} evaluation(s)");
+            Ok(Exit::Ok)
+        }
+        RegistryCommand::Receipt {
+            dir, device, to, ..
+        } => {
+            let device = device.unwrap_or_default();
             let reg = open(&dir)?;
             let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());

@@ -38,6 +38,7 @@ pub mod scope;
 pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
+pub mod upstream_receipt;
 pub mod upward_import;
 pub(crate) mod validate;
 pub mod visits;
