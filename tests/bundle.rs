@@ -643,7 +643,7 @@ fn the_manifest_follows_its_json_schema() {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(manifest["parts"].as_array().unwrap().len(), 2);
+    assert_eq!(manifest["parts"].as_array().unwrap().len(), 3);
     // And the schema is not vacuous: a manifest without counts fails it.
     let mut broken = manifest.clone();
     broken.as_object_mut().unwrap().remove("counts");

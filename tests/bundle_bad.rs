@@ -257,7 +257,8 @@ fn manifest_hashes_that_lie_are_caught_even_when_signed() {
         edit_manifest(m, |v| v["counts"]["revisions"] = serde_json::json!(99));
     });
     let e = check(&f, &b).unwrap_err();
-    assert!(e.to_string().contains("the manifest says 99"), "{e}");
+    // (Format 2 lists 32 bytes of line hash per revision: the lie shows in the manifest itself.)
+    assert!(e.to_string().contains("for 99 revisions"), "{e}");
     // A member the manifest does not list.
     let b = repack(&f, Some(&f.device_key), |m| {
         m.push(("extra.txt".into(), b"hi".to_vec()))
@@ -277,7 +278,7 @@ fn old_and_new_format_versions_are_refused_with_what_to_do() {
     let f = fixture(3);
     for (v, hint) in [
         (0, "update it and export again"),
-        (2, "update pendata on this computer"),
+        (3, "update pendata on this computer"),
     ] {
         let b = repack(&f, Some(&f.device_key), |m| {
             edit_manifest(m, |x| x["format_version"] = serde_json::json!(v));
@@ -424,4 +425,81 @@ fn a_file_that_is_not_a_receipt_is_said_to_be_no_receipt() {
     }
     let e = pendata::bundle::receipt::Receipt::open(b"junk", &key).unwrap_err();
     assert!(e.to_string().contains("not a valid Pendata receipt"), "{e}");
+}
+
+/// Replaces a member's bytes and its size and SHA-256 in the manifest (which `repack` re-signs).
+fn replace_part(members: &mut [(String, Vec<u8>)], name: &str, bytes: Vec<u8>) {
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let size = bytes.len();
+    members.iter_mut().find(|(n, _)| n == name).unwrap().1 = bytes;
+    edit_manifest(members, |v| {
+        let parts = v["parts"].as_array_mut().unwrap();
+        let p = parts.iter_mut().find(|p| p["path"] == name).unwrap();
+        p["sha256"] = serde_json::json!(sha);
+        p["size"] = serde_json::json!(size);
+    });
+}
+
+#[test]
+fn each_line_must_hash_to_its_signed_line_hash_and_format_1_bundles_are_still_read() {
+    let f = fixture(4);
+    // Format 2 signs the SHA-256 of each line: a list that does not match its lines is refused even
+    // when the manifest hashes the list and is signed.
+    let b = repack(&f, Some(&f.device_key), |m| {
+        let list = &m.iter().find(|(n, _)| n == "revisions.sha256").unwrap().1;
+        let mut list = list.clone();
+        assert_eq!(list.len() % 32, 0);
+        list[40] ^= 1;
+        replace_part(m, "revisions.sha256", list);
+    });
+    let e = check(&f, &b).unwrap_err();
+    assert!(matches!(e, BundleError::Tampered(_)), "{e:?}");
+    assert!(e.to_string().contains("line 2 does not hash"), "{e}");
+    // Format 2 without the list, or with it after the revisions: refused.
+    let b = repack(&f, Some(&f.device_key), |m| {
+        m.retain(|(n, _)| n != "revisions.sha256");
+        edit_manifest(m, |v| {
+            v["parts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|p| p["path"] != "revisions.sha256");
+        });
+    });
+    let e = check(&f, &b).unwrap_err();
+    assert!(e.to_string().contains("revisions.sha256"), "{e}");
+    // A format 1 bundle (no list) is read as before.
+    let b = repack(&f, Some(&f.device_key), |m| {
+        m.retain(|(n, _)| n != "revisions.sha256");
+        edit_manifest(m, |v| {
+            v["format_version"] = serde_json::json!(1);
+            v["parts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|p| p["path"] != "revisions.sha256");
+        });
+    });
+    let mut lines = 0;
+    let v = read::read(&b[..], std::slice::from_ref(&f.keys.identity), |i| {
+        if matches!(i, read::Item::Revision { .. }) {
+            lines += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(v.line_hashes.is_none() && lines > 0);
+    // The fixture itself carries one hash per line, each the SHA-256 of that line's bytes.
+    let mut hashes = Vec::new();
+    let v = read::read(&f.bundle[..], std::slice::from_ref(&f.keys.identity), |i| {
+        if let read::Item::Revision { raw, .. } = i {
+            use sha2::Digest;
+            hashes.extend_from_slice(&sha2::Sha256::digest(raw));
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(v.line_hashes.unwrap(), hashes);
 }

@@ -825,7 +825,7 @@ fn a_format_1_store_gets_its_nik_and_kk_indexes_rebuilt() {
         .unwrap()
         .value()
         .to_vec();
-    assert_eq!(version, b"5");
+    assert_eq!(version, b"6");
     assert!(
         txn.open_multimap_table(niks_v1).is_err(),
         "the old index is gone"
@@ -1210,7 +1210,7 @@ fn a_format_3_store_gets_its_desa_index_and_a_package_lists_only_its_desa_famili
         .unwrap()
         .value()
         .to_vec();
-    assert_eq!(version, b"5");
+    assert_eq!(version, b"6");
 }
 
 /// Like `packaged`, but a desa left without accepted families gives none (the registry refuses to

@@ -293,7 +293,7 @@ fn a_format_3_registry_opens_upgraded_and_takes_operators() {
         assert_eq!(reg.db.format_version().unwrap(), 3);
     }
     let mut reg = Registry::open(&dir).unwrap();
-    assert_eq!(reg.db.format_version().unwrap(), 5);
+    assert_eq!(reg.db.format_version().unwrap(), 6);
     assert_eq!(reg.devices().unwrap().len(), 1);
     assert!(reg.operators().unwrap().is_empty());
     assert!(reg.audit_log(None).unwrap().is_empty());

@@ -18,8 +18,9 @@ use pendata::model::record::{Action, Answers, Revision};
 use pendata::registry::storage::{Added, Final, Index, Pack, Storage, Tables, Transaction};
 use pendata::registry::synth::SynthTablet;
 use pendata::registry::{
-    self, AuditEntry, BundleEntry, Conflict, ConflictKind, DeviceEntry, FamilyEntry, ImportEntry,
-    OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry, Registry, RegistryError, Result,
+    self, AuditEntry, BundleEntry, Conflict, ConflictKind, Custody, DeviceEntry, EndorsementEntry,
+    EvaluationEntry, FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle,
+    QuarantineEntry, Registry, RegistryError, Result,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -48,6 +49,10 @@ struct State {
     aliases: BTreeMap<u128, (u128, String)>,
     operators: BTreeMap<String, OperatorEntry>,
     audit: BTreeMap<u64, AuditEntry>,
+    endorsements: BTreeMap<u128, EndorsementEntry>,
+    custody: BTreeMap<Uuid, Custody>,
+    counters: BTreeMap<String, u64>,
+    evaluations: BTreeMap<u128, EvaluationEntry>,
 }
 
 #[derive(Default)]
@@ -211,6 +216,43 @@ impl Storage for Mem {
     }
     fn audit(&self) -> Result<Vec<AuditEntry>> {
         Ok(self.0.lock().unwrap().audit.values().cloned().collect())
+    }
+    fn custody(&self, bundle: Uuid) -> Result<Option<Custody>> {
+        Ok(self.0.lock().unwrap().custody.get(&bundle).cloned())
+    }
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .counters
+            .get(name)
+            .copied()
+            .unwrap_or(0))
+    }
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .evaluations
+            .values()
+            .cloned()
+            .collect())
+    }
+    fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>> {
+        let s = self.0.lock().unwrap();
+        Ok(s.revisions.get(&(device.as_u128(), seq)).cloned())
+    }
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .endorsements
+            .values()
+            .cloned()
+            .collect())
     }
 }
 
@@ -449,6 +491,28 @@ impl Tables for MemRows<'_> {
             Some(p) => self.0.packaged.insert(record, p),
             None => self.0.packaged.remove(&record),
         };
+        Ok(())
+    }
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>> {
+        Ok(self.0.endorsements.get(&record).cloned())
+    }
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
+        self.0.endorsements.insert(e.record.as_u128(), e.clone());
+        Ok(())
+    }
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()> {
+        self.0.custody.insert(bundle, c.clone());
+        Ok(())
+    }
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.0.counters.get(name).copied().unwrap_or(0))
+    }
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()> {
+        self.0.evaluations.insert(e.record.as_u128(), e.clone());
+        Ok(())
+    }
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
+        self.0.counters.insert(name.to_string(), value);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{BundleError, FORMAT, FORMAT_VERSION, Result};
+use super::{BundleError, FORMAT, FORMAT_VERSION, OLDEST_FORMAT_VERSION, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -95,6 +95,49 @@ pub struct Part {
 }
 
 impl Manifest {
+    /// Format 2 lists `revisions.sha256` before the revisions, 32 bytes per revision; format 1 has none.
+    fn check_line_hashes(&self) -> Result<()> {
+        let hashes = self
+            .parts
+            .iter()
+            .position(|p| p.path == super::LINE_HASHES_FILE);
+        let revisions = self
+            .parts
+            .iter()
+            .position(|p| p.path == super::REVISIONS_FILE);
+        match (self.format_version >= 2, hashes, revisions) {
+            (false, None, _) => {}
+            (true, Some(h), Some(r)) if h < r => {
+                let size = self.parts.get(h).map_or(0, |p| p.size);
+                if Some(size) != self.counts.revisions.checked_mul(32) {
+                    return Err(BundleError::invalid(format!(
+                        "{} is {size} bytes for {} revisions (32 bytes each)",
+                        super::LINE_HASHES_FILE,
+                        self.counts.revisions
+                    )));
+                }
+            }
+            _ => {
+                return Err(BundleError::invalid(format!(
+                    "a manifest of format {} lists {} {}",
+                    self.format_version,
+                    super::LINE_HASHES_FILE,
+                    if self.format_version >= 2 {
+                        "not, or not before the revisions"
+                    } else {
+                        "(only format 2 has it)"
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether it lists the SHA-256 of each revision line (format 2 on).
+    pub fn has_line_hashes(&self) -> bool {
+        self.parts.iter().any(|p| p.path == super::LINE_HASHES_FILE)
+    }
+
     /// Parses and checks the manifest's own consistency (format, version, fields that must agree).
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
         // Read the version before the rest, so an older or newer layout gets the version message.
@@ -112,7 +155,7 @@ impl Manifest {
             )));
         }
         match head.format_version {
-            Some(FORMAT_VERSION) => {}
+            Some(v) if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&v) => {}
             Some(v) => {
                 return Err(BundleError::Version {
                     found: v,
@@ -154,6 +197,7 @@ impl Manifest {
                 m.counts.attachments
             )));
         }
+        m.check_line_hashes()?;
         let mut seen = std::collections::BTreeSet::new();
         for p in &m.parts {
             if !seen.insert(p.path.as_str()) {

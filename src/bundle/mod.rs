@@ -9,6 +9,7 @@
 //! ```text
 //! manifest.json          what is inside, with the SHA-256 of every other part
 //! manifest.sig           hex Ed25519 signature of manifest.json's exact bytes by the device key
+//! revisions.sha256       since format 2: the SHA-256 of each revision line, 32 bytes each
 //! revisions.jsonl.zst    one revision per line, exactly the JSON the tablet stored, zstd-compressed
 //! attachments/<sha256>   photos, named by the SHA-256 of their bytes
 //! ```
@@ -20,6 +21,7 @@ pub mod manifest;
 pub mod package;
 pub mod read;
 pub mod receipt;
+pub mod upward;
 pub mod write;
 
 use std::fmt::Write as _;
@@ -31,12 +33,19 @@ pub use manifest::Manifest;
 
 /// The `format` field of every manifest.
 pub const FORMAT: &str = "pendata-bundle";
-/// The manifest format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest format this build writes. 2: `revisions.sha256`, the SHA-256 of each revision line,
+/// so one revision can be verified back to its device without the others (the chain of custody of a
+/// forwarded revision).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest manifest format this build reads (1: no line hashes).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Archive member names.
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNATURE_FILE: &str = "manifest.sig";
 pub const REVISIONS_FILE: &str = "revisions.jsonl.zst";
+/// Since format 2: the SHA-256 of each line of `revisions.jsonl.zst` (without its newline), 32 bytes
+/// each, in line order. Before the revisions in the archive.
+pub const LINE_HASHES_FILE: &str = "revisions.sha256";
 pub const ATTACHMENT_DIR: &str = "attachments/";
 /// The file name extension of bundles: an age file.
 pub const EXTENSION: &str = "age";

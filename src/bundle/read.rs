@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::keys::parse_verifying_key;
 use super::manifest::{FormRef, Manifest, Part};
 use super::{
-    ATTACHMENT_DIR, BundleError, Limits, MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_WINDOW_LOG,
-    REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
+    ATTACHMENT_DIR, BundleError, LINE_HASHES_FILE, Limits, MANIFEST_FILE, MAX_MANIFEST_BYTES,
+    MAX_WINDOW_LOG, REVISIONS_FILE, Result, SIGNATURE_FILE, hex, unhex,
 };
 use crate::model::record::Revision;
 
@@ -172,8 +172,13 @@ pub enum BadLine {
 pub struct Verified {
     pub manifest: Manifest,
     pub manifest_bytes: Vec<u8>,
+    /// `manifest.sig`, verified: the device's Ed25519 signature of `manifest_bytes`.
+    pub signature: [u8; 64],
     /// Distinct records seen.
     pub records: u64,
+    /// `revisions.sha256` (format 2 on): the SHA-256 of each line, 32 bytes each, each checked
+    /// against its line.
+    pub line_hashes: Option<Vec<u8>>,
 }
 
 /// How a chunk that fails age's authentication is said (and recognised as a possible truncation).
@@ -217,7 +222,7 @@ pub fn manifest(
         let mut entries = archive
             .entries()
             .map_err(|e| io_to_bundle(e, "the archive"))?;
-        signed_manifest(&mut entries)
+        signed_manifest(&mut entries).map(|(m, bytes, _)| (m, bytes))
     })();
     truncation_is_truncation(found, &eof)
 }
@@ -316,7 +321,7 @@ fn read_all(
         .map_err(|e| io_to_bundle(e, "the archive"))?;
 
     // 1. manifest.json, then its signature.
-    let (manifest, manifest_bytes) = signed_manifest(&mut entries)?;
+    let (manifest, manifest_bytes, signature) = signed_manifest(&mut entries)?;
     within_limits(&manifest, limits)?;
 
     // 2. Every part, in manifest order, hashed as it streams.
@@ -339,6 +344,15 @@ fn read_all(
         };
         if part.path == REVISIONS_FILE {
             read_revisions(&mut hashing, part, &mut seen, &mut on_item)?;
+        } else if part.path == LINE_HASHES_FILE {
+            // Its size is 32 per revision counted (`Manifest::parse`), within `max_revisions`.
+            let mut list = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
+            hashing
+                .by_ref()
+                .take(part.size)
+                .read_to_end(&mut list)
+                .map_err(|e| io_to_bundle(e, LINE_HASHES_FILE))?;
+            seen.line_hashes = Some(list);
         } else if let Some(name) = part.path.strip_prefix(ATTACHMENT_DIR) {
             read_attachment(&mut hashing, part, name, limits, &mut on_item)?;
         } else {
@@ -372,7 +386,10 @@ fn read_all(
     // Read to the very end: age authenticates the last chunk only there (truncation shows here).
     only_zeros_follow(archive.into_inner())?;
     let Seen {
-        records, revisions, ..
+        records,
+        revisions,
+        line_hashes,
+        ..
     } = seen;
     if revisions != manifest.counts.revisions || records.len() as u64 != manifest.counts.records {
         return Err(BundleError::Tampered(format!(
@@ -385,7 +402,9 @@ fn read_all(
     Ok(Verified {
         manifest,
         manifest_bytes,
+        signature,
         records: records.len() as u64,
+        line_hashes,
     })
 }
 
@@ -403,7 +422,9 @@ fn next_entry<'a, R: Read>(
 }
 
 /// `manifest.json` and `manifest.sig`, the signature verified with the device key the manifest names.
-fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manifest, Vec<u8>)> {
+fn signed_manifest<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+) -> Result<(Manifest, Vec<u8>, [u8; 64])> {
     let mut entry = next_entry(entries, MANIFEST_FILE)?;
     expect_name(&entry, MANIFEST_FILE)?;
     if entry.size() > MAX_MANIFEST_BYTES {
@@ -435,7 +456,7 @@ fn signed_manifest<R: Read>(entries: &mut tar::Entries<'_, R>) -> Result<(Manife
                 "manifest.sig was not made by the device key named in the manifest".into(),
             )
         })?;
-    Ok((manifest, manifest_bytes))
+    Ok((manifest, manifest_bytes, sig))
 }
 
 /// What the revisions seen so far must agree with, and what they add up to.
@@ -446,6 +467,7 @@ struct Seen<'m> {
     petugas: BTreeSet<&'m str>,
     records: BTreeSet<Uuid>,
     revisions: u64,
+    line_hashes: Option<Vec<u8>>,
 }
 
 impl<'m> Seen<'m> {
@@ -457,6 +479,7 @@ impl<'m> Seen<'m> {
             petugas: manifest.petugas.iter().map(String::as_str).collect(),
             records: BTreeSet::new(),
             revisions: 0,
+            line_hashes: None,
         }
     }
 }
@@ -482,7 +505,7 @@ fn within_limits(m: &Manifest, limits: &Limits) -> Result<()> {
                     limits.max_plain_bytes
                 )));
             }
-        } else if part.size > limits.max_attachment_bytes {
+        } else if part.path != LINE_HASHES_FILE && part.size > limits.max_attachment_bytes {
             return Err(BundleError::Limit(format!(
                 "{} is {} bytes, more than the {} an attachment may have",
                 part.path, part.size, limits.max_attachment_bytes
@@ -554,6 +577,16 @@ fn read_revisions(
             continue;
         }
         line.pop();
+        if let Some(list) = &seen.line_hashes {
+            let at = usize::try_from(number - 1)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(32);
+            if list.get(at..at.saturating_add(32)) != Some(Sha256::digest(&line).as_slice()) {
+                return Err(BundleError::Tampered(format!(
+                    "{REVISIONS_FILE}: line {number} does not hash to its entry in {LINE_HASHES_FILE}"
+                )));
+            }
+        }
         let revision: Revision = match serde_json::from_slice(&line) {
             Ok(r) => r,
             Err(e) => {

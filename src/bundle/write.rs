@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::manifest::{Counts, DeviceRef, ExportKind, FormRef, Manifest, Part, SeqRange};
 use super::{
-    ATTACHMENT_DIR, BundleError, FORMAT, FORMAT_VERSION, MANIFEST_FILE, REVISIONS_FILE, Result,
-    SIGNATURE_FILE, hex,
+    ATTACHMENT_DIR, BundleError, FORMAT, FORMAT_VERSION, LINE_HASHES_FILE, MANIFEST_FILE,
+    REVISIONS_FILE, Result, SIGNATURE_FILE, hex,
 };
 use crate::durable::Hashing as HashingWriter;
 use crate::model::record::attachment_refs;
@@ -203,6 +203,8 @@ pub struct Builder {
     petugas: BTreeSet<String>,
     forms: BTreeSet<FormRef>,
     referenced: BTreeSet<String>,
+    /// `revisions.sha256`: the SHA-256 of each line, in line order.
+    line_hashes: Vec<u8>,
 }
 
 impl Builder {
@@ -215,6 +217,7 @@ impl Builder {
             petugas: BTreeSet::new(),
             forms: BTreeSet::new(),
             referenced: BTreeSet::new(),
+            line_hashes: Vec::new(),
         })
     }
 
@@ -270,6 +273,7 @@ impl Builder {
     }
 
     fn append(&mut self, raw: &[u8]) -> Result<()> {
+        self.line_hashes.extend_from_slice(&Sha256::digest(raw));
         self.batch.extend_from_slice(raw);
         self.batch.push(b'\n');
         if self.batch.len() >= BATCH {
@@ -311,13 +315,23 @@ impl Builder {
         }
         let c = compressor.finish()?;
         let hashed = c.zst;
-        let mut parts = vec![Part {
-            path: REVISIONS_FILE.into(),
-            size: c.zsize,
-            sha256: c.zsha,
-            plain_size: Some(c.plain_size),
-            plain_sha256: Some(c.plain_sha),
-        }];
+        let mut parts = vec![
+            Part {
+                path: LINE_HASHES_FILE.into(),
+                size: self.line_hashes.len() as u64,
+                sha256: hex(&Sha256::digest(&self.line_hashes)),
+                plain_size: None,
+                plain_sha256: None,
+            },
+            Part {
+                path: REVISIONS_FILE.into(),
+                size: c.zsize,
+                sha256: c.zsha,
+                plain_size: Some(c.plain_size),
+                plain_sha256: Some(c.plain_sha),
+            },
+        ];
+        let line_hashes = self.line_hashes;
         let mut included = Vec::new();
         for hash in &self.referenced {
             let Some(bytes) = attachments.attachment(hash)? else {
@@ -364,6 +378,7 @@ impl Builder {
             manifest_bytes,
             signature,
             revisions: hashed,
+            line_hashes,
             attachments: included,
         })
     }
@@ -380,6 +395,7 @@ pub struct Sealed {
     pub manifest_bytes: Vec<u8>,
     pub signature: String,
     revisions: Vec<u8>,
+    line_hashes: Vec<u8>,
     attachments: Vec<String>,
 }
 
@@ -406,6 +422,7 @@ impl Sealed {
         let mtime = u64::try_from(self.manifest.created_at.timestamp()).unwrap_or(0);
         append(&mut tar, MANIFEST_FILE, &self.manifest_bytes, mtime)?;
         append(&mut tar, SIGNATURE_FILE, self.signature.as_bytes(), mtime)?;
+        append(&mut tar, LINE_HASHES_FILE, &self.line_hashes, mtime)?;
         append(&mut tar, REVISIONS_FILE, &self.revisions, mtime)?;
         for hash in &self.attachments {
             let bytes = attachments.attachment(hash)?.ok_or_else(|| {

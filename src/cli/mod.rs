@@ -22,6 +22,7 @@ macro_rules! say {
     }};
 }
 
+mod chain;
 mod device;
 pub mod exit;
 mod packages;

@@ -97,12 +97,17 @@ pub enum RegistryCommand {
         action: Option<DevicesAction>,
     },
     /// Write the signed receipt for a device into a folder (the stick), for `pendata receipt apply`.
+    #[command(group(clap::ArgGroup::new("for").args(["device", "registry"]).required(true)))]
     Receipt {
         /// The registry's folder (made by `pendata registry init`).
         dir: PathBuf,
         /// The device id, or its 8 hex digits as `devices DIR list` and bundle file names show them.
         #[arg(long)]
-        device: String,
+        device: Option<String>,
+        /// At a province: the kabupaten/kota registry's id (as `devices DIR list` shows it): its receipt
+        /// carries the province's evaluations of what it forwarded.
+        #[arg(long, value_name = "KAB")]
+        registry: Option<String>,
         /// The folder to write the receipt to (the tablet's stick).
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
@@ -186,6 +191,30 @@ pub enum RegistryCommand {
         dir: PathBuf,
         #[command(subcommand)]
         action: OperatorAction,
+    },
+    /// Pengesahan at a kabupaten/kota registry: endorse families for forwarding to the province with
+    /// the musyawarah desa minutes (--minutes REF --date YYYY-MM-DD), or hold them back (--hold --reason
+    /// TEXT). Recorded with who decided.
+    Endorse(super::chain::EndorseArgs),
+    /// The province a kabupaten/kota registry forwards to.
+    Upstream {
+        #[command(subcommand)]
+        action: super::chain::UpstreamAction,
+    },
+    /// Write the upward bundle for the province: the families endorsed (since the last forward, all,
+    /// or a range again), signed by this registry and encrypted to the province.
+    Forward(super::chain::ForwardArgs),
+    /// At a province: accept the families a kabupaten/kota forwarded, or return them with --reason
+    /// TEXT — one family, a desa's or a kabupaten/kota's.
+    Evaluate(super::chain::EvaluateArgs),
+    /// At a province: per kabupaten/kota, the proposals received (new, updated), accepted, returned and
+    /// waiting.
+    Proposals {
+        /// The province's registry folder.
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
     Log {
@@ -450,7 +479,7 @@ fn stdin_line(what: &str) -> Result<String, Failure> {
 
 /// Opens the registry for a decision: signs the operator in (`--operator`), or, while the registry has
 /// no operators, records the computer's account (and says so); the reason goes with each decision.
-fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
+pub(super) fn signed(dir: &Path, who: &Who) -> Result<Registry, Failure> {
     sign_in(open(dir)?, who)
 }
 
@@ -482,7 +511,7 @@ fn sign_in(mut reg: Registry, who: &Who) -> Result<Registry, Failure> {
     Ok(reg)
 }
 
-fn open(dir: &Path) -> Result<Registry, Failure> {
+pub(super) fn open(dir: &Path) -> Result<Registry, Failure> {
     let started = Instant::now();
     let passphrase = key_passphrase(dir)?;
     let reg = Registry::open_with(dir, passphrase.as_ref())?;
@@ -548,6 +577,14 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
             command: PrelistCommand::Import { dir, .. },
         } => dir,
         RegistryCommand::Package(a) => &a.dir,
+        RegistryCommand::Endorse(a) => super::chain::dir_of(a),
+        RegistryCommand::Forward(a) => &a.dir,
+        RegistryCommand::Evaluate(a) => &a.dir,
+        RegistryCommand::Proposals { dir, .. } => dir,
+        RegistryCommand::Upstream { action } => match action {
+            super::chain::UpstreamAction::Set { dir, .. }
+            | super::chain::UpstreamAction::Receipt { dir, .. } => dir,
+        },
     }
 }
 
@@ -569,6 +606,11 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Packages { .. } => "registry packages",
         RegistryCommand::Operator { .. } => "registry operator",
         RegistryCommand::Log { .. } => "registry log",
+        RegistryCommand::Endorse(_) => "registry endorse",
+        RegistryCommand::Forward(_) => "registry forward",
+        RegistryCommand::Evaluate(_) => "registry evaluate",
+        RegistryCommand::Proposals { .. } => "registry proposals",
+        RegistryCommand::Upstream { .. } => "registry upstream",
     }
 }
 
@@ -591,7 +633,21 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
             json,
         } => import(&signed(&dir, who)?, &bundles, quiet, json),
         RegistryCommand::Devices { dir, action } => devices_cmd(&dir, action, now, who),
-        RegistryCommand::Receipt { dir, device, to } => {
+        RegistryCommand::Receipt {
+            dir,
+            registry: Some(kab),
+            to,
+            ..
+        } => {
+            let (path, n) = open(&dir)?.write_upward_receipt(&kab, &to, now)?;
+            say!("{}", path.display());
+            eprintln!("receipt for kabupaten/kota registry {kab}: {n} evaluation(s)");
+            Ok(Exit::Ok)
+        }
+        RegistryCommand::Receipt {
+            dir, device, to, ..
+        } => {
+            let device = device.unwrap_or_default();
             let reg = open(&dir)?;
             let w = reg.write_receipt(&device, &to, now)?;
             say!("{}", w.path.display());
@@ -651,6 +707,11 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
         }
         RegistryCommand::Operator { dir, action } => operator_cmd(&dir, action, now, who),
         RegistryCommand::Log { dir, since, json } => audit_log(&open(&dir)?, since, json),
+        RegistryCommand::Endorse(a) => super::chain::endorse(&a, who, now),
+        RegistryCommand::Forward(a) => super::chain::forward(&a, who, now),
+        RegistryCommand::Evaluate(a) => super::chain::evaluate(&a, who, now),
+        RegistryCommand::Proposals { dir, json } => super::chain::proposals(&dir, json),
+        RegistryCommand::Upstream { action } => super::chain::upstream(&action, who, now),
     }
 }
 
@@ -1195,15 +1256,21 @@ fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
-    let files = bundle_files(paths)?;
-    let started = Instant::now();
-    let now = crate::app::now();
-    let mut total = MergeCounts::default();
-    let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
-    let mut results = Vec::new();
+/// Imports the tablets' bundles, then the upward bundles (from kabupaten/kota registries), saying each
+/// file's outcome as it is known; returns the files in that order with their outcomes.
+fn import_each(
+    reg: &Registry,
+    files: Vec<PathBuf>,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    quiet: bool,
+) -> Result<(Vec<PathBuf>, Vec<FileOutcome>), Failure> {
     let n = files.len();
-    let outcomes = reg.import_files(&files, now, |i, f, outcome| {
+    // Upward bundles (from kabupaten/kota registries) beside the tablets' bundles: after them.
+    let (upward, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| {
+        f.file_name()
+            .is_some_and(|x| crate::bundle::upward::is_upward_name(&x.to_string_lossy()))
+    });
+    let say_one = |i: usize, f: &Path, outcome: &FileOutcome| {
         log_outcome(f, outcome);
         if !quiet {
             eprintln!(
@@ -1213,7 +1280,29 @@ fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<
                 describe(outcome)
             );
         }
-    })?;
+    };
+    let mut outcomes = if files.is_empty() {
+        Vec::new()
+    } else {
+        reg.import_files(&files, now, say_one)?
+    };
+    for f in &upward {
+        let outcome = reg.import_upward_path(f, now)?;
+        say_one(outcomes.len(), f, &outcome);
+        outcomes.push(outcome);
+    }
+    Ok((files.into_iter().chain(upward).collect(), outcomes))
+}
+
+fn import(reg: &Registry, paths: &[PathBuf], quiet: bool, json: bool) -> Result<Exit, Failure> {
+    let files = bundle_files(paths)?;
+    let started = Instant::now();
+    let now = crate::app::now();
+    let mut total = MergeCounts::default();
+    let (mut merged, mut again, mut held, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    let mut results = Vec::new();
+    let (files, outcomes) = import_each(reg, files, now, quiet)?;
+    let n = files.len();
     for (f, outcome) in files.iter().zip(&outcomes) {
         match outcome {
             FileOutcome::Merged(b) => {
@@ -1310,6 +1399,17 @@ fn print_attention(a: &crate::registry::query::Attention) -> Result<(), Failure>
         );
     }
     for g in &a.gaps {
+        if g.kabupaten {
+            say!(
+                "  gap: kabupaten/kota registry {} positions {}..{} never arrived — ask for `pendata registry forward DIR --to FOLDER --range {}..{}` there",
+                short(g.device),
+                g.from,
+                g.to,
+                g.from,
+                g.to
+            );
+            continue;
+        }
         say!(
             "  gap: device {} positions {}..{} never arrived — ask for `pendata export --range {}..{}` on that tablet",
             short(g.device),

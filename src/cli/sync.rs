@@ -81,7 +81,7 @@ pub enum ReceiptCommand {
     List,
 }
 
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
+pub(super) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s
         .split_once("..")
         .ok_or_else(|| format!("`{s}` is not a range A..B"))?;

@@ -387,3 +387,115 @@ pub struct AuditEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
+
+/// What a kabupaten/kota decided about forwarding a family (pengesahan, since format 6): endorsed with
+/// the reference and date of the musyawarah desa/kelurahan minutes (berita acara), or held back with a
+/// reason. One per family, the latest; every decision is also a line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndorsementEntry {
+    pub record: Uuid,
+    /// The family's current revision when it was decided (device, sequence position, number): a later
+    /// revision needs a new decision.
+    pub device: Uuid,
+    pub seq: u64,
+    pub revision: u32,
+    pub decision: Endorsement,
+    pub at: DateTime<FixedOffset>,
+    pub actor: Actor,
+    /// The audit line that records it.
+    pub audit: u64,
+    /// An endorsement's position in the kabupaten's upward sequence (1, 2, …): what `registry forward`
+    /// selects by, as a tablet's export selects by its change sequence. None for a hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+}
+
+/// A kabupaten/kota's decision about forwarding a family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Endorsement {
+    /// Approved for forwarding to the province (disahkan).
+    Endorsed {
+        /// The reference of the minutes (nomor berita acara).
+        minutes: String,
+        /// The date of the musyawarah desa/kelurahan.
+        date: chrono::NaiveDate,
+    },
+    /// Held back (ditahan), with the reason.
+    Held { reason: String },
+}
+
+impl EndorsementEntry {
+    /// Whether it still speaks for the family's current revision.
+    pub fn is_current(&self, f: &Family) -> bool {
+        self.device == f.device && self.seq == f.seq
+    }
+}
+
+/// What a registry keeps of each device bundle of format 2 it merged (since registry format 6): the
+/// manifest's exact bytes, the device's signature of them and the SHA-256 of each revision line. With a
+/// revision's line bytes (kept as the tablet sent them), it proves the line was signed by its device:
+/// a kabupaten forwards it to the province with the revisions it endorsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Custody {
+    pub manifest: Vec<u8>,
+    pub signature: [u8; 64],
+    /// 32 bytes per line, in line order.
+    pub line_hashes: Vec<u8>,
+}
+
+impl Custody {
+    /// `u32 LE manifest length, manifest, 64-byte signature, line hashes`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.manifest.len() + 64 + self.line_hashes.len());
+        let len = u32::try_from(self.manifest.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&self.manifest);
+        out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.line_hashes);
+        out
+    }
+
+    /// The inverse of [`Custody::to_bytes`]; `None` for bytes it did not make.
+    pub fn from_bytes(b: &[u8]) -> Option<Custody> {
+        let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        let manifest = b.get(4..4usize.checked_add(len)?)?.to_vec();
+        let rest = b.get(4 + len..)?;
+        let signature: [u8; 64] = rest.get(..64)?.try_into().ok()?;
+        let line_hashes = rest.get(64..)?.to_vec();
+        (line_hashes.len() % 32 == 0).then_some(Custody {
+            manifest,
+            signature,
+            line_hashes,
+        })
+    }
+
+    /// Whether a line (without its newline) is one of the signed lines.
+    pub fn lists(&self, line: &[u8]) -> bool {
+        use sha2::Digest as _;
+        let h = sha2::Sha256::digest(line);
+        self.line_hashes.chunks_exact(32).any(|c| c == h.as_slice())
+    }
+}
+
+/// The province's evaluation of a family a kabupaten/kota forwarded (since format 6): accepted, or
+/// returned with a reason. One per family, the latest; every decision is also a line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationEntry {
+    pub record: Uuid,
+    /// The revision evaluated (device, sequence position).
+    pub device: Uuid,
+    pub seq: u64,
+    pub decision: Evaluation,
+    pub at: DateTime<FixedOffset>,
+    pub actor: Actor,
+    pub audit: u64,
+}
+
+/// The province's decision on a forwarded family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Evaluation {
+    Accepted,
+    Returned { reason: String },
+}

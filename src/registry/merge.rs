@@ -204,7 +204,23 @@ pub(crate) fn merge_bundle<T: Tables>(
         manifest_sha256: Some(file.manifest_sha.to_string()),
     };
     t.put_bundle(&entry)?;
+    keep_custody(t, &b.verified)?;
     Ok(entry)
+}
+
+/// Keeps a bundle's signed manifest and line hashes (format 2), what forwarding carries upward.
+fn keep_custody(t: &mut impl Tables, v: &read::Verified) -> Result<()> {
+    if let Some(list) = &v.line_hashes {
+        t.put_custody(
+            v.manifest.bundle_id,
+            &super::entries::Custody {
+                manifest: v.manifest_bytes.clone(),
+                signature: v.signature,
+                line_hashes: list.clone(),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// A family's versions sorted by [`Merge::visits`].

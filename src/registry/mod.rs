@@ -16,10 +16,13 @@
 
 pub mod db;
 pub mod decide;
+pub mod endorse;
 pub mod entries;
+pub mod evaluate;
 pub mod export;
 pub mod facts;
 pub mod family;
+pub mod forward;
 pub mod import;
 pub mod keys;
 pub(crate) mod merge;
@@ -35,6 +38,8 @@ pub mod scope;
 pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod synth;
+pub mod upstream_receipt;
+pub mod upward_import;
 pub(crate) mod validate;
 pub mod visits;
 

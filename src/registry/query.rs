@@ -19,6 +19,8 @@ pub struct Gap {
     pub device: Uuid,
     pub from: u64,
     pub to: u64,
+    /// The sender is a kabupaten/kota registry (its upward sequence), not a tablet.
+    pub kabupaten: bool,
 }
 
 /// What needs an operator, in numbers.
@@ -96,6 +98,7 @@ pub fn holes(device: Uuid, ranges: &[SeqRange]) -> Vec<Gap> {
                 device,
                 from: next,
                 to: r.from - 1,
+                kabupaten: false,
             });
         }
         next = next.max(r.to.saturating_add(1));
@@ -136,7 +139,12 @@ impl<S: Storage> Registry<S> {
         let mut out = Vec::new();
         for d in self.devices()? {
             if d.state == DeviceState::Approved {
-                out.extend(holes(d.id, &self.coverage(d.id)?));
+                let kabupaten = super::upward_import::is_kabupaten(&d);
+                out.extend(
+                    holes(d.id, &self.coverage(d.id)?)
+                        .into_iter()
+                        .map(|g| Gap { kabupaten, ..g }),
+                );
             }
         }
         Ok(out)

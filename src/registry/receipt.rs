@@ -74,6 +74,30 @@ impl<S: Storage> Registry<S> {
                 reasons: q.reasons.iter().map(Reason::localized).collect(),
             });
         }
+        // At a kabupaten/kota: the families the province returned, with its reason.
+        if self.keys.public.level == crate::bundle::keys::Level::Kabupaten {
+            for e in self.db.evaluations()? {
+                if e.device != d.id || held.contains(&e.seq) {
+                    continue;
+                }
+                if let super::entries::Evaluation::Returned { reason } = &e.decision {
+                    let revision = self
+                        .db
+                        .stored_revision(e.device, e.seq)?
+                        .map_or(0, |r| r.number);
+                    held.insert(e.seq);
+                    rejected.push(Rejection {
+                        record: e.record,
+                        revision,
+                        seq: e.seq,
+                        reasons: vec![crate::model::Localized::new(
+                            format!("dikembalikan oleh provinsi: {reason}"),
+                            format!("returned by the province: {reason}"),
+                        )],
+                    });
+                }
+            }
+        }
         let mut conflict_held = 0u64;
         for c in self.conflicts(false)? {
             for m in c.members.iter().filter(|m| m.device == d.id) {

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Result;
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
@@ -110,6 +110,16 @@ pub trait Storage: Sync {
         let t = txn.tables()?;
         t.finals_of(record.as_u128())
     }
+    /// Every family's latest pengesahan decision (a kabupaten/kota's), in record order.
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>>;
+    /// What was kept of a device bundle's signature (format 2 bundles), if anything.
+    fn custody(&self, bundle: Uuid) -> Result<Option<Custody>>;
+    /// A counter of the store (0 until set).
+    fn counter(&self, name: &str) -> Result<u64>;
+    /// The exact line stored at a device's sequence position, as the device sent it, if any.
+    fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>>;
+    /// Every forwarded family's latest evaluation (a province's), in record order.
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>>;
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line
@@ -241,4 +251,15 @@ pub trait Tables {
     fn has_operators(&self) -> Result<bool>;
     /// Appends an entry to the audit trail under the next number (1, 2, …); returns the number.
     fn add_audit(&mut self, e: &AuditEntry) -> Result<u64>;
+
+    /// A family's latest pengesahan decision.
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>>;
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()>;
+    /// Keeps a merged bundle's signed manifest and line hashes.
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()>;
+    /// A counter of the store (0 until set): `upward_last`, the last position of the upward sequence;
+    /// `upward_watermark`, the last one forwarded.
+    fn counter(&self, name: &str) -> Result<u64>;
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()>;
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()>;
 }

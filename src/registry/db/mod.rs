@@ -17,8 +17,9 @@ pub use rows::Rows;
 use tables::*;
 
 use super::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry, id_number,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    id_number,
 };
 use super::storage::{Final, Index, Storage, Transaction};
 use super::{RegistryError, Result};
@@ -31,7 +32,9 @@ pub const STORE_FILE: &str = "registry.redb";
 /// 3: work packages (`PACKAGES`, `PACKAGED`) and families merged as updates (`ALIASES`, `ALIASED`).
 /// 4: operators (`OPERATORS`) and the audit trail (`AUDIT`).
 /// 5: the desa index (`DESA_INDEX`): a work package reads its desa's families, not every family.
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: a kabupaten/kota's pengesahan decisions (`ENDORSEMENTS`) and the signed manifests and line hashes
+///    of the device bundles merged (`CUSTODY`), a province's evaluations (`EVALUATIONS`).
+pub const FORMAT_VERSION: u32 = 6;
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +192,9 @@ impl Db {
         if found < 5 {
             me.migrate_4_to_5()?;
         }
+        if found < 6 {
+            me.migrate_5_to_6()?;
+        }
         Ok(me)
     }
 
@@ -268,6 +274,20 @@ impl Db {
         Ok(())
     }
 
+    /// Format 5 → 6: the pengesahan table, empty.
+    fn migrate_5_to_6(&self) -> DbResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(ENDORSEMENTS)?;
+            txn.open_table(CUSTODY)?;
+            txn.open_table(EVALUATIONS)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format_version", encode(&6u32)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Makes the store look like one of format 3 (no operator, audit or desa index tables), for the test that such
     /// a store opens and is brought up to date. Test support only.
     #[cfg(feature = "test-support")]
@@ -276,6 +296,9 @@ impl Db {
         txn.delete_table(OPERATORS)?;
         txn.delete_table(AUDIT)?;
         txn.delete_table(DESA_INDEX)?;
+        txn.delete_table(ENDORSEMENTS)?;
+        txn.delete_table(CUSTODY)?;
+        txn.delete_table(EVALUATIONS)?;
         txn.open_table(META)?
             .insert("format_version", encode(&3u32)?.as_slice())?;
         txn.commit()?;
@@ -353,6 +376,9 @@ fn create(dir: &Path, path: &Path) -> DbResult<()> {
         txn.open_multimap_table(ALIASED)?;
         txn.open_table(OPERATORS)?;
         txn.open_table(AUDIT)?;
+        txn.open_table(ENDORSEMENTS)?;
+        txn.open_table(CUSTODY)?;
+        txn.open_table(EVALUATIONS)?;
     }
     txn.commit()?;
     drop(db);
@@ -596,6 +622,43 @@ impl Storage for Db {
             });
         }
         Ok(out)
+    }
+
+    fn endorsements(&self) -> Result<Vec<EndorsementEntry>> {
+        Ok(self.all_json(ENDORSEMENTS)?)
+    }
+
+    fn custody(&self, bundle: Uuid) -> Result<Option<Custody>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CUSTODY)?;
+        let Some(v) = t.get(bundle.as_u128())? else {
+            return Ok(None);
+        };
+        Custody::from_bytes(v.value())
+            .map(Some)
+            .ok_or_else(|| corrupt(&self.path, format!("custody of bundle {bundle}")).into())
+    }
+
+    fn evaluations(&self) -> Result<Vec<EvaluationEntry>> {
+        Ok(self.all_json(EVALUATIONS)?)
+    }
+
+    fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let revs = txn.open_table(REVISIONS)?;
+        let Some(raw) = revs.get((device.as_u128(), seq))? else {
+            return Ok(None);
+        };
+        Ok(Some(lines::unpack(raw.value())?))
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(match meta.get(name)? {
+            Some(v) => decode(v.value(), name)?,
+            None => 0,
+        })
     }
 }
 

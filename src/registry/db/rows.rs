@@ -13,8 +13,9 @@ use crate::bundle::manifest::SeqRange;
 use crate::model::record::Revision;
 use crate::registry::Result;
 use crate::registry::entries::{
-    AuditEntry, BundleEntry, Conflict, DeviceEntry, FamilyEntry, ImportEntry, OperatorEntry,
-    PackageEntry, PendingBundle, QuarantineEntry, desa_number,
+    AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
+    FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
+    desa_number,
 };
 use crate::registry::storage::{Added, Final, Index, Tables};
 
@@ -83,6 +84,9 @@ pub struct Rows<'t> {
     aliased: MultimapTable<'t, u128, u128>,
     operators: Table<'t, &'static str, &'static [u8]>,
     audit: Table<'t, u64, &'static [u8]>,
+    endorsements: Table<'t, u128, &'static [u8]>,
+    custody: Table<'t, u128, &'static [u8]>,
+    evaluations: Table<'t, u128, &'static [u8]>,
 }
 
 impl<'t> Rows<'t> {
@@ -112,6 +116,9 @@ impl<'t> Rows<'t> {
             aliased: txn.open_multimap_table(ALIASED)?,
             operators: txn.open_table(OPERATORS)?,
             audit: txn.open_table(AUDIT)?,
+            endorsements: txn.open_table(ENDORSEMENTS)?,
+            custody: txn.open_table(CUSTODY)?,
+            evaluations: txn.open_table(EVALUATIONS)?,
         })
     }
 
@@ -460,5 +467,39 @@ impl Tables for Rows<'_> {
         };
         self.audit.insert(number, encode(&entry)?.as_slice())?;
         Ok(number)
+    }
+
+    fn endorsement(&self, record: u128) -> Result<Option<EndorsementEntry>> {
+        Ok(doc(&self.endorsements, record, ENDORSEMENTS.name())?)
+    }
+
+    fn put_endorsement(&mut self, e: &EndorsementEntry) -> Result<()> {
+        self.endorsements
+            .insert(e.record.as_u128(), encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_custody(&mut self, bundle: Uuid, c: &Custody) -> Result<()> {
+        self.custody
+            .insert(bundle.as_u128(), c.to_bytes().as_slice())?;
+        Ok(())
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(match self.meta.get(name)? {
+            Some(v) => decode(v.value(), name)?,
+            None => 0,
+        })
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> Result<()> {
+        self.meta.insert(name, encode(&value)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_evaluation(&mut self, e: &EvaluationEntry) -> Result<()> {
+        self.evaluations
+            .insert(e.record.as_u128(), encode(e)?.as_slice())?;
+        Ok(())
     }
 }

@@ -64,3 +64,10 @@ pub const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports")
 pub const OPERATORS: TableDefinition<&str, &[u8]> = TableDefinition::new("operators");
 /// Since format 4. Number → AuditEntry: who decided or imported what, in order.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Since format 6. Record → EndorsementEntry: a kabupaten/kota's latest pengesahan decision on the family.
+pub const ENDORSEMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("endorsements");
+/// Since format 6. Bundle id → `Custody::to_bytes`: the signed manifest, its signature and the line
+/// hashes of each device bundle of format 2 merged (what forwarding carries upward).
+pub const CUSTODY: TableDefinition<u128, &[u8]> = TableDefinition::new("custody");
+/// Since format 6. Record → EvaluationEntry: a province's latest evaluation of a forwarded family.
+pub const EVALUATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("evaluations");

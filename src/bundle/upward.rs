@@ -1,0 +1,476 @@
+//! Upward bundles: what a kabupaten/kota registry forwards to its province — the families it endorsed
+//! (pengesahan), each with its revisions **as the tablets signed them**, the kabupaten's decisions and
+//! the device keys it approved. The format only; the kabupaten writes them (`registry::forward`), the
+//! province reads them. Documented in `docs/bundle-format.md` ("Upward bundles").
+//!
+//! Modelled on the work package: an age file (X25519) encrypted to the province's recipients, whose
+//! plaintext is zstd-compressed JSON `{"signature": "<hex Ed25519 over the exact payload bytes>",
+//! "payload": {…}}`, signed by the kabupaten registry's signing key (the one in its `registry.pub`,
+//! which the province enrols). Each revision line travels with the signed manifest, signature and line
+//! hashes of the device bundle it came in (format 2): the province verifies every line back to its
+//! device, whatever the kabupaten signed.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use ed25519_dalek::{Signer, SigningKey, Verifier as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::keys::parse_verifying_key;
+use super::manifest::{ExportKind, Manifest, SeqRange};
+use super::{BundleError, LINE_HASHES_FILE, Result, hex, unhex};
+use crate::model::record::Revision;
+
+pub const UPWARD_FORMAT: &str = "pendata-upward";
+pub const UPWARD_FORMAT_VERSION: u32 = 1;
+/// An upward bundle's plaintext may not grow beyond this (a hostile file cannot exhaust memory).
+pub const MAX_UPWARD_BYTES: u64 = 4 << 30;
+/// The start of every upward bundle's file name.
+pub const UPWARD_PREFIX: &str = "pendata-usulan-";
+
+/// What an upward bundle carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upward {
+    pub format: String,
+    pub format_version: u32,
+    /// A fresh UUIDv7 per file.
+    pub bundle_id: Uuid,
+    pub created_at: DateTime<FixedOffset>,
+    pub registry: Sender,
+    /// The positions of the kabupaten's upward sequence it covers (each endorsement has one).
+    pub sequence: SeqRange,
+    pub kind: ExportKind,
+    /// The devices whose revisions it carries, as the kabupaten approved them.
+    pub devices: Vec<ApprovedDevice>,
+    /// The device bundles the revisions came in: their signed manifests and line hashes.
+    pub custody: Vec<SignedBundle>,
+    /// The families endorsed at the positions covered, with their revisions.
+    pub families: Vec<Forwarded>,
+}
+
+/// The kabupaten/kota registry that sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sender {
+    pub name: String,
+    /// Its region (`64.72`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wilayah: Option<String>,
+    /// Its Ed25519 signing key, hex: it verifies the envelope; the province decides whether it trusts it.
+    pub signing_key: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovedDevice {
+    pub id: Uuid,
+    pub name: String,
+    /// Ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// A device bundle's signature, as the tablet made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBundle {
+    pub bundle_id: Uuid,
+    /// `manifest.json`'s exact bytes (UTF-8 JSON, as text).
+    pub manifest: String,
+    /// `manifest.sig`: 128 hex digits.
+    pub signature: String,
+    /// `revisions.sha256`, hex (64 digits per line).
+    pub line_hashes: String,
+}
+
+/// One endorsed family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// Its endorsement's position in the kabupaten's upward sequence.
+    pub position: u64,
+    pub record: Uuid,
+    /// The reference and date of the musyawarah desa/kelurahan minutes.
+    pub minutes: String,
+    pub date: NaiveDate,
+    /// Who endorsed it at the kabupaten, and when.
+    pub decided_by: String,
+    pub decided_at: DateTime<FixedOffset>,
+    /// Its revisions, oldest first; the last is the one endorsed.
+    pub revisions: Vec<ForwardedRevision>,
+}
+
+/// A revision line exactly as its tablet signed it, and the device bundle that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedRevision {
+    pub bundle: Uuid,
+    pub line: String,
+}
+
+/// A device bundle's signature, checked: its manifest parsed, signed by the device it names, its line
+/// hash list the one the manifest hashes.
+#[derive(Debug, Clone)]
+pub struct CheckedBundle {
+    pub manifest: Manifest,
+    pub line_hashes: Vec<u8>,
+}
+
+impl SignedBundle {
+    /// Checks the device's signature and that the line hash list is the one signed.
+    pub fn check(&self) -> Result<CheckedBundle> {
+        let bytes = self.manifest.as_bytes();
+        let manifest = Manifest::parse(bytes)?;
+        if manifest.bundle_id != self.bundle_id {
+            return Err(BundleError::Tampered(format!(
+                "the signed manifest of device bundle {} names bundle {}",
+                self.bundle_id, manifest.bundle_id
+            )));
+        }
+        let key = parse_verifying_key(&manifest.device.public_key)
+            .map_err(|e| BundleError::Signature(format!("the device key {e}")))?;
+        let sig: [u8; 64] = unhex(&self.signature)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                BundleError::Signature("a device signature is not 128 hex digits".into())
+            })?;
+        key.verify(bytes, &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| {
+                BundleError::Signature(format!(
+                    "the manifest of device bundle {} was not signed by its device {}",
+                    self.bundle_id, manifest.device.id
+                ))
+            })?;
+        let list = unhex(&self.line_hashes).ok_or_else(|| {
+            BundleError::Tampered(format!(
+                "the line hashes of device bundle {} are not hex",
+                self.bundle_id
+            ))
+        })?;
+        let signed = manifest
+            .parts
+            .iter()
+            .find(|p| p.path == LINE_HASHES_FILE)
+            .ok_or_else(|| {
+                BundleError::invalid(format!(
+                    "device bundle {} is of format {}, without line hashes",
+                    self.bundle_id, manifest.format_version
+                ))
+            })?;
+        if hex(&Sha256::digest(&list)) != signed.sha256 {
+            return Err(BundleError::Tampered(format!(
+                "the line hashes of device bundle {} are not the ones its device signed",
+                self.bundle_id
+            )));
+        }
+        Ok(CheckedBundle {
+            manifest,
+            line_hashes: list,
+        })
+    }
+}
+
+impl CheckedBundle {
+    /// Whether `line` is one of the lines its device signed.
+    pub fn lists(&self, line: &[u8]) -> bool {
+        let h = Sha256::digest(line);
+        self.line_hashes.chunks_exact(32).any(|c| c == h.as_slice())
+    }
+}
+
+/// A revision of an upward bundle, verified back to its device.
+#[derive(Debug, Clone)]
+pub struct VerifiedRevision<'a> {
+    pub record: Uuid,
+    pub line: &'a str,
+    pub revision: Revision,
+    /// The device bundle it came in.
+    pub bundle: Uuid,
+}
+
+impl Upward {
+    /// Signs the payload with the kabupaten's key and encrypts it to the province's recipients.
+    pub fn seal(&self, key: &SigningKey, province: &[age::x25519::Recipient]) -> Result<Vec<u8>> {
+        let payload = serde_json::to_string(self)
+            .map_err(|e| BundleError::invalid(format!("cannot write the upward bundle: {e}")))?;
+        let sig = key.sign(payload.as_bytes());
+        let envelope = format!(
+            "{{\"signature\":\"{}\",\"payload\":{payload}}}\n",
+            hex(&sig.to_bytes())
+        );
+        let plain = zstd::bulk::compress(envelope.as_bytes(), 3)?;
+        let encryptor =
+            age::Encryptor::with_recipients(province.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| BundleError::invalid(format!("cannot encrypt: {e}")))?;
+        let mut out = Vec::with_capacity(plain.len() + 1024);
+        let mut w = encryptor.wrap_output(&mut out)?;
+        w.write_all(&plain)?;
+        w.finish()?;
+        Ok(out)
+    }
+
+    /// Decrypts, checks the envelope's signature by the key the payload names (the reader's caller
+    /// decides whether that kabupaten is trusted), and the format. Returns the bundle and the SHA-256
+    /// of its signed payload.
+    pub fn open(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<(Upward, String)> {
+        let json = decrypt(bytes, identities)?;
+        #[derive(Deserialize)]
+        struct Peek {
+            payload: Head,
+        }
+        #[derive(Deserialize)]
+        struct Head {
+            format: Option<String>,
+            format_version: Option<u32>,
+            registry: Option<Sender>,
+        }
+        let not_upward = |e: serde_json::Error| {
+            BundleError::NotABundle(format!("not a Pendata upward bundle: {e}"))
+        };
+        let peek: Peek = serde_json::from_slice(&json).map_err(not_upward)?;
+        if peek.payload.format.as_deref() != Some(UPWARD_FORMAT) {
+            return Err(BundleError::NotABundle(format!(
+                "upward bundle format is {:?}",
+                peek.payload.format.unwrap_or_default()
+            )));
+        }
+        let version = peek.payload.format_version.unwrap_or(0);
+        if version != UPWARD_FORMAT_VERSION {
+            return Err(BundleError::Version {
+                found: version,
+                supported: UPWARD_FORMAT_VERSION,
+                hint: if version > UPWARD_FORMAT_VERSION {
+                    "update pendata on this computer"
+                } else {
+                    "the kabupaten/kota runs an old pendata: update it and forward again"
+                },
+            });
+        }
+        let sender = peek
+            .payload
+            .registry
+            .ok_or_else(|| BundleError::NotABundle("the upward bundle names no registry".into()))?;
+        let key = parse_verifying_key(&sender.signing_key)
+            .map_err(|e| BundleError::Signature(format!("the kabupaten's key {e}")))?;
+        let payload = super::signed_payload(&json, &key, not_upward, "the upward bundle")
+            .map_err(|e| match e {
+                BundleError::Signature(_) => BundleError::Signature(
+                    "the upward bundle was not signed by the kabupaten/kota registry it names (or was altered)".into(),
+                ),
+                other => other,
+            })?;
+        let up: Upward = serde_json::from_str(payload).map_err(not_upward)?;
+        Ok((up, hex(&Sha256::digest(payload.as_bytes()))))
+    }
+
+    /// Every revision verified back to its device: the device bundle it names is in `custody`, signed
+    /// by a device the kabupaten listed with that key, its line hashes signed, the line among them, and
+    /// the line a revision of that device within that bundle's range, of the family it is filed under.
+    /// The first that fails refuses the whole bundle.
+    pub fn verified(&self) -> Result<Vec<VerifiedRevision<'_>>> {
+        let devices: BTreeMap<Uuid, &ApprovedDevice> =
+            self.devices.iter().map(|d| (d.id, d)).collect();
+        let mut bundles = BTreeMap::new();
+        for c in &self.custody {
+            let checked = c.check()?;
+            let listed = devices.get(&checked.manifest.device.id).is_some_and(|d| {
+                d.public_key
+                    .eq_ignore_ascii_case(&checked.manifest.device.public_key)
+            });
+            if !listed {
+                return Err(BundleError::Tampered(format!(
+                    "device bundle {} is signed by device {}, which the kabupaten did not list with that key",
+                    c.bundle_id, checked.manifest.device.id
+                )));
+            }
+            bundles.insert(c.bundle_id, checked);
+        }
+        let mut out = Vec::new();
+        for f in &self.families {
+            for r in &f.revisions {
+                let refused = |why: &str| {
+                    BundleError::Tampered(format!(
+                        "a revision of family {} fails its device signature: {why}",
+                        f.record
+                    ))
+                };
+                let b = bundles
+                    .get(&r.bundle)
+                    .ok_or_else(|| refused("the device bundle it names is not carried"))?;
+                if !b.lists(r.line.as_bytes()) {
+                    return Err(refused("its line is not one its device signed"));
+                }
+                let revision: Revision = serde_json::from_str(&r.line)
+                    .map_err(|e| refused(&format!("not a revision: {e}")))?;
+                let s = b.manifest.sequence;
+                if revision.device != b.manifest.device.id
+                    || revision.seq < s.from
+                    || revision.seq > s.to
+                    || revision.record != f.record
+                {
+                    return Err(refused(
+                        "it is not of the device, range or family it is filed under",
+                    ));
+                }
+                out.push(VerifiedRevision {
+                    record: f.record,
+                    line: &r.line,
+                    revision,
+                    bundle: r.bundle,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `pendata-usulan-<wilayah digits>-<from>-<to>-<YYYYMMDD-HHMMSS>-<bundle>.age` (`<bundle>`: the
+    /// last 8 hex digits of its id, so a range forwarded twice in a second gets two names).
+    pub fn file_name(&self) -> String {
+        let region: String = self
+            .registry
+            .wilayah
+            .as_deref()
+            .unwrap_or("kab")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!(
+            "{UPWARD_PREFIX}{region}-{:06}-{:06}-{}-{}.{}",
+            self.sequence.from,
+            self.sequence.to,
+            self.created_at.format("%Y%m%d-%H%M%S"),
+            super::short(self.bundle_id),
+            super::EXTENSION
+        )
+    }
+}
+
+/// Whether a file name is an upward bundle's.
+pub fn is_upward_name(name: &str) -> bool {
+    name.starts_with(UPWARD_PREFIX) && name.ends_with(".age")
+}
+
+fn decrypt(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<Vec<u8>> {
+    use age::DecryptError as D;
+    let decrypt_error = |e: D| match e {
+        D::NoMatchingKeys => BundleError::Decrypt(
+            "the upward bundle is not encrypted to this registry (it is for another province)"
+                .into(),
+        ),
+        D::InvalidHeader | D::UnknownFormat => BundleError::NotABundle(
+            "it is not an age-encrypted file, or its header is damaged".into(),
+        ),
+        D::InvalidMac => BundleError::Tampered("the header was altered (MAC mismatch)".into()),
+        D::DecryptionFailed => {
+            BundleError::Tampered("the encrypted data does not authenticate".into())
+        }
+        D::Io(io) => read_error(io),
+        other => BundleError::Decrypt(other.to_string()),
+    };
+    let decryptor = age::Decryptor::new_buffered(bytes).map_err(decrypt_error)?;
+    let plain = decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(decrypt_error)?;
+    let mut compressed = Vec::new();
+    plain
+        .take(MAX_UPWARD_BYTES)
+        .read_to_end(&mut compressed)
+        .map_err(read_error)?;
+    let mut json = Vec::new();
+    zstd::stream::read::Decoder::new(compressed.as_slice())
+        .and_then(|mut d| {
+            d.window_log_max(super::MAX_WINDOW_LOG)?;
+            d.take(MAX_UPWARD_BYTES).read_to_end(&mut json)
+        })
+        .map_err(read_error)?;
+    Ok(json)
+}
+
+fn read_error(e: std::io::Error) -> BundleError {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            BundleError::Truncated("the upward bundle ends before its data does".into())
+        }
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => BundleError::Tampered(
+            format!("the upward bundle's data does not authenticate or is damaged: {e}"),
+        ),
+        _ => BundleError::Io(e),
+    }
+}
+
+pub const UPWARD_RECEIPT_FORMAT: &str = "pendata-upward-receipt";
+pub const UPWARD_RECEIPT_FORMAT_VERSION: u32 = 1;
+
+/// The province's answer to a kabupaten/kota: its evaluation of each family forwarded (accepted, or
+/// returned with the reason), signed with the province's key (the one in the `upstream.pub` the
+/// kabupaten keeps). Plain signed JSON like a tablet's receipt: ids and reasons, no answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpwardReceipt {
+    pub format: String,
+    pub format_version: u32,
+    pub receipt_id: Uuid,
+    pub created_at: DateTime<FixedOffset>,
+    /// The province's name.
+    pub province: String,
+    /// The kabupaten/kota registry it is for (its id at the province).
+    pub kabupaten: Uuid,
+    pub decisions: Vec<ProvinceDecision>,
+}
+
+/// The province's decision on one forwarded family's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceDecision {
+    pub record: Uuid,
+    /// The revision evaluated: its device and sequence position.
+    pub device: Uuid,
+    pub seq: u64,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl UpwardReceipt {
+    /// The file's bytes, signed with the province's key.
+    pub fn sign(&self, key: &SigningKey) -> Vec<u8> {
+        let payload = serde_json::to_string_pretty(self).unwrap_or_default();
+        let sig = key.sign(payload.as_bytes());
+        format!(
+            "{{\n\"signature\": \"{}\",\n\"payload\": {payload}\n}}\n",
+            hex(&sig.to_bytes())
+        )
+        .into_bytes()
+    }
+
+    /// Parses a receipt file and checks the province's signature.
+    pub fn open(bytes: &[u8], province: &ed25519_dalek::VerifyingKey) -> Result<UpwardReceipt> {
+        let payload = super::signed_payload(
+            bytes,
+            province,
+            |e| BundleError::NotAReceipt(format!("it is not a signed receipt (JSON): {e}")),
+            "the province's receipt",
+        )
+        .map_err(|e| match e {
+            BundleError::Signature(_) => BundleError::Signature(
+                "the receipt was not signed by the province this registry forwards to (or was altered)".into(),
+            ),
+            other => other,
+        })?;
+        let r: UpwardReceipt = serde_json::from_str(payload)
+            .map_err(|e| BundleError::NotAReceipt(format!("its contents: {e}")))?;
+        if r.format != UPWARD_RECEIPT_FORMAT || r.format_version != UPWARD_RECEIPT_FORMAT_VERSION {
+            return Err(BundleError::NotAReceipt(format!(
+                "its format is {:?} version {}",
+                r.format, r.format_version
+            )));
+        }
+        Ok(r)
+    }
+
+    /// `pendata-kuitansi-provinsi-<kabupaten>-<YYYYMMDD-HHMMSS>.json`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "pendata-kuitansi-provinsi-{}-{}.json",
+            super::short(self.kabupaten),
+            self.created_at.format("%Y%m%d-%H%M%S")
+        )
+    }
+}

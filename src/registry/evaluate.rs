@@ -1,0 +1,231 @@
+//! The province's evaluation of the families its kabupaten/kota forwarded (`registry evaluate`): accept,
+//! or return with a reason — one family, a desa's or a kabupaten/kota's — in one transaction with one
+//! audit line; and the figures per kabupaten/kota (`registry proposals`): families received (new, or an
+//! update of one received before), accepted, returned, waiting. Only families that came in an upward
+//! bundle (the province keeps the kabupaten's endorsement of each, `upward_import`) are evaluated.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use uuid::Uuid;
+
+use super::endorse::Selection;
+use super::entries::{Evaluation, EvaluationEntry, Role};
+use super::storage::{Storage, Tables, Transaction};
+use super::{Registry, RegistryError, Result};
+use crate::bundle::keys::Level;
+use crate::model::printable::clean;
+
+/// What an evaluation run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Evaluated {
+    pub decided: Vec<Uuid>,
+    /// Families with this decision on their current revision already.
+    pub unchanged: u64,
+    /// Selected families that no kabupaten/kota forwarded (not evaluated).
+    pub not_forwarded: u64,
+    pub audit: Option<u64>,
+}
+
+/// One kabupaten/kota's line of the proposals report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KabupatenFigures {
+    pub kabkota: String,
+    /// Families received from it.
+    pub received: u64,
+    /// Of those, new proposals (usulan baru) …
+    pub new: u64,
+    /// … or visits of families sent out in a work package (updates).
+    pub updated: u64,
+    pub accepted: u64,
+    pub returned: u64,
+    /// Not evaluated yet, or received again since its evaluation.
+    pub waiting: u64,
+}
+
+fn invalid(id: impl std::fmt::Display, en: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Invalid(format!("{en} / {id}"))
+}
+
+impl<S: Storage> Registry<S> {
+    /// Accepts or returns the selected forwarded families. `Selection::All` is read as every family;
+    /// a kabupaten/kota is `Selection::Desa` of its code (`64.72`: its families' desa codes start so).
+    pub fn evaluate(
+        &self,
+        selection: &Selection,
+        decision: Evaluation,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Evaluated> {
+        if self.keys.public.level != Level::Provinsi {
+            return Err(invalid(
+                "evaluasi hanya di registri provinsi",
+                "evaluation is made at a province's registry",
+            ));
+        }
+        let decision = match decision {
+            Evaluation::Returned { reason } => {
+                let reason: String = clean(reason.trim()).chars().take(500).collect();
+                if reason.is_empty() {
+                    return Err(invalid(
+                        "berikan alasan pengembalian: --reason TEXT",
+                        "give the reason for returning: --reason TEXT",
+                    ));
+                }
+                Evaluation::Returned { reason }
+            }
+            d => d,
+        };
+        let forwarded: BTreeMap<Uuid, _> = self
+            .db
+            .endorsements()?
+            .into_iter()
+            .map(|e| (e.record, e))
+            .collect();
+        let families = self.chosen(selection)?;
+        let txn = self.db.begin()?;
+        let done = {
+            let mut t = txn.tables()?;
+            let actor = self.authorize(&t, Role::Operator)?;
+            let mut done = Evaluated::default();
+            let held: BTreeMap<Uuid, EvaluationEntry> = self
+                .db
+                .evaluations()?
+                .into_iter()
+                .map(|e| (e.record, e))
+                .collect();
+            let mut fresh = Vec::new();
+            for f in families {
+                if !forwarded.contains_key(&f.family.record) {
+                    done.not_forwarded += 1;
+                    continue;
+                }
+                let same = held.get(&f.family.record).is_some_and(|e| {
+                    e.device == f.family.device && e.seq == f.family.seq && e.decision == decision
+                });
+                if same {
+                    done.unchanged += 1;
+                    continue;
+                }
+                fresh.push((f.family.record, f.family.device, f.family.seq));
+            }
+            if !fresh.is_empty() {
+                let (action, detail) = match &decision {
+                    Evaluation::Accepted => ("family.evaluate.accept", None),
+                    Evaluation::Returned { reason } => (
+                        "family.evaluate.return",
+                        Some(format!("returned: {reason}")),
+                    ),
+                };
+                let objects = fresh.iter().map(|(r, ..)| format!("family:{r}")).collect();
+                let n = self.audit_in(&mut t, &actor, now, action, objects, detail)?;
+                for (record, device, seq) in fresh {
+                    t.put_evaluation(&EvaluationEntry {
+                        record,
+                        device,
+                        seq,
+                        decision: decision.clone(),
+                        at: now,
+                        actor: actor.clone(),
+                        audit: n,
+                    })?;
+                    done.decided.push(record);
+                }
+                done.audit = Some(n);
+            }
+            done
+        };
+        txn.commit()?;
+        Ok(done)
+    }
+
+    /// The families of a selection; a code of two dotted parts (`64.72`) is a kabupaten/kota.
+    fn chosen(&self, selection: &Selection) -> Result<Vec<super::FamilyEntry>> {
+        let mut out = Vec::new();
+        match selection {
+            Selection::Desa(code) if code.matches('.').count() == 1 => {
+                self.db.families(|f| {
+                    if f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(code.as_str()) {
+                        out.push(f.clone());
+                    }
+                    Ok(())
+                })?;
+            }
+            Selection::Family(id) => {
+                out.push(self.db.family(*id)?.ok_or_else(|| {
+                    invalid(
+                        format!("keluarga {id} tidak ada di registri ini"),
+                        format!("family {id} is not in this registry"),
+                    )
+                })?);
+            }
+            Selection::Desa(code) => {
+                let n = super::entries::desa_number(code).ok_or_else(|| {
+                    invalid(
+                        format!("`{code}` bukan kode desa/kelurahan"),
+                        format!("`{code}` is not a desa/kelurahan code"),
+                    )
+                })?;
+                self.db.families_in_desa(n, |f| {
+                    out.push(f.clone());
+                    Ok(())
+                })?;
+            }
+            Selection::All => {
+                self.db.families(|f| {
+                    out.push(f.clone());
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The proposals per kabupaten/kota: received (new or updated), accepted, returned, waiting.
+    pub fn proposals(&self) -> Result<Vec<KabupatenFigures>> {
+        let evaluations: BTreeMap<Uuid, EvaluationEntry> = self
+            .db
+            .evaluations()?
+            .into_iter()
+            .map(|e| (e.record, e))
+            .collect();
+        let mut rows: BTreeMap<String, KabupatenFigures> = BTreeMap::new();
+        for e in self.db.endorsements()? {
+            let Some(f) = self.db.family(e.record)? else {
+                continue;
+            };
+            let kabkota = f
+                .facts
+                .as_ref()
+                .and_then(|x| x.kabkota.clone())
+                .unwrap_or_default();
+            let row = rows
+                .entry(kabkota.clone())
+                .or_insert_with(|| KabupatenFigures {
+                    kabkota,
+                    ..KabupatenFigures::default()
+                });
+            row.received += 1;
+            // A visit of a family the registry sent out (its revision names the base it updates) is an
+            // update; anything else a new proposal.
+            let visit = self
+                .db
+                .stored_revision(f.family.device, f.family.seq)?
+                .is_some_and(|r| r.base.is_some());
+            if visit {
+                row.updated += 1;
+            } else {
+                row.new += 1;
+            }
+            match evaluations.get(&e.record) {
+                Some(v) if v.device == f.family.device && v.seq == f.family.seq => {
+                    match v.decision {
+                        Evaluation::Accepted => row.accepted += 1,
+                        Evaluation::Returned { .. } => row.returned += 1,
+                    }
+                }
+                _ => row.waiting += 1,
+            }
+        }
+        Ok(rows.into_values().collect())
+    }
+}

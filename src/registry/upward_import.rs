@@ -1,0 +1,405 @@
+//! The province's import of upward bundles (`bundle::upward`), beside the tablets' bundles: the
+//! kabupaten/kota registry that signed it is enrolled like a device (pending, refused until an operator
+//! approves it with `registry devices DIR approve ID` after comparing fingerprints; its id is derived from
+//! its signing key, [`kabupaten_id`]); then the file is checked whole — decrypted, the kabupaten's
+//! signature, every revision back to its tablet's signature, every family inside the kabupaten's region
+//! — and merged in one transaction (each tablet bundle's forwarded lines through the same merge rules as
+//! a tablet's bundle), with the kabupaten's endorsements and the tablets it approved. The same file or
+//! bundle id again changes nothing; the positions of the kabupaten's upward sequence received are its
+//! coverage, so a missing bundle shows as a gap (`registry forward --range` fills it).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entries::{
+    Actor, BundleEntry, DeviceEntry, DeviceState, Endorsement, EndorsementEntry, MergeCounts, Role,
+};
+use super::import::{FileOutcome, open_regular};
+use super::merge::{File, Opened, Slim, merge_bundle};
+use super::storage::{Pack, Storage, Tables, Transaction};
+use super::validate::{check, summarize};
+use super::{Registry, RegistryError, Result};
+use crate::bundle::keys::{Level, key_fingerprint};
+use crate::bundle::manifest::Counts;
+use crate::bundle::read::Verified;
+use crate::bundle::upward::{Upward, VerifiedRevision};
+use crate::bundle::{hex, unhex};
+use crate::model::printable::clean;
+
+/// The id a kabupaten/kota registry is enrolled under at its province: from its signing key (hex), so
+/// the same registry always has the same id and another key is another registry.
+pub fn kabupaten_id(signing_key: &str) -> Uuid {
+    let h = Sha256::digest(format!(
+        "pendata-kabupaten:{}",
+        signing_key.to_ascii_lowercase()
+    ));
+    let mut b = [0u8; 16];
+    b.copy_from_slice(h.get(..16).unwrap_or(&[0u8; 16]));
+    uuid::Builder::from_random_bytes(b).into_uuid()
+}
+
+/// Whether an enrolled entry is a kabupaten/kota registry (not a tablet).
+pub fn is_kabupaten(d: &DeviceEntry) -> bool {
+    kabupaten_id(&d.public_key) == d.id
+}
+
+fn refused(id: impl std::fmt::Display, en: impl std::fmt::Display) -> FileOutcome {
+    FileOutcome::Refused {
+        reason: format!("{id} / {en}"),
+    }
+}
+
+impl<S: Storage> Registry<S> {
+    /// Imports one upward bundle file (see the module's comment). Refusals are outcomes, not errors.
+    pub fn import_upward_path(
+        &self,
+        path: &Path,
+        now: DateTime<FixedOffset>,
+    ) -> Result<FileOutcome> {
+        if self.keys.public.level != Level::Provinsi {
+            return Ok(refused(
+                "bundel usulan hanya diimpor di registri provinsi",
+                "upward bundles are imported at a province's registry",
+            ));
+        }
+        let bytes = match open_regular(path, self.limits.max_file_bytes).and_then(|mut f| {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut b)
+                .map(|_| b)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(b) => b,
+            Err(reason) => return Ok(FileOutcome::Refused { reason }),
+        };
+        let sha = hex(&Sha256::digest(&bytes));
+        let (up, payload_sha) =
+            match Upward::open(&bytes, std::slice::from_ref(&self.keys.identity)) {
+                Ok(x) => x,
+                Err(e) => {
+                    return Ok(FileOutcome::Refused {
+                        reason: e.to_string(),
+                    });
+                }
+            };
+        let name = path
+            .file_name()
+            .map(|n| clean(&n.to_string_lossy()).into_owned())
+            .unwrap_or_default();
+        let txn = self.db.begin()?;
+        let outcome = {
+            let mut t = txn.tables()?;
+            self.authorize(&t, Role::Operator)?;
+            let outcome = self.upward_in(&mut t, &up, (&name, &sha, &payload_sha), now)?;
+            if matches!(outcome, FileOutcome::Merged(_)) {
+                let actor = self.authorize(&t, Role::Operator)?;
+                self.audit_in(
+                    &mut t,
+                    &actor,
+                    now,
+                    "import.upward",
+                    vec![format!("upward:{}", up.bundle_id)],
+                    Some(format!("{} families", up.families.len())),
+                )?;
+            }
+            outcome
+        };
+        // A refusal may still have enrolled the kabupaten as pending: kept, as a tablet's first bundle
+        // registers it.
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// The checks and the merge, in the caller's transaction.
+    fn upward_in(
+        &self,
+        t: &mut impl Tables,
+        up: &Upward,
+        (name, sha, payload_sha): (&str, &str, &str),
+        now: DateTime<FixedOffset>,
+    ) -> Result<FileOutcome> {
+        if up.registry.demo != self.keys.public.demo {
+            return Ok(refused(
+                "bundel demo dan registri sungguhan (atau sebaliknya) tidak bercampur",
+                "demo and real registries do not mix: a demo kabupaten forwards only to a demo province",
+            ));
+        }
+        let id = kabupaten_id(&up.registry.signing_key);
+        let Some(wilayah) = self.kabupaten_region(up) else {
+            return Ok(refused(
+                format!("{} bukan kabupaten/kota provinsi ini", up.registry.name),
+                format!(
+                    "{} is not a kabupaten/kota of this province",
+                    up.registry.name
+                ),
+            ));
+        };
+        if let Some(outcome) = self.enrolled(t, id, up, &wilayah, now)? {
+            return Ok(outcome);
+        }
+        if let Some(b) = t.bundle(up.bundle_id)? {
+            return Ok(if b.manifest_sha256.as_deref() == Some(payload_sha) {
+                FileOutcome::AlreadyImported { bundle: b }
+            } else {
+                refused(
+                    "bundel usulan dengan id yang sama tetapi isi lain: ditolak",
+                    format!(
+                        "another upward bundle under the id of bundle {} already imported: refused as a replay or forgery",
+                        up.bundle_id
+                    ),
+                )
+            });
+        }
+        let revisions = match up.verified() {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(FileOutcome::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        if let Some(outside) = self.outside_kabupaten(&revisions, &wilayah) {
+            return Ok(outside);
+        }
+        if let Some(outcome) = self.tablets_of(t, up, now)? {
+            return Ok(outcome);
+        }
+        let merged = self.merge_forwarded(t, up, &revisions, name, sha, now)?;
+        let entry = BundleEntry {
+            bundle_id: up.bundle_id,
+            device: id,
+            file_name: name.to_string(),
+            file_sha256: sha.to_string(),
+            sequence: up.sequence,
+            kind: up.kind,
+            created_at: up.created_at,
+            imported_at: now,
+            counts: Counts {
+                records: up.families.len() as u64,
+                revisions: revisions.len() as u64,
+                attachments: 0,
+            },
+            merged,
+            manifest_sha256: Some(payload_sha.to_string()),
+        };
+        t.put_bundle(&entry)?;
+        t.add_coverage(id.as_u128(), up.sequence)?;
+        for f in &up.families {
+            let last = f.revisions.last().and_then(|r| {
+                revisions
+                    .iter()
+                    .find(|v| v.line == r.line.as_str())
+                    .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
+            });
+            let Some((device, seq, revision)) = last else {
+                continue;
+            };
+            t.put_endorsement(&EndorsementEntry {
+                record: f.record,
+                device,
+                seq,
+                revision,
+                decision: Endorsement::Endorsed {
+                    minutes: f.minutes.clone(),
+                    date: f.date,
+                },
+                at: f.decided_at,
+                actor: Actor::Account {
+                    name: format!("{} @ {}", clean(&f.decided_by), wilayah),
+                },
+                audit: 0,
+                position: Some(f.position),
+            })?;
+        }
+        Ok(FileOutcome::Merged(entry))
+    }
+
+    /// The kabupaten/kota code the sender names, if it is one of this province's.
+    fn kabupaten_region(&self, up: &Upward) -> Option<String> {
+        let w = up.registry.wilayah.clone()?;
+        super::scope::check_wilayah(Level::Kabupaten, &w).ok()?;
+        match &self.keys.public.wilayah {
+            Some(p) if !w.starts_with(&format!("{p}.")) => None,
+            _ => Some(w),
+        }
+    }
+
+    /// The sender's enrolment: approved (None: go on), or the outcome that stops here (enrolled as
+    /// pending now, still pending, revoked).
+    fn enrolled(
+        &self,
+        t: &mut impl Tables,
+        id: Uuid,
+        up: &Upward,
+        wilayah: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Option<FileOutcome>> {
+        let known = t.device(id)?;
+        let approve = |d: &DeviceEntry| {
+            refused(
+                format!(
+                    "registri {} belum disetujui: bandingkan sidik kunci {} dengan kantornya, lalu `pendata registry devices DIR approve {}` dan impor lagi",
+                    d.name,
+                    key_fingerprint(&d.public_key),
+                    d.id
+                ),
+                format!(
+                    "the registry {} is not approved yet: compare its key fingerprint {} with its office, then `pendata registry devices DIR approve {}` and import again",
+                    d.name,
+                    key_fingerprint(&d.public_key),
+                    d.id
+                ),
+            )
+        };
+        match known {
+            Some(d) if d.state == DeviceState::Approved => Ok(None),
+            Some(d) if d.state == DeviceState::Revoked => Ok(Some(refused(
+                format!("registri {} dicabut", d.name),
+                format!("the registry {} was revoked", d.name),
+            ))),
+            Some(d) => Ok(Some(approve(&d))),
+            None => {
+                let d = DeviceEntry {
+                    id,
+                    name: format!("{} (kabupaten/kota {wilayah})", clean(&up.registry.name)),
+                    public_key: up.registry.signing_key.to_ascii_lowercase(),
+                    state: DeviceState::Pending,
+                    first_seen: now,
+                    changed_at: now,
+                    age_recipient: None,
+                };
+                t.put_device(&d)?;
+                Ok(Some(approve(&d)))
+            }
+        }
+    }
+
+    /// A refusal naming the first family outside the kabupaten's region, if any.
+    fn outside_kabupaten(
+        &self,
+        revisions: &[VerifiedRevision<'_>],
+        wilayah: &str,
+    ) -> Option<FileOutcome> {
+        revisions.iter().find_map(|r| {
+            let facts = summarize(self.catalog, &r.revision).facts;
+            let kabkota = facts.and_then(|f| f.kabkota).unwrap_or_default();
+            (kabkota != wilayah).then(|| {
+                refused(
+                    format!("keluarga {} di luar wilayah kabupaten/kota {wilayah} (kabupaten/kotanya {kabkota}): bundel ditolak", r.record),
+                    format!("family {} is outside the kabupaten/kota {wilayah} that forwarded it (its kabupaten/kota is {kabkota}): the bundle is refused", r.record),
+                )
+            })
+        })
+    }
+
+    /// The tablets the kabupaten approved, registered as approved here (through it); a tablet known
+    /// with another key, or revoked here, refuses the bundle.
+    fn tablets_of(
+        &self,
+        t: &mut impl Tables,
+        up: &Upward,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Option<FileOutcome>> {
+        for d in &up.devices {
+            match t.device(d.id)? {
+                Some(k) if !k.public_key.eq_ignore_ascii_case(&d.public_key) => {
+                    return Ok(Some(refused(
+                        format!("tablet {} terdaftar dengan kunci lain", d.id),
+                        format!("tablet {} is registered here with another key", d.id),
+                    )));
+                }
+                Some(k) if k.state == DeviceState::Revoked => {
+                    return Ok(Some(refused(
+                        format!("tablet {} dicabut di provinsi", d.id),
+                        format!("tablet {} was revoked at the province", d.id),
+                    )));
+                }
+                Some(_) => {}
+                None => t.put_device(&DeviceEntry {
+                    id: d.id,
+                    name: clean(&d.name).into_owned(),
+                    public_key: d.public_key.to_ascii_lowercase(),
+                    state: DeviceState::Approved,
+                    first_seen: now,
+                    changed_at: now,
+                    age_recipient: None,
+                })?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Each tablet bundle's forwarded lines merged as that bundle (the same rules as a tablet's own).
+    fn merge_forwarded(
+        &self,
+        t: &mut impl Tables,
+        up: &Upward,
+        revisions: &[VerifiedRevision<'_>],
+        name: &str,
+        sha: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<MergeCounts> {
+        let mut by_bundle: BTreeMap<Uuid, Vec<&VerifiedRevision<'_>>> = BTreeMap::new();
+        for r in revisions {
+            by_bundle.entry(r.bundle).or_default().push(r);
+        }
+        let mut z = self.db.packer().map_err(bundle_error)?;
+        let mut total = MergeCounts::default();
+        for c in &up.custody {
+            let Some(lines) = by_bundle.get(&c.bundle_id) else {
+                continue;
+            };
+            let checked = c.check().map_err(bundle_error)?;
+            let mut slim = Vec::new();
+            for r in lines {
+                let summary = summarize(self.catalog, &r.revision);
+                let mut reasons = check(self.catalog, &r.revision);
+                reasons.extend(super::scope::outside(
+                    &self.keys.public,
+                    summary.facts.as_ref(),
+                ));
+                slim.push(Slim {
+                    stored: z.pack(r.line.as_bytes()).map_err(bundle_error)?,
+                    record: r.revision.record,
+                    number: r.revision.number,
+                    seq: r.revision.seq,
+                    action: r.revision.action,
+                    at: r.revision.at,
+                    reasons,
+                    summary,
+                });
+            }
+            let signature: [u8; 64] = unhex(&c.signature)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or([0; 64]);
+            let manifest_sha = hex(&Sha256::digest(c.manifest.as_bytes()));
+            let opened = Opened {
+                verified: Verified {
+                    manifest: checked.manifest,
+                    manifest_bytes: c.manifest.as_bytes().to_vec(),
+                    signature,
+                    records: 0,
+                    line_hashes: Some(checked.line_hashes),
+                },
+                revisions: slim,
+                attachments: Vec::new(),
+                unreadable: Vec::new(),
+            };
+            let file = File {
+                name,
+                sha,
+                manifest_sha: &manifest_sha,
+            };
+            let entry = merge_bundle(t, self.catalog, &opened, &file, now)?;
+            total.add(&entry.merged);
+        }
+        Ok(total)
+    }
+}
+
+fn bundle_error(e: crate::bundle::BundleError) -> RegistryError {
+    RegistryError::Invalid(e.to_string())
+}

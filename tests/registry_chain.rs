@@ -1,0 +1,932 @@
+//! The chain kabupaten/kota → provinsi: pengesahan at a kabupaten registry (`registry endorse`), recorded
+//! with who decided; refused at a province; only accepted families are endorsed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{code, p, run};
+
+/// A demo tablet with `families` finalized families, set up with `key` as its registry key.
+fn tablet_with_families(tab: &Path, key: &Path, name: &str, families: &str) {
+    let init = [
+        "init",
+        "--demo",
+        "--device-name",
+        name,
+        "--registry-key",
+        p(key),
+    ];
+    code(&run(Some(tab), &init, ""), 0);
+    let add = [
+        "petugas",
+        "add",
+        "--code",
+        "P001",
+        "--name",
+        "Siti",
+        "--pin-stdin",
+    ];
+    code(&run(Some(tab), &add, &format!("{}\n", common::PIN)), 0);
+    let demo = [
+        "demo",
+        "--families",
+        families,
+        "--petugas",
+        "P001",
+        "--drafts",
+        "0",
+    ];
+    code(&run(Some(tab), &demo, ""), 0);
+}
+
+/// A demo registry at `level` over `wilayah`.
+fn registry(dir: &Path, level: &str, wilayah: &str) {
+    let init = [
+        "registry",
+        "init",
+        p(dir),
+        "--demo",
+        "--level",
+        level,
+        "--wilayah",
+        wilayah,
+    ];
+    code(&run(None, &init, ""), 0);
+}
+
+/// Exports the tablet to a fresh stick, imports it at `reg` and approves the device (first time).
+fn sync(tab: &Path, reg: &Path, stick: &Path) {
+    std::fs::create_dir_all(stick).unwrap();
+    code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
+    let _ = run(None, &["registry", "import", p(reg), p(stick)], "");
+    let list = code(
+        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    for d in v.as_array().unwrap() {
+        if d["state"] == "pending" {
+            let id = d["id"].as_str().unwrap();
+            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
+        }
+    }
+}
+
+/// The registry's families as its CSV export lists them: (record id, desa, state).
+fn families(reg: &Path, tmp: &Path) -> Vec<(String, String, String)> {
+    let csv = tmp.join("keluarga.csv");
+    let _ = std::fs::remove_file(&csv);
+    code(
+        &run(None, &["registry", "export", p(reg), "--to", p(&csv)], ""),
+        0,
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows
+        .next()
+        .unwrap()
+        .trim_start_matches('\u{feff}')
+        .split(',')
+        .collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (id, desa, state) = (col("record_id"), col("wilayah_desa"), col("state"));
+    rows.map(|r| {
+        let r: Vec<&str> = r.split(',').collect();
+        (r[id].to_string(), r[desa].to_string(), r[state].to_string())
+    })
+    .collect()
+}
+
+fn endorse(reg: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["registry", "endorse", p(reg)];
+    all.extend_from_slice(args);
+    run(None, &all, "")
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as an operator goes through it"
+)]
+#[test]
+fn a_kabupaten_endorses_its_accepted_families_with_the_minutes_and_holds_others_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kab = tmp.path().join("samarinda");
+    registry(&kab, "kabupaten", "64.02");
+    let tab = tmp.path().join("tablet");
+    tablet_with_families(&tab, &kab.join("registry.pub"), "Tablet 01", "40");
+    sync(&tab, &kab, &tmp.path().join("stick"));
+    let fams = families(&kab, tmp.path());
+    let accepted: Vec<&(String, String, String)> =
+        fams.iter().filter(|f| f.2 == "accepted").collect();
+    let held: Vec<&(String, String, String)> = fams.iter().filter(|f| f.2 != "accepted").collect();
+    assert!(!accepted.is_empty() && !held.is_empty(), "{fams:?}");
+
+    // Bad input: no selection, no minutes, a bad date; a family outside the quarantine cannot be endorsed.
+    code(
+        &endorse(&kab, &["--minutes", "BA/1", "--date", "2026-11-30"]),
+        2,
+    );
+    code(&endorse(&kab, &["--all", "--date", "2026-11-30"]), 2);
+    code(
+        &endorse(
+            &kab,
+            &["--all", "--minutes", "BA/1", "--date", "30-11-2026"],
+        ),
+        2,
+    );
+    code(&endorse(&kab, &["--all", "--hold"]), 2);
+    let out = code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                &held[0].0,
+                "--minutes",
+                "BA/1",
+                "--date",
+                "2026-11-30",
+            ],
+        ),
+        1,
+    );
+    assert!(out.contains("not accepted"), "{out}");
+
+    // One desa, then everything: only accepted families, each once.
+    let desa = accepted[0].1.clone();
+    let in_desa = accepted.iter().filter(|f| f.1 == desa).count();
+    let out = code(
+        &endorse(
+            &kab,
+            &[
+                "--desa",
+                &desa,
+                "--minutes",
+                "BA/64.72/017",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["decided"].as_array().unwrap().len(), in_desa, "{out}");
+    let out = code(
+        &endorse(
+            &kab,
+            &[
+                "--all",
+                "--minutes",
+                "BA/64.72/017",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(
+        v["decided"].as_array().unwrap().len(),
+        accepted.len() - in_desa,
+        "{out}"
+    );
+    assert_eq!(v["unchanged"], in_desa as u64);
+    assert_eq!(v["not_accepted"].as_array().unwrap().len(), held.len());
+
+    // Held back with a reason: that family's decision changes.
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                &accepted[0].0,
+                "--hold",
+                "--reason",
+                "alamat belum diverifikasi",
+            ],
+            "",
+        ),
+        0,
+    );
+    assert!(out.contains("1 families held back"), "{out}");
+
+    // Recorded with who decided: the audit trail names the account, the families and the minutes.
+    let log = code(&run(None, &["registry", "log", p(&kab), "--json"], ""), 0);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let lines = log.as_array().unwrap();
+    let endorse_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["action"] == "family.endorse")
+        .collect();
+    // One line per run that decided something (the second decides the desa's others, if any).
+    let runs = 1 + usize::from(accepted.len() > in_desa);
+    assert_eq!(endorse_lines.len(), runs, "{log}");
+    assert!(
+        endorse_lines
+            .iter()
+            .all(|l| l["actor"]["name"].as_str().is_some_and(|n| !n.is_empty()))
+    );
+    assert!(
+        endorse_lines[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("BA/64.72/017")
+    );
+    let hold = lines.iter().find(|l| l["action"] == "family.hold").unwrap();
+    assert_eq!(hold["objects"][0], format!("family:{}", accepted[0].0));
+    assert_eq!(hold["reason"], "alamat belum diverifikasi");
+
+    // A province does not make pengesahan.
+    let prov = tmp.path().join("kaltim");
+    registry(&prov, "provinsi", "64");
+    let out = code(
+        &endorse(
+            &prov,
+            &["--all", "--minutes", "BA/1", "--date", "2026-11-30"],
+        ),
+        2,
+    );
+    assert!(out.contains("kabupaten/kota registry"), "{out}");
+}
+
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as an operator goes through it"
+)]
+#[test]
+fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_province_opens_it() {
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let kab = tmp.path().join("samarinda");
+    let prov = tmp.path().join("kaltim");
+    let other = tmp.path().join("balikpapan");
+    registry(&kab, "kabupaten", "64.02");
+    registry(&prov, "provinsi", "64");
+    registry(&other, "kabupaten", "64.71");
+    for (n, t) in ["tab1", "tab2"].iter().enumerate() {
+        let tab = tmp.path().join(t);
+        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
+        sync(&tab, &kab, &tmp.path().join(format!("stick{n}")));
+    }
+    let endorsed = code(
+        &endorse(
+            &kab,
+            &[
+                "--all",
+                "--minutes",
+                "BA/64.72/2026/11",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&endorsed[..endorsed.rfind('}').unwrap() + 1]).unwrap();
+    let endorsed: Vec<String> = v["decided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    assert!(!endorsed.is_empty());
+
+    // No province yet; a kabupaten's key is not a province's.
+    let up = tmp.path().join("up");
+    std::fs::create_dir(&up).unwrap();
+    let forward = |args: &[&str]| {
+        let mut all = vec!["registry", "forward", p(&kab), "--to", p(&up)];
+        all.extend_from_slice(args);
+        run(None, &all, "")
+    };
+    let out = code(&forward(&[]), 2);
+    assert!(out.contains("upstream set"), "{out}");
+    let set = |file: &Path| run(None, &["registry", "upstream", "set", p(&kab), p(file)], "");
+    code(&set(&other.join("registry.pub")), 2);
+    let out = code(&set(&prov.join("registry.pub")), 0);
+    assert!(out.contains("fingerprint"), "{out}");
+
+    // The upward bundle: one file, private, only for the province.
+    code(&forward(&[]), 0);
+    let files = files_in(&up);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("pendata-usulan-6402-000001-"), "{name}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let kab_keys = pendata::registry::load(&kab).unwrap();
+    let (u, _) = Upward::open(&bytes, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    assert_eq!(u.registry.signing_key, kab_keys.public.signing_key);
+    assert_eq!(u.registry.wilayah.as_deref(), Some("64.02"));
+    let mut got: Vec<String> = u.families.iter().map(|f| f.record.to_string()).collect();
+    let mut want = endorsed.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(u.families.iter().all(|f| f.minutes == "BA/64.72/2026/11"));
+    // Every revision verifies back to its tablet's signature; the tablets' keys travel with them.
+    let verified = u.verified().unwrap();
+    assert_eq!(verified.len(), endorsed.len());
+    let devices: std::collections::BTreeSet<_> =
+        verified.iter().map(|r| r.revision.device).collect();
+    assert_eq!(u.devices.len(), devices.len());
+    assert!(verified.iter().all(|r| r.revision.record == r.record));
+
+    // Wrong recipient: the kabupaten itself cannot open it.
+    let e = Upward::open(&bytes, std::slice::from_ref(&kab_keys.identity)).unwrap_err();
+    assert!(
+        e.to_string().contains("not encrypted to this registry"),
+        "{e}"
+    );
+    // Tampered and truncated files.
+    let mut bad = bytes.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 1;
+    assert!(Upward::open(&bad, std::slice::from_ref(&prov_keys.identity)).is_err());
+    let cut = &bytes[..bytes.len() - 100];
+    assert!(Upward::open(cut, std::slice::from_ref(&prov_keys.identity)).is_err());
+    // Signed by someone else than the kabupaten it names: refused.
+    let forged = u
+        .seal(
+            &pendata::registry::load(&other).unwrap().signing,
+            &[prov_keys.identity.to_public()],
+        )
+        .unwrap();
+    let e = Upward::open(&forged, std::slice::from_ref(&prov_keys.identity)).unwrap_err();
+    assert!(e.to_string().contains("not signed by the kabupaten"), "{e}");
+    // A revision changed and the bundle re-signed by the kabupaten itself: the tablet's signature
+    // still catches it.
+    let mut changed = u.clone();
+    let line = &mut changed.families[0].revisions[0].line;
+    *line = line.replacen("\"P001\"", "\"P002\"", 1);
+    let resealed = changed
+        .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+        .unwrap();
+    let (opened, _) = Upward::open(&resealed, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    let e = opened.verified().unwrap_err();
+    assert!(e.to_string().contains("fails its device signature"), "{e}");
+
+    // Nothing new to forward; a range again writes a second file of the same families.
+    let out = code(&forward(&[]), 2);
+    assert!(out.contains("no new endorsements"), "{out}");
+    let n = endorsed.len().to_string();
+    code(&forward(&["--range", &format!("1..{n}")]), 0);
+    let files = files_in(&up);
+    assert_eq!(files.len(), 2);
+    // An endorsement later forwards on its own.
+    let hold_then = &endorsed[0];
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                hold_then,
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                hold_then,
+                "--minutes",
+                "BA/2",
+                "--date",
+                "2026-12-01",
+            ],
+        ),
+        0,
+    );
+    code(&forward(&[]), 0);
+    let newest = files_in(&up)
+        .into_iter()
+        .find(|f| !files.contains(f))
+        .unwrap();
+    let (u2, _) = Upward::open(
+        &std::fs::read(newest).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
+    assert_eq!(u2.families.len(), 1);
+    assert_eq!(u2.families[0].record.to_string(), *hold_then);
+    assert_eq!(u2.families[0].minutes, "BA/2");
+    assert_eq!(u2.sequence.from, endorsed.len() as u64 + 1);
+}
+
+/// A kabupaten registry with two tablets whose accepted families are all endorsed, set to forward to
+/// `prov`; returns the families endorsed.
+fn kabupaten_with_tablets(tmp: &Path, kab: &Path, wilayah: &str, prov: &Path) -> Vec<String> {
+    registry(kab, "kabupaten", wilayah);
+    for t in ["tab1", "tab2"] {
+        let tab = tmp.join(format!("{wilayah}-{t}"));
+        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
+        sync(&tab, kab, &tmp.join(format!("stick-{wilayah}-{t}")));
+    }
+    let out = code(
+        &endorse(
+            kab,
+            &[
+                "--all",
+                "--minutes",
+                "BA/1",
+                "--date",
+                "2026-11-30",
+                "--json",
+            ],
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "upstream",
+                "set",
+                p(kab),
+                p(&prov.join("registry.pub")),
+            ],
+            "",
+        ),
+        0,
+    );
+    v["decided"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn forward_to(kab: &Path, folder: &Path, args: &[&str]) -> std::path::PathBuf {
+    std::fs::create_dir_all(folder).unwrap();
+    let before = files_in(folder);
+    let mut all = vec!["registry", "forward", p(kab), "--to", p(folder)];
+    all.extend_from_slice(args);
+    code(&run(None, &all, ""), 0);
+    files_in(folder)
+        .into_iter()
+        .find(|f| !before.contains(f))
+        .unwrap()
+}
+
+fn import(reg: &Path, what: &Path, want: i32) -> String {
+    code(
+        &run(None, &["registry", "import", p(reg), p(what), "--json"], ""),
+        want,
+    )
+}
+
+fn family_count(reg: &Path) -> u64 {
+    let s = common::text(&run(None, &["registry", "status", p(reg), "--json"], "").stdout);
+    let s: serde_json::Value = serde_json::from_str(&s[..s.rfind('}').unwrap() + 1]).unwrap();
+    s["families"].as_u64().unwrap()
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, as the province's operator goes through it"
+)]
+#[test]
+fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_refuses_bad_bundles()
+{
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let prov = tmp.path().join("kaltim");
+    registry(&prov, "provinsi", "64");
+    let samarinda = tmp.path().join("kukar");
+    let balikpapan = tmp.path().join("kubar");
+    let a = kabupaten_with_tablets(tmp.path(), &samarinda, "64.02", &prov);
+    let b = kabupaten_with_tablets(tmp.path(), &balikpapan, "64.07", &prov);
+    let stick_a = forward_to(&samarinda, &tmp.path().join("up-a"), &[]);
+    let stick_b = forward_to(&balikpapan, &tmp.path().join("up-b"), &[]);
+
+    // A kabupaten registry is enrolled like a tablet: pending until approved, nothing merged.
+    let out = import(&prov, &stick_a, 1);
+    assert!(out.contains("not approved yet"), "{out}");
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&prov), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let entry = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().contains("64.02"))
+        .unwrap();
+    assert_eq!(entry["state"], "pending");
+    let kab_id = entry["id"].as_str().unwrap().to_string();
+    let approve = |id: &str| run(None, &["registry", "devices", p(&prov), "approve", id], "");
+    let _ = approve(&kab_id);
+    let out = import(&prov, &stick_a, 0);
+    assert!(out.contains("\"merged\": 1"), "{out}");
+    assert_eq!(family_count(&prov), a.len() as u64);
+    // Idempotent.
+    let out = import(&prov, &stick_a, 0);
+    assert!(out.contains("\"already_imported\": 1"), "{out}");
+    assert_eq!(family_count(&prov), a.len() as u64);
+
+    // The second kabupaten: its tablets are new to the province, approved through it.
+    import(&prov, &stick_b, 1);
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&prov), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let kab_b = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().contains("64.07"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _ = approve(&kab_b);
+    import(&prov, &stick_b, 0);
+    assert_eq!(family_count(&prov), (a.len() + b.len()) as u64);
+    // The province's families per kabupaten/kota are what each endorsed.
+    let fams = families(&prov, tmp.path());
+    for id in a.iter().chain(&b) {
+        assert!(fams.iter().any(|f| &f.0 == id), "{id} reached the province");
+    }
+
+    // Evaluation per kabupaten/kota and per family; the figures per kabupaten/kota.
+    let evaluate = |args: &[&str]| {
+        let mut all = vec!["registry", "evaluate", p(&prov)];
+        all.extend_from_slice(args);
+        run(None, &all, "")
+    };
+    code(&evaluate(&["--kabupaten", "64.07", "--return"]), 2);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "evaluate",
+                p(&samarinda),
+                "--kabupaten",
+                "64.02",
+                "--accept",
+            ],
+            "",
+        ),
+        2,
+    );
+    let out = code(
+        &evaluate(&["--kabupaten", "64.02", "--accept", "--json"]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["decided"].as_array().unwrap().len(), a.len(), "{out}");
+    code(
+        &evaluate(&[
+            "--family",
+            &b[0],
+            "--return",
+            "--reason",
+            "KK tidak cocok dengan Dukcapil",
+        ]),
+        0,
+    );
+    let out = code(
+        &run(None, &["registry", "proposals", p(&prov), "--json"], ""),
+        0,
+    );
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |k: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kabkota"] == k)
+            .unwrap()
+            .clone()
+    };
+    let (ra, rb) = (row("64.02"), row("64.07"));
+    assert_eq!(ra["received"], a.len() as u64);
+    assert_eq!(ra["accepted"], a.len() as u64);
+    assert_eq!(ra["waiting"], 0);
+    assert_eq!(rb["received"], b.len() as u64);
+    assert_eq!(rb["returned"], 1);
+    assert_eq!(rb["waiting"], b.len() as u64 - 1);
+    assert_eq!(
+        rb["new"].as_u64().unwrap() + rb["updated"].as_u64().unwrap(),
+        b.len() as u64
+    );
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(text.contains("64.07") && text.contains("waiting"), "{text}");
+    let log = code(&run(None, &["registry", "log", p(&prov), "--json"], ""), 0);
+    assert!(
+        log.contains("family.evaluate.return") && log.contains("KK tidak cocok"),
+        "{log}"
+    );
+
+    // The province's decisions flow down: to the kabupaten, and from it to the petugas's tablet.
+    let rdir = tmp.path().join("receipts");
+    std::fs::create_dir(&rdir).unwrap();
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "receipt",
+                p(&prov),
+                "--registry",
+                &kab_b,
+                "--to",
+                p(&rdir),
+            ],
+            "",
+        ),
+        0,
+    );
+    let receipt = out.lines().next().unwrap().trim().to_string();
+    let forged = tmp.path().join("forged.json");
+    std::fs::write(
+        &forged,
+        std::fs::read_to_string(&receipt)
+            .unwrap()
+            .replace("KK tidak", "KK sudah"),
+    )
+    .unwrap();
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "upstream",
+                "receipt",
+                p(&balikpapan),
+                p(&forged),
+            ],
+            "",
+        ),
+        2,
+    );
+    code(
+        &run(
+            None,
+            &["registry", "upstream", "receipt", p(&samarinda), &receipt],
+            "",
+        ),
+        2,
+    );
+    let out = code(
+        &run(
+            None,
+            &["registry", "upstream", "receipt", p(&balikpapan), &receipt],
+            "",
+        ),
+        0,
+    );
+    assert!(out.contains("1 returned"), "{out}");
+    let list = code(
+        &run(
+            None,
+            &["registry", "devices", p(&balikpapan), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut said = String::new();
+    let mut rejected = 0;
+    for d in v.as_array().unwrap() {
+        let tab = tmp
+            .path()
+            .join(format!("64.07-{}", d["name"].as_str().unwrap()));
+        let stick = tmp
+            .path()
+            .join(format!("back-{}", d["name"].as_str().unwrap()));
+        std::fs::create_dir(&stick).unwrap();
+        let id = d["id"].as_str().unwrap();
+        let out = code(
+            &run(
+                None,
+                &[
+                    "registry",
+                    "receipt",
+                    p(&balikpapan),
+                    "--device",
+                    id,
+                    "--to",
+                    p(&stick),
+                ],
+                "",
+            ),
+            0,
+        );
+        let file = out.lines().next().unwrap().trim().to_string();
+        said.push_str(&code(&run(Some(&tab), &["receipt", "apply", &file], ""), 0));
+        let list = code(
+            &run(Some(&tab), &["record", "list", "--status", "rejected"], ""),
+            0,
+        );
+        rejected += list.lines().filter(|l| l.contains(b[0].as_str())).count();
+    }
+    assert!(
+        said.contains("returned by the province: KK tidak cocok dengan Dukcapil"),
+        "{said}"
+    );
+    assert_eq!(rejected, 1, "{said}");
+
+    // Refused, nothing changed: altered, truncated, for another province, a tablet's line altered
+    // under a valid kabupaten signature, a family outside the kabupaten's region.
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let kab_keys = pendata::registry::load(&samarinda).unwrap();
+    let bytes = std::fs::read(&stick_a).unwrap();
+    let (u, _) = Upward::open(&bytes, std::slice::from_ref(&prov_keys.identity)).unwrap();
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let put = |name: &str, b: &[u8]| {
+        let dir = bad.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let f = dir.join(format!(
+            "pendata-usulan-6472-000001-000009-20261203-000000-{name}.age"
+        ));
+        std::fs::write(&f, b).unwrap();
+        f
+    };
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x40;
+    let mut changed = u.clone();
+    changed.bundle_id = uuid::Uuid::now_v7();
+    let line = &mut changed.families[0].revisions[0].line;
+    *line = line.replacen("\"P001\"", "\"P002\"", 1);
+    let mut outside = u.clone();
+    outside.bundle_id = uuid::Uuid::now_v7();
+    outside.registry.wilayah = Some("64.07".into());
+    let other_prov = tmp.path().join("other-prov");
+    registry(&other_prov, "provinsi", "64");
+    let other_keys = pendata::registry::load(&other_prov).unwrap();
+    let cases = [
+        (put("flipped", &flipped), "authenticate"),
+        (put("cut", &bytes[..bytes.len() - 64]), "upward bundle"),
+        (
+            put(
+                "elsewhere",
+                &u.seal(&kab_keys.signing, &[other_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "not encrypted to this registry",
+        ),
+        (
+            put(
+                "line",
+                &changed
+                    .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "fails its device signature",
+        ),
+        (
+            put(
+                "outside",
+                &outside
+                    .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "outside the kabupaten/kota 64.07",
+        ),
+    ];
+    let count = family_count(&prov);
+    for (file, why) in &cases {
+        let out = import(&prov, file, 1);
+        assert!(
+            out.contains("\"refused\": 1") && out.contains(why),
+            "{why}: {out}"
+        );
+    }
+    assert_eq!(family_count(&prov), count);
+    // A replay under the same id with other contents is refused too.
+    let mut replay = u.clone();
+    replay.families.truncate(1);
+    let f = put(
+        "replay",
+        &replay
+            .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+            .unwrap(),
+    );
+    let out = import(&prov, &f, 1);
+    assert!(out.contains("replay or forgery"), "{out}");
+
+    // A missing upward bundle shows as a gap, with the command that fills it.
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&samarinda),
+                "--family",
+                &a[0],
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &samarinda,
+            &[
+                "--family",
+                &a[0],
+                "--minutes",
+                "BA/2",
+                "--date",
+                "2026-12-01",
+            ],
+        ),
+        0,
+    );
+    let _lost = forward_to(&samarinda, &tmp.path().join("lost"), &[]);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&samarinda),
+                "--family",
+                &a[0],
+                "--hold",
+                "--reason",
+                "cek",
+            ],
+            "",
+        ),
+        0,
+    );
+    code(
+        &endorse(
+            &samarinda,
+            &[
+                "--family",
+                &a[0],
+                "--minutes",
+                "BA/3",
+                "--date",
+                "2026-12-02",
+            ],
+        ),
+        0,
+    );
+    let next = forward_to(&samarinda, &tmp.path().join("next"), &[]);
+    let out = code(
+        &run(None, &["registry", "import", p(&prov), p(&next)], ""),
+        1,
+    );
+    let n = a.len() + 1;
+    assert!(
+        out.contains(&format!(
+            "registry forward DIR --to FOLDER --range {n}..{n}"
+        )),
+        "{out}"
+    );
+}
