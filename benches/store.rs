@@ -74,71 +74,81 @@ impl Kind {
     }
 }
 
+/// Durable saves on a plaintext and an encrypted store and the disk's floor, interleaved in one loop (the
+/// order rotating every round), so all three see the same disk weather; each store's ratio is to the
+/// same floor samples.
 fn save_latency() {
-    for kind in [Kind::Plain, Kind::Encrypted] {
-        save_latency_of(kind);
-    }
-}
-
-fn save_latency_of(kind: Kind) {
-    let dir = bench_dir(&format!("bench-save-{}", kind.name()));
-    let store = kind.create(&dir);
+    let dir = bench_dir("bench-save");
     let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
     let spec = FamilySpec {
         interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
     };
     let mut answers = family(form, &mut Rng::new(1), &spec);
     let size = serde_json::to_vec(&answers).unwrap().len();
-    let id = store
-        .create_record("keluarga", form.version, answers.clone(), "P001", now())
-        .unwrap()
-        .id;
-
+    let stores: Vec<(Kind, Store, uuid::Uuid)> = [Kind::Plain, Kind::Encrypted]
+        .into_iter()
+        .map(|kind| {
+            let sub = dir.join(kind.name());
+            std::fs::create_dir_all(&sub).unwrap();
+            let store = kind.create(&sub);
+            let id = store
+                .create_record("keluarga", form.version, answers.clone(), "P001", now())
+                .unwrap()
+                .id;
+            (kind, store, id)
+        })
+        .collect();
     let floor_path = dir.join("floor.bin");
     let payload = vec![0x5Au8; size + 600];
-    let rounds = 300;
-    let (mut saves, mut floors) = (Vec::new(), Vec::new());
+    let rounds: usize = std::env::var("PENDATA_BENCH_SAVES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut saves = vec![Vec::new(); stores.len()];
+    let mut floors = Vec::new();
     for n in 0..rounds {
-        // Interleaved, so both see the same disk weather.
         answers.insert("catatan".into(), json!(format!("catatan ke-{n}")));
-        let t = Instant::now();
-        store
-            .save_answers(id, answers.clone(), "P001", None, now())
-            .unwrap();
-        saves.push(t.elapsed());
-
-        let t = Instant::now();
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&floor_path)
-            .unwrap();
-        f.write_all(&payload).unwrap();
-        f.sync_data().unwrap();
-        floors.push(t.elapsed());
+        for step in 0..=stores.len() {
+            let which = (step + n) % (stores.len() + 1);
+            let t = Instant::now();
+            if let Some((_, store, id)) = stores.get(which) {
+                store
+                    .save_answers(*id, answers.clone(), "P001", None, now())
+                    .unwrap();
+                saves[which].push(t.elapsed());
+            } else {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&floor_path)
+                    .unwrap();
+                f.write_all(&payload).unwrap();
+                f.sync_data().unwrap();
+                floors.push(t.elapsed());
+            }
+        }
     }
-    let (s50, s99) = (percentile(&mut saves, 0.5), percentile(&mut saves, 0.99));
     let (f50, f99) = (percentile(&mut floors, 0.5), percentile(&mut floors, 0.99));
     println!(
-        "## durable save of one answer, {} store ({rounds} saves of a {size}-byte family snapshot)",
-        kind.name()
+        "## durable save of one answer ({rounds} saves of a {size}-byte family snapshot on each store, interleaved with the floor)"
     );
-    println!("| | p50 | p99 |\n|---|---:|---:|");
+    println!("| | p50 | p99 | ratio p50 | ratio p99 |\n|---|---:|---:|---:|---:|");
+    for ((kind, _, _), s) in stores.iter().zip(saves.iter_mut()) {
+        let (s50, s99) = (percentile(s, 0.5), percentile(s, 0.99));
+        println!(
+            "| {} store save (one redb write transaction, fsync) | {} | {} | {:.2}× | {:.2}× |",
+            kind.name(),
+            ms(s50),
+            ms(s99),
+            s50.as_secs_f64() / f50.as_secs_f64(),
+            s99.as_secs_f64() / f99.as_secs_f64()
+        );
+    }
     println!(
-        "| store save (one redb write transaction, fsync) | {} | {} |",
-        ms(s50),
-        ms(s99)
-    );
-    println!(
-        "| floor: append {} bytes + fdatasync, same disk | {} | {} |",
+        "| floor: append {} bytes + fdatasync, same disk | {} | {} | | |\n",
         payload.len(),
         ms(f50),
         ms(f99)
-    );
-    println!(
-        "| ratio | {:.2}× | {:.2}× |\n",
-        s50.as_secs_f64() / f50.as_secs_f64(),
-        s99.as_secs_f64() / f99.as_secs_f64()
     );
 }
 
@@ -284,9 +294,48 @@ fn kdf_and_sign_in() {
     println!();
 }
 
+/// The store's cipher alone (AES-256-XTS, 4 KiB units): deciphering and enciphering 64 MiB in
+/// page-sized reads and writes, as redb hands them to the backend.
+fn cipher_throughput() {
+    let cipher = pendata::store::BlockCipher::new(&zeroize::Zeroizing::new([7u8; 64]));
+    let mut buf = vec![0x5Au8; 64 << 20];
+    let mut best = [f64::MAX; 2];
+    for _ in 0..5 {
+        for (i, encrypt) in [true, false].into_iter().enumerate() {
+            let t = Instant::now();
+            for (n, page) in buf.chunks_mut(16 * 1024).enumerate() {
+                let at = n as u64 * 16 * 1024;
+                if encrypt {
+                    cipher.encrypt(at, page);
+                } else {
+                    cipher.decrypt(at, page);
+                }
+            }
+            best[i] = best[i].min(t.elapsed().as_secs_f64());
+        }
+    }
+    std::hint::black_box(&buf);
+    println!(
+        "## cipher alone (AES-256-XTS, 16 KiB pages, best of 5 over 64 MiB): encrypt {:.0} MB/s, decrypt {:.0} MB/s\n",
+        64.0 * 1.048_576 / best[0],
+        64.0 * 1.048_576 / best[1]
+    );
+}
+
 fn main() {
-    kdf_and_sign_in();
+    cipher_throughput();
+    // `PENDATA_BENCH_ONLY=save` runs only the durable save (after the cipher's figure), `=cipher` only that.
+    let only_save = std::env::var("PENDATA_BENCH_ONLY").is_ok_and(|v| v == "save");
+    if std::env::var("PENDATA_BENCH_ONLY").is_ok_and(|v| v == "cipher") {
+        return;
+    }
+    if !only_save {
+        kdf_and_sign_in();
+    }
     save_latency();
+    if only_save {
+        return;
+    }
     let mut sizes = vec![10_000, 100_000];
     if std::env::var_os("PENDATA_BENCH_MILLION").is_some() {
         sizes.push(1_000_000);

@@ -97,23 +97,6 @@ fn main() {
     // The same JSON lines the bundle carries, in a file, for the standard pipeline. (The demo petugas's
     // PIN: `pendata demo` gave it none.)
     let device = Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
-    // What reading alone costs: one pass over the store's revisions, doing nothing with them.
-    for _ in 0..2 {
-        let t = Instant::now();
-        let mut n = 0u64;
-        device
-            .store
-            .export_revisions::<pendata::store::StoreError>(1, u64::MAX, |raw| {
-                n += raw.len() as u64;
-                Ok(())
-            })
-            .unwrap();
-        eprintln!(
-            "reading the revisions from the store: {:.0} ms ({} MB)",
-            t.elapsed().as_secs_f64() * 1000.0,
-            n / 1_048_576
-        );
-    }
     // The same data in a plaintext store, for the side-by-side export.
     let tab_plain = root.join("tablet-plain");
     std::fs::create_dir_all(&tab_plain).unwrap();
@@ -121,6 +104,29 @@ fn main() {
         .store
         .write_plaintext_copy(&tab_plain.join("pendata.redb"))
         .unwrap();
+    // What reading alone costs: passes over the store's revisions, doing nothing with them, from the
+    // encrypted store and the plaintext copy alternately.
+    {
+        let plain_store =
+            pendata::store::Store::open(&tab_plain, pendata::store::Unlock::Setup).unwrap();
+        for _ in 0..2 {
+            for (name, store) in [("encrypted", &device.store), ("plaintext", &plain_store)] {
+                let t = Instant::now();
+                let mut n = 0u64;
+                store
+                    .export_revisions::<pendata::store::StoreError>(1, u64::MAX, |raw| {
+                        n += raw.len() as u64;
+                        Ok(())
+                    })
+                    .unwrap();
+                eprintln!(
+                    "reading the revisions from the {name} store: {:.0} ms ({} MB)",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    n / 1_048_576
+                );
+            }
+        }
+    }
     let lines_path = root.join("revisions.jsonl");
     let mut lines = std::io::BufWriter::new(std::fs::File::create(&lines_path).unwrap());
     let mut plain = 0u64;

@@ -12,123 +12,16 @@
 //! by `set_len` is zero-filled by the file system) reads as redb expects. A written block is zero only
 //! with probability 2⁻¹²⁸.
 
-use aes::Aes256;
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+pub use pendata_xts::BlockCipher;
 use redb::{BackendError, StorageBackend};
 use std::ops::Bound;
 use zeroize::Zeroizing;
-
-type Block = GenericArray<u8, aes::cipher::consts::U16>;
 
 /// The cipher's block, and the alignment of what it reads and writes.
 const BLOCK: u64 = 16;
 
 /// The data key: two AES-256 keys (data and tweak).
 pub type DataKey = Zeroizing<[u8; 64]>;
-
-/// AES-256-XEX per 16-byte block.
-#[derive(Clone)]
-pub struct BlockCipher {
-    data: Aes256,
-    tweak: Aes256,
-}
-
-impl std::fmt::Debug for BlockCipher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BlockCipher")
-    }
-}
-
-/// The XTS data unit: the tweak is the sector's number; blocks within it follow by multiplication.
-const SECTOR: u64 = 4096;
-
-/// Blocks enciphered in one batch (AES-NI works on eight at a time).
-const BATCH: usize = 32;
-
-/// Multiplies a tweak by α in GF(2¹²⁸) (IEEE 1619's little-endian convention).
-fn times_alpha(t: u128) -> u128 {
-    let carry = t >> 127;
-    (t << 1) ^ (carry * 0x87)
-}
-
-impl BlockCipher {
-    pub fn new(key: &DataKey) -> BlockCipher {
-        let (k1, k2) = key.split_at(32);
-        BlockCipher {
-            data: Aes256::new(GenericArray::from_slice(k1)),
-            tweak: Aes256::new(GenericArray::from_slice(k2)),
-        }
-    }
-
-    /// The tweak of the block at byte `offset` (block-aligned).
-    fn tweak_at(&self, offset: u64) -> u128 {
-        let mut t = Block::from(u128::from(offset / SECTOR).to_le_bytes());
-        self.tweak.encrypt_block(&mut t);
-        let mut t = u128::from_le_bytes(t.into());
-        for _ in 0..(offset % SECTOR) / BLOCK {
-            t = times_alpha(t);
-        }
-        t
-    }
-
-    /// Encrypts `buf` (whole blocks) found at byte `offset` (block-aligned) of the database.
-    pub fn encrypt(&self, offset: u64, buf: &mut [u8]) {
-        self.apply(offset, buf, true);
-    }
-
-    /// Decrypts `buf` (whole blocks) read at byte `offset` (block-aligned) of the database.
-    pub fn decrypt(&self, offset: u64, buf: &mut [u8]) {
-        self.apply(offset, buf, false);
-    }
-
-    fn apply(&self, offset: u64, buf: &mut [u8], encrypt: bool) {
-        let mut tweak = self.tweak_at(offset);
-        let mut at = offset;
-        let mut blocks = [Block::default(); BATCH];
-        let mut tweaks = [0u128; BATCH];
-        let mut zero = [false; BATCH];
-        for batch in buf.chunks_mut(BATCH * BLOCK as usize) {
-            let n = batch.len() / BLOCK as usize;
-            for (i, ((c, b), (t, z))) in batch
-                .chunks_exact(16)
-                .zip(blocks.iter_mut())
-                .zip(tweaks.iter_mut().zip(zero.iter_mut()))
-                .enumerate()
-            {
-                if i > 0 || at != offset {
-                    // The next block: a new sector starts from its own encrypted number.
-                    tweak = if at.is_multiple_of(SECTOR) {
-                        self.tweak_at(at)
-                    } else {
-                        times_alpha(tweak)
-                    };
-                }
-                at += BLOCK;
-                let p = u128::from_le_bytes(c.try_into().unwrap_or_default());
-                *t = tweak;
-                // Never-written space (zeros on the disk) reads as zeros.
-                *z = !encrypt && p == 0;
-                *b = Block::from((p ^ tweak).to_le_bytes());
-            }
-            let work = blocks.get_mut(..n).unwrap_or_default();
-            if encrypt {
-                self.data.encrypt_blocks(work);
-            } else {
-                self.data.decrypt_blocks(work);
-            }
-            for (out, (b, (t, z))) in batch
-                .chunks_exact_mut(16)
-                .zip(blocks.iter().zip(tweaks.iter().zip(zero.iter())))
-            {
-                if !*z {
-                    let x = u128::from_le_bytes((*b).into()) ^ t;
-                    out.copy_from_slice(&x.to_le_bytes());
-                }
-            }
-        }
-    }
-}
 
 /// A redb storage backend whose bytes are encrypted on `inner`, from byte `base` of it on (the bytes
 /// before are the key slots, see `store::keys`).
@@ -261,6 +154,8 @@ impl<B: StorageBackend> StorageBackend for Encrypted<B> {
 }
 
 #[cfg(test)]
+/// The cipher is `pendata_xts`'s; its checks run here too, with the store's key type, so the
+/// package's tests cover it.
 mod tests {
     use super::*;
 

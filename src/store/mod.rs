@@ -14,6 +14,9 @@ mod open;
 mod package;
 #[cfg(feature = "test-support")]
 pub mod power_cut;
+/// The store's cipher, for the benchmarks' throughput figure.
+#[cfg(feature = "test-support")]
+pub use crypt::{BlockCipher, DataKey};
 mod rewrite;
 mod sync;
 mod tables;
