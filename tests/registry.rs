@@ -1234,13 +1234,38 @@ fn packaged_or_none(reg: &Registry, device: Uuid, desa: &str, to: &Path) -> BTre
     }
 }
 
+/// Makes a family's entry one written before entries kept their revision's hash.
+fn forget_hash(reg: &Registry, id: Uuid) {
+    use pendata::registry::storage::{Storage, Tables, Transaction};
+    let txn = reg.db.begin().unwrap();
+    {
+        let mut rows = txn.tables().unwrap();
+        let mut e = rows.family(id.as_u128()).unwrap().unwrap();
+        assert!(e.revision_hash.is_some(), "the merge kept the hash");
+        e.revision_hash = None;
+        rows.put_family(id.as_u128(), &e).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// A family's entry and its current revision as stored.
+fn current(reg: &Registry, id: Uuid) -> (registry::FamilyEntry, pendata::model::record::Revision) {
+    use pendata::registry::storage::Storage;
+    let e = reg.family(id).unwrap().unwrap();
+    let stored = reg
+        .db
+        .stored_revision(e.family.device, e.family.seq)
+        .unwrap()
+        .unwrap();
+    (e, stored)
+}
+
 /// A package carries each family's current answers as the registry stored them and, as the base of a
 /// visit, the hash of that revision: kept in the family's entry by the merge, or worked out from the
 /// revision for an entry written before entries kept it. Visits based on either merge as updates, and
 /// the package's progress counts them.
 #[test]
 fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
-    use pendata::registry::storage::{Storage, Tables, Transaction};
     let r = registry();
     let to = r._tmp.path().join("stick");
     std::fs::create_dir_all(&to).unwrap();
@@ -1264,17 +1289,7 @@ fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
     r.approve(&t);
     // The last family's entry as one written before entries kept their revision's hash.
     let old = made[2].0;
-    {
-        let txn = r.reg.db.begin().unwrap();
-        {
-            let mut rows = txn.tables().unwrap();
-            let mut e = rows.family(old.as_u128()).unwrap().unwrap();
-            assert!(e.revision_hash.is_some(), "the merge kept the hash");
-            e.revision_hash = None;
-            rows.put_family(old.as_u128(), &e).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    forget_hash(&r.reg, old);
     let desa = first["wilayah_desa"].as_str().unwrap().to_string();
     let req = registry::package::PackageRequest {
         device: &t.id.simple().to_string(),
@@ -1293,13 +1308,7 @@ fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
     .unwrap();
     assert_eq!(package.families.len(), 3);
     for f in &package.families {
-        let e = r.reg.family(f.family).unwrap().unwrap();
-        let stored = r
-            .reg
-            .db
-            .stored_revision(e.family.device, e.family.seq)
-            .unwrap()
-            .unwrap();
+        let (e, stored) = current(&r.reg, f.family);
         assert_eq!(f.answers, stored.answers, "the stored answers, as they are");
         assert_eq!(
             (&f.form_id, f.form_version),
@@ -1336,17 +1345,11 @@ fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
         "updates, not conflicts"
     );
     for id in [made[0].0, old] {
-        let e = r.reg.family(id).unwrap().unwrap();
+        let (e, stored) = current(&r.reg, id);
         assert_eq!(
             (e.family.device, e.family.state),
             (v.id, FamilyState::Accepted)
         );
-        let stored = r
-            .reg
-            .db
-            .stored_revision(e.family.device, e.family.seq)
-            .unwrap()
-            .unwrap();
         assert_eq!(stored.answers["alamat"], json!("Jl. Kunjungan 1"));
         assert_eq!(
             e.revision_hash,
