@@ -16,7 +16,8 @@
 //! `zstd` and `age` on the PATH). The registry is made once (bundles, then an import: a few minutes)
 //! and kept under the target directory's `tmp/bench-package/`; each run works on a copy of it.
 //! `PENDATA_BENCH_FAMILIES=100000` for a smaller registry (packages of about 100 families),
-//! `PENDATA_BENCH_ROUNDS` (default 3) for more rounds.
+//! `PENDATA_BENCH_ROUNDS` (default 3) for more rounds, `PENDATA_BENCH_PARTS=write,merge` to leave
+//! out a part (the packages are always written: the merge visits them).
 
 #![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "benchmark")]
 
@@ -405,7 +406,7 @@ fn part_apply(dir: &Path, scratch: &Path, package: &Package, rounds: usize) {
         let tablet = scratch.join(format!("tablet{r}"));
         let _ = std::fs::remove_dir_all(&tablet);
         let (device, _) = Device::init(&tablet, "Tablet bench").unwrap();
-        device.add_petugas("P001", "Dewi", "2468").unwrap();
+        device.add_petugas("P001", "Dewi", "246813").unwrap();
         device
             .set_registry_key(&std::fs::read(dir.join("registry.pub")).unwrap())
             .unwrap();
