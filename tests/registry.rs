@@ -1233,3 +1233,131 @@ fn packaged_or_none(reg: &Registry, device: Uuid, desa: &str, to: &Path) -> BTre
         Err(_) => BTreeSet::new(),
     }
 }
+
+/// Makes a family's entry one written before entries kept their revision's hash.
+fn forget_hash(reg: &Registry, id: Uuid) {
+    use pendata::registry::storage::{Storage, Tables, Transaction};
+    let txn = reg.db.begin().unwrap();
+    {
+        let mut rows = txn.tables().unwrap();
+        let mut e = rows.family(id.as_u128()).unwrap().unwrap();
+        assert!(e.revision_hash.is_some(), "the merge kept the hash");
+        e.revision_hash = None;
+        rows.put_family(id.as_u128(), &e).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// A family's entry and its current revision as stored.
+fn current(reg: &Registry, id: Uuid) -> (registry::FamilyEntry, pendata::model::record::Revision) {
+    use pendata::registry::storage::Storage;
+    let e = reg.family(id).unwrap().unwrap();
+    let stored = reg
+        .db
+        .stored_revision(e.family.device, e.family.seq)
+        .unwrap()
+        .unwrap();
+    (e, stored)
+}
+
+/// A package carries each family's current answers as the registry stored them and, as the base of a
+/// visit, the hash of that revision: kept in the family's entry by the merge, or worked out from the
+/// revision for an entry written before entries kept it. Visits based on either merge as updates, and
+/// the package's progress counts them.
+#[test]
+fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
+    let r = registry();
+    let to = r._tmp.path().join("stick");
+    std::fs::create_dir_all(&to).unwrap();
+    let mut t = tablet(19);
+    let identity = age::x25519::Identity::generate();
+    t.age_recipient = Some(identity.to_public().to_string());
+    let mut rng = Rng::new(19);
+    let first = valid_family(&mut rng);
+    let mut made = vec![(record(60), first.clone())];
+    for n in 61..63 {
+        let mut a = valid_family(&mut rng);
+        for k in ["wilayah_kabkota", "wilayah_kecamatan", "wilayah_desa"] {
+            a[k] = first[k].clone();
+        }
+        made.push((record(n), a));
+    }
+    for (id, a) in &made {
+        finalize(&mut t, *id, 1, a.clone());
+    }
+    r.import(&t.bundle(&r.recipients()).unwrap());
+    r.approve(&t);
+    // The last family's entry as one written before entries kept their revision's hash.
+    let old = made[2].0;
+    forget_hash(&r.reg, old);
+    let desa = first["wilayah_desa"].as_str().unwrap().to_string();
+    let req = registry::package::PackageRequest {
+        device: &t.id.simple().to_string(),
+        desa: std::slice::from_ref(&desa),
+        to: &to,
+        due: None,
+        note: None,
+        reassign: false,
+    };
+    let written = r.reg.write_package(&req, now()).unwrap();
+    let package = pendata::bundle::package::Package::open(
+        &std::fs::read(&written.path).unwrap(),
+        &identity,
+        &r.reg.keys.signing.verifying_key(),
+    )
+    .unwrap();
+    assert_eq!(package.families.len(), 3);
+    for f in &package.families {
+        let (e, stored) = current(&r.reg, f.family);
+        assert_eq!(f.answers, stored.answers, "the stored answers, as they are");
+        assert_eq!(
+            (&f.form_id, f.form_version),
+            (&stored.form_id, stored.form_version)
+        );
+        assert_eq!(f.base, registry::package::revision_hash(&stored));
+        if f.family == old {
+            assert_eq!(e.revision_hash, None);
+        } else {
+            assert_eq!(e.revision_hash.as_ref(), Some(&f.base));
+        }
+    }
+
+    // Visits of the family whose entry kept the hash and of the one whose entry did not.
+    let mut v = tablet(20);
+    for f in package.families.iter().filter(|f| f.family != made[1].0) {
+        let mut a = f.answers.clone();
+        a.insert("id_keluarga_daftar".into(), json!(f.family.to_string()));
+        a.insert("tanggal_kunjungan".into(), json!("2026-11-20"));
+        a.insert("status_kunjungan".into(), json!("1"));
+        a.insert("alamat".into(), json!("Jl. Kunjungan 1"));
+        v.visit = Some(pendata::model::record::VisitBase {
+            family: f.family,
+            revision: f.base.clone(),
+            package: package.package_id,
+        });
+        finalize(&mut v, f.family, 2, a);
+    }
+    v.visit = None;
+    r.import(&v.bundle(&r.recipients()).unwrap());
+    r.approve(&v);
+    assert!(
+        r.reg.conflicts(false).unwrap().is_empty(),
+        "updates, not conflicts"
+    );
+    for id in [made[0].0, old] {
+        let (e, stored) = current(&r.reg, id);
+        assert_eq!(
+            (e.family.device, e.family.state),
+            (v.id, FamilyState::Accepted)
+        );
+        assert_eq!(stored.answers["alamat"], json!("Jl. Kunjungan 1"));
+        assert_eq!(
+            e.revision_hash,
+            Some(registry::package::revision_hash(&stored)),
+            "the visit's hash kept for the next package"
+        );
+    }
+    let progress = r.reg.package_progress(&written.entry).unwrap();
+    assert_eq!((progress.visited, progress.total), (2, 3));
+    assert_eq!(progress.desa.get(&desa), Some(&(2, 3)));
+}

@@ -489,6 +489,15 @@ fn picture(r: &Reg) -> Picture {
     r.reg
         .db
         .families_with_revisions(|f, rev| {
+            // The hash an entry keeps is its current revision's, whatever the order.
+            if let Some(h) = &f.revision_hash {
+                assert_eq!(
+                    *h,
+                    registry::package::revision_hash(rev),
+                    "{}",
+                    f.family.record
+                );
+            }
             families.insert(
                 f.family.record,
                 (

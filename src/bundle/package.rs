@@ -23,9 +23,10 @@ pub const PACKAGE_FORMAT_VERSION: u32 = 1;
 /// A package's plaintext may not grow beyond this (a hostile file cannot exhaust memory).
 pub const MAX_PACKAGE_BYTES: u64 = 512 << 20;
 
-/// What a package carries.
+/// What a package carries. `F`, a family: as a tablet reads it ([`PackagedFamily`]) or as the
+/// registry writes it ([`StoredFamily`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Package {
+pub struct Package<F = PackagedFamily> {
     pub format: String,
     pub format_version: u32,
     pub package_id: Uuid,
@@ -45,7 +46,7 @@ pub struct Package {
     pub note: Option<String>,
     /// The form versions the families use: a tablet without one of them refuses the package.
     pub forms: Vec<FormRef>,
-    pub families: Vec<PackagedFamily>,
+    pub families: Vec<F>,
 }
 
 /// One family to visit.
@@ -61,7 +62,19 @@ pub struct PackagedFamily {
     pub answers: Answers,
 }
 
-impl Package {
+/// One family to visit as the registry writes it: the answers are the stored revision's JSON, copied
+/// as they are (not parsed and written again); a tablet reads them as a [`PackagedFamily`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFamily {
+    pub family: Uuid,
+    pub base: String,
+    pub form_id: String,
+    pub form_version: u64,
+    /// A JSON object: the answers of the revision the registry stored.
+    pub answers: Box<serde_json::value::RawValue>,
+}
+
+impl<F: Serialize> Package<F> {
     /// The package file's bytes: signed with the registry's key, compressed, encrypted to the device.
     pub fn seal(&self, key: &SigningKey, device: &age::x25519::Recipient) -> Result<Vec<u8>> {
         let payload = serde_json::to_string(self)
@@ -81,6 +94,14 @@ impl Package {
         Ok(out)
     }
 
+    /// `pendata-paket-dinsos-kaltim-0193a1b2-6472011001-20261203-0800.age`: registry, device, the
+    /// first desa (`+2` when two more follow), date and time.
+    pub fn file_name(&self) -> String {
+        file_name(&self.registry, self.device, &self.desa, self.created_at)
+    }
+}
+
+impl Package {
     /// Decrypts a package file with the device's identity and checks the registry's signature. Refuses
     /// (changing nothing) a file for another device, from another registry, altered or cut short.
     pub fn open(
@@ -125,49 +146,52 @@ impl Package {
         }
         Ok(p)
     }
+}
 
-    /// `pendata-paket-dinsos-kaltim-0193a1b2-6472011001-20261203-0800.age`: registry, device, the
-    /// first desa (`+2` when two more follow), date and time.
-    pub fn file_name(&self) -> String {
-        let registry: String = self
-            .registry
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect::<String>()
-            .split('-')
-            .filter(|w| !w.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
-        let registry: String = registry.chars().take(24).collect();
-        let desa = match self.desa.first() {
-            Some(d) => {
-                let digits: String = d.chars().filter(char::is_ascii_digit).collect();
-                if self.desa.len() > 1 {
-                    format!("{digits}+{}", self.desa.len() - 1)
-                } else {
-                    digits
-                }
-            }
-            None => "desa".into(),
-        };
-        format!(
-            "pendata-paket-{}-{}-{desa}-{}.{}",
-            if registry.is_empty() {
-                "registri"
+/// A package's file name (`Package::file_name`).
+fn file_name(
+    registry: &str,
+    device: Uuid,
+    desa: &[String],
+    created_at: DateTime<FixedOffset>,
+) -> String {
+    let registry: String = registry
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
             } else {
-                &registry
-            },
-            short(self.device),
-            self.created_at.format("%Y%m%d-%H%M%S"),
-            super::EXTENSION
-        )
-    }
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let registry: String = registry.chars().take(24).collect();
+    let desa = match desa.first() {
+        Some(d) => {
+            let digits: String = d.chars().filter(char::is_ascii_digit).collect();
+            if desa.len() > 1 {
+                format!("{digits}+{}", desa.len() - 1)
+            } else {
+                digits
+            }
+        }
+        None => "desa".into(),
+    };
+    format!(
+        "pendata-paket-{}-{}-{desa}-{}.{}",
+        if registry.is_empty() {
+            "registri"
+        } else {
+            &registry
+        },
+        short(device),
+        created_at.format("%Y%m%d-%H%M%S"),
+        super::EXTENSION
+    )
 }
 
 /// Whether a file name is one of ours: a work package.

@@ -131,6 +131,11 @@ pub struct FamilyEntry {
     /// The report's facts about the current revision.
     #[serde(default)]
     pub facts: Option<super::facts::Facts>,
+    /// The current revision's hash (`package::revision_hash`), when the merge that made it current
+    /// read it from a bundle: a work package and a visit's merge take it from here instead of
+    /// reading, parsing and serializing the revision again. Absent in entries written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_hash: Option<String>,
 }
 
 /// Why a revision is held: a stable code, where in the answers, and a message in both languages.

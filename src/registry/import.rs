@@ -829,7 +829,10 @@ fn open_bundle(
     let verified = read::read_within(input, std::slice::from_ref(identity), limits, |item| {
         match item {
             Item::Revision { raw, revision } => {
-                let summary = summarize(catalog, &revision);
+                let mut summary = summarize(catalog, &revision);
+                // Hashed here, in the reader's thread: a package or a visit based on this revision
+                // takes the hash from the family's entry.
+                summary.hash = Some(super::package::revision_hash(&revision));
                 let mut reasons = check(catalog, &revision);
                 // A family outside the registry's region is held whatever else is wrong with it.
                 reasons.extend(super::scope::outside(registry, summary.facts.as_ref()));

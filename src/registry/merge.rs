@@ -223,6 +223,11 @@ fn keep_custody(t: &mut impl Tables, v: &read::Verified) -> Result<()> {
     Ok(())
 }
 
+/// Whether the family's entry names this revision as its current one.
+fn is_current(e: &FamilyEntry, f: &Final) -> bool {
+    e.family.device.as_u128() == f.device && e.family.seq == f.seq
+}
+
 /// A family's versions sorted by [`Merge::visits`].
 struct Chain {
     /// The newest version of the chain of visits, if there are visits.
@@ -270,7 +275,9 @@ impl<'m, T: Tables> Merge<'m, T> {
             return Ok(Cow::Borrowed(*r));
         }
         let rev = self.t.revision(device, seq)?;
-        Ok(Cow::Owned(summarize(self.catalog, &rev)))
+        let mut summary = summarize(self.catalog, &rev);
+        summary.hash = Some(super::package::revision_hash(&rev));
+        Ok(Cow::Owned(summary))
     }
 
     /// Every candidate revision of a record: (device, number, seq).
@@ -331,7 +338,8 @@ impl<'m, T: Tables> Merge<'m, T> {
             }
         }
         let rid = Uuid::from_u128(record);
-        let chain = self.visits(&all, &merged)?;
+        let old = self.t.family(record)?;
+        let chain = self.visits(&all, &merged, old.as_ref())?;
         let (current, state) = match chain
             .current
             .or_else(|| latest.values().max_by_key(|f| (f.at_ms, f.device)).copied())
@@ -355,7 +363,6 @@ impl<'m, T: Tables> Merge<'m, T> {
             FamilyState::Accepted => (rev.niks.clone(), rev.kk.clone()),
             _ => (Vec::new(), None),
         };
-        let old = self.t.family(record)?;
         let mut entry = FamilyEntry {
             family: Family {
                 record: rid,
@@ -371,6 +378,7 @@ impl<'m, T: Tables> Merge<'m, T> {
             niks: niks.clone(),
             kk: kk.clone(),
             facts: rev.facts.clone(),
+            revision_hash: rev.hash.clone(),
         };
         // Written first (conflicts read members' current revisions), then once more only if the
         // conflicts changed its state.
@@ -451,14 +459,19 @@ impl<'m, T: Tables> Merge<'m, T> {
     /// (work packages), each based on the hash of the revision it started from. A visit whose base is
     /// the current version becomes the current one; one whose base is not (the family changed since,
     /// or two visits started from the same version) is stale: an update conflict.
-    fn visits(&self, all: &[Final], merged: &HashMap<(u128, u64), String>) -> Result<Chain> {
+    fn visits(
+        &self,
+        all: &[Final],
+        merged: &HashMap<(u128, u64), String>,
+        entry: Option<&FamilyEntry>,
+    ) -> Result<Chain> {
         // The latest candidate of each device that entered the family, and of each visit (device and
         // base: finalizing a visit again after a correction keeps its base).
         let mut origin: BTreeMap<u128, Final> = BTreeMap::new();
         let mut visit: BTreeMap<(u128, String), Final> = BTreeMap::new();
         for f in all.iter().filter(|f| f.candidate) {
-            let base = match self.summary(f.device, f.seq)?.base.clone() {
-                Some(b) => Some(b.revision),
+            let base = match self.base_of(f)? {
+                Some(b) => Some(b),
                 None => merged.get(&(f.device, f.seq)).cloned(),
             };
             let slot = match base {
@@ -480,11 +493,13 @@ impl<'m, T: Tables> Merge<'m, T> {
             });
         }
         let mut current = origins.iter().max_by_key(|f| (f.at_ms, f.device)).copied();
+        // The visits' own hashes matter only to find the root of a chain without an origin, or a
+        // visit based on another visit: worked out when needed.
         let mut hashes = HashMap::new();
-        for (f, _) in &visits {
-            hashes.insert((f.device, f.seq), self.hash_of(f)?);
-        }
         if current.is_none() {
+            for (f, _) in &visits {
+                hashes.insert((f.device, f.seq), self.hash_of(f, entry)?);
+            }
             // No origin left (overruled): the visits not based on another visit start the chain.
             let roots: Vec<Final> = visits
                 .iter()
@@ -497,9 +512,12 @@ impl<'m, T: Tables> Merge<'m, T> {
             }
         }
         while let Some(c) = current {
+            if visits.is_empty() {
+                break;
+            }
             let hash = match hashes.get(&(c.device, c.seq)) {
                 Some(h) => h.clone(),
-                None => self.hash_of(&c)?,
+                None => self.hash_of(&c, entry)?,
             };
             let next: Vec<usize> = (0..visits.len())
                 .filter(|i| visits.get(*i).is_some_and(|(_, b)| *b == hash))
@@ -514,11 +532,35 @@ impl<'m, T: Tables> Merge<'m, T> {
         })
     }
 
-    /// The hash a work package gives as the base of a visit of this revision.
-    fn hash_of(&self, f: &Final) -> Result<String> {
+    /// The hash a work package gives as the base of a visit of this revision: worked out beside the
+    /// merge for the bundle's revisions, kept in the family's entry for its current one, else hashed
+    /// from the stored revision.
+    fn hash_of(&self, f: &Final, entry: Option<&FamilyEntry>) -> Result<String> {
+        if let Some(h) = self
+            .fresh
+            .get(&(f.device, f.seq))
+            .and_then(|s| s.hash.clone())
+        {
+            return Ok(h);
+        }
+        if let Some(h) = entry
+            .filter(|e| is_current(e, f))
+            .and_then(|e| e.revision_hash.clone())
+        {
+            return Ok(h);
+        }
         Ok(super::package::revision_hash(
             &self.t.revision(f.device, f.seq)?,
         ))
+    }
+
+    /// The hash of the revision a visit is based on (none: the revision is not a visit); for a
+    /// revision not in the bundle only its `base` is read.
+    fn base_of(&self, f: &Final) -> Result<Option<String>> {
+        if let Some(s) = self.fresh.get(&(f.device, f.seq)) {
+            return Ok(s.base.as_ref().map(|b| b.revision.clone()));
+        }
+        Ok(self.t.revision_base(f.device, f.seq)?.map(|b| b.revision))
     }
 
     /// Moves a record's entries in the NIK or KK index from `old` to `new` and brings the conflicts on

@@ -17,7 +17,7 @@ use super::family::FamilyState;
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::FormRef;
-use crate::bundle::package::{PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, PackagedFamily};
+use crate::bundle::package::{PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, Package, StoredFamily};
 use crate::bundle::{hex, short};
 use crate::model::record::Revision;
 
@@ -29,6 +29,36 @@ const GRACE_DAYS: i64 = 30;
 /// The hash a visit names as its base: SHA-256 of the revision as the registry reads it.
 pub fn revision_hash(rev: &Revision) -> String {
     hex(&Sha256::digest(serde_json::to_vec(rev).unwrap_or_default()))
+}
+
+/// A family for a package from its current revision's stored line: the answers copied as they are
+/// (not parsed and written again); the hash the family's entry keeps, or, for an entry written before
+/// entries kept it, worked out from the revision.
+fn stored_family(family: Uuid, line: &[u8], hash: Option<String>) -> Result<StoredFamily> {
+    #[derive(serde::Deserialize)]
+    struct Parts<'a> {
+        form_id: String,
+        form_version: u64,
+        #[serde(borrow)]
+        answers: &'a serde_json::value::RawValue,
+    }
+    let unreadable = |e: serde_json::Error| {
+        RegistryError::Invalid(format!(
+            "the stored revision of family {family} is unreadable: {e}"
+        ))
+    };
+    let parts: Parts<'_> = serde_json::from_slice(line).map_err(unreadable)?;
+    let base = match hash {
+        Some(h) => h,
+        None => revision_hash(&serde_json::from_slice::<Revision>(line).map_err(unreadable)?),
+    };
+    Ok(StoredFamily {
+        family,
+        base,
+        form_id: parts.form_id,
+        form_version: parts.form_version,
+        answers: parts.answers.to_owned(),
+    })
 }
 
 /// What to put into a package.
@@ -168,9 +198,9 @@ impl<S: Storage> Registry<S> {
         &self,
         device: Uuid,
         req: &PackageRequest<'_>,
-        families: Vec<PackagedFamily>,
+        families: Vec<StoredFamily>,
         now: DateTime<FixedOffset>,
-    ) -> Package {
+    ) -> Package<StoredFamily> {
         let forms: BTreeSet<FormRef> = families
             .iter()
             .map(|f| FormRef {
@@ -224,7 +254,7 @@ impl<S: Storage> Registry<S> {
 
     /// The accepted families of the desa (digits only), with their current revision's answers and
     /// hash; and how many others (in a conflict, quarantined) were left out.
-    fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<PackagedFamily>, usize)> {
+    fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<StoredFamily>, usize)> {
         // The desa index names the families of each desa: only theirs are read, and only the chosen
         // families' revisions unpacked.
         let mut chosen = Vec::new();
@@ -232,7 +262,12 @@ impl<S: Storage> Registry<S> {
         for desa in wanted.iter().filter_map(|d| desa_number(d)) {
             self.db.families_in_desa(desa, |fam| {
                 if fam.family.state == FamilyState::Accepted {
-                    chosen.push((fam.family.record, fam.family.device, fam.family.seq));
+                    chosen.push((
+                        fam.family.record,
+                        fam.family.device,
+                        fam.family.seq,
+                        fam.revision_hash.clone(),
+                    ));
                 } else {
                     not_settled += 1;
                 }
@@ -242,22 +277,16 @@ impl<S: Storage> Registry<S> {
         let txn = self.db.begin()?;
         let t = txn.tables()?;
         let mut out = Vec::with_capacity(chosen.len());
-        for (family, device, seq) in chosen {
-            let rev = t.revision(device.as_u128(), seq)?;
-            out.push(PackagedFamily {
-                family,
-                base: revision_hash(&rev),
-                form_id: rev.form_id.clone(),
-                form_version: rev.form_version,
-                answers: rev.answers,
-            });
+        for (family, device, seq, hash) in chosen {
+            let line = t.revision_line(device.as_u128(), seq)?;
+            out.push(stored_family(family, &line, hash)?);
         }
         // Read only: dropped without a commit.
         Ok((out, not_settled))
     }
 
     /// The families already in an open package: (family, package).
-    fn already_packaged(&self, families: &[PackagedFamily]) -> Result<Vec<(Uuid, Uuid)>> {
+    fn already_packaged(&self, families: &[StoredFamily]) -> Result<Vec<(Uuid, Uuid)>> {
         let txn = self.db.begin()?;
         let t = txn.tables()?;
         let mut out = Vec::new();
@@ -318,18 +347,17 @@ impl<S: Storage> Registry<S> {
     /// How far the visits of a package are: a family is visited when its current revision is a visit
     /// from this package.
     pub fn package_progress(&self, p: &PackageEntry) -> Result<Progress> {
+        // Only the package's families are read, and of their revisions only what they are based on.
         let listed: BTreeSet<Uuid> = p.families.iter().map(|(f, _)| *f).collect();
+        let listed: Vec<Uuid> = listed.into_iter().collect();
         let mut progress = Progress::default();
-        self.db.families_with_revisions(|fam, rev| {
-            if !listed.contains(&fam.family.record) {
-                return Ok(());
-            }
+        self.db.families_based(&listed, |fam, base| {
             let desa = fam
                 .facts
                 .as_ref()
                 .and_then(|f| f.desa.clone())
                 .unwrap_or_default();
-            let visited = rev.base.as_ref().is_some_and(|b| b.package == p.package_id);
+            let visited = base.is_some_and(|b| b.package == p.package_id);
             let slot = progress.desa.entry(desa).or_default();
             slot.1 += 1;
             progress.total += 1;

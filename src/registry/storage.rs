@@ -23,7 +23,7 @@ use super::entries::{
 };
 use crate::bundle::BundleError;
 use crate::bundle::manifest::SeqRange;
-use crate::model::record::Revision;
+use crate::model::record::{Revision, VisitBase};
 
 /// The registry's store. Shared by the import's reader threads (they ask [`Storage::bundle`] and
 /// [`Storage::device`] before they read a bundle past its manifest).
@@ -94,6 +94,24 @@ pub trait Storage: Sync {
     fn packages(&self) -> Result<Vec<PackageEntry>>;
     /// The revision stored at a device's sequence position, if any.
     fn stored_revision(&self, device: Uuid, seq: u64) -> Result<Option<Revision>>;
+    /// The entries of these families (those the store has), each with what its current revision is
+    /// based on if it is a visit. A store may read just that part of the revision.
+    fn families_based(
+        &self,
+        records: &[Uuid],
+        mut f: impl FnMut(&FamilyEntry, Option<&VisitBase>) -> Result<()>,
+    ) -> Result<u64> {
+        let mut n = 0;
+        for r in records {
+            let Some(fam) = self.family(*r)? else {
+                continue;
+            };
+            let rev = self.stored_revision(fam.family.device, fam.family.seq)?;
+            f(&fam, rev.and_then(|r| r.base).as_deref())?;
+            n += 1;
+        }
+        Ok(n)
+    }
     /// Every operator (enabled or not), by name.
     fn operators(&self) -> Result<Vec<OperatorEntry>>;
     /// The audit trail, oldest first.
@@ -195,6 +213,18 @@ pub trait Tables {
     fn add_revision(&mut self, device: u128, seq: u64, stored: &[u8]) -> Result<Added>;
     /// The revision stored at a position (an error if there is none).
     fn revision(&self, device: u128, seq: u64) -> Result<Revision>;
+    /// What the revision stored at a position is based on, if it is a visit (an error if there is
+    /// none). A store may read just that part.
+    fn revision_base(&self, device: u128, seq: u64) -> Result<Option<VisitBase>> {
+        Ok(self.revision(device, seq)?.base.map(|b| *b))
+    }
+    /// The JSON of the revision stored at a position (an error if there is none): the line as the
+    /// bundle carried it, where the store keeps that.
+    fn revision_line(&self, device: u128, seq: u64) -> Result<Vec<u8>> {
+        serde_json::to_vec(&self.revision(device, seq)?).map_err(|e| {
+            super::RegistryError::Invalid(format!("cannot write a stored revision: {e}"))
+        })
+    }
     /// Stores an attachment unless one with this SHA-256 (hex) is there.
     fn add_attachment(&mut self, sha: &str, bytes: &[u8]) -> Result<()>;
 

@@ -25,6 +25,8 @@ pub(crate) struct RevisionSummary {
     pub facts: Option<super::facts::Facts>,
     /// A visit's base (from a work package), if it is one.
     pub base: Option<crate::model::record::VisitBase>,
+    /// The revision's hash (`package::revision_hash`), when it was worked out beside the merge.
+    pub hash: Option<String>,
 }
 
 pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
@@ -41,6 +43,7 @@ pub(crate) fn summarize(catalog: &Catalog, rev: &Revision) -> RevisionSummary {
         kk,
         facts: form.and_then(|f| super::facts_of(f, &rev.answers)),
         base: rev.base.as_deref().cloned(),
+        hash: None,
     }
 }
 

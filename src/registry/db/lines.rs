@@ -54,6 +54,17 @@ pub(crate) fn pack(p: &mut Packer, line: &[u8]) -> Result<Vec<u8>, BundleError> 
     Ok(p.scratch.as_slice().to_vec())
 }
 
+/// The most a stored line may claim to decompress to: a bundle's line limit is far below it, so a
+/// larger claim is damage, not a line.
+const MAX_LINE_BYTES: u64 = 64 << 20;
+
+thread_local! {
+    /// One decompression context a thread, reused from line to line: a context made for each line
+    /// (and its window's memory) cost more than decompressing the line itself.
+    static UNPACKER: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A stored revision line, decompressed: with the dictionary its frame names, or none (lines stored
 /// before the registry used one).
 pub(crate) fn unpack(stored: &[u8]) -> Result<Vec<u8>, DbError> {
@@ -62,11 +73,28 @@ pub(crate) fn unpack(stored: &[u8]) -> Result<Vec<u8>, DbError> {
     match zstd::zstd_safe::get_dict_id_from_frame(stored).map(|d| d.get()) {
         None => zstd::decode_all(stored).map_err(damaged),
         Some(LINE_DICT_ID) => {
-            let mut out = Vec::with_capacity(stored.len() * 8);
-            zstd::stream::read::Decoder::with_prepared_dictionary(stored, &UNPACK_DICT)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(damaged)?;
-            Ok(out)
+            // Frames made by `pack` say their size; one that does not is read as a stream.
+            let size = match zstd::zstd_safe::get_frame_content_size(stored) {
+                Ok(Some(n)) if n <= MAX_LINE_BYTES => n as usize,
+                _ => {
+                    let mut out = Vec::with_capacity(stored.len() * 8);
+                    zstd::stream::read::Decoder::with_prepared_dictionary(stored, &UNPACK_DICT)
+                        .and_then(|mut d| d.read_to_end(&mut out))
+                        .map_err(damaged)?;
+                    return Ok(out);
+                }
+            };
+            UNPACKER.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                let z = match cell.as_mut() {
+                    Some(z) => z,
+                    None => cell.insert(
+                        zstd::bulk::Decompressor::with_prepared_dictionary(&UNPACK_DICT)
+                            .map_err(damaged)?,
+                    ),
+                };
+                z.decompress(stored, size).map_err(damaged)
+            })
         }
         Some(other) => Err(DbError::Storage(format!(
             "a stored revision is compressed with line dictionary {other}, which this version of pendata does not have: update pendata"

@@ -24,7 +24,7 @@ use super::entries::{
 use super::storage::{Final, Index, Storage, Transaction};
 use super::{RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
-use crate::model::record::Revision;
+use crate::model::record::{Revision, VisitBase};
 
 pub const STORE_FILE: &str = "registry.redb";
 /// The registry store's format. Opening a newer one is refused; an older one is brought up to date.
@@ -541,6 +541,28 @@ impl Storage for Db {
             last = Some(fam.family.record);
         }
         Ok(last)
+    }
+
+    fn families_based(
+        &self,
+        records: &[Uuid],
+        mut f: impl FnMut(&FamilyEntry, Option<&VisitBase>) -> Result<()>,
+    ) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let fams = txn.open_table(FAMILIES)?;
+        let revs = txn.open_table(REVISIONS)?;
+        let mut n = 0;
+        for r in records {
+            let Some(fam) = doc::<_, FamilyEntry>(&fams, r.as_u128(), FAMILIES.name())? else {
+                continue;
+            };
+            let raw = revs
+                .get((fam.family.device.as_u128(), fam.family.seq))?
+                .ok_or_else(|| DbError::Storage("a family's revision is missing".into()))?;
+            f(&fam, rows::stored_base(raw.value())?.as_ref())?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn indexed(&self, index: Index, number: u64) -> Result<Vec<Uuid>> {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::tables::*;
 use super::{DbError, DbResult, decode, doc, encode, lines};
 use crate::bundle::manifest::SeqRange;
-use crate::model::record::Revision;
+use crate::model::record::{Revision, VisitBase};
 use crate::registry::Result;
 use crate::registry::entries::{
     AuditEntry, BundleEntry, Conflict, Custody, DeviceEntry, EndorsementEntry, EvaluationEntry,
@@ -137,6 +137,19 @@ impl<'t> Rows<'t> {
     }
 }
 
+/// What a stored revision is based on, if it is a visit: only that part of its line is read, the rest
+/// skipped, not built.
+pub(super) fn stored_base(stored: &[u8]) -> DbResult<Option<VisitBase>> {
+    #[derive(serde::Deserialize)]
+    struct BaseOnly {
+        #[serde(default)]
+        base: Option<VisitBase>,
+    }
+    let only: BaseOnly = serde_json::from_slice(&lines::unpack(stored)?)
+        .map_err(|e| DbError::Storage(format!("stored revision unreadable: {e}")))?;
+    Ok(only.base)
+}
+
 impl Tables for Rows<'_> {
     fn device(&self, id: Uuid) -> Result<Option<DeviceEntry>> {
         Ok(doc(&self.devices, id.as_u128(), DEVICES.name())?)
@@ -229,6 +242,22 @@ impl Tables for Rows<'_> {
         let rev = serde_json::from_slice(&lines::unpack(raw.value())?)
             .map_err(|e| DbError::Storage(format!("stored revision unreadable: {e}")))?;
         Ok(rev)
+    }
+
+    fn revision_line(&self, device: u128, seq: u64) -> Result<Vec<u8>> {
+        let raw = self
+            .revisions
+            .get((device, seq))?
+            .ok_or_else(|| DbError::Storage(format!("revision {device:x}/{seq} missing")))?;
+        Ok(lines::unpack(raw.value())?)
+    }
+
+    fn revision_base(&self, device: u128, seq: u64) -> Result<Option<VisitBase>> {
+        let raw = self
+            .revisions
+            .get((device, seq))?
+            .ok_or_else(|| DbError::Storage(format!("revision {device:x}/{seq} missing")))?;
+        Ok(stored_base(raw.value())?)
     }
 
     fn add_attachment(&mut self, sha: &str, bytes: &[u8]) -> Result<()> {
