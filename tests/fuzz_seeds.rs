@@ -147,6 +147,18 @@ fn the_fuzz_seeds_are_real_and_go_past_the_first_check() {
         assert!(!p.families.is_empty(), "{name}");
     }
 
+    let upward = files(&seeds("upward"));
+    assert!(!upward.is_empty(), "{hint}");
+    for (name, bytes) in &upward {
+        let file = package::file(bytes, &identity.to_public()).unwrap();
+        let (u, _) = pendata::bundle::upward::Upward::open(&file, std::slice::from_ref(&identity))
+            .unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
+        let verified = u
+            .verified()
+            .unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
+        assert!(!verified.is_empty(), "{name}");
+    }
+
     let expressions = files(&seeds("expression"));
     assert!(expressions.len() >= 20, "{hint}");
     for (name, bytes) in &expressions {
@@ -190,6 +202,7 @@ fn write_seeds() {
         answers.push((fixture, std::fs::read(path).unwrap()));
     }
     write_package_seeds(&answers);
+    write_upward_seeds(&bundle);
     put("answers", &answers);
 
     // Every expression of the household form, once each.
@@ -248,6 +261,80 @@ fn write_package_seeds(answers: &[(&str, Vec<u8>)]) {
     let mut raw = vec![package::RAW_FILE];
     raw.extend(sealed);
     put("package", &[("payload", payload), ("file.age", raw)]);
+}
+
+/// An upward bundle forwarding every family of the exported bundle (its lines with the bundle's signed
+/// manifest and line hashes), as its payload (the target signs it with its registry key, which the
+/// payload names, and encrypts it) and the same sealed into a file.
+fn write_upward_seeds(bundle: &[u8]) {
+    use pendata::bundle::upward::{
+        ApprovedDevice, Forwarded, ForwardedRevision, Sender, SignedBundle, UPWARD_FORMAT,
+        UPWARD_FORMAT_VERSION, Upward,
+    };
+    let (v, lines) = read_bundle(bundle).unwrap();
+    let hashes = v.line_hashes.clone().expect("a format 2 bundle");
+    let families = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let rev: Value = serde_json::from_slice(line).unwrap();
+            Forwarded {
+                position: i as u64 + 1,
+                record: rev["record"]
+                    .as_str()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or_else(uuid::Uuid::now_v7),
+                minutes: "BA-01/MD/2026".into(),
+                date: now().date_naive(),
+                decided_by: "Operator Fuzz".into(),
+                decided_at: now(),
+                revisions: vec![ForwardedRevision {
+                    bundle: v.manifest.bundle_id,
+                    line: String::from_utf8(line.clone()).unwrap(),
+                }],
+            }
+        })
+        .collect();
+    let up = Upward {
+        format: UPWARD_FORMAT.into(),
+        format_version: UPWARD_FORMAT_VERSION,
+        bundle_id: uuid::Uuid::now_v7(),
+        created_at: now(),
+        registry: Sender {
+            name: "Dinas Sosial Kota Samarinda".into(),
+            wilayah: Some("64.72".into()),
+            signing_key: pendata::bundle::hex(package::registry_key().verifying_key().as_bytes()),
+            demo: false,
+        },
+        sequence: SeqRange {
+            from: 1,
+            to: lines.len() as u64,
+        },
+        kind: pendata::bundle::manifest::ExportKind::Incremental,
+        devices: vec![ApprovedDevice {
+            id: v.manifest.device.id,
+            name: v.manifest.device.name.clone(),
+            public_key: v.manifest.device.public_key.clone(),
+        }],
+        custody: vec![SignedBundle {
+            bundle_id: v.manifest.bundle_id,
+            manifest: String::from_utf8_lossy(&v.manifest_bytes).into_owned(),
+            signature: pendata::bundle::hex(&v.signature),
+            line_hashes: pendata::bundle::hex(&hashes),
+        }],
+        families,
+    };
+    let mut payload = vec![1u8];
+    payload.extend(serde_json::to_vec(&up).unwrap());
+    let sealed = up
+        .seal(
+            &package::registry_key(),
+            &[keys::age_identity().to_public()],
+        )
+        .unwrap();
+    let mut raw = vec![package::RAW_FILE];
+    raw.extend(sealed);
+    put("upward", &[("payload", payload), ("file.age", raw)]);
 }
 
 /// A tablet with three demo families, one with a photo and a correction, exported to the targets'
