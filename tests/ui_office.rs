@@ -144,8 +144,28 @@ fn an_operator_signs_in_with_the_right_passphrase_and_is_told_a_wrong_one() {
 fn a_registry_under_a_passphrase_asks_for_it_first_and_says_a_wrong_one() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = registry(tmp.path());
-    let secret = age::secrecy::SecretString::from("kunci-registri-99".to_string());
-    registry::keys::protect(&dir, None, &secret).unwrap();
+    // Protected through the command line with a light work factor (test builds only): the shipped one
+    // costs seconds per opening.
+    common::code(
+        &common::run_env(
+            None,
+            &[
+                "registry",
+                "protect",
+                common::p(&dir),
+                "--passphrase-stdin",
+                "--operator",
+                OPERATOR,
+            ],
+            "kunci-registri-99\n",
+            &[
+                ("PENDATA_TEST_SCRYPT_LOG_N", "10"),
+                ("PENDATA_OPERATOR_PASSPHRASE", PASS),
+            ],
+        ),
+        0,
+    );
+    assert!(registry::is_protected(&dir));
     let mut h = harness(&dir);
     h.run_steps(3);
     assert!(h.query_by_label("Kunci registri").is_some());
