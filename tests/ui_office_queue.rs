@@ -9,6 +9,8 @@
     reason = "tests: a failed unwrap is a failed test"
 )]
 
+mod common;
+
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -432,4 +434,57 @@ fn every_text_key_of_the_queue_and_families_screens_is_in_both_languages() {
         }
     }
     assert!(missing.is_empty(), "not translated: {missing:?}");
+}
+
+/// The command line is the screen's twin: `registry quarantine DIR decide` decides a filtered set the
+/// same way, with the reason required and each revision audited with who decided.
+#[test]
+fn the_command_line_decides_the_quarantine_of_a_filtered_set_too() {
+    let World { _tmp, office, .. } = world();
+    let dir = office.dir().to_path_buf();
+    drop(office);
+    let d = common::p(&dir);
+    let env = [("PENDATA_OPERATOR_PASSPHRASE", PASS)];
+    let decide = |extra: &[&str]| {
+        let mut args = vec![
+            "registry",
+            "quarantine",
+            d,
+            "decide",
+            "--reject",
+            "--operator",
+            OPERATOR,
+        ];
+        args.extend_from_slice(extra);
+        common::run_env(None, &args, "", &env)
+    };
+    // Without a reason: refused, nothing decided.
+    let out = decide(&[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(
+        Registry::open(&dir)
+            .unwrap()
+            .quarantine(false)
+            .unwrap()
+            .len(),
+        4
+    );
+    let said = common::code(&decide(&["--reason", "NIK tidak sah"]), 0);
+    assert!(
+        said.contains("4 quarantined revision(s) rejected"),
+        "{said}"
+    );
+    let reg = Registry::open(&dir).unwrap();
+    assert!(reg.quarantine(false).unwrap().is_empty());
+    let audited = reg
+        .audit_log(None)
+        .unwrap()
+        .into_iter()
+        .filter(|a| {
+            a.action == "quarantine.reject"
+                && a.reason.as_deref() == Some("NIK tidak sah")
+                && a.actor.name() == OPERATOR
+        })
+        .count();
+    assert_eq!(audited, 4);
 }

@@ -400,6 +400,23 @@ pub enum QuarantineAction {
         /// DEVICE:SEQ, as the list shows it.
         key: String,
     },
+    /// Decide every revision in quarantine the filters let through the same way (each one recorded in
+    /// the audit log with the reason, which is required): the twin of the office's decision for a
+    /// filtered set.
+    Decide {
+        /// Only revisions of families in this kabupaten/kota (`6472` or `64.72`).
+        #[arg(long, value_name = "CODE")]
+        kabupaten: Option<String>,
+        /// Only revisions of families in this desa (`6472011001` or `64.72.01.1001`).
+        #[arg(long, value_name = "CODE")]
+        desa: Option<String>,
+        /// Let them in despite their reasons.
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        release: bool,
+        /// Confirm their rejection (the tablets are told).
+        #[arg(long)]
+        reject: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -926,6 +943,34 @@ fn quarantine_cmd(
                 q.revision
             );
             Ok(Exit::Ok)
+        }
+        QuarantineAction::Decide {
+            kabupaten,
+            desa,
+            release,
+            ..
+        } => {
+            let filter = crate::registry::queue::Filter {
+                kabupaten,
+                desa,
+                kind: None,
+            };
+            let done = reg.decide_quarantine_all(&filter, release, now)?;
+            say!(
+                "{} revisi karantina {} / {} quarantined revision(s) {}",
+                done.decided.len(),
+                if release { "dilepas" } else { "ditolak" },
+                done.decided.len(),
+                if release { "released" } else { "rejected" }
+            );
+            for (key, why) in &done.skipped {
+                say!("  {key} left as it is: {}", clean(why));
+            }
+            Ok(if done.skipped.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Refused
+            })
         }
         QuarantineAction::Reject { key } => {
             let q = reg.decide_quarantine(&key, false, now)?;
