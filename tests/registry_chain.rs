@@ -554,6 +554,24 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         .unwrap();
     assert_eq!(entry["state"], "pending");
     let kab_id = entry["id"].as_str().unwrap().to_string();
+    // The kabupaten's office can read the same fingerprint on its side to compare before approval:
+    // `upstream set` says what the province will list.
+    let said = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "upstream",
+                "set",
+                p(&samarinda),
+                p(&prov.join("registry.pub")),
+            ],
+            "",
+        ),
+        0,
+    );
+    let fingerprint = entry["fingerprint"].as_str().unwrap();
+    assert!(said.contains(fingerprint), "{fingerprint} not in: {said}");
     let approve = |id: &str| run(None, &["registry", "devices", p(&prov), "approve", id], "");
     let _ = approve(&kab_id);
     let out = import(&prov, &stick_a, 0);

@@ -163,6 +163,15 @@ pub fn upstream(
                 p.wilayah.as_deref().unwrap_or("-"),
                 p.fingerprint()
             );
+            // What the province's `registry devices DIR list` will show for this registry once its
+            // first upward bundle is imported: the province approves after comparing it.
+            let own = &reg.keys.public.signing_key;
+            say!(
+                "this registry at the province: id {}, fingerprint {} — the province approves it after comparing / registri ini di provinsi: sidik {}",
+                crate::bundle::short(crate::registry::upward_import::kabupaten_id(own)),
+                crate::bundle::keys::key_fingerprint(own),
+                crate::bundle::keys::key_fingerprint(own)
+            );
             Ok(Exit::Ok)
         }
         UpstreamAction::Receipt { dir, file } => {
