@@ -814,9 +814,21 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     changed.bundle_id = uuid::Uuid::now_v7();
     let line = &mut changed.families[0].revisions[0].line;
     *line = line.replacen("\"P001\"", "\"P002\"", 1);
+    // Another region named by the same key: the region it was enrolled for is pinned.
+    let mut moved = u.clone();
+    moved.bundle_id = uuid::Uuid::now_v7();
+    moved.registry.wilayah = Some("64.07".into());
+    // A family of the other kabupaten (signed by its own tablet, with its custody) slipped in.
+    let (ub, _) = Upward::open(
+        &std::fs::read(&stick_b).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
     let mut outside = u.clone();
     outside.bundle_id = uuid::Uuid::now_v7();
-    outside.registry.wilayah = Some("64.07".into());
+    outside.families.push(ub.families[0].clone());
+    outside.custody.extend(ub.custody.iter().cloned());
+    outside.devices.extend(ub.devices.iter().cloned());
     let other_prov = tmp.path().join("other-prov");
     registry(&other_prov, "provinsi", "64");
     let other_keys = pendata::registry::load(&other_prov).unwrap();
@@ -842,12 +854,21 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         ),
         (
             put(
+                "moved",
+                &moved
+                    .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                    .unwrap(),
+            ),
+            "was enrolled for kabupaten/kota 64.02, not 64.07",
+        ),
+        (
+            put(
                 "outside",
                 &outside
                     .seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
                     .unwrap(),
             ),
-            "outside the kabupaten/kota 64.07",
+            "outside the kabupaten/kota 64.02",
         ),
     ];
     let count = family_count(&prov);

@@ -44,6 +44,7 @@ impl<S: Storage> Registry<S> {
             first_seen: now,
             changed_at: now,
             age_recipient: None,
+            wilayah: None,
         };
         self.put_device(&d, Role::Operator, "device.enrol", Vec::new(), now)?;
         Ok(d)

@@ -62,6 +62,10 @@ pub struct DeviceEntry {
     /// The device's age recipient (`age1…`) from its newest bundle: work packages are encrypted to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_recipient: Option<String>,
+    /// A kabupaten/kota registry enrolled at a province: the region it was enrolled for, pinned (its
+    /// later bundles must name the same). `None` for tablets (and entries older than it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wilayah: Option<String>,
 }
 
 /// What one bundle's merge did.

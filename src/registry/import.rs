@@ -726,6 +726,7 @@ impl<S: Storage> Registry<S> {
             first_seen: now,
             changed_at: now,
             age_recipient: m.device.age_recipient.clone(),
+            wilayah: None,
         });
         if already_held {
             return Ok(FileOutcome::Held {

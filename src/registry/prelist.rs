@@ -310,6 +310,7 @@ impl<S: Storage> Registry<S> {
                     first_seen: now,
                     changed_at: now,
                     age_recipient: None,
+                    wilayah: None,
                 })?;
             }
             let mut seq = self.db.coverage(device)?.last().map_or(0, |r| r.to);

@@ -21,12 +21,6 @@ fn invalid(id: impl std::fmt::Display, en: impl std::fmt::Display) -> RegistryEr
     RegistryError::Invalid(format!("{en} / {id}"))
 }
 
-/// The kabupaten/kota code of a kabupaten registry's entry at the province (its name ends so).
-fn region_of(name: &str) -> Option<&str> {
-    name.rsplit_once("kabupaten/kota ")
-        .map(|(_, w)| w.trim_end_matches(')'))
-}
-
 impl<S: Storage> Registry<S> {
     /// At a province: writes the receipt for a kabupaten/kota registry (its id or 8 hex digits, as
     /// `devices list` shows it) into `to`. Returns the file and how many decisions it carries.
@@ -37,7 +31,7 @@ impl<S: Storage> Registry<S> {
         now: DateTime<FixedOffset>,
     ) -> Result<(PathBuf, usize)> {
         let d = self.find_device(kabupaten)?;
-        let Some(region) = region_of(&d.name).filter(|_| is_kabupaten(&d)) else {
+        let Some(region) = super::upward_import::region(&d).filter(|_| is_kabupaten(&d)) else {
             return Err(invalid(
                 format!("{} bukan registri kabupaten/kota", d.id),
                 format!(
@@ -51,7 +45,7 @@ impl<S: Storage> Registry<S> {
             let Some(f) = self.db.family(e.record)? else {
                 continue;
             };
-            if f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) != Some(region) {
+            if f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) != Some(region.as_str()) {
                 continue;
             }
             let (accepted, reason) = match e.decision {

@@ -42,6 +42,16 @@ pub fn kabupaten_id(signing_key: &str) -> Uuid {
     uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
+/// The region a kabupaten/kota registry's entry at the province was enrolled for (kept with the entry;
+/// entries older than that name it at the end of their name).
+pub fn region(d: &DeviceEntry) -> Option<String> {
+    d.wilayah.clone().or_else(|| {
+        d.name
+            .rsplit_once("kabupaten/kota ")
+            .map(|(_, w)| w.trim_end_matches(')').to_string())
+    })
+}
+
 /// Whether an enrolled entry is a kabupaten/kota registry (not a tablet).
 pub fn is_kabupaten(d: &DeviceEntry) -> bool {
     kabupaten_id(&d.public_key) == d.id
@@ -254,6 +264,23 @@ impl<S: Storage> Registry<S> {
                 ),
             )
         };
+        // The region a kabupaten registry was enrolled for is pinned: a later bundle naming another
+        // would let it forward families of a region that is not its own.
+        if let Some(d) = &known
+            && let Some(pinned) = region(d)
+            && pinned != wilayah
+        {
+            return Ok(Some(refused(
+                format!(
+                    "registri {} terdaftar untuk kabupaten/kota {pinned}, bukan {wilayah}",
+                    d.name
+                ),
+                format!(
+                    "the registry {} was enrolled for kabupaten/kota {pinned}, not {wilayah}",
+                    d.name
+                ),
+            )));
+        }
         match known {
             Some(d) if d.state == DeviceState::Approved => Ok(None),
             Some(d) if d.state == DeviceState::Revoked => Ok(Some(refused(
@@ -270,6 +297,7 @@ impl<S: Storage> Registry<S> {
                     first_seen: now,
                     changed_at: now,
                     age_recipient: None,
+                    wilayah: Some(wilayah.to_string()),
                 };
                 t.put_device(&d)?;
                 Ok(Some(approve(&d)))
@@ -326,6 +354,7 @@ impl<S: Storage> Registry<S> {
                     first_seen: now,
                     changed_at: now,
                     age_recipient: None,
+                    wilayah: None,
                 })?,
             }
         }
