@@ -969,3 +969,104 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         "{out}"
     );
 }
+
+/// Approves every enrolment still pending at `reg` (tablets and kabupaten/kota registries alike).
+fn approve_pending(reg: &Path) {
+    let list = code(
+        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    for d in v.as_array().unwrap() {
+        if d["state"] == "pending" {
+            let id = d["id"].as_str().unwrap();
+            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
+        }
+    }
+}
+
+/// The order in which a province imports upward bundles (two from one kabupaten, one from another) and
+/// a tablet's own bundle does not matter: after every file is imported, every sender approved and every
+/// file imported again, in any order, the province holds the same families in the same states.
+#[test]
+fn the_province_ends_the_same_whatever_order_upward_and_device_bundles_arrive_in() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    registry(&prov, "provinsi", "64");
+    // Kutai Kartanegara forwards in two parts; Kutai Barat in one.
+    let kukar = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kukar, "64.02", &prov);
+    let half = (endorsed.len() / 2).to_string();
+    let a1 = forward_to(
+        &kukar,
+        &t.join("up-a1"),
+        &["--range", &format!("1..{half}")],
+    );
+    let a2 = forward_to(&kukar, &t.join("up-a2"), &[]);
+    let kubar = t.join("kubar");
+    let endorsed_b = kabupaten_with_tablets(t, &kubar, "64.07", &prov);
+    let b1 = forward_to(&kubar, &t.join("up-b1"), &[]);
+    // A tablet of the province's own staff exports to it directly.
+    let direct = t.join("direct");
+    tablet_with_families(&direct, &prov.join("registry.pub"), "Provinsi 01", "12");
+    let stick = t.join("stick-direct");
+    std::fs::create_dir_all(&stick).unwrap();
+    code(&run(Some(&direct), &["export", "--to", p(&stick)], ""), 0);
+    let d1 = files_in(&stick).pop().unwrap();
+    let pristine = t.join("pristine");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&prov)
+        .arg(&pristine)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let files = vec![a1, a2, b1, d1];
+    let reference: std::cell::RefCell<Option<Vec<(String, String, String)>>> =
+        std::cell::RefCell::new(None);
+    let mut runner = TestRunner::new(Config {
+        cases: 6,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let round = std::cell::Cell::new(0);
+    let outcome = runner.run(&Just(files).prop_shuffle(), |order| {
+        round.set(round.get() + 1);
+        let reg = t.join(format!("round-{}", round.get()));
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&pristine)
+            .arg(&reg)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for f in &order {
+            let _ = run(None, &["registry", "import", p(&reg), p(f)], "");
+        }
+        approve_pending(&reg);
+        for f in &order {
+            let _ = run(None, &["registry", "import", p(&reg), p(f)], "");
+        }
+        approve_pending(&reg);
+        let mut got = families(&reg, &reg);
+        got.sort();
+        prop_assert!(
+            got.len() >= endorsed.len() + endorsed_b.len() + 12,
+            "{} families for {} + {} endorsed and 12 direct",
+            got.len(),
+            endorsed.len(),
+            endorsed_b.len()
+        );
+        let mut reference = reference.borrow_mut();
+        match reference.as_ref() {
+            None => *reference = Some(got),
+            Some(want) => prop_assert_eq!(want, &got, "order {:?}", order),
+        }
+        Ok(())
+    });
+    outcome.unwrap();
+}
