@@ -9,72 +9,6 @@ use std::path::Path;
 
 use common::{code, p, run};
 
-/// A demo tablet with `families` finalized families, set up with `key` as its registry key.
-fn tablet_with_families(tab: &Path, key: &Path, name: &str, families: &str) {
-    let init = [
-        "init",
-        "--demo",
-        "--device-name",
-        name,
-        "--registry-key",
-        p(key),
-    ];
-    code(&run(Some(tab), &init, ""), 0);
-    let add = [
-        "petugas",
-        "add",
-        "--code",
-        "P001",
-        "--name",
-        "Siti",
-        "--pin-stdin",
-    ];
-    code(&run(Some(tab), &add, &format!("{}\n", common::PIN)), 0);
-    let demo = [
-        "demo",
-        "--families",
-        families,
-        "--petugas",
-        "P001",
-        "--drafts",
-        "0",
-    ];
-    code(&run(Some(tab), &demo, ""), 0);
-}
-
-/// A demo registry at `level` over `wilayah`.
-fn registry(dir: &Path, level: &str, wilayah: &str) {
-    let init = [
-        "registry",
-        "init",
-        p(dir),
-        "--demo",
-        "--level",
-        level,
-        "--wilayah",
-        wilayah,
-    ];
-    code(&run(None, &init, ""), 0);
-}
-
-/// Exports the tablet to a fresh stick, imports it at `reg` and approves the device (first time).
-fn sync(tab: &Path, reg: &Path, stick: &Path) {
-    std::fs::create_dir_all(stick).unwrap();
-    code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
-    let _ = run(None, &["registry", "import", p(reg), p(stick)], "");
-    let list = code(
-        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
-        0,
-    );
-    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
-    for d in v.as_array().unwrap() {
-        if d["state"] == "pending" {
-            let id = d["id"].as_str().unwrap();
-            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
-        }
-    }
-}
-
 /// The registry's families as its CSV export lists them: (record id, desa, state).
 fn families(reg: &Path, tmp: &Path) -> Vec<(String, String, String)> {
     let csv = tmp.join("keluarga.csv");
@@ -114,10 +48,10 @@ fn endorse(reg: &Path, args: &[&str]) -> std::process::Output {
 fn a_kabupaten_endorses_its_accepted_families_with_the_minutes_and_holds_others_back() {
     let tmp = tempfile::tempdir().unwrap();
     let kab = tmp.path().join("samarinda");
-    registry(&kab, "kabupaten", "64.02");
+    common::demo_registry(&kab, "kabupaten", "64.02");
     let tab = tmp.path().join("tablet");
-    tablet_with_families(&tab, &kab.join("registry.pub"), "Tablet 01", "40");
-    sync(&tab, &kab, &tmp.path().join("stick"));
+    common::demo_tablet(&tab, &kab.join("registry.pub"), "Tablet 01", "40");
+    common::sync_to(&tab, &kab, &tmp.path().join("stick"));
     let fams = families(&kab, tmp.path());
     let accepted: Vec<&(String, String, String)> =
         fams.iter().filter(|f| f.2 == "accepted").collect();
@@ -245,7 +179,7 @@ fn a_kabupaten_endorses_its_accepted_families_with_the_minutes_and_holds_others_
 
     // A province does not make pengesahan.
     let prov = tmp.path().join("kaltim");
-    registry(&prov, "provinsi", "64");
+    common::demo_registry(&prov, "provinsi", "64");
     let out = code(
         &endorse(
             &prov,
@@ -276,13 +210,13 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
     let kab = tmp.path().join("samarinda");
     let prov = tmp.path().join("kaltim");
     let other = tmp.path().join("balikpapan");
-    registry(&kab, "kabupaten", "64.02");
-    registry(&prov, "provinsi", "64");
-    registry(&other, "kabupaten", "64.71");
+    common::demo_registry(&kab, "kabupaten", "64.02");
+    common::demo_registry(&prov, "provinsi", "64");
+    common::demo_registry(&other, "kabupaten", "64.71");
     for (n, t) in ["tab1", "tab2"].iter().enumerate() {
         let tab = tmp.path().join(t);
-        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
-        sync(&tab, &kab, &tmp.path().join(format!("stick{n}")));
+        common::demo_tablet(&tab, &kab.join("registry.pub"), t, "30");
+        common::sync_to(&tab, &kab, &tmp.path().join(format!("stick{n}")));
     }
     let endorsed = code(
         &endorse(
@@ -448,11 +382,11 @@ fn a_kabupaten_forwards_what_it_endorsed_as_the_tablets_signed_it_and_only_the_p
 /// A kabupaten registry with two tablets whose accepted families are all endorsed, set to forward to
 /// `prov`; returns the families endorsed.
 fn kabupaten_with_tablets(tmp: &Path, kab: &Path, wilayah: &str, prov: &Path) -> Vec<String> {
-    registry(kab, "kabupaten", wilayah);
+    common::demo_registry(kab, "kabupaten", wilayah);
     for t in ["tab1", "tab2"] {
         let tab = tmp.join(format!("{wilayah}-{t}"));
-        tablet_with_families(&tab, &kab.join("registry.pub"), t, "30");
-        sync(&tab, kab, &tmp.join(format!("stick-{wilayah}-{t}")));
+        common::demo_tablet(&tab, &kab.join("registry.pub"), t, "30");
+        common::sync_to(&tab, kab, &tmp.join(format!("stick-{wilayah}-{t}")));
     }
     let out = code(
         &endorse(
@@ -526,7 +460,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     use pendata::bundle::upward::Upward;
     let tmp = tempfile::tempdir().unwrap();
     let prov = tmp.path().join("kaltim");
-    registry(&prov, "provinsi", "64");
+    common::demo_registry(&prov, "provinsi", "64");
     let samarinda = tmp.path().join("kukar");
     let balikpapan = tmp.path().join("kubar");
     let a = kabupaten_with_tablets(tmp.path(), &samarinda, "64.02", &prov);
@@ -830,7 +764,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     outside.custody.extend(ub.custody.iter().cloned());
     outside.devices.extend(ub.devices.iter().cloned());
     let other_prov = tmp.path().join("other-prov");
-    registry(&other_prov, "provinsi", "64");
+    common::demo_registry(&other_prov, "provinsi", "64");
     let other_keys = pendata::registry::load(&other_prov).unwrap();
     let cases = [
         (put("flipped", &flipped), "authenticate"),
@@ -970,21 +904,6 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     );
 }
 
-/// Approves every enrolment still pending at `reg` (tablets and kabupaten/kota registries alike).
-fn approve_pending(reg: &Path) {
-    let list = code(
-        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
-        0,
-    );
-    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
-    for d in v.as_array().unwrap() {
-        if d["state"] == "pending" {
-            let id = d["id"].as_str().unwrap();
-            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
-        }
-    }
-}
-
 /// The order in which a province imports upward bundles (two from one kabupaten, one from another) and
 /// a tablet's own bundle does not matter: after every file is imported, every sender approved and every
 /// file imported again, in any order, the province holds the same families in the same states.
@@ -995,7 +914,7 @@ fn the_province_ends_the_same_whatever_order_upward_and_device_bundles_arrive_in
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let prov = t.join("kaltim");
-    registry(&prov, "provinsi", "64");
+    common::demo_registry(&prov, "provinsi", "64");
     // Kutai Kartanegara forwards in two parts; Kutai Barat in one.
     let kukar = t.join("kukar");
     let endorsed = kabupaten_with_tablets(t, &kukar, "64.02", &prov);
@@ -1011,7 +930,7 @@ fn the_province_ends_the_same_whatever_order_upward_and_device_bundles_arrive_in
     let b1 = forward_to(&kubar, &t.join("up-b1"), &[]);
     // A tablet of the province's own staff exports to it directly.
     let direct = t.join("direct");
-    tablet_with_families(&direct, &prov.join("registry.pub"), "Provinsi 01", "12");
+    common::demo_tablet(&direct, &prov.join("registry.pub"), "Provinsi 01", "12");
     let stick = t.join("stick-direct");
     std::fs::create_dir_all(&stick).unwrap();
     code(&run(Some(&direct), &["export", "--to", p(&stick)], ""), 0);
@@ -1047,11 +966,11 @@ fn the_province_ends_the_same_whatever_order_upward_and_device_bundles_arrive_in
         for f in &order {
             let _ = run(None, &["registry", "import", p(&reg), p(f)], "");
         }
-        approve_pending(&reg);
+        common::approve_pending(&reg);
         for f in &order {
             let _ = run(None, &["registry", "import", p(&reg), p(f)], "");
         }
-        approve_pending(&reg);
+        common::approve_pending(&reg);
         let mut got = families(&reg, &reg);
         got.sort();
         prop_assert!(

@@ -72,3 +72,84 @@ pub fn run_env(data: Option<&Path>, args: &[&str], stdin: &str, env: &[(&str, &s
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
+
+/// A demo tablet with `families` finalized families, set up with `key` as its registry key.
+pub fn demo_tablet(tab: &Path, key: &Path, name: &str, families: &str) {
+    let init = [
+        "init",
+        "--demo",
+        "--device-name",
+        name,
+        "--registry-key",
+        p(key),
+    ];
+    code(&run(Some(tab), &init, ""), 0);
+    let add = [
+        "petugas",
+        "add",
+        "--code",
+        "P001",
+        "--name",
+        "Siti",
+        "--pin-stdin",
+    ];
+    code(&run(Some(tab), &add, &format!("{}\n", PIN)), 0);
+    let demo = [
+        "demo",
+        "--families",
+        families,
+        "--petugas",
+        "P001",
+        "--drafts",
+        "0",
+    ];
+    code(&run(Some(tab), &demo, ""), 0);
+}
+
+/// A demo registry at `level` over `wilayah`.
+pub fn demo_registry(dir: &Path, level: &str, wilayah: &str) {
+    let init = [
+        "registry",
+        "init",
+        p(dir),
+        "--demo",
+        "--level",
+        level,
+        "--wilayah",
+        wilayah,
+    ];
+    code(&run(None, &init, ""), 0);
+}
+
+/// Exports the tablet to a fresh stick, imports it at `reg` and approves the device (first time).
+pub fn sync_to(tab: &Path, reg: &Path, stick: &Path) {
+    std::fs::create_dir_all(stick).unwrap();
+    code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
+    let _ = run(None, &["registry", "import", p(reg), p(stick)], "");
+    let list = code(
+        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    for d in v.as_array().unwrap() {
+        if d["state"] == "pending" {
+            let id = d["id"].as_str().unwrap();
+            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
+        }
+    }
+}
+
+/// Approves every enrolment still pending at `reg` (tablets and kabupaten/kota registries alike).
+pub fn approve_pending(reg: &Path) {
+    let list = code(
+        &run(None, &["registry", "devices", p(reg), "list", "--json"], ""),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    for d in v.as_array().unwrap() {
+        if d["state"] == "pending" {
+            let id = d["id"].as_str().unwrap();
+            let _ = run(None, &["registry", "devices", p(reg), "approve", id], "");
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! - `devices`: the devices with their key fingerprints, approve / revoke / discard held bundles;
 //! - `outputs`: receipts to the sticks, the report and the CSV/XLSX export, the work packages.
 
+pub mod chain;
 pub mod dashboard;
 pub mod devices;
 pub mod families;

@@ -3,6 +3,7 @@
 //! passphrase when its keys are kept under one), signs an operator in, and shows the screens of the
 //! navigation (dashboard, import, devices, work queue, families, receipts, reports, work packages).
 
+pub mod chain;
 pub mod dashboard;
 pub mod devices;
 pub mod families;
@@ -31,10 +32,11 @@ pub enum Page {
     Receipts,
     Reports,
     Packages,
+    Chain,
 }
 
 /// The navigation: every page and its text's key.
-const PAGES: [(Page, &str); 8] = [
+const PAGES: [(Page, &str); 9] = [
     (Page::Dashboard, "office.nav.dashboard"),
     (Page::Import, "office.nav.import"),
     (Page::Devices, "office.nav.devices"),
@@ -43,6 +45,7 @@ const PAGES: [(Page, &str); 8] = [
     (Page::Receipts, "office.nav.receipts"),
     (Page::Reports, "office.nav.reports"),
     (Page::Packages, "office.nav.packages"),
+    (Page::Chain, "office.nav.chain"),
 ];
 
 /// Where the office is: choosing a registry, opening its keys, signing in, or at work.
@@ -72,6 +75,7 @@ struct Screens {
     queue: queue::QueueScreen,
     families: families::FamiliesScreen,
     outputs: outputs::OutputsScreen,
+    chain: chain::ChainScreen,
 }
 
 /// The office app: one registry, one signed-in person at a time.
@@ -197,7 +201,8 @@ impl OfficeApp {
                     devices: devices::DevicesScreen::new(office.clone(), wake.clone()),
                     queue: queue::QueueScreen::new(office.clone(), wake.clone()),
                     families: families::FamiliesScreen::new(office.clone(), wake.clone()),
-                    outputs: outputs::OutputsScreen::new(office.clone(), wake),
+                    outputs: outputs::OutputsScreen::new(office.clone(), wake.clone()),
+                    chain: chain::ChainScreen::new(office.clone(), wake),
                 }));
                 self.stage = Stage::Work(Page::Dashboard);
             }
@@ -228,6 +233,7 @@ impl OfficeApp {
             s.import.wait();
             s.devices.wait();
             s.outputs.wait();
+            s.chain.wait();
         }
     }
 
@@ -378,6 +384,7 @@ impl Screens {
             Page::Dashboard => self.dashboard.refresh(),
             Page::Devices => self.devices.refresh(),
             Page::Packages => self.outputs.refresh(),
+            Page::Chain => self.chain.refresh(),
             _ => {}
         }
     }
@@ -393,6 +400,7 @@ impl Screens {
             Page::Receipts => self.outputs.receipts_ui(ui, lang),
             Page::Reports => self.outputs.reports_ui(ui, lang),
             Page::Packages => self.outputs.packages_ui(ui, lang),
+            Page::Chain => self.chain.ui(ui, lang),
         }
         None
     }
