@@ -719,3 +719,81 @@ fn a_prelist_in_the_export_layout_is_imported_whole_or_not_at_all() {
     let log = code(&run(None, &["registry", "log", p(&other)], ""), 0);
     assert_eq!(log.matches("prelist.import").count(), 1, "{log}");
 }
+
+/// A new tablet gets its first work package before it ever exported: `pendata device --json` on the
+/// tablet, the file carried to the registry, `registry devices DIR add FILE` (pending, fingerprint
+/// shown), approved after comparing, then packaged and applied. A file whose fingerprint does not match
+/// its key is refused.
+#[test]
+fn a_new_tablet_gets_a_package_before_its_first_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let key = reg.join("registry.pub");
+    code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
+    let a = tmp.path().join("a");
+    let dev_a = tablet(&a, "Tablet A", &key, "P001");
+    let demo = [
+        "demo",
+        "--families",
+        "5",
+        "--petugas",
+        "P001",
+        "--drafts",
+        "0",
+    ];
+    code(&run(Some(&a), &demo, ""), 0);
+    export_import(&a, &reg, &tmp.path().join("s1"));
+    let approve = |id: &str| run(None, &["registry", "devices", p(&reg), "approve", id], "");
+    code(&approve(&dev_a), 0);
+    let desa = records(&a)[0]["summary"]["desa"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The new tablet, never exported: refused a package at first.
+    let b = tmp.path().join("b");
+    let dev_b = tablet(&b, "Tablet B", &key, "P002");
+    let (status, _) = package(&reg, &dev_b, &desa, &tmp.path().join("p0"), &[]);
+    assert_ne!(status, 0);
+    let said = code(&run(Some(&b), &["device", "--json"], ""), 0);
+    let info = json_of(&said);
+    let file = tmp.path().join("tablet-b.json");
+    std::fs::write(&file, &said).unwrap();
+    // A changed file (another key under the same fingerprint) is refused.
+    let mut forged = info.clone();
+    forged["public_key"] =
+        json_of(&code(&run(Some(&a), &["device", "--json"], ""), 0))["public_key"].clone();
+    forged["id"] = serde_json::json!(uuid::Uuid::now_v7().to_string());
+    let forged_file = tmp.path().join("forged.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+    let add = |f: &Path| run(None, &["registry", "devices", p(&reg), "add", p(f)], "");
+    let out = add(&forged_file);
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out.stderr));
+    let listed = code(
+        &run(
+            None,
+            &["registry", "devices", p(&reg), "list", "--json"],
+            "",
+        ),
+        0,
+    );
+    assert!(
+        !listed.contains(forged["id"].as_str().unwrap()),
+        "nothing registered from a changed file: {listed}"
+    );
+    assert!(listed.contains(&dev_a), "{listed}");
+    let out = code(&add(&file), 0);
+    assert!(
+        out.contains(info["fingerprint"].as_str().unwrap()) && out.contains("pending"),
+        "{out}"
+    );
+    // Pending: no package yet; approved after comparing: the package is written and applies.
+    let (status, said) = package(&reg, &dev_b, &desa, &tmp.path().join("p1"), &[]);
+    assert_ne!(status, 0, "{said}");
+    code(&approve(&dev_b), 0);
+    let (status, said) = package(&reg, &dev_b, &desa, &tmp.path().join("p2"), &[]);
+    assert_eq!(status, 0, "{said}");
+    let (status, said) = apply(&b, &only_file(&tmp.path().join("p2")), "P002");
+    assert_eq!(status, 0, "{said}");
+    assert!(!records(&b).is_empty());
+}

@@ -182,6 +182,8 @@ pub struct Identity {
     pub fingerprint: String,
     /// The Ed25519 public key, hex.
     pub public_key: String,
+    /// The age recipient work packages for this tablet are encrypted to.
+    pub age_recipient: String,
 }
 
 pub struct Device {
@@ -361,6 +363,7 @@ impl Device {
             id: d.id,
             name: d.name,
             public_key: d.public_key,
+            age_recipient: self.store.age_recipient()?,
         })
     }
 

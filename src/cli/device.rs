@@ -363,6 +363,7 @@ fn identity(dir: &Path, json: bool) -> Result<Exit, Failure> {
             "name": name,
             "fingerprint": i.fingerprint,
             "public_key": i.public_key,
+            "age_recipient": i.age_recipient,
         });
         say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {

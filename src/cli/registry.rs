@@ -352,6 +352,12 @@ pub enum DevicesAction {
         #[arg(long)]
         json: bool,
     },
+    /// Register a tablet before its first export, from what `pendata device --json > FILE` wrote on it
+    /// (e.g. on the stick): pending until approved; once approved, work packages can be written for it.
+    Add {
+        /// The file `pendata device --json` wrote.
+        file: PathBuf,
+    },
     /// Trust the device's key (compare its fingerprint with the tablet's Settings or `pendata device`
     /// first); its held bundles are merged now.
     Approve {
@@ -833,6 +839,22 @@ fn audit_log(
     Ok(Exit::Ok)
 }
 
+/// Reads what `pendata device --json` wrote (small: refused beyond 64 KiB).
+fn read_device_file(file: &Path) -> Result<serde_json::Value, Failure> {
+    let meta = std::fs::metadata(file)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    if meta.len() > 64 * 1024 {
+        return Err(Failure::input(format!(
+            "{}: too large for what `pendata device --json` writes",
+            file.display()
+        )));
+    }
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::input(format!("{}: not JSON: {e}", file.display())))
+}
+
 fn devices_cmd(
     dir: &Path,
     action: Option<DevicesAction>,
@@ -850,6 +872,39 @@ fn devices_cmd(
         DevicesAction::Discard { device } => {
             let gone = reg.discard_held(&device, now)?;
             say!("{} held bundle(s) discarded", gone.len());
+            Ok(Exit::Ok)
+        }
+        DevicesAction::Add { file } => {
+            let v = read_device_file(&file)?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            let (Some(id), Some(name), Some(key), Some(recipient)) = (
+                field("id").and_then(|i| i.parse::<uuid::Uuid>().ok()),
+                field("name"),
+                field("public_key"),
+                field("age_recipient"),
+            ) else {
+                return Err(Failure::input(format!(
+                    "{}: not what `pendata device --json` writes (id, name, public_key, age_recipient); make it on the tablet with its current pendata",
+                    file.display()
+                )));
+            };
+            // The file's own fingerprint must be its key's (checked before anything is stored).
+            let fingerprint = key_fingerprint(&key.trim().to_ascii_lowercase());
+            if field("fingerprint").is_some_and(|f| f != fingerprint) {
+                return Err(Failure::input(format!(
+                    "{}: its fingerprint does not match its key: the file was changed; nothing was registered",
+                    file.display()
+                )));
+            }
+            let d = reg.enrol_pending(id, &name, &key, &recipient, now)?;
+            say!(
+                "device {} ({}) {}; fingerprint {} — compare it with the tablet's Settings screen, then `pendata registry devices DIR approve {}` / cocokkan sidik kunci dengan layar Pengaturan tablet, lalu setujui",
+                short(d.id),
+                clean(&d.name),
+                d.state.as_str(),
+                fingerprint,
+                short(d.id)
+            );
             Ok(Exit::Ok)
         }
         DevicesAction::Approve { device } => {

@@ -50,6 +50,57 @@ impl<S: Storage> Registry<S> {
         Ok(d)
     }
 
+    /// Registers a tablet from what `pendata device --json` printed on it (carried on a stick), before
+    /// it ever exported: pending until an operator approves it after comparing the fingerprint with the
+    /// tablet's Settings. Its age recipient is kept, so a work package can be written for it once it is
+    /// approved. A device already known with the same key gets the recipient if it lacked one; with
+    /// another key it is refused.
+    pub fn enrol_pending(
+        &self,
+        id: Uuid,
+        name: &str,
+        public_key: &str,
+        age_recipient: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<DeviceEntry> {
+        use std::str::FromStr as _;
+        let public_key = public_key.trim().to_ascii_lowercase();
+        crate::bundle::keys::parse_verifying_key(&public_key)
+            .map_err(|e| RegistryError::Invalid(format!("the device key {e}")))?;
+        age::x25519::Recipient::from_str(age_recipient.trim())
+            .map_err(|e| RegistryError::Invalid(format!("the device's package key: {e}")))?;
+        let name: String = crate::model::printable::clean(name.trim())
+            .chars()
+            .take(100)
+            .collect();
+        let d = match self.db.device(id)? {
+            Some(d) if d.public_key != public_key => {
+                return Err(RegistryError::Invalid(format!(
+                    "device {id} is already registered with another key"
+                )));
+            }
+            Some(mut d) => {
+                if d.age_recipient.is_none() {
+                    d.age_recipient = Some(age_recipient.trim().to_string());
+                    d.changed_at = now;
+                }
+                d
+            }
+            None => DeviceEntry {
+                id,
+                name,
+                public_key,
+                state: DeviceState::Pending,
+                first_seen: now,
+                changed_at: now,
+                age_recipient: Some(age_recipient.trim().to_string()),
+                wilayah: None,
+            },
+        };
+        self.put_device(&d, Role::Operator, "device.add", Vec::new(), now)?;
+        Ok(d)
+    }
+
     /// Stores a device's entry (if it changed) with its audit line (`action`, the device and `more`
     /// objects), in one transaction, after checking the session may make a decision needing `need`.
     fn put_device(
