@@ -167,9 +167,8 @@ pub fn upstream(
             // first upward bundle is imported: the province approves after comparing it.
             let own = &reg.keys.public.signing_key;
             say!(
-                "this registry at the province: id {}, fingerprint {} — the province approves it after comparing / registri ini di provinsi: sidik {}",
+                "registri ini di provinsi / this registry at the province: id {}, sidik kunci / fingerprint {} — provinsi menyetujuinya setelah membandingkan / the province approves it after comparing",
                 crate::bundle::short(crate::registry::upward_import::kabupaten_id(own)),
-                crate::bundle::keys::key_fingerprint(own),
                 crate::bundle::keys::key_fingerprint(own)
             );
             Ok(Exit::Ok)

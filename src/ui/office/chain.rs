@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use egui::{Color32, RichText, Ui};
 
 use super::super::i18n::{tr, trf};
-use super::super::{TOUCH, big_button, primary};
+use super::super::{TOUCH, primary};
 use super::field;
 use crate::app::office::Office;
 use crate::app::office::chain::{self, Chain};
@@ -218,7 +218,10 @@ impl ChainScreen {
         }
         field(ui, tr(lang, "office.chain.folder"), &mut self.folder, false);
         let can = !busy && upstream.is_some() && !self.folder.trim().is_empty();
-        if big_button(ui, tr(lang, "office.chain.forward_do")).clicked() && can {
+        let forward =
+            egui::Button::new(RichText::new(tr(lang, "office.chain.forward_do")).size(18.0))
+                .min_size([TOUCH * 2.0, TOUCH].into());
+        if ui.add_enabled(can, forward).clicked() {
             let folder = PathBuf::from(self.folder.trim());
             self.start(move |office| {
                 chain::forward(office, &folder, crate::app::now()).map(|(path, n)| {
