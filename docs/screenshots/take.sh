@@ -145,6 +145,12 @@ office_data() {
     echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab$t" export --to "$DATA/office/more$t" --since-last >/dev/null 2>&1
     "$BIN" registry --operator "Sari Wulandari" import "$OREG" "$DATA/office/more$t" >/dev/null 2>&1 || true
   done
+  # Something in the work queue: the second tablet enters again eight of the families the first one just
+  # sent (the same seed makes the same families: the same KK and NIKs under other record ids).
+  echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab2" demo --families 8 --seed 11 --petugas P002 >/dev/null 2>&1
+  mkdir -p "$DATA/office/again2"
+  echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab2" export --to "$DATA/office/again2" --since-last >/dev/null 2>&1
+  "$BIN" registry --operator "Sari Wulandari" import "$OREG" "$DATA/office/again2" >/dev/null 2>&1 || true
 }
 
 office_session() { # width height suffix lang
