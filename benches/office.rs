@@ -301,7 +301,10 @@ fn families(h: &mut Harness<'static, OfficeApp>) -> String {
         h.query_all_by_label_contains(" · KK ").next().is_some()
     });
     stats("families, a name typed until its results show", typed);
-    stats("families, 100 results shown, idle", frames(h, 200, |_, _| {}));
+    stats(
+        "families, 100 results shown, idle",
+        frames(h, 200, |_, _| {}),
+    );
     h.query_all_by_label_contains(" · KK ")
         .next()
         .unwrap()
