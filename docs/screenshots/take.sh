@@ -4,12 +4,15 @@
 # docs/screenshots/.
 # Needs: xvfb xauth libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxi6
 #        imagemagick xdotool   (apt-get install -y ...)
-# Usage: bash docs/screenshots/take.sh [path/to/pendata]   (ONLY=office: the office screens only)
+# Usage: bash docs/screenshots/take.sh [path/to/pendata]   (ONLY=office: the office screens only;
+#        SCREEN=N: X display :N instead of :77)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-target/release/pendata}
 [ -x "$BIN" ] || cargo build --release
 OUT=docs/screenshots
+# The X display the app runs on: another number (SCREEN=93) when someone else's run uses this one.
+SCREEN=${SCREEN:-77}
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
@@ -76,10 +79,10 @@ run_session() { # width height suffix lang
   local HOME_X; if [ "$L" = id ]; then HOME_X=$((W - 294)); else HOME_X=$((W - 268)); fi
   # Screens are a column of at most 1000 px in the middle; in portrait Home's status boxes take two rows.
   local OX=$(( W > 1000 ? (W - 1000) / 2 : 0 )) HY=$(( W < 900 ? 97 : 0 ))
-  Xvfb :77 -screen 0 "${W}x${H}x24" -nolisten tcp &
+  Xvfb ":$SCREEN" -screen 0 "${W}x${H}x24" -nolisten tcp &
   local XVFB=$!
   sleep 1
-  export DISPLAY=:77
+  export DISPLAY=":$SCREEN"
   PENDATA_LANG="$L" PENDATA_DATA_DIR="$DATA/tablet" PENDATA_PHOTO_DIR="$DATA/kamera/DCIM" "$BIN" &
   local APP=$!
   sleep 3
@@ -120,7 +123,8 @@ run_session() { # width height suffix lang
 }
 
 # The office app (`pendata office`): a registry with an operator, two approved tablets imported twice
-# (so the dashboard has a change to show) and a third tablet's stick waiting to be imported.
+# (so the dashboard has a change to show), families entered on both (the work queue's conflicts) and a
+# third tablet's stick waiting to be imported.
 office_data() {
   OREG=$DATA/office/registry
   export PENDATA_OFFICE_REGISTRIES=$DATA/office/known.txt PENDATA_OPERATOR_PASSPHRASE=rahasia-kantor-1
@@ -145,15 +149,21 @@ office_data() {
     echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab$t" export --to "$DATA/office/more$t" --since-last >/dev/null 2>&1
     "$BIN" registry --operator "Sari Wulandari" import "$OREG" "$DATA/office/more$t" >/dev/null 2>&1 || true
   done
+  # Something in the work queue: the second tablet enters again eight of the families the first one just
+  # sent (the same seed makes the same families: the same KK and NIKs under other record ids).
+  echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab2" demo --families 8 --seed 11 --petugas P002 >/dev/null 2>&1
+  mkdir -p "$DATA/office/again2"
+  echo 246810 | "$BIN" --pin-stdin --data-dir "$DATA/office/tab2" export --to "$DATA/office/again2" --since-last >/dev/null 2>&1
+  "$BIN" registry --operator "Sari Wulandari" import "$OREG" "$DATA/office/again2" >/dev/null 2>&1 || true
 }
 
 office_session() { # width height suffix lang
   local W=$1 H=$2 S=$3 L=$4
   rm -rf "$DATA/office/run"; cp -a "$OREG" "$DATA/office/run"
-  Xvfb :77 -screen 0 "${W}x${H}x24" -nolisten tcp &
+  Xvfb ":$SCREEN" -screen 0 "${W}x${H}x24" -nolisten tcp &
   local XVFB=$!
   sleep 1
-  export DISPLAY=:77
+  export DISPLAY=":$SCREEN"
   PENDATA_LANG="$L" "$BIN" office "$DATA/office/run" &
   local APP=$!
   sleep 3
@@ -178,6 +188,17 @@ office_session() { # width height suffix lang
   shoot "office-reports-$L-$S"
   click 95 493                                     # Work packages
   shoot "office-packages-$L-$S"
+  click 95 261                                     # Work queue
+  click 400 283                                    # its first item: two tablets' versions of a family
+  xdotool mousemove $((W - 30)) $((H - 20))
+  shoot "office-queue-$L-$S"
+  click 95 319; sleep 1                            # Families
+  click 700 156; type_text "Nugroho"; sleep 1       # a search by name
+  xdotool mousemove $((W - 30)) $((H - 20))
+  shoot "office-families-$L-$S"
+  click 700 214; sleep 1                           # the first family found: its page
+  xdotool mousemove $((W - 30)) $((H - 20))
+  shoot "office-family-$L-$S"
   kill $APP; wait $APP 2>/dev/null || true
   kill $XVFB; wait $XVFB 2>/dev/null || true
 }
