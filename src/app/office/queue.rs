@@ -441,6 +441,19 @@ fn shown(form: &Form, field: &crate::form::Field, v: Option<&serde_json::Value>)
             .collect::<Vec<_>>()
             .join(", "),
         Some(J::Number(n)) if field.choices.is_some() => choice(&n.to_string()),
+        // A location as the tablet records it: latitude, longitude and its accuracy.
+        Some(J::Object(o)) if o.contains_key("lat") && o.contains_key("lon") => {
+            let num = |k: &str| o.get(k).and_then(J::as_f64);
+            let mut t = format!(
+                "{:.5}, {:.5}",
+                num("lat").unwrap_or_default(),
+                num("lon").unwrap_or_default()
+            );
+            if let Some(a) = num("accuracy_m") {
+                t.push_str(&format!(" (± {a:.0} m)"));
+            }
+            t
+        }
         Some(other) => other.to_string(),
     };
     clean(&text).into_owned()

@@ -227,13 +227,21 @@ impl FamiliesScreen {
                 }
                 ui.separator();
                 ui.heading(tr(lang, "office.families.current"));
+                // Two columns sharing the width, their texts wrapping: a long answer (an address, a
+                // location) stays on the screen.
+                let half = ((ui.available_width() - 24.0) / 2.0).max(120.0);
                 egui::Grid::new("office-family-answers")
                     .striped(true)
                     .num_columns(2)
+                    .min_col_width(half)
+                    .max_col_width(half)
                     .show(ui, |ui| {
                         for row in &page.current {
-                            ui.label(row.label.get(lang));
-                            ui.label(row.values.first().map_or("—", String::as_str));
+                            ui.add(egui::Label::new(row.label.get(lang)).wrap());
+                            ui.add(
+                                egui::Label::new(row.values.first().map_or("—", String::as_str))
+                                    .wrap(),
+                            );
                             ui.end_row();
                         }
                     });

@@ -485,54 +485,69 @@ fn reason_field(ui: &mut Ui, label: &str, reason: &mut String, id: &str) {
 }
 
 fn comparison_ui(ui: &mut Ui, lang: Lang, item: &Item, c: &Comparison) {
-    egui::ScrollArea::both()
+    // Every column gets its share of the width and its texts wrap inside it: a long question or answer
+    // never pushes the versions out of sight (a scroll area in both directions did, in the window).
+    let columns = item.sides.len() as f32 + 1.0;
+    let width = ((ui.available_width() - 12.0 * columns) / columns).max(80.0);
+    let wrapped = |ui: &mut Ui, text: RichText| {
+        ui.add(egui::Label::new(text).wrap());
+    };
+    egui::ScrollArea::vertical()
         .id_salt("office-queue-compare")
         .max_height(ui.available_height() * 0.6)
         .show(ui, |ui| {
-            egui::Grid::new("office-queue-grid")
-                .striped(true)
-                .num_columns(item.sides.len() + 1)
-                .show(ui, |ui| {
-                    ui.strong(tr(lang, "office.queue.answer"));
-                    for (n, side) in item.sides.iter().enumerate() {
-                        let v = (n + 1).to_string();
-                        let made = c.made.get(n).and_then(Option::as_ref).map_or_else(
-                            || tr(lang, "office.queue.not_kept").to_string(),
-                            |m| {
-                                format!(
-                                    "{} · {} · {}",
-                                    m.device_name,
-                                    m.petugas,
-                                    m.at.format("%Y-%m-%d %H:%M")
-                                )
-                            },
-                        );
-                        let title = match (item.kind, n) {
-                            (Kind::Quarantine, 0) => tr(lang, "office.queue.held").to_string(),
-                            (Kind::Quarantine, _) => {
-                                tr(lang, "office.queue.in_registry").to_string()
-                            }
-                            _ => trf(lang, "office.queue.version", &[("n", &v)]),
-                        };
-                        ui.vertical(|ui| {
-                            ui.strong(title);
-                            ui.label(side.desa_text());
-                            ui.small(made);
-                        });
-                    }
-                    ui.end_row();
-                    for row in &c.rows {
-                        ui.label(row.label.get(lang));
-                        for v in &row.values {
-                            if row.differs {
-                                ui.label(RichText::new(v).background_color(DIFFERS).strong());
-                            } else {
-                                ui.label(v);
-                            }
+            ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+                egui::Grid::new("office-queue-grid")
+                    .striped(true)
+                    .num_columns(item.sides.len() + 1)
+                    .min_col_width(width)
+                    .max_col_width(width)
+                    .show(ui, |ui| {
+                        wrapped(ui, RichText::new(tr(lang, "office.queue.answer")).strong());
+                        for (n, side) in item.sides.iter().enumerate() {
+                            let v = (n + 1).to_string();
+                            let made = c.made.get(n).and_then(Option::as_ref).map_or_else(
+                                || tr(lang, "office.queue.not_kept").to_string(),
+                                |m| {
+                                    format!(
+                                        "{} · {} · {}",
+                                        m.device_name,
+                                        m.petugas,
+                                        m.at.format("%Y-%m-%d %H:%M")
+                                    )
+                                },
+                            );
+                            let title = match (item.kind, n) {
+                                (Kind::Quarantine, 0) => tr(lang, "office.queue.held").to_string(),
+                                (Kind::Quarantine, _) => {
+                                    tr(lang, "office.queue.in_registry").to_string()
+                                }
+                                _ => trf(lang, "office.queue.version", &[("n", &v)]),
+                            };
+                            ui.vertical(|ui| {
+                                ui.set_max_width(width);
+                                wrapped(ui, RichText::new(title).strong());
+                                wrapped(ui, RichText::new(side.desa_text()));
+                                wrapped(ui, RichText::new(made).small());
+                            });
                         }
                         ui.end_row();
-                    }
-                });
+                        for row in &c.rows {
+                            wrapped(ui, RichText::new(row.label.get(lang)));
+                            for v in &row.values {
+                                if row.differs {
+                                    wrapped(
+                                        ui,
+                                        RichText::new(v).background_color(DIFFERS).strong(),
+                                    );
+                                } else {
+                                    wrapped(ui, RichText::new(v));
+                                }
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
         });
 }
 
