@@ -17,7 +17,7 @@ use pendata::bundle::receipt::Receipt;
 use pendata::ui::PendataApp;
 
 fn open(tab: &std::path::Path) -> pendata::app::Device {
-    open_when_free(tab)
+    common::open_when_free(tab)
 }
 
 #[expect(
@@ -180,18 +180,4 @@ fn the_petugas_removes_the_accepted_families_from_the_receipts_screen() {
     for (id, _) in &accepted {
         assert!(left.iter().all(|h| h.id != *id));
     }
-}
-
-/// Opens the tablet's store once the app let it go: its background work (a screen's reading) may still
-/// hold it for a moment after the window closed.
-fn open_when_free(tab: &std::path::Path) -> pendata::app::Device {
-    for _ in 0..200 {
-        match pendata::app::Device::open(tab, pendata::store::Unlock::Secret(common::PIN)) {
-            Err(pendata::app::AppError::Store(pendata::store::StoreError::Busy)) => {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-            }
-            other => return other.unwrap(),
-        }
-    }
-    panic!("the store stayed busy");
 }

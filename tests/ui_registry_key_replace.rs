@@ -14,7 +14,7 @@ use pendata::ui::PendataApp;
 
 /// The fingerprint of the registry key the tablet trusts, read from its store.
 fn trusted(tab: &std::path::Path) -> String {
-    let device = open_when_free(tab);
+    let device = common::open_when_free(tab);
     device.registry_key().unwrap().unwrap().fingerprint()
 }
 
@@ -181,7 +181,7 @@ fn a_wrong_recovery_code_changes_nothing() {
         ),
         0,
     );
-    let device = open_when_free(&tab);
+    let device = common::open_when_free(&tab);
     let bytes = std::fs::read(reg_b.join("registry.pub")).unwrap();
     let change = device.registry_key_change(&bytes).unwrap();
     assert_eq!(
@@ -200,18 +200,4 @@ fn a_wrong_recovery_code_changes_nothing() {
             .is_err()
     );
     assert_eq!(device.registry_key().unwrap().unwrap().fingerprint(), fp_a);
-}
-
-/// Opens the tablet's store once the app let it go: its background work (a screen's reading) may still
-/// hold it for a moment after the window closed.
-fn open_when_free(tab: &std::path::Path) -> pendata::app::Device {
-    for _ in 0..200 {
-        match pendata::app::Device::open(tab, pendata::store::Unlock::Secret(common::PIN)) {
-            Err(pendata::app::AppError::Store(pendata::store::StoreError::Busy)) => {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-            }
-            other => return other.unwrap(),
-        }
-    }
-    panic!("the store stayed busy");
 }

@@ -161,7 +161,7 @@ impl<S: Storage> Registry<S> {
     }
 
     /// The families a selection names (a family that does not exist is refused).
-    fn selected(&self, selection: &Selection) -> Result<Vec<FamilyEntry>> {
+    pub(crate) fn selected(&self, selection: &Selection) -> Result<Vec<FamilyEntry>> {
         let mut out = Vec::new();
         match selection {
             Selection::Family(id) => {

@@ -138,45 +138,22 @@ impl<S: Storage> Registry<S> {
         Ok(done)
     }
 
-    /// The families of a selection; a code of two dotted parts (`64.72`) is a kabupaten/kota.
+    /// The families of a selection; a code of two dotted parts (`64.72`) is a kabupaten/kota (the
+    /// other selections as pengesahan reads them).
     fn chosen(&self, selection: &Selection) -> Result<Vec<super::FamilyEntry>> {
-        let mut out = Vec::new();
-        match selection {
-            Selection::Desa(code) if code.matches('.').count() == 1 => {
-                self.db.families(|f| {
-                    if f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(code.as_str()) {
-                        out.push(f.clone());
-                    }
-                    Ok(())
-                })?;
-            }
-            Selection::Family(id) => {
-                out.push(self.db.family(*id)?.ok_or_else(|| {
-                    invalid(
-                        format!("keluarga {id} tidak ada di registri ini"),
-                        format!("family {id} is not in this registry"),
-                    )
-                })?);
-            }
-            Selection::Desa(code) => {
-                let n = super::entries::desa_number(code).ok_or_else(|| {
-                    invalid(
-                        format!("`{code}` bukan kode desa/kelurahan"),
-                        format!("`{code}` is not a desa/kelurahan code"),
-                    )
-                })?;
-                self.db.families_in_desa(n, |f| {
-                    out.push(f.clone());
-                    Ok(())
-                })?;
-            }
-            Selection::All => {
-                self.db.families(|f| {
-                    out.push(f.clone());
-                    Ok(())
-                })?;
-            }
+        let Selection::Desa(code) = selection else {
+            return self.selected(selection);
+        };
+        if code.matches('.').count() != 1 {
+            return self.selected(selection);
         }
+        let mut out = Vec::new();
+        self.db.families(|f| {
+            if f.facts.as_ref().and_then(|x| x.kabkota.as_deref()) == Some(code.as_str()) {
+                out.push(f.clone());
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -153,3 +153,17 @@ pub fn approve_pending(reg: &Path) {
         }
     }
 }
+
+/// Opens a tablet's store (with the test PIN) once the app let it go: its background work (a screen's
+/// reading) may still hold it for a moment after the window closed.
+pub fn open_when_free(tab: &Path) -> pendata::app::Device {
+    for _ in 0..200 {
+        match pendata::app::Device::open(tab, pendata::store::Unlock::Secret(PIN)) {
+            Err(pendata::app::AppError::Store(pendata::store::StoreError::Busy)) => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the store stayed busy");
+}
