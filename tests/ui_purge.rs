@@ -10,11 +10,9 @@ mod common;
 
 use common::{code, p, run};
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use pendata::bundle::manifest::SeqRange;
 use pendata::bundle::receipt::Receipt;
-use pendata::ui::PendataApp;
 
 fn open(tab: &std::path::Path) -> pendata::app::Device {
     common::open_when_free(tab)
@@ -98,21 +96,7 @@ fn the_petugas_removes_the_accepted_families_from_the_receipts_screen() {
     );
     drop(device);
 
-    let app = PendataApp::new(&tab);
-    let mut h = Harness::builder()
-        .with_size([800.0, 1280.0])
-        .with_max_steps(32)
-        .build_ui_state(|ui, app: &mut PendataApp| app.ui(ui), app);
-    h.run();
-    h.get_by_label("Siti · P001").click();
-    h.run();
-    h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
-    h.run();
-    h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text(common::PIN);
-    h.run();
-    h.get_by_label("Masuk").click();
-    h.run();
+    let mut h = common::signed_in_app(&tab, "Siti · P001");
     h.get_by_label("Kuitansi").click();
     h.run();
     // The default day (30 days back) finds none of today's acceptances.

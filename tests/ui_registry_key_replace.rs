@@ -8,9 +8,7 @@ mod common;
 
 use common::{code, p, run};
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pendata::ui::PendataApp;
 
 /// The fingerprint of the registry key the tablet trusts, read from its store.
 fn trusted(tab: &std::path::Path) -> String {
@@ -76,21 +74,7 @@ fn the_supervisor_replaces_the_registry_key_with_the_recovery_code() {
         0,
     );
 
-    let app = PendataApp::new(&tab);
-    let mut h = Harness::builder()
-        .with_size([800.0, 1280.0])
-        .with_max_steps(32)
-        .build_ui_state(|ui, app: &mut PendataApp| app.ui(ui), app);
-    h.run();
-    h.get_by_label("Siti · P001").click();
-    h.run();
-    h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
-    h.run();
-    h.get_by_role_and_label(Role::PasswordInput, "PIN")
-        .type_text(common::PIN);
-    h.run();
-    h.get_by_label("Masuk").click();
-    h.run();
+    let mut h = common::signed_in_app(&tab, "Siti · P001");
     h.get_by_label("Ekspor ke USB").click();
     h.run();
     assert!(

@@ -167,3 +167,29 @@ pub fn open_when_free(tab: &Path) -> pendata::app::Device {
     }
     panic!("the store stayed busy");
 }
+
+/// The tablet app on `tab` in a portrait tablet's window, signed in by tapping the petugas `who`
+/// ("Name · CODE", as the sign-in screen lists them) and typing the test PIN.
+pub fn signed_in_app(
+    tab: &Path,
+    who: &str,
+) -> egui_kittest::Harness<'static, pendata::ui::PendataApp> {
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::Queryable;
+    let app = pendata::ui::PendataApp::new(tab);
+    let mut h = egui_kittest::Harness::builder()
+        .with_size([800.0, 1280.0])
+        .with_max_steps(32)
+        .build_ui_state(|ui, app: &mut pendata::ui::PendataApp| app.ui(ui), app);
+    h.run();
+    h.get_by_label(who).click();
+    h.run();
+    h.get_by_role_and_label(Role::PasswordInput, "PIN").focus();
+    h.run();
+    h.get_by_role_and_label(Role::PasswordInput, "PIN")
+        .type_text(PIN);
+    h.run();
+    h.get_by_label("Masuk").click();
+    h.run();
+    h
+}
