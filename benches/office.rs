@@ -244,7 +244,7 @@ fn main() {
     let pages = [
         "Dasbor",
         "Perangkat",
-        "Antrian kerja",
+        "Antrean kerja",
         "Impor",
         "Keluarga",
         "Laporan",
