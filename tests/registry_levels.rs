@@ -235,3 +235,56 @@ fn a_registry_without_a_level_is_a_province_of_any_region() {
         2,
     );
 }
+
+/// `demo --wilayah 64.72` makes families of that kabupaten/kota only, so a kabupaten registry's demo
+/// merges all of them; a region without a desa of the form's list is refused (exit 2) and adds nothing.
+#[test]
+fn a_demo_of_one_kabupaten_stays_inside_its_registry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (reg, tab) = (tmp.path().join("reg"), tmp.path().join("tab"));
+    common::demo_registry(&reg, "kabupaten", "64.72");
+    // No families yet: the tablet, its petugas, then the demo of one region.
+    tablet_with_families(&tab, &reg.join("registry.pub"), "0");
+    for bad in ["99", "64.99", "samarinda"] {
+        let out = code(
+            &run(
+                Some(&tab),
+                &[
+                    "demo",
+                    "--families",
+                    "5",
+                    "--petugas",
+                    "P001",
+                    "--wilayah",
+                    bad,
+                ],
+                "",
+            ),
+            2,
+        );
+        assert!(out.contains("Tidak ada desa") && out.contains(bad), "{out}");
+    }
+    let list = code(&run(Some(&tab), &["record", "list", "--json"], ""), 0);
+    assert!(list.trim_start().starts_with("[]"), "nothing added: {list}");
+    let demo = [
+        "demo",
+        "--families",
+        "30",
+        "--petugas",
+        "P001",
+        "--drafts",
+        "0",
+        "--wilayah",
+        "64.72",
+    ];
+    code(&run(Some(&tab), &demo, ""), 0);
+    common::sync_to(&tab, &reg, &tmp.path().join("stick"));
+    let status = code(
+        &run(None, &["registry", "status", p(&reg), "--json"], ""),
+        0,
+    );
+    let s: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(s["families"], 30, "{s}");
+    assert_eq!(s["open_quarantine"], 0, "{s}");
+    assert_eq!(s["by_state"]["accepted"], 30, "{s}");
+}

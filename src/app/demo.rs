@@ -320,12 +320,31 @@ struct Person {
 
 /// Builds one family that passes every error rule of `form` (the household form).
 pub fn family(form: &Form, rng: &mut Rng, spec: &FamilySpec) -> Answers {
-    let interview = spec.interview;
-    let desa_list: Vec<String> = form
-        .field(hh::DESA)
+    family_in(form, rng, spec, None)
+}
+
+/// The desa of the form's list inside `wilayah` (a province `64`, kabupaten/kota `64.72`, kecamatan
+/// `64.72.01` or desa code; all of them without one).
+pub fn desa_in(form: &Form, wilayah: Option<&str>) -> Vec<String> {
+    form.field(hh::DESA)
         .and_then(|f| form.choices_of(f))
-        .map(|l| l.choices.iter().map(|c| c.value.clone()).collect())
-        .unwrap_or_default();
+        .map(|l| {
+            l.choices
+                .iter()
+                .map(|c| c.value.clone())
+                .filter(|code| {
+                    wilayah.is_none_or(|w| code == w || code.starts_with(&format!("{w}.")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`family`], living in a desa of `wilayah` (see [`desa_in`]). With no desa of the list inside the
+/// region the family lives in 64.72.01.1001, so callers check [`desa_in`] first.
+pub fn family_in(form: &Form, rng: &mut Rng, spec: &FamilySpec, wilayah: Option<&str>) -> Answers {
+    let interview = spec.interview;
+    let desa_list = desa_in(form, wilayah);
     let desa = rng
         .pick(&desa_list)
         .cloned()
@@ -574,6 +593,7 @@ impl Device {
         families: usize,
         seed: Option<u64>,
         drafts_percent: u8,
+        wilayah: Option<&str>,
     ) -> Result<Made> {
         let info = self.store.device()?;
         if !info.demo {
@@ -594,7 +614,7 @@ impl Device {
                 (id as u64) ^ ((id >> 64) as u64) ^ changes.wrapping_mul(0x9E37_79B9_7F4A_7C15)
             }
         };
-        fill(self, petugas, families, seed, drafts_percent)
+        fill_in(self, petugas, families, seed, drafts_percent, wilayah)
     }
 }
 
@@ -607,10 +627,26 @@ pub fn fill(
     seed: u64,
     drafts_percent: u8,
 ) -> Result<Made> {
+    fill_in(device, petugas, families, seed, drafts_percent, None)
+}
+
+/// [`fill`], the families living in `wilayah` (see [`desa_in`]): refused with
+/// [`AppError::UnknownWilayah`] when no desa of the form's list is inside it.
+pub fn fill_in(
+    device: &Device,
+    petugas: &str,
+    families: usize,
+    seed: u64,
+    drafts_percent: u8,
+    wilayah: Option<&str>,
+) -> Result<Made> {
     let form = device
         .catalog()
         .latest(hh::FORM_ID)
         .ok_or_else(|| AppError::UnknownForm(hh::FORM_ID.into()))?;
+    if desa_in(form, wilayah).is_empty() {
+        return Err(AppError::UnknownWilayah(wilayah.unwrap_or_default().into()));
+    }
     let today = now().date_naive();
     let mut rng = Rng::new(seed);
     let mut made = Made {
@@ -620,7 +656,7 @@ pub fn fill(
     let mut batch = Vec::new();
     for n in 0..families {
         let interview = today - Duration::days(rng.range(0, 60));
-        let answers = family(form, &mut rng, &FamilySpec { interview });
+        let answers = family_in(form, &mut rng, &FamilySpec { interview }, wilayah);
         let draft = rng.chance(u64::from(drafts_percent));
         let ev = evaluate(form, &answers, today);
         if ev.has_errors() {

@@ -56,6 +56,10 @@ pub enum AppError {
     NoRegistryKey,
     #[error("{0} is not a folder that exists")]
     NoFolder(String),
+    #[error(
+        "no desa of the household form's list lies in `{0}`: give a province (64), kabupaten/kota (64.72), kecamatan (64.72.01) or desa code of Kalimantan Timur"
+    )]
+    UnknownWilayah(String),
     #[error("cannot read {0}")]
     Unreadable(String),
     #[error("range {a}..{b} is not within this tablet's change sequence 1..{last}")]

@@ -45,6 +45,12 @@ impl AppError {
                 format!("Folder tujuan tidak ada ({dir})."),
                 format!("The target folder does not exist. ({self})"),
             ),
+            AppError::UnknownWilayah(code) => Localized::new(
+                format!(
+                    "Tidak ada desa dalam daftar formulir keluarga di wilayah `{code}`: berikan kode provinsi (64), kabupaten/kota (64.72), kecamatan (64.72.01) atau desa di Kalimantan Timur."
+                ),
+                self.to_string(),
+            ),
             AppError::Unreadable(file) => plain(format!("{file} tidak dapat dibaca")),
             AppError::BadRange { a, b, last } => plain(format!(
                 "rentang {a}..{b} tidak ada dalam urutan perubahan tablet ini 1..{last}"

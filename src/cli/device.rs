@@ -316,25 +316,8 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit, Failure> {
             seed,
             drafts,
             petugas,
-        } => {
-            let device = super::open_device(dir, crate::store::Access::Write)?;
-            // A demo petugas made now takes the PIN this command was given (else the demo's 123456).
-            if let (Err(_), Some(pin), true) = (
-                device.find_petugas(&petugas),
-                super::given_pin(),
-                device.store.device()?.demo,
-            ) && crate::store::check_petugas(&petugas, "Petugas Demo", &pin).is_ok()
-            {
-                device.add_petugas(&petugas, "Petugas Demo", &pin)?;
-            }
-            let made = device.demo(&petugas, families, seed, drafts)?;
-            say!(
-                "{} keluarga dibuat / families created ({} draft)",
-                made.total,
-                made.drafts
-            );
-            Ok(Exit::Ok)
-        }
+            wilayah,
+        } => demo(dir, &petugas, families, seed, drafts, wilayah.as_deref()),
         Command::Device { json } => identity(dir, json),
         Command::Form { .. }
         | Command::Validate { .. }
@@ -518,5 +501,33 @@ fn show(device: &Device, id: &str, history: bool, json: bool) -> Result<Exit, Fa
             r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
         );
     }
+    Ok(Exit::Ok)
+}
+
+/// `pendata demo`: fills a demo tablet with synthetic families (of `wilayah` when given).
+fn demo(
+    dir: &Path,
+    petugas: &str,
+    families: usize,
+    seed: Option<u64>,
+    drafts: u8,
+    wilayah: Option<&str>,
+) -> Result<Exit, Failure> {
+    let device = super::open_device(dir, crate::store::Access::Write)?;
+    // A demo petugas made now takes the PIN this command was given (else the demo's 123456).
+    if let (Err(_), Some(pin), true) = (
+        device.find_petugas(petugas),
+        super::given_pin(),
+        device.store.device()?.demo,
+    ) && crate::store::check_petugas(petugas, "Petugas Demo", &pin).is_ok()
+    {
+        device.add_petugas(petugas, "Petugas Demo", &pin)?;
+    }
+    let made = device.demo(petugas, families, seed, drafts, wilayah)?;
+    say!(
+        "{} keluarga dibuat / families created ({} draft)",
+        made.total,
+        made.drafts
+    );
     Ok(Exit::Ok)
 }

@@ -87,6 +87,7 @@ impl Classify for AppError {
             | AppError::NotAPhotoField { .. }
             | AppError::Bundle(_)
             | AppError::NoFolder(_)
+            | AppError::UnknownWilayah(_)
             | AppError::Unreadable(_)
             | AppError::BadRange { .. }
             | AppError::TooLong { .. }

@@ -228,6 +228,10 @@ pub enum Command {
         /// The petugas the families are entered by (created with PIN 123456 when missing).
         #[arg(long, default_value = "DEMO")]
         petugas: String,
+        /// Only families living in this region: a kabupaten/kota (`64.72`, for a kabupaten registry's
+        /// demo), a kecamatan (`64.72.01`) or a desa code. Default: the whole province.
+        #[arg(long)]
+        wilayah: Option<String>,
     },
     /// Write a sync bundle (signed, encrypted to the registry) to a folder, e.g. a USB stick; only then
     /// mark its families exported.
