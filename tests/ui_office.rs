@@ -245,6 +245,11 @@ fn a_device_is_approved_after_its_fingerprint_is_shown_and_the_decision_names_th
         .expect("an audit entry for the approval");
     assert_eq!(approve.actor.name(), OPERATOR);
     assert_eq!(approve.reason.as_deref(), Some("sidik kunci cocok"));
+    // The held bundle merged now is an import run: the reports' data cut-off moves to it.
+    let runs = reg.imports().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].bundles, 1);
+    assert_eq!(runs[0].merged.accepted, 3, "{runs:?}");
 }
 
 /// A registry, and a folder (a stick) holding a bundle of `n` families from a tablet it does not know.

@@ -911,24 +911,13 @@ fn devices_cmd(
             let (d, merged) = reg.approve(&device, now)?;
             say!("approved {} ({})", d.id, clean(&d.name));
             let mut code = Exit::Ok;
-            let mut total = MergeCounts::default();
-            let mut bundles = 0;
             tracing::info!(device = %d.id, held = merged.len(), "device approved");
             for (p, outcome) in merged {
                 log_outcome(Path::new(&p.file), &outcome);
                 if outcome.needs_operator() {
                     code = Exit::Refused;
                 }
-                if let FileOutcome::Merged(b) = &outcome {
-                    total.add(&b.merged);
-                    bundles += 1;
-                }
                 say!("  {}: {}", p.file, describe(&outcome));
-            }
-            if bundles > 0 {
-                // The held bundles were imported now: logged like an import run.
-                let snapshot = crate::registry::snapshot(&reg)?;
-                reg.log_import(now, bundles, total, snapshot)?;
             }
             Ok(code)
         }

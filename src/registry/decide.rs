@@ -125,7 +125,8 @@ impl<S: Storage> Registry<S> {
         txn.commit()
     }
 
-    /// Trusts a device and merges the bundles held for it, oldest sequence first.
+    /// Trusts a device and merges the bundles held for it, oldest sequence first, logged as an import
+    /// run when any merged.
     pub fn approve(
         &self,
         device: &str,
@@ -172,6 +173,19 @@ impl<S: Storage> Registry<S> {
             out.push((p, outcome));
         }
         self.tidy_pending()?;
+        // The held bundles were imported now: logged like an import run, so the reports' data
+        // cut-off and "changes since the previous import" count them.
+        let mut total = super::MergeCounts::default();
+        let mut bundles = 0;
+        for (_, outcome) in &out {
+            if let FileOutcome::Merged(b) = outcome {
+                total.add(&b.merged);
+                bundles += 1;
+            }
+        }
+        if bundles > 0 {
+            self.log_import(now, bundles, total, super::snapshot(self)?)?;
+        }
         Ok((d, out))
     }
 
