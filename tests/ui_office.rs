@@ -401,3 +401,67 @@ fn registry_init_records_the_registry_the_office_then_opens() {
     let first = list.lines().next().unwrap();
     assert_eq!(Path::new(first), std::fs::canonicalize(&dir).unwrap());
 }
+
+/// Reports → "Ekspor CSV" writes the families' table into the folder given, said in words; the export
+/// tells its progress as families read of the registry's families, ending at all of them.
+#[test]
+fn the_csv_export_writes_every_family_and_tells_its_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = registry(tmp.path());
+    let (mut t, _) = tablet_with(6, 9);
+    {
+        let mut reg = Registry::open(&dir).unwrap();
+        reg.session.actor = Some(reg.sign_in(OPERATOR, PASS).unwrap());
+        let bytes = t.bundle(&[reg.keys.identity.to_public()]).unwrap();
+        reg.import_bytes(&bytes, "b.age", now()).unwrap();
+        reg.approve(&t.id.simple().to_string(), now()).unwrap();
+    }
+    let out = tmp.path().join("ekspor");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut h = harness(&dir);
+    sign_in(&mut h, PASS);
+    h.get_by_label("Laporan").click();
+    settle(&mut h);
+    let field = h.get_by_role_and_label(Role::TextInput, "Simpan ke folder");
+    field.focus();
+    h.run_steps(3);
+    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::TextInput, "Simpan ke folder")
+        .type_text(out.to_str().unwrap());
+    h.run_steps(3);
+    h.get_by_label("Ekspor CSV").click();
+    settle(&mut h);
+    assert!(
+        h.query_all_by_label_contains("Ditulis: ").count() >= 2,
+        "each file written is said"
+    );
+    let family_table = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("keluarga-")
+                && name.matches(".csv").count() == 1
+                && !name.contains("-anggota")
+        })
+        .expect("the family table");
+    let text = std::fs::read_to_string(&family_table).unwrap();
+    assert_eq!(text.lines().count(), 1 + 9, "a header and 9 families");
+
+    let office = h.state().office().unwrap().clone();
+    let mut heard = Vec::new();
+    let again = tmp.path().join("lagi");
+    std::fs::create_dir_all(&again).unwrap();
+    pendata::app::office::outputs::export(
+        &office,
+        pendata::app::office::outputs::Format::Xlsx,
+        &again,
+        now(),
+        &mut |done, of| heard.push((done, of)),
+    )
+    .unwrap();
+    assert_eq!(heard.first(), Some(&(0, 9)), "{heard:?}");
+    assert_eq!(heard.last(), Some(&(9, 9)), "{heard:?}");
+    assert!(heard.windows(2).all(|w| w[0].0 <= w[1].0), "{heard:?}");
+}

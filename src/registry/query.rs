@@ -200,6 +200,11 @@ impl<S: Storage> Registry<S> {
         self.db.families_with_revisions(f)
     }
 
+    /// How many families the registry holds.
+    pub fn family_count(&self) -> Result<u64> {
+        self.db.family_count()
+    }
+
     /// Every family's entry (no answers): what reports aggregate.
     pub fn family_entries(&self, mut f: impl FnMut(&FamilyEntry)) -> Result<u64> {
         self.db.families(|e| {

@@ -55,6 +55,10 @@ pub trait Storage: Sync {
     fn family(&self, record: Uuid) -> Result<Option<FamilyEntry>>;
     /// Visits every family's entry in record order; returns how many.
     fn families(&self, f: impl FnMut(&FamilyEntry) -> Result<()>) -> Result<u64>;
+    /// How many families there are (a backend that keeps the count says it without reading them).
+    fn family_count(&self) -> Result<u64> {
+        self.families(|_| Ok(()))
+    }
     /// Visits the entries of the families whose entry names this desa (its digits as a number,
     /// `entries::desa_number`), in record order; returns how many. Reads only those families.
     fn families_in_desa(&self, desa: u64, f: impl FnMut(&FamilyEntry) -> Result<()>)

@@ -94,11 +94,13 @@ pub enum Format {
 }
 
 /// Exports every family to `folder` as CSV (a file per table) or XLSX; the files written and their rows.
+/// `progress` hears (families read, of all) as it goes.
 pub fn export(
     office: &Office,
     format: Format,
     folder: &Path,
     now: DateTime<FixedOffset>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<(PathBuf, u64)>> {
     use crate::registry::export::{ExportFormat, Request};
     let (format, ext) = match format {
@@ -112,7 +114,7 @@ pub fn export(
         existing: Existing::Refuse,
     };
     let reg = office.read();
-    crate::registry::export::export(&reg, &request)
+    crate::registry::export::export_with(&reg, &request, progress)
         .map(|e| e.files)
         .map_err(|e| OfficeError::Output(e.to_string()))
 }

@@ -478,6 +478,13 @@ impl Storage for Db {
         Ok(n)
     }
 
+    fn family_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(redb::ReadableTableMetadata::len(
+            &txn.open_table(FAMILIES)?,
+        )?)
+    }
+
     fn families_in_desa(
         &self,
         desa: u64,

@@ -163,6 +163,15 @@ pub fn files(form: &Form, format: ExportFormat, to: &Path) -> Vec<PathBuf> {
 /// appears under its final name complete and synced, or not at all; a file already there is refused
 /// unless the request says to replace it.
 pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
+    export_with(reg, request, &mut |_, _| {})
+}
+
+/// [`export`], telling `progress` (families read, of the registry's families) every thousand families.
+pub fn export_with(
+    reg: &Registry,
+    request: &Request,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Exported> {
     let form = reg
         .catalog
         .latest(crate::model::household::FORM_ID)
@@ -219,7 +228,7 @@ pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
                             .map(|w| std::io::BufWriter::with_capacity(256 * 1024, w))
                             .ok_or_else(|| std::io::Error::other("a table without a file"))
                     })?;
-                    families = feed(reg, &keep, |f, a| csv.push(f, a))?;
+                    families = feed(reg, &keep, progress, |f, a| csv.push(f, a))?;
                     rows = csv.finish()?.into_iter().map(|t| t.rows).collect();
                     Ok(())
                 },
@@ -228,7 +237,7 @@ pub fn export(reg: &Registry, request: &Request) -> Result<Exported> {
         ExportFormat::Xlsx => {
             let name = names.first().map(String::as_str).unwrap_or_default();
             let mut x = XlsxExport::new(form)?;
-            families = feed(reg, &keep, |f, a| x.push(f, a))?;
+            families = feed(reg, &keep, progress, |f, a| x.push(f, a))?;
             let mut workbook = Some(x);
             let mut sheets = Vec::new();
             let w = durable::write_safely(&target, name, &options, 0, &mut |w| {
@@ -279,15 +288,23 @@ fn nested(
     Ok(())
 }
 
-/// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure.
+/// Hands every family `keep` selects, with its answers, to `push`; stops at the first failure. Tells
+/// `progress` how many of the registry's families were read, every thousand.
 fn feed(
     reg: &Registry,
     keep: &dyn Fn(&FamilyEntry) -> bool,
+    progress: &mut dyn FnMut(u64, u64),
     mut push: impl FnMut(&super::family::Family, &Answers) -> Result<()>,
 ) -> Result<u64> {
-    let mut n = 0;
+    let total = reg.family_count()?;
+    progress(0, total);
+    let (mut n, mut read) = (0, 0u64);
     let mut failed = None;
     let done = reg.for_each_family(|f, rev| {
+        read += 1;
+        if read % 1000 == 0 {
+            progress(read, total);
+        }
         if keep(f) {
             n += 1;
             if let Err(e) = push(&f.family, &rev.answers) {
@@ -300,7 +317,10 @@ fn feed(
     match (done, failed) {
         (_, Some(e)) => Err(e),
         (Err(e), None) => Err(e.into()),
-        (Ok(_), None) => Ok(n),
+        (Ok(_), None) => {
+            progress(total, total);
+            Ok(n)
+        }
     }
 }
 

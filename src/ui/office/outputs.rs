@@ -13,7 +13,7 @@ use crate::app::drives::{self, Drive};
 use crate::app::office::Office;
 use crate::app::office::outputs::{self, Format, PackageRow, ReceiptDone};
 use crate::app::office::session::OfficeError;
-use crate::app::task::{Task, Wake};
+use crate::app::task::{Task, Updates, Wake};
 use crate::model::{Lang, Localized};
 
 /// What a finished task of this screen says.
@@ -29,7 +29,9 @@ pub struct OutputsScreen {
     drives: Vec<Drive>,
     /// Where reports and exports go.
     pub folder: String,
-    running: Option<Task<Result<Said, OfficeError>>>,
+    running: Option<Task<Result<Said, OfficeError>, (u64, u64)>>,
+    /// The running work's last (done, of) figures, when it tells them (the export).
+    progress: Option<(u64, u64)>,
     said: Option<Result<Said, Localized>>,
     packages: Option<Task<Result<Vec<PackageRow>, OfficeError>>>,
     package_rows: Option<Result<Vec<PackageRow>, Localized>>,
@@ -44,6 +46,7 @@ impl OutputsScreen {
             drives: drives::removable(),
             folder,
             running: None,
+            progress: None,
             said: None,
             packages: None,
             package_rows: None,
@@ -55,12 +58,18 @@ impl OutputsScreen {
         self.package_rows = None;
     }
 
-    fn start(&mut self, work: impl FnOnce(&Office) -> Result<Said, OfficeError> + Send + 'static) {
+    fn start(
+        &mut self,
+        work: impl FnOnce(&Office, &Updates<(u64, u64)>) -> Result<Said, OfficeError> + Send + 'static,
+    ) {
         let office = self.office.clone();
         self.said = None;
-        self.running = Some(Task::start("office-output", self.wake.clone(), move || {
-            work(&office)
-        }));
+        self.progress = None;
+        self.running = Some(Task::with_updates(
+            "office-output",
+            self.wake.clone(),
+            move |updates| work(&office, updates),
+        ));
     }
 
     /// Waits for the work under way (tests, screenshots).
@@ -78,6 +87,9 @@ impl OutputsScreen {
     }
 
     fn poll(&mut self) {
+        while let Some(p) = self.running.as_mut().and_then(Task::update) {
+            self.progress = Some(p);
+        }
         if let Some(r) = self.running.as_mut().and_then(Task::poll) {
             self.running = None;
             self.said = Some(r.unwrap_or(Err(OfficeError::Stopped)).map_err(|e| e.text()));
@@ -94,11 +106,22 @@ impl OutputsScreen {
                 ui.spinner();
                 ui.label(tr(lang, "office.working"));
             });
-            ui.add(
-                egui::ProgressBar::new(0.0)
-                    .animate(true)
-                    .desired_height(TOUCH * 0.4),
-            );
+            let bar = match self.progress {
+                Some((done, of)) if of > 0 => {
+                    #[expect(
+                        clippy::cast_precision_loss,
+                        reason = "a share on a progress bar: exact to far below a pixel"
+                    )]
+                    let share = done as f32 / of as f32;
+                    egui::ProgressBar::new(share).text(trf(
+                        lang,
+                        "office.progress.families",
+                        &[("done", &done.to_string()), ("of", &of.to_string())],
+                    ))
+                }
+                _ => egui::ProgressBar::new(0.0).animate(true),
+            };
+            ui.add(bar.desired_height(TOUCH * 0.4));
             return true;
         }
         false
@@ -181,7 +204,7 @@ impl OutputsScreen {
                 self.drives = drives::removable();
             }
             if let Some(path) = go {
-                self.start(move |o| {
+                self.start(move |o, _| {
                     Ok(Said::Receipts(outputs::receipts_to(
                         o,
                         &path,
@@ -207,7 +230,7 @@ impl OutputsScreen {
             ui.horizontal_wrapped(|ui| {
                 if ui.add(primary(tr(lang, "office.reports.html"))).clicked() {
                     let folder = folder.clone();
-                    self.start(move |o| {
+                    self.start(move |o, _| {
                         Ok(Said::Report(outputs::write_report(
                             o,
                             &folder,
@@ -221,12 +244,15 @@ impl OutputsScreen {
                 ] {
                     if big_button(ui, tr(lang, key)).clicked() {
                         let folder = folder.clone();
-                        self.start(move |o| {
+                        self.start(move |o, updates| {
                             Ok(Said::Export(outputs::export(
                                 o,
                                 format,
                                 &folder,
                                 crate::app::now(),
+                                &mut |done, of| {
+                                    updates.send((done, of));
+                                },
                             )?))
                         });
                     }
