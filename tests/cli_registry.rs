@@ -11,53 +11,7 @@ use std::path::Path;
 use common::{code, p, run};
 
 fn tablet(tab: &Path, name: &str, key: &Path, families: &str) {
-    code(
-        &run(
-            Some(tab),
-            &[
-                "init",
-                "--demo",
-                "--device-name",
-                name,
-                "--registry-key",
-                p(key),
-            ],
-            "",
-        ),
-        0,
-    );
-    code(
-        &run(
-            Some(tab),
-            &[
-                "petugas",
-                "add",
-                "--code",
-                "P001",
-                "--name",
-                "Siti",
-                "--pin-stdin",
-            ],
-            "246810\n",
-        ),
-        0,
-    );
-    code(
-        &run(
-            Some(tab),
-            &[
-                "demo",
-                "--families",
-                families,
-                "--petugas",
-                "P001",
-                "--drafts",
-                "0",
-            ],
-            "",
-        ),
-        0,
-    );
+    common::demo_tablet(tab, key, name, families);
 }
 
 #[test]

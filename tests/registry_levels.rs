@@ -10,35 +10,7 @@ mod common;
 use common::{code, p, run};
 
 fn tablet_with_families(tab: &std::path::Path, key: &std::path::Path, families: &str) {
-    let init = [
-        "init",
-        "--demo",
-        "--device-name",
-        "Tablet Samarinda",
-        "--registry-key",
-        p(key),
-    ];
-    code(&run(Some(tab), &init, ""), 0);
-    let add = [
-        "petugas",
-        "add",
-        "--code",
-        "P001",
-        "--name",
-        "Siti",
-        "--pin-stdin",
-    ];
-    code(&run(Some(tab), &add, &format!("{}\n", common::PIN)), 0);
-    let demo = [
-        "demo",
-        "--families",
-        families,
-        "--petugas",
-        "P001",
-        "--drafts",
-        "0",
-    ];
-    code(&run(Some(tab), &demo, ""), 0);
+    common::demo_tablet(tab, key, "Tablet Samarinda", families);
 }
 
 #[expect(

@@ -36,35 +36,7 @@ fn as_op(args: &[&str], passphrase: Option<&str>, stdin: &str) -> Output {
 }
 
 fn tablet(tab: &Path, key: &Path, stick: &Path) {
-    let init = [
-        "init",
-        "--demo",
-        "--device-name",
-        "Tablet Paser 07",
-        "--registry-key",
-        p(key),
-    ];
-    code(&run(Some(tab), &init, ""), 0);
-    let petugas = [
-        "petugas",
-        "add",
-        "--code",
-        "P001",
-        "--name",
-        "Siti",
-        "--pin-stdin",
-    ];
-    code(&run(Some(tab), &petugas, &format!("{}\n", common::PIN)), 0);
-    let demo = [
-        "demo",
-        "--families",
-        "4",
-        "--petugas",
-        "P001",
-        "--drafts",
-        "0",
-    ];
-    code(&run(Some(tab), &demo, ""), 0);
+    common::demo_tablet(tab, key, "Tablet Paser 07", "4");
     code(&run(Some(tab), &["export", "--to", p(stick)], ""), 0);
 }
 
