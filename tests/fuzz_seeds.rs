@@ -323,6 +323,7 @@ fn write_upward_seeds(bundle: &[u8]) {
             line_hashes: pendata::bundle::hex(&hashes),
         }],
         families,
+        withdrawn: Vec::new(),
     };
     let mut payload = vec![1u8];
     payload.extend(serde_json::to_vec(&up).unwrap());

@@ -895,13 +895,211 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         &run(None, &["registry", "import", p(&prov), p(&next)], ""),
         1,
     );
+    // The lost bundle held the withdrawal (the hold of a family forwarded before) and the
+    // endorsement again.
     let n = a.len() + 1;
     assert!(
         out.contains(&format!(
-            "registry forward DIR --to FOLDER --range {n}..{n}"
+            "registry forward DIR --to FOLDER --range {n}..{}",
+            n + 1
         )),
         "{out}"
     );
+}
+
+/// The province's figures per kabupaten/kota, by code.
+fn proposals(prov: &Path) -> serde_json::Value {
+    let out = code(
+        &run(None, &["registry", "proposals", p(prov), "--json"], ""),
+        0,
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn row_of(rows: &serde_json::Value, kab: &str) -> serde_json::Value {
+    let list = rows.get("kabupaten").unwrap_or(rows);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kabkota"] == kab)
+        .unwrap()
+        .clone()
+}
+
+/// A province with one kabupaten/kota's endorsed families imported (its registry approved): the
+/// province's folder, the kabupaten's, and the families.
+fn province_with_one_kabupaten(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let first = forward_to(&kab, &t.join("up-1"), &[]);
+    import(&prov, &first, 1);
+    common::approve_pending(&prov);
+    import(&prov, &first, 0);
+    (prov, kab, endorsed)
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: forwarded, held back, withdrawn, endorsed again; the refusals"
+)]
+#[test]
+fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endorsed_again() {
+    use pendata::bundle::upward::{Upward, Withdrawn};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (prov, kab, endorsed) = province_with_one_kabupaten(t);
+    let n = endorsed.len() as u64;
+    assert_eq!(row_of(&proposals(&prov), "64.02")["waiting"], n);
+
+    // Held back at the kabupaten after forwarding, with the meeting's minutes: the next upward bundle
+    // withdraws it.
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                &endorsed[0],
+                "--hold",
+                "--reason",
+                "keluarga pindah ke luar provinsi",
+                "--minutes",
+                "BA/7",
+                "--date",
+                "2026-12-02",
+            ],
+            "",
+        ),
+        0,
+    );
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let (u, _) = Upward::open(
+        &std::fs::read(&second).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
+    assert!(u.families.is_empty(), "{:?}", u.families);
+    assert_eq!(u.withdrawn.len(), 1);
+    let w = &u.withdrawn[0];
+    assert_eq!(w.record.to_string(), endorsed[0]);
+    assert_eq!(w.reason, "keluarga pindah ke luar provinsi");
+    assert_eq!(w.minutes.as_deref(), Some("BA/7"));
+    assert_eq!(w.date.unwrap().to_string(), "2026-12-02");
+    assert!(!w.decided_by.is_empty());
+
+    let out = import(&prov, &second, 0);
+    assert!(out.contains("\"merged\": 1"), "{out}");
+    let row = row_of(&proposals(&prov), "64.02");
+    assert_eq!(row["withdrawn"], 1, "{row}");
+    assert_eq!(row["waiting"], n - 1, "{row}");
+    assert_eq!(row["accepted"], 0, "{row}");
+    // Idempotent: the same file again changes nothing.
+    let out = import(&prov, &second, 0);
+    assert!(out.contains("\"already_imported\": 1"), "{out}");
+    assert_eq!(row_of(&proposals(&prov), "64.02"), row);
+    // A withdrawn family is not evaluated; the reason is kept with who decided.
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "evaluate",
+                p(&prov),
+                "--family",
+                &endorsed[0],
+                "--accept",
+                "--json",
+            ],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["withdrawn"], 1, "{out}");
+    assert!(v["decided"].as_array().unwrap().is_empty(), "{out}");
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(
+        text.contains("withdrawn") && text.contains("ditarik"),
+        "{text}"
+    );
+
+    // Endorsed again: forwarded again, waiting at the province.
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                &endorsed[0],
+                "--minutes",
+                "BA/8",
+                "--date",
+                "2026-12-03",
+            ],
+        ),
+        0,
+    );
+    let third = forward_to(&kab, &t.join("up-3"), &[]);
+    import(&prov, &third, 0);
+    let row = row_of(&proposals(&prov), "64.02");
+    assert_eq!(row["withdrawn"], 0, "{row}");
+    assert_eq!(row["waiting"], n, "{row}");
+    // The withdrawal's file again, under another name, does not undo the later endorsement.
+    let again = t.join("again");
+    std::fs::create_dir(&again).unwrap();
+    let copy = again.join(second.file_name().unwrap());
+    std::fs::copy(&second, &copy).unwrap();
+    import(&prov, &copy, 0);
+    assert_eq!(row_of(&proposals(&prov), "64.02")["withdrawn"], 0);
+
+    // A withdrawal of a family the kabupaten never forwarded, or of another region's, is refused.
+    let kab_keys = pendata::registry::load(&kab).unwrap();
+    let other = t.join("kubar");
+    let theirs = kabupaten_with_tablets(t, &other, "64.07", &prov);
+    let up_b = forward_to(&other, &t.join("up-b"), &[]);
+    import(&prov, &up_b, 1);
+    common::approve_pending(&prov);
+    import(&prov, &up_b, 0);
+    let bad = t.join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let forged = |name: &str, record: &str| {
+        let mut f = u.clone();
+        f.bundle_id = uuid::Uuid::now_v7();
+        f.withdrawn = vec![Withdrawn {
+            record: record.parse().unwrap(),
+            ..w.clone()
+        }];
+        let file = bad.join(format!(
+            "pendata-usulan-6402-000099-000099-20261203-000000-{name}.age"
+        ));
+        std::fs::write(
+            &file,
+            f.seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                .unwrap(),
+        )
+        .unwrap();
+        file
+    };
+    let before = proposals(&prov);
+    let out = import(
+        &prov,
+        &forged("never", &uuid::Uuid::now_v7().to_string()),
+        1,
+    );
+    assert!(
+        out.contains("\"refused\": 1") && out.contains("never forwarded"),
+        "{out}"
+    );
+    let out = import(&prov, &forged("outside", &theirs[0]), 1);
+    assert!(
+        out.contains("\"refused\": 1") && out.contains("outside the kabupaten/kota 64.02"),
+        "{out}"
+    );
+    assert_eq!(proposals(&prov), before);
 }
 
 /// The order in which a province imports upward bundles (two from one kabupaten, one from another) and

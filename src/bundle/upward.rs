@@ -25,7 +25,8 @@ use super::{BundleError, LINE_HASHES_FILE, Result, hex, unhex};
 use crate::model::record::Revision;
 
 pub const UPWARD_FORMAT: &str = "pendata-upward";
-pub const UPWARD_FORMAT_VERSION: u32 = 1;
+/// 2: withdrawals (`Upward::withdrawn`) and every revision not forwarded before; version 1 is read.
+pub const UPWARD_FORMAT_VERSION: u32 = 2;
 /// An upward bundle's plaintext may not grow beyond this (a hostile file cannot exhaust memory).
 pub const MAX_UPWARD_BYTES: u64 = 4 << 30;
 /// The start of every upward bundle's file name.
@@ -49,6 +50,27 @@ pub struct Upward {
     pub custody: Vec<SignedBundle>,
     /// The families endorsed at the positions covered, with their revisions.
     pub families: Vec<Forwarded>,
+    /// The families forwarded before and held back since, at the positions covered (format 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<Withdrawn>,
+}
+
+/// A family the kabupaten forwarded before and has held back since: the province no longer evaluates
+/// it (until it is endorsed and forwarded again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawn {
+    /// The hold's position in the kabupaten's upward sequence.
+    pub position: u64,
+    pub record: Uuid,
+    pub reason: String,
+    /// The minutes of the meeting that decided it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// Who held it back at the kabupaten, and when.
+    pub decided_by: String,
+    pub decided_at: DateTime<FixedOffset>,
 }
 
 /// The kabupaten/kota registry that sent it.
@@ -234,7 +256,7 @@ impl Upward {
             )));
         }
         let version = peek.payload.format_version.unwrap_or(0);
-        if version != UPWARD_FORMAT_VERSION {
+        if !(1..=UPWARD_FORMAT_VERSION).contains(&version) {
             return Err(BundleError::Version {
                 found: version,
                 supported: UPWARD_FORMAT_VERSION,

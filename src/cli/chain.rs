@@ -28,18 +28,15 @@ pub struct EndorseArgs {
     /// Every family of the registry.
     #[arg(long)]
     pub all: bool,
-    /// The reference of the musyawarah desa/kelurahan minutes (nomor berita acara).
-    #[arg(
-        long,
-        value_name = "REF",
-        required_unless_present = "hold",
-        conflicts_with = "hold"
-    )]
+    /// The reference of the musyawarah desa/kelurahan minutes (nomor berita acara); with --hold, of
+    /// the meeting that held them back (optional).
+    #[arg(long, value_name = "REF", required_unless_present = "hold")]
     pub minutes: Option<String>,
-    /// The date of the musyawarah desa/kelurahan.
-    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", required_unless_present = "hold", conflicts_with = "hold")]
+    /// The date of the musyawarah desa/kelurahan (with --hold: optional).
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", required_unless_present = "hold")]
     pub date: Option<NaiveDate>,
-    /// Hold the families back instead (not forwarded), with the reason given in --reason.
+    /// Hold the families back instead (not forwarded), with the reason given in --reason. A family
+    /// forwarded before is withdrawn at the province by the next `registry forward`.
     #[arg(long)]
     pub hold: bool,
     /// Print JSON instead of text.
@@ -50,8 +47,10 @@ pub struct EndorseArgs {
 /// `registry endorse`: endorses (or holds back) the selected families.
 pub fn endorse(a: &EndorseArgs, who: &Who, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
     let decision = match (&a.minutes, a.date, a.hold) {
-        (_, _, true) => Endorsement::Held {
+        (minutes, date, true) => Endorsement::Held {
             reason: who.reason.clone().unwrap_or_default(),
+            minutes: minutes.clone(),
+            date,
         },
         (Some(minutes), Some(date), false) => Endorsement::Endorsed {
             minutes: minutes.clone(),
@@ -202,8 +201,8 @@ pub fn forward(a: &ForwardArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
     } else {
         say!("{}", done.path.display());
         eprintln!(
-            "upward bundle {}..{}: {} families / keluarga",
-            done.sequence.from, done.sequence.to, done.families
+            "upward bundle {}..{}: {} families / keluarga ({} revisions / revisi), {} withdrawn / ditarik",
+            done.sequence.from, done.sequence.to, done.families, done.revisions, done.withdrawn
         );
     }
     if !done.without_custody.is_empty() {
@@ -272,12 +271,13 @@ pub fn evaluate(a: &EvaluateArgs, who: &Who, now: DateTime<FixedOffset>) -> Resu
         );
     } else {
         say!(
-            "{} families {} / keluarga {}; {} already so; {} not forwarded by a kabupaten/kota",
+            "{} families {} / keluarga {}; {} already so; {} not forwarded by a kabupaten/kota; {} withdrawn by it / ditarik",
             done.decided.len(),
             if a.accept { "accepted" } else { "returned" },
             if a.accept { "diterima" } else { "dikembalikan" },
             done.unchanged,
-            done.not_forwarded
+            done.not_forwarded,
+            done.withdrawn
         );
     }
     Ok(Exit::Ok)
@@ -294,35 +294,38 @@ pub fn proposals(dir: &Path, json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     }
     say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
         "kab/kota",
         "diterima",
         "baru",
         "ubahan",
         "disetujui",
         "dikembali",
-        "menunggu"
+        "menunggu",
+        "ditarik"
     );
     say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
         "",
         "received",
         "new",
         "updated",
         "accepted",
         "returned",
-        "waiting"
+        "waiting",
+        "withdrawn"
     );
     for r in &rows {
         say!(
-            "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
+            "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
             r.kabkota,
             r.received,
             r.new,
             r.updated,
             r.accepted,
             r.returned,
-            r.waiting
+            r.waiting,
+            r.withdrawn
         );
     }
     Ok(Exit::Ok)

@@ -414,9 +414,14 @@ pub struct EndorsementEntry {
     /// The audit line that records it.
     pub audit: u64,
     /// An endorsement's position in the kabupaten's upward sequence (1, 2, …): what `registry forward`
-    /// selects by, as a tablet's export selects by its change sequence. None for a hold.
+    /// selects by, as a tablet's export selects by its change sequence. A hold has one only when the
+    /// family was forwarded before: the province is told it is withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
+    /// The family's revision (device, sequence position) last forwarded before this decision, if any:
+    /// forwarding sends the family's revisions after it (`registry::forward`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<(Uuid, u64)>,
 }
 
 /// A kabupaten/kota's decision about forwarding a family.
@@ -430,14 +435,33 @@ pub enum Endorsement {
         /// The date of the musyawarah desa/kelurahan.
         date: chrono::NaiveDate,
     },
-    /// Held back (ditahan), with the reason.
-    Held { reason: String },
+    /// Held back (ditahan), with the reason (and the minutes of the meeting that decided it, if
+    /// any). Of a family forwarded before, the province is told it is withdrawn.
+    Held {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 impl EndorsementEntry {
     /// Whether it still speaks for the family's current revision.
     pub fn is_current(&self, f: &Family) -> bool {
         self.device == f.device && self.seq == f.seq
+    }
+
+    /// The family's revision last forwarded, counting this decision's own if it was forwarded
+    /// (an endorsement at a position up to `watermark`).
+    pub fn last_forwarded(&self, watermark: u64) -> Option<(Uuid, u64)> {
+        let sent = matches!(self.decision, Endorsement::Endorsed { .. })
+            && self.position.is_some_and(|p| p <= watermark);
+        if sent {
+            Some((self.device, self.seq))
+        } else {
+            self.since
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
 use super::endorse::Selection;
-use super::entries::{Evaluation, EvaluationEntry, Role};
+use super::entries::{Endorsement, Evaluation, EvaluationEntry, Role};
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::keys::Level;
@@ -24,6 +24,8 @@ pub struct Evaluated {
     pub unchanged: u64,
     /// Selected families that no kabupaten/kota forwarded (not evaluated).
     pub not_forwarded: u64,
+    /// Selected families their kabupaten/kota withdrew (held back after forwarding): not evaluated.
+    pub withdrawn: u64,
     pub audit: Option<u64>,
 }
 
@@ -41,6 +43,8 @@ pub struct KabupatenFigures {
     pub returned: u64,
     /// Not evaluated yet, or received again since its evaluation.
     pub waiting: u64,
+    /// Withdrawn by the kabupaten/kota (held back after forwarding): not evaluated.
+    pub withdrawn: u64,
 }
 
 fn invalid(id: impl std::fmt::Display, en: impl std::fmt::Display) -> RegistryError {
@@ -95,9 +99,16 @@ impl<S: Storage> Registry<S> {
                 .collect();
             let mut fresh = Vec::new();
             for f in families {
-                if !forwarded.contains_key(&f.family.record) {
-                    done.not_forwarded += 1;
-                    continue;
+                match forwarded.get(&f.family.record).map(|e| &e.decision) {
+                    None => {
+                        done.not_forwarded += 1;
+                        continue;
+                    }
+                    Some(Endorsement::Held { .. }) => {
+                        done.withdrawn += 1;
+                        continue;
+                    }
+                    Some(Endorsement::Endorsed { .. }) => {}
                 }
                 let same = held.get(&f.family.record).is_some_and(|e| {
                     e.device == f.family.device && e.seq == f.family.seq && e.decision == decision
@@ -194,6 +205,7 @@ impl<S: Storage> Registry<S> {
                 row.new += 1;
             }
             match evaluations.get(&e.record) {
+                _ if matches!(e.decision, Endorsement::Held { .. }) => row.withdrawn += 1,
                 Some(v) if v.device == f.family.device && v.seq == f.family.seq => {
                     match v.decision {
                         Evaluation::Accepted => row.accepted += 1,

@@ -260,6 +260,7 @@ impl ChainScreen {
                     "office.chain.col_accepted",
                     "office.chain.col_returned",
                     "office.chain.col_waiting",
+                    "office.chain.col_withdrawn",
                 ] {
                     ui.label(RichText::new(tr(lang, key)).strong());
                 }
@@ -268,7 +269,13 @@ impl ChainScreen {
                 for k in proposals {
                     ui.label(&k.kabkota);
                     for n in [
-                        k.received, k.new, k.updated, k.accepted, k.returned, k.waiting,
+                        k.received,
+                        k.new,
+                        k.updated,
+                        k.accepted,
+                        k.returned,
+                        k.waiting,
+                        k.withdrawn,
                     ] {
                         ui.label(n.to_string());
                     }
