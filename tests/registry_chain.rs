@@ -1102,6 +1102,151 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
     assert_eq!(proposals(&prov), before);
 }
 
+/// A family corrected on its tablet after forwarding: a new final revision, exported to the kabupaten.
+fn correct_on_tablet(tab: &Path, kab: &Path, record: &str, floor: u32, stick: &Path) {
+    code(
+        &run(
+            Some(tab),
+            &[
+                "record",
+                "set",
+                record,
+                "--petugas",
+                "P001",
+                "--reason",
+                "salah ukur",
+                "--answers",
+                "-",
+            ],
+            &format!("{{\"luas_lantai\": {floor}}}"),
+        ),
+        0,
+    );
+    code(
+        &run(
+            Some(tab),
+            &[
+                "record",
+                "finalize",
+                record,
+                "--petugas",
+                "P001",
+                "--ack-warnings",
+            ],
+            "",
+        ),
+        0,
+    );
+    common::sync_to(tab, kab, stick);
+}
+
+/// Every final revision (device, sequence position) a registry holds of a family.
+fn history_of(reg: &Path, record: &str) -> Vec<(u128, u64)> {
+    use pendata::registry::storage::Storage;
+    let r = pendata::registry::Registry::open(reg).unwrap();
+    let mut h: Vec<(u128, u64)> =
+        r.db.finals_of(record.parse().unwrap())
+            .unwrap()
+            .iter()
+            .map(|f| (f.device, f.seq))
+            .collect();
+    h.sort_unstable();
+    h
+}
+
+#[test]
+fn every_revision_not_forwarded_before_travels_up_and_a_tablet_bundles_counts_add_up() {
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    // Forwarded in two parts: each tablet bundle's lines come in two upward bundles.
+    let half = endorsed.len() / 2;
+    let first = forward_to(&kab, &t.join("up-1"), &["--range", &format!("1..{half}")]);
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    import(&prov, &first, 1);
+    common::approve_pending(&prov);
+    import(&prov, &first, 0);
+    import(&prov, &second, 0);
+    let bundles = pendata::registry::Registry::open(&prov)
+        .unwrap()
+        .bundles()
+        .unwrap();
+    let tablets: Vec<_> = bundles
+        .iter()
+        .filter(|b| {
+            b.bundle_id != bundle_of(&prov, &first) && b.bundle_id != bundle_of(&prov, &second)
+        })
+        .collect();
+    assert_eq!(tablets.len(), 2, "{bundles:?}");
+    let accepted: u64 = tablets.iter().map(|b| b.merged.accepted).sum();
+    let again: u64 = tablets.iter().map(|b| b.merged.duplicates).sum();
+    assert_eq!(accepted, endorsed.len() as u64, "{tablets:?}");
+    assert_eq!(again, half as u64, "{tablets:?}");
+
+    // A family corrected twice on its tablet after forwarding, endorsed again: both new revisions
+    // travel up, oldest first, the endorsed one last; the one forwarded before does not.
+    let tab = t.join("64.02-tab1");
+    let listed = code(&run(Some(&tab), &["record", "list"], ""), 0);
+    let record = endorsed
+        .iter()
+        .find(|id| listed.contains(id.as_str()))
+        .unwrap()
+        .clone();
+    correct_on_tablet(&tab, &kab, &record, 41, &t.join("stick-c1"));
+    correct_on_tablet(&tab, &kab, &record, 42, &t.join("stick-c2"));
+    let at_kab = history_of(&kab, &record);
+    assert_eq!(at_kab.len(), 3, "{at_kab:?}");
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                &record,
+                "--minutes",
+                "BA/9",
+                "--date",
+                "2026-12-03",
+            ],
+        ),
+        0,
+    );
+    let third = forward_to(&kab, &t.join("up-3"), &[]);
+    let keys = pendata::registry::load(&prov).unwrap();
+    let (u, _) = Upward::open(
+        &std::fs::read(&third).unwrap(),
+        std::slice::from_ref(&keys.identity),
+    )
+    .unwrap();
+    assert_eq!(u.families.len(), 1);
+    let revs: Vec<pendata::model::record::Revision> = u.families[0]
+        .revisions
+        .iter()
+        .map(|r| serde_json::from_str(&r.line).unwrap())
+        .collect();
+    assert_eq!(revs.len(), 2, "{revs:?}");
+    assert!(revs[0].number < revs[1].number, "{revs:?}");
+    assert_eq!(revs[1].answers["luas_lantai"], 42);
+    assert_eq!(revs[0].answers["luas_lantai"], 41);
+    assert!(history_of(&prov, &record).len() == 1);
+    import(&prov, &third, 0);
+    assert_eq!(history_of(&prov, &record), at_kab);
+}
+
+/// The id of the upward bundle a file holds, as the province recorded it.
+fn bundle_of(prov: &Path, file: &Path) -> uuid::Uuid {
+    let keys = pendata::registry::load(prov).unwrap();
+    let (u, _) = pendata::bundle::upward::Upward::open(
+        &std::fs::read(file).unwrap(),
+        std::slice::from_ref(&keys.identity),
+    )
+    .unwrap();
+    u.bundle_id
+}
+
 /// The order in which a province imports upward bundles (two from one kabupaten, one from another) and
 /// a tablet's own bundle does not matter: after every file is imported, every sender approved and every
 /// file imported again, in any order, the province holds the same families in the same states.
