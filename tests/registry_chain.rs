@@ -588,14 +588,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         0,
     );
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = |k: &str| {
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["kabkota"] == k)
-            .unwrap()
-            .clone()
-    };
+    let row = |k: &str| row_of(&rows, k);
     let (ra, rb) = (row("64.02"), row("64.07"));
     assert_eq!(ra["received"], a.len() as u64);
     assert_eq!(ra["accepted"], a.len() as u64);
@@ -608,7 +601,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         b.len() as u64
     );
     let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
-    assert!(text.contains("64.07") && text.contains("waiting"), "{text}");
+    assert!(text.contains("64.07") && text.contains("Waiting"), "{text}");
     let log = code(&run(None, &["registry", "log", p(&prov), "--json"], ""), 0);
     assert!(
         log.contains("family.evaluate.return") && log.contains("KK tidak cocok"),
@@ -917,8 +910,8 @@ fn proposals(prov: &Path) -> serde_json::Value {
 }
 
 fn row_of(rows: &serde_json::Value, kab: &str) -> serde_json::Value {
-    let list = rows.get("kabupaten").unwrap_or(rows);
-    list.as_array()
+    rows["kabupaten"]
+        .as_array()
         .unwrap()
         .iter()
         .find(|r| r["kabkota"] == kab)
@@ -1024,7 +1017,7 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
     assert!(v["decided"].as_array().unwrap().is_empty(), "{out}");
     let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
     assert!(
-        text.contains("withdrawn") && text.contains("ditarik"),
+        text.contains("Withdrawn") && text.contains("Ditarik"),
         "{text}"
     );
 
@@ -1084,7 +1077,7 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
         .unwrap();
         file
     };
-    let before = proposals(&prov);
+    let before = proposals(&prov)["kabupaten"].clone();
     let out = import(
         &prov,
         &forged("never", &uuid::Uuid::now_v7().to_string()),
@@ -1099,7 +1092,140 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
         out.contains("\"refused\": 1") && out.contains("outside the kabupaten/kota 64.02"),
         "{out}"
     );
-    assert_eq!(proposals(&prov), before);
+    assert_eq!(proposals(&prov)["kabupaten"], before);
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one simulation over three months, then each face of the report"
+)]
+#[test]
+fn the_proposals_report_shows_each_kabupatens_course_per_month_and_its_welfare_indicators() {
+    use pendata::registry::endorse::Selection;
+    use pendata::registry::{Evaluation, FileOutcome, Registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let n = endorsed.len() as u64;
+    assert!(n >= 6, "{n}");
+    let first = forward_to(&kab, &t.join("up-1"), &[]);
+    let at =
+        |d: &str| chrono::DateTime::parse_from_rfc3339(&format!("{d}T09:00:00+08:00")).unwrap();
+    // Received in October; three accepted and two returned on known days; one withdrawn in December.
+    let reg = Registry::open(&prov).unwrap();
+    reg.import_upward_path(&first, at("2026-10-05")).unwrap();
+    drop(reg);
+    common::approve_pending(&prov);
+    let reg = Registry::open(&prov).unwrap();
+    let merged = reg.import_upward_path(&first, at("2026-10-05")).unwrap();
+    assert!(matches!(merged, FileOutcome::Merged(_)), "{merged:?}");
+    let family = |i: usize| Selection::Family(endorsed[i].parse().unwrap());
+    for (i, day) in [(0, "2026-10-20"), (1, "2026-11-02"), (2, "2026-11-03")] {
+        reg.evaluate(&family(i), Evaluation::Accepted, at(day))
+            .unwrap();
+    }
+    for i in [3, 4] {
+        let returned = Evaluation::Returned {
+            reason: "KK tidak cocok".into(),
+        };
+        reg.evaluate(&family(i), returned, at("2026-11-15"))
+            .unwrap();
+    }
+    drop(reg);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                &endorsed[5],
+                "--hold",
+                "--reason",
+                "pindah",
+            ],
+            "",
+        ),
+        0,
+    );
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    let reg = Registry::open(&prov).unwrap();
+    reg.import_upward_path(&second, at("2026-12-01")).unwrap();
+    let report = reg.proposals_report(at("2026-12-03")).unwrap();
+    drop(reg);
+
+    assert_eq!(report.months, ["2026-10", "2026-11", "2026-12"]);
+    let k = &report.kabupaten[0];
+    assert_eq!(k.figures.kabkota, "64.02");
+    let col = |get: fn(&pendata::registry::report::proposals::MonthFigures) -> u64| {
+        k.months.iter().map(get).collect::<Vec<_>>()
+    };
+    assert_eq!(col(|m| m.received), [n - 1, 0, 1]);
+    assert_eq!(col(|m| m.accepted), [1, 2, 0]);
+    assert_eq!(col(|m| m.returned), [0, 2, 0]);
+    assert_eq!(col(|m| m.withdrawn), [0, 0, 1]);
+    assert_eq!(col(|m| m.waiting), [n - 2, n - 6, n - 6]);
+    assert_eq!(
+        (
+            k.figures.accepted,
+            k.figures.returned,
+            k.figures.waiting,
+            k.figures.withdrawn
+        ),
+        (3, 2, n - 6, 1)
+    );
+    // The welfare indicators are the registry report's for the kabupaten/kota.
+    let welfare = pendata::registry::report(&Registry::open(&prov).unwrap(), None).unwrap();
+    let area = welfare
+        .kabupaten
+        .iter()
+        .find(|a| a.code.as_deref() == Some("64.02"))
+        .unwrap();
+    assert_eq!(k.indicators, area.figures.indicators);
+    assert_eq!(k.families, n);
+    assert!(k.indicators.earth_floor.known > 0);
+
+    // The command's faces: JSON with the months, text, and one HTML page with the line chart.
+    let json = proposals(&prov);
+    let row = row_of(&json, "64.02");
+    assert_eq!(row["months"][1]["returned"], 2, "{row}");
+    assert_eq!(
+        row["indicators"]["earth_floor"]["known"],
+        k.indicators.earth_floor.known
+    );
+    assert_eq!(json["months"][2], "2026-12");
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(
+        text.contains("2026-11") && text.contains("Lantai tanah") && text.contains("data cut-off"),
+        "{text}"
+    );
+    let page = t.join("usulan.html");
+    let args = [
+        "registry",
+        "proposals",
+        p(&prov),
+        "--format",
+        "html",
+        "--to",
+        p(&page),
+    ];
+    code(&run(None, &args, ""), 0);
+    code(&run(None, &args, ""), 1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        1,
+        "one chart for one kabupaten/kota"
+    );
+    assert_eq!(html.matches("<polyline").count(), 5);
+    assert!(html.contains("Menunggu") && html.contains("Waiting") && html.contains("2026-10"));
+    for outside in ["<script", "src=", "href=", "url("] {
+        assert!(!html.contains(outside), "{outside}");
+    }
 }
 
 /// A family corrected on its tablet after forwarding: a new final revision, exported to the kabupaten.

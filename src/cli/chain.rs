@@ -12,6 +12,7 @@ use super::{Exit, Failure, parse_day};
 use crate::registry::Endorsement;
 use crate::registry::endorse::Selection;
 use crate::registry::forward::Forward;
+use crate::registry::report::{ReportError, ReportFormat};
 
 /// `pendata registry endorse DIR …`.
 #[derive(Debug, Args)]
@@ -283,50 +284,51 @@ pub fn evaluate(a: &EvaluateArgs, who: &Who, now: DateTime<FixedOffset>) -> Resu
     Ok(Exit::Ok)
 }
 
-/// `registry proposals`: the figures per kabupaten/kota.
-pub fn proposals(dir: &Path, json: bool) -> Result<Exit, Failure> {
-    let rows = super::registry::open(dir)?.proposals()?;
-    if json {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-        return Ok(Exit::Ok);
-    }
-    say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
-        "kab/kota",
-        "diterima",
-        "baru",
-        "ubahan",
-        "disetujui",
-        "dikembali",
-        "menunggu",
-        "ditarik"
-    );
-    say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
-        "",
-        "received",
-        "new",
-        "updated",
-        "accepted",
-        "returned",
-        "waiting",
-        "withdrawn"
-    );
-    for r in &rows {
-        say!(
-            "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8} {:>9}",
-            r.kabkota,
-            r.received,
-            r.new,
-            r.updated,
-            r.accepted,
-            r.returned,
-            r.waiting,
-            r.withdrawn
-        );
+/// `pendata registry proposals DIR …`.
+#[derive(Debug, Args)]
+pub struct ProposalsArgs {
+    /// The province's registry folder.
+    pub dir: PathBuf,
+    /// Print JSON instead of text (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Text for a terminal, JSON for other programs, HTML for people (one self-contained page).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    /// Replace FILE if it is already there (without it, nothing is written).
+    #[arg(long, requires = "to")]
+    pub replace: bool,
+}
+
+/// `registry proposals`: the figures per kabupaten/kota, their course per month and the welfare
+/// indicators, printed or written to a file.
+pub fn proposals(
+    a: &ProposalsArgs,
+    existing: crate::durable::Existing,
+    now: DateTime<FixedOffset>,
+) -> Result<Exit, Failure> {
+    let format = if a.json { ReportFormat::Json } else { a.format };
+    let report = super::registry::open(&a.dir)?.proposals_report(now)?;
+    match a.to.as_deref() {
+        Some(path) => {
+            report.save(format, path, existing).map_err(|e| match e {
+                ReportError::Write(crate::durable::WriteError::Exists(_)) => {
+                    super::registry::exists(&path.display().to_string())
+                }
+                ReportError::Json(e) => Failure::input(e.to_string()),
+                e => Failure::refused(e.to_string()),
+            })?;
+            say!("{}", path.display());
+        }
+        None => {
+            let text = report
+                .render(format)
+                .map_err(|e| Failure::input(e.to_string()))?;
+            say!("{}", text.trim_end());
+        }
     }
     Ok(Exit::Ok)
 }

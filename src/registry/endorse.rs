@@ -140,6 +140,7 @@ impl<S: Storage> Registry<S> {
                     audit: 0,
                     position: None,
                     since,
+                    received: None,
                 });
             }
             if !fresh.is_empty() {

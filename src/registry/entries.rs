@@ -422,6 +422,9 @@ pub struct EndorsementEntry {
     /// forwarding sends the family's revisions after it (`registry::forward`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<(Uuid, u64)>,
+    /// At a province: when the upward bundle that brought this decision was imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<DateTime<FixedOffset>>,
 }
 
 /// A kabupaten/kota's decision about forwarding a family.

@@ -200,36 +200,7 @@ impl<S: Storage> Registry<S> {
         };
         t.put_bundle(&entry)?;
         t.add_coverage(id.as_u128(), up.sequence)?;
-        for f in &up.families {
-            let last = f.revisions.last().and_then(|r| {
-                revisions
-                    .iter()
-                    .find(|v| v.line == r.line.as_str())
-                    .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
-            });
-            let Some((device, seq, revision)) = last else {
-                continue;
-            };
-            let decision = Endorsement::Endorsed {
-                minutes: f.minutes.clone(),
-                date: f.date,
-            };
-            let e = (f.record, (device, seq, revision), decision);
-            keep_latest(t, e, (f.position, f.decided_at, &f.decided_by), &wilayah)?;
-        }
-        for w in &up.withdrawn {
-            // The family as it was forwarded (checked in `withdrawals`); the entry names that revision.
-            let Some(held) = t.endorsement(w.record.as_u128())? else {
-                continue;
-            };
-            let decision = Endorsement::Held {
-                reason: clean(&w.reason).into_owned(),
-                minutes: w.minutes.as_deref().map(|m| clean(m).into_owned()),
-                date: w.date,
-            };
-            let e = (w.record, (held.device, held.seq, held.revision), decision);
-            keep_latest(t, e, (w.position, w.decided_at, &w.decided_by), &wilayah)?;
-        }
+        keep_decisions(t, up, &revisions, (&wilayah, now))?;
         Ok(FileOutcome::Merged(entry))
     }
 
@@ -483,13 +454,64 @@ impl<S: Storage> Registry<S> {
     }
 }
 
+/// The kabupaten's decisions the bundle carries, kept as the families' latest (`keep_latest`): each
+/// family's endorsement of the last revision it carries, each withdrawal of a family forwarded before.
+fn keep_decisions(
+    t: &mut impl Tables,
+    up: &Upward,
+    revisions: &[VerifiedRevision<'_>],
+    (wilayah, now): (&str, DateTime<FixedOffset>),
+) -> Result<()> {
+    for f in &up.families {
+        let last = f.revisions.last().and_then(|r| {
+            revisions
+                .iter()
+                .find(|v| v.line == r.line.as_str())
+                .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
+        });
+        let Some((device, seq, revision)) = last else {
+            continue;
+        };
+        let decision = Endorsement::Endorsed {
+            minutes: f.minutes.clone(),
+            date: f.date,
+        };
+        let e = (f.record, (device, seq, revision), decision);
+        keep_latest(
+            t,
+            e,
+            (f.position, f.decided_at, &f.decided_by),
+            (wilayah, now),
+        )?;
+    }
+    for w in &up.withdrawn {
+        // The family as it was forwarded (checked in `withdrawals`); the entry names that revision.
+        let Some(held) = t.endorsement(w.record.as_u128())? else {
+            continue;
+        };
+        let decision = Endorsement::Held {
+            reason: clean(&w.reason).into_owned(),
+            minutes: w.minutes.as_deref().map(|m| clean(m).into_owned()),
+            date: w.date,
+        };
+        let e = (w.record, (held.device, held.seq, held.revision), decision);
+        keep_latest(
+            t,
+            e,
+            (w.position, w.decided_at, &w.decided_by),
+            (wilayah, now),
+        )?;
+    }
+    Ok(())
+}
+
 /// Keeps a kabupaten's decision on a family (endorsed, or withdrawn) unless one of a later position in
 /// its upward sequence is held already: bundles imported in any order end with the latest.
 fn keep_latest(
     t: &mut impl Tables,
     (record, (device, seq, revision), decision): (Uuid, (Uuid, u64, u32), Endorsement),
     (position, at, by): (u64, DateTime<FixedOffset>, &str),
-    wilayah: &str,
+    (wilayah, now): (&str, DateTime<FixedOffset>),
 ) -> Result<()> {
     if t.endorsement(record.as_u128())?
         .is_some_and(|e| e.position.is_some_and(|p| p > position))
@@ -509,6 +531,7 @@ fn keep_latest(
         audit: 0,
         position: Some(position),
         since: None,
+        received: Some(now),
     })
 }
 
