@@ -487,6 +487,17 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         .find(|d| d["name"].as_str().unwrap().contains("64.02"))
         .unwrap();
     assert_eq!(entry["state"], "pending");
+    // The region it is enrolled for is listed beside it (a tablet has none).
+    assert_eq!(entry["wilayah"], "64.02");
+    let text = code(
+        &run(None, &["registry", "devices", p(&prov), "list"], ""),
+        0,
+    );
+    let line = text.lines().find(|l| l.contains("pending")).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("wilayah") && line.contains(" 64.02 "),
+        "{text}"
+    );
     let kab_id = entry["id"].as_str().unwrap().to_string();
     // The kabupaten's office can read the same fingerprint on its side to compare before approval:
     // `upstream set` says what the province will list.

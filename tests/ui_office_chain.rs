@@ -151,6 +151,12 @@ fn a_kabupaten_endorses_and_forwards_on_screen_and_the_province_returns_with_a_r
     // The months on screen are the report's.
     let month = v["months"][0].as_str().unwrap();
     assert_eq!(row["months"][0]["returned"].as_u64(), Some(n), "{out}");
-    let h = harness(&prov);
+    let mut h = harness(&prov);
     assert!(h.query_by_label(month).is_some(), "the month {month}");
+    // The Devices screen names the region the kabupaten/kota registry was enrolled for.
+    h.get_by_label("Perangkat").click();
+    h.run_steps(3);
+    h.state_mut().wait();
+    h.run_steps(3);
+    assert!(h.query_by_label("Wilayah 64.02").is_some());
 }

@@ -1587,6 +1587,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
                     "short_id": short(d.id),
                     "public_key": d.public_key,
                     "fingerprint": key_fingerprint(&d.public_key),
+                    "wilayah": crate::registry::upward_import::region(d),
                     "first_seen": d.first_seen,
                     "changed_at": d.changed_at,
                     "bundles": bundles.iter().filter(|b| b.device == d.id).count(),
@@ -1606,12 +1607,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     }
     say!(
-        "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} name",
+        "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<8} {:<50} name",
         "device",
         "state",
         "bundles",
         "held",
         "sequence",
+        "wilayah",
         "key fingerprint"
     );
     for d in &ds {
@@ -1622,12 +1624,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .collect::<Vec<_>>()
             .join(",");
         say!(
-            "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} {}",
+            "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<8} {:<50} {}",
             short(d.id),
             d.state.as_str(),
             bundles.iter().filter(|b| b.device == d.id).count(),
             pending.iter().filter(|p| p.device == d.id).count(),
             if cov.is_empty() { "-".into() } else { cov },
+            crate::registry::upward_import::region(d).unwrap_or_else(|| "-".into()),
             key_fingerprint(&d.public_key),
             clean(&d.name)
         );
