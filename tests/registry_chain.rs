@@ -959,7 +959,7 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
 
     // Held back at the kabupaten after forwarding, with the meeting's minutes: the next upward bundle
     // withdraws it.
-    code(
+    let said = code(
         &run(
             None,
             &[
@@ -980,6 +980,7 @@ fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endo
         ),
         0,
     );
+    assert!(said.contains("1 of them were forwarded before"), "{said}");
     let second = forward_to(&kab, &t.join("up-2"), &[]);
     let prov_keys = pendata::registry::load(&prov).unwrap();
     let (u, _) = Upward::open(

@@ -85,6 +85,13 @@ pub fn endorse(a: &EndorseArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
             done.decided.len(),
             done.unchanged
         );
+        if done.withdrawing > 0 {
+            say!(
+                "{} of them were forwarded before: the next `registry forward` withdraws them at the province / {} di antaranya sudah diteruskan: ditarik dari provinsi pada penerusan berikutnya",
+                done.withdrawing,
+                done.withdrawing
+            );
+        }
         if !done.not_accepted.is_empty() {
             say!(
                 "{} families not endorsed: not accepted yet (quarantine or conflict: decide those first) / belum diterima",

@@ -43,6 +43,9 @@ pub struct Endorsed {
     pub unchanged: u64,
     /// Families not endorsed because their current revision is not accepted (quarantine, conflict).
     pub not_accepted: Vec<Uuid>,
+    /// Of the families held back now, those forwarded before: the next forward withdraws them at the
+    /// province.
+    pub withdrawing: u64,
     /// The audit line that records the run (none when nothing was decided).
     pub audit: Option<u64>,
 }
@@ -158,7 +161,9 @@ impl<S: Storage> Registry<S> {
                     e.audit = n;
                     // A hold of a family the province has is a withdrawal, forwarded like an
                     // endorsement; a hold of one never forwarded stays here.
-                    if matches!(e.decision, Endorsement::Endorsed { .. }) || e.since.is_some() {
+                    let endorsing = matches!(e.decision, Endorsement::Endorsed { .. });
+                    done.withdrawing += u64::from(!endorsing && e.since.is_some());
+                    if endorsing || e.since.is_some() {
                         last += 1;
                         e.position = Some(last);
                     }
