@@ -496,3 +496,46 @@ impl UpwardReceipt {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(version: u32, key: &SigningKey) -> Upward {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00").unwrap();
+        Upward {
+            format: UPWARD_FORMAT.into(),
+            format_version: version,
+            bundle_id: Uuid::now_v7(),
+            created_at: at,
+            registry: Sender {
+                name: "Kutai Kartanegara".into(),
+                wilayah: Some("64.02".into()),
+                signing_key: hex(key.verifying_key().as_bytes()),
+                demo: false,
+            },
+            sequence: SeqRange { from: 1, to: 1 },
+            kind: ExportKind::Incremental,
+            devices: Vec::new(),
+            custody: Vec::new(),
+            families: Vec::new(),
+            withdrawn: Vec::new(),
+        }
+    }
+
+    /// A format 1 file (before withdrawals) still opens; a newer one than this program is refused
+    /// with the hint to update; format 1's JSON has no `withdrawn` and reads as none.
+    #[test]
+    fn format_1_still_opens_and_a_newer_format_is_refused() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let province = age::x25519::Identity::generate();
+        let seal = |u: &Upward| u.seal(&key, &[province.to_public()]).unwrap();
+        let old = bundle(1, &key);
+        assert!(!serde_json::to_string(&old).unwrap().contains("withdrawn"));
+        let (got, _) = Upward::open(&seal(&old), std::slice::from_ref(&province)).unwrap();
+        assert_eq!(got, old);
+        let newer = bundle(UPWARD_FORMAT_VERSION + 1, &key);
+        let refused = Upward::open(&seal(&newer), std::slice::from_ref(&province)).unwrap_err();
+        assert!(refused.to_string().contains("update pendata"), "{refused}");
+    }
+}

@@ -535,3 +535,39 @@ pub enum Evaluation {
     Accepted,
     Returned { reason: String },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pengesahan decisions stored by registry format 6 before withdrawals (no `since`, no `received`,
+    /// a hold without minutes) still read, as what they were.
+    #[test]
+    fn endorsements_stored_before_withdrawals_still_read() {
+        let held = r#"{"record":"0193a5b0-0000-7000-8000-000000000001","device":"0193a5b0-0000-7000-8000-000000000002","seq":7,"revision":2,"decision":{"kind":"held","reason":"cek"},"at":"2026-11-30T10:00:00+08:00","actor":{"kind":"account","name":"ana"},"audit":3}"#;
+        let e: EndorsementEntry = serde_json::from_str(held).unwrap();
+        assert_eq!(
+            e.decision,
+            Endorsement::Held {
+                reason: "cek".into(),
+                minutes: None,
+                date: None
+            }
+        );
+        assert_eq!((e.position, e.since, e.received), (None, None, None));
+        assert_eq!(e.last_forwarded(10), None);
+        let endorsed = held
+            .replace(
+                r#"{"kind":"held","reason":"cek"}"#,
+                r#"{"kind":"endorsed","minutes":"BA/1","date":"2026-11-30"}"#,
+            )
+            .replace(r#""audit":3}"#, r#""audit":3,"position":4}"#);
+        let e: EndorsementEntry = serde_json::from_str(&endorsed).unwrap();
+        assert_eq!(e.position, Some(4));
+        // Forwarded once the watermark passed its position: the revision the next decision starts after.
+        assert_eq!(e.last_forwarded(3), None);
+        assert_eq!(e.last_forwarded(4), Some((e.device, 7)));
+        // Written back as it was read: no new fields appear for an old entry.
+        assert_eq!(serde_json::to_string(&e).unwrap(), endorsed);
+    }
+}
