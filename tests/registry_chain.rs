@@ -487,6 +487,17 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         .find(|d| d["name"].as_str().unwrap().contains("64.02"))
         .unwrap();
     assert_eq!(entry["state"], "pending");
+    // The region it is enrolled for is listed beside it (a tablet has none).
+    assert_eq!(entry["wilayah"], "64.02");
+    let text = code(
+        &run(None, &["registry", "devices", p(&prov), "list"], ""),
+        0,
+    );
+    let line = text.lines().find(|l| l.contains("pending")).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("wilayah") && line.contains(" 64.02 "),
+        "{text}"
+    );
     let kab_id = entry["id"].as_str().unwrap().to_string();
     // The kabupaten's office can read the same fingerprint on its side to compare before approval:
     // `upstream set` says what the province will list.
@@ -588,14 +599,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         0,
     );
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = |k: &str| {
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["kabkota"] == k)
-            .unwrap()
-            .clone()
-    };
+    let row = |k: &str| row_of(&rows, k);
     let (ra, rb) = (row("64.02"), row("64.07"));
     assert_eq!(ra["received"], a.len() as u64);
     assert_eq!(ra["accepted"], a.len() as u64);
@@ -608,7 +612,7 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         b.len() as u64
     );
     let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
-    assert!(text.contains("64.07") && text.contains("waiting"), "{text}");
+    assert!(text.contains("64.07") && text.contains("Waiting"), "{text}");
     let log = code(&run(None, &["registry", "log", p(&prov), "--json"], ""), 0);
     assert!(
         log.contains("family.evaluate.return") && log.contains("KK tidak cocok"),
@@ -895,13 +899,490 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
         &run(None, &["registry", "import", p(&prov), p(&next)], ""),
         1,
     );
+    // The lost bundle held the withdrawal (the hold of a family forwarded before) and the
+    // endorsement again.
     let n = a.len() + 1;
     assert!(
         out.contains(&format!(
-            "registry forward DIR --to FOLDER --range {n}..{n}"
+            "registry forward DIR --to FOLDER --range {n}..{}",
+            n + 1
         )),
         "{out}"
     );
+}
+
+/// The province's figures per kabupaten/kota, by code.
+fn proposals(prov: &Path) -> serde_json::Value {
+    let out = code(
+        &run(None, &["registry", "proposals", p(prov), "--json"], ""),
+        0,
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn row_of(rows: &serde_json::Value, kab: &str) -> serde_json::Value {
+    rows["kabupaten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kabkota"] == kab)
+        .unwrap()
+        .clone()
+}
+
+/// A province with one kabupaten/kota's endorsed families imported (its registry approved): the
+/// province's folder, the kabupaten's, and the families.
+fn province_with_one_kabupaten(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let first = forward_to(&kab, &t.join("up-1"), &[]);
+    import(&prov, &first, 1);
+    common::approve_pending(&prov);
+    import(&prov, &first, 0);
+    (prov, kab, endorsed)
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: forwarded, held back, withdrawn, endorsed again; the refusals"
+)]
+#[test]
+fn a_hold_after_forwarding_withdraws_the_family_at_the_province_until_it_is_endorsed_again() {
+    use pendata::bundle::upward::{Upward, Withdrawn};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (prov, kab, endorsed) = province_with_one_kabupaten(t);
+    let n = endorsed.len() as u64;
+    assert_eq!(row_of(&proposals(&prov), "64.02")["waiting"], n);
+
+    // Held back at the kabupaten after forwarding, with the meeting's minutes: the next upward bundle
+    // withdraws it.
+    let said = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                &endorsed[0],
+                "--hold",
+                "--reason",
+                "keluarga pindah ke luar provinsi",
+                "--minutes",
+                "BA/7",
+                "--date",
+                "2026-12-02",
+            ],
+            "",
+        ),
+        0,
+    );
+    assert!(said.contains("1 of them were forwarded before"), "{said}");
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let (u, _) = Upward::open(
+        &std::fs::read(&second).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
+    assert!(u.families.is_empty(), "{:?}", u.families);
+    assert_eq!(u.withdrawn.len(), 1);
+    let w = &u.withdrawn[0];
+    assert_eq!(w.record.to_string(), endorsed[0]);
+    assert_eq!(w.reason, "keluarga pindah ke luar provinsi");
+    assert_eq!(w.minutes.as_deref(), Some("BA/7"));
+    assert_eq!(w.date.unwrap().to_string(), "2026-12-02");
+    assert!(!w.decided_by.is_empty());
+
+    let out = import(&prov, &second, 0);
+    assert!(out.contains("\"merged\": 1"), "{out}");
+    let row = row_of(&proposals(&prov), "64.02");
+    assert_eq!(row["withdrawn"], 1, "{row}");
+    assert_eq!(row["waiting"], n - 1, "{row}");
+    assert_eq!(row["accepted"], 0, "{row}");
+    // Idempotent: the same file again changes nothing.
+    let out = import(&prov, &second, 0);
+    assert!(out.contains("\"already_imported\": 1"), "{out}");
+    assert_eq!(row_of(&proposals(&prov), "64.02"), row);
+    // A withdrawn family is not evaluated; the reason is kept with who decided.
+    let out = code(
+        &run(
+            None,
+            &[
+                "registry",
+                "evaluate",
+                p(&prov),
+                "--family",
+                &endorsed[0],
+                "--accept",
+                "--json",
+            ],
+            "",
+        ),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(v["withdrawn"], 1, "{out}");
+    assert!(v["decided"].as_array().unwrap().is_empty(), "{out}");
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(
+        text.contains("Withdrawn") && text.contains("Ditarik"),
+        "{text}"
+    );
+
+    // Endorsed again: forwarded again, waiting at the province.
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                &endorsed[0],
+                "--minutes",
+                "BA/8",
+                "--date",
+                "2026-12-03",
+            ],
+        ),
+        0,
+    );
+    let third = forward_to(&kab, &t.join("up-3"), &[]);
+    import(&prov, &third, 0);
+    let row = row_of(&proposals(&prov), "64.02");
+    assert_eq!(row["withdrawn"], 0, "{row}");
+    assert_eq!(row["waiting"], n, "{row}");
+    // The withdrawal's file again, under another name, does not undo the later endorsement.
+    let again = t.join("again");
+    std::fs::create_dir(&again).unwrap();
+    let copy = again.join(second.file_name().unwrap());
+    std::fs::copy(&second, &copy).unwrap();
+    import(&prov, &copy, 0);
+    assert_eq!(row_of(&proposals(&prov), "64.02")["withdrawn"], 0);
+
+    // A withdrawal of a family the kabupaten never forwarded, or of another region's, is refused.
+    let kab_keys = pendata::registry::load(&kab).unwrap();
+    let other = t.join("kubar");
+    let theirs = kabupaten_with_tablets(t, &other, "64.07", &prov);
+    let up_b = forward_to(&other, &t.join("up-b"), &[]);
+    import(&prov, &up_b, 1);
+    common::approve_pending(&prov);
+    import(&prov, &up_b, 0);
+    let bad = t.join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let forged = |name: &str, record: &str| {
+        let mut f = u.clone();
+        f.bundle_id = uuid::Uuid::now_v7();
+        f.withdrawn = vec![Withdrawn {
+            record: record.parse().unwrap(),
+            ..w.clone()
+        }];
+        let file = bad.join(format!(
+            "pendata-usulan-6402-000099-000099-20261203-000000-{name}.age"
+        ));
+        std::fs::write(
+            &file,
+            f.seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+                .unwrap(),
+        )
+        .unwrap();
+        file
+    };
+    let before = proposals(&prov)["kabupaten"].clone();
+    let out = import(
+        &prov,
+        &forged("never", &uuid::Uuid::now_v7().to_string()),
+        1,
+    );
+    assert!(
+        out.contains("\"refused\": 1") && out.contains("never forwarded"),
+        "{out}"
+    );
+    let out = import(&prov, &forged("outside", &theirs[0]), 1);
+    assert!(
+        out.contains("\"refused\": 1") && out.contains("outside the kabupaten/kota 64.02"),
+        "{out}"
+    );
+    assert_eq!(proposals(&prov)["kabupaten"], before);
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one simulation over three months, then each face of the report"
+)]
+#[test]
+fn the_proposals_report_shows_each_kabupatens_course_per_month_and_its_welfare_indicators() {
+    use pendata::registry::endorse::Selection;
+    use pendata::registry::{Evaluation, FileOutcome, Registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let n = endorsed.len() as u64;
+    assert!(n >= 6, "{n}");
+    let first = forward_to(&kab, &t.join("up-1"), &[]);
+    let at =
+        |d: &str| chrono::DateTime::parse_from_rfc3339(&format!("{d}T09:00:00+08:00")).unwrap();
+    // Received in October; three accepted and two returned on known days; one withdrawn in December.
+    let reg = Registry::open(&prov).unwrap();
+    reg.import_upward_path(&first, at("2026-10-05")).unwrap();
+    drop(reg);
+    common::approve_pending(&prov);
+    let reg = Registry::open(&prov).unwrap();
+    let merged = reg.import_upward_path(&first, at("2026-10-05")).unwrap();
+    assert!(matches!(merged, FileOutcome::Merged(_)), "{merged:?}");
+    let family = |i: usize| Selection::Family(endorsed[i].parse().unwrap());
+    for (i, day) in [(0, "2026-10-20"), (1, "2026-11-02"), (2, "2026-11-03")] {
+        reg.evaluate(&family(i), Evaluation::Accepted, at(day))
+            .unwrap();
+    }
+    for i in [3, 4] {
+        let returned = Evaluation::Returned {
+            reason: "KK tidak cocok".into(),
+        };
+        reg.evaluate(&family(i), returned, at("2026-11-15"))
+            .unwrap();
+    }
+    drop(reg);
+    code(
+        &run(
+            None,
+            &[
+                "registry",
+                "endorse",
+                p(&kab),
+                "--family",
+                &endorsed[5],
+                "--hold",
+                "--reason",
+                "pindah",
+            ],
+            "",
+        ),
+        0,
+    );
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    let reg = Registry::open(&prov).unwrap();
+    reg.import_upward_path(&second, at("2026-12-01")).unwrap();
+    let report = reg.proposals_report(at("2026-12-03")).unwrap();
+    drop(reg);
+
+    assert_eq!(report.months, ["2026-10", "2026-11", "2026-12"]);
+    let k = &report.kabupaten[0];
+    assert_eq!(k.figures.kabkota, "64.02");
+    let col = |get: fn(&pendata::registry::report::proposals::MonthFigures) -> u64| {
+        k.months.iter().map(get).collect::<Vec<_>>()
+    };
+    assert_eq!(col(|m| m.received), [n - 1, 0, 1]);
+    assert_eq!(col(|m| m.accepted), [1, 2, 0]);
+    assert_eq!(col(|m| m.returned), [0, 2, 0]);
+    assert_eq!(col(|m| m.withdrawn), [0, 0, 1]);
+    assert_eq!(col(|m| m.waiting), [n - 2, n - 6, n - 6]);
+    assert_eq!(
+        (
+            k.figures.accepted,
+            k.figures.returned,
+            k.figures.waiting,
+            k.figures.withdrawn
+        ),
+        (3, 2, n - 6, 1)
+    );
+    // The welfare indicators are the registry report's for the kabupaten/kota.
+    let welfare = pendata::registry::report(&Registry::open(&prov).unwrap(), None).unwrap();
+    let area = welfare
+        .kabupaten
+        .iter()
+        .find(|a| a.code.as_deref() == Some("64.02"))
+        .unwrap();
+    assert_eq!(k.indicators, area.figures.indicators);
+    assert_eq!(k.families, n);
+    assert!(k.indicators.earth_floor.known > 0);
+
+    // The command's faces: JSON with the months, text, and one HTML page with the line chart.
+    let json = proposals(&prov);
+    let row = row_of(&json, "64.02");
+    assert_eq!(row["months"][1]["returned"], 2, "{row}");
+    assert_eq!(
+        row["indicators"]["earth_floor"]["known"],
+        k.indicators.earth_floor.known
+    );
+    assert_eq!(json["months"][2], "2026-12");
+    let text = code(&run(None, &["registry", "proposals", p(&prov)], ""), 0);
+    assert!(
+        text.contains("2026-11") && text.contains("Lantai tanah") && text.contains("data cut-off"),
+        "{text}"
+    );
+    let page = t.join("usulan.html");
+    let args = [
+        "registry",
+        "proposals",
+        p(&prov),
+        "--format",
+        "html",
+        "--to",
+        p(&page),
+    ];
+    code(&run(None, &args, ""), 0);
+    code(&run(None, &args, ""), 1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        1,
+        "one chart for one kabupaten/kota"
+    );
+    assert_eq!(html.matches("<polyline").count(), 5);
+    assert!(html.contains("Menunggu") && html.contains("Waiting") && html.contains("2026-10"));
+    for outside in ["<script", "src=", "href=", "url("] {
+        assert!(!html.contains(outside), "{outside}");
+    }
+}
+
+/// A family corrected on its tablet after forwarding: a new final revision, exported to the kabupaten.
+fn correct_on_tablet(tab: &Path, kab: &Path, record: &str, floor: u32, stick: &Path) {
+    code(
+        &run(
+            Some(tab),
+            &[
+                "record",
+                "set",
+                record,
+                "--petugas",
+                "P001",
+                "--reason",
+                "salah ukur",
+                "--answers",
+                "-",
+            ],
+            &format!("{{\"luas_lantai\": {floor}}}"),
+        ),
+        0,
+    );
+    code(
+        &run(
+            Some(tab),
+            &[
+                "record",
+                "finalize",
+                record,
+                "--petugas",
+                "P001",
+                "--ack-warnings",
+            ],
+            "",
+        ),
+        0,
+    );
+    common::sync_to(tab, kab, stick);
+}
+
+/// Every final revision (device, sequence position) a registry holds of a family.
+fn history_of(reg: &Path, record: &str) -> Vec<(u128, u64)> {
+    use pendata::registry::storage::Storage;
+    let r = pendata::registry::Registry::open(reg).unwrap();
+    let mut h: Vec<(u128, u64)> =
+        r.db.finals_of(record.parse().unwrap())
+            .unwrap()
+            .iter()
+            .map(|f| (f.device, f.seq))
+            .collect();
+    h.sort_unstable();
+    h
+}
+
+#[test]
+fn every_revision_not_forwarded_before_travels_up_and_a_tablet_bundles_counts_add_up() {
+    use pendata::bundle::upward::Upward;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    // Forwarded in two parts: each tablet bundle's lines come in two upward bundles.
+    let half = endorsed.len() / 2;
+    let first = forward_to(&kab, &t.join("up-1"), &["--range", &format!("1..{half}")]);
+    let second = forward_to(&kab, &t.join("up-2"), &[]);
+    import(&prov, &first, 1);
+    common::approve_pending(&prov);
+    import(&prov, &first, 0);
+    import(&prov, &second, 0);
+    let bundles = pendata::registry::Registry::open(&prov)
+        .unwrap()
+        .bundles()
+        .unwrap();
+    let tablets: Vec<_> = bundles
+        .iter()
+        .filter(|b| {
+            b.bundle_id != bundle_of(&prov, &first) && b.bundle_id != bundle_of(&prov, &second)
+        })
+        .collect();
+    assert_eq!(tablets.len(), 2, "{bundles:?}");
+    let accepted: u64 = tablets.iter().map(|b| b.merged.accepted).sum();
+    let again: u64 = tablets.iter().map(|b| b.merged.duplicates).sum();
+    assert_eq!(accepted, endorsed.len() as u64, "{tablets:?}");
+    assert_eq!(again, half as u64, "{tablets:?}");
+
+    // A family corrected twice on its tablet after forwarding, endorsed again: both new revisions
+    // travel up, oldest first, the endorsed one last; the one forwarded before does not.
+    let tab = t.join("64.02-tab1");
+    let listed = code(&run(Some(&tab), &["record", "list"], ""), 0);
+    let record = endorsed
+        .iter()
+        .find(|id| listed.contains(id.as_str()))
+        .unwrap()
+        .clone();
+    correct_on_tablet(&tab, &kab, &record, 41, &t.join("stick-c1"));
+    correct_on_tablet(&tab, &kab, &record, 42, &t.join("stick-c2"));
+    let at_kab = history_of(&kab, &record);
+    assert_eq!(at_kab.len(), 3, "{at_kab:?}");
+    code(
+        &endorse(
+            &kab,
+            &[
+                "--family",
+                &record,
+                "--minutes",
+                "BA/9",
+                "--date",
+                "2026-12-03",
+            ],
+        ),
+        0,
+    );
+    let third = forward_to(&kab, &t.join("up-3"), &[]);
+    let keys = pendata::registry::load(&prov).unwrap();
+    let (u, _) = Upward::open(
+        &std::fs::read(&third).unwrap(),
+        std::slice::from_ref(&keys.identity),
+    )
+    .unwrap();
+    assert_eq!(u.families.len(), 1);
+    let revs: Vec<pendata::model::record::Revision> = u.families[0]
+        .revisions
+        .iter()
+        .map(|r| serde_json::from_str(&r.line).unwrap())
+        .collect();
+    assert_eq!(revs.len(), 2, "{revs:?}");
+    assert!(revs[0].number < revs[1].number, "{revs:?}");
+    assert_eq!(revs[1].answers["luas_lantai"], 42);
+    assert_eq!(revs[0].answers["luas_lantai"], 41);
+    assert!(history_of(&prov, &record).len() == 1);
+    import(&prov, &third, 0);
+    assert_eq!(history_of(&prov, &record), at_kab);
+}
+
+/// The id of the upward bundle a file holds, as the province recorded it.
+fn bundle_of(prov: &Path, file: &Path) -> uuid::Uuid {
+    let keys = pendata::registry::load(prov).unwrap();
+    let (u, _) = pendata::bundle::upward::Upward::open(
+        &std::fs::read(file).unwrap(),
+        std::slice::from_ref(&keys.identity),
+    )
+    .unwrap();
+    u.bundle_id
 }
 
 /// The order in which a province imports upward bundles (two from one kabupaten, one from another) and

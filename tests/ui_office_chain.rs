@@ -125,13 +125,22 @@ fn a_kabupaten_endorses_and_forwards_on_screen_and_the_province_returns_with_a_r
         h.query_by_label(&format!("{n} usulan dari 64.02 dikembalikan dengan alasan"))
             .is_some()
     );
+    // The screen shows the course per month: the lines and their figures.
+    assert!(h.query_by_label("Perjalanan usulan per bulan").is_some());
+    assert!(h.query_by_label("Per bulan: 64.02").is_some());
+    // A figure of the course: the plot's legend of its line and the column of the table below it
+    // (and the column of the proposals' table above, for the figures it has).
+    assert_eq!(h.query_all_by_label("Menunggu (akhir bulan)").count(), 2);
+    for figure in ["Diterima dari kab/kota", "Dikembalikan", "Ditarik"] {
+        assert_eq!(h.query_all_by_label(figure).count(), 3, "{figure}");
+    }
     drop(h);
     let out = code(
         &run(None, &["registry", "proposals", p(&prov), "--json"], ""),
         0,
     );
-    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind(']').unwrap() + 1]).unwrap();
-    let row = v
+    let v: serde_json::Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    let row = v["kabupaten"]
         .as_array()
         .unwrap()
         .iter()
@@ -139,4 +148,15 @@ fn a_kabupaten_endorses_and_forwards_on_screen_and_the_province_returns_with_a_r
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(row["returned"].as_u64(), Some(n), "{out}");
     assert_eq!(row["waiting"].as_u64(), Some(0), "{out}");
+    // The months on screen are the report's.
+    let month = v["months"][0].as_str().unwrap();
+    assert_eq!(row["months"][0]["returned"].as_u64(), Some(n), "{out}");
+    let mut h = harness(&prov);
+    assert!(h.query_by_label(month).is_some(), "the month {month}");
+    // The Devices screen names the region the kabupaten/kota registry was enrolled for.
+    h.get_by_label("Perangkat").click();
+    h.run_steps(3);
+    h.state_mut().wait();
+    h.run_steps(3);
+    assert!(h.query_by_label("Wilayah 64.02").is_some());
 }

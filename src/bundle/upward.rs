@@ -25,7 +25,8 @@ use super::{BundleError, LINE_HASHES_FILE, Result, hex, unhex};
 use crate::model::record::Revision;
 
 pub const UPWARD_FORMAT: &str = "pendata-upward";
-pub const UPWARD_FORMAT_VERSION: u32 = 1;
+/// 2: withdrawals (`Upward::withdrawn`) and every revision not forwarded before; version 1 is read.
+pub const UPWARD_FORMAT_VERSION: u32 = 2;
 /// An upward bundle's plaintext may not grow beyond this (a hostile file cannot exhaust memory).
 pub const MAX_UPWARD_BYTES: u64 = 4 << 30;
 /// The start of every upward bundle's file name.
@@ -49,6 +50,27 @@ pub struct Upward {
     pub custody: Vec<SignedBundle>,
     /// The families endorsed at the positions covered, with their revisions.
     pub families: Vec<Forwarded>,
+    /// The families forwarded before and held back since, at the positions covered (format 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<Withdrawn>,
+}
+
+/// A family the kabupaten forwarded before and has held back since: the province no longer evaluates
+/// it (until it is endorsed and forwarded again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawn {
+    /// The hold's position in the kabupaten's upward sequence.
+    pub position: u64,
+    pub record: Uuid,
+    pub reason: String,
+    /// The minutes of the meeting that decided it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// Who held it back at the kabupaten, and when.
+    pub decided_by: String,
+    pub decided_at: DateTime<FixedOffset>,
 }
 
 /// The kabupaten/kota registry that sent it.
@@ -234,7 +256,7 @@ impl Upward {
             )));
         }
         let version = peek.payload.format_version.unwrap_or(0);
-        if version != UPWARD_FORMAT_VERSION {
+        if !(1..=UPWARD_FORMAT_VERSION).contains(&version) {
             return Err(BundleError::Version {
                 found: version,
                 supported: UPWARD_FORMAT_VERSION,
@@ -472,5 +494,48 @@ impl UpwardReceipt {
             super::short(self.kabupaten),
             self.created_at.format("%Y%m%d-%H%M%S")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(version: u32, key: &SigningKey) -> Upward {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00").unwrap();
+        Upward {
+            format: UPWARD_FORMAT.into(),
+            format_version: version,
+            bundle_id: Uuid::now_v7(),
+            created_at: at,
+            registry: Sender {
+                name: "Kutai Kartanegara".into(),
+                wilayah: Some("64.02".into()),
+                signing_key: hex(key.verifying_key().as_bytes()),
+                demo: false,
+            },
+            sequence: SeqRange { from: 1, to: 1 },
+            kind: ExportKind::Incremental,
+            devices: Vec::new(),
+            custody: Vec::new(),
+            families: Vec::new(),
+            withdrawn: Vec::new(),
+        }
+    }
+
+    /// A format 1 file (before withdrawals) still opens; a newer one than this program is refused
+    /// with the hint to update; format 1's JSON has no `withdrawn` and reads as none.
+    #[test]
+    fn format_1_still_opens_and_a_newer_format_is_refused() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let province = age::x25519::Identity::generate();
+        let seal = |u: &Upward| u.seal(&key, &[province.to_public()]).unwrap();
+        let old = bundle(1, &key);
+        assert!(!serde_json::to_string(&old).unwrap().contains("withdrawn"));
+        let (got, _) = Upward::open(&seal(&old), std::slice::from_ref(&province)).unwrap();
+        assert_eq!(got, old);
+        let newer = bundle(UPWARD_FORMAT_VERSION + 1, &key);
+        let refused = Upward::open(&seal(&newer), std::slice::from_ref(&province)).unwrap_err();
+        assert!(refused.to_string().contains("update pendata"), "{refused}");
     }
 }

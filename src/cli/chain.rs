@@ -12,6 +12,7 @@ use super::{Exit, Failure, parse_day};
 use crate::registry::Endorsement;
 use crate::registry::endorse::Selection;
 use crate::registry::forward::Forward;
+use crate::registry::report::{ReportError, ReportFormat};
 
 /// `pendata registry endorse DIR …`.
 #[derive(Debug, Args)]
@@ -28,18 +29,15 @@ pub struct EndorseArgs {
     /// Every family of the registry.
     #[arg(long)]
     pub all: bool,
-    /// The reference of the musyawarah desa/kelurahan minutes (nomor berita acara).
-    #[arg(
-        long,
-        value_name = "REF",
-        required_unless_present = "hold",
-        conflicts_with = "hold"
-    )]
+    /// The reference of the musyawarah desa/kelurahan minutes (nomor berita acara); with --hold, of
+    /// the meeting that held them back (optional).
+    #[arg(long, value_name = "REF", required_unless_present = "hold")]
     pub minutes: Option<String>,
-    /// The date of the musyawarah desa/kelurahan.
-    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", required_unless_present = "hold", conflicts_with = "hold")]
+    /// The date of the musyawarah desa/kelurahan (with --hold: optional).
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", required_unless_present = "hold")]
     pub date: Option<NaiveDate>,
-    /// Hold the families back instead (not forwarded), with the reason given in --reason.
+    /// Hold the families back instead (not forwarded), with the reason given in --reason. A family
+    /// forwarded before is withdrawn at the province by the next `registry forward`.
     #[arg(long)]
     pub hold: bool,
     /// Print JSON instead of text.
@@ -50,8 +48,10 @@ pub struct EndorseArgs {
 /// `registry endorse`: endorses (or holds back) the selected families.
 pub fn endorse(a: &EndorseArgs, who: &Who, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
     let decision = match (&a.minutes, a.date, a.hold) {
-        (_, _, true) => Endorsement::Held {
+        (minutes, date, true) => Endorsement::Held {
             reason: who.reason.clone().unwrap_or_default(),
+            minutes: minutes.clone(),
+            date,
         },
         (Some(minutes), Some(date), false) => Endorsement::Endorsed {
             minutes: minutes.clone(),
@@ -85,6 +85,13 @@ pub fn endorse(a: &EndorseArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
             done.decided.len(),
             done.unchanged
         );
+        if done.withdrawing > 0 {
+            say!(
+                "{} of them were forwarded before: the next `registry forward` withdraws them at the province / {} di antaranya sudah diteruskan: ditarik dari provinsi pada penerusan berikutnya",
+                done.withdrawing,
+                done.withdrawing
+            );
+        }
         if !done.not_accepted.is_empty() {
             say!(
                 "{} families not endorsed: not accepted yet (quarantine or conflict: decide those first) / belum diterima",
@@ -202,8 +209,8 @@ pub fn forward(a: &ForwardArgs, who: &Who, now: DateTime<FixedOffset>) -> Result
     } else {
         say!("{}", done.path.display());
         eprintln!(
-            "upward bundle {}..{}: {} families / keluarga",
-            done.sequence.from, done.sequence.to, done.families
+            "upward bundle {}..{}: {} families / keluarga ({} revisions / revisi), {} withdrawn / ditarik",
+            done.sequence.from, done.sequence.to, done.families, done.revisions, done.withdrawn
         );
     }
     if !done.without_custody.is_empty() {
@@ -272,58 +279,63 @@ pub fn evaluate(a: &EvaluateArgs, who: &Who, now: DateTime<FixedOffset>) -> Resu
         );
     } else {
         say!(
-            "{} families {} / keluarga {}; {} already so; {} not forwarded by a kabupaten/kota",
+            "{} families {} / keluarga {}; {} already so; {} not forwarded by a kabupaten/kota; {} withdrawn by it / ditarik",
             done.decided.len(),
             if a.accept { "accepted" } else { "returned" },
             if a.accept { "diterima" } else { "dikembalikan" },
             done.unchanged,
-            done.not_forwarded
+            done.not_forwarded,
+            done.withdrawn
         );
     }
     Ok(Exit::Ok)
 }
 
-/// `registry proposals`: the figures per kabupaten/kota.
-pub fn proposals(dir: &Path, json: bool) -> Result<Exit, Failure> {
-    let rows = super::registry::open(dir)?.proposals()?;
-    if json {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-        return Ok(Exit::Ok);
-    }
-    say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
-        "kab/kota",
-        "diterima",
-        "baru",
-        "ubahan",
-        "disetujui",
-        "dikembali",
-        "menunggu"
-    );
-    say!(
-        "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
-        "",
-        "received",
-        "new",
-        "updated",
-        "accepted",
-        "returned",
-        "waiting"
-    );
-    for r in &rows {
-        say!(
-            "{:<10} {:>9} {:>6} {:>8} {:>9} {:>9} {:>8}",
-            r.kabkota,
-            r.received,
-            r.new,
-            r.updated,
-            r.accepted,
-            r.returned,
-            r.waiting
-        );
+/// `pendata registry proposals DIR …`.
+#[derive(Debug, Args)]
+pub struct ProposalsArgs {
+    /// The province's registry folder.
+    pub dir: PathBuf,
+    /// Print JSON instead of text (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Text for a terminal, JSON for other programs, HTML for people (one self-contained page).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    /// Replace FILE if it is already there (without it, nothing is written).
+    #[arg(long, requires = "to")]
+    pub replace: bool,
+}
+
+/// `registry proposals`: the figures per kabupaten/kota, their course per month and the welfare
+/// indicators, printed or written to a file.
+pub fn proposals(
+    a: &ProposalsArgs,
+    existing: crate::durable::Existing,
+    now: DateTime<FixedOffset>,
+) -> Result<Exit, Failure> {
+    let format = if a.json { ReportFormat::Json } else { a.format };
+    let report = super::registry::open(&a.dir)?.proposals_report(now)?;
+    match a.to.as_deref() {
+        Some(path) => {
+            report.save(format, path, existing).map_err(|e| match e {
+                ReportError::Write(crate::durable::WriteError::Exists(_)) => {
+                    super::registry::exists(&path.display().to_string())
+                }
+                ReportError::Json(e) => Failure::input(e.to_string()),
+                e => Failure::refused(e.to_string()),
+            })?;
+            say!("{}", path.display());
+        }
+        None => {
+            let text = report
+                .render(format)
+                .map_err(|e| Failure::input(e.to_string()))?;
+            say!("{}", text.trim_end());
+        }
     }
     Ok(Exit::Ok)
 }

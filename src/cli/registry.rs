@@ -207,15 +207,11 @@ pub enum RegistryCommand {
     /// At a province: accept the families a kabupaten/kota forwarded, or return them with --reason
     /// TEXT — one family, a desa's or a kabupaten/kota's.
     Evaluate(super::chain::EvaluateArgs),
-    /// At a province: per kabupaten/kota, the proposals received (new, updated), accepted, returned and
-    /// waiting.
-    Proposals {
-        /// The province's registry folder.
-        dir: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// At a province: per kabupaten/kota, the proposals received (new, updated), accepted, returned,
+    /// waiting and withdrawn, their course per month (a line chart in HTML) and the welfare indicators
+    /// of its families, with the date and the data's cut-off. A --to file already there is left alone
+    /// (exit 1) unless --replace is given.
+    Proposals(super::chain::ProposalsArgs),
     /// The audit trail: who decided or imported what, when, and why (ids only, no names of families).
     Log {
         /// The registry's folder (made by `pendata registry init`).
@@ -603,7 +599,7 @@ pub fn dir_of(command: &RegistryCommand) -> &Path {
         RegistryCommand::Endorse(a) => super::chain::dir_of(a),
         RegistryCommand::Forward(a) => &a.dir,
         RegistryCommand::Evaluate(a) => &a.dir,
-        RegistryCommand::Proposals { dir, .. } => dir,
+        RegistryCommand::Proposals(a) => &a.dir,
         RegistryCommand::Upstream { action } => match action {
             super::chain::UpstreamAction::Set { dir, .. }
             | super::chain::UpstreamAction::Receipt { dir, .. } => dir,
@@ -632,7 +628,7 @@ pub fn name(command: &RegistryCommand) -> &'static str {
         RegistryCommand::Endorse(_) => "registry endorse",
         RegistryCommand::Forward(_) => "registry forward",
         RegistryCommand::Evaluate(_) => "registry evaluate",
-        RegistryCommand::Proposals { .. } => "registry proposals",
+        RegistryCommand::Proposals(_) => "registry proposals",
         RegistryCommand::Upstream { .. } => "registry upstream",
     }
 }
@@ -733,7 +729,7 @@ pub fn run(command: RegistryCommand, who: &Who) -> Result<Exit, Failure> {
         RegistryCommand::Endorse(a) => super::chain::endorse(&a, who, now),
         RegistryCommand::Forward(a) => super::chain::forward(&a, who, now),
         RegistryCommand::Evaluate(a) => super::chain::evaluate(&a, who, now),
-        RegistryCommand::Proposals { dir, json } => super::chain::proposals(&dir, json),
+        RegistryCommand::Proposals(a) => super::chain::proposals(&a, existing(a.replace), now),
         RegistryCommand::Upstream { action } => super::chain::upstream(&action, who, now),
     }
 }
@@ -1580,6 +1576,7 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
                     "short_id": short(d.id),
                     "public_key": d.public_key,
                     "fingerprint": key_fingerprint(&d.public_key),
+                    "wilayah": crate::registry::upward_import::region(d),
                     "first_seen": d.first_seen,
                     "changed_at": d.changed_at,
                     "bundles": bundles.iter().filter(|b| b.device == d.id).count(),
@@ -1599,12 +1596,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     }
     say!(
-        "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} name",
+        "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<8} {:<50} name",
         "device",
         "state",
         "bundles",
         "held",
         "sequence",
+        "wilayah",
         "key fingerprint"
     );
     for d in &ds {
@@ -1615,12 +1613,13 @@ fn devices(reg: &Registry, json: bool) -> Result<Exit, Failure> {
             .collect::<Vec<_>>()
             .join(",");
         say!(
-            "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<50} {}",
+            "{:<10} {:<9} {:>7} {:>5}  {:<20} {:<8} {:<50} {}",
             short(d.id),
             d.state.as_str(),
             bundles.iter().filter(|b| b.device == d.id).count(),
             pending.iter().filter(|p| p.device == d.id).count(),
             if cov.is_empty() { "-".into() } else { cov },
+            crate::registry::upward_import::region(d).unwrap_or_else(|| "-".into()),
             key_fingerprint(&d.public_key),
             clean(&d.name)
         );
@@ -1803,7 +1802,7 @@ fn print_conflict(reg: &Registry, v: &ConflictView) -> Result<(), Failure> {
 }
 
 /// What to do with a file already under the name asked for.
-fn existing(replace: bool) -> Existing {
+pub(super) fn existing(replace: bool) -> Existing {
     if replace {
         Existing::Replace
     } else {
@@ -1812,7 +1811,7 @@ fn existing(replace: bool) -> Existing {
 }
 
 /// A file the operator named is already there: refused (exit 1), with the way to replace it.
-fn exists(path: &str) -> Failure {
+pub(super) fn exists(path: &str) -> Failure {
     Failure::refused(format!(
         "{path} is already there; nothing was written: give another file name, or add --replace to replace it"
     ))

@@ -43,6 +43,9 @@ pub struct Endorsed {
     pub unchanged: u64,
     /// Families not endorsed because their current revision is not accepted (quarantine, conflict).
     pub not_accepted: Vec<Uuid>,
+    /// Of the families held back now, those forwarded before: the next forward withdraws them at the
+    /// province.
+    pub withdrawing: u64,
     /// The audit line that records the run (none when nothing was decided).
     pub audit: Option<u64>,
 }
@@ -75,8 +78,16 @@ pub fn checked(decision: Endorsement) -> Result<Endorsement> {
             minutes: text(&minutes, "nomor berita acara", "minutes reference")?,
             date,
         },
-        Endorsement::Held { reason } => Endorsement::Held {
+        Endorsement::Held {
+            reason,
+            minutes,
+            date,
+        } => Endorsement::Held {
             reason: text(&reason, "alasan penahanan", "reason for holding back")?,
+            minutes: minutes
+                .map(|m| text(&m, "nomor berita acara", "minutes reference"))
+                .transpose()?,
+            date,
         },
     })
 }
@@ -104,6 +115,7 @@ impl<S: Storage> Registry<S> {
             let actor = self.authorize(&t, Role::Operator)?;
             let mut done = Endorsed::default();
             let mut fresh = Vec::new();
+            let watermark = t.counter(UPWARD_WATERMARK)?;
             for f in &families {
                 let record = f.family.record;
                 let endorsing = matches!(decision, Endorsement::Endorsed { .. });
@@ -119,6 +131,7 @@ impl<S: Storage> Registry<S> {
                     done.unchanged += 1;
                     continue;
                 }
+                let since = held.as_ref().and_then(|e| e.last_forwarded(watermark));
                 fresh.push(EndorsementEntry {
                     record,
                     device: f.family.device,
@@ -129,6 +142,8 @@ impl<S: Storage> Registry<S> {
                     actor: actor.clone(),
                     audit: 0,
                     position: None,
+                    since,
+                    received: None,
                 });
             }
             if !fresh.is_empty() {
@@ -136,7 +151,7 @@ impl<S: Storage> Registry<S> {
                     Endorsement::Endorsed { minutes, date } => {
                         ("family.endorse", format!("minutes {minutes} of {date}"))
                     }
-                    Endorsement::Held { reason } => ("family.hold", format!("held: {reason}")),
+                    Endorsement::Held { reason, .. } => ("family.hold", format!("held: {reason}")),
                 };
                 let objects = fresh.iter().map(|e| format!("family:{}", e.record));
                 let n =
@@ -144,7 +159,11 @@ impl<S: Storage> Registry<S> {
                 let mut last = t.counter(UPWARD_LAST)?;
                 for mut e in fresh {
                     e.audit = n;
-                    if matches!(e.decision, Endorsement::Endorsed { .. }) {
+                    // A hold of a family the province has is a withdrawal, forwarded like an
+                    // endorsement; a hold of one never forwarded stays here.
+                    let endorsing = matches!(e.decision, Endorsement::Endorsed { .. });
+                    done.withdrawing += u64::from(!endorsing && e.since.is_some());
+                    if endorsing || e.since.is_some() {
                         last += 1;
                         e.position = Some(last);
                     }

@@ -414,9 +414,17 @@ pub struct EndorsementEntry {
     /// The audit line that records it.
     pub audit: u64,
     /// An endorsement's position in the kabupaten's upward sequence (1, 2, …): what `registry forward`
-    /// selects by, as a tablet's export selects by its change sequence. None for a hold.
+    /// selects by, as a tablet's export selects by its change sequence. A hold has one only when the
+    /// family was forwarded before: the province is told it is withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
+    /// The family's revision (device, sequence position) last forwarded before this decision, if any:
+    /// forwarding sends the family's revisions after it (`registry::forward`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<(Uuid, u64)>,
+    /// At a province: when the upward bundle that brought this decision was imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<DateTime<FixedOffset>>,
 }
 
 /// A kabupaten/kota's decision about forwarding a family.
@@ -430,14 +438,33 @@ pub enum Endorsement {
         /// The date of the musyawarah desa/kelurahan.
         date: chrono::NaiveDate,
     },
-    /// Held back (ditahan), with the reason.
-    Held { reason: String },
+    /// Held back (ditahan), with the reason (and the minutes of the meeting that decided it, if
+    /// any). Of a family forwarded before, the province is told it is withdrawn.
+    Held {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 impl EndorsementEntry {
     /// Whether it still speaks for the family's current revision.
     pub fn is_current(&self, f: &Family) -> bool {
         self.device == f.device && self.seq == f.seq
+    }
+
+    /// The family's revision last forwarded, counting this decision's own if it was forwarded
+    /// (an endorsement at a position up to `watermark`).
+    pub fn last_forwarded(&self, watermark: u64) -> Option<(Uuid, u64)> {
+        let sent = matches!(self.decision, Endorsement::Endorsed { .. })
+            && self.position.is_some_and(|p| p <= watermark);
+        if sent {
+            Some((self.device, self.seq))
+        } else {
+            self.since
+        }
     }
 }
 
@@ -507,4 +534,40 @@ pub struct EvaluationEntry {
 pub enum Evaluation {
     Accepted,
     Returned { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pengesahan decisions stored by registry format 6 before withdrawals (no `since`, no `received`,
+    /// a hold without minutes) still read, as what they were.
+    #[test]
+    fn endorsements_stored_before_withdrawals_still_read() {
+        let held = r#"{"record":"0193a5b0-0000-7000-8000-000000000001","device":"0193a5b0-0000-7000-8000-000000000002","seq":7,"revision":2,"decision":{"kind":"held","reason":"cek"},"at":"2026-11-30T10:00:00+08:00","actor":{"kind":"account","name":"ana"},"audit":3}"#;
+        let e: EndorsementEntry = serde_json::from_str(held).unwrap();
+        assert_eq!(
+            e.decision,
+            Endorsement::Held {
+                reason: "cek".into(),
+                minutes: None,
+                date: None
+            }
+        );
+        assert_eq!((e.position, e.since, e.received), (None, None, None));
+        assert_eq!(e.last_forwarded(10), None);
+        let endorsed = held
+            .replace(
+                r#"{"kind":"held","reason":"cek"}"#,
+                r#"{"kind":"endorsed","minutes":"BA/1","date":"2026-11-30"}"#,
+            )
+            .replace(r#""audit":3}"#, r#""audit":3,"position":4}"#);
+        let e: EndorsementEntry = serde_json::from_str(&endorsed).unwrap();
+        assert_eq!(e.position, Some(4));
+        // Forwarded once the watermark passed its position: the revision the next decision starts after.
+        assert_eq!(e.last_forwarded(3), None);
+        assert_eq!(e.last_forwarded(4), Some((e.device, 7)));
+        // Written back as it was read: no new fields appear for an old entry.
+        assert_eq!(serde_json::to_string(&e).unwrap(), endorsed);
+    }
 }

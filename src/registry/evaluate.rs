@@ -10,7 +10,9 @@ use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
 use super::endorse::Selection;
-use super::entries::{Evaluation, EvaluationEntry, Role};
+use super::entries::{Endorsement, Evaluation, EvaluationEntry, Role};
+use super::report::About;
+use super::report::proposals::{Proposal, ProposalState, ProposalsReport, totals};
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::keys::Level;
@@ -24,6 +26,8 @@ pub struct Evaluated {
     pub unchanged: u64,
     /// Selected families that no kabupaten/kota forwarded (not evaluated).
     pub not_forwarded: u64,
+    /// Selected families their kabupaten/kota withdrew (held back after forwarding): not evaluated.
+    pub withdrawn: u64,
     pub audit: Option<u64>,
 }
 
@@ -41,6 +45,8 @@ pub struct KabupatenFigures {
     pub returned: u64,
     /// Not evaluated yet, or received again since its evaluation.
     pub waiting: u64,
+    /// Withdrawn by the kabupaten/kota (held back after forwarding): not evaluated.
+    pub withdrawn: u64,
 }
 
 fn invalid(id: impl std::fmt::Display, en: impl std::fmt::Display) -> RegistryError {
@@ -95,9 +101,16 @@ impl<S: Storage> Registry<S> {
                 .collect();
             let mut fresh = Vec::new();
             for f in families {
-                if !forwarded.contains_key(&f.family.record) {
-                    done.not_forwarded += 1;
-                    continue;
+                match forwarded.get(&f.family.record).map(|e| &e.decision) {
+                    None => {
+                        done.not_forwarded += 1;
+                        continue;
+                    }
+                    Some(Endorsement::Held { .. }) => {
+                        done.withdrawn += 1;
+                        continue;
+                    }
+                    Some(Endorsement::Endorsed { .. }) => {}
                 }
                 let same = held.get(&f.family.record).is_some_and(|e| {
                     e.device == f.family.device && e.seq == f.family.seq && e.decision == decision
@@ -157,15 +170,34 @@ impl<S: Storage> Registry<S> {
         Ok(out)
     }
 
-    /// The proposals per kabupaten/kota: received (new or updated), accepted, returned, waiting.
+    /// The proposals per kabupaten/kota: received (new or updated), accepted, returned, waiting,
+    /// withdrawn.
     pub fn proposals(&self) -> Result<Vec<KabupatenFigures>> {
+        Ok(totals(&self.proposal_list()?))
+    }
+
+    /// The proposals report at `now`: the figures per kabupaten/kota with their course per month and
+    /// the welfare indicators of its families, with the data's cut-off (the newest import).
+    pub fn proposals_report(&self, now: DateTime<FixedOffset>) -> Result<ProposalsReport> {
+        let list = self.proposal_list()?;
+        let welfare = super::report(self, None)?;
+        let about = About {
+            registry: self.keys.public.name.clone(),
+            made_at: now,
+            data_cut_off: self.imports()?.last().map(|i| i.at),
+        };
+        Ok(ProposalsReport::build(&list, &welfare, about))
+    }
+
+    /// Every forwarded family with where it stands.
+    fn proposal_list(&self) -> Result<Vec<Proposal>> {
         let evaluations: BTreeMap<Uuid, EvaluationEntry> = self
             .db
             .evaluations()?
             .into_iter()
             .map(|e| (e.record, e))
             .collect();
-        let mut rows: BTreeMap<String, KabupatenFigures> = BTreeMap::new();
+        let mut out = Vec::new();
         for e in self.db.endorsements()? {
             let Some(f) = self.db.family(e.record)? else {
                 continue;
@@ -175,34 +207,29 @@ impl<S: Storage> Registry<S> {
                 .as_ref()
                 .and_then(|x| x.kabkota.clone())
                 .unwrap_or_default();
-            let row = rows
-                .entry(kabkota.clone())
-                .or_insert_with(|| KabupatenFigures {
-                    kabkota,
-                    ..KabupatenFigures::default()
-                });
-            row.received += 1;
             // A visit of a family the registry sent out (its revision names the base it updates) is an
             // update; anything else a new proposal.
-            let visit = self
+            let update = self
                 .db
                 .stored_revision(f.family.device, f.family.seq)?
                 .is_some_and(|r| r.base.is_some());
-            if visit {
-                row.updated += 1;
-            } else {
-                row.new += 1;
-            }
-            match evaluations.get(&e.record) {
+            let state = match evaluations.get(&e.record) {
+                _ if matches!(e.decision, Endorsement::Held { .. }) => ProposalState::Withdrawn,
                 Some(v) if v.device == f.family.device && v.seq == f.family.seq => {
                     match v.decision {
-                        Evaluation::Accepted => row.accepted += 1,
-                        Evaluation::Returned { .. } => row.returned += 1,
+                        Evaluation::Accepted => ProposalState::Accepted(v.at),
+                        Evaluation::Returned { .. } => ProposalState::Returned(v.at),
                     }
                 }
-                _ => row.waiting += 1,
-            }
+                _ => ProposalState::Waiting,
+            };
+            out.push(Proposal {
+                kabkota,
+                update,
+                received: e.received.unwrap_or(e.at),
+                state,
+            });
         }
-        Ok(rows.into_values().collect())
+        Ok(out)
     }
 }

@@ -16,14 +16,14 @@ use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
 use super::endorse::{UPWARD_LAST, UPWARD_WATERMARK};
-use super::entries::{Custody, DeviceState, Endorsement, EndorsementEntry, Role};
+use super::entries::{BundleEntry, Custody, DeviceState, Endorsement, EndorsementEntry, Role};
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::keys::{Level, RegistryPub};
 use crate::bundle::manifest::{ExportKind, SeqRange};
 use crate::bundle::upward::{
     ApprovedDevice, Forwarded, ForwardedRevision, Sender, SignedBundle, UPWARD_FORMAT,
-    UPWARD_FORMAT_VERSION, Upward,
+    UPWARD_FORMAT_VERSION, Upward, Withdrawn,
 };
 use crate::bundle::{hex, short};
 
@@ -46,6 +46,10 @@ pub struct ForwardDone {
     pub sequence: SeqRange,
     /// Families forwarded (endorsed at a covered position, still endorsed on the same revision).
     pub families: u64,
+    /// Revisions of those families carried (each family's not forwarded before, the endorsed last).
+    pub revisions: u64,
+    /// Families forwarded before and held back since: the province is told they are withdrawn.
+    pub withdrawn: u64,
     /// Endorsed families not forwarded: their revision came in a bundle of format 1 (no line hashes),
     /// so the province could not verify it: re-export them from the tablet (`export --all`).
     pub without_custody: Vec<Uuid>,
@@ -165,7 +169,6 @@ impl<S: Storage> Registry<S> {
             .endorsements()?
             .into_iter()
             .filter(|e| e.position.is_some_and(|p| (from..=to).contains(&p)))
-            .filter(|e| matches!(e.decision, Endorsement::Endorsed { .. }))
             .collect();
         let (up, without_custody) = self.upward(&chosen, SeqRange { from, to }, kind, now)?;
         let recipients = province.recipients().map_err(|e| {
@@ -196,8 +199,9 @@ impl<S: Storage> Registry<S> {
                 "forward",
                 vec![format!("upward:{}", up.bundle_id)],
                 Some(format!(
-                    "positions {from}..{to}: {} families to {}",
+                    "positions {from}..{to}: {} families, {} withdrawn, to {}",
                     up.families.len(),
+                    up.withdrawn.len(),
                     province.name
                 )),
             )?;
@@ -208,12 +212,16 @@ impl<S: Storage> Registry<S> {
             bundle_id: up.bundle_id,
             sequence: up.sequence,
             families: up.families.len() as u64,
+            revisions: up.families.iter().map(|f| f.revisions.len() as u64).sum(),
+            withdrawn: up.withdrawn.len() as u64,
             without_custody,
         })
     }
 
-    /// The upward bundle of these endorsements: each family's endorsed revision with the custody of a
-    /// device bundle that carried it; families without one are left out (and listed).
+    /// The upward bundle of these decisions: each endorsed family's revisions not forwarded before
+    /// (oldest first, the endorsed one last), each with the custody of a device bundle that carried
+    /// it; families whose endorsed revision has none are left out (and listed); holds of families
+    /// forwarded before as withdrawals.
     fn upward(
         &self,
         chosen: &[EndorsementEntry],
@@ -221,54 +229,45 @@ impl<S: Storage> Registry<S> {
         kind: ExportKind,
         now: DateTime<FixedOffset>,
     ) -> Result<(Upward, Vec<Uuid>)> {
-        let bundles = self.db.bundles()?;
-        let mut custody: BTreeMap<Uuid, Option<Custody>> = BTreeMap::new();
-        let mut devices = BTreeMap::new();
+        let mut found = Found {
+            bundles: self.db.bundles()?,
+            custody: BTreeMap::new(),
+            devices: BTreeMap::new(),
+        };
         let mut families = Vec::new();
+        let mut withdrawn = Vec::new();
         let mut without = Vec::new();
         for e in chosen {
-            let Endorsement::Endorsed { minutes, date } = &e.decision else {
-                continue;
+            let (minutes, date) = match &e.decision {
+                Endorsement::Endorsed { minutes, date } => (minutes, date),
+                Endorsement::Held {
+                    reason,
+                    minutes,
+                    date,
+                } => {
+                    withdrawn.push(Withdrawn {
+                        position: e.position.unwrap_or(0),
+                        record: e.record,
+                        reason: reason.clone(),
+                        minutes: minutes.clone(),
+                        date: *date,
+                        decided_by: e.actor.name().to_string(),
+                        decided_at: e.at,
+                    });
+                    continue;
+                }
             };
-            let Some(line) = self.db.stored_line(e.device, e.seq)? else {
+            let Some(endorsed) = self.carried(&mut found, e.device, e.seq)? else {
                 without.push(e.record);
                 continue;
             };
-            let mut found = None;
-            for b in bundles.iter().filter(|b| {
-                b.device == e.device && b.sequence.from <= e.seq && e.seq <= b.sequence.to
-            }) {
-                if let std::collections::btree_map::Entry::Vacant(v) = custody.entry(b.bundle_id) {
-                    v.insert(self.db.custody(b.bundle_id)?);
-                }
-                if custody
-                    .get(&b.bundle_id)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|c| c.lists(&line))
-                {
-                    found = Some(b.bundle_id);
-                    break;
+            let mut revisions = Vec::new();
+            for (device, seq) in self.not_forwarded(e)? {
+                if let Some(r) = self.carried(&mut found, device, seq)? {
+                    revisions.push(r);
                 }
             }
-            let (Some(bundle), Ok(line)) = (found, String::from_utf8(line)) else {
-                without.push(e.record);
-                continue;
-            };
-            if let Some(d) = self.db.device(e.device)?
-                && d.state == DeviceState::Approved
-            {
-                devices.insert(
-                    d.id,
-                    ApprovedDevice {
-                        id: d.id,
-                        name: d.name,
-                        public_key: d.public_key,
-                    },
-                );
-            } else {
-                without.push(e.record);
-                continue;
-            }
+            revisions.push(endorsed);
             families.push(Forwarded {
                 position: e.position.unwrap_or(0),
                 record: e.record,
@@ -276,9 +275,12 @@ impl<S: Storage> Registry<S> {
                 date: *date,
                 decided_by: e.actor.name().to_string(),
                 decided_at: e.at,
-                revisions: vec![ForwardedRevision { bundle, line }],
+                revisions,
             });
         }
+        let Found {
+            custody, devices, ..
+        } = found;
         let used: std::collections::BTreeSet<Uuid> = families
             .iter()
             .flat_map(|f| f.revisions.iter().map(|r| r.bundle))
@@ -312,12 +314,101 @@ impl<S: Storage> Registry<S> {
             devices: devices.into_values().collect(),
             custody,
             families,
+            withdrawn,
         };
         tracing::info!(
             bundle = %short(up.bundle_id),
             families = up.families.len(),
+            withdrawn = up.withdrawn.len(),
             "upward bundle built"
         );
         Ok((up, without))
     }
+
+    /// The family's accepted revisions before the endorsed one and after the one last forwarded
+    /// (`since`), oldest first: (device, sequence position).
+    fn not_forwarded(&self, e: &EndorsementEntry) -> Result<Vec<(Uuid, u64)>> {
+        let mut finals: Vec<_> = self
+            .db
+            .finals_of(e.record)?
+            .into_iter()
+            .filter(|f| f.candidate)
+            .map(|f| (f.at_ms, Uuid::from_u128(f.device), f.seq))
+            .collect();
+        finals.sort();
+        let at = |d: Uuid, s: u64| finals.iter().position(|f| f.1 == d && f.2 == s);
+        let end = at(e.device, e.seq).unwrap_or(finals.len());
+        let start = e
+            .since
+            .and_then(|(d, s)| at(d, s))
+            .map_or(0, |i| i + 1)
+            .min(end);
+        Ok(finals
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| (f.1, f.2) != (e.device, e.seq))
+            .map(|f| (f.1, f.2))
+            .collect())
+    }
+
+    /// A stored revision with the tablet bundle whose custody lists it, its device approved here
+    /// (recorded in `found`); None when there is no such bundle.
+    fn carried(
+        &self,
+        found: &mut Found,
+        device: Uuid,
+        seq: u64,
+    ) -> Result<Option<ForwardedRevision>> {
+        let Some(line) = self.db.stored_line(device, seq)? else {
+            return Ok(None);
+        };
+        let mut bundle = None;
+        for b in found
+            .bundles
+            .iter()
+            .filter(|b| b.device == device && b.sequence.from <= seq && seq <= b.sequence.to)
+        {
+            if let std::collections::btree_map::Entry::Vacant(v) = found.custody.entry(b.bundle_id)
+            {
+                v.insert(self.db.custody(b.bundle_id)?);
+            }
+            if found
+                .custody
+                .get(&b.bundle_id)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.lists(&line))
+            {
+                bundle = Some(b.bundle_id);
+                break;
+            }
+        }
+        let (Some(bundle), Ok(line)) = (bundle, String::from_utf8(line)) else {
+            return Ok(None);
+        };
+        if !found.devices.contains_key(&device) {
+            match self.db.device(device)? {
+                Some(d) if d.state == DeviceState::Approved => {
+                    found.devices.insert(
+                        d.id,
+                        ApprovedDevice {
+                            id: d.id,
+                            name: d.name,
+                            public_key: d.public_key,
+                        },
+                    );
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(ForwardedRevision { bundle, line }))
+    }
+}
+
+/// What an upward bundle being built has looked up: the tablet bundles merged, the custody read of
+/// them, the devices whose revisions it carries.
+struct Found {
+    bundles: Vec<BundleEntry>,
+    custody: BTreeMap<Uuid, Option<Custody>>,
+    devices: BTreeMap<Uuid, ApprovedDevice>,
 }

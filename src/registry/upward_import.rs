@@ -174,6 +174,9 @@ impl<S: Storage> Registry<S> {
         if let Some(outside) = self.outside_kabupaten(&revisions, &wilayah) {
             return Ok(outside);
         }
+        if let Some(bad) = self.withdrawals(t, up, &wilayah)? {
+            return Ok(bad);
+        }
         if let Some(outcome) = self.tablets_of(t, up, now)? {
             return Ok(outcome);
         }
@@ -197,34 +200,49 @@ impl<S: Storage> Registry<S> {
         };
         t.put_bundle(&entry)?;
         t.add_coverage(id.as_u128(), up.sequence)?;
-        for f in &up.families {
-            let last = f.revisions.last().and_then(|r| {
-                revisions
-                    .iter()
-                    .find(|v| v.line == r.line.as_str())
-                    .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
-            });
-            let Some((device, seq, revision)) = last else {
-                continue;
-            };
-            t.put_endorsement(&EndorsementEntry {
-                record: f.record,
-                device,
-                seq,
-                revision,
-                decision: Endorsement::Endorsed {
-                    minutes: f.minutes.clone(),
-                    date: f.date,
-                },
-                at: f.decided_at,
-                actor: Actor::Account {
-                    name: format!("{} @ {}", clean(&f.decided_by), wilayah),
-                },
-                audit: 0,
-                position: Some(f.position),
-            })?;
-        }
+        keep_decisions(t, up, &revisions, (&wilayah, now))?;
         Ok(FileOutcome::Merged(entry))
+    }
+
+    /// A refusal naming the first withdrawal of a family this kabupaten/kota never forwarded here (or
+    /// of another region's), if any. A withdrawal that comes before the bundle that forwarded its
+    /// family is refused too: importing the earlier bundle first fills the gap.
+    fn withdrawals(
+        &self,
+        t: &impl Tables,
+        up: &Upward,
+        wilayah: &str,
+    ) -> Result<Option<FileOutcome>> {
+        for w in &up.withdrawn {
+            let forwarded = t.endorsement(w.record.as_u128())?.is_some()
+                || up.families.iter().any(|f| f.record == w.record);
+            let Some(family) = t.family(w.record.as_u128())?.filter(|_| forwarded) else {
+                return Ok(Some(refused(
+                    format!(
+                        "penarikan keluarga {} yang tidak pernah diteruskan ke provinsi ini: bundel ditolak (impor dulu bundel usulan sebelumnya)",
+                        w.record
+                    ),
+                    format!(
+                        "a withdrawal of family {}, which was never forwarded to this province: the bundle is refused (import the earlier upward bundles first)",
+                        w.record
+                    ),
+                )));
+            };
+            let kabkota = family.facts.and_then(|f| f.kabkota).unwrap_or_default();
+            if kabkota != wilayah {
+                return Ok(Some(refused(
+                    format!(
+                        "penarikan keluarga {} di luar wilayah kabupaten/kota {wilayah} (kabupaten/kotanya {kabkota}): bundel ditolak",
+                        w.record
+                    ),
+                    format!(
+                        "a withdrawal of family {}, outside the kabupaten/kota {wilayah} that sent it (its kabupaten/kota is {kabkota}): the bundle is refused",
+                        w.record
+                    ),
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// The kabupaten/kota code the sender names, if it is one of this province's.
@@ -422,11 +440,99 @@ impl<S: Storage> Registry<S> {
                 sha,
                 manifest_sha: &manifest_sha,
             };
+            // Another upward bundle (or the tablet itself) may have brought other lines of this tablet
+            // bundle before: its entry adds up what each brought, under the first file's name.
+            let before = t.bundle(c.bundle_id)?;
             let entry = merge_bundle(t, self.catalog, &opened, &file, now)?;
             total.add(&entry.merged);
+            if let Some(mut before) = before {
+                before.merged.add(&entry.merged);
+                t.put_bundle(&before)?;
+            }
         }
         Ok(total)
     }
+}
+
+/// The kabupaten's decisions the bundle carries, kept as the families' latest (`keep_latest`): each
+/// family's endorsement of the last revision it carries, each withdrawal of a family forwarded before.
+fn keep_decisions(
+    t: &mut impl Tables,
+    up: &Upward,
+    revisions: &[VerifiedRevision<'_>],
+    (wilayah, now): (&str, DateTime<FixedOffset>),
+) -> Result<()> {
+    for f in &up.families {
+        let last = f.revisions.last().and_then(|r| {
+            revisions
+                .iter()
+                .find(|v| v.line == r.line.as_str())
+                .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
+        });
+        let Some((device, seq, revision)) = last else {
+            continue;
+        };
+        let decision = Endorsement::Endorsed {
+            minutes: f.minutes.clone(),
+            date: f.date,
+        };
+        let e = (f.record, (device, seq, revision), decision);
+        keep_latest(
+            t,
+            e,
+            (f.position, f.decided_at, &f.decided_by),
+            (wilayah, now),
+        )?;
+    }
+    for w in &up.withdrawn {
+        // The family as it was forwarded (checked in `withdrawals`); the entry names that revision.
+        let Some(held) = t.endorsement(w.record.as_u128())? else {
+            continue;
+        };
+        let decision = Endorsement::Held {
+            reason: clean(&w.reason).into_owned(),
+            minutes: w.minutes.as_deref().map(|m| clean(m).into_owned()),
+            date: w.date,
+        };
+        let e = (w.record, (held.device, held.seq, held.revision), decision);
+        keep_latest(
+            t,
+            e,
+            (w.position, w.decided_at, &w.decided_by),
+            (wilayah, now),
+        )?;
+    }
+    Ok(())
+}
+
+/// Keeps a kabupaten's decision on a family (endorsed, or withdrawn) unless one of a later position in
+/// its upward sequence is held already: bundles imported in any order end with the latest.
+fn keep_latest(
+    t: &mut impl Tables,
+    (record, (device, seq, revision), decision): (Uuid, (Uuid, u64, u32), Endorsement),
+    (position, at, by): (u64, DateTime<FixedOffset>, &str),
+    (wilayah, now): (&str, DateTime<FixedOffset>),
+) -> Result<()> {
+    if t.endorsement(record.as_u128())?
+        .is_some_and(|e| e.position.is_some_and(|p| p > position))
+    {
+        return Ok(());
+    }
+    t.put_endorsement(&EndorsementEntry {
+        record,
+        device,
+        seq,
+        revision,
+        decision,
+        at,
+        actor: Actor::Account {
+            name: format!("{} @ {}", clean(by), wilayah),
+        },
+        audit: 0,
+        position: Some(position),
+        since: None,
+        received: Some(now),
+    })
 }
 
 fn bundle_error(e: crate::bundle::BundleError) -> RegistryError {

@@ -15,6 +15,7 @@ use crate::model::Localized;
 use crate::registry::endorse::Selection;
 use crate::registry::evaluate::KabupatenFigures;
 use crate::registry::family::FamilyState;
+pub use crate::registry::report::proposals::MonthFigures;
 use crate::registry::{Endorsement, Evaluation};
 
 /// What the chain screen shows of this registry.
@@ -31,8 +32,19 @@ pub enum Chain {
         /// The province it forwards to (name, fingerprint), once set.
         upstream: Option<(String, String)>,
     },
-    /// A province: the proposals its kabupaten/kota registries forwarded, per kabupaten/kota.
-    Provinsi { proposals: Vec<KabupatenFigures> },
+    /// A province: the proposals its kabupaten/kota registries forwarded, per kabupaten/kota, and
+    /// their course per month (`registry proposals`).
+    Provinsi {
+        proposals: Vec<KabupatenFigures>,
+        course: Vec<Course>,
+    },
+}
+
+/// One kabupaten/kota's proposals per month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    pub kabkota: String,
+    pub months: Vec<MonthFigures>,
 }
 
 /// Reads what the chain screen shows.
@@ -40,8 +52,18 @@ pub fn read(office: &Office) -> Result<Chain, Localized> {
     let reg = office.read();
     let err = |e: crate::registry::RegistryError| registry_text(&e);
     if reg.keys.public.level == Level::Provinsi {
+        let report = reg.proposals_report(crate::app::now()).map_err(err)?;
+        let course = report
+            .kabupaten
+            .iter()
+            .map(|k| Course {
+                kabkota: k.figures.kabkota.clone(),
+                months: k.months.clone(),
+            })
+            .collect();
         return Ok(Chain::Provinsi {
-            proposals: reg.proposals().map_err(err)?,
+            proposals: report.kabupaten.into_iter().map(|k| k.figures).collect(),
+            course,
         });
     }
     let decided: HashMap<u128, (u128, u64, bool)> = reg

@@ -25,6 +25,8 @@ pub struct DeviceRow {
     pub state: DeviceState,
     /// The key fingerprint, in the form the tablet shows it.
     pub fingerprint: String,
+    /// The region a kabupaten/kota registry was enrolled for at a province (none for a tablet).
+    pub wilayah: Option<String>,
     /// Petugas codes seen in the families it sent.
     pub petugas: Vec<String>,
     pub first_seen: DateTime<FixedOffset>,
@@ -61,6 +63,7 @@ pub fn list(office: &Office) -> Result<Vec<DeviceRow>> {
                 name: clean(&d.name).into_owned(),
                 state: d.state,
                 fingerprint: key_fingerprint(&d.public_key),
+                wilayah: crate::registry::upward_import::region(&d),
                 petugas: petugas
                     .remove(&d.id)
                     .map(|s| s.into_iter().collect())

@@ -130,7 +130,7 @@ impl RegistryReport {
 }
 
 impl Table {
-    fn to_html(&self) -> String {
+    pub(super) fn to_html(&self) -> String {
         let mut h = String::from("<table>\n<thead><tr>");
         for (i, l) in self.head.iter().enumerate() {
             let class = if i < 2 { "" } else { " class=\"n\"" };
@@ -212,7 +212,7 @@ fn hbars(bars: &[Bar], max: f64, colors: &[&str]) -> String {
 }
 
 /// Escapes text for HTML and SVG content and attribute values.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in crate::model::printable::clean(s).chars() {
         match c {
@@ -227,7 +227,7 @@ fn esc(s: &str) -> String {
     out
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}\
+pub(super) const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}\
 h1,h2{font-weight:600}h1 small,h2 small,th small,figcaption small,li small{font-weight:normal;color:#4a5568;font-size:.8em}\
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #cbd5e0;padding:.25em .6em;text-align:left}\
 .n{text-align:right}tbody tr:last-child{font-weight:600}svg text{font-size:12px;fill:#1a202c}\

@@ -28,6 +28,7 @@
 
 mod build;
 mod html;
+pub mod proposals;
 mod save;
 mod sections;
 mod text;

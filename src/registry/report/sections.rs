@@ -209,7 +209,7 @@ fn signed(n: i64) -> String {
     }
 }
 
-fn share_text(s: Share) -> String {
+pub(super) fn share_text(s: Share) -> String {
     match s.percent() {
         Some(p) => format!("{p:.1}% ({}/{})", s.yes, s.known),
         None => "–".into(),
@@ -276,7 +276,7 @@ pub(super) struct Label {
 }
 
 impl Label {
-    const fn new(id: &'static str, en: &'static str) -> Label {
+    pub(super) const fn new(id: &'static str, en: &'static str) -> Label {
         Label {
             id: Cow::Borrowed(id),
             en: Cow::Borrowed(en),
@@ -325,7 +325,7 @@ pub(super) struct Table {
 }
 
 impl Table {
-    fn new(head: Vec<Label>, rows: Vec<Vec<String>>) -> Table {
+    pub(super) fn new(head: Vec<Label>, rows: Vec<Vec<String>>) -> Table {
         Table { head, rows }
     }
 }

@@ -27,7 +27,7 @@ impl RegistryReport {
 }
 
 impl Table {
-    fn to_text(&self) -> String {
+    pub(super) fn to_text(&self) -> String {
         let width = |s: &str| s.chars().count();
         let mut widths: Vec<usize> = self
             .head

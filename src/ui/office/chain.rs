@@ -1,7 +1,8 @@
 //! The Proposals screen ("Usulan"): at a kabupaten/kota registry the pengesahan of its accepted families
 //! (the minutes' reference and date) and their forwarding to the province on a stick; at a province the
-//! proposals received per kabupaten/kota, accepted or returned with a reason. The CLI's twins:
-//! `registry endorse`, `registry forward`, `registry evaluate`.
+//! proposals received per kabupaten/kota, accepted or returned with a reason, and their course per month
+//! (lines). The CLI's twins: `registry endorse`, `registry forward`, `registry evaluate`, `registry
+//! proposals`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use super::super::i18n::{tr, trf};
 use super::super::{TOUCH, primary};
 use super::field;
 use crate::app::office::Office;
-use crate::app::office::chain::{self, Chain};
+use crate::app::office::chain::{self, Chain, Course, MonthFigures};
 use crate::app::task::{Task, Wake};
 use crate::model::{Lang, Localized};
 
@@ -146,7 +147,10 @@ impl ChainScreen {
                 held,
                 upstream,
             }) => self.kabupaten_ui(ui, lang, wilayah, (waiting, endorsed, held), upstream),
-            Some(Chain::Provinsi { proposals }) => self.provinsi_ui(ui, lang, &proposals),
+            Some(Chain::Provinsi { proposals, course }) => {
+                self.provinsi_ui(ui, lang, &proposals);
+                course_ui(ui, lang, &course);
+            }
             None => {}
         }
     }
@@ -260,6 +264,7 @@ impl ChainScreen {
                     "office.chain.col_accepted",
                     "office.chain.col_returned",
                     "office.chain.col_waiting",
+                    "office.chain.col_withdrawn",
                 ] {
                     ui.label(RichText::new(tr(lang, key)).strong());
                 }
@@ -268,7 +273,13 @@ impl ChainScreen {
                 for k in proposals {
                     ui.label(&k.kabkota);
                     for n in [
-                        k.received, k.new, k.updated, k.accepted, k.returned, k.waiting,
+                        k.received,
+                        k.new,
+                        k.updated,
+                        k.accepted,
+                        k.returned,
+                        k.waiting,
+                        k.withdrawn,
                     ] {
                         ui.label(n.to_string());
                     }
@@ -323,4 +334,101 @@ impl ChainScreen {
             });
         }
     }
+}
+
+/// Each kabupaten/kota's course per month: a line per figure (egui_plot), and the figures below it.
+fn course_ui(ui: &mut Ui, lang: Lang, course: &[Course]) {
+    if course.is_empty() {
+        return;
+    }
+    ui.add_space(12.0);
+    ui.heading(tr(lang, "office.chain.course_title"));
+    for c in course {
+        ui.add_space(8.0);
+        ui.label(
+            RichText::new(trf(lang, "office.chain.course_of", &[("kab", &c.kabkota)])).strong(),
+        );
+        course_plot(ui, lang, c);
+        egui::Grid::new(("course", c.kabkota.as_str()))
+            .striped(true)
+            .spacing([18.0, 4.0])
+            .show(ui, |ui| {
+                for key in [
+                    "office.chain.col_month",
+                    "office.chain.col_received",
+                    "office.chain.col_accepted",
+                    "office.chain.col_returned",
+                    "office.chain.col_waiting_end",
+                    "office.chain.col_withdrawn",
+                ] {
+                    ui.label(RichText::new(tr(lang, key)).strong());
+                }
+                ui.end_row();
+                for m in &c.months {
+                    ui.label(&m.month);
+                    for n in [m.received, m.accepted, m.returned, m.waiting, m.withdrawn] {
+                        ui.label(n.to_string());
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+}
+
+/// Reads one figure of a month.
+type Figure = fn(&MonthFigures) -> u64;
+
+/// The lines of a course: received, accepted, returned, waiting, withdrawn over the months.
+fn course_plot(ui: &mut Ui, lang: Lang, c: &Course) {
+    use egui_plot::{Legend, Line, Plot, PlotPoints};
+    let series: [(&str, Color32, Figure); 5] = [
+        (
+            "office.chain.col_received",
+            Color32::from_rgb(43, 108, 176),
+            |m| m.received,
+        ),
+        ("office.chain.col_accepted", GREEN, |m| m.accepted),
+        ("office.chain.col_returned", RED, |m| m.returned),
+        (
+            "office.chain.col_waiting_end",
+            Color32::from_rgb(183, 121, 31),
+            |m| m.waiting,
+        ),
+        (
+            "office.chain.col_withdrawn",
+            Color32::from_rgb(74, 85, 104),
+            |m| m.withdrawn,
+        ),
+    ];
+    let names: Vec<String> = c.months.iter().map(|m| m.month.clone()).collect();
+    let n = names.len();
+    Plot::new(("course_plot", c.kabkota.as_str()))
+        .height(220.0)
+        .legend(Legend::default().position(egui_plot::Corner::LeftTop))
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .include_y(0.0)
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
+        .x_axis_formatter(move |mark, _| {
+            let i = mark.value.round();
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |plot| {
+            for (key, color, get) in series {
+                let points: PlotPoints<'_> = c
+                    .months
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| [i as f64, get(m) as f64])
+                    .collect();
+                plot.line(Line::new(tr(lang, key), points).color(color).width(2.0));
+            }
+        });
 }

@@ -163,6 +163,9 @@ impl DevicesScreen {
         ui.group(|ui| {
             ui.heading(format!("{} ({})", d.name, d.short));
             ui.label(RichText::new(state_text(lang, d.state)).strong());
+            if let Some(w) = &d.wilayah {
+                ui.label(trf(lang, "office.devices.wilayah", &[("wilayah", w)]));
+            }
             ui.label(tr(lang, "office.devices.compare"));
             ui.label(
                 RichText::new(&d.fingerprint)
@@ -279,6 +282,9 @@ fn row_ui(ui: &mut Ui, lang: Lang, d: &DeviceRow) -> bool {
                 open = true;
             }
             ui.label(RichText::new(&d.fingerprint).monospace());
+            if let Some(w) = &d.wilayah {
+                ui.label(trf(lang, "office.devices.wilayah", &[("wilayah", w)]));
+            }
         });
         details_ui(ui, lang, d);
     });

@@ -11,6 +11,10 @@
 //! otherwise: manifest.json bytes, SEP_REVISIONS, the revision lines (plain, or the compressed part
 //!            with RAW_ZSTD), then SEP_ATTACHMENT before each attachment's bytes
 //! ```
+//!
+//! A structured input whose manifest is of format 2 or later (or lists the part) gets format 2's
+//! `revisions.sha256` (the SHA-256 of each line, in line order) made from its lines, placed where the
+//! tablet places it; with FIX_PARTS the manifest lists it with its true size and hash.
 
 use std::io::Write;
 
@@ -19,7 +23,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::keys::DEVICE_KEY_SEED;
-use pendata::bundle::{ATTACHMENT_DIR, MANIFEST_FILE, REVISIONS_FILE, SIGNATURE_FILE, hex};
+use pendata::bundle::{
+    ATTACHMENT_DIR, LINE_HASHES_FILE, MANIFEST_FILE, REVISIONS_FILE, SIGNATURE_FILE, hex,
+};
 
 /// The rest of the input is a decrypted archive.
 pub const RAW_TAR: u8 = 0x01;
@@ -106,12 +112,16 @@ pub fn archive(input: &[u8]) -> Option<Vec<u8>> {
     } else {
         zstd::bulk::compress(s.revisions, 1).ok()?
     };
-    let manifest = manifest(&s, &zst);
+    let hashes = line_hashes(&s, &zst);
+    let manifest = manifest(&s, &zst, &hashes);
     let key = device_key();
     let signature = format!("{}\n", hex(&key.sign(&manifest).to_bytes()));
     let mut tar = tar::Builder::new(Vec::new());
     append(&mut tar, MANIFEST_FILE, &manifest)?;
     append(&mut tar, SIGNATURE_FILE, signature.as_bytes())?;
+    if has_line_hashes(&manifest) {
+        append(&mut tar, LINE_HASHES_FILE, &hashes)?;
+    }
     append(&mut tar, REVISIONS_FILE, &zst)?;
     for a in &s.attachments {
         let name = format!("{ATTACHMENT_DIR}{}", hex(&Sha256::digest(a)));
@@ -120,9 +130,46 @@ pub fn archive(input: &[u8]) -> Option<Vec<u8>> {
     tar.into_inner().ok()
 }
 
+/// The revision lines as the reader sees them: the plain part (decompressed with RAW_ZSTD).
+fn plain_lines(s: &Sections<'_>, zst: &[u8]) -> Vec<u8> {
+    if s.flags & RAW_ZSTD != 0 {
+        zstd::bulk::decompress(zst, 1 << 20).unwrap_or_default()
+    } else {
+        s.revisions.to_vec()
+    }
+}
+
+/// Format 2's `revisions.sha256` of the lines: 32 bytes per line (without its newline), in order.
+fn line_hashes(s: &Sections<'_>, zst: &[u8]) -> Vec<u8> {
+    let plain = plain_lines(s, zst);
+    let body = plain.strip_suffix(b"\n").unwrap_or(&plain);
+    if body.is_empty() {
+        return Vec::new();
+    }
+    body.split(|&b| b == b'\n')
+        .flat_map(|l| Sha256::digest(l).to_vec())
+        .collect()
+}
+
+/// Whether a manifest is of format 2 or later, or lists the line hashes part.
+fn wants_line_hashes(m: &serde_json::Map<String, Value>) -> bool {
+    m.get("format_version").and_then(Value::as_u64).unwrap_or(0) >= 2
+        || m.get("parts")
+            .and_then(Value::as_array)
+            .is_some_and(|parts| {
+                parts
+                    .iter()
+                    .any(|p| p.get("path").and_then(Value::as_str) == Some(LINE_HASHES_FILE))
+            })
+}
+
+fn has_line_hashes(manifest: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Value>(manifest), Ok(Value::Object(m)) if wants_line_hashes(&m))
+}
+
 /// The manifest's bytes: as given, with this target's device key and (by the flags) the true sizes,
 /// hashes and counts when they are a JSON object.
-fn manifest(s: &Sections<'_>, zst: &[u8]) -> Vec<u8> {
+fn manifest(s: &Sections<'_>, zst: &[u8], hashes: &[u8]) -> Vec<u8> {
     let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(s.manifest) else {
         return s.manifest.to_vec();
     };
@@ -133,18 +180,22 @@ fn manifest(s: &Sections<'_>, zst: &[u8]) -> Vec<u8> {
         );
     }
     if s.flags & FIX_PARTS != 0 {
-        let plain = if s.flags & RAW_ZSTD != 0 {
-            zstd::bulk::decompress(zst, 1 << 20).unwrap_or_default()
-        } else {
-            s.revisions.to_vec()
-        };
-        let mut parts = vec![json!({
+        let plain = plain_lines(s, zst);
+        let mut parts = Vec::new();
+        if wants_line_hashes(&m) {
+            parts.push(json!({
+                "path": LINE_HASHES_FILE,
+                "size": hashes.len(),
+                "sha256": hex(&Sha256::digest(hashes)),
+            }));
+        }
+        parts.push(json!({
             "path": REVISIONS_FILE,
             "size": zst.len(),
             "sha256": hex(&Sha256::digest(zst)),
             "plain_size": plain.len(),
             "plain_sha256": hex(&Sha256::digest(&plain)),
-        })];
+        }));
         for a in &s.attachments {
             let sha = hex(&Sha256::digest(a));
             parts.push(
