@@ -34,10 +34,6 @@ pub const MILESTONES: TableDefinition<(u128, u32), u8> = TableDefinition::new("m
 /// lookup per family into the whole history read 1.3 GB for 363 MB of lines at 100,000 families).
 /// Written with the finalized revision, in the same transaction; never changed after, removed only
 /// with a purged record. Since format 7.
-#[expect(
-    clippy::type_complexity,
-    reason = "a table definition spells out its key and value types"
-)]
 pub const OUTBOX: TableDefinition<u64, (u128, u32, &[u8])> = TableDefinition::new("outbox");
 
 /// Device change sequence (gap-free, from 1) → (record id, revision number).
