@@ -96,7 +96,10 @@ fn main() {
 
     // The same JSON lines the bundle carries, in a file, for the standard pipeline. (The demo petugas's
     // PIN: `pendata demo` gave it none.)
+    let t = Instant::now();
     let device = Device::open(&tab, pendata::store::Unlock::Secret("123456")).unwrap();
+    // (A tablet filled by an older build is migrated here, once.)
+    eprintln!("opened the tablet in {:.1} s", t.elapsed().as_secs_f64());
     // The same data in a plaintext store, for the side-by-side export.
     let tab_plain = root.join("tablet-plain");
     std::fs::create_dir_all(&tab_plain).unwrap();
@@ -112,6 +115,9 @@ fn main() {
         for _ in 0..2 {
             for (name, store) in [("encrypted", &device.store), ("plaintext", &plain_store)] {
                 let t = Instant::now();
+                let bytes0 = pendata::store::READ_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+                let calls0 = pendata::store::READ_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+                let cpu0 = cpu_secs().0;
                 let mut n = 0u64;
                 store
                     .export_revisions::<pendata::store::StoreError>(1, u64::MAX, |raw| {
@@ -119,10 +125,19 @@ fn main() {
                         Ok(())
                     })
                     .unwrap();
+                let wall = t.elapsed().as_secs_f64();
+                let cpu = cpu_secs().0 - cpu0;
+                let bytes =
+                    pendata::store::READ_BYTES.load(std::sync::atomic::Ordering::Relaxed) - bytes0;
+                let calls =
+                    pendata::store::READ_CALLS.load(std::sync::atomic::Ordering::Relaxed) - calls0;
                 eprintln!(
-                    "reading the revisions from the {name} store: {:.0} ms ({} MB)",
-                    t.elapsed().as_secs_f64() * 1000.0,
-                    n / 1_048_576
+                    "reading the revisions from the {name} store: {:.0} ms, CPU {:.0} ms ({} MB of lines; \
+                     the cipher backend read {} MB in {calls} calls)",
+                    wall * 1000.0,
+                    cpu * 1000.0,
+                    n / 1_048_576,
+                    bytes / 1_048_576
                 );
             }
         }
@@ -162,6 +177,7 @@ fn main() {
     let mut theirs = Vec::new();
     let mut ours_cpu = Vec::new();
     let mut plain = Vec::new();
+    let mut plain_cpu = Vec::new();
     let mut theirs_cpu = Vec::new();
     let mut file_size = 0;
     let mut theirs_size = 0;
@@ -176,6 +192,7 @@ fn main() {
         let copy = root.join(format!("tablet{round}"));
         copy_dir(&tab, &copy);
         let device = Device::open(&copy, pendata::store::Unlock::Secret("123456")).unwrap();
+        let read0 = pendata::store::READ_BYTES.load(std::sync::atomic::Ordering::Relaxed);
         let cpu = cpu_secs().0;
         let t = Instant::now();
         let mut stages: Vec<(Stage, f64)> = Vec::new();
@@ -194,7 +211,11 @@ fn main() {
             let end = stages.get(i + 1).map_or(total, |(_, t)| *t);
             split.push_str(&format!(" {stage:?} {:.0} ms", (end - at) * 1000.0));
         }
-        eprintln!("round {round}: ours {total:.2} s:{split}");
+        let read = pendata::store::READ_BYTES.load(std::sync::atomic::Ordering::Relaxed) - read0;
+        eprintln!(
+            "round {round}: ours {total:.2} s:{split}; the cipher backend read {} MB",
+            read / 1_048_576
+        );
         if let ExportOutcome::Written(e) = out {
             file_size = e.size;
         }
@@ -228,14 +249,17 @@ fn main() {
         std::fs::create_dir_all(&stick).unwrap();
         copy_dir(&tab_plain, &copy);
         let device = Device::open(&copy, pendata::store::Unlock::Setup).unwrap();
+        let cpu = cpu_secs().0;
         let t = Instant::now();
         device
             .export(&stick, Selection::All, "BENCH", &mut |_, _| {})
             .unwrap();
         plain.push(t.elapsed().as_secs_f64());
+        plain_cpu.push(cpu_secs().0 - cpu);
         eprintln!(
-            "round {round}: plaintext store {:.2} s",
-            plain.last().unwrap()
+            "round {round}: plaintext store {:.2} s, CPU {:.2} s",
+            plain.last().unwrap(),
+            plain_cpu.last().unwrap()
         );
         drop(device);
         let _ = std::fs::remove_dir_all(&copy);
@@ -275,6 +299,12 @@ fn main() {
         median(&plain),
         list(&plain),
         median(&ours) / median(&plain)
+    );
+    println!(
+        "  CPU time, median: encrypted store {:.2} s, plaintext store {:.2} s ({:.2}x)",
+        median(&ours_cpu),
+        median(&plain_cpu),
+        median(&ours_cpu) / median(&plain_cpu)
     );
     if have_tools {
         println!(

@@ -506,6 +506,51 @@ fn a_format_3_store_gets_its_milestone_index_and_exports_the_same() {
 }
 
 #[test]
+fn a_format_6_store_gets_its_outbox_and_exports_the_same() {
+    let (dir, store) = store_with_families(300);
+    // Corrected records finalized again: their export carries the correction before the final line.
+    let drafts: Vec<_> = store
+        .list(Some(Status::Draft))
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.revision > 2)
+        .take(5)
+        .collect();
+    assert!(!drafts.is_empty(), "the fixture has corrected records");
+    for h in &drafts {
+        store
+            .finalize(h.id, h.revision, "P001", vec![], now())
+            .unwrap();
+    }
+    let exported = |store: &Store, from: u64, to: u64| {
+        let mut lines = Vec::new();
+        let items = store
+            .export_revisions::<StoreError>(from, to, |raw| {
+                lines.push(raw.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        (lines, items)
+    };
+    let last = store.last_seq().unwrap();
+    let before = exported(&store, 1, u64::MAX);
+    let part = exported(&store, last / 3, last / 2);
+    assert_eq!(before.1.len(), 100 + drafts.len());
+    // A corrected record's export: its correction, then the finalizing (both from the history).
+    let corrected = before.1.last().unwrap();
+    let at = before.0.len() - 2;
+    let correction: serde_json::Value = serde_json::from_slice(&before.0[at]).unwrap();
+    assert_eq!(correction["action"], "corrected");
+    assert_eq!(correction["record"], corrected.record.to_string());
+    store.force_format_version(6, true).unwrap();
+    drop(store);
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
+    assert_eq!(exported(&store, 1, u64::MAX), before);
+    assert_eq!(exported(&store, last / 3, last / 2), part);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+#[test]
 fn a_format_4_store_keeps_its_exported_heads() {
     let (dir, store) = store_with_families(300);
     // Format 4 kept an export in the head: status Exported and an event.

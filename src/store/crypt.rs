@@ -20,6 +20,14 @@ use zeroize::Zeroizing;
 /// The cipher's block, and the alignment of what it reads and writes.
 const BLOCK: u64 = 16;
 
+/// Test and benchmark support: bytes redb asked the encrypted backends to read (and in how many
+/// calls), since the program started, to see what a pass reads and deciphers.
+#[cfg(feature = "test-support")]
+pub static READ_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// See [`READ_BYTES`].
+#[cfg(feature = "test-support")]
+pub static READ_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The data key: two AES-256 keys (data and tweak).
 pub type DataKey = Zeroizing<[u8; 64]>;
 
@@ -68,6 +76,11 @@ impl<B: StorageBackend> StorageBackend for Encrypted<B> {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
         let len = out.len() as u64;
+        #[cfg(feature = "test-support")]
+        {
+            READ_BYTES.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+            READ_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if offset.is_multiple_of(BLOCK) && len.is_multiple_of(BLOCK) {
             self.inner.read(self.base + offset, out)?;
             self.cipher.decrypt(offset, out);

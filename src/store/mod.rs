@@ -17,6 +17,8 @@ pub mod power_cut;
 /// The store's cipher, for the benchmarks' throughput figure.
 #[cfg(feature = "test-support")]
 pub use crypt::{BlockCipher, DataKey};
+#[cfg(feature = "test-support")]
+pub use crypt::{READ_BYTES, READ_CALLS};
 mod rewrite;
 mod sync;
 mod tables;
@@ -41,12 +43,12 @@ use uuid::Uuid;
 use crate::model::Localized;
 use crate::model::household::{self as hh, member};
 use tables::{
-    ATTACHMENTS, EXPORTED, LIST, META, MILESTONES, PACKAGES, PETUGAS, RECORDS, REVISIONS, SEARCH,
-    SEQUENCE,
+    ATTACHMENTS, EXPORTED, LIST, META, MILESTONES, OUTBOX, PACKAGES, PETUGAS, RECORDS, REVISIONS,
+    SEARCH, SEQUENCE,
 };
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
 /// far past its budget; the operating system's file cache still holds what is read often.
@@ -575,6 +577,7 @@ impl Store {
             txn.open_table(REVISIONS)?;
             txn.open_table(SEQUENCE)?;
             txn.open_table(MILESTONES)?;
+            txn.open_table(OUTBOX)?;
             txn.open_table(EXPORTED)?;
             txn.open_table(PETUGAS)?;
             txn.open_table(ATTACHMENTS)?;
@@ -789,6 +792,8 @@ impl Store {
                     }
                     txn.open_table(PACKAGES)?;
                 }
+                // Format 6 had no outbox: the export looked its lines up in the whole history.
+                6 => sync::fill_outbox(&txn)?,
                 v => {
                     return Err(corrupt(&self.path, format!("unknown store format {v}")));
                 }
@@ -1514,6 +1519,7 @@ impl Store {
             ));
         }
         problems.extend(sync::check_exported(&txn)?);
+        problems.extend(sync::check_outbox(&txn)?);
         Ok(problems)
     }
 
@@ -1538,7 +1544,7 @@ impl Store {
 
     /// Test support: rewrites the stored format version (to exercise migrations and refusals); with
     /// `drop_indexes`, also drops the indexes that format did not have (search before 2, list before 3,
-    /// milestones before 4, exports before 5).
+    /// milestones before 4, exports before 5, packages before 6, the outbox before 7).
     #[cfg(feature = "test-support")]
     pub fn force_format_version(&self, version: u32, drop_indexes: bool) -> Result<()> {
         let txn = self.db.begin_write()?;
@@ -1559,6 +1565,9 @@ impl Store {
         if drop_indexes && version < 6 {
             txn.open_table(META)?.remove(DEVICE_AGE)?;
             txn.delete_table(PACKAGES)?;
+        }
+        if drop_indexes && version < 7 {
+            txn.delete_table(OUTBOX)?;
         }
         txn.commit()?;
         Ok(())
@@ -1701,8 +1710,17 @@ fn append(
         txn.open_table(MILESTONES)?
             .insert((id, head.revision), code)?;
     }
-    txn.open_table(REVISIONS)?
-        .insert((id, head.revision), serde_json::to_vec(&rev)?.as_slice())?;
+    let bytes = serde_json::to_vec(&rev)?;
+    let mut revisions = txn.open_table(REVISIONS)?;
+    if matches!(action, Action::Finalized) {
+        // The export's lines, put together now, in sequence order (`tables::OUTBOX`).
+        let milestones = txn.open_table(MILESTONES)?;
+        let lines = sync::outbox_lines(&milestones, &revisions, id, head.revision, &bytes)?;
+        txn.open_table(OUTBOX)?
+            .insert(next, (id, head.revision, lines.as_slice()))?;
+    }
+    revisions.insert((id, head.revision), bytes.as_slice())?;
+    drop(revisions);
     let terms = terms_of(&rev.answers);
     if terms != head.terms {
         let mut search = txn.open_multimap_table(SEARCH)?;

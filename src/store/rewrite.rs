@@ -20,8 +20,8 @@ use super::crypt::BlockCipher;
 use super::keys::{HEADER_LEN, Header, Holder};
 use super::open::{self, Keys};
 use super::tables::{
-    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, PACKAGES, PETUGAS, PURGED, RECEIPTS,
-    RECORDS, REVISIONS, SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, OUTBOX, PACKAGES, PETUGAS, PURGED,
+    RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
 };
 use super::{Result, STORE_FILE, Store, StoreError, make_private};
 
@@ -68,7 +68,7 @@ fn copy_multimap<K: redb::Key + 'static, V: redb::Key + 'static>(
 }
 
 /// The tables this build knows; a store holding any other is not rewritten (nothing may be lost).
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
     "meta",
     "records",
     "list",
@@ -83,6 +83,7 @@ const KNOWN: [&str; 14] = [
     "purged",
     "exported",
     "packages",
+    "outbox",
 ];
 
 /// Copies every table of `src` into `dst`.
@@ -102,6 +103,7 @@ fn copy_all(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> Result
     copy_table(src, dst, LIST)?;
     copy_table(src, dst, REVISIONS)?;
     copy_table(src, dst, MILESTONES)?;
+    copy_table(src, dst, OUTBOX)?;
     copy_table(src, dst, SEQUENCE)?;
     copy_table(src, dst, PETUGAS)?;
     copy_table(src, dst, ATTACHMENTS)?;

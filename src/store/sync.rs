@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset};
-use redb::{ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{
-    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, PURGED, RECEIPTS, RECORDS, REVISIONS,
-    SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, OUTBOX, PURGED, RECEIPTS, RECORDS,
+    REVISIONS, SEARCH, SEQUENCE,
 };
 use super::{RecordHead, Result, Status, StatusEvent, Store, StoreError, decode};
 use crate::model::Localized;
@@ -118,6 +118,12 @@ fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
         Err(TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+struct SeqAction {
+    seq: u64,
+    action: Action,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +277,143 @@ pub(super) fn action_of(raw: &[u8]) -> Result<Action> {
     Ok(decode::<ActionOnly>(raw, "revision")?.action)
 }
 
+/// The lines of an outbox value: each preceded by its length (u32, little-endian).
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let line = self.0.split_first_chunk::<4>().and_then(|(len, rest)| {
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            Some((rest.get(..len)?, rest.get(len..)?))
+        });
+        match line {
+            Some((line, rest)) => {
+                self.0 = rest;
+                Some(Ok(line))
+            }
+            None => {
+                self.0 = &[];
+                Some(Err(StoreError::Storage(
+                    "an outbox entry is cut short".into(),
+                )))
+            }
+        }
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, line: &[u8]) -> Result<()> {
+    let len = u32::try_from(line.len())
+        .map_err(|_| StoreError::Storage("a revision larger than 4 GiB".into()))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(line);
+    Ok(())
+}
+
+/// The outbox value of revision `n` of record `id`, finalized with the bytes `raw`: the `Corrected`
+/// revisions since the record's previous finalizing (they carry the reasons), oldest first, then `raw`.
+pub(super) fn outbox_lines(
+    milestones: &impl ReadableTable<(u128, u32), u8>,
+    revisions: &impl ReadableTable<(u128, u32), &'static [u8]>,
+    id: u128,
+    n: u32,
+    raw: &[u8],
+) -> Result<Vec<u8>> {
+    let mut corrections = Vec::new();
+    for m in milestones.range((id, 1)..(id, n))?.rev() {
+        let (k, code) = m?;
+        if code.value() != MILESTONE_CORRECTED {
+            break;
+        }
+        corrections.push(k.value().1);
+    }
+    let mut out = Vec::with_capacity(raw.len() + 4);
+    for back in corrections.into_iter().rev() {
+        let line = revisions.get((id, back))?.ok_or_else(|| {
+            StoreError::Storage(format!(
+                "revision {back} of {} is missing",
+                Uuid::from_u128(id)
+            ))
+        })?;
+        push_line(&mut out, line.value())?;
+    }
+    push_line(&mut out, raw)?;
+    Ok(out)
+}
+
+/// Fills the outbox of a store of format 6 or older: every finalized revision of the history (purged
+/// records skipped), as [`outbox_lines`] puts them when a revision is finalized.
+pub(super) fn fill_outbox(txn: &redb::WriteTransaction) -> Result<()> {
+    let seq = txn.open_table(SEQUENCE)?;
+    let revisions = txn.open_table(REVISIONS)?;
+    let milestones = txn.open_table(MILESTONES)?;
+    let purged = txn.open_table(PURGED)?;
+    let mut outbox = txn.open_table(OUTBOX)?;
+    for entry in seq.iter()? {
+        let (k, v) = entry?;
+        let (id, n) = v.value();
+        let finalized = milestones
+            .get((id, n))?
+            .is_some_and(|c| c.value() == MILESTONE_FINALIZED);
+        if !finalized || purged.get(id)?.is_some() {
+            continue;
+        }
+        let raw = revisions.get((id, n))?.ok_or_else(|| {
+            StoreError::Storage(format!(
+                "revision {n} of {} is missing",
+                Uuid::from_u128(id)
+            ))
+        })?;
+        let lines = outbox_lines(&milestones, &revisions, id, n, raw.value())?;
+        outbox.insert(k.value(), (id, n, lines.as_slice()))?;
+    }
+    Ok(())
+}
+
+/// Problems of the outbox: an entry whose sequence position, milestone or finalized revision does not
+/// agree with the history, or a finalized revision of a record still here without its entry.
+pub(super) fn check_outbox(txn: &redb::ReadTransaction) -> Result<Vec<String>> {
+    let outbox = txn.open_table(OUTBOX)?;
+    let seq = txn.open_table(SEQUENCE)?;
+    let revisions = txn.open_table(REVISIONS)?;
+    let milestones = txn.open_table(MILESTONES)?;
+    let mut problems = Vec::new();
+    for entry in outbox.iter()? {
+        let (k, v) = entry?;
+        let (id, n, lines) = v.value();
+        let last = Lines(lines).last().transpose()?;
+        let stored = revisions.get((id, n))?;
+        let agrees = seq.get(k.value())?.map(|s| s.value()) == Some((id, n))
+            && milestones.get((id, n))?.map(|c| c.value()) == Some(MILESTONE_FINALIZED)
+            && stored.as_ref().map(redb::AccessGuard::value) == last;
+        if !agrees {
+            problems.push(format!(
+                "outbox entry {} (record {}, revision {n}) does not match the history",
+                k.value(),
+                Uuid::from_u128(id)
+            ));
+        }
+    }
+    let mut finalized = 0u64;
+    for m in milestones.iter()? {
+        let (k, code) = m?;
+        if code.value() == MILESTONE_FINALIZED && revisions.get(k.value())?.is_some() {
+            finalized += 1;
+        }
+    }
+    if finalized != outbox.len()? {
+        problems.push(format!(
+            "{finalized} finalized revisions but {} outbox entries",
+            outbox.len()?
+        ));
+    }
+    Ok(problems)
+}
+
 impl Store {
     /// The last sequence position an incremental export covered (0 before the first export).
     pub fn export_watermark(&self) -> Result<u64> {
@@ -301,7 +444,9 @@ impl Store {
     }
 
     /// [`Store::export_revisions`] handing each finalized revision's [`ExportItem`] to `item` right
-    /// after its bytes went to `each`, instead of returning them at the end.
+    /// after its bytes went to `each`, instead of returning them at the end. One range of the outbox
+    /// (`tables::OUTBOX`), in sequence order: the lines were put together when each revision was
+    /// finalized.
     pub fn export_revisions_each<E: From<StoreError>>(
         &self,
         from: u64,
@@ -310,57 +455,28 @@ impl Store {
         mut item: impl FnMut(ExportItem) -> Result<(), E>,
     ) -> Result<(), E> {
         let txn = self.db.begin_read()?;
-        let seq = txn.open_table(SEQUENCE).map_err(StoreError::from)?;
-        let revisions = txn.open_table(REVISIONS).map_err(StoreError::from)?;
-        let milestones = txn.open_table(MILESTONES).map_err(StoreError::from)?;
+        let outbox = txn.open_table(OUTBOX).map_err(StoreError::from)?;
         let purged = optional(&txn, PURGED)?;
-        let read = |id: u128, n: u32| -> Result<_, StoreError> {
-            revisions.get((id, n))?.ok_or_else(|| {
-                StoreError::Storage(format!(
-                    "revision {n} of {} is missing",
-                    Uuid::from_u128(id)
-                ))
-            })
-        };
-        for entry in seq.range(from..=to).map_err(StoreError::from)? {
+        for entry in outbox.range(from..=to).map_err(StoreError::from)? {
             let (k, v) = entry.map_err(StoreError::from)?;
-            let (id, n) = v.value();
-            // The milestone index answers without reading the revision: autosaves are skipped unread.
-            let finalized = milestones
-                .get((id, n))
-                .map_err(StoreError::from)?
-                .is_some_and(|c| c.value() == MILESTONE_FINALIZED);
-            if !finalized {
-                continue;
-            }
+            let (id, n, lines) = v.value();
+            // A purge removes a record's outbox entries; a store purged by an older build may still
+            // hold some.
             if let Some(p) = &purged
                 && p.get(id).map_err(StoreError::from)?.is_some()
             {
                 continue;
             }
-            // The corrections since the previous finalizing of this record, oldest first.
-            let mut corrections = Vec::new();
-            for m in milestones
-                .range((id, 1)..(id, n))
-                .map_err(StoreError::from)?
-                .rev()
-            {
-                let (k, code) = m.map_err(StoreError::from)?;
-                if code.value() != MILESTONE_CORRECTED {
-                    break;
-                }
-                corrections.push(k.value().1);
+            let mut last: &[u8] = &[];
+            for line in Lines(lines) {
+                last = line?;
+                each(last)?;
             }
-            for back in corrections.into_iter().rev() {
-                each(read(id, back)?.value())?;
-            }
-            let raw = read(id, n)?;
-            each(raw.value())?;
             item(ExportItem {
                 record: Uuid::from_u128(id),
                 revision: n,
                 seq: k.value(),
-                at: made_at(raw.value()),
+                at: made_at(last),
             })?;
         }
         Ok(())
@@ -613,6 +729,7 @@ impl Store {
             let mut search = txn.open_multimap_table(SEARCH)?;
             let mut purged = txn.open_table(PURGED)?;
             let mut exported = txn.open_table(EXPORTED)?;
+            let mut outbox = txn.open_table(OUTBOX)?;
             let mut victims = Vec::new();
             for r in records.iter()? {
                 let (k, v) = r?;
@@ -627,6 +744,11 @@ impl Store {
                     if let Some(raw) = revisions.remove((*id, n))? {
                         attachment_refs(raw.value(), &mut candidates);
                         out.revisions += 1;
+                        // A finalized revision's outbox entry (under its sequence position) goes too.
+                        let made: SeqAction = decode(raw.value(), "revision")?;
+                        if matches!(made.action, Action::Finalized) {
+                            outbox.remove(made.seq)?;
+                        }
                     }
                 }
                 for t in &head.terms {
