@@ -385,7 +385,8 @@ fn kabupaten_with_tablets(tmp: &Path, kab: &Path, wilayah: &str, prov: &Path) ->
     common::demo_registry(kab, "kabupaten", wilayah);
     for t in ["tab1", "tab2"] {
         let tab = tmp.join(format!("{wilayah}-{t}"));
-        common::demo_tablet(&tab, &kab.join("registry.pub"), t, "30");
+        // Families of the kabupaten's own region: every tablet has some to forward.
+        common::demo_tablet_in(&tab, &kab.join("registry.pub"), t, "8", Some(wilayah));
         common::sync_to(&tab, kab, &tmp.join(format!("stick-{wilayah}-{t}")));
     }
     let out = code(

@@ -75,6 +75,11 @@ pub fn run_env(data: Option<&Path>, args: &[&str], stdin: &str, env: &[(&str, &s
 
 /// A demo tablet with `families` finalized families, set up with `key` as its registry key.
 pub fn demo_tablet(tab: &Path, key: &Path, name: &str, families: &str) {
+    demo_tablet_in(tab, key, name, families, None);
+}
+
+/// [`demo_tablet`], its families living in `wilayah` when given (`demo --wilayah`).
+pub fn demo_tablet_in(tab: &Path, key: &Path, name: &str, families: &str, wilayah: Option<&str>) {
     let init = [
         "init",
         "--demo",
@@ -94,7 +99,7 @@ pub fn demo_tablet(tab: &Path, key: &Path, name: &str, families: &str) {
         "--pin-stdin",
     ];
     code(&run(Some(tab), &add, &format!("{}\n", PIN)), 0);
-    let demo = [
+    let mut demo = vec![
         "demo",
         "--families",
         families,
@@ -103,6 +108,9 @@ pub fn demo_tablet(tab: &Path, key: &Path, name: &str, families: &str) {
         "--drafts",
         "0",
     ];
+    if let Some(w) = wilayah {
+        demo.extend(["--wilayah", w]);
+    }
     code(&run(Some(tab), &demo, ""), 0);
 }
 
