@@ -204,6 +204,67 @@ fn load_fixture(dir: &Path) -> Fixture {
     }
 }
 
+/// The bundles of these tablets, made on two threads.
+fn all_bundles(
+    tablets: &[(u64, usize)],
+    code: &str,
+    recipients: &[age::x25519::Recipient],
+    staging: &Path,
+) -> Vec<PathBuf> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2usize)
+            .map(|half| {
+                s.spawn(move || {
+                    let mut files = Vec::new();
+                    for &(tn, count) in tablets.iter().skip(half).step_by(2) {
+                        files.extend(tablet_bundles(tn, count, code, recipients, staging));
+                    }
+                    files
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+/// Every family of the kabupaten endorsed, the province set upstream, all forwarded into `upward`.
+fn endorse_and_forward(
+    kab: &Registry,
+    code: &str,
+    province: &Path,
+    upward: &Path,
+    per_kab: usize,
+) -> pendata::registry::forward::ForwardDone {
+    let endorsed = kab
+        .endorse(
+            &Selection::All,
+            Endorsement::Endorsed {
+                minutes: format!("BA/{code}/017"),
+                date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            },
+            clock() + Duration::days(20),
+        )
+        .unwrap();
+    // Those the registry keeps apart (a possible duplicate of another family) wait.
+    assert_eq!(
+        endorsed.decided.len() + endorsed.not_accepted.len(),
+        per_kab
+    );
+    kab.set_upstream(
+        &std::fs::read(province.join("registry.pub")).unwrap(),
+        clock() + Duration::days(20),
+    )
+    .unwrap();
+    let done = kab
+        .forward(Forward::All, upward, clock() + Duration::days(21))
+        .unwrap();
+    assert_eq!(done.families as usize, endorsed.decided.len());
+    done
+}
+
 /// The fixture of `n` families over `k` kabupaten/kota (made once).
 fn fixture(root: &Path, n: usize, k: usize) -> Fixture {
     let dir = root.join(format!("chain-{FIXTURE}-{n}-{k}"));
@@ -255,24 +316,7 @@ fn fixture(root: &Path, n: usize, k: usize) -> Fixture {
             prov_keys.identity.to_public(),
         ];
         let tablets = tablets_of(i, per_kab);
-        let files: Vec<PathBuf> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..2usize)
-                .map(|half| {
-                    let (tablets, recipients, staging) = (&tablets, &recipients, &staging);
-                    s.spawn(move || {
-                        let mut files = Vec::new();
-                        for &(tn, count) in tablets.iter().skip(half).step_by(2) {
-                            files.extend(tablet_bundles(tn, count, code, recipients, staging));
-                        }
-                        files
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
+        let files = all_bundles(&tablets, code, &recipients, &staging);
         let made = t0.elapsed().as_secs_f64();
         for &(tn, _) in &tablets {
             let t = SynthTablet::new(tn, clock());
@@ -293,30 +337,7 @@ fn fixture(root: &Path, n: usize, k: usize) -> Fixture {
             .sum();
         assert_eq!(accepted as usize, per_kab, "every family accepted");
         let imported = t0.elapsed().as_secs_f64() - made;
-        let endorsed = kab
-            .endorse(
-                &Selection::All,
-                Endorsement::Endorsed {
-                    minutes: format!("BA/{code}/017"),
-                    date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-                },
-                clock() + Duration::days(20),
-            )
-            .unwrap();
-        // Those the registry keeps apart (a possible duplicate of another family) wait.
-        assert_eq!(
-            endorsed.decided.len() + endorsed.not_accepted.len(),
-            per_kab
-        );
-        kab.set_upstream(
-            &std::fs::read(province.join("registry.pub")).unwrap(),
-            clock() + Duration::days(20),
-        )
-        .unwrap();
-        let done = kab
-            .forward(Forward::All, &upward, clock() + Duration::days(21))
-            .unwrap();
-        assert_eq!(done.families as usize, endorsed.decided.len());
+        let done = endorse_and_forward(&kab, code, &province, &upward, per_kab);
         forwarded += done.families;
         let key = kab.keys.public.signing_key.clone();
         prov.enrol(
