@@ -178,7 +178,7 @@ struct Fixture {
     upward: Vec<PathBuf>,
     /// The empty province (the tablets and the kabupaten registries enrolled).
     province: PathBuf,
-    /// The families forwarded (endorsed): all but those kept apart as possible duplicates.
+    /// The families forwarded (endorsed): all but those waiting in a conflict (the same NIK or KK as another).
     forwarded: u64,
 }
 
