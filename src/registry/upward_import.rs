@@ -8,7 +8,7 @@
 //! bundle id again changes nothing; the positions of the kabupaten's upward sequence received are its
 //! coverage, so a missing bundle shows as a gap (`registry forward --range` fills it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
@@ -462,13 +462,18 @@ fn keep_decisions(
     revisions: &[VerifiedRevision<'_>],
     (wilayah, now): (&str, DateTime<FixedOffset>),
 ) -> Result<()> {
+    // The verified revisions by their line, looked up once per family (a search through all of them
+    // per family grew with the square of the bundle's families).
+    let mut by_line: HashMap<&str, &VerifiedRevision<'_>> = HashMap::new();
+    for v in revisions {
+        by_line.entry(v.line).or_insert(v);
+    }
     for f in &up.families {
-        let last = f.revisions.last().and_then(|r| {
-            revisions
-                .iter()
-                .find(|v| v.line == r.line.as_str())
-                .map(|v| (v.revision.device, v.revision.seq, v.revision.number))
-        });
+        let last = f
+            .revisions
+            .last()
+            .and_then(|r| by_line.get(r.line.as_str()))
+            .map(|v| (v.revision.device, v.revision.seq, v.revision.number));
         let Some((device, seq, revision)) = last else {
             continue;
         };
