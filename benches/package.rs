@@ -2,9 +2,10 @@
 //! (10,000 each, spread over Kaltim's desa by the demo generator: about 960 a desa):
 //!
 //! 1. **Writing a kabupaten's packages**: one package for each of 100 desa of a kabupaten, each for
-//!    another device (`Registry::write_package`: find the desa's families, read their revisions, sign,
-//!    compress, encrypt, write durably), against `tar cf - | zstd -3 | age -r` over the same families'
-//!    JSON (one file a family, written before the clock starts), alternating A B A B.
+//!    another device (find the desa's families, read their revisions, sign, compress, encrypt, write
+//!    durably, record), one `Registry::write_package` call each (A1) and all in one
+//!    `Registry::write_packages` call (A2), against `tar cf - | zstd -3 | age -r` over the same
+//!    families' JSON (one file a family, written before the clock starts) (B), in turn, with CPU times.
 //! 2. **Applying a package of a desa on a tablet** (`Device::apply_package`, what `pendata package
 //!    apply` runs), each round on a new tablet.
 //! 3. **Merging visits against merging new families**, per family: 10,000 new families from a new

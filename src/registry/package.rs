@@ -119,21 +119,34 @@ struct Prepared {
 /// Families already in an open package: (family, package).
 type Busy = Vec<(Uuid, Uuid)>;
 
+/// Packages read at the same time ([`Registry::write_packages`]): reading is the pipeline's
+/// largest part.
+const READERS: usize = 2;
+
 /// The first error of a pipeline's stage, with the position of the package it stopped at.
 type Stopped = Option<(usize, RegistryError)>;
 
-/// The pipeline's middle stage: each package signed, compressed, encrypted to its device and written
-/// durably to its file, then handed on to be recorded.
+/// The pipeline's middle stage: the packages taken in order from the readers (package `i` from
+/// reader `i % READERS`), each signed, compressed, encrypted to its device and written durably to its
+/// file, then handed on to be recorded. Stops at the first package that could not be read or written.
 fn seal_stage(
     key: &ed25519_dalek::SigningKey,
-    sealing: &Receiver<(usize, Prepared)>,
+    reading: &[Receiver<(usize, Result<Prepared>)>],
+    n: usize,
     to_commit: &SyncSender<(usize, Prepared)>,
     stop: &AtomicBool,
 ) -> Stopped {
-    for (i, mut p) in sealing {
+    for i in 0..n {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let Some(Ok((_, read))) = reading.get(i % READERS).map(Receiver::recv) else {
+            break;
+        };
+        let mut p = match read {
+            Ok(p) => p,
+            Err(e) => return Some((i, e)),
+        };
         let written = crate::bundle::package::sign_envelope(&mut p.envelope, key)
             .and_then(|()| crate::bundle::package::encrypt(&p.envelope, &p.recipient))
             .map_err(|e| RegistryError::Invalid(format!("cannot write the package: {e}")))
@@ -177,9 +190,9 @@ impl<S: Storage> Registry<S> {
     /// Writes several work packages (a kabupaten's: one per device), each as
     /// [`Registry::write_package`] writes one: its file written durably, then recorded in its own
     /// commit. The requests are all checked first (devices, folders, no desa named twice: nothing
-    /// written if one is wrong); then three threads overlap the work of consecutive packages: this one
-    /// reads a package's families and serializes it while the next signs, compresses, encrypts and
-    /// writes the previous one to its file and a third commits the one before. On an error the packages before
+    /// written if one is wrong); then threads overlap the work of consecutive packages: two read
+    /// packages' families and serialize them, while this one signs, compresses, encrypts and writes
+    /// the one before to its file and another commits the one before that. On an error the packages before
     /// it stay written and recorded (each whole); the one whose commit failed is removed again, and
     /// none after it is written.
     pub fn write_packages(
@@ -190,47 +203,64 @@ impl<S: Storage> Registry<S> {
         self.check_allowed(super::Role::Operator)?;
         let keys = self.check_requests(reqs)?;
         let stop = AtomicBool::new(false);
-        let (to_seal, sealing) = sync_channel::<(usize, Prepared)>(1);
         let (to_commit, committing) = sync_channel::<(usize, Prepared)>(1);
-        let (read, sealed, committed) = std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut reading = Vec::new();
+        for _ in 0..READERS {
+            let (tx, rx) = sync_channel::<(usize, Result<Prepared>)>(1);
+            senders.push(tx);
+            reading.push(rx);
+        }
+        let (sealed, committed) = std::thread::scope(|scope| {
             let stop = &stop;
-            let key = &self.keys.signing;
-            let sealer = scope.spawn(move || seal_stage(key, &sealing, &to_commit, stop));
-            let committer = scope.spawn(move || self.commit_stage(&committing, stop, now));
-            let mut read: Stopped = None;
-            for (i, (req, (d, recipient))) in reqs.iter().zip(keys).enumerate() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match self.prepare(req, &d, recipient, now) {
-                    Ok(p) => {
-                        if to_seal.send((i, p)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        read = Some((i, e));
-                        break;
-                    }
-                }
+            let keys = &keys;
+            for (k, tx) in senders.into_iter().enumerate() {
+                scope.spawn(move || self.read_stage(reqs, keys, k, &tx, stop, now));
             }
-            drop(to_seal);
+            let committer = scope.spawn(move || self.commit_stage(&committing, stop, now));
+            let sealed = seal_stage(&self.keys.signing, &reading, reqs.len(), &to_commit, stop);
+            // Ends the readers early when the sealing stopped on an error.
+            drop(reading);
+            drop(to_commit);
             let gone = || RegistryError::Invalid("a package writer's thread stopped".into());
-            let sealed = sealer.join().unwrap_or_else(|_| Some((0, gone())));
             let committed = committer
                 .join()
                 .unwrap_or_else(|_| (Vec::new(), Some((0, gone()))));
-            (read, sealed, committed)
+            (sealed, committed)
         });
         let (written, failed) = committed;
         // The error of the first package that failed, whichever stage it failed in.
-        let first = [read, sealed, failed]
+        match [sealed, failed]
             .into_iter()
             .flatten()
-            .min_by_key(|(i, _)| *i);
-        match first {
+            .min_by_key(|(i, _)| *i)
+        {
             Some((_, e)) => Err(e),
             None => Ok(written),
+        }
+    }
+
+    /// A reader of the pipeline: packages `k`, `k + READERS`, … read and serialized in turn, each
+    /// handed on (or the error that stopped it).
+    fn read_stage(
+        &self,
+        reqs: &[PackageRequest<'_>],
+        keys: &[(DeviceEntry, age::x25519::Recipient)],
+        k: usize,
+        tx: &SyncSender<(usize, Result<Prepared>)>,
+        stop: &AtomicBool,
+        now: DateTime<FixedOffset>,
+    ) {
+        for (i, (req, (d, recipient))) in reqs.iter().zip(keys).enumerate().skip(k).step_by(READERS)
+        {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let p = self.prepare(req, d, recipient.clone(), now);
+            let failed = p.is_err();
+            if tx.send((i, p)).is_err() || failed {
+                return;
+            }
         }
     }
 
