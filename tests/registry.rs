@@ -1361,3 +1361,110 @@ fn a_package_carries_the_stored_answers_and_the_hash_of_the_current_revision() {
     assert_eq!((progress.visited, progress.total), (2, 3));
     assert_eq!(progress.desa.get(&desa), Some(&(2, 3)));
 }
+
+/// A kabupaten's packages in one call (`write_packages`, three threads overlapping the packages):
+/// each is what `write_package` writes for its desa and device — its own file, encrypted to that
+/// device alone, its families recorded as in it — and a batch naming a desa twice is refused before
+/// anything is written.
+#[test]
+fn packages_written_in_one_call_are_each_their_own_package() {
+    use pendata::bundle::package::Package;
+    use registry::package::PackageRequest;
+    let r = registry();
+    let to = r._tmp.path().join("stick");
+    std::fs::create_dir_all(&to).unwrap();
+    let mut devices: Vec<(SynthTablet, age::x25519::Identity)> = [21, 22]
+        .into_iter()
+        .map(|n| {
+            let mut t = tablet(n);
+            let identity = age::x25519::Identity::generate();
+            t.age_recipient = Some(identity.to_public().to_string());
+            (t, identity)
+        })
+        .collect();
+    let desa_of = |a: &Answers| a["wilayah_desa"].as_str().unwrap().to_string();
+    let mut rng = Rng::new(21);
+    let mut made: Vec<(Uuid, Answers)> = Vec::new();
+    // Families of two desa at least, from both devices (each tells the registry its key).
+    while made.len() < 6 || made.iter().all(|(_, a)| desa_of(a) == desa_of(&made[0].1)) {
+        let a = valid_family(&mut rng);
+        let id = record(80 + made.len() as u128);
+        finalize(&mut devices[made.len() % 2].0, id, 1, a.clone());
+        made.push((id, a));
+    }
+    for (t, _) in &mut devices {
+        r.import(&t.bundle(&r.recipients()).unwrap());
+        r.approve(t);
+    }
+    let home = desa_of(&made[0].1);
+    let other = made
+        .iter()
+        .map(|(_, a)| desa_of(a))
+        .find(|d| *d != home)
+        .unwrap();
+    let of_desa = |d: &str| -> BTreeSet<Uuid> {
+        made.iter()
+            .filter(|(_, a)| desa_of(a) == d)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let ids: Vec<String> = devices
+        .iter()
+        .map(|(t, _)| t.id.simple().to_string())
+        .collect();
+    let desa = [vec![home.clone()], vec![other.clone()]];
+    let req = |i: usize| PackageRequest {
+        device: &ids[i],
+        desa: &desa[i],
+        to: &to,
+        due: None,
+        note: None,
+        reassign: false,
+    };
+
+    let twice = [
+        req(0),
+        PackageRequest {
+            desa: &desa[0],
+            ..req(1)
+        },
+    ];
+    let e = r.reg.write_packages(&twice, now()).unwrap_err();
+    assert!(e.to_string().contains("two packages"), "{e}");
+    assert!(std::fs::read_dir(&to).unwrap().next().is_none(), "no file");
+    assert!(r.reg.packages().unwrap().is_empty(), "no package recorded");
+
+    let written = r.reg.write_packages(&[req(0), req(1)], now()).unwrap();
+    assert_eq!(written.len(), 2);
+    let key = r.reg.keys.signing.verifying_key();
+    for (i, (w, d)) in written.iter().zip([&home, &other]).enumerate() {
+        let bytes = std::fs::read(&w.path).unwrap();
+        let p = Package::open(&bytes, &devices[i].1, &key).unwrap();
+        assert_eq!(
+            (p.package_id, p.device),
+            (w.entry.package_id, devices[i].0.id)
+        );
+        assert_eq!(p.desa, vec![d.clone()]);
+        let families: BTreeSet<Uuid> = p.families.iter().map(|f| f.family).collect();
+        assert_eq!(families, of_desa(d));
+        let recorded: BTreeSet<Uuid> = w.entry.families.iter().map(|(f, _)| *f).collect();
+        assert_eq!(recorded, families);
+        assert!(
+            Package::open(&bytes, &devices[1 - i].1, &key).is_err(),
+            "not for the other device"
+        );
+    }
+    let listed: BTreeSet<Uuid> = r
+        .reg
+        .packages()
+        .unwrap()
+        .iter()
+        .filter(|p| p.state == registry::PackageState::Open)
+        .map(|p| p.package_id)
+        .collect();
+    let issued: BTreeSet<Uuid> = written.iter().map(|w| w.entry.package_id).collect();
+    assert_eq!(listed, issued);
+    // Its families are recorded as in the package: another package of the desa needs --reassign.
+    let e = r.reg.write_package(&req(0), now()).unwrap_err();
+    assert!(e.to_string().contains("another open package"), "{e}");
+}

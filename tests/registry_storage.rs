@@ -680,6 +680,40 @@ fn a_second_backend_runs_the_same_rules_to_the_same_state() {
     }
     assert_eq!(picture(&in_memory, &tablets), picture(&on_redb, &tablets));
     assert_ne!(picture(&on_redb, &tablets), before);
+
+    // What a work package reads of a desa: the same on both (redb's one view, the trait's default).
+    let desa = before
+        .families
+        .iter()
+        .filter(|f| f.family.state == pendata::registry::family::FamilyState::Accepted)
+        .find_map(|f| {
+            f.facts
+                .as_ref()?
+                .desa
+                .as_deref()
+                .and_then(pendata::registry::entries::desa_number)
+        })
+        .unwrap();
+    let read = package_sources(&on_redb, desa);
+    assert!(read.iter().any(|s| s.starts_with("true")), "{read:?}");
+    assert_eq!(package_sources(&in_memory, desa), read);
+}
+
+/// `Storage::package_sources` of a desa, one line a family: accepted, hash, line (as JSON), package.
+fn package_sources<S: Storage>(reg: &Registry<S>, desa: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    reg.db
+        .package_sources(desa, |s| {
+            let line: Option<serde_json::Value> =
+                (!s.line.is_empty()).then(|| serde_json::from_slice(s.line).unwrap());
+            out.push(format!(
+                "{} {} {:?} {line:?} {:?}",
+                s.accepted, s.record, s.revision_hash, s.package
+            ));
+            Ok(())
+        })
+        .unwrap();
+    out
 }
 
 /// The same decisions on either registry.

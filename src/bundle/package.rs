@@ -77,20 +77,23 @@ pub struct StoredFamily {
 impl<F: Serialize> Package<F> {
     /// The package file's bytes: signed with the registry's key, compressed, encrypted to the device.
     pub fn seal(&self, key: &SigningKey, device: &age::x25519::Recipient) -> Result<Vec<u8>> {
-        let payload = serde_json::to_string(self)
+        let mut plain = self.envelope()?;
+        sign_envelope(&mut plain, key)?;
+        encrypt(&plain, device)
+    }
+
+    /// The package's plaintext still to be signed: `{"signature":"…","payload":{…}}` and a newline,
+    /// the payload serialized once, straight into its place, the signature's place zeros.
+    /// [`sign_envelope`] signs it, [`encrypt`] makes the file of it: [`Package::seal`] in three
+    /// steps, for a writer that runs them on separate threads.
+    pub fn envelope(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(HEAD);
+        out.resize(HEAD.len() + SIGNATURE, b'0');
+        out.extend_from_slice(MIDDLE);
+        serde_json::to_writer(&mut out, self)
             .map_err(|e| BundleError::invalid(format!("cannot write the package: {e}")))?;
-        let sig = key.sign(payload.as_bytes());
-        let envelope = format!(
-            "{{\"signature\":\"{}\",\"payload\":{payload}}}\n",
-            hex(&sig.to_bytes())
-        );
-        let plain = zstd::bulk::compress(envelope.as_bytes(), 3)?;
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(device as _))
-            .map_err(|e| BundleError::invalid(format!("cannot encrypt: {e}")))?;
-        let mut out = Vec::with_capacity(plain.len() + 1024);
-        let mut w = encryptor.wrap_output(&mut out)?;
-        w.write_all(&plain)?;
-        w.finish()?;
+        out.extend_from_slice(TAIL);
         Ok(out)
     }
 
@@ -99,6 +102,43 @@ impl<F: Serialize> Package<F> {
     pub fn file_name(&self) -> String {
         file_name(&self.registry, self.device, &self.desa, self.created_at)
     }
+}
+
+/// The envelope around a package's payload ([`Package::envelope`]).
+const HEAD: &[u8] = b"{\"signature\":\"";
+const MIDDLE: &[u8] = b"\",\"payload\":";
+const TAIL: &[u8] = b"}\n";
+/// An Ed25519 signature in hex.
+const SIGNATURE: usize = 128;
+
+/// Signs an envelope made by [`Package::envelope`] in place: the registry's signature over the exact
+/// payload bytes.
+pub fn sign_envelope(envelope: &mut [u8], key: &SigningKey) -> Result<()> {
+    let start = HEAD.len() + SIGNATURE + MIDDLE.len();
+    let payload = envelope
+        .len()
+        .checked_sub(TAIL.len())
+        .and_then(|end| envelope.get(start..end))
+        .ok_or_else(|| BundleError::invalid("not a package's envelope"))?;
+    let sig = hex(&key.sign(payload).to_bytes());
+    envelope
+        .get_mut(HEAD.len()..HEAD.len() + SIGNATURE)
+        .ok_or_else(|| BundleError::invalid("not a package's envelope"))?
+        .copy_from_slice(sig.as_bytes());
+    Ok(())
+}
+
+/// A package file's bytes from its signed plaintext ([`sign_envelope`]): zstd -3, then age to the
+/// device's recipient.
+pub fn encrypt(signed: &[u8], device: &age::x25519::Recipient) -> Result<Vec<u8>> {
+    let plain = zstd::bulk::compress(signed, 3)?;
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(device as _))
+        .map_err(|e| BundleError::invalid(format!("cannot encrypt: {e}")))?;
+    let mut out = Vec::with_capacity(plain.len() + 1024);
+    let mut w = encryptor.wrap_output(&mut out)?;
+    w.write_all(&plain)?;
+    w.finish()?;
+    Ok(out)
 }
 
 impl Package {

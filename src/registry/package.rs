@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
 use serde::Serialize;
@@ -13,7 +15,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::entries::{DeviceEntry, DeviceState, PackageEntry, PackageState, desa_number};
-use super::family::FamilyState;
 use super::storage::{Storage, Tables, Transaction};
 use super::{Registry, RegistryError, Result};
 use crate::bundle::manifest::FormRef;
@@ -104,6 +105,76 @@ fn digits(code: &str) -> String {
     code.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// A package read and serialized, on its way to the stick ([`Registry::write_packages`]).
+struct Prepared {
+    entry: PackageEntry,
+    /// Its plaintext, to be signed (`Package::envelope`).
+    envelope: Vec<u8>,
+    recipient: age::x25519::Recipient,
+    path: PathBuf,
+    reassigned: usize,
+    not_settled: usize,
+}
+
+/// Families already in an open package: (family, package).
+type Busy = Vec<(Uuid, Uuid)>;
+
+/// Packages read at the same time ([`Registry::write_packages`]): reading is the pipeline's
+/// largest part.
+const READERS: usize = 2;
+
+/// The first error of a pipeline's stage, with the position of the package it stopped at.
+type Stopped = Option<(usize, RegistryError)>;
+
+/// The pipeline's middle stage: the packages taken in order from the readers (package `i` from
+/// reader `i % READERS`), each signed, compressed, encrypted to its device and written durably to its
+/// file, then handed on to be recorded. Stops at the first package that could not be read or written.
+fn seal_stage(
+    key: &ed25519_dalek::SigningKey,
+    reading: &[Receiver<(usize, Result<Prepared>)>],
+    n: usize,
+    to_commit: &SyncSender<(usize, Prepared)>,
+    stop: &AtomicBool,
+) -> Stopped {
+    for i in 0..n {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some(Ok((_, read))) = reading.get(i % READERS).map(Receiver::recv) else {
+            break;
+        };
+        let mut p = match read {
+            Ok(p) => p,
+            Err(e) => return Some((i, e)),
+        };
+        let written = crate::bundle::package::sign_envelope(&mut p.envelope, key)
+            .and_then(|()| crate::bundle::package::encrypt(&p.envelope, &p.recipient))
+            .map_err(|e| RegistryError::Invalid(format!("cannot write the package: {e}")))
+            .and_then(|bytes| {
+                Ok(crate::durable::write_bytes(
+                    &p.path,
+                    &bytes,
+                    &crate::durable::Options::refuse().private(),
+                )?)
+            });
+        match written {
+            Ok(w) => {
+                let path = w.path;
+                if let Err(back) = to_commit.send((i, Prepared { path, ..p })) {
+                    // The recorder stopped: this file would not be recorded.
+                    let _ = std::fs::remove_file(&back.0.1.path);
+                    break;
+                }
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Some((i, e));
+            }
+        }
+    }
+    None
+}
+
 impl<S: Storage> Registry<S> {
     /// Writes a work package for a device: the accepted families of the desa given.
     pub fn write_package(
@@ -111,26 +182,134 @@ impl<S: Storage> Registry<S> {
         req: &PackageRequest<'_>,
         now: DateTime<FixedOffset>,
     ) -> Result<WrittenPackage> {
+        self.write_packages(std::slice::from_ref(req), now)?
+            .pop()
+            .ok_or_else(|| RegistryError::Invalid("no package was written".into()))
+    }
+
+    /// Writes several work packages (a kabupaten's: one per device), each as
+    /// [`Registry::write_package`] writes one: its file written durably, then recorded in its own
+    /// commit. The requests are all checked first (devices, folders, no desa named twice: nothing
+    /// written if one is wrong); then threads overlap the work of consecutive packages: two read
+    /// packages' families and serialize them, while this one signs, compresses, encrypts and writes
+    /// the one before to its file and another commits the one before that. On an error the packages before
+    /// it stay written and recorded (each whole); the one whose commit failed is removed again, and
+    /// none after it is written.
+    pub fn write_packages(
+        &self,
+        reqs: &[PackageRequest<'_>],
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<WrittenPackage>> {
         self.check_allowed(super::Role::Operator)?;
-        let (d, recipient) = self.package_key(req.device)?;
-        if req.desa.is_empty() {
-            return Err(RegistryError::Invalid("give at least one desa code".into()));
+        let keys = self.check_requests(reqs)?;
+        let stop = AtomicBool::new(false);
+        let (to_commit, committing) = sync_channel::<(usize, Prepared)>(1);
+        let mut senders = Vec::new();
+        let mut reading = Vec::new();
+        for _ in 0..READERS {
+            let (tx, rx) = sync_channel::<(usize, Result<Prepared>)>(1);
+            senders.push(tx);
+            reading.push(rx);
         }
-        if !req.to.is_dir() {
-            return Err(RegistryError::Invalid(format!(
-                "{} is not a folder (give the stick's folder with --to)",
-                req.to.display()
-            )));
+        let (sealed, committed) = std::thread::scope(|scope| {
+            let stop = &stop;
+            let keys = &keys;
+            for (k, tx) in senders.into_iter().enumerate() {
+                scope.spawn(move || self.read_stage(reqs, keys, k, &tx, stop, now));
+            }
+            let committer = scope.spawn(move || self.commit_stage(&committing, stop, now));
+            let sealed = seal_stage(&self.keys.signing, &reading, reqs.len(), &to_commit, stop);
+            // Ends the readers early when the sealing stopped on an error.
+            drop(reading);
+            drop(to_commit);
+            let gone = || RegistryError::Invalid("a package writer's thread stopped".into());
+            let committed = committer
+                .join()
+                .unwrap_or_else(|_| (Vec::new(), Some((0, gone()))));
+            (sealed, committed)
+        });
+        let (written, failed) = committed;
+        // The error of the first package that failed, whichever stage it failed in.
+        match [sealed, failed]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(i, _)| *i)
+        {
+            Some((_, e)) => Err(e),
+            None => Ok(written),
         }
+    }
+
+    /// A reader of the pipeline: packages `k`, `k + READERS`, … read and serialized in turn, each
+    /// handed on (or the error that stopped it).
+    fn read_stage(
+        &self,
+        reqs: &[PackageRequest<'_>],
+        keys: &[(DeviceEntry, age::x25519::Recipient)],
+        k: usize,
+        tx: &SyncSender<(usize, Result<Prepared>)>,
+        stop: &AtomicBool,
+        now: DateTime<FixedOffset>,
+    ) {
+        for (i, (req, (d, recipient))) in reqs.iter().zip(keys).enumerate().skip(k).step_by(READERS)
+        {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let p = self.prepare(req, d, recipient.clone(), now);
+            let failed = p.is_err();
+            if tx.send((i, p)).is_err() || failed {
+                return;
+            }
+        }
+    }
+
+    /// Every request checked before anything is written: its device and key, its desa, its folder;
+    /// no desa in two of them (a family goes into one package).
+    fn check_requests(
+        &self,
+        reqs: &[PackageRequest<'_>],
+    ) -> Result<Vec<(DeviceEntry, age::x25519::Recipient)>> {
+        let mut seen = BTreeSet::new();
+        let mut keys = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            keys.push(self.package_key(req.device)?);
+            if req.desa.is_empty() {
+                return Err(RegistryError::Invalid("give at least one desa code".into()));
+            }
+            if !req.to.is_dir() {
+                return Err(RegistryError::Invalid(format!(
+                    "{} is not a folder (give the stick's folder with --to)",
+                    req.to.display()
+                )));
+            }
+            for d in req.desa {
+                if !seen.insert(digits(d)) {
+                    return Err(RegistryError::Invalid(format!(
+                        "desa {d} is named for two packages: a family goes into one package"
+                    )));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// A package's families read, checked and serialized.
+    fn prepare(
+        &self,
+        req: &PackageRequest<'_>,
+        d: &DeviceEntry,
+        recipient: age::x25519::Recipient,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Prepared> {
         let wanted: BTreeSet<String> = req.desa.iter().map(|c| digits(c)).collect();
-        let (families, not_settled) = self.families_of_desa(&wanted)?;
+        let (families, busy, not_settled) = self.families_of_desa(&wanted)?;
         if families.is_empty() {
             return Err(RegistryError::Invalid(format!(
                 "no accepted family in desa {}",
                 req.desa.join(", ")
             )));
         }
-        let busy = self.already_packaged(&families)?;
         if !busy.is_empty() && !req.reassign {
             return Err(RegistryError::Invalid(format!(
                 "{} of these families are in another open package (first: {} in package {}): cancel that package or give --reassign",
@@ -140,36 +319,76 @@ impl<S: Storage> Registry<S> {
             )));
         }
         let package = self.new_package(d.id, req, families, now);
-        let bytes = package
-            .seal(&self.keys.signing, &recipient)
+        let envelope = package
+            .envelope()
             .map_err(|e| RegistryError::Invalid(format!("cannot write the package: {e}")))?;
-        let written = crate::durable::write_bytes(
-            &req.to.join(package.file_name()),
-            &bytes,
-            &crate::durable::Options::refuse().private(),
-        )?;
         let entry = PackageEntry {
             package_id: package.package_id,
             device: d.id,
-            desa: package.desa.clone(),
-            created_at: now,
-            due: package.due,
-            expires: package.expires,
-            note: package.note.clone(),
             file_name: package.file_name(),
             families: package
                 .families
-                .iter()
-                .map(|f| (f.family, f.base.clone()))
+                .into_iter()
+                .map(|f| (f.family, f.base))
                 .collect(),
+            desa: package.desa,
+            created_at: now,
+            due: package.due,
+            expires: package.expires,
+            note: package.note,
             state: PackageState::Open,
             changed_at: None,
         };
+        Ok(Prepared {
+            path: req.to.join(&entry.file_name),
+            entry,
+            envelope,
+            recipient,
+            reassigned: busy.len(),
+            not_settled,
+        })
+    }
+
+    /// The pipeline's last stage: each package whose file is written is recorded, one commit a
+    /// package. After a failed commit the files still coming are removed (not recorded, not to be
+    /// handed out).
+    fn commit_stage(
+        &self,
+        committing: &Receiver<(usize, Prepared)>,
+        stop: &AtomicBool,
+        now: DateTime<FixedOffset>,
+    ) -> (Vec<WrittenPackage>, Stopped) {
+        let mut written = Vec::new();
+        let mut failed: Stopped = None;
+        for (i, p) in committing {
+            if failed.is_some() {
+                let _ = std::fs::remove_file(&p.path);
+                continue;
+            }
+            match self.record_package(&p.entry, now) {
+                Ok(()) => written.push(WrittenPackage {
+                    path: p.path,
+                    entry: p.entry,
+                    reassigned: p.reassigned,
+                    not_settled: p.not_settled,
+                }),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&p.path);
+                    stop.store(true, Ordering::Relaxed);
+                    failed = Some((i, e));
+                }
+            }
+        }
+        (written, failed)
+    }
+
+    /// A package in the registry: its entry, its families marked as in it, the audit line.
+    fn record_package(&self, entry: &PackageEntry, now: DateTime<FixedOffset>) -> Result<()> {
         let txn = self.db.begin()?;
         {
             let mut t = txn.tables()?;
             let actor = self.authorize(&t, super::Role::Operator)?;
-            t.put_package(&entry)?;
+            t.put_package(entry)?;
             for (family, _) in &entry.families {
                 t.set_package_of(family.as_u128(), Some(entry.package_id))?;
             }
@@ -184,13 +403,7 @@ impl<S: Storage> Registry<S> {
             ));
             self.audit_in(&mut t, &actor, now, "package.issue", objects, detail)?;
         }
-        txn.commit()?;
-        Ok(WrittenPackage {
-            path: written.path,
-            entry,
-            reassigned: busy.len(),
-            not_settled,
-        })
+        txn.commit()
     }
 
     /// The package's contents: its dates (valid 30 days after the due date, else 90 days) and forms.
@@ -253,50 +466,31 @@ impl<S: Storage> Registry<S> {
     }
 
     /// The accepted families of the desa (digits only), with their current revision's answers and
-    /// hash; and how many others (in a conflict, quarantined) were left out.
-    fn families_of_desa(&self, wanted: &BTreeSet<String>) -> Result<(Vec<StoredFamily>, usize)> {
+    /// hash; those of them already in an open package (family, package); and how many others (in a
+    /// conflict, quarantined) were left out.
+    fn families_of_desa(
+        &self,
+        wanted: &BTreeSet<String>,
+    ) -> Result<(Vec<StoredFamily>, Busy, usize)> {
         // The desa index names the families of each desa: only theirs are read, and only the chosen
         // families' revisions unpacked.
         let mut chosen = Vec::new();
+        let mut busy = Vec::new();
         let mut not_settled = 0;
         for desa in wanted.iter().filter_map(|d| desa_number(d)) {
-            self.db.families_in_desa(desa, |fam| {
-                if fam.family.state == FamilyState::Accepted {
-                    chosen.push((
-                        fam.family.record,
-                        fam.family.device,
-                        fam.family.seq,
-                        fam.revision_hash.clone(),
-                    ));
-                } else {
+            self.db.package_sources(desa, |src| {
+                if !src.accepted {
                     not_settled += 1;
+                    return Ok(());
                 }
+                if let Some(p) = src.package {
+                    busy.push((src.record, p));
+                }
+                chosen.push(stored_family(src.record, src.line, src.revision_hash)?);
                 Ok(())
             })?;
         }
-        let txn = self.db.begin()?;
-        let t = txn.tables()?;
-        let mut out = Vec::with_capacity(chosen.len());
-        for (family, device, seq, hash) in chosen {
-            let line = t.revision_line(device.as_u128(), seq)?;
-            out.push(stored_family(family, &line, hash)?);
-        }
-        // Read only: dropped without a commit.
-        Ok((out, not_settled))
-    }
-
-    /// The families already in an open package: (family, package).
-    fn already_packaged(&self, families: &[StoredFamily]) -> Result<Vec<(Uuid, Uuid)>> {
-        let txn = self.db.begin()?;
-        let t = txn.tables()?;
-        let mut out = Vec::new();
-        for f in families {
-            if let Some(p) = t.package_of(f.family.as_u128())? {
-                out.push((f.family, p));
-            }
-        }
-        // Read only: dropped without a commit.
-        Ok(out)
+        Ok((chosen, busy, not_settled))
     }
 
     /// Every package issued, oldest first.

@@ -63,6 +63,42 @@ pub trait Storage: Sync {
     /// `entries::desa_number`), in record order; returns how many. Reads only those families.
     fn families_in_desa(&self, desa: u64, f: impl FnMut(&FamilyEntry) -> Result<()>)
     -> Result<u64>;
+    /// Visits the families of a desa as a work package reads them ([`PackageSource`]), in record
+    /// order; returns how many. A store answers from one read-only view and builds only those parts of
+    /// an entry; the default reads the entries, then the lines in a write transaction it drops.
+    fn package_sources(
+        &self,
+        desa: u64,
+        mut f: impl FnMut(PackageSource<'_>) -> Result<()>,
+    ) -> Result<u64> {
+        let mut entries = Vec::new();
+        let n = self.families_in_desa(desa, |e| {
+            entries.push(e.clone());
+            Ok(())
+        })?;
+        let txn = self.begin()?;
+        let t = txn.tables()?;
+        for e in entries {
+            let accepted = e.family.state == super::family::FamilyState::Accepted;
+            let record = e.family.record;
+            let (line, package) = if accepted {
+                (
+                    t.revision_line(e.family.device.as_u128(), e.family.seq)?,
+                    t.package_of(record.as_u128())?,
+                )
+            } else {
+                (Vec::new(), None)
+            };
+            f(PackageSource {
+                record,
+                accepted,
+                revision_hash: e.revision_hash,
+                line: &line,
+                package,
+            })?;
+        }
+        Ok(n)
+    }
     /// Visits every family's entry with its current revision, in record order; returns how many.
     fn families_with_revisions(
         &self,
@@ -142,6 +178,22 @@ pub trait Storage: Sync {
     fn stored_line(&self, device: Uuid, seq: u64) -> Result<Option<Vec<u8>>>;
     /// Every forwarded family's latest evaluation (a province's), in record order.
     fn evaluations(&self) -> Result<Vec<EvaluationEntry>>;
+}
+
+/// What a work package reads of one family of its desa ([`Storage::package_sources`]).
+#[derive(Debug)]
+pub struct PackageSource<'a> {
+    pub record: Uuid,
+    /// Its current revision is accepted (only such families are packaged; the others wait for an
+    /// operator).
+    pub accepted: bool,
+    /// The current revision's hash, where the entry keeps it (`FamilyEntry::revision_hash`).
+    pub revision_hash: Option<String>,
+    /// For an accepted family: the current revision's JSON ([`Tables::revision_line`]); empty for
+    /// the others.
+    pub line: &'a [u8],
+    /// For an accepted family: the open package it is in, if any.
+    pub package: Option<Uuid>,
 }
 
 /// Turns revision lines into the form the store keeps them in ([`Tables::add_revision`]), one line

@@ -21,7 +21,8 @@ use super::entries::{
     FamilyEntry, ImportEntry, OperatorEntry, PackageEntry, PendingBundle, QuarantineEntry,
     id_number,
 };
-use super::storage::{Final, Index, Storage, Transaction};
+use super::family::FamilyState;
+use super::storage::{Final, Index, PackageSource, Storage, Transaction};
 use super::{RegistryError, Result};
 use crate::bundle::manifest::SeqRange;
 use crate::model::record::{Revision, VisitBase};
@@ -499,6 +500,59 @@ impl Storage for Db {
                 DbError::Storage("the desa index names a family that is missing".into())
             })?;
             f(&fam)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn package_sources(
+        &self,
+        desa: u64,
+        mut f: impl FnMut(PackageSource<'_>) -> Result<()>,
+    ) -> Result<u64> {
+        // Of an entry only what a package needs is built (its NIKs, KK and facts are skipped).
+        #[derive(serde::Deserialize)]
+        struct Slim {
+            family: SlimFamily,
+            #[serde(default)]
+            revision_hash: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct SlimFamily {
+            record: Uuid,
+            state: FamilyState,
+            device: Uuid,
+            seq: u64,
+        }
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(DESA_INDEX)?;
+        let fams = txn.open_table(FAMILIES)?;
+        let revs = txn.open_table(REVISIONS)?;
+        let packaged = txn.open_table(PACKAGED)?;
+        let mut n = 0;
+        for record in rows::indexed(&index, desa)? {
+            let e: Slim = doc(&fams, record, FAMILIES.name())?.ok_or_else(|| {
+                DbError::Storage("the desa index names a family that is missing".into())
+            })?;
+            let accepted = e.family.state == FamilyState::Accepted;
+            let (line, package) = if accepted {
+                let raw = revs
+                    .get((e.family.device.as_u128(), e.family.seq))?
+                    .ok_or_else(|| DbError::Storage("a family's revision is missing".into()))?;
+                let package = packaged
+                    .get(e.family.record.as_u128())?
+                    .map(|v| Uuid::from_u128(v.value()));
+                (lines::unpack(raw.value())?, package)
+            } else {
+                (Vec::new(), None)
+            };
+            f(PackageSource {
+                record: e.family.record,
+                accepted,
+                revision_hash: e.revision_hash,
+                line: &line,
+                package,
+            })?;
             n += 1;
         }
         Ok(n)
