@@ -797,3 +797,94 @@ fn a_new_tablet_gets_a_package_before_its_first_export() {
     assert_eq!(status, 0, "{said}");
     assert!(!records(&b).is_empty());
 }
+
+/// `registry package --plan FILE` writes a kabupaten's packages in one run, one per line (device, desa
+/// codes), each for its own tablet; a bad line or a desa named twice writes nothing.
+#[test]
+fn a_plan_writes_one_package_per_line_each_for_its_own_tablet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    let key = reg.join("registry.pub");
+    code(&run(None, &["registry", "init", p(&reg), "--demo"], ""), 0);
+    let mut tablets = Vec::new();
+    for (name, petugas) in [("a", "P001"), ("b", "P002")] {
+        let tab = tmp.path().join(name);
+        let id = tablet(&tab, name, &key, petugas);
+        let demo = [
+            "demo",
+            "--families",
+            "4",
+            "--petugas",
+            petugas,
+            "--drafts",
+            "0",
+            "--wilayah",
+            if name == "a" { "64.72" } else { "64.71" },
+        ];
+        code(&run(Some(&tab), &demo, ""), 0);
+        export_import(&tab, &reg, &tmp.path().join(format!("s-{name}")));
+        code(
+            &run(None, &["registry", "devices", p(&reg), "approve", &id], ""),
+            0,
+        );
+        let desa = records(&tab)[0]["summary"]["desa"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tablets.push((tab, id, petugas, desa));
+    }
+    let write = |plan: &str, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        let file = tmp.path().join("rencana.txt");
+        std::fs::write(&file, plan).unwrap();
+        run(
+            None,
+            &[
+                "registry",
+                "package",
+                p(&reg),
+                "--plan",
+                p(&file),
+                "--to",
+                p(to),
+                "--json",
+            ],
+            "",
+        )
+    };
+    let files_in = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
+
+    // A line without its desa, and a desa named twice: nothing written.
+    let bad = tmp.path().join("bad");
+    let out = write(&format!("{}\n", tablets[0].1), &bad);
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out.stderr));
+    assert!(common::text(&out.stderr).contains("plan line 1"));
+    let twice = format!(
+        "{} {}\n{} {}\n",
+        tablets[0].1, tablets[0].3, tablets[1].1, tablets[0].3
+    );
+    let out = write(&twice, &bad);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(files_in(&bad), 0, "nothing written");
+
+    // One package per line, each opening on its own tablet only.
+    let good = tmp.path().join("good");
+    let plan = format!(
+        "# perangkat desa\n{} {}\n\n{} {}  # the second\n",
+        tablets[0].1, tablets[0].3, tablets[1].1, tablets[1].3
+    );
+    let out = write(&plan, &good);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let written = json_of(&common::text(&out.stdout));
+    let written = written.as_array().unwrap();
+    assert_eq!(written.len(), 2);
+    for (w, (tab, id, petugas, _)) in written.iter().zip(&tablets) {
+        let path = PathBuf::from(w["path"].as_str().unwrap());
+        assert_eq!(w["entry"]["device"].as_str().unwrap(), id.as_str());
+        let (status, said) = apply(tab, &path, petugas);
+        assert_eq!(status, 0, "{said}");
+    }
+    let other = PathBuf::from(written[1]["path"].as_str().unwrap());
+    let (status, _) = apply(&tablets[0].0, &other, tablets[0].2);
+    assert_ne!(status, 0, "another tablet's package is refused");
+}

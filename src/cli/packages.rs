@@ -18,11 +18,21 @@ pub struct PackageArgs {
     /// The registry's folder (made by `pendata registry init`).
     pub dir: PathBuf,
     /// The device to visit the families: its id, or its 8 hex digits as `devices DIR list` shows them.
-    #[arg(long)]
-    pub device: String,
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    pub device: Option<String>,
     /// Desa codes (`64.72.01.1001`), comma-separated: their accepted families go into the package.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "plan",
+        conflicts_with = "plan"
+    )]
     pub desa: Vec<String>,
+    /// A kabupaten's packages in one run: a text file with a line per package, the device then its
+    /// desa codes comma-separated (`3f2a91c0 64.03.01.2001,64.03.01.2002`; `#` starts a comment).
+    /// Every line is checked before anything is written; each package is written and recorded whole.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
     /// The folder to write the package to (the tablet's stick).
     #[arg(long, value_name = "FOLDER")]
     pub to: PathBuf,
@@ -120,28 +130,80 @@ pub fn package_petugas(command: &PackageCommand) -> Option<&str> {
     }
 }
 
-/// `pendata registry package`.
+/// One line of a `--plan` file: the device and its desa codes.
+type PlanLine = (String, Vec<String>);
+
+/// Reads a `--plan` file: a line per package, `DEVICE DESA[,DESA…]`; blank lines and `#` comments
+/// skipped. A bad line is bad input, said with its number.
+fn read_plan(file: &Path) -> Result<Vec<PlanLine>, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::input(format!("cannot read the plan {}: {e}", file.display())))?;
+    let mut plan = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(device), Some(desa), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Failure::input(format!(
+                "plan line {}: `{}` is not a device and its desa codes (DEVICE DESA[,DESA…]) / baris {} rencana: bukan perangkat dan kode desanya",
+                n + 1,
+                crate::model::printable::clean(line),
+                n + 1
+            )));
+        };
+        let desa = desa
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect();
+        plan.push((device.to_string(), desa));
+    }
+    if plan.is_empty() {
+        return Err(Failure::input(format!(
+            "the plan {} names no package / rencana tidak berisi paket",
+            file.display()
+        )));
+    }
+    Ok(plan)
+}
+
+/// `pendata registry package`: one package (`--device`, `--desa`) or a plan's (`--plan`).
 pub fn write(reg: &Registry, a: &PackageArgs, now: DateTime<FixedOffset>) -> Result<Exit, Failure> {
-    let w = reg.write_package(
-        &PackageRequest {
-            device: &a.device,
-            desa: &a.desa,
+    let plan = match (&a.plan, &a.device) {
+        (Some(file), _) => read_plan(file)?,
+        (None, Some(device)) => vec![(device.clone(), a.desa.clone())],
+        (None, None) => return Err(Failure::input("give --device and --desa, or --plan")),
+    };
+    let requests: Vec<PackageRequest<'_>> = plan
+        .iter()
+        .map(|(device, desa)| PackageRequest {
+            device,
+            desa,
             to: &a.to,
             due: a.due,
             note: a.note.clone(),
             reassign: a.reassign,
-        },
-        now,
-    )?;
-    tracing::info!(
-        package = %w.entry.package_id,
-        device = %w.entry.device,
-        families = w.entry.families.len(),
-        "package written"
-    );
+        })
+        .collect();
+    let written = reg.write_packages(&requests, now)?;
+    for w in &written {
+        tracing::info!(
+            package = %w.entry.package_id,
+            device = %w.entry.device,
+            families = w.entry.families.len(),
+            "package written"
+        );
+    }
     if a.json {
-        print_json(&w)?;
-    } else {
+        match (a.plan.is_some(), written.first()) {
+            (false, Some(w)) => print_json(w)?,
+            _ => print_json(&written)?,
+        }
+        return Ok(Exit::Ok);
+    }
+    for w in &written {
         say!("{}", w.path.display());
         eprintln!(
             "package {} for device {}: {} families of {} desa, valid until {}{}{}",
