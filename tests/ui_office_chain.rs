@@ -12,7 +12,7 @@ use std::path::Path;
 use common::{code, p, run};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use pendata::ui::office::OfficeApp;
 
 fn harness(dir: &Path) -> Harness<'static, OfficeApp> {
@@ -159,4 +159,95 @@ fn a_kabupaten_endorses_and_forwards_on_screen_and_the_province_returns_with_a_r
     h.state_mut().wait();
     h.run_steps(3);
     assert!(h.query_by_label("Wilayah 64.02").is_some());
+}
+
+/// At a kabupaten the office holds one desa's families back with a reason and endorses another desa's,
+/// each decision on exactly that desa's families and recorded with who decided.
+#[test]
+fn a_kabupaten_holds_one_desa_back_with_a_reason_and_endorses_another_on_screen() {
+    use pendata::registry::{Endorsement, Registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let kab = t.join("kukar");
+    common::demo_registry(&kab, "kabupaten", "64.02");
+    let tab = t.join("tablet");
+    let key = kab.join("registry.pub");
+    common::demo_tablet_in(&tab, &key, "Tablet 01", "30", Some("64.02"));
+    common::sync_to(&tab, &kab, &t.join("stick"));
+    // The families per desa, as the registry holds them.
+    let mut per_desa: std::collections::BTreeMap<String, Vec<uuid::Uuid>> = Default::default();
+    Registry::open(&kab)
+        .unwrap()
+        .family_entries(|f| {
+            let desa = f.facts.as_ref().and_then(|x| x.desa.clone()).unwrap();
+            per_desa.entry(desa).or_default().push(f.family.record);
+        })
+        .unwrap();
+    assert!(per_desa.len() >= 2, "{per_desa:?}");
+    let mut desa = per_desa.keys().cloned();
+    let (held, endorsed) = (desa.next().unwrap(), desa.next().unwrap());
+
+    let mut h = harness(&kab);
+    type_into(
+        &mut h,
+        "Kode desa/kelurahan (kosong: semua yang menunggu)",
+        &held,
+    );
+    // Holding needs a reason: the button waits for it.
+    let hold = format!("Tahan keluarga desa {held}");
+    assert!(h.get_by_label(&hold).accesskit_node().is_disabled());
+    type_into(
+        &mut h,
+        "Alasan penahanan (dicatat)",
+        "berita acara belum ditandatangani",
+    );
+    click_and_wait(&mut h, &hold);
+    let n = per_desa[&held].len();
+    assert!(
+        h.query_by_label(&format!(
+            "{n} keluarga desa {held} ditahan: berita acara belum ditandatangani"
+        ))
+        .is_some()
+    );
+    // The other desa, endorsed with the minutes.
+    h.get_by_role_and_label(
+        Role::TextInput,
+        "Kode desa/kelurahan (kosong: semua yang menunggu)",
+    )
+    .focus();
+    h.run_steps(2);
+    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    h.run_steps(2);
+    type_into(
+        &mut h,
+        "Kode desa/kelurahan (kosong: semua yang menunggu)",
+        &endorsed,
+    );
+    type_into(&mut h, "Nomor berita acara", "BA/09/MD/2026");
+    type_into(&mut h, "Tanggal musyawarah (hh-bb-tttt)", "01-12-2026");
+    click_and_wait(&mut h, &format!("Sahkan keluarga desa {endorsed}"));
+    let m = per_desa[&endorsed].len();
+    assert!(
+        h.query_by_label(&format!(
+            "{m} keluarga disahkan (berita acara BA/09/MD/2026)"
+        ))
+        .is_some()
+    );
+    drop(h);
+
+    let decisions = Registry::open(&kab).unwrap().endorsements().unwrap();
+    assert_eq!(decisions.len(), n + m, "only those two desa: {decisions:?}");
+    for e in &decisions {
+        match &e.decision {
+            Endorsement::Held { reason, .. } => {
+                assert!(per_desa[&held].contains(&e.record));
+                assert_eq!(reason, "berita acara belum ditandatangani");
+            }
+            Endorsement::Endorsed { minutes, .. } => {
+                assert!(per_desa[&endorsed].contains(&e.record));
+                assert_eq!(minutes, "BA/09/MD/2026");
+            }
+        }
+        assert!(!e.actor.name().is_empty(), "who decided is recorded");
+    }
 }

@@ -107,24 +107,48 @@ pub fn read(office: &Office) -> Result<Chain, Localized> {
     })
 }
 
-/// Pengesahan of every accepted family waiting for it, with the minutes' reference and date; returns
-/// how many were endorsed now.
-pub fn endorse_all(
+/// Pengesahan of the accepted families of one desa (`desa`, e.g. `64.72.01.1001`), or of every one
+/// waiting for it, with the minutes' reference and date; returns how many were endorsed now.
+pub fn endorse(
     office: &Office,
+    desa: Option<&str>,
     minutes: &str,
     date: NaiveDate,
     now: DateTime<FixedOffset>,
 ) -> Result<usize, Localized> {
+    let decision = Endorsement::Endorsed {
+        minutes: minutes.to_string(),
+        date,
+    };
+    decide(office, desa, decision, now)
+}
+
+/// Holds the accepted families of one desa back (not forwarded; of those forwarded before, the
+/// province is told they are withdrawn), with the reason; returns how many were held now.
+pub fn hold(
+    office: &Office,
+    desa: &str,
+    reason: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<usize, Localized> {
+    let decision = Endorsement::Held {
+        reason: reason.to_string(),
+        minutes: None,
+        date: None,
+    };
+    decide(office, Some(desa), decision, now)
+}
+
+fn decide(
+    office: &Office,
+    desa: Option<&str>,
+    decision: Endorsement,
+    now: DateTime<FixedOffset>,
+) -> Result<usize, Localized> {
+    let selection = desa.map_or(Selection::All, |d| Selection::Desa(d.to_string()));
     let reg = office.read();
     let done = reg
-        .endorse(
-            &Selection::All,
-            Endorsement::Endorsed {
-                minutes: minutes.to_string(),
-                date,
-            },
-            now,
-        )
+        .endorse(&selection, decision, now)
         .map_err(|e| registry_text(&e))?;
     Ok(done.decided.len())
 }

@@ -28,6 +28,10 @@ pub struct ChainScreen {
     /// The minutes' reference and the musyawarah's date (dd-mm-yyyy) for a pengesahan.
     pub minutes: String,
     pub date: String,
+    /// The desa whose families a pengesahan or a hold is about (empty: every family waiting).
+    pub desa: String,
+    /// The reason typed for holding the desa's families back.
+    pub hold_reason: String,
     /// Where the upward bundle goes (a stick).
     pub folder: String,
     /// The reason typed for returning a kabupaten/kota's proposals, by its code.
@@ -50,6 +54,8 @@ impl ChainScreen {
             facts: None,
             minutes: String::new(),
             date: String::new(),
+            desa: String::new(),
+            hold_reason: String::new(),
             folder,
             reasons: BTreeMap::new(),
             working: None,
@@ -163,7 +169,6 @@ impl ChainScreen {
         (waiting, endorsed, held): (u64, u64, u64),
         upstream: Option<(String, String)>,
     ) {
-        let busy = self.working.is_some();
         ui.label(trf(
             lang,
             "office.chain.kab_figures",
@@ -175,6 +180,14 @@ impl ChainScreen {
             ],
         ));
         ui.separator();
+        self.pengesahan_ui(ui, lang, waiting);
+        ui.separator();
+        self.forward_ui(ui, lang, upstream.as_ref());
+    }
+
+    /// Pengesahan of a desa's families (or of all waiting) with the minutes, or a desa held back.
+    fn pengesahan_ui(&mut self, ui: &mut Ui, lang: Lang, waiting: u64) {
+        let busy = self.working.is_some();
         ui.label(RichText::new(tr(lang, "office.chain.endorse_title")).strong());
         ui.label(tr(lang, "office.chain.endorse_why"));
         field(
@@ -184,31 +197,74 @@ impl ChainScreen {
             false,
         );
         field(ui, tr(lang, "office.chain.date"), &mut self.date, false);
+        field(ui, tr(lang, "office.chain.desa"), &mut self.desa, false);
         let date = super::super::form_view::parse_typed_date(&self.date);
-        let ready = !busy && waiting > 0 && !self.minutes.trim().is_empty() && date.is_some();
-        let text = trf(
-            lang,
-            "office.chain.endorse_do",
-            &[("count", &waiting.to_string())],
-        );
+        let desa = Some(self.desa.trim().to_string()).filter(|d| !d.is_empty());
+        let ready = !busy
+            && (waiting > 0 || desa.is_some())
+            && !self.minutes.trim().is_empty()
+            && date.is_some();
+        let text = match &desa {
+            Some(d) => trf(lang, "office.chain.endorse_desa", &[("desa", d)]),
+            None => trf(
+                lang,
+                "office.chain.endorse_do",
+                &[("count", &waiting.to_string())],
+            ),
+        };
         if ui
             .add_enabled(ready, primary(&text).min_size([0.0, TOUCH].into()))
             .clicked()
             && let Some(date) = date
         {
             let minutes = self.minutes.trim().to_string();
+            let desa = desa.clone();
             self.start(move |office| {
-                chain::endorse_all(office, &minutes, date, crate::app::now()).map(|n| {
+                chain::endorse(office, desa.as_deref(), &minutes, date, crate::app::now()).map(
+                    |n| {
+                        Localized::new(
+                            format!("{n} keluarga disahkan (berita acara {minutes})"),
+                            format!("{n} families endorsed (minutes {minutes})"),
+                        )
+                    },
+                )
+            });
+        }
+        ui.label(tr(lang, "office.chain.hold_why"));
+        field(
+            ui,
+            tr(lang, "office.chain.hold_reason"),
+            &mut self.hold_reason,
+            false,
+        );
+        let reason = self.hold_reason.trim().to_string();
+        let can_hold = !busy && desa.is_some() && !reason.is_empty();
+        let hold_text = trf(
+            lang,
+            "office.chain.hold_do",
+            &[("desa", desa.as_deref().unwrap_or("-"))],
+        );
+        let hold = egui::Button::new(RichText::new(hold_text).size(18.0))
+            .min_size([TOUCH * 2.0, TOUCH].into());
+        if ui.add_enabled(can_hold, hold).clicked()
+            && let Some(desa) = desa
+        {
+            self.start(move |office| {
+                chain::hold(office, &desa, &reason, crate::app::now()).map(|n| {
                     Localized::new(
-                        format!("{n} keluarga disahkan (berita acara {minutes})"),
-                        format!("{n} families endorsed (minutes {minutes})"),
+                        format!("{n} keluarga desa {desa} ditahan: {reason}"),
+                        format!("{n} families of desa {desa} held back: {reason}"),
                     )
                 })
             });
         }
-        ui.separator();
+    }
+
+    /// Forwarding what was endorsed since the last time to a stick.
+    fn forward_ui(&mut self, ui: &mut Ui, lang: Lang, upstream: Option<&(String, String)>) {
+        let busy = self.working.is_some();
         ui.label(RichText::new(tr(lang, "office.chain.forward_title")).strong());
-        match &upstream {
+        match upstream {
             Some((name, fp)) => {
                 ui.label(trf(
                     lang,
