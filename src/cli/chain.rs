@@ -12,7 +12,7 @@ use super::{Exit, Failure, parse_day};
 use crate::registry::Endorsement;
 use crate::registry::endorse::Selection;
 use crate::registry::forward::Forward;
-use crate::registry::report::{ReportError, ReportFormat};
+use crate::registry::report::ReportFormat;
 
 /// `pendata registry endorse DIR …`.
 #[derive(Debug, Args)]
@@ -319,24 +319,7 @@ pub fn proposals(
 ) -> Result<Exit, Failure> {
     let format = if a.json { ReportFormat::Json } else { a.format };
     let report = super::registry::open(&a.dir)?.proposals_report(now)?;
-    match a.to.as_deref() {
-        Some(path) => {
-            report.save(format, path, existing).map_err(|e| match e {
-                ReportError::Write(crate::durable::WriteError::Exists(_)) => {
-                    super::registry::exists(&path.display().to_string())
-                }
-                ReportError::Json(e) => Failure::input(e.to_string()),
-                e => Failure::refused(e.to_string()),
-            })?;
-            say!("{}", path.display());
-        }
-        None => {
-            let text = report
-                .render(format)
-                .map_err(|e| Failure::input(e.to_string()))?;
-            say!("{}", text.trim_end());
-        }
-    }
+    super::registry::print_or_save(report.render(format), a.to.as_deref(), existing)?;
     Ok(Exit::Ok)
 }
 

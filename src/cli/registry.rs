@@ -1868,25 +1868,28 @@ fn report(
     replace: bool,
 ) -> Result<Exit, Failure> {
     let report = crate::registry::report_now(reg, crate::app::now())?;
+    print_or_save(report.render(format), to, existing(replace))?;
+    Ok(Exit::Ok)
+}
+
+/// Prints a rendered report, or writes it to `to` (owner-only; a file already there refused or
+/// replaced as `existing` says) and prints its path.
+pub(super) fn print_or_save(
+    text: Result<String, serde_json::Error>,
+    to: Option<&Path>,
+    existing: Existing,
+) -> Result<(), Failure> {
+    let text = text.map_err(|e| Failure::input(e.to_string()))?;
     match to {
         Some(path) => {
-            report
-                .save(format, path, existing(replace))
-                .map_err(|e| match e {
-                    ReportError::Write(WriteError::Exists(_)) => {
-                        exists(&path.display().to_string())
-                    }
-                    ReportError::Json(e) => Failure::input(e.to_string()),
-                    e => Failure::refused(e.to_string()),
-                })?;
+            crate::registry::report::save_text(&text, path, existing).map_err(|e| match e {
+                ReportError::Write(WriteError::Exists(_)) => exists(&path.display().to_string()),
+                ReportError::Json(e) => Failure::input(e.to_string()),
+                e => Failure::refused(e.to_string()),
+            })?;
             say!("{}", path.display());
         }
-        None => {
-            let text = report
-                .render(format)
-                .map_err(|e| Failure::input(e.to_string()))?;
-            say!("{}", text.trim_end());
-        }
+        None => say!("{}", text.trim_end()),
     }
-    Ok(Exit::Ok)
+    Ok(())
 }

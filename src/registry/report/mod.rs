@@ -33,7 +33,7 @@ mod save;
 mod sections;
 mod text;
 
-pub use save::{ReportError, ReportFormat};
+pub use save::{ReportError, ReportFormat, save_text};
 
 use std::collections::{BTreeMap, HashMap};
 

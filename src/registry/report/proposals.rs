@@ -193,25 +193,6 @@ impl ProposalsReport {
             ReportFormat::Html => self.to_html(),
         })
     }
-
-    /// Writes the report to `path` like the registry report (owner-only, refused or replaced).
-    pub fn save(
-        &self,
-        format: ReportFormat,
-        path: &std::path::Path,
-        existing: crate::durable::Existing,
-    ) -> Result<crate::durable::Written, super::ReportError> {
-        let text = self.render(format)?;
-        let options = crate::durable::Options {
-            existing,
-            ..crate::durable::Options::refuse().private()
-        };
-        Ok(crate::durable::write_bytes(
-            path,
-            text.as_bytes(),
-            &options,
-        )?)
-    }
 }
 
 /// Adds one family to its kabupaten/kota's months (starting at month number `start`).

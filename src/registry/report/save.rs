@@ -43,15 +43,19 @@ impl RegistryReport {
         path: &Path,
         existing: Existing,
     ) -> Result<Written, ReportError> {
-        let text = self.render(format)?;
-        // Owner-only like every file the registry writes: what is private in a report is for its
-        // owner to share, not for every account of the office PC.
-        let options = Options {
-            existing,
-            ..Options::refuse().private()
-        };
-        Ok(durable::write_bytes(path, text.as_bytes(), &options)?)
+        save_text(&self.render(format)?, path, existing)
     }
+}
+
+/// Writes a rendered report to `path` (a bare file name in the working folder): owner-only like every
+/// file the registry writes (what is private in a report is for its owner to share, not for every
+/// account of the office PC); a file already there is refused or replaced as `existing` says.
+pub fn save_text(text: &str, path: &Path, existing: Existing) -> Result<Written, ReportError> {
+    let options = Options {
+        existing,
+        ..Options::refuse().private()
+    };
+    Ok(durable::write_bytes(path, text.as_bytes(), &options)?)
 }
 
 #[cfg(test)]
