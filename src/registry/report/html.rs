@@ -11,20 +11,7 @@ const STATE_COLORS: [&str; 3] = ["#2f855a", "#d69e2e", "#c53030"];
 impl RegistryReport {
     /// One self-contained HTML page: no scripts, fonts or images from elsewhere; charts are inline SVG.
     pub fn to_html(&self) -> String {
-        let mut h = String::new();
-        let _ = write!(
-            h,
-            "<!DOCTYPE html>\n<html lang=\"id\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}<br><small>{}</small></h1>\n",
-            esc(&TITLE.id),
-            esc(&TITLE.en),
-            esc(&TITLE.id),
-            esc(&TITLE.en)
-        );
-        if let Some(a) = &self.about {
-            let _ = writeln!(h, "<p class=\"about\">{}</p>", esc(&a.line()));
-        }
+        let mut h = page_head(&TITLE, self.about.as_ref());
         for (i, s) in self.sections().into_iter().enumerate() {
             let _ = write!(
                 h,
@@ -225,6 +212,26 @@ pub(super) fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// A report page's start, up to its heading: the title in Indonesian and English, the styles, and the
+/// line with the date and the data's cut-off when there is one.
+pub(super) fn page_head(title: &super::sections::Label, about: Option<&super::About>) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"id\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}<br><small>{}</small></h1>\n",
+        esc(&title.id),
+        esc(&title.en),
+        esc(&title.id),
+        esc(&title.en)
+    );
+    if let Some(a) = about {
+        let _ = writeln!(h, "<p class=\"about\">{}</p>", esc(&a.line()));
+    }
+    h
 }
 
 pub(super) const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}\

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Datelike, FixedOffset};
 use serde::Serialize;
 
-use super::html::{CSS, esc};
+use super::html::esc;
 use super::sections::{INDICATORS, Label, Table, share_text};
 use super::{About, Indicators, RegistryReport, ReportFormat};
 use crate::registry::evaluate::KabupatenFigures;
@@ -357,20 +357,7 @@ impl ProposalsReport {
     /// One self-contained page: no scripts, fonts or images from elsewhere; the course of each
     /// kabupaten/kota as an inline SVG line chart above its table.
     pub fn to_html(&self) -> String {
-        let mut h = String::new();
-        let _ = write!(
-            h,
-            "<!DOCTYPE html>\n<html lang=\"id\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}<br><small>{}</small></h1>\n",
-            esc(&TITLE.id),
-            esc(&TITLE.en),
-            esc(&TITLE.id),
-            esc(&TITLE.en)
-        );
-        if let Some(a) = &self.about {
-            let _ = writeln!(h, "<p class=\"about\">{}</p>", esc(&a.line()));
-        }
+        let mut h = super::html::page_head(&TITLE, self.about.as_ref());
         h.push_str("<section>\n<h2>Usulan dan indikator kesejahteraan<br><small>Proposals and welfare indicators</small></h2>\n");
         h.push_str(&self.totals_table().to_html());
         h.push_str("</section>\n");
