@@ -156,7 +156,7 @@ fn the_fuzz_seeds_are_real_and_go_past_the_first_check() {
     let upward = files(&seeds("upward"));
     assert!(!upward.is_empty(), "{hint}");
     for (name, bytes) in &upward {
-        let file = package::file(bytes, &identity.to_public()).unwrap();
+        let file = package::upward_file(bytes, &identity.to_public()).unwrap();
         let (u, _) = pendata::bundle::upward::Upward::open(&file, std::slice::from_ref(&identity))
             .unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
         let verified = u

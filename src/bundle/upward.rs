@@ -10,7 +10,7 @@
 //! hashes of the device bundle it came in (format 2): the province verifies every line back to its
 //! device, whatever the kabupaten signed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -25,8 +25,12 @@ use super::{BundleError, LINE_HASHES_FILE, Result, hex, unhex};
 use crate::model::record::Revision;
 
 pub const UPWARD_FORMAT: &str = "pendata-upward";
-/// 2: withdrawals (`Upward::withdrawn`) and every revision not forwarded before; version 1 is read.
-pub const UPWARD_FORMAT_VERSION: u32 = 2;
+/// 2: withdrawals (`Upward::withdrawn`) and every revision not forwarded before. 3: the signature
+/// covers the payload's SHA-256 ([`statement`]) instead of the payload. Versions 1 and 2 are read.
+pub const UPWARD_FORMAT_VERSION: u32 = 3;
+/// zstd level of the payload: level 1 is faster than 3 and, on these JSON lines, about as small
+/// (BENCHMARKS.md, "Kabupaten → provinsi").
+const UPWARD_ZSTD_LEVEL: i32 = 1;
 /// An upward bundle's plaintext may not grow beyond this (a hostile file cannot exhaust memory).
 pub const MAX_UPWARD_BYTES: u64 = 4 << 30;
 /// The start of every upward bundle's file name.
@@ -135,6 +139,8 @@ pub struct ForwardedRevision {
 pub struct CheckedBundle {
     pub manifest: Manifest,
     pub line_hashes: Vec<u8>,
+    /// The same hashes, to find a line's among thousands in one step.
+    listed: HashSet<[u8; 32]>,
 }
 
 impl SignedBundle {
@@ -184,9 +190,14 @@ impl SignedBundle {
                 self.bundle_id
             )));
         }
+        let listed = list
+            .chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect();
         Ok(CheckedBundle {
             manifest,
             line_hashes: list,
+            listed,
         })
     }
 }
@@ -195,7 +206,7 @@ impl CheckedBundle {
     /// Whether `line` is one of the lines its device signed.
     pub fn lists(&self, line: &[u8]) -> bool {
         let h = Sha256::digest(line);
-        self.line_hashes.chunks_exact(32).any(|c| c == h.as_slice())
+        <[u8; 32]>::try_from(h.as_slice()).is_ok_and(|h| self.listed.contains(&h))
     }
 }
 
@@ -210,16 +221,37 @@ pub struct VerifiedRevision<'a> {
 }
 
 impl Upward {
-    /// Signs the payload with the kabupaten's key and encrypts it to the province's recipients.
+    /// Signs the payload with the kabupaten's key and encrypts it to the province's recipients. From
+    /// format 3 the payload is compressed on another thread while it is written out, and hashed on a
+    /// third; the signature covers its SHA-256 ([`statement`]) and comes after it.
     pub fn seal(&self, key: &SigningKey, province: &[age::x25519::Recipient]) -> Result<Vec<u8>> {
-        let payload = serde_json::to_string(self)
-            .map_err(|e| BundleError::invalid(format!("cannot write the upward bundle: {e}")))?;
-        let sig = key.sign(payload.as_bytes());
-        let envelope = format!(
-            "{{\"signature\":\"{}\",\"payload\":{payload}}}\n",
-            hex(&sig.to_bytes())
-        );
-        let plain = zstd::bulk::compress(envelope.as_bytes(), 3)?;
+        let cannot = |e: serde_json::Error| {
+            BundleError::invalid(format!("cannot write the upward bundle: {e}"))
+        };
+        let plain = if self.format_version >= 3 {
+            let mut payload = super::write::Compressing::start(UPWARD_ZSTD_LEVEL);
+            serde_json::to_writer(&mut payload, self).map_err(cannot)?;
+            let c = payload.finish()?;
+            let sig = key.sign(&statement(&c.plain_sha));
+            // zstd frames one after the other read as one stream: the envelope's start, the payload,
+            // its end with the signature.
+            let mut plain = zstd::bulk::compress(b"{\"payload\":", UPWARD_ZSTD_LEVEL)?;
+            plain.extend_from_slice(&c.zst);
+            plain.extend_from_slice(&zstd::bulk::compress(
+                format!(",\"signature\":\"{}\"}}\n", hex(&sig.to_bytes())).as_bytes(),
+                UPWARD_ZSTD_LEVEL,
+            )?);
+            plain
+        } else {
+            // Formats 1 and 2 (written for tests of older files): the signature over the payload.
+            let payload = serde_json::to_string(self).map_err(cannot)?;
+            let sig = key.sign(payload.as_bytes());
+            let envelope = format!(
+                "{{\"signature\":\"{}\",\"payload\":{payload}}}\n",
+                hex(&sig.to_bytes())
+            );
+            zstd::bulk::compress(envelope.as_bytes(), 3)?
+        };
         let encryptor =
             age::Encryptor::with_recipients(province.iter().map(|r| r as &dyn age::Recipient))
                 .map_err(|e| BundleError::invalid(format!("cannot encrypt: {e}")))?;
@@ -236,26 +268,50 @@ impl Upward {
     pub fn open(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<(Upward, String)> {
         let json = decrypt(bytes, identities)?;
         #[derive(Deserialize)]
-        struct Peek {
-            payload: Head,
+        struct Envelope<'a> {
+            signature: String,
+            #[serde(borrow)]
+            payload: &'a serde_json::value::RawValue,
         }
         #[derive(Deserialize)]
         struct Head {
             format: Option<String>,
             format_version: Option<u32>,
-            registry: Option<Sender>,
         }
         let not_upward = |e: serde_json::Error| {
             BundleError::NotABundle(format!("not a Pendata upward bundle: {e}"))
         };
-        let peek: Peek = serde_json::from_slice(&json).map_err(not_upward)?;
-        if peek.payload.format.as_deref() != Some(UPWARD_FORMAT) {
+        // The envelope as format 3 writes it is cut at its known ends; any other, parsed.
+        let (payload, signature) = match split_envelope(&json) {
+            Some(split) => split,
+            None => {
+                let envelope: Envelope<'_> = serde_json::from_slice(&json).map_err(not_upward)?;
+                (envelope.payload.get(), envelope.signature)
+            }
+        };
+        // The payload is parsed while a second thread hashes it: its SHA-256 is what format 3 signs,
+        // and what the province keeps to know the bundle again.
+        let (sha, parsed) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| Sha256::digest(payload.as_bytes()));
+            let parsed = serde_json::from_str::<Upward>(payload);
+            (hashing.join(), parsed)
+        });
+        let sha = hex(&sha.map_err(|_| BundleError::invalid("the hashing thread failed"))?);
+        // Its format first: a file this program cannot parse may be of a newer one.
+        let head: Head = match &parsed {
+            Ok(up) => Head {
+                format: Some(up.format.clone()),
+                format_version: Some(up.format_version),
+            },
+            Err(_) => serde_json::from_str(payload).map_err(not_upward)?,
+        };
+        if head.format.as_deref() != Some(UPWARD_FORMAT) {
             return Err(BundleError::NotABundle(format!(
                 "upward bundle format is {:?}",
-                peek.payload.format.unwrap_or_default()
+                head.format.unwrap_or_default()
             )));
         }
-        let version = peek.payload.format_version.unwrap_or(0);
+        let version = head.format_version.unwrap_or(0);
         if !(1..=UPWARD_FORMAT_VERSION).contains(&version) {
             return Err(BundleError::Version {
                 found: version,
@@ -267,21 +323,24 @@ impl Upward {
                 },
             });
         }
-        let sender = peek
-            .payload
-            .registry
-            .ok_or_else(|| BundleError::NotABundle("the upward bundle names no registry".into()))?;
-        let key = parse_verifying_key(&sender.signing_key)
+        let up = parsed.map_err(not_upward)?;
+        let key = parse_verifying_key(&up.registry.signing_key)
             .map_err(|e| BundleError::Signature(format!("the kabupaten's key {e}")))?;
-        let payload = super::signed_payload(&json, &key, not_upward, "the upward bundle")
-            .map_err(|e| match e {
-                BundleError::Signature(_) => BundleError::Signature(
+        let sig: [u8; 64] = unhex(&signature)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| BundleError::Signature("the signature is not 128 hex digits".into()))?;
+        let signed = if version >= 3 {
+            statement(&sha)
+        } else {
+            payload.as_bytes().to_vec()
+        };
+        key.verify(&signed, &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| {
+                BundleError::Signature(
                     "the upward bundle was not signed by the kabupaten/kota registry it names (or was altered)".into(),
-                ),
-                other => other,
+                )
             })?;
-        let up: Upward = serde_json::from_str(payload).map_err(not_upward)?;
-        Ok((up, hex(&Sha256::digest(payload.as_bytes()))))
+        Ok((up, sha))
     }
 
     /// Every revision verified back to its device: the device bundle it names is in `custody`, signed
@@ -289,6 +348,24 @@ impl Upward {
     /// the line a revision of that device within that bundle's range, of the family it is filed under.
     /// The first that fails refuses the whole bundle.
     pub fn verified(&self) -> Result<Vec<VerifiedRevision<'_>>> {
+        let custody = self.checked_custody()?;
+        let mut out = Vec::new();
+        for f in &self.families {
+            for r in &f.revisions {
+                out.push(VerifiedRevision {
+                    record: f.record,
+                    line: &r.line,
+                    revision: verify_revision(&custody, f.record, r)?,
+                    bundle: r.bundle,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The device bundles it carries, each checked ([`SignedBundle::check`]) and signed by a device
+    /// the kabupaten listed with that key: what [`verify_revision`] verifies each line against.
+    pub fn checked_custody(&self) -> Result<BTreeMap<Uuid, CheckedBundle>> {
         let devices: BTreeMap<Uuid, &ApprovedDevice> =
             self.devices.iter().map(|d| (d.id, d)).collect();
         let mut bundles = BTreeMap::new();
@@ -306,42 +383,7 @@ impl Upward {
             }
             bundles.insert(c.bundle_id, checked);
         }
-        let mut out = Vec::new();
-        for f in &self.families {
-            for r in &f.revisions {
-                let refused = |why: &str| {
-                    BundleError::Tampered(format!(
-                        "a revision of family {} fails its device signature: {why}",
-                        f.record
-                    ))
-                };
-                let b = bundles
-                    .get(&r.bundle)
-                    .ok_or_else(|| refused("the device bundle it names is not carried"))?;
-                if !b.lists(r.line.as_bytes()) {
-                    return Err(refused("its line is not one its device signed"));
-                }
-                let revision: Revision = serde_json::from_str(&r.line)
-                    .map_err(|e| refused(&format!("not a revision: {e}")))?;
-                let s = b.manifest.sequence;
-                if revision.device != b.manifest.device.id
-                    || revision.seq < s.from
-                    || revision.seq > s.to
-                    || revision.record != f.record
-                {
-                    return Err(refused(
-                        "it is not of the device, range or family it is filed under",
-                    ));
-                }
-                out.push(VerifiedRevision {
-                    record: f.record,
-                    line: &r.line,
-                    revision,
-                    bundle: r.bundle,
-                });
-            }
-        }
-        Ok(out)
+        Ok(bundles)
     }
 
     /// `pendata-usulan-<wilayah digits>-<from>-<to>-<YYYYMMDD-HHMMSS>-<bundle>.age` (`<bundle>`: the
@@ -367,6 +409,72 @@ impl Upward {
 }
 
 /// Whether a file name is an upward bundle's.
+/// One revision of family `record` verified back to its device: the device bundle it names is in
+/// `custody` ([`Upward::checked_custody`]), its line one of those signed, and the line a revision of
+/// that device within that bundle's range, of the family it is filed under. Returns it parsed.
+pub fn verify_revision(
+    custody: &BTreeMap<Uuid, CheckedBundle>,
+    record: Uuid,
+    r: &ForwardedRevision,
+) -> Result<Revision> {
+    let refused = |why: &str| {
+        BundleError::Tampered(format!(
+            "a revision of family {record} fails its device signature: {why}"
+        ))
+    };
+    let b = custody
+        .get(&r.bundle)
+        .ok_or_else(|| refused("the device bundle it names is not carried"))?;
+    if !b.lists(r.line.as_bytes()) {
+        return Err(refused("its line is not one its device signed"));
+    }
+    let revision: Revision =
+        serde_json::from_str(&r.line).map_err(|e| refused(&format!("not a revision: {e}")))?;
+    let s = b.manifest.sequence;
+    if revision.device != b.manifest.device.id
+        || revision.seq < s.from
+        || revision.seq > s.to
+        || revision.record != record
+    {
+        return Err(refused(
+            "it is not of the device, range or family it is filed under",
+        ));
+    }
+    Ok(revision)
+}
+
+/// The payload and the signature of an envelope exactly as format 3 writes it (`{"payload":…,
+/// "signature":"<128 hex>"}` and a line break): the payload is then parsed as one JSON value and its
+/// hash checked against the signature, as when the envelope is parsed. `None`: another shape.
+fn split_envelope(json: &[u8]) -> Option<(&str, String)> {
+    const HEAD: &[u8] = b"{\"payload\":";
+    const SIG: &[u8] = b",\"signature\":\"";
+    const END: &[u8] = b"\"}\n";
+    let rest = json.strip_prefix(HEAD)?.strip_suffix(END)?;
+    let (payload, signature) = rest.split_at_checked(rest.len().checked_sub(128)?)?;
+    let payload = payload.strip_suffix(SIG)?;
+    if !signature.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(payload).ok()?,
+        String::from_utf8(signature.to_vec()).ok()?,
+    ))
+}
+
+/// What a format 3 upward bundle's signature signs: its payload's SHA-256 (hex) under a fixed label.
+/// Ed25519 hashes what it signs twice with SHA-512; over hundreds of MB of payload that took seconds at
+/// both ends, where the SHA-256 is computed anyway (the province keeps it to know the bundle again).
+fn statement(payload_sha256_hex: &str) -> Vec<u8> {
+    format!("pendata-upward-3 payload sha256 {payload_sha256_hex}").into_bytes()
+}
+
+/// What a format 3 signature signs for these payload bytes (for tools that sign a payload of their
+/// own, like the fuzz targets).
+pub fn signed_statement(payload: &[u8]) -> Vec<u8> {
+    statement(&hex(&Sha256::digest(payload)))
+}
+
 pub fn is_upward_name(name: &str) -> bool {
     name.starts_with(UPWARD_PREFIX) && name.ends_with(".age")
 }
@@ -392,18 +500,27 @@ fn decrypt(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<Vec<u8>
     let plain = decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(decrypt_error)?;
-    let mut compressed = Vec::new();
-    plain
-        .take(MAX_UPWARD_BYTES)
-        .read_to_end(&mut compressed)
+    // Decompressed as it is deciphered, through a buffer of 1 MB, into room for the JSON reserved
+    // at once: zstd makes these files about 15 times smaller. (`read_to_end` zero-filled the room
+    // first and, at its end, copied hundreds of MB into a buffer twice the size.)
+    let room = (bytes.len() as u64)
+        .saturating_mul(20)
+        .min(MAX_UPWARD_BYTES)
+        .try_into()
+        .unwrap_or(0usize);
+    let mut json = Vec::with_capacity(room);
+    let mut decoder = zstd::stream::read::Decoder::new(plain.take(MAX_UPWARD_BYTES))
+        .and_then(|mut d| d.window_log_max(super::MAX_WINDOW_LOG).map(|()| d))
         .map_err(read_error)?;
-    let mut json = Vec::new();
-    zstd::stream::read::Decoder::new(compressed.as_slice())
-        .and_then(|mut d| {
-            d.window_log_max(super::MAX_WINDOW_LOG)?;
-            d.take(MAX_UPWARD_BYTES).read_to_end(&mut json)
-        })
-        .map_err(read_error)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut limited = (&mut decoder).take(MAX_UPWARD_BYTES);
+    loop {
+        let n = limited.read(&mut buf).map_err(read_error)?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        json.extend_from_slice(chunk);
+    }
     Ok(json)
 }
 
@@ -523,10 +640,10 @@ mod tests {
         }
     }
 
-    /// A format 1 file (before withdrawals) still opens; a newer one than this program is refused
+    /// A format 1 file (before withdrawals) and a format 2 one (signed over the payload) still open; a newer one than this program is refused
     /// with the hint to update; format 1's JSON has no `withdrawn` and reads as none.
     #[test]
-    fn format_1_still_opens_and_a_newer_format_is_refused() {
+    fn formats_1_to_3_open_and_a_newer_format_is_refused() {
         let key = SigningKey::from_bytes(&[7; 32]);
         let province = age::x25519::Identity::generate();
         let seal = |u: &Upward| u.seal(&key, &[province.to_public()]).unwrap();
@@ -534,6 +651,33 @@ mod tests {
         assert!(!serde_json::to_string(&old).unwrap().contains("withdrawn"));
         let (got, _) = Upward::open(&seal(&old), std::slice::from_ref(&province)).unwrap();
         assert_eq!(got, old);
+        // Format 2 (the signature over the payload itself) and 3 (over its SHA-256) both open, and
+        // both give the payload's SHA-256.
+        for version in [2, 3] {
+            let up = bundle(version, &key);
+            let (got, sha) = Upward::open(&seal(&up), std::slice::from_ref(&province)).unwrap();
+            assert_eq!(got, up);
+            assert_eq!(sha, hex(&Sha256::digest(serde_json::to_vec(&up).unwrap())));
+        }
+        // A format 3 file whose signature is of another payload is refused.
+        let mut other = bundle(3, &key);
+        let sealed = seal(&other);
+        other.bundle_id = Uuid::now_v7();
+        let json = decrypt(&sealed, std::slice::from_ref(&province)).unwrap();
+        let (_, signature) = split_envelope(&json).expect("format 3's envelope");
+        let forged = format!(
+            "{{\"payload\":{},\"signature\":\"{signature}\"}}\n",
+            serde_json::to_string(&other).unwrap()
+        );
+        let mut file = Vec::new();
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&province.to_public() as _)).unwrap();
+        let mut w = encryptor.wrap_output(&mut file).unwrap();
+        w.write_all(&zstd::bulk::compress(forged.as_bytes(), 1).unwrap())
+            .unwrap();
+        w.finish().unwrap();
+        let refused = Upward::open(&file, std::slice::from_ref(&province)).unwrap_err();
+        assert!(matches!(refused, BundleError::Signature(_)), "{refused}");
         let newer = bundle(UPWARD_FORMAT_VERSION + 1, &key);
         let refused = Upward::open(&seal(&newer), std::slice::from_ref(&province)).unwrap_err();
         assert!(refused.to_string().contains("update pendata"), "{refused}");

@@ -51,22 +51,23 @@ struct Compressor {
     hasher: Option<std::thread::JoinHandle<(String, u64)>>,
 }
 
-struct Compressed {
-    zst: Vec<u8>,
+pub(super) struct Compressed {
+    pub(super) zst: Vec<u8>,
     zsha: String,
     zsize: u64,
-    plain_sha: String,
+    /// The SHA-256 (hex) of what went in.
+    pub(super) plain_sha: String,
     plain_size: u64,
 }
 
 impl Compressor {
-    fn start() -> Compressor {
+    fn start(level: i32) -> Compressor {
         // Two batches waiting at each stage at most: memory stays a few MB whatever the export's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
         let worker = std::thread::spawn(move || -> io::Result<Worked> {
-            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), ZSTD_LEVEL)?;
+            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), level)?;
             for batch in rx {
                 enc.write_all(&batch)?;
                 if to_hash.send(batch).is_err() {
@@ -135,6 +136,49 @@ impl Compressor {
             plain_sha,
             plain_size,
         })
+    }
+}
+
+/// A writer into the [`Compressor`]: what is written is gathered into batches of about [`BATCH`]
+/// bytes, compressed on one thread and hashed on another while the caller goes on writing.
+pub(super) struct Compressing {
+    compressor: Compressor,
+    batch: Vec<u8>,
+}
+
+impl Compressing {
+    pub(super) fn start(level: i32) -> Compressing {
+        Compressing {
+            compressor: Compressor::start(level),
+            batch: Vec::with_capacity(BATCH + 64 * 1024),
+        }
+    }
+
+    /// The compressed bytes and the hash of everything written.
+    pub(super) fn finish(mut self) -> Result<Compressed> {
+        if !self.batch.is_empty() {
+            let last = std::mem::take(&mut self.batch);
+            self.compressor.send(last)?;
+        }
+        self.compressor.finish()
+    }
+}
+
+impl Write for Compressing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.batch.extend_from_slice(buf);
+        if self.batch.len() >= BATCH {
+            let empty = self.compressor.buffer();
+            let full = std::mem::replace(&mut self.batch, empty);
+            self.compressor
+                .send(full)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -210,7 +254,7 @@ pub struct Builder {
 impl Builder {
     pub fn new() -> Result<Builder> {
         Ok(Builder {
-            compressor: Compressor::start(),
+            compressor: Compressor::start(ZSTD_LEVEL),
             batch: Vec::with_capacity(BATCH + 64 * 1024),
             revisions: 0,
             records: BTreeSet::new(),

@@ -8,7 +8,7 @@
 //! bundle id again changes nothing; the positions of the kabupaten's upward sequence received are its
 //! coverage, so a missing bundle shows as a gap (`registry forward --range` fills it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
@@ -23,10 +23,11 @@ use super::merge::{File, Opened, Slim, merge_bundle};
 use super::storage::{Pack, Storage, Tables, Transaction};
 use super::validate::{check, summarize};
 use super::{Registry, RegistryError, Result};
+use crate::bundle::BundleError;
 use crate::bundle::keys::{Level, key_fingerprint};
 use crate::bundle::manifest::Counts;
 use crate::bundle::read::Verified;
-use crate::bundle::upward::{Upward, VerifiedRevision};
+use crate::bundle::upward::{CheckedBundle, Forwarded, Upward, verify_revision};
 use crate::bundle::{hex, unhex};
 use crate::model::printable::clean;
 
@@ -103,7 +104,13 @@ impl<S: Storage> Registry<S> {
         let outcome = {
             let mut t = txn.tables()?;
             self.authorize(&t, Role::Operator)?;
-            let outcome = self.upward_in(&mut t, &up, (&name, &sha, &payload_sha), now)?;
+            let (outcome, keep) = self.upward_in(&mut t, &up, (&name, &sha, &payload_sha), now)?;
+            if !keep {
+                // Refused after some families were merged: nothing of it is kept.
+                drop(t);
+                drop(txn);
+                return Ok(outcome);
+            }
             if matches!(outcome, FileOutcome::Merged(_)) {
                 let actor = self.authorize(&t, Role::Operator)?;
                 self.audit_in(
@@ -130,28 +137,34 @@ impl<S: Storage> Registry<S> {
         up: &Upward,
         (name, sha, payload_sha): (&str, &str, &str),
         now: DateTime<FixedOffset>,
-    ) -> Result<FileOutcome> {
+    ) -> Result<(FileOutcome, bool)> {
         if up.registry.demo != self.keys.public.demo {
-            return Ok(refused(
-                "bundel demo dan registri sungguhan (atau sebaliknya) tidak bercampur",
-                "demo and real registries do not mix: a demo kabupaten forwards only to a demo province",
+            return Ok((
+                refused(
+                    "bundel demo dan registri sungguhan (atau sebaliknya) tidak bercampur",
+                    "demo and real registries do not mix: a demo kabupaten forwards only to a demo province",
+                ),
+                true,
             ));
         }
         let id = kabupaten_id(&up.registry.signing_key);
         let Some(wilayah) = self.kabupaten_region(up) else {
-            return Ok(refused(
-                format!("{} bukan kabupaten/kota provinsi ini", up.registry.name),
-                format!(
-                    "{} is not a kabupaten/kota of this province",
-                    up.registry.name
+            return Ok((
+                refused(
+                    format!("{} bukan kabupaten/kota provinsi ini", up.registry.name),
+                    format!(
+                        "{} is not a kabupaten/kota of this province",
+                        up.registry.name
+                    ),
                 ),
+                true,
             ));
         };
         if let Some(outcome) = self.enrolled(t, id, up, &wilayah, now)? {
-            return Ok(outcome);
+            return Ok((outcome, true));
         }
         if let Some(b) = t.bundle(up.bundle_id)? {
-            return Ok(if b.manifest_sha256.as_deref() == Some(payload_sha) {
+            let again = if b.manifest_sha256.as_deref() == Some(payload_sha) {
                 FileOutcome::AlreadyImported { bundle: b }
             } else {
                 refused(
@@ -161,26 +174,29 @@ impl<S: Storage> Registry<S> {
                         up.bundle_id
                     ),
                 )
-            });
-        }
-        let revisions = match up.verified() {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(FileOutcome::Refused {
-                    reason: e.to_string(),
-                });
-            }
-        };
-        if let Some(outside) = self.outside_kabupaten(&revisions, &wilayah) {
-            return Ok(outside);
+            };
+            return Ok((again, true));
         }
         if let Some(bad) = self.withdrawals(t, up, &wilayah)? {
-            return Ok(bad);
+            return Ok((bad, true));
         }
+        let custody = match up.checked_custody() {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = e.to_string();
+                return Ok((FileOutcome::Refused { reason }, true));
+            }
+        };
+        // From here the bundle writes (the tablets it names, then the families merged as they are
+        // prepared): a refusal leaves the transaction uncommitted, so nothing of it is kept.
         if let Some(outcome) = self.tablets_of(t, up, now)? {
-            return Ok(outcome);
+            return Ok((outcome, false));
         }
-        let merged = self.merge_forwarded(t, up, &revisions, name, sha, now)?;
+        let done = match self.prepare_and_merge(t, up, &custody, &wilayah, (name, sha), now)? {
+            Ok(done) => done,
+            Err(refusal) => return Ok((refusal, false)),
+        };
+        let (merged, revisions, lasts) = (done.counts, done.revisions, done.lasts);
         let entry = BundleEntry {
             bundle_id: up.bundle_id,
             device: id,
@@ -192,7 +208,7 @@ impl<S: Storage> Registry<S> {
             imported_at: now,
             counts: Counts {
                 records: up.families.len() as u64,
-                revisions: revisions.len() as u64,
+                revisions,
                 attachments: 0,
             },
             merged,
@@ -200,8 +216,8 @@ impl<S: Storage> Registry<S> {
         };
         t.put_bundle(&entry)?;
         t.add_coverage(id.as_u128(), up.sequence)?;
-        keep_decisions(t, up, &revisions, (&wilayah, now))?;
-        Ok(FileOutcome::Merged(entry))
+        keep_decisions(t, up, &lasts, (&wilayah, now))?;
+        Ok((FileOutcome::Merged(entry), true))
     }
 
     /// A refusal naming the first withdrawal of a family this kabupaten/kota never forwarded here (or
@@ -323,22 +339,118 @@ impl<S: Storage> Registry<S> {
         }
     }
 
-    /// A refusal naming the first family outside the kabupaten's region, if any.
-    fn outside_kabupaten(
+    /// Every forwarded revision verified back to its device ([`verify_revision`]) and prepared for
+    /// the merge as a tablet bundle's reader prepares it (parsed, validated, summarized, packed), on
+    /// one thread per core, a share of [`SHARE`] families at a time; this thread merges the shares in
+    /// order as they come. The first revision that fails, or the first family outside the kabupaten,
+    /// refuses the bundle (`Err`: the caller leaves the transaction uncommitted).
+    fn prepare_and_merge(
         &self,
-        revisions: &[VerifiedRevision<'_>],
+        t: &mut impl Tables,
+        up: &Upward,
+        custody: &BTreeMap<Uuid, CheckedBundle>,
         wilayah: &str,
-    ) -> Option<FileOutcome> {
-        revisions.iter().find_map(|r| {
-            let facts = summarize(self.catalog, &r.revision).facts;
-            let kabkota = facts.and_then(|f| f.kabkota).unwrap_or_default();
-            (kabkota != wilayah).then(|| {
-                refused(
-                    format!("keluarga {} di luar wilayah kabupaten/kota {wilayah} (kabupaten/kotanya {kabkota}): bundel ditolak", r.record),
-                    format!("family {} is outside the kabupaten/kota {wilayah} that forwarded it (its kabupaten/kota is {kabkota}): the bundle is refused", r.record),
-                )
-            })
+        (name, sha): (&str, &str),
+        now: DateTime<FixedOffset>,
+    ) -> Result<std::result::Result<Prepared, FileOutcome>> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+        let shares: Vec<&[Forwarded]> = up.families.chunks(SHARE).collect();
+        let shares = &shares;
+        std::thread::scope(|s| {
+            let mut receivers = Vec::new();
+            for k in 0..threads {
+                // One share waiting per thread at most: memory stays a few shares whatever the size.
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                receivers.push(rx);
+                s.spawn(move || {
+                    for share in shares.iter().skip(k).step_by(threads) {
+                        let prepared = self.prepare_families(custody, share);
+                        let failed = !matches!(prepared, Ok(Ok(_)));
+                        // The merging thread stopped (a refusal), or this share failed: stop.
+                        if tx.send(prepared).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+            }
+            let mut kept = BTreeSet::new();
+            let mut done = Prepared {
+                counts: MergeCounts::default(),
+                revisions: 0,
+                lasts: Vec::with_capacity(up.families.len()),
+            };
+            for i in 0..shares.len() {
+                let prepared = receivers
+                    .get(i % threads)
+                    .and_then(|rx| rx.recv().ok())
+                    .ok_or_else(|| {
+                        RegistryError::Invalid("a preparing thread stopped early".into())
+                    })?;
+                let families = match prepared? {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let reason = e.to_string();
+                        return Ok(Err(FileOutcome::Refused { reason }));
+                    }
+                };
+                if let Some(outside) = outside_kabupaten(&families, wilayah) {
+                    return Ok(Err(outside));
+                }
+                // Each family's last revision: the one its endorsement names.
+                done.lasts.extend(
+                    families
+                        .iter()
+                        .map(|f| f.last().map(|r| (r.device, r.slim.seq, r.slim.number))),
+                );
+                done.revisions += families.iter().map(|f| f.len() as u64).sum::<u64>();
+                let counts =
+                    self.merge_forwarded(t, up, (custody, &mut kept), families, (name, sha), now)?;
+                done.counts.add(&counts);
+            }
+            Ok(Ok(done))
         })
+    }
+
+    /// [`Registry::prepare_and_merge`] on one share of the families.
+    fn prepare_families(
+        &self,
+        custody: &BTreeMap<Uuid, CheckedBundle>,
+        families: &[Forwarded],
+    ) -> Result<std::result::Result<Vec<Vec<Ready>>, BundleError>> {
+        let mut z = self.db.packer().map_err(bundle_error)?;
+        let mut out = Vec::with_capacity(families.len());
+        for f in families {
+            let mut revisions = Vec::with_capacity(f.revisions.len());
+            for r in &f.revisions {
+                let revision = match verify_revision(custody, f.record, r) {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let mut summary = summarize(self.catalog, &revision);
+                summary.hash = Some(super::package::revision_hash(&revision));
+                let mut reasons = check(self.catalog, &revision);
+                reasons.extend(super::scope::outside(
+                    &self.keys.public,
+                    summary.facts.as_ref(),
+                ));
+                revisions.push(Ready {
+                    bundle: r.bundle,
+                    device: revision.device,
+                    slim: Slim {
+                        stored: z.pack(r.line.as_bytes()).map_err(bundle_error)?,
+                        record: revision.record,
+                        number: revision.number,
+                        seq: revision.seq,
+                        action: revision.action,
+                        at: revision.at,
+                        reasons,
+                        summary,
+                    },
+                });
+            }
+            out.push(revisions);
+        }
+        Ok(Ok(out))
     }
 
     /// The tablets the kabupaten approved, registered as approved here (through it); a tablet known
@@ -384,52 +496,37 @@ impl<S: Storage> Registry<S> {
         &self,
         t: &mut impl Tables,
         up: &Upward,
-        revisions: &[VerifiedRevision<'_>],
-        name: &str,
-        sha: &str,
+        (custody, kept): (&BTreeMap<Uuid, CheckedBundle>, &mut BTreeSet<Uuid>),
+        families: Vec<Vec<Ready>>,
+        (name, sha): (&str, &str),
         now: DateTime<FixedOffset>,
     ) -> Result<MergeCounts> {
-        let mut by_bundle: BTreeMap<Uuid, Vec<&VerifiedRevision<'_>>> = BTreeMap::new();
-        for r in revisions {
-            by_bundle.entry(r.bundle).or_default().push(r);
+        let mut by_bundle: BTreeMap<Uuid, Vec<Slim>> = BTreeMap::new();
+        for r in families.into_iter().flatten() {
+            by_bundle.entry(r.bundle).or_default().push(r.slim);
         }
-        let mut z = self.db.packer().map_err(bundle_error)?;
         let mut total = MergeCounts::default();
         for c in &up.custody {
-            let Some(lines) = by_bundle.get(&c.bundle_id) else {
+            let Some(slim) = by_bundle.remove(&c.bundle_id) else {
                 continue;
             };
-            let checked = c.check().map_err(bundle_error)?;
-            let mut slim = Vec::new();
-            for r in lines {
-                let summary = summarize(self.catalog, &r.revision);
-                let mut reasons = check(self.catalog, &r.revision);
-                reasons.extend(super::scope::outside(
-                    &self.keys.public,
-                    summary.facts.as_ref(),
-                ));
-                slim.push(Slim {
-                    stored: z.pack(r.line.as_bytes()).map_err(bundle_error)?,
-                    record: r.revision.record,
-                    number: r.revision.number,
-                    seq: r.revision.seq,
-                    action: r.revision.action,
-                    at: r.revision.at,
-                    reasons,
-                    summary,
-                });
-            }
+            let Some(checked) = custody.get(&c.bundle_id) else {
+                continue;
+            };
             let signature: [u8; 64] = unhex(&c.signature)
                 .and_then(|b| b.try_into().ok())
                 .unwrap_or([0; 64]);
             let manifest_sha = hex(&Sha256::digest(c.manifest.as_bytes()));
             let opened = Opened {
                 verified: Verified {
-                    manifest: checked.manifest,
+                    manifest: checked.manifest.clone(),
                     manifest_bytes: c.manifest.as_bytes().to_vec(),
                     signature,
                     records: 0,
-                    line_hashes: Some(checked.line_hashes),
+                    // Its custody is kept once, with the first share that has lines of it.
+                    line_hashes: kept
+                        .insert(c.bundle_id)
+                        .then(|| checked.line_hashes.clone()),
                 },
                 revisions: slim,
                 attachments: Vec::new(),
@@ -454,27 +551,55 @@ impl<S: Storage> Registry<S> {
     }
 }
 
+/// Families a preparing thread takes at a time (see [`Registry::prepare_and_merge`]): the merge of a
+/// share records each tablet bundle it has lines of, so a share is a few thousand families.
+const SHARE: usize = 10_000;
+
+/// What [`Registry::prepare_and_merge`] merged.
+struct Prepared {
+    counts: MergeCounts,
+    revisions: u64,
+    /// Each family's last revision (device, sequence position, number), in the bundle's order.
+    lasts: Vec<Option<(Uuid, u64, u32)>>,
+}
+
+/// A forwarded revision verified and prepared for the merge.
+struct Ready {
+    /// The tablet bundle it came in, and its device.
+    bundle: Uuid,
+    device: Uuid,
+    slim: Slim,
+}
+
+/// A refusal naming the first family outside the kabupaten's region, if any.
+fn outside_kabupaten(families: &[Vec<Ready>], wilayah: &str) -> Option<FileOutcome> {
+    families.iter().flatten().find_map(|r| {
+        let kabkota = r
+            .slim
+            .summary
+            .facts
+            .as_ref()
+            .and_then(|f| f.kabkota.clone())
+            .unwrap_or_default();
+        (kabkota != wilayah).then(|| {
+            refused(
+                format!("keluarga {} di luar wilayah kabupaten/kota {wilayah} (kabupaten/kotanya {kabkota}): bundel ditolak", r.slim.record),
+                format!("family {} is outside the kabupaten/kota {wilayah} that forwarded it (its kabupaten/kota is {kabkota}): the bundle is refused", r.slim.record),
+            )
+        })
+    })
+}
+
 /// The kabupaten's decisions the bundle carries, kept as the families' latest (`keep_latest`): each
 /// family's endorsement of the last revision it carries, each withdrawal of a family forwarded before.
 fn keep_decisions(
     t: &mut impl Tables,
     up: &Upward,
-    revisions: &[VerifiedRevision<'_>],
+    lasts: &[Option<(Uuid, u64, u32)>],
     (wilayah, now): (&str, DateTime<FixedOffset>),
 ) -> Result<()> {
-    // The verified revisions by their line, looked up once per family (a search through all of them
-    // per family grew with the square of the bundle's families).
-    let mut by_line: HashMap<&str, &VerifiedRevision<'_>> = HashMap::new();
-    for v in revisions {
-        by_line.entry(v.line).or_insert(v);
-    }
-    for f in &up.families {
-        let last = f
-            .revisions
-            .last()
-            .and_then(|r| by_line.get(r.line.as_str()))
-            .map(|v| (v.revision.device, v.revision.seq, v.revision.number));
-        let Some((device, seq, revision)) = last else {
+    for (f, last) in up.families.iter().zip(lasts) {
+        let Some((device, seq, revision)) = *last else {
             continue;
         };
         let decision = Endorsement::Endorsed {

@@ -24,12 +24,26 @@ pub fn registry_key() -> SigningKey {
 
 /// The package file an input stands for.
 pub fn file(input: &[u8], device: &age::x25519::Recipient) -> Option<Vec<u8>> {
+    sealed(input, device, |payload| payload.to_vec())
+}
+
+/// The upward bundle file an input stands for: a payload is signed as format 3 signs it (its
+/// SHA-256 under a label, `signed_statement`).
+pub fn upward_file(input: &[u8], province: &age::x25519::Recipient) -> Option<Vec<u8>> {
+    sealed(input, province, pendata::bundle::upward::signed_statement)
+}
+
+fn sealed(
+    input: &[u8],
+    device: &age::x25519::Recipient,
+    signed: impl Fn(&[u8]) -> Vec<u8>,
+) -> Option<Vec<u8>> {
     let (&flag, rest) = input.split_first()?;
     if flag == RAW_FILE {
         return Some(rest.to_vec());
     }
     let payload = std::str::from_utf8(rest).ok()?;
-    let signature = hex(&registry_key().sign(payload.as_bytes()).to_bytes());
+    let signature = hex(&registry_key().sign(&signed(payload.as_bytes())).to_bytes());
     let envelope = format!("{{\"signature\":\"{signature}\",\"payload\":{payload}}}\n");
     let plain = zstd::bulk::compress(envelope.as_bytes(), 1).ok()?;
     let encryptor = age::Encryptor::with_recipients(std::iter::once(device as _)).ok()?;
