@@ -51,8 +51,8 @@ use uuid::Uuid;
 
 const PER_BUNDLE: usize = 1000;
 const PER_TABLET: usize = 10_000;
-/// The fixture's generation: raised when what it holds changes.
-const FIXTURE: u32 = 2;
+/// The fixture's generation: raised when what it holds changes (3: tablet bundles of format 3).
+const FIXTURE: u32 = 3;
 
 fn clock() -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339("2026-11-02T08:00:00+08:00").unwrap()

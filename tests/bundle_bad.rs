@@ -247,7 +247,8 @@ fn manifest_hashes_that_lie_are_caught_even_when_signed() {
     // The manifest's own hash of a part replaced by another, signed: the part no longer matches.
     let b = repack(&f, Some(&f.device_key), |m| {
         edit_manifest(m, |v| {
-            v["parts"][0]["sha256"] = serde_json::json!("0".repeat(64));
+            assert_eq!(v["parts"][1]["path"], "revisions.jsonl.zst");
+            v["parts"][1]["sha256"] = serde_json::json!("0".repeat(64));
         });
     });
     let e = check(&f, &b).unwrap_err();
@@ -278,7 +279,10 @@ fn old_and_new_format_versions_are_refused_with_what_to_do() {
     let f = fixture(3);
     for (v, hint) in [
         (0, "update it and export again"),
-        (3, "update pendata on this computer"),
+        (
+            pendata::bundle::FORMAT_VERSION + 1,
+            "update pendata on this computer",
+        ),
     ] {
         let b = repack(&f, Some(&f.device_key), |m| {
             edit_manifest(m, |x| x["format_version"] = serde_json::json!(v));
@@ -444,35 +448,164 @@ fn replace_part(members: &mut [(String, Vec<u8>)], name: &str, bytes: Vec<u8>) {
     });
 }
 
+/// The decompressed lines of a bundle's `revisions.jsonl.zst` member.
+fn plain_lines(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let zst = &members
+        .iter()
+        .find(|(n, _)| n == "revisions.jsonl.zst")
+        .unwrap()
+        .1;
+    zstd::decode_all(&zst[..]).unwrap()
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Turns a format 3 archive into the format 2 one of the same lines: `revisions.sha256` carried
+/// before the revisions, and the hash of the decompressed lines in the manifest.
+fn as_format_2(m: &mut Vec<(String, Vec<u8>)>) -> Vec<u8> {
+    use sha2::Digest;
+    let plain = plain_lines(m);
+    let mut list = Vec::new();
+    for line in plain.strip_suffix(b"\n").unwrap().split(|&b| b == b'\n') {
+        list.extend_from_slice(&sha2::Sha256::digest(line));
+    }
+    let at = m
+        .iter()
+        .position(|(n, _)| n == "revisions.jsonl.zst")
+        .unwrap();
+    m.insert(at, ("revisions.sha256".into(), list.clone()));
+    let plain_sha = sha_hex(&plain);
+    edit_manifest(m, |v| {
+        v["format_version"] = serde_json::json!(2);
+        for p in v["parts"].as_array_mut().unwrap() {
+            if p["path"] == "revisions.jsonl.zst" {
+                p["plain_sha256"] = serde_json::json!(plain_sha);
+            }
+        }
+    });
+    list
+}
+
 #[test]
-fn each_line_must_hash_to_its_signed_line_hash_and_format_1_bundles_are_still_read() {
+fn format_3_derives_the_signed_line_hashes_from_the_lines() {
     let f = fixture(4);
-    // Format 2 signs the SHA-256 of each line: a list that does not match its lines is refused even
-    // when the manifest hashes the list and is signed.
+    // The fixture (format 3) carries no list: the manifest signs the list's size and hash, and the
+    // reader derives it from the lines, one SHA-256 of each line's bytes.
+    let dec = age::Decryptor::new(&f.bundle[..]).unwrap();
+    let mut plain = Vec::new();
+    dec.decrypt(std::iter::once(&f.keys.identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    let names: Vec<String> = tar::Archive::new(&plain[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n == "revisions.sha256"), "{names:?}");
+    let mut hashes = Vec::new();
+    let v = read::read(&f.bundle[..], std::slice::from_ref(&f.keys.identity), |i| {
+        if let read::Item::Revision { raw, .. } = i {
+            use sha2::Digest;
+            hashes.extend_from_slice(&sha2::Sha256::digest(raw));
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(v.manifest.format_version, 3);
+    assert!(v.manifest.parts[1].plain_sha256.is_none());
+    assert_eq!(v.line_hashes.unwrap(), hashes);
+
+    // Format 3: a signed list hash that its lines do not give is refused, so is a list in the archive.
     let b = repack(&f, Some(&f.device_key), |m| {
-        let list = &m.iter().find(|(n, _)| n == "revisions.sha256").unwrap().1;
-        let mut list = list.clone();
-        assert_eq!(list.len() % 32, 0);
+        edit_manifest(m, |v| {
+            let parts = v["parts"].as_array_mut().unwrap();
+            let p = parts
+                .iter_mut()
+                .find(|p| p["path"] == "revisions.sha256")
+                .unwrap();
+            p["sha256"] = serde_json::json!(sha_hex(b"another list"));
+        });
+    });
+    let e = check(&f, &b).unwrap_err();
+    assert!(matches!(e, BundleError::Tampered(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("do not hash to the revisions.sha256"),
+        "{e}"
+    );
+    let b = repack(&f, Some(&f.device_key), |m| {
+        as_format_2(m);
+        edit_manifest(m, |v| v["format_version"] = serde_json::json!(3));
+    });
+    let e = check(&f, &b).unwrap_err();
+    assert!(matches!(e, BundleError::Tampered(_)), "{e:?}");
+}
+
+#[test]
+fn format_1_and_2_bundles_are_still_read_each_line_against_its_hash() {
+    let f = fixture(4);
+    let mut hashes = Vec::new();
+    read::read(&f.bundle[..], std::slice::from_ref(&f.keys.identity), |i| {
+        if let read::Item::Revision { raw, .. } = i {
+            use sha2::Digest;
+            hashes.extend_from_slice(&sha2::Sha256::digest(raw));
+        }
+        Ok(())
+    })
+    .unwrap();
+    // Format 2 is read: the list travels, and each line must hash to its entry even when the
+    // manifest hashes the list and is signed.
+    let b = repack(&f, Some(&f.device_key), |m| {
+        as_format_2(m);
+    });
+    let v = read::read(&b[..], std::slice::from_ref(&f.keys.identity), |_| Ok(())).unwrap();
+    assert_eq!(v.manifest.format_version, 2);
+    assert_eq!(v.line_hashes.unwrap(), hashes);
+    let b = repack(&f, Some(&f.device_key), |m| {
+        let mut list = as_format_2(m);
         list[40] ^= 1;
         replace_part(m, "revisions.sha256", list);
     });
     let e = check(&f, &b).unwrap_err();
     assert!(matches!(e, BundleError::Tampered(_)), "{e:?}");
     assert!(e.to_string().contains("line 2 does not hash"), "{e}");
-    // Format 2 without the list, or with it after the revisions: refused.
+    // Format 2 without the hash of its decompressed lines: refused.
     let b = repack(&f, Some(&f.device_key), |m| {
-        m.retain(|(n, _)| n != "revisions.sha256");
+        as_format_2(m);
         edit_manifest(m, |v| {
-            v["parts"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|p| p["path"] != "revisions.sha256");
+            for p in v["parts"].as_array_mut().unwrap() {
+                p.as_object_mut().unwrap().remove("plain_sha256");
+            }
         });
     });
     let e = check(&f, &b).unwrap_err();
-    assert!(e.to_string().contains("revisions.sha256"), "{e}");
-    // A format 1 bundle (no list) is read as before.
+    assert!(e.to_string().contains("no hash of the decompressed"), "{e}");
+    // Format 2 or 3 without the list listed: refused.
+    for version in [2, 3] {
+        let b = repack(&f, Some(&f.device_key), |m| {
+            as_format_2(m);
+            m.retain(|(n, _)| n != "revisions.sha256");
+            edit_manifest(m, |v| {
+                v["format_version"] = serde_json::json!(version);
+                v["parts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|p| p["path"] != "revisions.sha256");
+            });
+        });
+        let e = check(&f, &b).unwrap_err();
+        assert!(e.to_string().contains("revisions.sha256"), "{e}");
+    }
+    // A format 1 bundle (no list, the hash of the decompressed lines) is read as before.
     let b = repack(&f, Some(&f.device_key), |m| {
+        as_format_2(m);
         m.retain(|(n, _)| n != "revisions.sha256");
         edit_manifest(m, |v| {
             v["format_version"] = serde_json::json!(1);
@@ -491,15 +624,4 @@ fn each_line_must_hash_to_its_signed_line_hash_and_format_1_bundles_are_still_re
     })
     .unwrap();
     assert!(v.line_hashes.is_none() && lines > 0);
-    // The fixture itself carries one hash per line, each the SHA-256 of that line's bytes.
-    let mut hashes = Vec::new();
-    let v = read::read(&f.bundle[..], std::slice::from_ref(&f.keys.identity), |i| {
-        if let read::Item::Revision { raw, .. } = i {
-            use sha2::Digest;
-            hashes.extend_from_slice(&sha2::Sha256::digest(raw));
-        }
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(v.line_hashes.unwrap(), hashes);
 }

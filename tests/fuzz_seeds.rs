@@ -101,11 +101,12 @@ fn the_fuzz_seeds_are_real_and_go_past_the_first_check() {
         let plain = inner::archive(bytes).unwrap();
         let file = inner::encrypt(&plain, &recipient).unwrap();
         let (v, _) = read_bundle(&file).unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
-        // Of today's format: each line's hash travels (format 2's revisions.sha256), checked by the
-        // read.
+        // Of today's format: each line's hash signed (format 3 derives revisions.sha256 from the
+        // lines), checked by the read.
         assert!(
-            v.manifest.format_version >= 2 && v.line_hashes.is_some(),
-            "{name}: not a format 2 bundle; {hint}"
+            v.manifest.format_version == pendata::bundle::FORMAT_VERSION && v.line_hashes.is_some(),
+            "{name}: not a format {} bundle; {hint}",
+            pendata::bundle::FORMAT_VERSION
         );
         if bytes[0] & inner::RAW_TAR == 0 {
             let s = inner::split(bytes).unwrap();

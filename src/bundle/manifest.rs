@@ -198,6 +198,19 @@ impl Manifest {
             )));
         }
         m.check_line_hashes()?;
+        // Before format 3 the hash of the decompressed lines is what covers them whole (format 1 has
+        // nothing else); from 3 on, the list of the lines' hashes does.
+        if m.format_version < 3
+            && m.parts
+                .iter()
+                .any(|p| p.path == super::REVISIONS_FILE && p.plain_sha256.is_none())
+        {
+            return Err(BundleError::invalid(format!(
+                "a manifest of format {} gives no hash of the decompressed {}",
+                m.format_version,
+                super::REVISIONS_FILE
+            )));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &m.parts {
             if !seen.insert(p.path.as_str()) {

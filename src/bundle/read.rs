@@ -102,14 +102,17 @@ impl<R: Read> Read for CountingReader<R> {
 /// A reader that hashes what passes through.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    /// `None`: counted, not hashed.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
+        if let Some(h) = &mut self.hasher {
+            h.update(buf.get(..n).unwrap_or_default());
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -327,6 +330,12 @@ fn read_all(
     // 2. Every part, in manifest order, hashed as it streams.
     let mut seen = Seen::new(&manifest, limits);
     for part in &manifest.parts {
+        if part.path == LINE_HASHES_FILE && manifest.format_version >= 3 {
+            // Not in the archive: derived from the lines, then checked against this entry.
+            // Its size is 32 per revision counted (`Manifest::parse`), within `max_revisions`.
+            seen.derived = Some(Vec::with_capacity(usize::try_from(part.size).unwrap_or(0)));
+            continue;
+        }
         let mut entry = next_entry(&mut entries, &part.path)?;
         expect_name(&entry, &part.path)?;
         if entry.size() != part.size {
@@ -339,11 +348,15 @@ fn read_all(
         }
         let mut hashing = HashingReader {
             inner: &mut entry,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
         };
         if part.path == REVISIONS_FILE {
             read_revisions(&mut hashing, part, &mut seen, &mut on_item)?;
+            if let Some(list) = seen.derived.take() {
+                check_derived(&manifest, &list)?;
+                seen.line_hashes = Some(list);
+            }
         } else if part.path == LINE_HASHES_FILE {
             // Its size is 32 per revision counted (`Manifest::parse`), within `max_revisions`.
             let mut list = Vec::with_capacity(usize::try_from(part.size).unwrap_or(0));
@@ -362,7 +375,10 @@ fn read_all(
             )));
         }
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| io_to_bundle(e, &part.path))?;
-        let got = hex(&hashing.hasher.finalize());
+        let got = hashing
+            .hasher
+            .map(|h| hex(&h.finalize()))
+            .unwrap_or_default();
         if got != part.sha256 {
             return Err(BundleError::Tampered(format!(
                 "{} has SHA-256 {got}, the manifest says {}",
@@ -467,7 +483,10 @@ struct Seen<'m> {
     petugas: BTreeSet<&'m str>,
     records: BTreeSet<Uuid>,
     revisions: u64,
+    /// Format 2: `revisions.sha256` as the archive holds it, each line checked against it.
     line_hashes: Option<Vec<u8>>,
+    /// Format 3: `revisions.sha256` as it is derived from the lines (checked at their end).
+    derived: Option<Vec<u8>>,
 }
 
 impl<'m> Seen<'m> {
@@ -480,7 +499,28 @@ impl<'m> Seen<'m> {
             records: BTreeSet::new(),
             revisions: 0,
             line_hashes: None,
+            derived: None,
         }
+    }
+}
+
+impl Seen<'_> {
+    /// Line `number` against the list the archive carries (format 2), or added to the one derived
+    /// (format 3).
+    fn line_hash(&mut self, number: u64, line: &[u8]) -> Result<()> {
+        if let Some(list) = &mut self.derived {
+            list.extend_from_slice(&Sha256::digest(line));
+        } else if let Some(list) = &self.line_hashes {
+            let at = usize::try_from(number - 1)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(32);
+            if list.get(at..at.saturating_add(32)) != Some(Sha256::digest(line).as_slice()) {
+                return Err(BundleError::Tampered(format!(
+                    "{REVISIONS_FILE}: line {number} does not hash to its entry in {LINE_HASHES_FILE}"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -536,7 +576,8 @@ fn read_revisions(
             left: declared,
             declared,
         },
-        hasher: Sha256::new(),
+        // Format 3 has no hash of the whole: its lines' list covers them (`check_derived`).
+        hasher: part.plain_sha256.as_ref().map(|_| Sha256::new()),
         size: 0,
     };
     let mut lines = BufReader::with_capacity(256 * 1024, &mut plain);
@@ -566,7 +607,15 @@ fn read_revisions(
                     "{REVISIONS_FILE}: line {number} is unterminated"
                 )));
             }
-            skip_line(&mut lines)?;
+            let mut whole = seen.derived.as_ref().map(|_| {
+                let mut h = Sha256::new();
+                h.update(&line);
+                h
+            });
+            skip_line(&mut lines, whole.as_mut())?;
+            if let (Some(list), Some(h)) = (&mut seen.derived, whole) {
+                list.extend_from_slice(&h.finalize());
+            }
             bad_line(
                 &line,
                 number,
@@ -577,16 +626,7 @@ fn read_revisions(
             continue;
         }
         line.pop();
-        if let Some(list) = &seen.line_hashes {
-            let at = usize::try_from(number - 1)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(32);
-            if list.get(at..at.saturating_add(32)) != Some(Sha256::digest(&line).as_slice()) {
-                return Err(BundleError::Tampered(format!(
-                    "{REVISIONS_FILE}: line {number} does not hash to its entry in {LINE_HASHES_FILE}"
-                )));
-            }
-        }
+        seen.line_hash(number, &line)?;
         let revision: Revision = match serde_json::from_slice(&line) {
             Ok(r) => r,
             Err(e) => {
@@ -608,10 +648,12 @@ fn read_revisions(
         })?;
     }
     drop(lines);
-    let (psize, psha) = (plain.size, hex(&plain.hasher.finalize()));
-    if Some(psize) != part.plain_size || Some(&psha) != part.plain_sha256.as_ref() {
+    let (psize, psha) = (plain.size, plain.hasher.map(|h| hex(&h.finalize())));
+    if Some(psize) != part.plain_size || psha.as_ref() != part.plain_sha256.as_ref() {
         return Err(BundleError::Tampered(format!(
-            "{REVISIONS_FILE} decompresses to {psize} bytes with SHA-256 {psha}, not what the manifest says"
+            "{REVISIONS_FILE} decompresses to {psize} bytes{}, not what the manifest says",
+            psha.map(|h| format!(" with SHA-256 {h}"))
+                .unwrap_or_default()
         )));
     }
     Ok(())
@@ -647,13 +689,17 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 /// Reads past the rest of a line (hashed with the rest, never kept).
-fn skip_line(lines: &mut impl BufRead) -> Result<()> {
+fn skip_line(lines: &mut impl BufRead, mut hasher: Option<&mut Sha256>) -> Result<()> {
     loop {
         let buf = lines.fill_buf().map_err(|e| damaged(e, REVISIONS_FILE))?;
         if buf.is_empty() {
             return Ok(());
         }
-        match buf.iter().position(|&b| b == b'\n') {
+        let end = buf.iter().position(|&b| b == b'\n');
+        if let Some(h) = &mut hasher {
+            h.update(buf.get(..end.unwrap_or(buf.len())).unwrap_or_default());
+        }
+        match end {
             Some(i) => {
                 lines.consume(i + 1);
                 return Ok(());
@@ -664,6 +710,23 @@ fn skip_line(lines: &mut impl BufRead) -> Result<()> {
             }
         }
     }
+}
+
+/// Format 3: the list of the lines' hashes, derived while they were read, against the size and hash
+/// the signed manifest gives `revisions.sha256`.
+fn check_derived(manifest: &Manifest, list: &[u8]) -> Result<()> {
+    let Some(part) = manifest.parts.iter().find(|p| p.path == LINE_HASHES_FILE) else {
+        return Err(BundleError::Tampered(format!(
+            "the manifest does not list {LINE_HASHES_FILE}"
+        )));
+    };
+    if list.len() as u64 != part.size || hex(&Sha256::digest(list)) != part.sha256 {
+        return Err(BundleError::Tampered(format!(
+            "{REVISIONS_FILE}: its {} lines do not hash to the {LINE_HASHES_FILE} the manifest signs",
+            list.len() / 32
+        )));
+    }
+    Ok(())
 }
 
 /// A line that is not a revision: handed on if the caller asked and the line names its family within

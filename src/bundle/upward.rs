@@ -126,6 +126,66 @@ pub struct Forwarded {
     pub revisions: Vec<ForwardedRevision>,
 }
 
+/// `Upward`, its families unparsed.
+#[derive(Deserialize)]
+struct Lazy<'a> {
+    format: String,
+    format_version: u32,
+    bundle_id: Uuid,
+    created_at: DateTime<FixedOffset>,
+    registry: Sender,
+    sequence: SeqRange,
+    kind: ExportKind,
+    devices: Vec<ApprovedDevice>,
+    custody: Vec<SignedBundle>,
+    #[serde(borrow)]
+    families: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    withdrawn: Vec<Withdrawn>,
+}
+
+impl<'a> Lazy<'a> {
+    fn into_raw(self, payload_sha256: String) -> RawUpward<'a> {
+        RawUpward {
+            head: Upward {
+                format: self.format,
+                format_version: self.format_version,
+                bundle_id: self.bundle_id,
+                created_at: self.created_at,
+                registry: self.registry,
+                sequence: self.sequence,
+                kind: self.kind,
+                devices: self.devices,
+                custody: self.custody,
+                families: Vec::new(),
+                withdrawn: self.withdrawn,
+            },
+            families: self.families,
+            payload_sha256,
+        }
+    }
+}
+
+impl Forwarded {
+    /// One family of [`RawUpward::families`].
+    pub fn parse(raw: &serde_json::value::RawValue) -> Result<Forwarded> {
+        serde_json::from_str(raw.get()).map_err(|e| {
+            BundleError::NotABundle(format!("not a Pendata upward bundle: a family: {e}"))
+        })
+    }
+}
+
+/// An upward bundle whose envelope, format and signature were checked ([`Upward::open_decrypted`]),
+/// its families not yet parsed.
+pub struct RawUpward<'a> {
+    /// Everything but the families (its `families` is empty).
+    pub head: Upward,
+    /// Each family's JSON, in order, borrowed from the plaintext.
+    pub families: Vec<&'a serde_json::value::RawValue>,
+    /// The payload's SHA-256, hex.
+    pub payload_sha256: String,
+}
+
 /// A revision line exactly as its tablet signed it, and the device bundle that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedRevision {
@@ -232,7 +292,7 @@ impl Upward {
             let mut payload = super::write::Compressing::start(UPWARD_ZSTD_LEVEL);
             serde_json::to_writer(&mut payload, self).map_err(cannot)?;
             let c = payload.finish()?;
-            let sig = key.sign(&statement(&c.plain_sha));
+            let sig = key.sign(&statement(c.plain_sha()));
             // zstd frames one after the other read as one stream: the envelope's start, the payload,
             // its end with the signature.
             let mut plain = zstd::bulk::compress(b"{\"payload\":", UPWARD_ZSTD_LEVEL)?;
@@ -266,7 +326,29 @@ impl Upward {
     /// decides whether that kabupaten is trusted), and the format. Returns the bundle and the SHA-256
     /// of its signed payload.
     pub fn open(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<(Upward, String)> {
-        let json = decrypt(bytes, identities)?;
+        let json = Upward::decrypt(bytes, identities)?;
+        let raw = Upward::open_decrypted(&json)?;
+        let mut up = raw.head;
+        up.families = raw
+            .families
+            .iter()
+            .map(|f| Forwarded::parse(f))
+            .collect::<Result<_>>()?;
+        Ok((up, raw.payload_sha256))
+    }
+
+    /// The plaintext of an upward bundle file (decrypted and decompressed), for
+    /// [`Upward::open_decrypted`].
+    pub fn decrypt(bytes: &[u8], identities: &[age::x25519::Identity]) -> Result<Vec<u8>> {
+        decrypt(bytes, identities)
+    }
+
+    /// [`Upward::open`] on the plaintext, with each family left as its raw JSON (borrowed from
+    /// `json`): the province parses them on its preparing threads ([`Forwarded::parse`]), so that the
+    /// one pass here only finds where each family begins and ends. The envelope, the format and the
+    /// kabupaten's signature are checked as by `open`; a family that is not one is found when it is
+    /// parsed.
+    pub fn open_decrypted(json: &[u8]) -> Result<RawUpward<'_>> {
         #[derive(Deserialize)]
         struct Envelope<'a> {
             signature: String,
@@ -282,10 +364,10 @@ impl Upward {
             BundleError::NotABundle(format!("not a Pendata upward bundle: {e}"))
         };
         // The envelope as format 3 writes it is cut at its known ends; any other, parsed.
-        let (payload, signature) = match split_envelope(&json) {
+        let (payload, signature) = match split_envelope(json) {
             Some(split) => split,
             None => {
-                let envelope: Envelope<'_> = serde_json::from_slice(&json).map_err(not_upward)?;
+                let envelope: Envelope<'_> = serde_json::from_slice(json).map_err(not_upward)?;
                 (envelope.payload.get(), envelope.signature)
             }
         };
@@ -293,7 +375,7 @@ impl Upward {
         // and what the province keeps to know the bundle again.
         let (sha, parsed) = std::thread::scope(|s| {
             let hashing = s.spawn(|| Sha256::digest(payload.as_bytes()));
-            let parsed = serde_json::from_str::<Upward>(payload);
+            let parsed = serde_json::from_str::<Lazy<'_>>(payload);
             (hashing.join(), parsed)
         });
         let sha = hex(&sha.map_err(|_| BundleError::invalid("the hashing thread failed"))?);
@@ -323,8 +405,8 @@ impl Upward {
                 },
             });
         }
-        let up = parsed.map_err(not_upward)?;
-        let key = parse_verifying_key(&up.registry.signing_key)
+        let lazy = parsed.map_err(not_upward)?;
+        let key = parse_verifying_key(&lazy.registry.signing_key)
             .map_err(|e| BundleError::Signature(format!("the kabupaten's key {e}")))?;
         let sig: [u8; 64] = unhex(&signature)
             .and_then(|b| b.try_into().ok())
@@ -340,7 +422,7 @@ impl Upward {
                     "the upward bundle was not signed by the kabupaten/kota registry it names (or was altered)".into(),
                 )
             })?;
-        Ok((up, sha))
+        Ok(lazy.into_raw(sha))
     }
 
     /// Every revision verified back to its device: the device bundle it names is in `custody`, signed

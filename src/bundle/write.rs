@@ -38,30 +38,56 @@ const BATCH: usize = 1 << 20;
 /// What the compressor worker hands back: the compressed part, its SHA-256 (hex) and its size.
 type Worked = (Vec<u8>, String, u64);
 
+/// What the second worker hashes of the plain bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hash {
+    /// The SHA-256 of everything written (upward bundles' payload).
+    Whole,
+    /// The SHA-256 of each line, without its newline (a device bundle's `revisions.sha256`): what is
+    /// written must be whole lines, each ending in a newline.
+    Lines,
+}
+
+/// What the hasher worked out, by [`Hash`].
+enum Hashed {
+    Whole(String),
+    Lines(Vec<u8>),
+}
+
 /// The compressor: a pipeline of two worker threads behind the caller, who reads, parses and batches
 /// the JSON lines. The first compresses each batch, then passes it to the second, which hashes the
-/// plain lines and hands the emptied buffer back to be filled again. Three stages of about the same
-/// cost, which the system spreads over the cores.
+/// plain bytes (whole, or line by line) and hands the emptied buffer back to be filled again. Three
+/// stages of about the same cost, which the system spreads over the cores.
 struct Compressor {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     /// Batches the workers are done with, emptied, to be filled again: fresh megabyte buffers would
     /// each be fresh pages for the kernel to hand out.
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
     worker: Option<std::thread::JoinHandle<io::Result<Worked>>>,
-    hasher: Option<std::thread::JoinHandle<(String, u64)>>,
+    hasher: Option<std::thread::JoinHandle<(Hashed, u64)>>,
 }
 
 pub(super) struct Compressed {
     pub(super) zst: Vec<u8>,
     zsha: String,
     zsize: u64,
-    /// The SHA-256 (hex) of what went in.
-    pub(super) plain_sha: String,
+    /// What the hasher made of what went in.
+    hashed: Hashed,
     plain_size: u64,
 }
 
+impl Compressed {
+    /// The SHA-256 (hex) of everything that went in (a compressor started with [`Hash::Whole`]).
+    pub(super) fn plain_sha(&self) -> &str {
+        match &self.hashed {
+            Hashed::Whole(h) => h,
+            Hashed::Lines(_) => "",
+        }
+    }
+}
+
 impl Compressor {
-    fn start(level: i32) -> Compressor {
+    fn start(level: i32, hash: Hash) -> Compressor {
         // Two batches waiting at each stage at most: memory stays a few MB whatever the export's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
@@ -77,16 +103,33 @@ impl Compressor {
             Ok(enc.finish()?.finish())
         });
         let hasher = std::thread::spawn(move || {
-            let mut plain = Sha256::new();
+            let mut whole = Sha256::new();
+            let mut lines = Vec::new();
             let mut size = 0u64;
             for mut batch in hash_rx {
-                plain.update(&batch);
+                match hash {
+                    Hash::Whole => whole.update(&batch),
+                    // Batches hold whole lines: each ends in a newline, and none holds one inside.
+                    Hash::Lines => {
+                        for line in batch
+                            .strip_suffix(b"\n")
+                            .unwrap_or(&batch)
+                            .split(|&b| b == b'\n')
+                        {
+                            lines.extend_from_slice(&Sha256::digest(line));
+                        }
+                    }
+                }
                 size += batch.len() as u64;
                 batch.clear();
                 // Nobody waiting for it (the export ended) or enough spares: drop it.
                 let _ = back.try_send(batch);
             }
-            (hex(&plain.finalize()), size)
+            let hashed = match hash {
+                Hash::Whole => Hashed::Whole(hex(&whole.finalize())),
+                Hash::Lines => Hashed::Lines(lines),
+            };
+            (hashed, size)
         });
         Compressor {
             tx: Some(tx),
@@ -125,7 +168,7 @@ impl Compressor {
         // The compressor is gone, so its channel to the hasher is closed: the hasher ends too.
         let hashed = self.hasher.take().map(std::thread::JoinHandle::join);
         let (zst, zsha, zsize) = worked?;
-        let (plain_sha, plain_size) = match hashed {
+        let (hashed, plain_size) = match hashed {
             Some(Ok(h)) => h,
             _ => return Err(BundleError::invalid("the hashing thread failed")),
         };
@@ -133,7 +176,7 @@ impl Compressor {
             zst,
             zsha,
             zsize,
-            plain_sha,
+            hashed,
             plain_size,
         })
     }
@@ -149,7 +192,7 @@ pub(super) struct Compressing {
 impl Compressing {
     pub(super) fn start(level: i32) -> Compressing {
         Compressing {
-            compressor: Compressor::start(level),
+            compressor: Compressor::start(level, Hash::Whole),
             batch: Vec::with_capacity(BATCH + 64 * 1024),
         }
     }
@@ -247,21 +290,18 @@ pub struct Builder {
     petugas: BTreeSet<String>,
     forms: BTreeSet<FormRef>,
     referenced: BTreeSet<String>,
-    /// `revisions.sha256`: the SHA-256 of each line, in line order.
-    line_hashes: Vec<u8>,
 }
 
 impl Builder {
     pub fn new() -> Result<Builder> {
         Ok(Builder {
-            compressor: Compressor::start(ZSTD_LEVEL),
+            compressor: Compressor::start(ZSTD_LEVEL, Hash::Lines),
             batch: Vec::with_capacity(BATCH + 64 * 1024),
             revisions: 0,
             records: BTreeSet::new(),
             petugas: BTreeSet::new(),
             forms: BTreeSet::new(),
             referenced: BTreeSet::new(),
-            line_hashes: Vec::new(),
         })
     }
 
@@ -317,7 +357,6 @@ impl Builder {
     }
 
     fn append(&mut self, raw: &[u8]) -> Result<()> {
-        self.line_hashes.extend_from_slice(&Sha256::digest(raw));
         self.batch.extend_from_slice(raw);
         self.batch.push(b'\n');
         if self.batch.len() >= BATCH {
@@ -358,12 +397,23 @@ impl Builder {
             compressor.send(self.batch)?;
         }
         let c = compressor.finish()?;
-        let hashed = c.zst;
+        // The hasher split the lines again and hashed each: `revisions.sha256`, which the manifest
+        // lists (its size and hash) but the archive does not carry (format 3: the reader derives it).
+        let Hashed::Lines(line_hashes) = c.hashed else {
+            return Err(BundleError::invalid("the revisions were hashed whole"));
+        };
+        if line_hashes.len() as u64 != self.revisions * 32 {
+            return Err(BundleError::invalid(format!(
+                "{} line hashes for {} revisions",
+                line_hashes.len() / 32,
+                self.revisions
+            )));
+        }
         let mut parts = vec![
             Part {
                 path: LINE_HASHES_FILE.into(),
-                size: self.line_hashes.len() as u64,
-                sha256: hex(&Sha256::digest(&self.line_hashes)),
+                size: line_hashes.len() as u64,
+                sha256: hex(&Sha256::digest(&line_hashes)),
                 plain_size: None,
                 plain_sha256: None,
             },
@@ -372,10 +422,10 @@ impl Builder {
                 size: c.zsize,
                 sha256: c.zsha,
                 plain_size: Some(c.plain_size),
-                plain_sha256: Some(c.plain_sha),
+                plain_sha256: None,
             },
         ];
-        let line_hashes = self.line_hashes;
+        let hashed = c.zst;
         let mut included = Vec::new();
         for hash in &self.referenced {
             let Some(bytes) = attachments.attachment(hash)? else {
@@ -422,7 +472,6 @@ impl Builder {
             manifest_bytes,
             signature,
             revisions: hashed,
-            line_hashes,
             attachments: included,
         })
     }
@@ -439,7 +488,6 @@ pub struct Sealed {
     pub manifest_bytes: Vec<u8>,
     pub signature: String,
     revisions: Vec<u8>,
-    line_hashes: Vec<u8>,
     attachments: Vec<String>,
 }
 
@@ -466,7 +514,6 @@ impl Sealed {
         let mtime = u64::try_from(self.manifest.created_at.timestamp()).unwrap_or(0);
         append(&mut tar, MANIFEST_FILE, &self.manifest_bytes, mtime)?;
         append(&mut tar, SIGNATURE_FILE, self.signature.as_bytes(), mtime)?;
-        append(&mut tar, LINE_HASHES_FILE, &self.line_hashes, mtime)?;
         append(&mut tar, REVISIONS_FILE, &self.revisions, mtime)?;
         for hash in &self.attachments {
             let bytes = attachments.attachment(hash)?.ok_or_else(|| {

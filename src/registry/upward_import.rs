@@ -27,7 +27,7 @@ use crate::bundle::BundleError;
 use crate::bundle::keys::{Level, key_fingerprint};
 use crate::bundle::manifest::Counts;
 use crate::bundle::read::Verified;
-use crate::bundle::upward::{CheckedBundle, Forwarded, Upward, verify_revision};
+use crate::bundle::upward::{CheckedBundle, Forwarded, RawUpward, Upward, verify_revision};
 use crate::bundle::{hex, unhex};
 use crate::model::printable::clean;
 
@@ -87,15 +87,26 @@ impl<S: Storage> Registry<S> {
             Err(reason) => return Ok(FileOutcome::Refused { reason }),
         };
         let sha = hex(&Sha256::digest(&bytes));
-        let (up, payload_sha) =
-            match Upward::open(&bytes, std::slice::from_ref(&self.keys.identity)) {
-                Ok(x) => x,
-                Err(e) => {
-                    return Ok(FileOutcome::Refused {
-                        reason: e.to_string(),
-                    });
-                }
-            };
+        // The families stay raw JSON here: the preparing threads parse them (`prepare_and_merge`).
+        let opened = Upward::decrypt(&bytes, std::slice::from_ref(&self.keys.identity));
+        drop(bytes);
+        let json = match opened {
+            Ok(json) => json,
+            Err(e) => {
+                return Ok(FileOutcome::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let raw = match Upward::open_decrypted(&json) {
+            Ok(raw) => raw,
+            Err(e) => {
+                return Ok(FileOutcome::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let up = &raw.head;
         let name = path
             .file_name()
             .map(|n| clean(&n.to_string_lossy()).into_owned())
@@ -104,7 +115,7 @@ impl<S: Storage> Registry<S> {
         let outcome = {
             let mut t = txn.tables()?;
             self.authorize(&t, Role::Operator)?;
-            let (outcome, keep) = self.upward_in(&mut t, &up, (&name, &sha, &payload_sha), now)?;
+            let (outcome, keep) = self.upward_in(&mut t, &raw, (&name, &sha), now)?;
             if !keep {
                 // Refused after some families were merged: nothing of it is kept.
                 drop(t);
@@ -119,7 +130,7 @@ impl<S: Storage> Registry<S> {
                     now,
                     "import.upward",
                     vec![format!("upward:{}", up.bundle_id)],
-                    Some(format!("{} families", up.families.len())),
+                    Some(format!("{} families", raw.families.len())),
                 )?;
             }
             outcome
@@ -134,10 +145,11 @@ impl<S: Storage> Registry<S> {
     fn upward_in(
         &self,
         t: &mut impl Tables,
-        up: &Upward,
-        (name, sha, payload_sha): (&str, &str, &str),
+        raw: &RawUpward<'_>,
+        (name, sha): (&str, &str),
         now: DateTime<FixedOffset>,
     ) -> Result<(FileOutcome, bool)> {
+        let (up, payload_sha) = (&raw.head, raw.payload_sha256.as_str());
         if up.registry.demo != self.keys.public.demo {
             return Ok((
                 refused(
@@ -177,7 +189,7 @@ impl<S: Storage> Registry<S> {
             };
             return Ok((again, true));
         }
-        if let Some(bad) = self.withdrawals(t, up, &wilayah)? {
+        if let Some(bad) = self.withdrawals(t, raw, &wilayah)? {
             return Ok((bad, true));
         }
         let custody = match up.checked_custody() {
@@ -192,11 +204,11 @@ impl<S: Storage> Registry<S> {
         if let Some(outcome) = self.tablets_of(t, up, now)? {
             return Ok((outcome, false));
         }
-        let done = match self.prepare_and_merge(t, up, &custody, &wilayah, (name, sha), now)? {
+        let done = match self.prepare_and_merge(t, raw, &custody, &wilayah, (name, sha), now)? {
             Ok(done) => done,
             Err(refusal) => return Ok((refusal, false)),
         };
-        let (merged, revisions, lasts) = (done.counts, done.revisions, done.lasts);
+        let (merged, revisions) = (done.counts, done.revisions);
         let entry = BundleEntry {
             bundle_id: up.bundle_id,
             device: id,
@@ -207,7 +219,7 @@ impl<S: Storage> Registry<S> {
             created_at: up.created_at,
             imported_at: now,
             counts: Counts {
-                records: up.families.len() as u64,
+                records: raw.families.len() as u64,
                 revisions,
                 attachments: 0,
             },
@@ -216,7 +228,7 @@ impl<S: Storage> Registry<S> {
         };
         t.put_bundle(&entry)?;
         t.add_coverage(id.as_u128(), up.sequence)?;
-        keep_decisions(t, up, &lasts, (&wilayah, now))?;
+        keep_decisions(t, up, (&done.decided, &done.lasts), (&wilayah, now))?;
         Ok((FileOutcome::Merged(entry), true))
     }
 
@@ -226,12 +238,27 @@ impl<S: Storage> Registry<S> {
     fn withdrawals(
         &self,
         t: &impl Tables,
-        up: &Upward,
+        raw: &RawUpward<'_>,
         wilayah: &str,
     ) -> Result<Option<FileOutcome>> {
+        let up = &raw.head;
+        // The families this bundle forwards, by their ids alone (a family that is not one is refused
+        // when it is prepared).
+        let mut here = None;
         for w in &up.withdrawn {
-            let forwarded = t.endorsement(w.record.as_u128())?.is_some()
-                || up.families.iter().any(|f| f.record == w.record);
+            #[derive(serde::Deserialize)]
+            struct Id {
+                record: Uuid,
+            }
+            let here = here.get_or_insert_with(|| {
+                raw.families
+                    .iter()
+                    .filter_map(|f| serde_json::from_str::<Id>(f.get()).ok())
+                    .map(|f| f.record)
+                    .collect::<std::collections::HashSet<Uuid>>()
+            });
+            let forwarded =
+                t.endorsement(w.record.as_u128())?.is_some() || here.contains(&w.record);
             let Some(family) = t.family(w.record.as_u128())?.filter(|_| forwarded) else {
                 return Ok(Some(refused(
                     format!(
@@ -347,14 +374,15 @@ impl<S: Storage> Registry<S> {
     fn prepare_and_merge(
         &self,
         t: &mut impl Tables,
-        up: &Upward,
+        raw: &RawUpward<'_>,
         custody: &BTreeMap<Uuid, CheckedBundle>,
         wilayah: &str,
         (name, sha): (&str, &str),
         now: DateTime<FixedOffset>,
     ) -> Result<std::result::Result<Prepared, FileOutcome>> {
+        let up = &raw.head;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-        let shares: Vec<&[Forwarded]> = up.families.chunks(SHARE).collect();
+        let shares: Vec<&[&serde_json::value::RawValue]> = raw.families.chunks(SHARE).collect();
         let shares = &shares;
         std::thread::scope(|s| {
             let mut receivers = Vec::new();
@@ -377,7 +405,8 @@ impl<S: Storage> Registry<S> {
             let mut done = Prepared {
                 counts: MergeCounts::default(),
                 revisions: 0,
-                lasts: Vec::with_capacity(up.families.len()),
+                lasts: Vec::with_capacity(raw.families.len()),
+                decided: Vec::with_capacity(raw.families.len()),
             };
             for i in 0..shares.len() {
                 let prepared = receivers
@@ -386,7 +415,7 @@ impl<S: Storage> Registry<S> {
                     .ok_or_else(|| {
                         RegistryError::Invalid("a preparing thread stopped early".into())
                     })?;
-                let families = match prepared? {
+                let (families, decided) = match prepared? {
                     Ok(f) => f,
                     Err(e) => {
                         let reason = e.to_string();
@@ -403,6 +432,7 @@ impl<S: Storage> Registry<S> {
                         .map(|f| f.last().map(|r| (r.device, r.slim.seq, r.slim.number))),
                 );
                 done.revisions += families.iter().map(|f| f.len() as u64).sum::<u64>();
+                done.decided.extend(decided);
                 let counts =
                     self.merge_forwarded(t, up, (custody, &mut kept), families, (name, sha), now)?;
                 done.counts.add(&counts);
@@ -411,15 +441,21 @@ impl<S: Storage> Registry<S> {
         })
     }
 
-    /// [`Registry::prepare_and_merge`] on one share of the families.
+    /// [`Registry::prepare_and_merge`] on one share of the families: each parsed, its revisions
+    /// prepared; with each family's decision (the family without its revisions), in order.
     fn prepare_families(
         &self,
         custody: &BTreeMap<Uuid, CheckedBundle>,
-        families: &[Forwarded],
-    ) -> Result<std::result::Result<Vec<Vec<Ready>>, BundleError>> {
+        families: &[&serde_json::value::RawValue],
+    ) -> Result<std::result::Result<Share, BundleError>> {
         let mut z = self.db.packer().map_err(bundle_error)?;
         let mut out = Vec::with_capacity(families.len());
-        for f in families {
+        let mut decided = Vec::with_capacity(families.len());
+        for raw in families {
+            let mut f = match Forwarded::parse(raw) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(e)),
+            };
             let mut revisions = Vec::with_capacity(f.revisions.len());
             for r in &f.revisions {
                 let revision = match verify_revision(custody, f.record, r) {
@@ -449,8 +485,10 @@ impl<S: Storage> Registry<S> {
                 });
             }
             out.push(revisions);
+            f.revisions = Vec::new();
+            decided.push(f);
         }
-        Ok(Ok(out))
+        Ok(Ok((out, decided)))
     }
 
     /// The tablets the kabupaten approved, registered as approved here (through it); a tablet known
@@ -555,12 +593,21 @@ impl<S: Storage> Registry<S> {
 /// share records each tablet bundle it has lines of, so a share is a few thousand families.
 const SHARE: usize = 10_000;
 
+/// A family's last revision: its device, sequence position and number.
+type Last = Option<(Uuid, u64, u32)>;
+
+/// A share prepared: each family's revisions ready for the merge, and each family's decision (the
+/// family without its revisions), in order.
+type Share = (Vec<Vec<Ready>>, Vec<Forwarded>);
+
 /// What [`Registry::prepare_and_merge`] merged.
 struct Prepared {
     counts: MergeCounts,
     revisions: u64,
-    /// Each family's last revision (device, sequence position, number), in the bundle's order.
-    lasts: Vec<Option<(Uuid, u64, u32)>>,
+    /// Each family's last revision, in the bundle's order.
+    lasts: Vec<Last>,
+    /// Each family's endorsement (the family without its revisions), in the same order.
+    decided: Vec<Forwarded>,
 }
 
 /// A forwarded revision verified and prepared for the merge.
@@ -595,10 +642,10 @@ fn outside_kabupaten(families: &[Vec<Ready>], wilayah: &str) -> Option<FileOutco
 fn keep_decisions(
     t: &mut impl Tables,
     up: &Upward,
-    lasts: &[Option<(Uuid, u64, u32)>],
+    (decided, lasts): (&[Forwarded], &[Last]),
     (wilayah, now): (&str, DateTime<FixedOffset>),
 ) -> Result<()> {
-    for (f, last) in up.families.iter().zip(lasts) {
+    for (f, last) in decided.iter().zip(lasts) {
         let Some((device, seq, revision)) = *last else {
             continue;
         };

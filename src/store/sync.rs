@@ -806,20 +806,35 @@ fn mark_items(
     let records = txn.open_table(RECORDS)?;
     let mut list = txn.open_table(LIST)?;
     let mut exported = txn.open_table(EXPORTED)?;
-    // In key order: neighbouring keys share B-tree pages.
-    items.sort_unstable_by_key(|i| (i.record, i.revision));
+    // Two passes, each in its table's key order (neighbouring keys share B-tree pages): the list rows
+    // first, in the order of their keys (the revisions' times), then the export table's rows, in
+    // record order. Within one export no record's revision comes twice, so what the first pass reads
+    // of the export table does not depend on what the second writes.
+    let list_key = |i: &ExportItem| i.at.map(|at| super::list::key_of(at, i.record));
+    items.sort_unstable_by_key(|i| (list_key(i), i.record, i.revision));
+    let mut to_log = Vec::with_capacity(items.len());
+    let (mut name, mut kk, mut desa, mut address) =
+        (String::new(), String::new(), String::new(), String::new());
     for item in &*items {
         let id = item.record.as_u128();
         // Fast path: the head changed last when this revision was made, so its list row sits
         // under the key the revision's time gives (a later change would have moved it). The
         // row's status decides; the head is not read. No row there: the head decides.
-        if let Some(at) = item.at {
-            let key = super::list::key_of(at, item.record);
+        if let Some(key) = list_key(item) {
             let row = list.get(key)?.map(|g| {
-                let (code, name, kk, desa, address) = g.value();
-                (code, [name, kk, desa, address].map(str::to_string))
+                let (code, n, k, d, a) = g.value();
+                for (to, from) in [
+                    (&mut name, n),
+                    (&mut kk, k),
+                    (&mut desa, d),
+                    (&mut address, a),
+                ] {
+                    to.clear();
+                    to.push_str(from);
+                }
+                code
             });
-            if let Some((code, [name, kk, desa, address])) = row {
+            if let Some(code) = row {
                 match super::list::status_of(code) {
                     Some(Status::Final) => {
                         marked.exported += 1;
@@ -836,7 +851,7 @@ fn mark_items(
                         continue;
                     }
                 }
-                exported.insert((id, item.revision, bundle), ())?;
+                to_log.push((id, item.revision));
                 continue;
             }
         }
@@ -865,7 +880,11 @@ fn mark_items(
                 [&s.head_name, &s.no_kk, &s.desa, &s.address],
             )?;
         }
-        exported.insert((id, item.revision, bundle), ())?;
+        to_log.push((id, item.revision));
+    }
+    to_log.sort_unstable();
+    for (id, revision) in to_log {
+        exported.insert((id, revision, bundle), ())?;
     }
     Ok(marked)
 }

@@ -12,9 +12,11 @@
 //!            with RAW_ZSTD), then SEP_ATTACHMENT before each attachment's bytes
 //! ```
 //!
-//! A structured input whose manifest is of format 2 or later (or lists the part) gets format 2's
-//! `revisions.sha256` (the SHA-256 of each line, in line order) made from its lines, placed where the
-//! tablet places it; with FIX_PARTS the manifest lists it with its true size and hash.
+//! A structured input whose manifest is of format 2 or later (or lists the part) gets `revisions.sha256`
+//! (the SHA-256 of each line, in line order) made from its lines: with FIX_PARTS the manifest lists it
+//! with its true size and hash, and a manifest of format 2 (or before) has it carried in the archive
+//! where that format's tablet placed it; format 3 on, the reader derives it, and FIX_PARTS gives the
+//! decompressed lines no hash of their own.
 
 use std::io::Write;
 
@@ -119,7 +121,7 @@ pub fn archive(input: &[u8]) -> Option<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     append(&mut tar, MANIFEST_FILE, &manifest)?;
     append(&mut tar, SIGNATURE_FILE, signature.as_bytes())?;
-    if has_line_hashes(&manifest) {
+    if carries_line_hashes(&manifest) {
         append(&mut tar, LINE_HASHES_FILE, &hashes)?;
     }
     append(&mut tar, REVISIONS_FILE, &zst)?;
@@ -153,7 +155,7 @@ fn line_hashes(s: &Sections<'_>, zst: &[u8]) -> Vec<u8> {
 
 /// Whether a manifest is of format 2 or later, or lists the line hashes part.
 fn wants_line_hashes(m: &serde_json::Map<String, Value>) -> bool {
-    m.get("format_version").and_then(Value::as_u64).unwrap_or(0) >= 2
+    format_version(m) >= 2
         || m.get("parts")
             .and_then(Value::as_array)
             .is_some_and(|parts| {
@@ -163,8 +165,16 @@ fn wants_line_hashes(m: &serde_json::Map<String, Value>) -> bool {
             })
 }
 
-fn has_line_hashes(manifest: &[u8]) -> bool {
-    matches!(serde_json::from_slice::<Value>(manifest), Ok(Value::Object(m)) if wants_line_hashes(&m))
+/// The manifest's format version (0 when it has none).
+fn format_version(m: &serde_json::Map<String, Value>) -> u64 {
+    m.get("format_version").and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Whether the archive carries the list: format 2 (or an older version listing it); format 3 on, the
+/// reader derives it.
+fn carries_line_hashes(manifest: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Value>(manifest),
+        Ok(Value::Object(m)) if wants_line_hashes(&m) && format_version(&m) <= 2)
 }
 
 /// The manifest's bytes: as given, with this target's device key and (by the flags) the true sizes,
@@ -189,13 +199,18 @@ fn manifest(s: &Sections<'_>, zst: &[u8], hashes: &[u8]) -> Vec<u8> {
                 "sha256": hex(&Sha256::digest(hashes)),
             }));
         }
-        parts.push(json!({
+        let mut revisions = json!({
             "path": REVISIONS_FILE,
             "size": zst.len(),
             "sha256": hex(&Sha256::digest(zst)),
             "plain_size": plain.len(),
-            "plain_sha256": hex(&Sha256::digest(&plain)),
-        }));
+        });
+        if format_version(&m) <= 2
+            && let Some(r) = revisions.as_object_mut()
+        {
+            r.insert("plain_sha256".into(), json!(hex(&Sha256::digest(&plain))));
+        }
+        parts.push(revisions);
         for a in &s.attachments {
             let sha = hex(&Sha256::digest(a));
             parts.push(
