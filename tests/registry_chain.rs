@@ -768,6 +768,17 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     outside.families.push(ub.families[0].clone());
     outside.custody.extend(ub.custody.iter().cloned());
     outside.devices.extend(ub.devices.iter().cloned());
+    // Signed by the kabupaten, but its last family is not one (found when the province prepares it).
+    let mut not_a_family = serde_json::to_value(&u).unwrap();
+    not_a_family["bundle_id"] = serde_json::json!(uuid::Uuid::now_v7());
+    let families = not_a_family["families"].as_array_mut().unwrap();
+    let last = families.last().unwrap().clone();
+    families.push(serde_json::json!({"record": last["record"], "position": 99}));
+    let not_a_family = sealed_payload(
+        &not_a_family,
+        &kab_keys.signing,
+        &prov_keys.identity.to_public(),
+    );
     let other_prov = tmp.path().join("other-prov");
     common::demo_registry(&other_prov, "provinsi", "64");
     let other_keys = pendata::registry::load(&other_prov).unwrap();
@@ -808,6 +819,10 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
                     .unwrap(),
             ),
             "outside the kabupaten/kota 64.02",
+        ),
+        (
+            put("not-a-family", &not_a_family),
+            "a family: missing field",
         ),
     ];
     let count = family_count(&prov);
@@ -913,6 +928,28 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
 }
 
 /// The province's figures per kabupaten/kota, by code.
+/// An upward bundle file of `payload` (as JSON), signed as format 3 signs it and encrypted to `to`:
+/// what a kabupaten's own build would write, whatever the payload holds.
+fn sealed_payload(
+    payload: &serde_json::Value,
+    key: &ed25519_dalek::SigningKey,
+    to: &age::x25519::Recipient,
+) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    use std::io::Write;
+    let payload = serde_json::to_string(payload).unwrap();
+    let statement = pendata::bundle::upward::signed_statement(payload.as_bytes());
+    let signature = pendata::bundle::hex(&key.sign(&statement).to_bytes());
+    let envelope = format!("{{\"payload\":{payload},\"signature\":\"{signature}\"}}\n");
+    let plain = zstd::bulk::compress(envelope.as_bytes(), 1).unwrap();
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(to as _)).unwrap();
+    let mut out = Vec::new();
+    let mut w = encryptor.wrap_output(&mut out).unwrap();
+    w.write_all(&plain).unwrap();
+    w.finish().unwrap();
+    out
+}
+
 fn proposals(prov: &Path) -> serde_json::Value {
     let out = code(
         &run(None, &["registry", "proposals", p(prov), "--json"], ""),
