@@ -928,6 +928,64 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
 }
 
 /// The province's figures per kabupaten/kota, by code.
+#[test]
+fn a_refusal_in_a_later_share_keeps_nothing_of_the_shares_merged_before_it() {
+    use pendata::bundle::upward::Upward;
+    use pendata::registry::{FileOutcome, Registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let prov = t.join("kaltim");
+    common::demo_registry(&prov, "provinsi", "64");
+    let kab = t.join("kukar");
+    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    assert!(endorsed.len() >= 3, "{endorsed:?}");
+    let file = forward_to(&kab, &t.join("up"), &[]);
+    // Its first file enrols the kabupaten (pending, nothing merged); approved.
+    import(&prov, &file, 1);
+    common::approve_pending(&prov);
+    assert_eq!(family_count(&prov), 0);
+    // The same families, the last one's last line altered, signed again by the kabupaten.
+    let prov_keys = pendata::registry::load(&prov).unwrap();
+    let kab_keys = pendata::registry::load(&kab).unwrap();
+    let (mut u, _) = Upward::open(
+        &std::fs::read(&file).unwrap(),
+        std::slice::from_ref(&prov_keys.identity),
+    )
+    .unwrap();
+    u.bundle_id = uuid::Uuid::now_v7();
+    let last = u.families.last_mut().unwrap().revisions.last_mut().unwrap();
+    last.line.insert(1, ' ');
+    let bad = t.join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let bad = bad.join(file.file_name().unwrap());
+    std::fs::write(
+        &bad,
+        u.seal(&kab_keys.signing, &[prov_keys.identity.to_public()])
+            .unwrap(),
+    )
+    .unwrap();
+    // One family per share: every family before the last is merged into the import's transaction
+    // before the last one's share is refused.
+    let mut reg = Registry::open(&prov).unwrap();
+    reg.share = 1;
+    let now = chrono::Utc::now().fixed_offset();
+    match reg.import_upward_path(&bad, now).unwrap() {
+        FileOutcome::Refused { reason } => {
+            assert!(reason.contains("device signature"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(reg);
+    assert_eq!(family_count(&prov), 0);
+    // The file as forwarded, in shares of one: every family.
+    let mut reg = Registry::open(&prov).unwrap();
+    reg.share = 1;
+    let merged = reg.import_upward_path(&file, now).unwrap();
+    assert!(matches!(merged, FileOutcome::Merged(_)), "{merged:?}");
+    drop(reg);
+    assert_eq!(family_count(&prov), endorsed.len() as u64);
+}
+
 /// An upward bundle file of `payload` (as JSON), signed as format 3 signs it and encrypted to `to`:
 /// what a kabupaten's own build would write, whatever the payload holds.
 fn sealed_payload(

@@ -67,6 +67,9 @@ pub struct Registry<S = db::Db> {
     /// What an import reads of a bundle at most (the file, its decompressed lines, their count and
     /// size); a test sets small ones.
     pub limits: crate::bundle::Limits,
+    /// How many forwarded families a preparing thread takes at a time when the province imports an
+    /// upward bundle ([`upward_import::SHARE`]); a test sets a small one.
+    pub share: usize,
     /// Who is signed in, and the reason given for the decisions made (`operators`).
     pub session: operators::Session,
 }
@@ -97,6 +100,7 @@ impl Registry {
             catalog,
             save_every: import::SAVE_EVERY,
             limits: crate::bundle::Limits::default(),
+            share: upward_import::SHARE,
             session: operators::Session::default(),
         })
     }

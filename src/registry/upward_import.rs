@@ -382,7 +382,8 @@ impl<S: Storage> Registry<S> {
     ) -> Result<std::result::Result<Prepared, FileOutcome>> {
         let up = &raw.head;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-        let shares: Vec<&[&serde_json::value::RawValue]> = raw.families.chunks(SHARE).collect();
+        let shares: Vec<&[&serde_json::value::RawValue]> =
+            raw.families.chunks(self.share.max(1)).collect();
         let shares = &shares;
         std::thread::scope(|s| {
             let mut receivers = Vec::new();
@@ -589,9 +590,10 @@ impl<S: Storage> Registry<S> {
     }
 }
 
-/// Families a preparing thread takes at a time (see [`Registry::prepare_and_merge`]): the merge of a
-/// share records each tablet bundle it has lines of, so a share is a few thousand families.
-const SHARE: usize = 10_000;
+/// Families a preparing thread takes at a time (see [`Registry::prepare_and_merge`]; `Registry::share`
+/// by default): the merge of a share records each tablet bundle it has lines of, so a share is a few
+/// thousand families.
+pub const SHARE: usize = 10_000;
 
 /// A family's last revision: its device, sequence position and number.
 type Last = Option<(Uuid, u64, u32)>;
