@@ -600,6 +600,7 @@ fn a_second_backend_runs_the_same_rules_to_the_same_state() {
         catalog: Catalog::shared().unwrap(),
         save_every: std::time::Duration::from_secs(5),
         limits: Default::default(),
+        share: pendata::registry::upward_import::SHARE,
         session: Default::default(),
     };
     let recipients = vec![on_redb.keys.identity.to_public()];
