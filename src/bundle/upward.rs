@@ -7,7 +7,7 @@
 //! plaintext is zstd-compressed JSON `{"signature": "<hex Ed25519 over the exact payload bytes>",
 //! "payload": {…}}`, signed by the kabupaten registry's signing key (the one in its `registry.pub`,
 //! which the province enrols). Each revision line travels with the signed manifest, signature and line
-//! hashes of the device bundle it came in (format 2): the province verifies every line back to its
+//! hashes of the device bundle it came in (format 2 on): the province verifies every line back to its
 //! device, whatever the kabupaten signed.
 
 use std::collections::{BTreeMap, HashSet};
