@@ -339,6 +339,10 @@ impl Device {
                     other.map(|_| None)
                 }
             };
+            if matches!(done, Ok(Some(_))) {
+                // The file is written and verified; what the export waits for now is the marking.
+                progress(Stage::Marking, 0.0);
+            }
             let marked = marker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
