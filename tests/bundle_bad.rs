@@ -55,6 +55,17 @@ fn check(f: &Fixture, bytes: &[u8]) -> Result<(), BundleError> {
     read::read(bytes, std::slice::from_ref(&f.keys.identity), |_| Ok(())).map(|_| ())
 }
 
+/// The fixture's bundle decrypted: its tar archive.
+fn decrypted(f: &Fixture) -> Vec<u8> {
+    let dec = age::Decryptor::new(&f.bundle[..]).unwrap();
+    let mut plain = Vec::new();
+    dec.decrypt(std::iter::once(&f.keys.identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    plain
+}
+
 /// Decrypts, lets `edit` change the archive members, re-signs the manifest with `signer` and encrypts to
 /// the registry again: a bundle only the inner checks can catch.
 fn repack(
@@ -62,12 +73,7 @@ fn repack(
     signer: Option<&SigningKey>,
     edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>),
 ) -> Vec<u8> {
-    let dec = age::Decryptor::new(&f.bundle[..]).unwrap();
-    let mut plain = Vec::new();
-    dec.decrypt(std::iter::once(&f.keys.identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_end(&mut plain)
-        .unwrap();
+    let plain = decrypted(f);
     let mut ar = tar::Archive::new(&plain[..]);
     let mut members: Vec<(String, Vec<u8>)> = ar
         .entries()
@@ -497,12 +503,7 @@ fn format_3_derives_the_signed_line_hashes_from_the_lines() {
     let f = fixture(4);
     // The fixture (format 3) carries no list: the manifest signs the list's size and hash, and the
     // reader derives it from the lines, one SHA-256 of each line's bytes.
-    let dec = age::Decryptor::new(&f.bundle[..]).unwrap();
-    let mut plain = Vec::new();
-    dec.decrypt(std::iter::once(&f.keys.identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_end(&mut plain)
-        .unwrap();
+    let plain = decrypted(&f);
     let names: Vec<String> = tar::Archive::new(&plain[..])
         .entries()
         .unwrap()
