@@ -927,17 +927,13 @@ fn the_province_imports_what_two_kabupaten_endorsed_once_each_is_approved_and_re
     );
 }
 
-/// The province's figures per kabupaten/kota, by code.
 #[test]
 fn a_refusal_in_a_later_share_keeps_nothing_of_the_shares_merged_before_it() {
     use pendata::bundle::upward::Upward;
     use pendata::registry::{FileOutcome, Registry};
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let prov = t.join("kaltim");
-    common::demo_registry(&prov, "provinsi", "64");
-    let kab = t.join("kukar");
-    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let (prov, kab, endorsed) = province_and_kabupaten(t);
     assert!(endorsed.len() >= 3, "{endorsed:?}");
     let file = forward_to(&kab, &t.join("up"), &[]);
     // Its first file enrols the kabupaten (pending, nothing merged); approved.
@@ -1008,6 +1004,7 @@ fn sealed_payload(
     out
 }
 
+/// The province's figures per kabupaten/kota, by code.
 fn proposals(prov: &Path) -> serde_json::Value {
     let out = code(
         &run(None, &["registry", "proposals", p(prov), "--json"], ""),
@@ -1026,13 +1023,20 @@ fn row_of(rows: &serde_json::Value, kab: &str) -> serde_json::Value {
         .clone()
 }
 
-/// A province with one kabupaten/kota's endorsed families imported (its registry approved): the
-/// province's folder, the kabupaten's, and the families.
-fn province_with_one_kabupaten(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+/// A province (Kalimantan Timur) and one kabupaten/kota (Kutai Kartanegara, 64.02) whose tablets' accepted
+/// families are endorsed, set to forward to it: the province's folder, the kabupaten's, the families.
+fn province_and_kabupaten(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
     let prov = t.join("kaltim");
     common::demo_registry(&prov, "provinsi", "64");
     let kab = t.join("kukar");
     let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    (prov, kab, endorsed)
+}
+
+/// A province with one kabupaten/kota's endorsed families imported (its registry approved): the
+/// province's folder, the kabupaten's, and the families.
+fn province_with_one_kabupaten(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let (prov, kab, endorsed) = province_and_kabupaten(t);
     let first = forward_to(&kab, &t.join("up-1"), &[]);
     import(&prov, &first, 1);
     common::approve_pending(&prov);
@@ -1213,10 +1217,7 @@ fn the_proposals_report_shows_each_kabupatens_course_per_month_and_its_welfare_i
     use pendata::registry::{Evaluation, FileOutcome, Registry};
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let prov = t.join("kaltim");
-    common::demo_registry(&prov, "provinsi", "64");
-    let kab = t.join("kukar");
-    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let (prov, kab, endorsed) = province_and_kabupaten(t);
     let n = endorsed.len() as u64;
     assert!(n >= 6, "{n}");
     let first = forward_to(&kab, &t.join("up-1"), &[]);
@@ -1393,10 +1394,7 @@ fn every_revision_not_forwarded_before_travels_up_and_a_tablet_bundles_counts_ad
     use pendata::bundle::upward::Upward;
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let prov = t.join("kaltim");
-    common::demo_registry(&prov, "provinsi", "64");
-    let kab = t.join("kukar");
-    let endorsed = kabupaten_with_tablets(t, &kab, "64.02", &prov);
+    let (prov, kab, endorsed) = province_and_kabupaten(t);
     // Forwarded in two parts: each tablet bundle's lines come in two upward bundles.
     let half = endorsed.len() / 2;
     let first = forward_to(&kab, &t.join("up-1"), &["--range", &format!("1..{half}")]);
