@@ -35,6 +35,28 @@ pub struct Header {
 /// Lines are handed to the compressor in batches of about this many bytes.
 const BATCH: usize = 1 << 20;
 
+/// Plain bytes on their way through the compressor. For [`Hash::Lines`], `ends` holds where each line
+/// ends (the offset of its newline): the builder knows them as it appends, so the hasher searches
+/// for no newline.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(BATCH + 64 * 1024),
+            ends: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// What the compressor worker hands back: the compressed part, its SHA-256 (hex) and its size.
 type Worked = (Vec<u8>, String, u64);
 
@@ -59,10 +81,10 @@ enum Hashed {
 /// plain bytes (whole, or line by line) and hands the emptied buffer back to be filled again. Three
 /// stages of about the same cost, which the system spreads over the cores.
 struct Compressor {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Batch>>,
     /// Batches the workers are done with, emptied, to be filled again: fresh megabyte buffers would
     /// each be fresh pages for the kernel to hand out.
-    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    spare: std::sync::mpsc::Receiver<Batch>,
     worker: Option<std::thread::JoinHandle<io::Result<Worked>>>,
     hasher: Option<std::thread::JoinHandle<(Hashed, u64)>>,
 }
@@ -89,13 +111,13 @@ impl Compressed {
 impl Compressor {
     fn start(level: i32, hash: Hash) -> Compressor {
         // Two batches waiting at each stage at most: memory stays a few MB whatever the export's size.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (back, spare) = std::sync::mpsc::sync_channel::<Batch>(3);
         let worker = std::thread::spawn(move || -> io::Result<Worked> {
             let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), level)?;
             for batch in rx {
-                enc.write_all(&batch)?;
+                enc.write_all(&batch.bytes)?;
                 if to_hash.send(batch).is_err() {
                     return Err(io::Error::other("the hasher stopped"));
                 }
@@ -108,20 +130,21 @@ impl Compressor {
             let mut size = 0u64;
             for mut batch in hash_rx {
                 match hash {
-                    Hash::Whole => whole.update(&batch),
-                    // Batches hold whole lines: each ends in a newline, and none holds one inside.
+                    Hash::Whole => whole.update(&batch.bytes),
+                    // Batches hold whole lines, each ending in a newline at an offset in `ends`. (A
+                    // broken offset would hash the wrong bytes, which the read-back refuses.)
                     Hash::Lines => {
-                        for line in batch
-                            .strip_suffix(b"\n")
-                            .unwrap_or(&batch)
-                            .split(|&b| b == b'\n')
-                        {
+                        let mut start = 0;
+                        for &end in &batch.ends {
+                            let line = batch.bytes.get(start..end).unwrap_or_default();
                             lines.extend_from_slice(&Sha256::digest(line));
+                            start = end + 1;
                         }
                     }
                 }
-                size += batch.len() as u64;
-                batch.clear();
+                size += batch.bytes.len() as u64;
+                batch.bytes.clear();
+                batch.ends.clear();
                 // Nobody waiting for it (the export ended) or enough spares: drop it.
                 let _ = back.try_send(batch);
             }
@@ -139,7 +162,7 @@ impl Compressor {
         }
     }
 
-    fn send(&mut self, batch: Vec<u8>) -> Result<()> {
+    fn send(&mut self, batch: Batch) -> Result<()> {
         let sent = self.tx.as_ref().map(|tx| tx.send(batch));
         if matches!(sent, Some(Ok(()))) {
             return Ok(());
@@ -152,10 +175,8 @@ impl Compressor {
     }
 
     /// An empty batch buffer: one the workers gave back, else a new one.
-    fn buffer(&self) -> Vec<u8> {
-        self.spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH + 64 * 1024))
+    fn buffer(&self) -> Batch {
+        self.spare.try_recv().unwrap_or_else(|_| Batch::new())
     }
 
     fn finish(&mut self) -> Result<Compressed> {
@@ -186,14 +207,14 @@ impl Compressor {
 /// bytes, compressed on one thread and hashed on another while the caller goes on writing.
 pub(super) struct Compressing {
     compressor: Compressor,
-    batch: Vec<u8>,
+    batch: Batch,
 }
 
 impl Compressing {
     pub(super) fn start(level: i32) -> Compressing {
         Compressing {
             compressor: Compressor::start(level, Hash::Whole),
-            batch: Vec::with_capacity(BATCH + 64 * 1024),
+            batch: Batch::new(),
         }
     }
 
@@ -209,8 +230,8 @@ impl Compressing {
 
 impl Write for Compressing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.batch.extend_from_slice(buf);
-        if self.batch.len() >= BATCH {
+        self.batch.bytes.extend_from_slice(buf);
+        if self.batch.bytes.len() >= BATCH {
             let empty = self.compressor.buffer();
             let full = std::mem::replace(&mut self.batch, empty);
             self.compressor
@@ -284,7 +305,7 @@ fn quick_head(raw: &[u8]) -> Option<(Uuid, &str, &str, u64)> {
 /// Collects revisions into the compressed `revisions.jsonl.zst` and counts what the manifest says.
 pub struct Builder {
     compressor: Compressor,
-    batch: Vec<u8>,
+    batch: Batch,
     revisions: u64,
     records: BTreeSet<Uuid>,
     petugas: BTreeSet<String>,
@@ -296,7 +317,7 @@ impl Builder {
     pub fn new() -> Result<Builder> {
         Ok(Builder {
             compressor: Compressor::start(ZSTD_LEVEL, Hash::Lines),
-            batch: Vec::with_capacity(BATCH + 64 * 1024),
+            batch: Batch::new(),
             revisions: 0,
             records: BTreeSet::new(),
             petugas: BTreeSet::new(),
@@ -357,9 +378,10 @@ impl Builder {
     }
 
     fn append(&mut self, raw: &[u8]) -> Result<()> {
-        self.batch.extend_from_slice(raw);
-        self.batch.push(b'\n');
-        if self.batch.len() >= BATCH {
+        self.batch.bytes.extend_from_slice(raw);
+        self.batch.ends.push(self.batch.bytes.len());
+        self.batch.bytes.push(b'\n');
+        if self.batch.bytes.len() >= BATCH {
             let empty = self.compressor.buffer();
             let full = std::mem::replace(&mut self.batch, empty);
             self.compressor.send(full)?;
