@@ -792,3 +792,172 @@ fn a_format_5_store_gets_a_device_age_identity_that_stays() {
     let store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
     assert_eq!(store.age_recipient().unwrap(), recipient);
 }
+
+/// An export log entry for marking by hand.
+fn export_log(kind: &str, from: u64, to: u64) -> pendata::store::ExportLog {
+    pendata::store::ExportLog {
+        bundle_id: Uuid::now_v7(),
+        file: format!("{kind}-{from}-{to}.age"),
+        from,
+        to,
+        kind: kind.into(),
+        at: now(),
+        by: "P001".into(),
+        records: 0,
+        revisions: 0,
+        attachments: 0,
+        size: 0,
+        sha256: String::new(),
+    }
+}
+
+fn items_of(store: &Store, from: u64, to: u64) -> Vec<pendata::store::ExportItem> {
+    store
+        .export_revisions::<StoreError>(from, to, |_| Ok(()))
+        .unwrap()
+}
+
+fn export_events(store: &Store, id: Uuid) -> usize {
+    let head = store.record(id).unwrap();
+    head.events
+        .iter()
+        .filter(|e| e.status == Status::Exported)
+        .count()
+}
+
+#[test]
+fn an_incremental_export_marks_by_the_watermark_and_a_range_export_by_a_key_each() {
+    let (_dir, mut store) = store_with_families(300);
+    let finals = store.counts().unwrap().final_;
+    let last = store.last_seq().unwrap();
+
+    // A range export of the first half: a key in the export table per family it marks.
+    let half = items_of(&store, 1, last / 2);
+    let range = store
+        .mark_exported(&half, &export_log("range", 1, last / 2), None)
+        .unwrap();
+    assert!(range.exported > 0);
+    assert_eq!(store.export_keys().unwrap(), range.exported);
+    assert_eq!(store.export_watermark().unwrap(), 0);
+
+    // A full export: the watermark alone, no key per family; the first half counts as exported again,
+    // the families corrected since their finalizing as unchanged.
+    let all = items_of(&store, 1, last);
+    let full = store
+        .mark_exported(&all, &export_log("all", 1, last), Some(last))
+        .unwrap();
+    assert_eq!(store.export_keys().unwrap(), range.exported, "no new keys");
+    assert_eq!(store.export_watermark().unwrap(), last);
+    assert_eq!(full.again, range.exported);
+    assert_eq!((full.exported + full.again) as usize, finals);
+    assert_eq!(
+        (full.exported + full.again + full.unchanged) as usize,
+        all.len()
+    );
+
+    // Every final family reads Exported: heads, list rows, filtered views and counts agree.
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.final_, counts.exported), (0, finals));
+    let view = store
+        .list_view(ListFilter {
+            status: Some(Status::Exported),
+            desa: String::new(),
+        })
+        .unwrap();
+    assert_eq!(view.len(), finals);
+    let rows = store.list_rows(&view, 0..finals).unwrap();
+    for row in &rows {
+        assert_eq!(store.record(row.id).unwrap().status, Status::Exported);
+    }
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+
+    // The events: both bundles for a family of the first half, the full one for the others.
+    let first_half: std::collections::BTreeSet<Uuid> = half.iter().map(|i| i.record).collect();
+    let (a, b): (Vec<_>, Vec<_>) = rows.iter().partition(|r| first_half.contains(&r.id));
+    assert!(!a.is_empty() && !b.is_empty());
+    assert_eq!(export_events(&store, a[0].id), 2);
+    assert_eq!(export_events(&store, b[0].id), 1);
+}
+
+#[test]
+fn a_family_changed_while_the_bundle_is_written_is_left_as_it_is() {
+    let (_dir, mut store) = store_with_families(90);
+    let finals = store.counts().unwrap().final_;
+    let last = store.last_seq().unwrap();
+    let items = items_of(&store, 1, last);
+    let fam = store.list(Some(Status::Final)).unwrap()[0].id;
+    let log = export_log("incremental", 1, last);
+    let bundle = log.bundle_id;
+    // The log is asked for once the families are counted: the petugas corrects one meanwhile.
+    let marked = store
+        .mark_exported_when(vec![items.clone()], bundle, Some(last), || {
+            store
+                .save_answers(fam, answers(99), "P001", Some("cek ulang"), now())
+                .unwrap();
+            Some(log)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(marked.exported as usize, finals - 1);
+    assert_eq!(
+        marked.unchanged as usize,
+        items.len() - (finals - 1),
+        "the corrected family is unchanged"
+    );
+    assert_eq!(store.record(fam).unwrap().status, Status::Draft);
+    assert_eq!(store.counts().unwrap().exported, finals - 1);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+
+    // Finalized again, it is Final until the next export carries it.
+    let head = store.record(fam).unwrap();
+    store
+        .finalize(fam, head.revision, "P001", vec![], now())
+        .unwrap();
+    assert_eq!(store.record(fam).unwrap().status, Status::Final);
+    let next = store.last_seq().unwrap();
+    let marked = store
+        .mark_exported(
+            &items_of(&store, last + 1, next),
+            &export_log("incremental", last + 1, next),
+            Some(next),
+        )
+        .unwrap();
+    assert_eq!(marked.exported, 1);
+    assert_eq!(store.record(fam).unwrap().status, Status::Exported);
+}
+
+#[test]
+fn a_format_7_store_gets_the_positions_and_reads_as_before() {
+    let (dir, store) = store_with_families(300);
+    let last = store.last_seq().unwrap();
+    // Exported by a range (keys), by the watermark, and final families not exported yet.
+    store
+        .mark_exported(
+            &items_of(&store, 1, last / 3),
+            &export_log("range", 1, last / 3),
+            None,
+        )
+        .unwrap();
+    let upto = 2 * last / 3;
+    store
+        .mark_exported(
+            &items_of(&store, 1, upto),
+            &export_log("incremental", 1, upto),
+            Some(upto),
+        )
+        .unwrap();
+    let before_heads = store.list(None).unwrap();
+    let counts = store.counts().unwrap();
+    assert!(counts.exported > 0 && counts.final_ > 0, "{counts:?}");
+    let view = store.list_view(ListFilter::default()).unwrap();
+    let before_rows = store.list_rows(&view, 0..300).unwrap();
+
+    store.force_format_version(7, true).unwrap();
+    drop(store);
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
+    assert_eq!(store.list(None).unwrap(), before_heads);
+    assert_eq!(store.counts().unwrap(), counts);
+    let view = store.list_view(ListFilter::default()).unwrap();
+    assert_eq!(store.list_rows(&view, 0..300).unwrap(), before_rows);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}

@@ -1,14 +1,17 @@
-//! The family list index: one small row per record (status, head's name, KK, desa, address), ordered
-//! newest change first, so the list pages through 100,000 families by position without reading a single
-//! record head. It is derived from the heads: written in the same transaction as every head change, and
-//! rebuilt from them by the format 2 → 3 migration.
+//! The family list index: one small row per record (status, the sequence position of its latest
+//! revision, head's name, KK, desa, address), ordered newest change first, so the list pages through
+//! 100,000 families by position without reading a single record head. It is derived from the heads:
+//! written in the same transaction as every head change, and rebuilt from them by the format 2 → 3 and
+//! 7 → 8 migrations. A row stored Final reads as Exported when its position is at or below the export
+//! watermark (`store::sync::Marks`): an incremental or full export marks its families by moving the
+//! watermark, not by rewriting their rows.
 
 use std::ops::Range;
 
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use uuid::Uuid;
 
-use super::tables::LIST;
+use super::tables::{LIST, ListValue};
 use super::{RecordHead, Result, Status, StatusCounts, Store};
 
 /// A key of the list index: newest change first, then the newest id.
@@ -116,28 +119,37 @@ pub(super) fn list(txn: &WriteTransaction, head: &RecordHead) -> Result<()> {
 }
 
 /// [`list`] into a table already open (for many heads in one transaction).
-pub(super) fn list_in(
-    table: &mut Table<ListKey, (u8, &str, &str, &str, &str)>,
-    head: &RecordHead,
-) -> Result<()> {
+pub(super) fn list_in(table: &mut Table<ListKey, ListValue>, head: &RecordHead) -> Result<()> {
     let s = &head.summary;
     list_row(
         table,
         list_key(head),
         head.status,
+        head.seq,
         [&s.head_name, &s.no_kk, &s.desa, &s.address],
     )
 }
 
-/// Writes one row: status, and the head's name, KK, desa and address.
+/// Writes one row: status, the sequence position of the head's latest revision, and the head's name,
+/// KK, desa and address.
 pub(super) fn list_row(
-    table: &mut Table<ListKey, (u8, &str, &str, &str, &str)>,
+    table: &mut Table<ListKey, ListValue>,
     key: ListKey,
     status: Status,
+    seq: u64,
     [name, kk, desa, address]: [&str; 4],
 ) -> Result<()> {
-    table.insert(key, (status_code(status), name, kk, desa, address))?;
+    table.insert(key, (status_code(status), seq, name, kk, desa, address))?;
     Ok(())
+}
+
+/// The status a row reads as: its stored status, except that a Final row at or below the export
+/// watermark is Exported. `None` for a code this build does not know.
+pub(super) fn row_status(code: u8, seq: u64, watermark: u64) -> Option<Status> {
+    match status_of(code)? {
+        Status::Final if seq != 0 && seq <= watermark => Some(Status::Exported),
+        s => Some(s),
+    }
 }
 
 /// Removes the row a head was listed under.
@@ -152,6 +164,7 @@ impl Store {
     pub fn list_view(&self, filter: ListFilter) -> Result<ListView> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(LIST)?;
+        let watermark = super::sync::read_watermark(&txn)?;
         let all = filter.is_all();
         let mut marks = Vec::with_capacity(table.len()? as usize / MARK_EVERY + 1);
         let mut len = 0;
@@ -164,8 +177,8 @@ impl Store {
                 len += 1;
                 continue;
             }
-            let (status, _, _, desa, _) = v.value();
-            if status_of(status).is_some_and(|s| filter.matches(s, desa)) {
+            let (code, seq, _, _, desa, _) = v.value();
+            if row_status(code, seq, watermark).is_some_and(|s| filter.matches(s, desa)) {
                 len += 1;
             }
         }
@@ -181,13 +194,14 @@ impl Store {
         };
         let txn = self.db.begin_read()?;
         let table = txn.open_table(LIST)?;
+        let watermark = super::sync::read_watermark(&txn)?;
         for entry in table.range(start..)? {
             if pos >= range.end {
                 break;
             }
             let (k, v) = entry?;
-            let (code, name, kk, desa, address) = v.value();
-            let Some(status) = status_of(code) else {
+            let (code, seq, name, kk, desa, address) = v.value();
+            let Some(status) = row_status(code, seq, watermark) else {
                 continue;
             };
             if !view.filter.matches(status, desa) {
@@ -212,10 +226,12 @@ impl Store {
     pub fn counts(&self) -> Result<StatusCounts> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(LIST)?;
+        let watermark = super::sync::read_watermark(&txn)?;
         let mut c = StatusCounts::default();
         for entry in table.iter()? {
             let (_, v) = entry?;
-            match status_of(v.value().0) {
+            let (code, seq, ..) = v.value();
+            match row_status(code, seq, watermark) {
                 Some(Status::Draft) => c.draft += 1,
                 Some(Status::Final) => c.final_ += 1,
                 Some(Status::Exported) => c.exported += 1,

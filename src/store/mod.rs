@@ -48,7 +48,7 @@ use tables::{
 };
 
 /// The store format this build writes. Older formats are migrated on open; newer ones are refused.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// redb's page cache. Its default (1 GiB) would let a long export or import grow the tablet app's memory
 /// far past its budget; the operating system's file cache still holds what is read often.
@@ -252,6 +252,10 @@ pub struct RecordHead {
     pub status: Status,
     /// Number of the latest revision (from 1).
     pub revision: u32,
+    /// Sequence position of the latest revision (0 before the first; since format 8, which fills it
+    /// in every head).
+    #[serde(default)]
+    pub seq: u64,
     pub created_at: DateTime<FixedOffset>,
     pub updated_at: DateTime<FixedOffset>,
     pub created_by: String,
@@ -294,6 +298,7 @@ impl RecordHead {
             form_version,
             status: Status::Draft,
             revision: 0,
+            seq: 0,
             created_at: now,
             updated_at: now,
             created_by: petugas.to_string(),
@@ -794,6 +799,36 @@ impl Store {
                 }
                 // Format 6 had no outbox: the export looked its lines up in the whole history.
                 6 => sync::fill_outbox(&txn)?,
+                // Format 7 kept no sequence position in the heads and the list rows: every head gets
+                // its latest revision's, and the list is rebuilt with it (its rows change type).
+                7 => {
+                    let mut records = txn.open_table(RECORDS)?;
+                    let revisions = txn.open_table(REVISIONS)?;
+                    let marks = sync::Marks::write(&txn)?;
+                    let mut heads = Vec::new();
+                    for r in records.iter()? {
+                        let (k, v) = r?;
+                        let mut head: RecordHead = decode(v.value(), "record")?;
+                        if head.revision > 0 {
+                            let raw =
+                                revisions.get((k.value(), head.revision))?.ok_or_else(|| {
+                                    StoreError::Storage(format!(
+                                        "record {}: revision {} is missing",
+                                        head.id, head.revision
+                                    ))
+                                })?;
+                            head.seq = sync::seq_of(raw.value())?;
+                        }
+                        heads.push(head);
+                    }
+                    txn.delete_table(LIST)?;
+                    let mut list = txn.open_table(LIST)?;
+                    for mut head in heads {
+                        records.insert(head.id.as_u128(), serde_json::to_vec(&head)?.as_slice())?;
+                        sync::effective_status(&mut head, &marks)?;
+                        list::list_in(&mut list, &head)?;
+                    }
+                }
                 v => {
                     return Err(corrupt(&self.path, format!("unknown store format {v}")));
                 }
@@ -1136,7 +1171,7 @@ impl Store {
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let txn = self.db.begin_write()?;
         let head = {
-            let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
+            let mut head = read_head(&txn.open_table(RECORDS)?, &sync::Marks::write(&txn)?, id)?;
             let action = if head.status.is_locked() {
                 if reason.is_none() {
                     return Err(StoreError::ReasonRequired(id));
@@ -1177,7 +1212,7 @@ impl Store {
         self.petugas(petugas)?;
         let txn = self.db.begin_write()?;
         let head = {
-            let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
+            let mut head = read_head(&txn.open_table(RECORDS)?, &sync::Marks::write(&txn)?, id)?;
             if !head.status.can_become(Status::Final) {
                 return Err(StoreError::IllegalTransition {
                     id,
@@ -1226,9 +1261,9 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut records = txn.open_table(RECORDS)?;
-            let exported = txn.open_table(EXPORTED)?;
+            let marks = sync::Marks::write(&txn)?;
             for &id in ids {
-                let mut head = read_head(&records, &exported, id)?;
+                let mut head = read_head(&records, &marks, id)?;
                 if !head.status.can_become(to) {
                     return Err(StoreError::IllegalTransition {
                         id,
@@ -1253,16 +1288,16 @@ impl Store {
 
     pub fn record(&self, id: Uuid) -> Result<RecordHead> {
         let txn = self.db.begin_read()?;
-        let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
-        sync::add_export_events(&txn, &mut head)?;
+        let mut head = read_head(&txn.open_table(RECORDS)?, &sync::Marks::read(&txn)?, id)?;
+        sync::ExportEvents::read(&txn)?.add_to(&mut head)?;
         Ok(head)
     }
 
     /// The answers of the latest revision.
     pub fn answers(&self, id: Uuid) -> Result<(RecordHead, Answers)> {
         let txn = self.db.begin_read()?;
-        let mut head = read_head(&txn.open_table(RECORDS)?, &txn.open_table(EXPORTED)?, id)?;
-        sync::add_export_events(&txn, &mut head)?;
+        let mut head = read_head(&txn.open_table(RECORDS)?, &sync::Marks::read(&txn)?, id)?;
+        sync::ExportEvents::read(&txn)?.add_to(&mut head)?;
         let rev = read_revision(&txn.open_table(REVISIONS)?, id, head.revision)?;
         Ok((head, rev.answers))
     }
@@ -1286,16 +1321,17 @@ impl Store {
     pub fn list(&self, status: Option<Status>) -> Result<Vec<RecordHead>> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
-        let exported = txn.open_table(EXPORTED)?;
+        let marks = sync::Marks::read(&txn)?;
+        let events = sync::ExportEvents::read(&txn)?;
         let mut out = Vec::new();
         for r in records.iter()? {
             let (_, v) = r?;
             let mut head: RecordHead = decode(v.value(), "record")?;
-            sync::effective_status(&mut head, &exported)?;
+            sync::effective_status(&mut head, &marks)?;
             if status.is_none_or(|s| s == head.status) {
                 // The search terms are the index's business; lists of 100,000 do not carry them.
                 head.terms = Vec::new();
-                sync::add_export_events(&txn, &mut head)?;
+                events.add_to(&mut head)?;
                 out.push(head);
             }
         }
@@ -1332,12 +1368,13 @@ impl Store {
             }
         }
         let records = txn.open_table(RECORDS)?;
-        let exported = txn.open_table(EXPORTED)?;
+        let marks = sync::Marks::read(&txn)?;
+        let events = sync::ExportEvents::read(&txn)?;
         let mut out = Vec::new();
         // UUIDv7 ids sort by creation time: newest first.
         for id in found.unwrap_or_default().into_iter().rev().take(limit) {
-            let mut head = read_head(&records, &exported, Uuid::from_u128(id))?;
-            sync::add_export_events(&txn, &mut head)?;
+            let mut head = read_head(&records, &marks, Uuid::from_u128(id))?;
+            events.add_to(&mut head)?;
             out.push(head);
         }
         Ok(out)
@@ -1441,7 +1478,7 @@ impl Store {
         let seq = txn.open_table(SEQUENCE)?;
         let listed = txn.open_table(LIST)?;
         let milestones = txn.open_table(MILESTONES)?;
-        let exported = txn.open_table(EXPORTED)?;
+        let marks = sync::Marks::read(&txn)?;
         if listed.len()? != records.len()? {
             problems.push(format!(
                 "{} records but {} rows in the list index",
@@ -1453,15 +1490,9 @@ impl Store {
         for r in records.iter()? {
             let (k, v) = r?;
             let mut head: RecordHead = decode(v.value(), "record")?;
-            sync::effective_status(&mut head, &exported)?;
+            sync::effective_status(&mut head, &marks)?;
             let id = k.value();
-            match listed.get(list::list_key(&head))? {
-                None => problems.push(format!("record {}: missing from the list index", head.id)),
-                Some(row) if row.value().0 != list::status_code(head.status) => problems.push(
-                    format!("record {}: wrong status in the list index", head.id),
-                ),
-                Some(_) => {}
-            }
+            list_problems(&listed, &revisions, marks.watermark, &head, &mut problems)?;
             let mut expected = 1;
             for rv in revisions.range((id, 0)..=(id, u32::MAX))? {
                 let (key, raw) = rv?;
@@ -1544,7 +1575,8 @@ impl Store {
 
     /// Test support: rewrites the stored format version (to exercise migrations and refusals); with
     /// `drop_indexes`, also drops the indexes that format did not have (search before 2, list before 3,
-    /// milestones before 4, exports before 5, packages before 6, the outbox before 7).
+    /// milestones before 4, exports before 5, packages before 6, the outbox before 7) and puts back
+    /// what format 7 had instead of format 8's (list rows and heads without a sequence position).
     #[cfg(feature = "test-support")]
     pub fn force_format_version(&self, version: u32, drop_indexes: bool) -> Result<()> {
         let txn = self.db.begin_write()?;
@@ -1568,6 +1600,44 @@ impl Store {
         }
         if drop_indexes && version < 7 {
             txn.delete_table(OUTBOX)?;
+        }
+        if drop_indexes && (3..8).contains(&version) {
+            let mut rows = Vec::new();
+            for r in txn.open_table(LIST)?.iter()? {
+                let (k, v) = r?;
+                let (code, _, name, kk, desa, address) = v.value();
+                let text = [name, kk, desa, address].map(str::to_string);
+                rows.push((k.value(), code, text));
+            }
+            txn.delete_table(LIST)?;
+            let mut old = txn.open_table(tables::LIST_V7)?;
+            for (k, code, [name, kk, desa, address]) in rows {
+                old.insert(
+                    k,
+                    (
+                        code,
+                        name.as_str(),
+                        kk.as_str(),
+                        desa.as_str(),
+                        address.as_str(),
+                    ),
+                )?;
+            }
+        }
+        if drop_indexes && version < 8 {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut heads = Vec::new();
+            for r in records.iter()? {
+                let (k, v) = r?;
+                let mut head: Value = serde_json::from_slice(v.value())?;
+                if let Some(h) = head.as_object_mut() {
+                    h.remove("seq");
+                }
+                heads.push((k.value(), serde_json::to_vec(&head)?));
+            }
+            for (k, bytes) in heads {
+                records.insert(k, bytes.as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())
@@ -1638,23 +1708,66 @@ fn needed_release(format: u32) -> String {
     format!("with store format {format}")
 }
 
+/// Problems of a head's list row (missing, another status, another sequence position) and of its
+/// sequence position (not its latest revision's), for [`Store::consistency`].
+fn list_problems(
+    listed: &impl ReadableTable<list::ListKey, tables::ListValue>,
+    revisions: &impl ReadableTable<(u128, u32), &'static [u8]>,
+    watermark: u64,
+    head: &RecordHead,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let id = head.id.as_u128();
+    match listed.get(list::list_key(head))? {
+        None => problems.push(format!("record {}: missing from the list index", head.id)),
+        Some(row) => {
+            let (code, seq, ..) = row.value();
+            if list::row_status(code, seq, watermark) != Some(head.status) {
+                problems.push(format!(
+                    "record {}: wrong status in the list index",
+                    head.id
+                ));
+            }
+            if seq != head.seq {
+                problems.push(format!(
+                    "record {}: wrong sequence position in the list index",
+                    head.id
+                ));
+            }
+        }
+    }
+    if head.revision > 0 {
+        let latest = revisions.get((id, head.revision))?;
+        if let Some(raw) = latest
+            && sync::seq_of(raw.value())? != head.seq
+        {
+            problems.push(format!(
+                "record {}: the head's sequence position is not its latest revision's",
+                head.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A head as it reads: a final head whose current revision went out in a bundle is Exported (exports
-/// are kept in their own table, `tables::EXPORTED`). Its events are the stored ones only: writers store
-/// what they read here, so export events are added by the public reads alone.
+/// are kept apart from the heads: the watermark and `tables::EXPORTED`, see `sync::Marks`). Its
+/// events are the stored ones only: writers store what they
+/// read here, so export events are added by the public reads alone.
 fn read_head(
     records: &impl ReadableTable<u128, &'static [u8]>,
-    exported: &impl ReadableTable<(u128, u32, u128), ()>,
+    marks: &sync::Marks<impl ReadableTable<(u128, u32, u128), ()>>,
     id: Uuid,
 ) -> Result<RecordHead> {
     let raw = records
         .get(id.as_u128())?
         .ok_or(StoreError::UnknownRecord(id))?;
     let mut head = decode(raw.value(), "record")?;
-    sync::effective_status(&mut head, exported)?;
+    sync::effective_status(&mut head, marks)?;
     Ok(head)
 }
 
@@ -1706,6 +1819,7 @@ fn append(
         base: head.base.clone().map(Box::new),
     };
     seq.insert(next, (id, head.revision))?;
+    head.seq = next;
     if let Some(code) = sync::milestone_code(action) {
         txn.open_table(MILESTONES)?
             .insert((id, head.revision), code)?;

@@ -7,7 +7,7 @@ use redb::{ReadableTable, TableError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{EXPORTED, PACKAGES, RECORDS};
+use super::tables::{PACKAGES, RECORDS};
 use super::{Action, Answers, RecordHead, Result, Store, StoreError, append, decode, read_head};
 use crate::model::record::VisitBase;
 
@@ -124,10 +124,10 @@ impl Store {
             ids.extend(log.families.into_iter().filter(|f| !log.kept.contains(f)));
         }
         let records = txn.open_table(RECORDS)?;
-        let exported = txn.open_table(EXPORTED)?;
+        let marks = super::sync::Marks::read(&txn)?;
         let mut out = Vec::new();
         for id in ids {
-            match read_head(&records, &exported, id) {
+            match read_head(&records, &marks, id) {
                 Ok(h) if h.base.is_some() => out.push(h),
                 Ok(_) | Err(StoreError::UnknownRecord(_)) => {}
                 Err(e) => return Err(e),

@@ -137,6 +137,8 @@ struct HeadView<'a> {
     id: Uuid,
     status: Status,
     revision: u32,
+    #[serde(default)]
+    seq: u64,
     updated_at: DateTime<FixedOffset>,
     #[serde(borrow)]
     summary: SummaryView<'a>,
@@ -154,7 +156,57 @@ struct SummaryView<'a> {
     address: std::borrow::Cow<'a, str>,
 }
 
-/// Whether revision `revision` of record `id` went out in a bundle.
+/// The export watermark as a read transaction sees it (0 before the first export).
+pub(super) fn read_watermark(txn: &redb::ReadTransaction) -> Result<u64> {
+    watermark_in(&txn.open_table(META)?)
+}
+
+/// The export watermark in an open META table.
+pub(super) fn watermark_in(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
+    Ok(match meta.get(WATERMARK)? {
+        Some(v) => decode(v.value(), "export watermark")?,
+        None => 0,
+    })
+}
+
+/// What makes a final head Exported, as one transaction sees it. An incremental or full export covers
+/// every sequence position up to its end and moves the watermark there (since format 8 that is how it
+/// marks its families: one value, not a row per family), so a final head whose latest revision sits at
+/// or below the watermark went out. A `range` export, and the exports of formats 5 to 7, put a key per
+/// revision in the export table instead.
+pub(super) struct Marks<T> {
+    pub(super) exported: T,
+    pub(super) watermark: u64,
+}
+
+impl Marks<redb::ReadOnlyTable<(u128, u32, u128), ()>> {
+    pub(super) fn read(txn: &redb::ReadTransaction) -> Result<Self> {
+        Ok(Marks {
+            exported: txn.open_table(EXPORTED)?,
+            watermark: read_watermark(txn)?,
+        })
+    }
+}
+
+impl<'t> Marks<redb::Table<'t, (u128, u32, u128), ()>> {
+    pub(super) fn write(txn: &'t redb::WriteTransaction) -> Result<Self> {
+        let watermark = watermark_in(&txn.open_table(META)?)?;
+        Ok(Marks {
+            exported: txn.open_table(EXPORTED)?,
+            watermark,
+        })
+    }
+}
+
+impl<T: ReadableTable<(u128, u32, u128), ()>> Marks<T> {
+    /// Whether revision `revision` of record `id`, at sequence position `seq` (0: unknown), went out in
+    /// a bundle.
+    pub(super) fn is_exported(&self, id: u128, revision: u32, seq: u64) -> Result<bool> {
+        Ok((seq != 0 && seq <= self.watermark) || is_exported(&self.exported, id, revision)?)
+    }
+}
+
+/// Whether revision `revision` of record `id` has a key in the export table.
 pub(super) fn is_exported(
     exported: &impl ReadableTable<(u128, u32, u128), ()>,
     id: u128,
@@ -170,41 +222,124 @@ pub(super) fn is_exported(
 /// Sets a final head's status to Exported when its current revision went out in a bundle.
 pub(super) fn effective_status(
     head: &mut RecordHead,
-    exported: &impl ReadableTable<(u128, u32, u128), ()>,
+    marks: &Marks<impl ReadableTable<(u128, u32, u128), ()>>,
 ) -> Result<()> {
-    if head.status == Status::Final && is_exported(exported, head.id.as_u128(), head.revision)? {
+    if head.status == Status::Final
+        && marks.is_exported(head.id.as_u128(), head.revision, head.seq)?
+    {
         head.status = Status::Exported;
     }
     Ok(())
 }
 
-/// Adds a record's exports to its events, in time order, for a head shown to a person (never stored).
-pub(super) fn add_export_events(txn: &redb::ReadTransaction, head: &mut RecordHead) -> Result<()> {
-    let exported = txn.open_table(EXPORTED)?;
-    let id = head.id.as_u128();
-    let mut marks = exported
-        .range((id, 0, 0)..=(id, u32::MAX, u128::MAX))?
-        .peekable();
-    if marks.peek().is_none() {
-        return Ok(());
+/// The export log as the heads' events need it, read once for many heads: every bundle by id, and
+/// the incremental and full exports (the ones that mark by position) in a list.
+pub(super) struct ExportEvents<'t> {
+    txn: &'t redb::ReadTransaction,
+    logs: std::collections::HashMap<u128, ExportLog>,
+    by_position: Vec<ExportLog>,
+}
+
+impl<'t> ExportEvents<'t> {
+    pub(super) fn read(txn: &'t redb::ReadTransaction) -> Result<ExportEvents<'t>> {
+        let mut logs = std::collections::HashMap::new();
+        let mut by_position = Vec::new();
+        if let Some(t) = optional(txn, EXPORTS)? {
+            for entry in t.iter()? {
+                let (k, v) = entry?;
+                let log: ExportLog = decode(v.value(), "export log")?;
+                if log.kind != "range" {
+                    by_position.push(log.clone());
+                }
+                logs.insert(k.value(), log);
+            }
+        }
+        Ok(ExportEvents {
+            txn,
+            logs,
+            by_position,
+        })
     }
-    let Some(logs) = optional(txn, EXPORTS)? else {
-        return Ok(());
-    };
-    for m in marks {
-        let (_, _, bundle) = m?.0.value();
-        if let Some(raw) = logs.get(bundle)? {
-            let log: ExportLog = decode(raw.value(), "export log")?;
+
+    /// Adds a record's exports to its events, in time order, for a head shown to a person (never
+    /// stored): the bundles its export-table keys name, and the incremental and full exports whose
+    /// positions cover one of its finalized revisions.
+    pub(super) fn add_to(&self, head: &mut RecordHead) -> Result<()> {
+        if self.logs.is_empty() {
+            return Ok(());
+        }
+        let id = head.id.as_u128();
+        let mut bundles = Vec::new();
+        let exported = self.txn.open_table(EXPORTED)?;
+        for m in exported.range((id, 0, 0)..=(id, u32::MAX, u128::MAX))? {
+            bundles.push(m?.0.value().2);
+        }
+        let mut events: Vec<&ExportLog> = bundles.iter().filter_map(|b| self.logs.get(b)).collect();
+        if !self.by_position.is_empty() {
+            let milestones = self.txn.open_table(MILESTONES)?;
+            let revisions = self.txn.open_table(REVISIONS)?;
+            for m in milestones.range((id, 1)..=(id, u32::MAX))? {
+                let (k, code) = m?;
+                if code.value() != MILESTONE_FINALIZED {
+                    continue;
+                }
+                let Some(raw) = revisions.get(k.value())? else {
+                    continue;
+                };
+                let seq = seq_of(raw.value())?;
+                events.extend(
+                    self.by_position
+                        .iter()
+                        .filter(|l| l.from <= seq && seq <= l.to),
+                );
+            }
+        }
+        for log in events {
             head.events.push(StatusEvent {
                 status: Status::Exported,
                 at: log.at,
-                by: Some(log.file),
+                by: Some(log.file.clone()),
                 reasons: Vec::new(),
             });
         }
+        head.events.sort_by_key(|e| e.at);
+        Ok(())
     }
-    head.events.sort_by_key(|e| e.at);
-    Ok(())
+}
+
+/// The sequence position of a stored revision. Revisions are written with `seq` among their first
+/// fields, so a look at the start of the bytes answers; anything else is parsed in full.
+pub(super) fn seq_of(raw: &[u8]) -> Result<u64> {
+    const KEY: &[u8] = b"\"seq\":";
+    let head = raw.get(..raw.len().min(200)).unwrap_or(raw);
+    if let Some(at) = head.windows(KEY.len()).position(|w| w == KEY) {
+        let digits = raw
+            .get(at + KEY.len()..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| b.is_ascii_digit());
+        let mut n = 0u64;
+        let mut any = false;
+        for &d in digits {
+            any = true;
+            n = match n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            {
+                Some(n) => n,
+                None => return Ok(decode::<SeqOnly>(raw, "revision")?.seq),
+            };
+        }
+        if any {
+            return Ok(n);
+        }
+    }
+    Ok(decode::<SeqOnly>(raw, "revision")?.seq)
+}
+
+#[derive(Deserialize)]
+struct SeqOnly {
+    seq: u64,
 }
 
 /// Problems of the export table: marks of revisions that are gone, or of bundles never logged.
@@ -417,12 +552,7 @@ pub(super) fn check_outbox(txn: &redb::ReadTransaction) -> Result<Vec<String>> {
 impl Store {
     /// The last sequence position an incremental export covered (0 before the first export).
     pub fn export_watermark(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        Ok(match meta.get(WATERMARK)? {
-            Some(v) => decode(v.value(), "export watermark")?,
-            None => 0,
-        })
+        read_watermark(&self.db.begin_read()?)
     }
 
     /// Streams the stored JSON of the revisions to export for sequence positions `from..=to`, in one
@@ -485,8 +615,9 @@ impl Store {
     /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
     /// an incremental or full export) moves the watermark — in one transaction. A record changed since
     /// it was read (corrected, re-finalized) is left as it is: its newer revision goes out next time.
-    /// Heads are not rewritten: each record gets one small key in the export table (and its list row
-    /// the new status, the first time).
+    /// Heads are not rewritten. An incremental or full export marks by the watermark alone (see
+    /// [`Marks`]); a `range` export gives each record one small key in the export table (and its list
+    /// row the new status, the first time).
     pub fn mark_exported(
         &self,
         items: &[ExportItem],
@@ -509,6 +640,10 @@ impl Store {
     /// (`Some` marked counts); `None` leaves the store as it was. The store's write lock is taken only
     /// then: the app's own saves (autosave, settings, resume state on the UI thread) never wait for the
     /// reading, compressing or the write to the stick.
+    ///
+    /// An incremental or full export (`watermark` given) writes only the log entry and the watermark:
+    /// its families are counted from a read of the list while the file is still being written, and the
+    /// families changed between that read and the marking are counted as unchanged.
     pub fn mark_exported_when(
         &self,
         batches: impl IntoIterator<Item = Vec<ExportItem>>,
@@ -517,18 +652,28 @@ impl Store {
         log: impl FnOnce() -> Option<ExportLog>,
     ) -> Result<Option<Marked>> {
         let mut batches: Vec<Vec<ExportItem>> = batches.into_iter().collect();
+        let counted = match watermark {
+            Some(_) => Some(self.count_exported(&mut batches)?),
+            None => None,
+        };
         // The bundle is written and verified now, or it failed: then nothing is marked.
         let Some(log) = log() else {
             return Ok(None);
         };
         let txn = self.db.begin_write()?;
-        let mut marked = Marked::default();
-        for batch in &mut batches {
-            let m = mark_items(&txn, batch, bundle_id.as_u128())?;
-            marked.exported += m.exported;
-            marked.again += m.again;
-            marked.unchanged += m.unchanged;
-        }
+        let marked = match counted {
+            Some(counted) => counted.settle(&txn)?,
+            None => {
+                let mut marked = Marked::default();
+                for batch in &mut batches {
+                    let m = mark_items(&txn, batch, bundle_id.as_u128())?;
+                    marked.exported += m.exported;
+                    marked.again += m.again;
+                    marked.unchanged += m.unchanged;
+                }
+                marked
+            }
+        };
         {
             let bundle = bundle_id.as_u128();
             if log.bundle_id != bundle_id {
@@ -550,6 +695,79 @@ impl Store {
         }
         txn.commit()?;
         Ok(Some(marked))
+    }
+
+    /// Counts what moving the watermark over `batches` marks, as the store is now (see
+    /// [`Store::mark_exported_when`]): per family, its list row (or head) decides, as in
+    /// [`mark_items`], without writing.
+    fn count_exported(&self, batches: &mut [Vec<ExportItem>]) -> Result<Counted> {
+        let txn = self.db.begin_read()?;
+        let list = txn.open_table(LIST)?;
+        let records = txn.open_table(RECORDS)?;
+        let marks = Marks::read(&txn)?;
+        let last = txn
+            .open_table(SEQUENCE)?
+            .last()?
+            .map_or(0, |(k, _)| k.value());
+        let mut counted = Counted {
+            marked: Marked::default(),
+            exported: std::collections::HashSet::new(),
+            again: std::collections::HashSet::new(),
+            last,
+        };
+        for batch in batches {
+            let list_key = |i: &ExportItem| i.at.map(|at| super::list::key_of(at, i.record));
+            batch.sort_unstable_by_key(|i| (list_key(i), i.record, i.revision));
+            for item in &*batch {
+                let id = item.record.as_u128();
+                // Fast path: the row under the key the revision's time gives is the head's when the
+                // head changed last with this revision (its position says so).
+                let row = match list_key(item) {
+                    Some(key) => list.get(key)?.map(|g| {
+                        let (code, seq, ..) = g.value();
+                        (code, seq)
+                    }),
+                    None => None,
+                };
+                let status = match row {
+                    Some((code, seq)) if seq == item.seq => {
+                        super::list::row_status(code, seq, marks.watermark)
+                    }
+                    _ => {
+                        let Some(raw) = records.get(id)? else {
+                            counted.marked.unchanged += 1;
+                            continue;
+                        };
+                        let mut head: RecordHead = decode(raw.value(), "record")?;
+                        if head.revision != item.revision {
+                            counted.marked.unchanged += 1;
+                            continue;
+                        }
+                        effective_status(&mut head, &marks)?;
+                        Some(head.status)
+                    }
+                };
+                match status {
+                    Some(Status::Final) => {
+                        counted.marked.exported += 1;
+                        counted.exported.insert(id);
+                    }
+                    Some(Status::Exported) => {
+                        counted.marked.again += 1;
+                        counted.again.insert(id);
+                    }
+                    _ => counted.marked.unchanged += 1,
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Test support: how many keys the export table holds (one per record and bundle of a `range`
+    /// export; none for an incremental or full one).
+    #[cfg(feature = "test-support")]
+    pub fn export_keys(&self) -> Result<u64> {
+        Ok(self.db.begin_read()?.open_table(EXPORTED)?.len()?)
     }
 
     /// Every bundle written from this tablet, newest first.
@@ -622,7 +840,7 @@ impl Store {
         {
             let seq = txn.open_table(SEQUENCE)?;
             let mut records = txn.open_table(RECORDS)?;
-            let exported = txn.open_table(EXPORTED)?;
+            let marks = Marks::write(&txn)?;
             let rejected_ids: BTreeSet<(u128, u32)> = rejected
                 .iter()
                 .map(|r| (r.record.as_u128(), r.revision))
@@ -641,7 +859,7 @@ impl Store {
                 if head.revision != n {
                     return Ok(false);
                 }
-                effective_status(&mut head, &exported)?;
+                effective_status(&mut head, &marks)?;
                 if head.status == to {
                     out.unchanged += 1;
                     return Ok(true);
@@ -795,8 +1013,37 @@ impl Store {
     }
 }
 
-/// Marks the exported items in `txn` under the bundle `bundle`: an `exported` key per record, and the
-/// list row's status the first time.
+/// What an export that marks by the watermark counted, from a read made before the marking.
+struct Counted {
+    marked: Marked,
+    /// The families counted as exported, and as exported again.
+    exported: std::collections::HashSet<u128>,
+    again: std::collections::HashSet<u128>,
+    /// The last sequence position the count's read saw.
+    last: u64,
+}
+
+impl Counted {
+    /// The counts as of `txn`, which marks: a family changed after the count's read (a later entry in
+    /// the sequence) is unchanged, not exported: its head moved on from the revision that went out.
+    fn settle(mut self, txn: &redb::WriteTransaction) -> Result<Marked> {
+        let seq = txn.open_table(SEQUENCE)?;
+        for entry in seq.range(self.last + 1..)? {
+            let (id, _) = entry?.1.value();
+            if self.exported.remove(&id) {
+                self.marked.exported -= 1;
+                self.marked.unchanged += 1;
+            } else if self.again.remove(&id) {
+                self.marked.again -= 1;
+                self.marked.unchanged += 1;
+            }
+        }
+        Ok(self.marked)
+    }
+}
+
+/// Marks the exported items in `txn` under the bundle `bundle` (a `range` export): an `exported` key
+/// per record, and the list row's status the first time.
 fn mark_items(
     txn: &redb::WriteTransaction,
     items: &mut [ExportItem],
@@ -805,7 +1052,7 @@ fn mark_items(
     let mut marked = Marked::default();
     let records = txn.open_table(RECORDS)?;
     let mut list = txn.open_table(LIST)?;
-    let mut exported = txn.open_table(EXPORTED)?;
+    let marks = Marks::write(txn)?;
     // Two passes, each in its table's key order (neighbouring keys share B-tree pages): the list rows
     // first, in the order of their keys (the revisions' times), then the export table's rows, in
     // record order. Within one export no record's revision comes twice, so what the first pass reads
@@ -822,7 +1069,7 @@ fn mark_items(
         // row's status decides; the head is not read. No row there: the head decides.
         if let Some(key) = list_key(item) {
             let row = list.get(key)?.map(|g| {
-                let (code, n, k, d, a) = g.value();
+                let (code, seq, n, k, d, a) = g.value();
                 for (to, from) in [
                     (&mut name, n),
                     (&mut kk, k),
@@ -832,16 +1079,17 @@ fn mark_items(
                     to.clear();
                     to.push_str(from);
                 }
-                code
+                (code, seq)
             });
-            if let Some(code) = row {
-                match super::list::status_of(code) {
+            if let Some((code, seq)) = row {
+                match super::list::row_status(code, seq, marks.watermark) {
                     Some(Status::Final) => {
                         marked.exported += 1;
                         super::list::list_row(
                             &mut list,
                             key,
                             Status::Exported,
+                            seq,
                             [&name, &kk, &desa, &address],
                         )?;
                     }
@@ -868,7 +1116,7 @@ fn mark_items(
             marked.unchanged += 1;
             continue;
         }
-        if view.status == Status::Exported || is_exported(&exported, id, item.revision)? {
+        if view.status == Status::Exported || marks.is_exported(id, item.revision, view.seq)? {
             marked.again += 1;
         } else {
             marked.exported += 1;
@@ -877,12 +1125,14 @@ fn mark_items(
                 &mut list,
                 super::list::key_of(view.updated_at, view.id),
                 Status::Exported,
+                view.seq,
                 [&s.head_name, &s.no_kk, &s.desa, &s.address],
             )?;
         }
         to_log.push((id, item.revision));
     }
     to_log.sort_unstable();
+    let mut exported = marks.exported;
     for (id, revision) in to_log {
         exported.insert((id, revision, bundle), ())?;
     }

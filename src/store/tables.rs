@@ -10,13 +10,28 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Record id (UUIDv7 as u128) → RecordHead: the current view.
 pub const RECORDS: TableDefinition<u128, &[u8]> = TableDefinition::new("records");
 
-/// (newest change first, newest id first) → (status code, head's name, KK, desa, address): the family
-/// list index (`store::list`), derived from the heads. Since format 3.
+/// (newest change first, newest id first) → [`ListValue`]: the family list index (`store::list`),
+/// derived from the heads. Since format 3; the sequence position since format 8.
+pub const LIST: TableDefinition<(u64, u128), ListValue> = TableDefinition::new("list");
+
+/// A row of the list index: (status code, sequence position of the head's latest revision, head's
+/// name, KK, desa, address).
+pub type ListValue = (
+    u8,
+    u64,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The list index as formats 3 to 7 wrote it (no sequence position): only deleted, by the migration
+/// to format 8, which rebuilds it from the heads.
 #[expect(
     clippy::type_complexity,
     reason = "a table definition spells out its key and value types"
 )]
-pub const LIST: TableDefinition<(u64, u128), (u8, &str, &str, &str, &str)> =
+pub const LIST_V7: TableDefinition<(u64, u128), (u8, &str, &str, &str, &str)> =
     TableDefinition::new("list");
 
 /// (record id, revision number from 1) → Revision: the append-only history.
