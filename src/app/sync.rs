@@ -386,8 +386,8 @@ impl Device {
         self.store.export_revisions_each::<AppError>(
             from,
             to,
-            |raw| {
-                builder.add_revision(raw)?;
+            |raw, sha256| {
+                builder.add_stored(raw, sha256)?;
                 seen += 1;
                 if seen.is_multiple_of(1000) {
                     progress(Stage::Collecting, (seen as f32 / span).min(1.0));

@@ -42,6 +42,9 @@ const BATCH: usize = 1 << 20;
 struct Batch {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// Beside `ends`: each line's SHA-256 when the store kept it, else `None` (hashed on the second
+    /// thread).
+    hashes: Vec<Option<[u8; 32]>>,
 }
 
 impl Batch {
@@ -49,6 +52,7 @@ impl Batch {
         Batch {
             bytes: Vec::with_capacity(BATCH + 64 * 1024),
             ends: Vec::new(),
+            hashes: Vec::new(),
         }
     }
 
@@ -73,7 +77,70 @@ enum Hash {
 /// What the hasher worked out, by [`Hash`].
 enum Hashed {
     Whole(String),
-    Lines(Vec<u8>),
+    /// The lines' hashes and what the manifest counts, or why a line was refused.
+    Lines(std::result::Result<Box<Inspected>, String>),
+}
+
+/// What the second worker makes of a device bundle's lines: each line's SHA-256 (`revisions.sha256`)
+/// and what the manifest counts of them. Done beside the reading thread, which only batches the lines.
+#[derive(Default)]
+struct Inspected {
+    hashes: Vec<u8>,
+    records: BTreeSet<Uuid>,
+    petugas: BTreeSet<String>,
+    forms: BTreeSet<FormRef>,
+    referenced: BTreeSet<String>,
+}
+
+impl Inspected {
+    /// One stored revision: its record, petugas, form and photos counted, its hash kept (made now when
+    /// the store did not keep it).
+    fn line(&mut self, raw: &[u8], hash: Option<&[u8; 32]>) -> std::result::Result<(), String> {
+        match quick_head(raw) {
+            Some((record, petugas, form_id, form_version)) => {
+                self.count(record, petugas, form_id, form_version);
+            }
+            None => {
+                // Another shape than this build's store writes: parse (the answers are skipped, not
+                // built).
+                #[derive(serde::Deserialize)]
+                struct Head<'a> {
+                    record: Uuid,
+                    #[serde(borrow)]
+                    petugas: std::borrow::Cow<'a, str>,
+                    #[serde(borrow)]
+                    form_id: std::borrow::Cow<'a, str>,
+                    form_version: u64,
+                }
+                let h: Head<'_> = serde_json::from_slice(raw)
+                    .map_err(|e| format!("a stored revision is not valid: {e}"))?;
+                self.count(h.record, &h.petugas, &h.form_id, h.form_version);
+            }
+        }
+        attachment_refs(raw, &mut self.referenced);
+        match hash {
+            Some(h) => self.hashes.extend_from_slice(h),
+            None => self.hashes.extend_from_slice(&Sha256::digest(raw)),
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, record: Uuid, petugas: &str, form_id: &str, form_version: u64) {
+        self.records.insert(record);
+        if !self.petugas.contains(petugas) {
+            self.petugas.insert(petugas.to_string());
+        }
+        if !self
+            .forms
+            .iter()
+            .any(|f| f.version == form_version && f.id == form_id)
+        {
+            self.forms.insert(FormRef {
+                id: form_id.to_string(),
+                version: form_version,
+            });
+        }
+    }
 }
 
 /// The compressor: a pipeline of two worker threads behind the caller, who reads, parses and batches
@@ -126,25 +193,33 @@ impl Compressor {
         });
         let hasher = std::thread::spawn(move || {
             let mut whole = Sha256::new();
-            let mut lines = Vec::new();
+            let mut lines = Ok(Box::<Inspected>::default());
             let mut size = 0u64;
             for mut batch in hash_rx {
                 match hash {
                     Hash::Whole => whole.update(&batch.bytes),
                     // Batches hold whole lines, each ending in a newline at an offset in `ends`. (A
-                    // broken offset would hash the wrong bytes, which the read-back refuses.)
+                    // broken offset would hash the wrong bytes, which the read-back refuses.) After
+                    // a refused line the batches are only drained.
                     Hash::Lines => {
-                        let mut start = 0;
-                        for &end in &batch.ends {
-                            let line = batch.bytes.get(start..end).unwrap_or_default();
-                            lines.extend_from_slice(&Sha256::digest(line));
-                            start = end + 1;
+                        if let Ok(inspected) = &mut lines {
+                            let mut start = 0;
+                            for (i, &end) in batch.ends.iter().enumerate() {
+                                let line = batch.bytes.get(start..end).unwrap_or_default();
+                                let hash = batch.hashes.get(i).and_then(Option::as_ref);
+                                if let Err(e) = inspected.line(line, hash) {
+                                    lines = Err(e);
+                                    break;
+                                }
+                                start = end + 1;
+                            }
                         }
                     }
                 }
                 size += batch.bytes.len() as u64;
                 batch.bytes.clear();
                 batch.ends.clear();
+                batch.hashes.clear();
                 // Nobody waiting for it (the export ended) or enough spares: drop it.
                 let _ = back.try_send(batch);
             }
@@ -307,10 +382,6 @@ pub struct Builder {
     compressor: Compressor,
     batch: Batch,
     revisions: u64,
-    records: BTreeSet<Uuid>,
-    petugas: BTreeSet<String>,
-    forms: BTreeSet<FormRef>,
-    referenced: BTreeSet<String>,
 }
 
 impl Builder {
@@ -319,67 +390,31 @@ impl Builder {
             compressor: Compressor::start(ZSTD_LEVEL, Hash::Lines),
             batch: Batch::new(),
             revisions: 0,
-            records: BTreeSet::new(),
-            petugas: BTreeSet::new(),
-            forms: BTreeSet::new(),
-            referenced: BTreeSet::new(),
         })
     }
 
-    /// Adds one revision: `raw` is the exact JSON the store holds; it becomes one line.
+    /// Adds one revision: `raw` is the exact JSON the store holds; it becomes one line (hashed on the
+    /// second thread).
     pub fn add_revision(&mut self, raw: &[u8]) -> Result<()> {
+        self.append(raw, None)
+    }
+
+    /// [`Builder::add_revision`] for a line whose SHA-256 the store kept beside it.
+    pub fn add_stored(&mut self, raw: &[u8], sha256: &[u8; 32]) -> Result<()> {
+        self.append(raw, Some(*sha256))
+    }
+
+    /// Batches one line; the second thread counts what it names (a revision it cannot read stops the
+    /// bundle when it is sealed).
+    fn append(&mut self, raw: &[u8], sha256: Option<[u8; 32]>) -> Result<()> {
         if raw.contains(&b'\n') {
             return Err(BundleError::invalid(
                 "a stored revision contains a raw line break",
             ));
         }
-        let (record, petugas, form_id, form_version) = match quick_head(raw) {
-            Some(h) => h,
-            None => {
-                // Another shape than this build's store writes: parse (the answers are skipped, not
-                // built).
-                #[derive(serde::Deserialize)]
-                struct Head<'a> {
-                    record: Uuid,
-                    #[serde(borrow)]
-                    petugas: std::borrow::Cow<'a, str>,
-                    #[serde(borrow)]
-                    form_id: std::borrow::Cow<'a, str>,
-                    form_version: u64,
-                }
-                let h: Head<'_> = serde_json::from_slice(raw).map_err(|e| {
-                    BundleError::invalid(format!("a stored revision is not valid: {e}"))
-                })?;
-                self.count(h.record, &h.petugas, &h.form_id, h.form_version);
-                attachment_refs(raw, &mut self.referenced);
-                return self.append(raw);
-            }
-        };
-        self.count(record, petugas, form_id, form_version);
-        attachment_refs(raw, &mut self.referenced);
-        self.append(raw)
-    }
-
-    fn count(&mut self, record: Uuid, petugas: &str, form_id: &str, form_version: u64) {
-        self.records.insert(record);
-        if !self.petugas.contains(petugas) {
-            self.petugas.insert(petugas.to_string());
-        }
-        if !self
-            .forms
-            .iter()
-            .any(|f| f.version == form_version && f.id == form_id)
-        {
-            self.forms.insert(FormRef {
-                id: form_id.to_string(),
-                version: form_version,
-            });
-        }
-    }
-
-    fn append(&mut self, raw: &[u8]) -> Result<()> {
         self.batch.bytes.extend_from_slice(raw);
         self.batch.ends.push(self.batch.bytes.len());
+        self.batch.hashes.push(sha256);
         self.batch.bytes.push(b'\n');
         if self.batch.bytes.len() >= BATCH {
             let empty = self.compressor.buffer();
@@ -419,11 +454,14 @@ impl Builder {
             compressor.send(self.batch)?;
         }
         let c = compressor.finish()?;
-        // The hasher split the lines again and hashed each: `revisions.sha256`, which the manifest
-        // lists (its size and hash) but the archive does not carry (format 3: the reader derives it).
-        let Hashed::Lines(line_hashes) = c.hashed else {
+        // The second thread hashed each line (or took the store's hash): `revisions.sha256`, which the
+        // manifest lists (its size and hash) but the archive does not carry (format 3: the reader
+        // derives it).
+        let Hashed::Lines(inspected) = c.hashed else {
             return Err(BundleError::invalid("the revisions were hashed whole"));
         };
+        let inspected = inspected.map_err(BundleError::invalid)?;
+        let line_hashes = &inspected.hashes;
         if line_hashes.len() as u64 != self.revisions * 32 {
             return Err(BundleError::invalid(format!(
                 "{} line hashes for {} revisions",
@@ -449,7 +487,7 @@ impl Builder {
         ];
         let hashed = c.zst;
         let mut included = Vec::new();
-        for hash in &self.referenced {
+        for hash in &inspected.referenced {
             let Some(bytes) = attachments.attachment(hash)? else {
                 continue;
             };
@@ -476,10 +514,10 @@ impl Builder {
             device: header.device,
             sequence: header.sequence,
             kind: header.kind,
-            petugas: self.petugas.into_iter().collect(),
-            forms: self.forms.into_iter().collect(),
+            petugas: inspected.petugas.into_iter().collect(),
+            forms: inspected.forms.into_iter().collect(),
             counts: Counts {
-                records: self.records.len() as u64,
+                records: inspected.records.len() as u64,
                 revisions: self.revisions,
                 attachments: included.len() as u64,
             },

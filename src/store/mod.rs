@@ -800,8 +800,11 @@ impl Store {
                 // Format 6 had no outbox: the export looked its lines up in the whole history.
                 6 => sync::fill_outbox(&txn)?,
                 // Format 7 kept no sequence position in the heads and the list rows: every head gets
-                // its latest revision's, and the list is rebuilt with it (its rows change type).
+                // its latest revision's, and the list is rebuilt with it (its rows change type). Its
+                // outbox kept no line hashes: filled again.
                 7 => {
+                    txn.delete_table(OUTBOX)?;
+                    sync::fill_outbox(&txn)?;
                     let mut records = txn.open_table(RECORDS)?;
                     let revisions = txn.open_table(REVISIONS)?;
                     let marks = sync::Marks::write(&txn)?;

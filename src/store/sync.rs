@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, FixedOffset};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::tables::{
@@ -412,11 +413,15 @@ pub(super) fn action_of(raw: &[u8]) -> Result<Action> {
     Ok(decode::<ActionOnly>(raw, "revision")?.action)
 }
 
-/// The lines of an outbox value: each preceded by its length (u32, little-endian).
+/// The lines of an outbox value: each preceded by its length (u32, little-endian) and its SHA-256
+/// (the bundle's `revisions.sha256` entry, made when the revision was finalized; since format 8).
 struct Lines<'a>(&'a [u8]);
 
+/// One line of an outbox value: its SHA-256 and its bytes.
+type Line<'a> = (&'a [u8; 32], &'a [u8]);
+
 impl<'a> Iterator for Lines<'a> {
-    type Item = Result<&'a [u8]>;
+    type Item = Result<Line<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.0.is_empty() {
@@ -424,12 +429,13 @@ impl<'a> Iterator for Lines<'a> {
         }
         let line = self.0.split_first_chunk::<4>().and_then(|(len, rest)| {
             let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-            Some((rest.get(..len)?, rest.get(len..)?))
+            let (hash, rest) = rest.split_first_chunk::<32>()?;
+            Some((hash, rest.get(..len)?, rest.get(len..)?))
         });
         match line {
-            Some((line, rest)) => {
+            Some((hash, line, rest)) => {
                 self.0 = rest;
-                Some(Ok(line))
+                Some(Ok((hash, line)))
             }
             None => {
                 self.0 = &[];
@@ -445,6 +451,7 @@ fn push_line(out: &mut Vec<u8>, line: &[u8]) -> Result<()> {
     let len = u32::try_from(line.len())
         .map_err(|_| StoreError::Storage("a revision larger than 4 GiB".into()))?;
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(line));
     out.extend_from_slice(line);
     Ok(())
 }
@@ -466,7 +473,7 @@ pub(super) fn outbox_lines(
         }
         corrections.push(k.value().1);
     }
-    let mut out = Vec::with_capacity(raw.len() + 4);
+    let mut out = Vec::with_capacity(raw.len() + 36);
     for back in corrections.into_iter().rev() {
         let line = revisions.get((id, back))?.ok_or_else(|| {
             StoreError::Storage(format!(
@@ -520,11 +527,18 @@ pub(super) fn check_outbox(txn: &redb::ReadTransaction) -> Result<Vec<String>> {
     for entry in outbox.iter()? {
         let (k, v) = entry?;
         let (id, n, lines) = v.value();
-        let last = Lines(lines).last().transpose()?;
+        let mut last = None;
+        let mut hashed = true;
+        for line in Lines(lines) {
+            let (hash, line) = line?;
+            hashed &= Sha256::digest(line).as_slice() == hash.as_slice();
+            last = Some(line);
+        }
         let stored = revisions.get((id, n))?;
         let agrees = seq.get(k.value())?.map(|s| s.value()) == Some((id, n))
             && milestones.get((id, n))?.map(|c| c.value()) == Some(MILESTONE_FINALIZED)
-            && stored.as_ref().map(redb::AccessGuard::value) == last;
+            && stored.as_ref().map(redb::AccessGuard::value) == last
+            && hashed;
         if !agrees {
             problems.push(format!(
                 "outbox entry {} (record {}, revision {n}) does not match the history",
@@ -563,25 +577,30 @@ impl Store {
         &self,
         from: u64,
         to: u64,
-        each: impl FnMut(&[u8]) -> Result<(), E>,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<Vec<ExportItem>, E> {
         let mut items = Vec::new();
-        self.export_revisions_each(from, to, each, |item| {
-            items.push(item);
-            Ok(())
-        })?;
+        self.export_revisions_each(
+            from,
+            to,
+            |raw, _| each(raw),
+            |item| {
+                items.push(item);
+                Ok(())
+            },
+        )?;
         Ok(items)
     }
 
-    /// [`Store::export_revisions`] handing each finalized revision's [`ExportItem`] to `item` right
-    /// after its bytes went to `each`, instead of returning them at the end. One range of the outbox
-    /// (`tables::OUTBOX`), in sequence order: the lines were put together when each revision was
-    /// finalized.
+    /// [`Store::export_revisions`] handing each line with its SHA-256 to `each`, and each finalized
+    /// revision's [`ExportItem`] to `item` right after its lines, instead of returning them at the end.
+    /// One range of the outbox (`tables::OUTBOX`), in sequence order: the lines and their hashes were
+    /// put together when each revision was finalized.
     pub fn export_revisions_each<E: From<StoreError>>(
         &self,
         from: u64,
         to: u64,
-        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        mut each: impl FnMut(&[u8], &[u8; 32]) -> Result<(), E>,
         mut item: impl FnMut(ExportItem) -> Result<(), E>,
     ) -> Result<(), E> {
         let txn = self.db.begin_read()?;
@@ -599,8 +618,9 @@ impl Store {
             }
             let mut last: &[u8] = &[];
             for line in Lines(lines) {
-                last = line?;
-                each(last)?;
+                let (hash, line) = line?;
+                last = line;
+                each(line, hash)?;
             }
             item(ExportItem {
                 record: Uuid::from_u128(id),
