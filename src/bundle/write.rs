@@ -473,7 +473,7 @@ impl Builder {
             Part {
                 path: LINE_HASHES_FILE.into(),
                 size: line_hashes.len() as u64,
-                sha256: hex(&Sha256::digest(&line_hashes)),
+                sha256: hex(&Sha256::digest(line_hashes)),
                 plain_size: None,
                 plain_sha256: None,
             },
