@@ -7,13 +7,12 @@
 //! Its own crate so that it is compiled at opt-level 3 while the tablet's program is built for size
 //! (`[profile.release.package.pendata-xts]` in Pendata's Cargo.toml): at opt-level "s" the AES-NI
 //! pipeline runs at about half the speed (BENCHMARKS.md, "The encrypted store beside a plaintext
-//! one"). The round keys are the `aes` crate's; the caller keeps the 64-byte key zeroized.
+//! one"). The round keys are the `aes` crate's (0.9: VAES where the CPU has it); the caller keeps the
+//! 64-byte key zeroized.
 
 use aes::Aes256;
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
-
-type Block = GenericArray<u8, aes::cipher::consts::U16>;
+use aes::Block;
+use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 
 /// The cipher's block, and the alignment of what it reads and writes.
 const BLOCK: u64 = 16;
@@ -34,8 +33,9 @@ impl std::fmt::Debug for BlockCipher {
 /// The XTS data unit: the tweak is the sector's number; blocks within it follow by multiplication.
 const SECTOR: u64 = 4096;
 
-/// The blocks of one data unit: a unit's blocks are enciphered in one call, so AES-NI's pipeline (eight
-/// blocks at a time) stays full and the tweaks follow by multiplication without a branch per block.
+/// The blocks of one data unit: a unit's blocks are enciphered in one call, so the `aes` crate's
+/// parallel blocks (VAES or AES-NI, detected at run time) stay full and the tweaks follow by
+/// multiplication without a branch per block.
 const UNIT_BLOCKS: usize = (SECTOR / BLOCK) as usize;
 
 /// The working space of one `apply`: a unit's blocks and their tweaks (8 KiB, on the stack).
@@ -54,9 +54,13 @@ impl BlockCipher {
     /// The cipher of a 64-byte key: the data key, then the tweak key (IEEE 1619's `Key1 || Key2`).
     pub fn new(key: &[u8; 64]) -> BlockCipher {
         let (k1, k2) = key.split_at(32);
+        let half = |k: &[u8]| match Aes256::new_from_slice(k) {
+            Ok(c) => c,
+            Err(_) => unreachable!("half of a 64-byte key is 32 bytes"),
+        };
         BlockCipher {
-            data: Aes256::new(GenericArray::from_slice(k1)),
-            tweak: Aes256::new(GenericArray::from_slice(k2)),
+            data: half(k1),
+            tweak: half(k2),
         }
     }
 
