@@ -38,9 +38,8 @@ const SECTOR: u64 = 4096;
 /// multiplication without a branch per block.
 const UNIT_BLOCKS: usize = (SECTOR / BLOCK) as usize;
 
-/// The working space of one `apply`: a unit's blocks and their tweaks (8 KiB, on the stack).
+/// The working space of one `apply`: a unit's tweaks (4 KiB, on the stack).
 struct Work {
-    blocks: [Block; UNIT_BLOCKS],
     tweaks: [u128; UNIT_BLOCKS],
 }
 
@@ -87,7 +86,6 @@ impl BlockCipher {
 
     fn apply(&self, offset: u64, buf: &mut [u8], encrypt: bool) {
         let mut work = Work {
-            blocks: [Block::default(); UNIT_BLOCKS],
             tweaks: [0; UNIT_BLOCKS],
         };
         let mut at = offset;
@@ -102,40 +100,41 @@ impl BlockCipher {
         }
     }
 
-    /// Enciphers or deciphers `unit`: whole blocks at `offset`, all within one data unit.
+    /// Enciphers or deciphers `unit`: whole blocks at `offset`, all within one data unit, in place.
     fn apply_unit(&self, offset: u64, unit: &mut [u8], encrypt: bool, work: &mut Work) {
+        let (blocks, _) = Block::slice_as_chunks_mut(unit);
+        let tweaks = work.tweaks.get_mut(..blocks.len()).unwrap_or_default();
         let mut tweak = self.tweak_at(offset);
-        let mut n = 0;
-        let mut zeros = false;
-        for ((c, b), t) in unit
-            .chunks_exact(16)
-            .zip(work.blocks.iter_mut())
-            .zip(work.tweaks.iter_mut())
-        {
-            let p = u128::from_le_bytes(c.try_into().unwrap_or_default());
-            zeros |= p == 0;
+        for t in tweaks.iter_mut() {
             *t = tweak;
-            *b = Block::from((p ^ tweak).to_le_bytes());
             tweak = times_alpha(tweak);
-            n += 1;
         }
-        let blocks = work.blocks.get_mut(..n).unwrap_or_default();
+        // Never-written space (zeros on the disk) reads as zeros: such blocks are noted (one bit each)
+        // and left as they are.
+        let mut zeros = [0u64; UNIT_BLOCKS / 64];
+        let mut any_zero = false;
+        for (i, (b, t)) in blocks.iter_mut().zip(tweaks.iter()).enumerate() {
+            let p = u128::from_le_bytes(b.0);
+            if p == 0 && !encrypt {
+                any_zero = true;
+                if let Some(w) = zeros.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+            }
+            b.0 = (p ^ t).to_le_bytes();
+        }
         if encrypt {
             self.data.encrypt_blocks(blocks);
         } else {
             self.data.decrypt_blocks(blocks);
         }
-        // Never-written space (zeros on the disk) reads as zeros: such a block is left as it is.
-        let keep_zeros = zeros && !encrypt;
-        for (out, (b, t)) in unit
-            .chunks_exact_mut(16)
-            .zip(work.blocks.iter().zip(work.tweaks.iter()))
-        {
-            if keep_zeros && out.iter().all(|&x| x == 0) {
-                continue;
-            }
-            let x = u128::from_le_bytes((*b).into()) ^ t;
-            out.copy_from_slice(&x.to_le_bytes());
+        for (i, (b, t)) in blocks.iter_mut().zip(tweaks.iter()).enumerate() {
+            let zero = any_zero && zeros.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+            b.0 = if zero {
+                [0; 16]
+            } else {
+                (u128::from_le_bytes(b.0) ^ t).to_le_bytes()
+            };
         }
     }
 }
