@@ -808,6 +808,7 @@ fn export_log(kind: &str, from: u64, to: u64) -> pendata::store::ExportLog {
         attachments: 0,
         size: 0,
         sha256: String::new(),
+        by_position: false,
     }
 }
 
@@ -930,13 +931,11 @@ fn a_family_changed_while_the_bundle_is_written_is_left_as_it_is() {
 fn a_format_7_store_gets_the_positions_and_reads_as_before() {
     let (dir, store) = store_with_families(300);
     let last = store.last_seq().unwrap();
-    // Exported by a range (keys), by the watermark, and final families not exported yet.
+    // Exported as format 7 marked an incremental export (a key per family), again by the watermark,
+    // and final families not exported yet.
+    let first = items_of(&store, 1, last / 3);
     store
-        .mark_exported(
-            &items_of(&store, 1, last / 3),
-            &export_log("range", 1, last / 3),
-            None,
-        )
+        .mark_exported(&first, &export_log("incremental", 1, last / 3), None)
         .unwrap();
     let upto = 2 * last / 3;
     store
@@ -949,6 +948,14 @@ fn a_format_7_store_gets_the_positions_and_reads_as_before() {
     let before_heads = store.list(None).unwrap();
     let counts = store.counts().unwrap();
     assert!(counts.exported > 0 && counts.final_ > 0, "{counts:?}");
+    // A family of the first third went out in both bundles: two events, each once (the first bundle's
+    // from its key, the second's from its positions).
+    let twice = first
+        .iter()
+        .find(|i| store.record(i.record).unwrap().status == Status::Exported)
+        .unwrap()
+        .record;
+    assert_eq!(export_events(&store, twice), 2);
     let view = store.list_view(ListFilter::default()).unwrap();
     let before_rows = store.list_rows(&view, 0..300).unwrap();
 
@@ -959,5 +966,6 @@ fn a_format_7_store_gets_the_positions_and_reads_as_before() {
     assert_eq!(store.counts().unwrap(), counts);
     let view = store.list_view(ListFilter::default()).unwrap();
     assert_eq!(store.list_rows(&view, 0..300).unwrap(), before_rows);
+    assert_eq!(export_events(&store, twice), 2);
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
 }

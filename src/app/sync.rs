@@ -464,6 +464,8 @@ impl Device {
             attachments: m.counts.attachments,
             size: written.size,
             sha256: written.sha256.clone(),
+            // Set by the store when it marks.
+            by_position: false,
         };
         Ok((log, written, m.counts))
     }

@@ -37,6 +37,10 @@ pub struct ExportLog {
     pub attachments: u64,
     pub size: u64,
     pub sha256: String,
+    /// Its families were marked by the watermark (store format 8 on): their export events come from
+    /// this log's positions. Before, each family got a key in the export table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_position: bool,
 }
 
 /// A revision chosen for export.
@@ -234,7 +238,7 @@ pub(super) fn effective_status(
 }
 
 /// The export log as the heads' events need it, read once for many heads: every bundle by id, and
-/// the incremental and full exports (the ones that mark by position) in a list.
+/// the exports marked by the watermark (format 8 on) in a list.
 pub(super) struct ExportEvents<'t> {
     txn: &'t redb::ReadTransaction,
     logs: std::collections::HashMap<u128, ExportLog>,
@@ -249,7 +253,9 @@ impl<'t> ExportEvents<'t> {
             for entry in t.iter()? {
                 let (k, v) = entry?;
                 let log: ExportLog = decode(v.value(), "export log")?;
-                if log.kind != "range" {
+                // Older exports marked each family with a key (or in the head): their events come
+                // from there, not twice.
+                if log.by_position {
                     by_position.push(log.clone());
                 }
                 logs.insert(k.value(), log);
@@ -263,7 +269,7 @@ impl<'t> ExportEvents<'t> {
     }
 
     /// Adds a record's exports to its events, in time order, for a head shown to a person (never
-    /// stored): the bundles its export-table keys name, and the incremental and full exports whose
+    /// stored): the bundles its export-table keys name, and the exports marked by the watermark whose
     /// positions cover one of its finalized revisions.
     pub(super) fn add_to(&self, head: &mut RecordHead) -> Result<()> {
         if self.logs.is_empty() {
@@ -677,9 +683,10 @@ impl Store {
             None => None,
         };
         // The bundle is written and verified now, or it failed: then nothing is marked.
-        let Some(log) = log() else {
+        let Some(mut log) = log() else {
             return Ok(None);
         };
+        log.by_position = counted.is_some();
         let txn = self.db.begin_write()?;
         let marked = match counted {
             Some(counted) => counted.settle(&txn)?,
