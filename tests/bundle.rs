@@ -649,3 +649,108 @@ fn the_manifest_follows_its_json_schema() {
     broken.as_object_mut().unwrap().remove("counts");
     assert!(!validator.is_valid(&broken));
 }
+
+/// The lines an export by the outbox's lines alone carries for `from..=to` (no frames).
+fn lines_of(d: &Device, from: u64, to: u64) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    d.store
+        .export_revisions::<pendata::store::StoreError>(from, to, |raw| {
+            lines.push(raw.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    lines
+}
+
+#[test]
+fn frames_made_when_families_are_finalized_go_out_as_the_lines_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Samarinda 01").unwrap();
+    // Frames of a few families each (a real one holds about 280).
+    device.store.set_frame_bytes(8 * 1024).unwrap();
+    device.add_petugas("P001", "Siti", "246810").unwrap();
+    device.add_petugas("P002", "Budi", "135790").unwrap();
+    demo::fill(&device, "P001", 40, 7, 20).unwrap();
+    let reg = tmp.path().join("registry");
+    registry::init(&reg, "Dinas Sosial Kaltim", now()).unwrap();
+    let keys = registry::load(&reg).unwrap();
+    device
+        .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
+        .unwrap();
+    let stick = tmp.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let s = Setup {
+        _tmp: tmp,
+        device,
+        keys,
+        stick,
+    };
+    let (_, hash) = attach_photo(&s);
+    let frames = s.device.store.frame_count().unwrap();
+    assert!(frames >= 3, "{frames} frames");
+    assert_eq!(s.device.store.consistency().unwrap(), Vec::<String>::new());
+
+    let first = export(&s, Selection::SinceLast);
+    let (v, lines, photos) = open(&std::fs::read(&first.path).unwrap(), &s.keys).unwrap();
+    assert_eq!(lines, lines_of(&s.device, first.from, first.to));
+    assert_eq!(v.manifest.counts.revisions, lines.len() as u64);
+    assert_eq!(v.manifest.counts.records, first.families);
+    assert_eq!(v.manifest.petugas, vec!["P001".to_string()]);
+    assert_eq!(photos, vec![hash]);
+    let finals = s.device.list(None).unwrap();
+    assert!(finals.iter().all(|h| h.status != Status::Final));
+
+    // More families, by another petugas, with corrections: the next incremental export starts inside a
+    // frame (its earlier part went out before) and ends in lines not framed yet.
+    demo::fill(&s.device, "P002", 30, 11, 10).unwrap();
+    assert!(s.device.store.frame_count().unwrap() > frames);
+    let second = export(&s, Selection::SinceLast);
+    assert_eq!(second.from, first.to + 1);
+    let (v, lines, _) = open(&std::fs::read(&second.path).unwrap(), &s.keys).unwrap();
+    assert_eq!(lines, lines_of(&s.device, second.from, second.to));
+    assert!(!lines.is_empty());
+    assert_eq!(v.manifest.petugas, vec!["P002".to_string()]);
+
+    // A range across both, again (a lost stick).
+    let (a, b) = (first.to / 2, second.to - 3);
+    std::fs::remove_dir_all(&s.stick).unwrap();
+    std::fs::create_dir(&s.stick).unwrap();
+    let again = export(&s, Selection::Range(a, b));
+    let (_, lines, _) = open(&std::fs::read(&again.path).unwrap(), &s.keys).unwrap();
+    assert_eq!(lines, lines_of(&s.device, a, b));
+
+    // (`open` reads as the registry does: the manifest, the list of line hashes, every line against it.)
+    assert_eq!(s.device.store.consistency().unwrap(), Vec::<String>::new());
+
+    // The registry accepts the first bundle; its families are purged, and with them the frames that
+    // held them. A range over everything now carries only the second bundle's families.
+    let device_id = s.device.store.device().unwrap().id;
+    let receipt = Receipt::new(
+        &s.keys.public.name,
+        device_id,
+        now(),
+        vec![SeqRange {
+            from: first.from,
+            to: first.to,
+        }],
+        vec![],
+    );
+    let (_, applied, _) = s
+        .device
+        .apply_receipt(&receipt.sign(&s.keys.signing))
+        .unwrap();
+    assert_eq!(applied.accepted, first.families);
+    let before = s.device.store.frame_count().unwrap();
+    let tomorrow = now().date_naive() + chrono::Duration::days(1);
+    let purged = s.device.purge_accepted_before(tomorrow).unwrap();
+    assert_eq!(purged.records, first.families);
+    let after = s.device.store.frame_count().unwrap();
+    assert!(after < before && after > 0, "{before} frames, then {after}");
+    assert_eq!(s.device.store.consistency().unwrap(), Vec::<String>::new());
+    std::fs::remove_dir_all(&s.stick).unwrap();
+    std::fs::create_dir(&s.stick).unwrap();
+    let all = export(&s, Selection::Range(1, second.to));
+    let (v, lines, _) = open(&std::fs::read(&all.path).unwrap(), &s.keys).unwrap();
+    assert_eq!(lines, lines_of(&s.device, 1, second.to));
+    assert_eq!(v.manifest.petugas, vec!["P002".to_string()]);
+}

@@ -383,6 +383,12 @@ fn a_newer_format_is_refused_and_an_older_one_migrated() {
 /// Families in four desa, some final, some changed later (which moves them to the top of the list).
 fn store_with_families(n: usize) -> (tempfile::TempDir, Store) {
     let (dir, store) = new_store();
+    add_families(&store, n);
+    (dir, store)
+}
+
+/// `n` families, every third final, every seventh (from the second) corrected.
+fn add_families(store: &Store, n: usize) {
     let desa = [
         "64.72.01.1001",
         "64.72.01.1002",
@@ -409,7 +415,6 @@ fn store_with_families(n: usize) -> (tempfile::TempDir, Store) {
             .save_answers(h.id, answers(-(k as i64)), "P001", Some("koreksi"), later)
             .unwrap();
     }
-    (dir, store)
 }
 
 #[test]
@@ -968,4 +973,96 @@ fn a_format_7_store_gets_the_positions_and_reads_as_before() {
     assert_eq!(store.list_rows(&view, 0..300).unwrap(), before_rows);
     assert_eq!(export_events(&store, twice), 2);
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+/// What [`Store::export_framed`] hands out for `from..=to`, frames opened: every line, its hash, the
+/// frames' count, and the items.
+type Framed = (
+    Vec<Vec<u8>>,
+    Vec<[u8; 32]>,
+    usize,
+    Vec<pendata::store::ExportItem>,
+);
+use pendata::store::Outgoing;
+
+fn framed(store: &Store, from: u64, to: u64) -> Framed {
+    let (mut lines, mut hashes, mut frames, mut items) = (Vec::new(), Vec::new(), 0, Vec::new());
+    store
+        .export_framed::<StoreError>(from, to, |out| {
+            match out {
+                Outgoing::Line(raw, hash) => {
+                    lines.push(raw.to_vec());
+                    hashes.push(*hash);
+                }
+                Outgoing::Frame(frame) => {
+                    frames += 1;
+                    let plain = zstd::decode_all(frame.zst).unwrap();
+                    assert_eq!(plain.len() as u64, frame.plain_size);
+                    let split: Vec<Vec<u8>> = plain
+                        .split_inclusive(|&b| b == b'\n')
+                        .map(|l| l.strip_suffix(b"\n").unwrap().to_vec())
+                        .collect();
+                    assert_eq!(split.len() as u64, frame.lines);
+                    lines.extend(split);
+                    hashes.extend(
+                        frame
+                            .hashes
+                            .chunks(32)
+                            .map(|h| <[u8; 32]>::try_from(h).unwrap()),
+                    );
+                }
+                Outgoing::Item(item) => items.push(item),
+            }
+            Ok(())
+        })
+        .unwrap();
+    (lines, hashes, frames, items)
+}
+
+#[test]
+fn a_format_8_store_gets_its_outbox_framed_and_frames_hold_the_same_lines() {
+    use sha2::Digest as _;
+    let (dir, store) = new_store();
+    // Frames of a few families each (a real one holds about 280).
+    store.set_frame_bytes(16 * 1024).unwrap();
+    add_families(&store, 600);
+    let last = store.last_seq().unwrap();
+    let mut lines = Vec::new();
+    let items = store
+        .export_revisions::<StoreError>(1, last, |raw| {
+            lines.push(raw.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    let (now_lines, _, now_frames, now_items) = framed(&store, 1, last);
+    assert!(now_frames >= 1, "frames made as families were finalized");
+    assert_eq!((now_lines, now_items), (lines.clone(), items.clone()));
+
+    store.force_format_version(8, true).unwrap();
+    assert_eq!(store.frame_count().unwrap(), 0);
+    assert_eq!(framed(&store, 1, last).2, 0);
+    drop(store);
+    let mut store = Store::open(dir.path(), pendata::store::Unlock::Secret("246810")).unwrap();
+    let frames = store.frame_count().unwrap();
+    assert!(frames >= 1, "the migration frames the outbox");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    for (from, to) in [
+        (1, last),
+        (2, last - 1),
+        (last / 3, 2 * last / 3),
+        (last, last),
+    ] {
+        let (mut want, mut want_items) = (Vec::new(), Vec::new());
+        for (i, item) in items.iter().enumerate() {
+            if (from..=to).contains(&item.seq) {
+                want_items.push(*item);
+                want.push(lines[i].clone());
+            }
+        }
+        let (got, hashes, _, got_items) = framed(&store, from, to);
+        assert_eq!(got, want, "{from}..={to}");
+        assert_eq!(got_items, want_items);
+        let expected: Vec<[u8; 32]> = got.iter().map(|l| sha2::Sha256::digest(l).into()).collect();
+        assert_eq!(hashes, expected);
+    }
 }

@@ -14,7 +14,9 @@ use crate::bundle::write::{
     AttachmentSource, Builder, DirTarget, Header, Target, Written, write_safely,
 };
 use crate::bundle::{self, BundleError};
-use crate::store::{ExportItem, ExportLog, Marked, Purged, ReceiptOutcome, RejectionIn, Store};
+use crate::store::{
+    ExportItem, ExportLog, Marked, Outgoing, Purged, ReceiptOutcome, RejectionIn, Store,
+};
 
 /// Exported records go to the marking thread in batches of this many.
 const MARK_BATCH: usize = 4096;
@@ -380,31 +382,46 @@ impl Device {
         progress(Stage::Collecting, 0.0);
         let mut builder = Builder::new()?;
         let span = (to - from + 1) as f32;
-        let mut seen = 0u64;
         let mut items = Vec::with_capacity(MARK_BATCH);
         let mut any = false;
-        self.store.export_revisions_each::<AppError>(
-            from,
-            to,
-            |raw, sha256| {
-                builder.add_stored(raw, sha256)?;
-                seen += 1;
-                if seen.is_multiple_of(1000) {
-                    progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+        // Whole frames the store compressed already are copied; the lines between them are added
+        // one by one.
+        let mut seen = 0u64;
+        self.store.export_framed::<AppError>(from, to, |out| {
+            let before = seen;
+            match out {
+                Outgoing::Line(raw, sha256) => {
+                    builder.add_stored(raw, sha256)?;
+                    seen += 1;
                 }
-                Ok(())
-            },
-            |item| {
-                any = true;
-                items.push(item);
-                if items.len() >= MARK_BATCH {
-                    let full = std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
-                    // A marker that stopped says why when it is joined.
-                    let _ = to_mark.send(full);
+                Outgoing::Frame(frame) => {
+                    builder.add_frame(bundle::write::Frame {
+                        zst: frame.zst,
+                        lines: frame.lines,
+                        plain_size: frame.plain_size,
+                        hashes: frame.hashes,
+                        records: &frame.records,
+                        petugas: frame.petugas,
+                        forms: frame.forms,
+                        referenced: frame.referenced,
+                    })?;
+                    seen += frame.lines;
                 }
-                Ok(())
-            },
-        )?;
+                Outgoing::Item(item) => {
+                    any = true;
+                    items.push(item);
+                    if items.len() >= MARK_BATCH {
+                        let full = std::mem::replace(&mut items, Vec::with_capacity(MARK_BATCH));
+                        // A marker that stopped says why when it is joined.
+                        let _ = to_mark.send(full);
+                    }
+                }
+            }
+            if seen / 1000 != before / 1000 {
+                progress(Stage::Collecting, (seen as f32 / span).min(1.0));
+            }
+            Ok(())
+        })?;
         if !any {
             return Ok(None);
         }

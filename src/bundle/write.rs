@@ -51,6 +51,15 @@ struct Batch {
     /// Beside `ends`: each line's SHA-256 when the store kept it, else `None` (hashed on the second
     /// thread).
     hashes: Vec<Option<[u8; 32]>>,
+    /// A frame compressed already, after `bytes` (a device bundle's lines only).
+    frame: Option<Box<Framed>>,
+}
+
+/// A [`Frame`] on its way through the compressor: copied by the first worker, counted by the second.
+struct Framed {
+    zst: Vec<u8>,
+    plain_size: u64,
+    inspected: Inspected,
 }
 
 impl Batch {
@@ -59,11 +68,12 @@ impl Batch {
             bytes: Vec::with_capacity(BATCH + 64 * 1024),
             ends: Vec::new(),
             hashes: Vec::new(),
+            frame: None,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.bytes.is_empty() && self.frame.is_none()
     }
 }
 
@@ -131,6 +141,15 @@ impl Inspected {
         Ok(())
     }
 
+    /// Adds what a frame's lines hold (they come after everything counted so far).
+    fn merge(&mut self, other: Inspected) {
+        self.hashes.extend_from_slice(&other.hashes);
+        self.records.extend(other.records);
+        self.petugas.extend(other.petugas);
+        self.forms.extend(other.forms);
+        self.referenced.extend(other.referenced);
+    }
+
     fn count(&mut self, record: Uuid, petugas: &str, form_id: &str, form_version: u64) {
         self.records.insert(record);
         if !self.petugas.contains(petugas) {
@@ -187,19 +206,7 @@ impl Compressor {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
         let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
         let (back, spare) = std::sync::mpsc::sync_channel::<Batch>(3);
-        let worker = std::thread::spawn(move || -> io::Result<Worked> {
-            let mut enc = zstd::stream::Encoder::new(HashingWriter::new(Vec::new()), level)?;
-            if let Some(w) = window_log {
-                enc.window_log(w)?;
-            }
-            for batch in rx {
-                enc.write_all(&batch.bytes)?;
-                if to_hash.send(batch).is_err() {
-                    return Err(io::Error::other("the hasher stopped"));
-                }
-            }
-            Ok(enc.finish()?.finish())
-        });
+        let worker = std::thread::spawn(move || compress_batches(rx, to_hash, level, window_log));
         let hasher = std::thread::spawn(move || {
             let mut whole = Sha256::new();
             let mut lines = Ok(Box::<Inspected>::default());
@@ -211,16 +218,30 @@ impl Compressor {
                     // broken offset would hash the wrong bytes, which the read-back refuses.) After
                     // a refused line the batches are only drained.
                     Hash::Lines => {
+                        let framed = batch.frame.take();
+                        if let Some(f) = &framed {
+                            size += f.plain_size;
+                        }
                         if let Ok(inspected) = &mut lines {
                             let mut start = 0;
+                            let mut refused = None;
                             for (i, &end) in batch.ends.iter().enumerate() {
                                 let line = batch.bytes.get(start..end).unwrap_or_default();
                                 let hash = batch.hashes.get(i).and_then(Option::as_ref);
                                 if let Err(e) = inspected.line(line, hash) {
-                                    lines = Err(e);
+                                    refused = Some(e);
                                     break;
                                 }
                                 start = end + 1;
+                            }
+                            match refused {
+                                Some(e) => lines = Err(e),
+                                // A frame comes after the batch's lines.
+                                None => {
+                                    if let Some(f) = framed {
+                                        inspected.merge(f.inspected);
+                                    }
+                                }
                             }
                         }
                     }
@@ -229,6 +250,7 @@ impl Compressor {
                 batch.bytes.clear();
                 batch.ends.clear();
                 batch.hashes.clear();
+                batch.frame = None;
                 // Nobody waiting for it (the export ended) or enough spares: drop it.
                 let _ = back.try_send(batch);
             }
@@ -285,6 +307,63 @@ impl Compressor {
             plain_size,
         })
     }
+}
+
+/// The compressor's first worker: compresses the batches' lines into zstd frames, copies the frames
+/// made already between them, and passes each batch on to the hasher.
+fn compress_batches(
+    rx: std::sync::mpsc::Receiver<Batch>,
+    to_hash: std::sync::mpsc::SyncSender<Batch>,
+    level: i32,
+    window_log: Option<u32>,
+) -> io::Result<Worked> {
+    type Encoder = zstd::stream::Encoder<'static, HashingWriter<Vec<u8>>>;
+    let start = |out: HashingWriter<Vec<u8>>| -> io::Result<Encoder> {
+        let mut enc = zstd::stream::Encoder::new(out, level)?;
+        if let Some(w) = window_log {
+            enc.window_log(w)?;
+        }
+        Ok(enc)
+    };
+    // Lines go into the frame being written; a frame made already ends that one and is
+    // copied after it (a zstd file may hold several frames one after another).
+    let mut out = Some(HashingWriter::new(Vec::new()));
+    let mut enc: Option<Encoder> = None;
+    let mut any = false;
+    for batch in rx {
+        if !batch.bytes.is_empty() {
+            let e = match (&mut enc, out.take()) {
+                (Some(e), _) => e,
+                (None, Some(o)) => enc.insert(start(o)?),
+                (None, None) => {
+                    return Err(io::Error::other("the compressor lost its output"));
+                }
+            };
+            e.write_all(&batch.bytes)?;
+            any = true;
+        }
+        if let Some(frame) = &batch.frame {
+            if let Some(e) = enc.take() {
+                out = Some(e.finish()?);
+            }
+            let Some(o) = out.as_mut() else {
+                return Err(io::Error::other("the compressor lost its output"));
+            };
+            o.write_all(&frame.zst)?;
+            any = true;
+        }
+        if to_hash.send(batch).is_err() {
+            return Err(io::Error::other("the hasher stopped"));
+        }
+    }
+    let out = match (enc, out) {
+        (Some(e), _) => e.finish()?,
+        // Nothing at all went in: an empty frame, as before.
+        (None, Some(o)) if !any => start(o)?.finish()?,
+        (None, Some(o)) => o,
+        (None, None) => return Err(io::Error::other("the compressor lost its output")),
+    };
+    Ok(out.finish())
 }
 
 /// A writer into the [`Compressor`]: what is written is gathered into batches of about [`BATCH`]
@@ -386,6 +465,24 @@ fn quick_head(raw: &[u8]) -> Option<(Uuid, &str, &str, u64)> {
     Some((record, petugas, form_id, form_version))
 }
 
+/// Lines the store compressed already, for [`Builder::add_frame`].
+pub struct Frame<'a> {
+    /// One complete zstd frame of whole lines, each ending in a newline.
+    pub zst: &'a [u8],
+    /// How many lines.
+    pub lines: u64,
+    /// Their bytes, newlines included.
+    pub plain_size: u64,
+    /// The SHA-256 of each line (its bytes without the newline), in order: 32 bytes each.
+    pub hashes: &'a [u8],
+    pub records: &'a [Uuid],
+    pub petugas: &'a [String],
+    /// Form id and version.
+    pub forms: &'a [(String, u64)],
+    /// The photos the lines refer to (SHA-256, hex).
+    pub referenced: &'a [String],
+}
+
 /// Collects revisions into the compressed `revisions.jsonl.zst` and counts what the manifest says.
 pub struct Builder {
     compressor: Compressor,
@@ -431,6 +528,47 @@ impl Builder {
             self.compressor.send(full)?;
         }
         self.revisions += 1;
+        Ok(())
+    }
+
+    /// Adds lines compressed already: `frame.zst` is one complete zstd frame of whole lines, each
+    /// ending in a newline, and the rest says what they hold (the store made both together). They
+    /// follow the lines added before, in order.
+    pub fn add_frame(&mut self, frame: Frame<'_>) -> Result<()> {
+        if frame.hashes.len() as u64 != frame.lines.saturating_mul(32) {
+            return Err(BundleError::invalid(format!(
+                "a stored frame of {} lines has {} bytes of line hashes",
+                frame.lines,
+                frame.hashes.len()
+            )));
+        }
+        if !self.batch.bytes.is_empty() {
+            let empty = self.compressor.buffer();
+            let full = std::mem::replace(&mut self.batch, empty);
+            self.compressor.send(full)?;
+        }
+        let inspected = Inspected {
+            hashes: frame.hashes.to_vec(),
+            records: frame.records.iter().copied().collect(),
+            petugas: frame.petugas.iter().cloned().collect(),
+            forms: frame
+                .forms
+                .iter()
+                .map(|(id, version)| FormRef {
+                    id: id.clone(),
+                    version: *version,
+                })
+                .collect(),
+            referenced: frame.referenced.iter().cloned().collect(),
+        };
+        let mut batch = self.compressor.buffer();
+        batch.frame = Some(Box::new(Framed {
+            zst: frame.zst.to_vec(),
+            plain_size: frame.plain_size,
+            inspected,
+        }));
+        self.compressor.send(batch)?;
+        self.revisions += frame.lines;
         Ok(())
     }
 

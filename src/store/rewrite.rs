@@ -20,8 +20,8 @@ use super::crypt::BlockCipher;
 use super::keys::{HEADER_LEN, Header, Holder};
 use super::open::{self, Keys};
 use super::tables::{
-    ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, OUTBOX, PACKAGES, PETUGAS, PURGED,
-    RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
+    ATTACHMENTS, EXPORTED, EXPORTS, FRAMES, LIST, META, MILESTONES, OUTBOX, PACKAGES, PETUGAS,
+    PURGED, RECEIPTS, RECORDS, REVISIONS, SEARCH, SEQUENCE,
 };
 use super::{Result, STORE_FILE, Store, StoreError, make_private};
 
@@ -68,7 +68,7 @@ fn copy_multimap<K: redb::Key + 'static, V: redb::Key + 'static>(
 }
 
 /// The tables this build knows; a store holding any other is not rewritten (nothing may be lost).
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
     "meta",
     "records",
     "list",
@@ -84,6 +84,7 @@ const KNOWN: [&str; 15] = [
     "exported",
     "packages",
     "outbox",
+    "frames",
 ];
 
 /// Copies every table of `src` into `dst`.
@@ -104,6 +105,7 @@ fn copy_all(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> Result
     copy_table(src, dst, REVISIONS)?;
     copy_table(src, dst, MILESTONES)?;
     copy_table(src, dst, OUTBOX)?;
+    copy_table(src, dst, FRAMES)?;
     copy_table(src, dst, SEQUENCE)?;
     copy_table(src, dst, PETUGAS)?;
     copy_table(src, dst, ATTACHMENTS)?;

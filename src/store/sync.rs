@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::frames::Outgoing;
 use super::tables::{
     ATTACHMENTS, EXPORTED, EXPORTS, LIST, META, MILESTONES, OUTBOX, PURGED, RECEIPTS, RECORDS,
     REVISIONS, SEARCH, SEQUENCE,
@@ -114,7 +115,7 @@ pub struct Purged {
 }
 
 /// Reads a table that older stores may not have yet.
-fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &redb::ReadTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
@@ -380,7 +381,7 @@ pub(super) fn check_exported(txn: &redb::ReadTransaction) -> Result<Vec<String>>
 /// When a stored revision was made, read from the end of its bytes: this build writes `at` after the
 /// answers, followed only by `reason`, `acknowledged` and `base` (whose keys are not `at`), whose strings escape every quote — so the last
 /// `"at":"` is the revision's own, whatever keys the answers use. `None` when not found or unreadable.
-fn made_at(raw: &[u8]) -> Option<DateTime<FixedOffset>> {
+pub(super) fn made_at(raw: &[u8]) -> Option<DateTime<FixedOffset>> {
     const KEY: &[u8] = b"\"at\":\"";
     let start = raw.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
     let rest = raw.get(start..)?;
@@ -421,7 +422,7 @@ pub(super) fn action_of(raw: &[u8]) -> Result<Action> {
 
 /// The lines of an outbox value: each preceded by its length (u32, little-endian) and its SHA-256
 /// (the bundle's `revisions.sha256` entry, made when the revision was finalized; since format 8).
-struct Lines<'a>(&'a [u8]);
+pub(super) struct Lines<'a>(pub(super) &'a [u8]);
 
 /// One line of an outbox value: its SHA-256 and its bytes.
 type Line<'a> = (&'a [u8; 32], &'a [u8]);
@@ -491,6 +492,41 @@ pub(super) fn outbox_lines(
     }
     push_line(&mut out, raw)?;
     Ok(out)
+}
+
+/// The outbox entries `from..=to`, line by line to `each`, each finalized revision's [`ExportItem`] to
+/// `item` after its lines; entries of purged records are skipped.
+pub(super) fn export_lines<E: From<StoreError>>(
+    outbox: &redb::ReadOnlyTable<u64, (u128, u32, &'static [u8])>,
+    purged: Option<&redb::ReadOnlyTable<u128, &'static [u8]>>,
+    from: u64,
+    to: u64,
+    each: &mut impl FnMut(Outgoing<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    for entry in outbox.range(from..=to).map_err(StoreError::from)? {
+        let (k, v) = entry.map_err(StoreError::from)?;
+        let (id, n, lines) = v.value();
+        // A purge removes a record's outbox entries; a store purged by an older build may still hold
+        // some.
+        if let Some(p) = purged
+            && p.get(id).map_err(StoreError::from)?.is_some()
+        {
+            continue;
+        }
+        let mut last: &[u8] = &[];
+        for line in Lines(lines) {
+            let (hash, line) = line?;
+            last = line;
+            each(Outgoing::Line(line, hash))?;
+        }
+        each(Outgoing::Item(ExportItem {
+            record: Uuid::from_u128(id),
+            revision: n,
+            seq: k.value(),
+            at: made_at(last),
+        }))?;
+    }
+    Ok(())
 }
 
 /// Fills the outbox of a store of format 6 or older: every finalized revision of the history (purged
@@ -612,30 +648,11 @@ impl Store {
         let txn = self.db.begin_read()?;
         let outbox = txn.open_table(OUTBOX).map_err(StoreError::from)?;
         let purged = optional(&txn, PURGED)?;
-        for entry in outbox.range(from..=to).map_err(StoreError::from)? {
-            let (k, v) = entry.map_err(StoreError::from)?;
-            let (id, n, lines) = v.value();
-            // A purge removes a record's outbox entries; a store purged by an older build may still
-            // hold some.
-            if let Some(p) = &purged
-                && p.get(id).map_err(StoreError::from)?.is_some()
-            {
-                continue;
-            }
-            let mut last: &[u8] = &[];
-            for line in Lines(lines) {
-                let (hash, line) = line?;
-                last = line;
-                each(line, hash)?;
-            }
-            item(ExportItem {
-                record: Uuid::from_u128(id),
-                revision: n,
-                seq: k.value(),
-                at: made_at(last),
-            })?;
-        }
-        Ok(())
+        export_lines(&outbox, purged.as_ref(), from, to, &mut |out| match out {
+            Outgoing::Line(line, hash) => each(line, hash),
+            Outgoing::Item(i) => item(i),
+            Outgoing::Frame(_) => Ok(()),
+        })
     }
 
     /// After the bundle is verified on the stick: marks its records Exported, logs the bundle and (for
@@ -976,6 +993,7 @@ impl Store {
             let mut exported = txn.open_table(EXPORTED)?;
             let mut outbox = txn.open_table(OUTBOX)?;
             let mut victims = Vec::new();
+            let mut removed = Vec::new();
             for r in records.iter()? {
                 let (k, v) = r?;
                 let head: RecordHead = decode(v.value(), "record")?;
@@ -993,6 +1011,7 @@ impl Store {
                         let made: SeqAction = decode(raw.value(), "revision")?;
                         if matches!(made.action, Action::Finalized) {
                             outbox.remove(made.seq)?;
+                            removed.push(made.seq);
                         }
                     }
                 }
@@ -1012,6 +1031,8 @@ impl Store {
                 )?;
                 out.records += 1;
             }
+            // The frames that held them go too: the export reads those lines one by one.
+            super::frames::drop_holding(&txn, &removed)?;
             if !candidates.is_empty() {
                 let mut still = BTreeSet::new();
                 for r in revisions.iter()? {

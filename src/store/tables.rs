@@ -51,6 +51,12 @@ pub const MILESTONES: TableDefinition<(u128, u32), u8> = TableDefinition::new("m
 /// with a purged record. Since format 7.
 pub const OUTBOX: TableDefinition<u64, (u128, u32, &[u8])> = TableDefinition::new("outbox");
 
+/// First sequence position of a frame → (its last position, its index, one zstd frame of its lines): a
+/// run of consecutive `OUTBOX` entries kept a second time, compressed, for the export to copy whole
+/// (`store::frames`). Written in the transaction that finalizes the revision which fills one; dropped
+/// with a purged family's entries. Since format 9.
+pub const FRAMES: TableDefinition<u64, (u64, &[u8], &[u8])> = TableDefinition::new("frames");
+
 /// Device change sequence (gap-free, from 1) → (record id, revision number).
 pub const SEQUENCE: TableDefinition<u64, (u128, u32)> = TableDefinition::new("sequence");
 
