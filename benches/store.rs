@@ -1,5 +1,6 @@
 //! Benchmarks of the device store, each compared side by side in one run:
-//! 1. durable save of one answer (a full family snapshot) vs the same disk's write + fsync floor;
+//! 1. durable save of one answer (a full family snapshot) vs the same disk's write + fsync floor, and
+//!    finalizing a family with the outbox's frames and without;
 //! 2. search by name / NIK / KK prefix among N families, for N = 10,000 and 100,000 (and 1,000,000 with
 //!    `PENDATA_BENCH_MILLION=1`);
 //! 3. store size per family and time to open the store;
@@ -149,6 +150,73 @@ fn save_latency() {
         payload.len(),
         ms(f50),
         ms(f99)
+    );
+}
+
+/// What finalizing a family costs now that the finalizing which fills an outbox frame also seals it
+/// (compresses about 1 MiB of lines): finalizes on an encrypted store with frames, interleaved with the
+/// same on an encrypted store whose frames are off. Each round creates a family in both (not timed)
+/// and finalizes it (timed). The mean is what frames cost per family; the slowest finalizes are the
+/// ones that sealed a frame.
+fn finalize_latency() {
+    let dir = bench_dir("bench-finalize");
+    let form = Catalog::shared().unwrap().latest("keluarga").unwrap();
+    let spec = FamilySpec {
+        interview: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+    };
+    let rounds: usize = std::env::var("PENDATA_BENCH_FINALIZES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1200);
+    let stores: Vec<(&str, Store)> = [("frames", None), ("no frames", Some(u64::MAX))]
+        .into_iter()
+        .map(|(name, target)| {
+            let sub = dir.join(name.replace(' ', "-"));
+            std::fs::create_dir_all(&sub).unwrap();
+            let store = Kind::Encrypted.create(&sub);
+            if let Some(t) = target {
+                store.set_frame_bytes(t).unwrap();
+            }
+            (name, store)
+        })
+        .collect();
+    let mut rng = Rng::new(7);
+    let mut took = vec![Vec::new(); stores.len()];
+    for n in 0..rounds {
+        let answers = family(form, &mut rng, &spec);
+        for step in 0..stores.len() {
+            let which = (step + n) % stores.len();
+            let (_, store) = &stores[which];
+            let head = store
+                .create_record("keluarga", form.version, answers.clone(), "P001", now())
+                .unwrap();
+            let t = Instant::now();
+            store
+                .finalize(head.id, head.revision, "P001", Vec::new(), now())
+                .unwrap();
+            took[which].push(t.elapsed());
+        }
+    }
+    let frames = stores[0].1.frame_count().unwrap();
+    println!(
+        "## finalizing a family ({rounds} finalizes on each encrypted store, interleaved; {frames} frames sealed)"
+    );
+    println!("| | mean | p50 | p99 | max |\n|---|---:|---:|---:|---:|");
+    let mean = |s: &[Duration]| s.iter().sum::<Duration>() / s.len().max(1) as u32;
+    let means: Vec<Duration> = took.iter().map(|s| mean(s)).collect();
+    for ((name, _), s) in stores.iter().zip(took.iter_mut()) {
+        let m = mean(s);
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            ms(m),
+            ms(percentile(s, 0.5)),
+            ms(percentile(s, 0.99)),
+            ms(percentile(s, 1.0))
+        );
+    }
+    println!(
+        "| ratio of the means (frames / no frames) | {:.2}× | | | |\n",
+        means[0].as_secs_f64() / means[1].as_secs_f64()
     );
 }
 
@@ -324,7 +392,7 @@ fn cipher_throughput() {
 
 fn main() {
     cipher_throughput();
-    // `PENDATA_BENCH_ONLY=save` runs only the durable save (after the cipher's figure), `=cipher` only that.
+    // `PENDATA_BENCH_ONLY=save` runs only the durable save and finalize (after the cipher's figure), `=cipher` only that.
     let only_save = std::env::var("PENDATA_BENCH_ONLY").is_ok_and(|v| v == "save");
     if std::env::var("PENDATA_BENCH_ONLY").is_ok_and(|v| v == "cipher") {
         return;
@@ -333,6 +401,7 @@ fn main() {
         kdf_and_sign_in();
     }
     save_latency();
+    finalize_latency();
     if only_save {
         return;
     }

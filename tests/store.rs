@@ -1066,3 +1066,24 @@ fn a_format_8_store_gets_its_outbox_framed_and_frames_hold_the_same_lines() {
         assert_eq!(hashes, expected);
     }
 }
+
+#[test]
+fn a_damaged_frame_is_named_by_the_check_and_its_lines_still_go_out() {
+    let (_dir, store) = new_store();
+    store.set_frame_bytes(16 * 1024).unwrap();
+    add_families(&store, 300);
+    let last = store.last_seq().unwrap();
+    let (lines, _, frames, items) = framed(&store, 1, last);
+    assert!(frames >= 1);
+    let cut = store.cut_frames().unwrap();
+    assert_eq!(cut as usize, frames);
+    let problems = store.consistency().unwrap();
+    assert_eq!(problems.len(), frames, "{problems:?}");
+    assert!(
+        problems.iter().all(|p| p.contains("outbox frame")),
+        "{problems:?}"
+    );
+    let (after, _, none, after_items) = framed(&store, 1, last);
+    assert_eq!(none, 0, "a cut frame is not copied");
+    assert_eq!((after, after_items), (lines, items));
+}

@@ -363,6 +363,13 @@ pub struct ExportFrame<'a> {
     pub referenced: &'a [String],
 }
 
+/// Whether `zst` is one complete zstd frame that declares the index's plain size: what an export checks
+/// before it copies a frame (reading its headers only).
+fn whole(zst: &[u8], index: &Index) -> bool {
+    zstd::zstd_safe::find_frame_compressed_size(zst) == Ok(zst.len())
+        && zstd::zstd_safe::get_frame_content_size(zst).ok() == Some(Some(index.plain_size))
+}
+
 /// What an export reads, in sequence order (see [`Store::export_framed`]).
 pub enum Outgoing<'a> {
     /// One line read from the outbox, with its SHA-256.
@@ -477,7 +484,11 @@ impl Store {
                     // Frames do not overlap: every later one ends further on.
                     break;
                 }
-                let index = Index::decode(index)?;
+                // A frame that is not whole is passed over: its lines are read one by one instead
+                // (the integrity check names it).
+                let Some(index) = Index::decode(index).ok().filter(|i| whole(zst, i)) else {
+                    continue;
+                };
                 if let Some(p) = &purged {
                     let mut any = false;
                     for e in &index.entries {
@@ -532,6 +543,29 @@ impl Store {
         write_state(&txn, &state)?;
         txn.commit()?;
         Ok(())
+    }
+
+    /// Test support: cuts every frame's compressed lines to half (a damaged store). Returns how many.
+    #[cfg(feature = "test-support")]
+    pub fn cut_frames(&self) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let mut cut = Vec::new();
+        {
+            let frames = txn.open_table(FRAMES)?;
+            for f in frames.iter()? {
+                let (k, v) = f?;
+                let (last, index, zst) = v.value();
+                let half = zst.get(..zst.len() / 2).unwrap_or_default().to_vec();
+                cut.push((k.value(), last, index.to_vec(), half));
+            }
+        }
+        let mut frames = txn.open_table(FRAMES)?;
+        for (first, last, index, zst) in &cut {
+            frames.insert(*first, (*last, index.as_slice(), zst.as_slice()))?;
+        }
+        drop(frames);
+        txn.commit()?;
+        Ok(cut.len() as u64)
     }
 
     /// Test support: how many frames the outbox has.
