@@ -35,8 +35,14 @@ fn now() -> chrono::DateTime<chrono::FixedOffset> {
 
 /// A tablet with `families` demo families (about a fifth drafts), one photo, and the registry's key.
 fn setup(families: usize) -> Setup {
+    setup_with(families, |_| {})
+}
+
+/// [`setup`], with `first` done to the new tablet before its families are made.
+fn setup_with(families: usize, first: impl FnOnce(&Device)) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Samarinda 01").unwrap();
+    first(&device);
     device.add_petugas("P001", "Siti", "246810").unwrap();
     demo::fill(&device, "P001", families, 7, 20).unwrap();
     let reg = tmp.path().join("registry");
@@ -664,27 +670,11 @@ fn lines_of(d: &Device, from: u64, to: u64) -> Vec<Vec<u8>> {
 
 #[test]
 fn frames_made_when_families_are_finalized_go_out_as_the_lines_would() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (device, _) = Device::init(&tmp.path().join("tablet"), "Tablet Samarinda 01").unwrap();
-    // Frames of a few families each (a real one holds about 280).
-    device.store.set_frame_bytes(8 * 1024).unwrap();
-    device.add_petugas("P001", "Siti", "246810").unwrap();
-    device.add_petugas("P002", "Budi", "135790").unwrap();
-    demo::fill(&device, "P001", 40, 7, 20).unwrap();
-    let reg = tmp.path().join("registry");
-    registry::init(&reg, "Dinas Sosial Kaltim", now()).unwrap();
-    let keys = registry::load(&reg).unwrap();
-    device
-        .set_registry_key(&std::fs::read(reg.join("registry.pub")).unwrap())
-        .unwrap();
-    let stick = tmp.path().join("stick");
-    std::fs::create_dir(&stick).unwrap();
-    let s = Setup {
-        _tmp: tmp,
-        device,
-        keys,
-        stick,
-    };
+    let s = setup_with(40, |device| {
+        // Frames of a few families each (a real one holds about 280).
+        device.store.set_frame_bytes(8 * 1024).unwrap();
+        device.add_petugas("P002", "Budi", "135790").unwrap();
+    });
     let (_, hash) = attach_photo(&s);
     let frames = s.device.store.frame_count().unwrap();
     assert!(frames >= 3, "{frames} frames");
